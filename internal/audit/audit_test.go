@@ -1,0 +1,56 @@
+package audit
+
+import (
+	"testing"
+	"time"
+)
+
+func chain(n int) []Record {
+	prev := GenesisHash
+	var out []Record
+	for i := 1; i <= n; i++ {
+		r := Seal(int64(i), prev, Event{Time: time.Unix(int64(i), 0), Event: "authn", Outcome: Success, Actor: "a:user:x"})
+		out = append(out, r)
+		prev = r.Hash
+	}
+	return out
+}
+
+func verify(rs []Record, headSeq int64, headHash string) (int64, string) {
+	v := NewVerifier()
+	for _, r := range rs {
+		if !v.Next(r) {
+			break
+		}
+	}
+	return v.Finish(headSeq, headHash)
+}
+
+func TestVerify(t *testing.T) {
+	rs := chain(5)
+	if seq, why := verify(rs, 5, rs[4].Hash); seq != 0 {
+		t.Fatalf("intact chain broken at %d: %s", seq, why)
+	}
+	altered := append([]Record(nil), rs...)
+	altered[2].Outcome = Failure
+	if seq, _ := verify(altered, 5, rs[4].Hash); seq != 3 {
+		t.Fatalf("altered record 3: got %d", seq)
+	}
+	removed := append(append([]Record(nil), rs[:1]...), rs[2:]...)
+	if seq, _ := verify(removed, 5, rs[4].Hash); seq != 2 {
+		t.Fatalf("removed record 2: got %d", seq)
+	}
+	if seq, _ := verify(rs[:4], 5, rs[4].Hash); seq != 5 {
+		t.Fatalf("removed tail: got %d", seq)
+	}
+}
+
+func TestSecretHMACHidesSecret(t *testing.T) {
+	h := SecretHMAC([]byte("k"), "supersecret")
+	if h == "" || h[:5] != "hmac:" || len(h) != 5+32 {
+		t.Fatalf("bad hmac form %q", h)
+	}
+	if SecretHMAC([]byte("k"), "other") == h {
+		t.Fatal("different secrets share an hmac")
+	}
+}

@@ -1,0 +1,159 @@
+// Package model holds the plain record types that the core, the stores and the surfaces share.
+package model
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Kind is the kind of a principal: a human user or a machine host.
+type Kind string
+
+// Principal kinds.
+const (
+	KindUser Kind = "user"
+	KindHost Kind = "host"
+)
+
+// Status values of a principal.
+const (
+	StatusActive   = "active"
+	StatusDisabled = "disabled"
+)
+
+// Account is a tenant owning every other object.
+type Account struct {
+	Name      string
+	CreatedAt time.Time
+}
+
+// Principal is a user or a host. Login is unique per account and kind.
+type Principal struct {
+	ID           string
+	Account      string
+	Login        string
+	Kind         Kind
+	Email        string
+	DisplayName  string
+	FullName     string
+	Attributes   map[string]string
+	Tags         []string
+	Source       string
+	Settings     json.RawMessage
+	Status       string
+	RestrictedTo []string // CIDRs the principal may authenticate from; empty means anywhere
+	Annotations  map[string]string
+	PasswordHash string // bcrypt; empty when the principal has no password
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// RoleID returns the Conjur role id of the principal: account:kind:login.
+func (p Principal) RoleID() string { return p.Account + ":" + string(p.Kind) + ":" + p.Login }
+
+// ConjurLogin returns the login as Conjur clients name it: alice, or host/myapp.
+func (p Principal) ConjurLogin() string {
+	if p.Kind == KindHost {
+		return "host/" + p.Login
+	}
+	return p.Login
+}
+
+// RoleContext restricts when and from where a role's permissions hold.
+type RoleContext struct {
+	Weekdays  []string `json:"weekdays,omitempty"`
+	StartTime string   `json:"start_time,omitempty"`
+	EndTime   string   `json:"end_time,omitempty"`
+	TimeZone  string   `json:"time_zone,omitempty"`
+	IPMasks   []string `json:"ip_masks,omitempty"`
+	Block     bool     `json:"block"`
+}
+
+// Role is a named set of permissions, optionally limited by a context.
+type Role struct {
+	ID          string
+	Account     string
+	Name        string
+	Description string
+	Permissions []string
+	Context     *RoleContext
+	BuiltIn     bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Grant types.
+const (
+	GrantPermanent      = "PERMANENT"
+	GrantTimeRestricted = "TIME_RESTRICTED"
+	GrantFloating       = "FLOATING"
+)
+
+// Grant sources.
+const (
+	GrantExplicit = "explicit"
+	GrantMapped   = "mapped"
+)
+
+// Period is a validity window of a time-restricted grant.
+type Period struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Grant gives a principal a role.
+type Grant struct {
+	Account        string
+	PrincipalID    string
+	RoleID         string
+	Source         string // explicit or mapped
+	Type           string // PERMANENT, TIME_RESTRICTED, FLOATING
+	Periods        []Period
+	FloatingLength int        // hours, for FLOATING
+	ActivatedAt    *time.Time // first use of a FLOATING grant
+	CreatedAt      time.Time
+}
+
+// APIKey is a self-identifying credential. Only an HMAC of the secret is kept,
+// and, for a principal's Conjur key, the secret sealed under the master key.
+type APIKey struct {
+	ID           string // public id, part of the key itself
+	Account      string
+	PrincipalID  string
+	Description  string
+	Conjur       bool   // the principal's one Conjur API key (what Conjur's login returns)
+	Hash         []byte // HMAC-SHA256 of the secret
+	Sealed       []byte // sealed secret; only for Conjur keys
+	PrevHash     []byte // HMAC of the previous secret, valid until PrevUntil
+	PrevUntil    *time.Time
+	ExpiresAt    *time.Time
+	ValidSources []string // CIDRs
+	Roles        []string // role ids the key is narrowed to; empty means the owner's roles
+	CreatedAt    time.Time
+	RotatedAt    *time.Time
+	LastUsedAt   *time.Time
+	LastUsedAddr string
+}
+
+// SigningKey signs access tokens. The private half is sealed at rest.
+type SigningKey struct {
+	ID        string
+	Alg       string
+	Private   []byte // sealed
+	Public    []byte // JWK JSON of the public key
+	CreatedAt time.Time
+	RetiredAt *time.Time // no longer signs; still verifies until ExpiresAt
+	ExpiresAt *time.Time // no longer verifies after this
+}
+
+// AuthenticatorService is a configured way in: a Conjur webservice conjur/{type}/{service_id}.
+type AuthenticatorService struct {
+	Account   string
+	Type      string
+	ServiceID string
+	Enabled   bool
+	Config    map[string]string // plain values
+	Secrets   map[string][]byte // sealed values of secret keys
+	Allowed   []string          // user:<login>, host:<login>, role:<name>
+	UpdatedAt time.Time
+}

@@ -1,0 +1,141 @@
+// Package store declares the storage interfaces every backend implements and the sentinels they return.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/model"
+)
+
+// Sentinels, identical from every backend; check them with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrSchemaTooNew means the database was migrated by a newer keyward.
+	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+)
+
+// Page asks for part of a list.
+type Page struct {
+	Search string // substring of the login or name; empty matches all
+	Limit  int    // 0 means the backend's default (100)
+	Offset int
+}
+
+// Store is everything keyward keeps. Every write method takes the audit
+// event(s) describing it and appends them in the same transaction, so a
+// change and its record commit together or not at all. Updaters may run more
+// than once (a serialization retry), so they must be pure.
+type Store interface {
+	AccountStore
+	PrincipalStore
+	RoleStore
+	GrantStore
+	KeyStore
+	SigningKeyStore
+	AuthenticatorStore
+	AuditStore
+	NonceStore
+	// Ping reports whether the backend answers.
+	Ping(ctx context.Context) error
+	// Close releases the backend.
+	Close() error
+}
+
+// AccountStore keeps tenants.
+type AccountStore interface {
+	CreateAccount(ctx context.Context, a model.Account, evs ...audit.Event) error
+	GetAccount(ctx context.Context, name string) (model.Account, error)
+	ListAccounts(ctx context.Context) ([]model.Account, error)
+}
+
+// PrincipalStore keeps users and hosts.
+type PrincipalStore interface {
+	// CreatePrincipal stores p and, if key is not nil, its first API key.
+	CreatePrincipal(ctx context.Context, p model.Principal, key *model.APIKey, evs ...audit.Event) error
+	GetPrincipal(ctx context.Context, account, id string) (model.Principal, error)
+	GetPrincipalByLogin(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error)
+	// ListPrincipals returns one page, ordered by login, and the total matching.
+	ListPrincipals(ctx context.Context, account string, p Page) ([]model.Principal, int, error)
+	UpdatePrincipal(ctx context.Context, account, id string, update func(model.Principal) (model.Principal, error), evs ...audit.Event) (model.Principal, error)
+	// DeletePrincipal removes the principal with its keys and grants.
+	DeletePrincipal(ctx context.Context, account, id string, evs ...audit.Event) error
+}
+
+// RoleStore keeps roles. Role names are unique per account.
+type RoleStore interface {
+	CreateRole(ctx context.Context, r model.Role, evs ...audit.Event) error
+	GetRole(ctx context.Context, account, id string) (model.Role, error)
+	GetRoleByName(ctx context.Context, account, name string) (model.Role, error)
+	ListRoles(ctx context.Context, account string, p Page) ([]model.Role, int, error)
+	UpdateRole(ctx context.Context, account, id string, update func(model.Role) (model.Role, error), evs ...audit.Event) (model.Role, error)
+	// DeleteRole removes the role and every grant of it.
+	DeleteRole(ctx context.Context, account, id string, evs ...audit.Event) error
+}
+
+// GrantStore keeps which principal holds which role.
+type GrantStore interface {
+	// SetGrants replaces the principal's grants from source (explicit or mapped) with gs.
+	SetGrants(ctx context.Context, account, principalID, source string, gs []model.Grant, evs ...audit.Event) error
+	ListGrants(ctx context.Context, account, principalID string) ([]model.Grant, error)
+	// ActivateGrant records the first use of a floating grant; a grant already active keeps its time.
+	ActivateGrant(ctx context.Context, account, principalID, roleID string, at time.Time) error
+}
+
+// KeyStore keeps API keys, looked up by their public id.
+type KeyStore interface {
+	CreateAPIKey(ctx context.Context, k model.APIKey, evs ...audit.Event) error
+	GetAPIKey(ctx context.Context, id string) (model.APIKey, error)
+	// GetConjurKey returns the principal's Conjur API key.
+	GetConjurKey(ctx context.Context, account, principalID string) (model.APIKey, error)
+	ListAPIKeys(ctx context.Context, account, principalID string) ([]model.APIKey, error)
+	// EachAPIKey calls fn for every stored key, for warming a cache.
+	EachAPIKey(ctx context.Context, fn func(model.APIKey) error) error
+	UpdateAPIKey(ctx context.Context, id string, update func(model.APIKey) (model.APIKey, error), evs ...audit.Event) (model.APIKey, error)
+	DeleteAPIKey(ctx context.Context, id string, evs ...audit.Event) error
+	// TouchAPIKeys records last use; it is bookkeeping, not audited (the use itself is).
+	TouchAPIKeys(ctx context.Context, uses []KeyUse) error
+}
+
+// KeyUse is one recorded use of an API key.
+type KeyUse struct {
+	ID   string
+	At   time.Time
+	Addr string
+}
+
+// SigningKeyStore keeps the token signing keys.
+type SigningKeyStore interface {
+	CreateSigningKey(ctx context.Context, k model.SigningKey, evs ...audit.Event) error
+	ListSigningKeys(ctx context.Context) ([]model.SigningKey, error)
+	UpdateSigningKey(ctx context.Context, id string, update func(model.SigningKey) (model.SigningKey, error), evs ...audit.Event) (model.SigningKey, error)
+}
+
+// AuthenticatorStore keeps authenticator services, keyed by account, type and service id.
+type AuthenticatorStore interface {
+	// PutAuthenticator creates or replaces the service.
+	PutAuthenticator(ctx context.Context, a model.AuthenticatorService, evs ...audit.Event) error
+	GetAuthenticator(ctx context.Context, account, typ, serviceID string) (model.AuthenticatorService, error)
+	ListAuthenticators(ctx context.Context, account string) ([]model.AuthenticatorService, error)
+	DeleteAuthenticator(ctx context.Context, account, typ, serviceID string, evs ...audit.Event) error
+}
+
+// AuditStore keeps the hash-chained audit records.
+type AuditStore interface {
+	// AppendAudit appends events in one transaction, in order.
+	AppendAudit(ctx context.Context, evs ...audit.Event) error
+	// ListAudit returns one page of an account's records, newest first, and the total.
+	ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error)
+	// VerifyAudit walks the whole chain and returns the first broken record's
+	// sequence number and why, or 0 and "".
+	VerifyAudit(ctx context.Context) (int64, string, error)
+}
+
+// NonceStore remembers one-time values, for replay protection.
+type NonceStore interface {
+	// UseOnce records key until expires; of concurrent callers exactly one gets true.
+	UseOnce(ctx context.Context, key string, expires time.Time) (bool, error)
+}
