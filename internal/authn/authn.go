@@ -17,12 +17,12 @@ type Outcome int
 
 // Outcomes.
 const (
-	OK            Outcome = iota // the credential proves Identity
-	Bad                          // wrong, malformed or unverifiable credential
-	Expired                      // a credential that was once good has expired
-	Forbidden                    // the identity is proven but may not use this service
-	SourceDenied                 // the client address is not allowed
-	Mismatch                     // the principal's annotations disagree with the credential
+	OK           Outcome = iota // the credential proves Identity
+	Bad                         // wrong, malformed or unverifiable credential
+	Expired                     // a credential that was once good has expired
+	Forbidden                   // the identity is proven but may not use this service
+	SourceDenied                // the client address is not allowed
+	Mismatch                    // the principal's annotations disagree with the credential
 )
 
 // String names the outcome as audit reasons do.
@@ -56,8 +56,8 @@ type Request struct {
 	Credential string
 	// Code, CodeVerifier and Nonce carry the OIDC authorization-code flow.
 	Code, CodeVerifier, Nonce string
-	ClientIP               netip.Addr
-	Now                    time.Time
+	ClientIP                  netip.Addr
+	Now                       time.Time
 }
 
 // Identity is who a verified credential says the caller is.
