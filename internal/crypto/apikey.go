@@ -63,8 +63,7 @@ func NewKeyID() string { return randomString(keyIDLen, idAlphabet) }
 // NewAPIKey returns a fresh key for the public id: the whole key and its secret part.
 func NewAPIKey(id string) (key, secret string) {
 	secret = randomString(keySecretLen, base62Alphabet)
-	body := KeyPrefix + id + "_" + secret
-	return body + checksum(body), secret
+	return FormatAPIKey(id, secret), secret
 }
 
 // ParseAPIKey splits a key into its public id and secret, checking its shape
@@ -88,3 +87,10 @@ func ParseAPIKey(key string) (id, secret string, ok bool) {
 
 // NewID returns a random identifier for records (principals, roles).
 func NewID() string { return randomString(20, idAlphabet) }
+
+// FormatAPIKey rebuilds the whole key from its id and secret (for a Conjur
+// key, whose secret is kept sealed so its owner can read it again).
+func FormatAPIKey(id, secret string) string {
+	body := KeyPrefix + id + "_" + secret
+	return body + checksum(body)
+}

@@ -131,6 +131,7 @@ type APIKey struct {
 	Roles        []string // role ids the key is narrowed to; empty means the owner's roles
 	CreatedAt    time.Time
 	RotatedAt    *time.Time
+	RevokedAt    *time.Time // a revoked key stays as a tombstone so verify can say "revoked"
 	LastUsedAt   *time.Time
 	LastUsedAddr string
 }
