@@ -1,0 +1,79 @@
+package jwt
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/keyward/keyward/internal/authn"
+)
+
+// CheckAnnotations applies Conjur's authn-jwt resource restrictions. Only
+// service-specific annotations, authn-jwt/{service_id}/{claim}, are
+// restrictions: Conjur's JWT authenticator reads annotations through
+// GetServiceSpecificRestrictionFromAnnotation, so a general
+// authn-jwt/{claim} annotation is ignored. Each restriction names a claim
+// (a "/" path reaches nested claims; claim-aliases map annotation names to
+// claim names) whose string value must equal the annotation. A host needs
+// at least one restriction; every enforced claim must be restricted; the
+// registered claims and aliased claim names may not be annotated directly.
+func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotations map[string]string) (authn.Outcome, string) {
+	prefix := Type + "/" + a.serviceID + "/"
+	restrictions := map[string]string{}
+	for name, value := range annotations {
+		if r, ok := strings.CutPrefix(name, prefix); ok {
+			restrictions[r] = value
+		}
+	}
+	if kind == "host" && len(restrictions) == 0 {
+		return authn.Mismatch, fmt.Sprintf("host has no %s* annotation", prefix)
+	}
+	names := make([]string, 0, len(restrictions))
+	for n := range restrictions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	aliasedClaims := map[string]string{} // claim name -> annotation name
+	for ann, claim := range a.aliases {
+		aliasedClaims[claim] = ann
+	}
+	for _, n := range names {
+		if !claimNameRE.MatchString(n) {
+			return authn.Mismatch, fmt.Sprintf("annotation %s%s: invalid restriction name", prefix, n)
+		}
+		if denied(n) {
+			return authn.Mismatch, fmt.Sprintf("annotation %s%s: claim %q may not be annotated", prefix, n, n)
+		}
+		if ann, ok := aliasedClaims[n]; ok {
+			return authn.Mismatch, fmt.Sprintf("annotation %s%s: claim %q is aliased, annotate %q instead", prefix, n, n, ann)
+		}
+	}
+	for _, claim := range a.enforced {
+		want := claim
+		if ann, ok := aliasedClaims[claim]; ok {
+			want = ann
+		}
+		if _, ok := restrictions[want]; !ok {
+			return authn.Mismatch, fmt.Sprintf("enforced claim %q has no %s%s annotation", claim, prefix, want)
+		}
+	}
+	for _, n := range names {
+		value := restrictions[n]
+		if value == "" {
+			return authn.Mismatch, fmt.Sprintf("annotation %s%s is empty", prefix, n)
+		}
+		claim := n
+		if c, ok := a.aliases[n]; ok {
+			claim = c
+		}
+		got, ok := claimAt(id.Claims, claim)
+		if !ok || got == nil {
+			return authn.Mismatch, fmt.Sprintf("token has no claim %q for annotation %s%s", claim, prefix, n)
+		}
+		if s, isString := got.(string); !isString || s != value {
+			return authn.Mismatch, fmt.Sprintf("claim %q does not match annotation %s%s", claim, prefix, n)
+		}
+	}
+	return authn.OK, ""
+}
