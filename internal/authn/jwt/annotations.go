@@ -14,8 +14,8 @@ import (
 // GetServiceSpecificRestrictionFromAnnotation, so a general
 // authn-jwt/{claim} annotation is ignored. Each restriction names a claim
 // (a "/" path reaches nested claims; claim-aliases map annotation names to
-// claim names) whose string value must equal the annotation. A host needs
-// at least one restriction; every enforced claim must be restricted; the
+// claim names) whose string value must equal the annotation. A role (host
+// or user) needs at least one restriction; every enforced claim must be restricted; the
 // registered claims and aliased claim names may not be annotated directly.
 func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotations map[string]string) (authn.Outcome, string) {
 	prefix := Type + "/" + a.serviceID + "/"
@@ -25,8 +25,9 @@ func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotat
 			restrictions[r] = value
 		}
 	}
-	if kind == "host" && len(restrictions) == 0 {
-		return authn.Mismatch, fmt.Sprintf("host has no %s* annotation", prefix)
+	if len(restrictions) == 0 {
+		// Conjur's NotEmptyConstraint (CONJ00099E) holds for users and hosts alike.
+		return authn.Mismatch, fmt.Sprintf("%s has no %s* annotation", kind, prefix)
 	}
 	names := make([]string, 0, len(restrictions))
 	for n := range restrictions {
