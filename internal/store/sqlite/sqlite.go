@@ -1,0 +1,153 @@
+// Package sqlite is the single-instance keyward store over an SQLite file (modernc.org/sqlite, WAL).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/keyward/keyward/internal/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a store.Store over one SQLite file. It keeps one writer
+// connection, whose transactions begin IMMEDIATE so writers never deadlock
+// upgrading a read lock, and a pool of read-only connections that WAL lets
+// read while the writer writes.
+type Store struct {
+	*sqlstore.Store
+	db *database
+}
+
+// Open opens (creating if needed) and migrates the database at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite %q: path must be non-empty and free of '?' and '#'", path)
+	}
+	// synchronous=NORMAL in WAL mode: a committed transaction survives a
+	// crash of the process (kill -9), though not necessarily of the machine.
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_txlock=immediate&"+common)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", path+"?_pragma=query_only(1)&"+common)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	n := max(4, runtime.NumCPU())
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	d := &database{w: w, r: r}
+	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
+	if err == nil {
+		err = sqlstore.Migrate(ctx, d, ms, sqlstore.SplitStatements)
+	}
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &Store{Store: sqlstore.New(d), db: d}, nil
+}
+
+// database implements sqlstore.DB.
+type database struct {
+	w *sql.DB // one connection: the only writer
+	r *sql.DB // read-only pool
+}
+
+func (d *database) Write(ctx context.Context, _ sqlstore.TxOptions, fn func(sqlstore.Querier) error) error {
+	tx, err := d.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(querier{tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func (d *database) Read(ctx context.Context, fn func(sqlstore.Querier) error) error {
+	tx, err := d.r.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(querier{tx})
+}
+
+func (d *database) Pool() sqlstore.Querier { return querier{d.r} }
+
+func (d *database) Time(t time.Time) any { return sqlstore.Micro(t).Format(sqlstore.TimeLayout) }
+
+func (d *database) ForUpdate() string { return "" }
+
+func (d *database) Classify(err error) sqlstore.ErrClass {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return sqlstore.ErrOther
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return sqlstore.ErrUnique
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.ErrForeignKey
+	}
+	return sqlstore.ErrOther
+}
+
+func (d *database) Ping(ctx context.Context) error { return d.r.PingContext(ctx) }
+
+func (d *database) Close() error { return errors.Join(d.r.Close(), d.w.Close()) }
+
+// conn is what *sql.DB and *sql.Tx share.
+type conn interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// querier adapts database/sql to sqlstore.Querier.
+type querier struct{ c conn }
+
+func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := q.c.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := q.c.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }

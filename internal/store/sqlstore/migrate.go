@@ -1,0 +1,127 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/store"
+)
+
+// Migration is one numbered schema change.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// LoadMigrations reads the files NNNN_name.sql in dir of fsys, in order; the
+// numbers must run 1, 2, 3… without gaps.
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	var ms []Migration
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("load migrations: %s is not named NNNN_name.sql", name)
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("load migration %s: %w", name, err)
+		}
+		ms = append(ms, Migration{Version: v, Name: name, SQL: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	for i, m := range ms {
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("load migrations: expected version %d, found %s", i+1, m.Name)
+		}
+	}
+	return ms, nil
+}
+
+// Migrate applies the migrations db lacks, each in its own transaction that
+// also records it in schema_migrations. It refuses, with
+// store.ErrSchemaTooNew, a database migrated beyond the last one it knows.
+func Migrate(ctx context.Context, db DB, ms []Migration, split func(string) []string) error {
+	known := len(ms)
+	for _, m := range ms {
+		err := db.Write(ctx, TxOptions{Isolation: ReadCommitted, Migrate: true}, func(q Querier) error {
+			cur, err := schemaVersion(ctx, q)
+			if err != nil {
+				return err
+			}
+			if cur > known {
+				return fmt.Errorf("%w: database at version %d, binary knows %d", store.ErrSchemaTooNew, cur, known)
+			}
+			if cur >= m.Version {
+				return nil
+			}
+			for _, stmt := range split(m.SQL) {
+				if _, err := q.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("apply %s: %w", m.Name, err)
+				}
+			}
+			_, err = q.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+				m.Version, m.Name, time.Now().UTC().Format(TimeLayout))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to %d: %w", m.Version, err)
+		}
+	}
+	return nil
+}
+
+// schemaVersion creates schema_migrations if needed and returns the highest
+// version recorded.
+func schemaVersion(ctx context.Context, q Querier) (int, error) {
+	if _, err := q.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var v int64
+	err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&v) }, "SELECT coalesce(max(version), 0) FROM schema_migrations")
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v), nil
+}
+
+// SplitStatements splits a migration at semicolons that end a line; the
+// migrations keep every statement's closing semicolon at the end of a line.
+func SplitStatements(sqlText string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(sqlText, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			if s := strings.TrimSpace(cur.String()); s != ";" {
+				out = append(out, s)
+			}
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
