@@ -1,0 +1,133 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// auditor is the group commit for audit records that are not part of a
+// store write (authentications, reads, denials). Each caller waits for the
+// transaction holding its record, so an authentication whose record cannot
+// be written fails; batching makes that affordable on the hot path.
+type auditor struct {
+	st   store.Store
+	log  *slog.Logger
+	in   chan auditReq
+	done chan struct{}
+}
+
+type auditReq struct {
+	ev   audit.Event
+	done chan error
+}
+
+const auditBatchMax = 512
+
+func newAuditor(st store.Store, log *slog.Logger) *auditor {
+	return &auditor{st: st, log: log, in: make(chan auditReq, 4096), done: make(chan struct{})}
+}
+
+func (a *auditor) run(ctx context.Context) {
+	defer close(a.done)
+	batch := make([]auditReq, 0, auditBatchMax)
+	evs := make([]audit.Event, 0, auditBatchMax)
+	for {
+		var first auditReq
+		select {
+		case first = <-a.in:
+		case <-ctx.Done():
+			// Drain what is queued so no waiting caller is left hanging.
+			for {
+				select {
+				case r := <-a.in:
+					batch = append(batch, r)
+				default:
+					a.flush(batch, evs)
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < auditBatchMax {
+			select {
+			case r := <-a.in:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		a.flush(batch, evs)
+		batch = batch[:0]
+	}
+}
+
+func (a *auditor) flush(batch []auditReq, evs []audit.Event) {
+	if len(batch) == 0 {
+		return
+	}
+	evs = evs[:0]
+	for _, r := range batch {
+		evs = append(evs, r.ev)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := a.st.AppendAudit(ctx, evs...)
+	cancel()
+	if err != nil {
+		a.log.Error("audit append failed", "records", len(evs), "err", err)
+		err = fmt.Errorf("append audit: %w", err)
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
+// record appends ev and waits until it is committed.
+func (a *auditor) record(ctx context.Context, ev audit.Event) error {
+	done := make(chan error, 1)
+	select {
+	case a.in <- auditReq{ev: ev, done: done}:
+	case <-a.done:
+		return &Error{Kind: Unavailable, Msg: "shutting down"}
+	case <-ctx.Done():
+		return AsError(ctx.Err())
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return &Error{Kind: Unavailable, Msg: "audit log unavailable", Err: err}
+		}
+		return nil
+	case <-ctx.Done():
+		// The record is queued and will still be written.
+		return AsError(ctx.Err())
+	}
+}
+
+// event starts an audit event for caller.
+func (c *Core) event(caller Caller, account, name string) audit.Event {
+	return audit.Event{
+		Time: c.now(), Account: account, Event: name, Outcome: audit.Success,
+		ClientIP: addrString(caller.ClientIP), PeerIP: addrString(caller.PeerIP), RequestID: caller.RequestID,
+	}
+}
+
+// fail marks ev as a failure with reason.
+func fail(ev audit.Event, reason string) audit.Event {
+	ev.Outcome = audit.Failure
+	ev.Reason = reason
+	return ev
+}
+
+// recordFailure writes a failure record; its own failure is logged, since
+// the caller is being refused anyway.
+func (c *Core) recordFailure(ctx context.Context, ev audit.Event) {
+	if err := c.audit.record(ctx, ev); err != nil {
+		c.log.Error("audit of a refusal failed", "event", ev.Event, "err", err)
+	}
+}

@@ -1,0 +1,136 @@
+package core
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/netpolicy"
+)
+
+// Permissions a role can hold. Every native route declares one of them (or
+// says it is public); the built-in admin role holds them all.
+const (
+	PermUsersView            = "users-view"
+	PermUsersManage          = "users-manage"
+	PermRolesView            = "roles-view"
+	PermRolesManage          = "roles-manage"
+	PermAPIKeysManage        = "api-keys-manage"
+	PermAuditView            = "audit-view"
+	PermAuthenticatorsManage = "authenticators-manage"
+	PermSigningKeysManage    = "signing-keys-manage"
+)
+
+// AllPermissions lists every permission, sorted.
+func AllPermissions() []string {
+	return []string{PermAPIKeysManage, PermAuditView, PermAuthenticatorsManage, PermRolesManage,
+		PermRolesView, PermSigningKeysManage, PermUsersManage, PermUsersView}
+}
+
+// AdminRole is the name of each account's built-in role holding every permission.
+const AdminRole = "admin"
+
+// grantHolds reports whether a grant is valid at now.
+func grantHolds(g model.Grant, now time.Time) bool {
+	switch g.Type {
+	case model.GrantTimeRestricted:
+		for _, p := range g.Periods {
+			if !now.Before(p.Start) && now.Before(p.End) {
+				return true
+			}
+		}
+		return false
+	case model.GrantFloating:
+		// A floating grant holds for FloatingLength hours from its first use.
+		if g.ActivatedAt == nil {
+			return true
+		}
+		return now.Before(g.ActivatedAt.Add(time.Duration(g.FloatingLength) * time.Hour))
+	}
+	return true
+}
+
+// contextHolds reports whether a role's context allows use at now from addr.
+func contextHolds(rc *model.RoleContext, now time.Time, addr netip.Addr) bool {
+	if rc == nil {
+		return true
+	}
+	inWindow := netpolicy.Window{Weekdays: rc.Weekdays, StartTime: rc.StartTime, EndTime: rc.EndTime, TimeZone: rc.TimeZone}.Holds(now)
+	masks, _ := netpolicy.ParseCIDRs(rc.IPMasks)
+	inNet := netpolicy.Allowed(masks, addr)
+	if rc.Block {
+		// A blocking context denies inside its window and masks.
+		return !(inWindow && inNet)
+	}
+	return inWindow && inNet
+}
+
+// Permissions returns the session's effective permissions now, from caller's
+// address: grants valid now, of roles whose context holds, narrowed by the
+// credential's scope.
+func (c *Core) Permissions(ctx context.Context, s Session, caller Caller) ([]string, error) {
+	grants, err := c.keys.grantsOf(ctx, s.Account, s.PrincipalID)
+	if err != nil {
+		return nil, wrapStore(err, "grants")
+	}
+	now := c.now()
+	set := map[string]bool{}
+	for _, g := range grants {
+		if len(s.Scope) > 0 && !slices.Contains(s.Scope, g.RoleID) {
+			continue
+		}
+		if !grantHolds(g, now) {
+			continue
+		}
+		role, err := c.keys.role(ctx, s.Account, g.RoleID)
+		if err != nil {
+			continue // a role deleted under us grants nothing
+		}
+		if !contextHolds(role.Context, now, caller.ClientIP) {
+			continue
+		}
+		if g.Type == model.GrantFloating && g.ActivatedAt == nil {
+			if err := c.st.ActivateGrant(ctx, s.Account, s.PrincipalID, g.RoleID, now); err == nil {
+				c.keys.forgetPrincipal(s.PrincipalID, false)
+			}
+		}
+		perms := role.Permissions
+		if role.BuiltIn && role.Name == AdminRole {
+			perms = AllPermissions()
+		}
+		for _, p := range perms {
+			set[p] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Authorize checks that the session holds perm now; a denial is audited.
+func (c *Core) Authorize(ctx context.Context, s Session, caller Caller, perm string) error {
+	perms, err := c.Permissions(ctx, s, caller)
+	if err != nil {
+		return err
+	}
+	if slices.Contains(perms, perm) {
+		return nil
+	}
+	ev := fail(c.event(caller, s.Account, "authorize"), "missing_permission")
+	ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.RoleID(), perm
+	c.recordFailure(ctx, ev)
+	return forbidden("missing_permission", "permission "+perm+" is required")
+}
+
+// can reports whether the session holds perm, without auditing (for
+// self-service routes, where lacking it only narrows what is visible).
+func (c *Core) can(ctx context.Context, s Session, caller Caller, perm string) bool {
+	perms, err := c.Permissions(ctx, s, caller)
+	return err == nil && slices.Contains(perms, perm)
+}

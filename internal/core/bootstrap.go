@@ -1,0 +1,59 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/keyward/keyward/internal/crypto"
+	"github.com/keyward/keyward/internal/model"
+)
+
+// Initialized reports whether any account exists.
+func (c *Core) Initialized(ctx context.Context) (bool, error) {
+	as, err := c.st.ListAccounts(ctx)
+	if err != nil {
+		return false, fmt.Errorf("list accounts: %w", err)
+	}
+	return len(as) > 0, nil
+}
+
+// Bootstrap creates an account with its built-in admin role and an admin
+// user holding it, and returns the admin's API key.
+func (c *Core) Bootstrap(ctx context.Context, caller Caller, account string) (string, error) {
+	if err := ValidateLogin(account); err != nil || len(account) > 64 {
+		return "", invalid("account", "account names are 1 to 64 letters, digits and / @ . - _")
+	}
+	now := c.now().UTC()
+	ev := c.event(caller, account, "account.create")
+	ev.Actor = account + ":user:admin"
+	ev.Subject = ev.Actor
+	if err := c.st.CreateAccount(ctx, model.Account{Name: account, CreatedAt: now}, ev); err != nil {
+		return "", wrapStore(err, "account "+account)
+	}
+	role := model.Role{ID: crypto.NewID(), Account: account, Name: AdminRole, Description: "Built-in: every permission",
+		Permissions: AllPermissions(), BuiltIn: true, CreatedAt: now, UpdatedAt: now}
+	rev := ev
+	rev.Event = "role.create"
+	rev.Subject = account + ":role:admin"
+	if err := c.st.CreateRole(ctx, role, rev); err != nil {
+		return "", wrapStore(err, "role admin")
+	}
+	admin, err := c.newPrincipal(ctx, account, PrincipalSpec{Login: "admin", Kind: "user", DisplayName: "Administrator"})
+	if err != nil {
+		return "", err
+	}
+	key, k := c.newConjurKey(admin)
+	uev := ev
+	uev.Event, uev.KeyID = "user.create", k.ID
+	if err := c.st.CreatePrincipal(ctx, admin, &k, uev); err != nil {
+		return "", wrapStore(err, "admin user")
+	}
+	gev := ev
+	gev.Event = "grant.set"
+	grant := model.Grant{Account: account, PrincipalID: admin.ID, RoleID: role.ID, Source: model.GrantExplicit, Type: model.GrantPermanent, CreatedAt: now}
+	if err := c.st.SetGrants(ctx, account, admin.ID, model.GrantExplicit, []model.Grant{grant}, gev); err != nil {
+		return "", wrapStore(err, "admin grant")
+	}
+	c.keys.refreshKey(ctx, k.ID)
+	return key, nil
+}

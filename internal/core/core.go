@@ -1,0 +1,173 @@
+// Package core holds keyward's identities, credentials, tokens, authorization and audit rules; every API surface calls it.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/crypto"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// Security levels of a session: what kind of credential proved it.
+const (
+	LevelToken    = 0 // derived from another token (not a credential in itself)
+	LevelKey      = 1 // API key or outside authenticator
+	LevelPassword = 2 // password
+	LevelStrong   = 3 // password with MFA, or a signed request
+)
+
+// Deps is what the core needs; New checks it once.
+type Deps struct {
+	Store  store.Store
+	Sealer *crypto.Sealer
+	// Authenticators builds outside authenticators by type (authn-jwt…).
+	Authenticators map[string]authn.Factory
+	Now            func() time.Time
+	Logger         *slog.Logger
+	// TokenTTL is the access-token lifetime; 0 means 8 minutes.
+	TokenTTL time.Duration
+	// BcryptWorkers bounds concurrent bcrypt work; 0 means half the cores, at least one.
+	BcryptWorkers int
+	// BcryptQueue bounds logins waiting for a worker; 0 means 64. Beyond it
+	// logins are refused with RateLimited and a retry hint.
+	BcryptQueue int
+	// EnvAuthenticators, when not nil, is the authenticator list from the
+	// environment (KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS); it
+	// overrides what is enabled in the store, as in Conjur.
+	EnvAuthenticators []string
+	// Version is reported by the surfaces.
+	Version string
+}
+
+// Core is keyward's one core. It is safe for concurrent use.
+type Core struct {
+	st       store.Store
+	sealer   *crypto.Sealer
+	factory  map[string]authn.Factory
+	now      func() time.Time
+	log      *slog.Logger
+	tokenTTL time.Duration
+	envAuthn []string
+	version  string
+
+	audit   *auditor
+	bcrypt  *bcryptPool
+	keys    *keyring
+	tokens  *tokenKeys
+	authns  *authnCache
+	touches *toucher
+
+	stop     context.CancelFunc
+	bg       sync.WaitGroup
+	closeErr error
+}
+
+// Caller is who a request comes from, as far as the transport knows.
+type Caller struct {
+	ClientIP  netip.Addr
+	PeerIP    netip.Addr
+	RequestID string
+	UserAgent string
+}
+
+// Session is a proven identity: what every authorization decision starts from.
+type Session struct {
+	Account     string
+	PrincipalID string
+	Login       string // Conjur-style: alice, host/myapp
+	Kind        string // user or host
+	Level       int
+	KeyID       string   // the API key that proved it, if any
+	Scope       []string // role ids the credential is narrowed to; empty means all of the principal's
+	IssuedAt    time.Time
+	ExpiresAt   time.Time
+	// Authenticator names the way in (authn, authn-jwt/ci…).
+	Authenticator string
+}
+
+// RoleID is the session principal's Conjur role id.
+func (s Session) RoleID() string { return roleID(s.Account, s.Kind, s.Login) }
+
+// New checks deps, loads the hot-path caches and starts the background
+// workers (audit group commit, last-use recording). Close stops them.
+func New(ctx context.Context, d Deps) (*Core, error) {
+	switch {
+	case d.Store == nil:
+		return nil, errors.New("core: Deps.Store is required")
+	case d.Sealer == nil:
+		return nil, errors.New("core: Deps.Sealer is required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.TokenTTL <= 0 {
+		d.TokenTTL = 8 * time.Minute
+	}
+	if d.BcryptWorkers <= 0 {
+		d.BcryptWorkers = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if d.BcryptQueue <= 0 {
+		d.BcryptQueue = 64
+	}
+	bg, stop := context.WithCancel(context.Background())
+	c := &Core{
+		st: d.Store, sealer: d.Sealer, factory: d.Authenticators, now: d.Now, log: d.Logger,
+		tokenTTL: d.TokenTTL, envAuthn: d.EnvAuthenticators, version: d.Version,
+		bcrypt: newBcryptPool(d.BcryptWorkers, d.BcryptQueue),
+		stop:   stop,
+	}
+	c.audit = newAuditor(d.Store, d.Logger)
+	c.touches = newToucher(d.Store, d.Logger)
+	c.keys = newKeyring(d.Store)
+	c.authns = newAuthnCache()
+	if err := c.keys.load(ctx); err != nil {
+		stop()
+		return nil, fmt.Errorf("load API keys: %w", err)
+	}
+	tk, err := loadTokenKeys(ctx, d.Store, d.Sealer, d.Now(), d.TokenTTL)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	c.tokens = tk
+	c.bg.Add(2)
+	go func() { defer c.bg.Done(); c.audit.run(bg) }()
+	go func() { defer c.bg.Done(); c.touches.run(bg) }()
+	return c, nil
+}
+
+// Close stops the background workers after flushing what they hold.
+func (c *Core) Close() error {
+	c.stop()
+	c.bg.Wait()
+	return c.closeErr
+}
+
+// Version is the running keyward version.
+func (c *Core) Version() string { return c.version }
+
+// Ready reports whether the core can serve: the store answers.
+func (c *Core) Ready(ctx context.Context) error {
+	if err := c.st.Ping(ctx); err != nil {
+		return &Error{Kind: Unavailable, Msg: "store unavailable", Err: err}
+	}
+	return nil
+}
+
+func roleID(account, kind, login string) string {
+	if kind == "host" && len(login) > 5 && login[:5] == "host/" {
+		login = login[5:]
+	}
+	return account + ":" + kind + ":" + login
+}

@@ -1,0 +1,138 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyward/keyward/internal/store"
+)
+
+// Kind is the closed list of error kinds; each surface maps them to its statuses.
+type Kind int
+
+// Error kinds.
+const (
+	Internal Kind = iota
+	Invalid
+	Unauthenticated
+	Forbidden
+	NotFound
+	Conflict
+	RateLimited
+	Unavailable
+	NotImplemented
+	TooLarge
+)
+
+// String names the kind as error codes do.
+func (k Kind) String() string {
+	switch k {
+	case Invalid:
+		return "invalid"
+	case Unauthenticated:
+		return "unauthenticated"
+	case Forbidden:
+		return "forbidden"
+	case NotFound:
+		return "not_found"
+	case Conflict:
+		return "conflict"
+	case RateLimited:
+		return "rate_limited"
+	case Unavailable:
+		return "unavailable"
+	case NotImplemented:
+		return "not_implemented"
+	case TooLarge:
+		return "too_large"
+	}
+	return "internal"
+}
+
+// Kinds lists every kind, for the surfaces' error-table tests.
+func Kinds() []Kind {
+	return []Kind{Internal, Invalid, Unauthenticated, Forbidden, NotFound, Conflict, RateLimited, Unavailable, NotImplemented, TooLarge}
+}
+
+// Error is what the core returns: Kind picks the status, Reason is a machine
+// code (expired, revoked, source_not_allowed…), Field names bad input, Msg is
+// safe to show, Err is the cause, logged and never sent.
+type Error struct {
+	Kind       Kind
+	Reason     string
+	Field      string
+	Msg        string
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	s := e.Kind.String()
+	if e.Reason != "" {
+		s += " (" + e.Reason + ")"
+	}
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf builds an Error of kind with a safe message.
+func Errorf(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
+}
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Kind: Invalid, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func unauthenticated(reason string) *Error {
+	return &Error{Kind: Unauthenticated, Reason: reason, Msg: "authentication failed"}
+}
+
+func forbidden(reason, msg string) *Error {
+	return &Error{Kind: Forbidden, Reason: reason, Msg: msg}
+}
+
+// AsError turns any error into an *Error: store sentinels become kinds,
+// context ends become Unavailable, anything else Internal.
+func AsError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: Unavailable, Msg: "request cancelled or timed out", Err: err}
+	case errors.Is(err, store.ErrNotFound):
+		return &Error{Kind: NotFound, Msg: "not found", Err: err}
+	case errors.Is(err, store.ErrAlreadyExists):
+		return &Error{Kind: Conflict, Msg: "already exists", Err: err}
+	}
+	return &Error{Kind: Internal, Msg: "internal error", Err: err}
+}
+
+// wrapStore maps a store error with a message naming the object.
+func wrapStore(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &Error{Kind: NotFound, Msg: what + " not found", Err: err}
+	case errors.Is(err, store.ErrAlreadyExists):
+		return &Error{Kind: Conflict, Msg: what + " already exists", Err: err}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,237 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/netpolicy"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// keyEntry is what the hot path needs of an API key, parsed once.
+type keyEntry struct {
+	key       model.APIKey
+	sources   []netip.Prefix
+	prevUntil time.Time
+	expires   time.Time
+	revoked   bool
+}
+
+// principalEntry is a cached principal with its parsed restriction.
+type principalEntry struct {
+	p          model.Principal
+	restricted []netip.Prefix
+}
+
+// keyring keeps API keys and the principals and grants they need in memory,
+// so verifying a key or a token reads no store. Writes go to the store first;
+// the ring is refreshed from the store after commit, under refreshMu, so two
+// racing writers leave the ring at the store's final state.
+type keyring struct {
+	st        store.Store
+	mu        sync.RWMutex
+	keys      map[string]*keyEntry
+	princ     map[string]*principalEntry // by principal id
+	grants    map[string][]model.Grant   // by principal id
+	roles     map[string]model.Role      // by role id
+	refreshMu sync.Mutex
+}
+
+func newKeyring(st store.Store) *keyring {
+	return &keyring{st: st, keys: map[string]*keyEntry{}, princ: map[string]*principalEntry{},
+		grants: map[string][]model.Grant{}, roles: map[string]model.Role{}}
+}
+
+func newKeyEntry(k model.APIKey) *keyEntry {
+	e := &keyEntry{key: k, revoked: k.RevokedAt != nil}
+	e.sources, _ = netpolicy.ParseCIDRs(k.ValidSources) // validated when written
+	if k.PrevUntil != nil {
+		e.prevUntil = *k.PrevUntil
+	}
+	if k.ExpiresAt != nil {
+		e.expires = *k.ExpiresAt
+	}
+	return e
+}
+
+func (r *keyring) load(ctx context.Context) error {
+	m := map[string]*keyEntry{}
+	err := r.st.EachAPIKey(ctx, func(k model.APIKey) error {
+		k.Sealed = nil // the ring never needs the sealed secret
+		m[k.ID] = newKeyEntry(k)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.keys = m
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *keyring) key(id string) (*keyEntry, bool) {
+	r.mu.RLock()
+	e, ok := r.keys[id]
+	r.mu.RUnlock()
+	return e, ok
+}
+
+// refreshKey re-reads one key from the store after a write.
+func (r *keyring) refreshKey(ctx context.Context, id string) {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	k, err := r.st.GetAPIKey(ctx, id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			slog.Default().Warn("refresh key failed; dropping it from the cache", "key_id", id, "err", err)
+		}
+		delete(r.keys, id)
+		return
+	}
+	k.Sealed = nil
+	r.keys[id] = newKeyEntry(k)
+}
+
+// principal returns a principal, from memory or the store.
+func (r *keyring) principal(ctx context.Context, account, id string) (*principalEntry, error) {
+	r.mu.RLock()
+	e, ok := r.princ[id]
+	r.mu.RUnlock()
+	if ok && e.p.Account == account {
+		return e, nil
+	}
+	if ok {
+		return nil, store.ErrNotFound
+	}
+	p, err := r.st.GetPrincipal(ctx, account, id)
+	if err != nil {
+		return nil, err
+	}
+	e = &principalEntry{p: p}
+	e.restricted, _ = netpolicy.ParseCIDRs(p.RestrictedTo)
+	r.mu.Lock()
+	r.princ[id] = e
+	r.mu.Unlock()
+	return e, nil
+}
+
+// forgetPrincipal drops a principal (and, on delete, its keys) after a write.
+func (r *keyring) forgetPrincipal(id string, deleted bool) {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.princ, id)
+	delete(r.grants, id)
+	if deleted {
+		for kid, e := range r.keys {
+			if e.key.PrincipalID == id {
+				delete(r.keys, kid)
+			}
+		}
+	}
+}
+
+// grantsOf returns the principal's grants, from memory or the store.
+func (r *keyring) grantsOf(ctx context.Context, account, principalID string) ([]model.Grant, error) {
+	r.mu.RLock()
+	g, ok := r.grants[principalID]
+	r.mu.RUnlock()
+	if ok {
+		return g, nil
+	}
+	g, err := r.st.ListGrants(ctx, account, principalID)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.grants[principalID] = g
+	r.mu.Unlock()
+	return g, nil
+}
+
+// role returns a role, from memory or the store.
+func (r *keyring) role(ctx context.Context, account, id string) (model.Role, error) {
+	r.mu.RLock()
+	ro, ok := r.roles[id]
+	r.mu.RUnlock()
+	if ok {
+		return ro, nil
+	}
+	ro, err := r.st.GetRole(ctx, account, id)
+	if err != nil {
+		return model.Role{}, err
+	}
+	r.mu.Lock()
+	r.roles[id] = ro
+	r.mu.Unlock()
+	return ro, nil
+}
+
+// forgetRoles drops cached roles and grants after a role or grant write.
+func (r *keyring) forgetRoles() {
+	r.mu.Lock()
+	r.roles = map[string]model.Role{}
+	r.grants = map[string][]model.Grant{}
+	r.mu.Unlock()
+}
+
+// toucher records API-key last use in batches; it is bookkeeping beside the
+// audit record, so losing the last second of it on a crash loses nothing.
+type toucher struct {
+	st  store.Store
+	log *slog.Logger
+	mu  sync.Mutex
+	buf map[string]store.KeyUse
+}
+
+func newToucher(st store.Store, log *slog.Logger) *toucher {
+	return &toucher{st: st, log: log, buf: map[string]store.KeyUse{}}
+}
+
+func (t *toucher) touch(id string, at time.Time, addr string) {
+	t.mu.Lock()
+	t.buf[id] = store.KeyUse{ID: id, At: at, Addr: addr}
+	t.mu.Unlock()
+}
+
+func (t *toucher) flush() {
+	t.mu.Lock()
+	if len(t.buf) == 0 {
+		t.mu.Unlock()
+		return
+	}
+	uses := make([]store.KeyUse, 0, len(t.buf))
+	for _, u := range t.buf {
+		uses = append(uses, u)
+	}
+	t.buf = map[string]store.KeyUse{}
+	t.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := t.st.TouchAPIKeys(ctx, uses); err != nil {
+		t.log.Warn("recording API key use failed", "keys", len(uses), "err", err)
+	}
+}
+
+func (t *toucher) run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			t.flush()
+		case <-ctx.Done():
+			t.flush()
+			return
+		}
+	}
+}

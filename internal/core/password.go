@@ -1,0 +1,79 @@
+package core
+
+import (
+	"context"
+	"strings"
+
+	"github.com/keyward/keyward/internal/model"
+)
+
+// PasswordRuleMessage is Conjur's wording of its password complexity rule.
+const PasswordRuleMessage = "CONJ00046E The password you have chosen does not meet the complexity requirements. Choose a password that includes: 12-128 characters, 2 uppercase letters, 2 lowercase letters, 1 digit and 1 special character"
+
+const passwordSpecials = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+// CheckPasswordStrength applies Conjur's complexity rule: 12 to 128
+// characters with 2 uppercase, 2 lowercase, 1 digit, 1 special character and
+// no newline.
+func CheckPasswordStrength(pw string) error {
+	var upper, lower, digit, special int
+	for _, r := range pw {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			upper++
+		case r >= 'a' && r <= 'z':
+			lower++
+		case r >= '0' && r <= '9':
+			digit++
+		case strings.ContainsRune(passwordSpecials, r):
+			special++
+		}
+	}
+	n := len([]rune(pw))
+	if n < 12 || n > 128 || upper < 2 || lower < 2 || digit < 1 || special < 1 || strings.ContainsRune(pw, '\n') {
+		return &Error{Kind: Invalid, Reason: "weak_password", Field: "password", Msg: PasswordRuleMessage}
+	}
+	return nil
+}
+
+// ChangePassword sets a new password for the session's own principal, which
+// must have proved itself with a credential (not a token), as Conjur
+// requires. Hosts have no passwords on this route. The principal's Conjur
+// API key is replaced too, as Conjur does.
+func (c *Core) ChangePassword(ctx context.Context, s Session, caller Caller, password string) error {
+	ev := c.event(caller, s.Account, "password")
+	ev.Actor, ev.Subject, ev.Authenticator = s.RoleID(), s.RoleID(), "authn"
+	switch {
+	case s.Level < LevelKey:
+		c.recordFailure(ctx, fail(ev, "credential_strength"))
+		return &Error{Kind: Unauthenticated, Reason: "credential_strength", Msg: "Credential strength is insufficient"}
+	case s.Kind == string(model.KindHost):
+		c.recordFailure(ctx, fail(ev, "host_password"))
+		return forbidden("host_password", "hosts cannot change passwords here")
+	}
+	if err := CheckPasswordStrength(password); err != nil {
+		c.recordFailure(ctx, fail(ev, "weak_password"))
+		return err
+	}
+	hash, err := c.bcrypt.hash(ctx, password)
+	if err != nil {
+		c.recordFailure(ctx, fail(ev, "throttled"))
+		return err
+	}
+	now := c.now().UTC()
+	if _, err := c.st.UpdatePrincipal(ctx, s.Account, s.PrincipalID, func(p model.Principal) (model.Principal, error) {
+		p.PasswordHash, p.UpdatedAt = hash, now
+		return p, nil
+	}, ev); err != nil {
+		return wrapStore(err, "principal")
+	}
+	c.keys.forgetPrincipal(s.PrincipalID, false)
+	if k, err := c.st.GetConjurKey(ctx, s.Account, s.PrincipalID); err == nil {
+		rev := c.event(caller, s.Account, "rotate")
+		rev.Actor, rev.Subject, rev.KeyID, rev.Detail = s.RoleID(), s.RoleID(), k.ID, "password change"
+		if _, _, err := c.rotate(ctx, k.ID, 0, rev); err != nil {
+			return err
+		}
+	}
+	return nil
+}

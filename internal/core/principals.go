@@ -1,0 +1,301 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/crypto"
+	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/netpolicy"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// PrincipalSpec is a new user or host.
+type PrincipalSpec struct {
+	Login        string
+	Kind         string
+	Password     *string
+	RestrictedTo []string
+	Email        string
+	DisplayName  string
+	FullName     string
+	Attributes   map[string]string
+	Tags         []string
+	Source       string
+	Settings     json.RawMessage
+	Annotations  map[string]string
+}
+
+// PrincipalPatch is a partial update; nil fields are left alone.
+type PrincipalPatch struct {
+	Password     *string
+	RestrictedTo *[]string
+	// Annotations are merged: a nil value removes the annotation.
+	Annotations map[string]*string
+	Status      *string
+	Email       *string
+	DisplayName *string
+	FullName    *string
+	Attributes  *map[string]string
+	Tags        *[]string
+	Source      *string
+	Settings    *json.RawMessage
+}
+
+// ValidateLogin checks a login: 1 to 128 letters, digits and / @ . - _,
+// with no empty path segment.
+func ValidateLogin(login string) error {
+	if login == "" || len(login) > 128 {
+		return invalid("login", "login must be 1 to 128 characters")
+	}
+	for _, r := range login {
+		ok := r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/@.-_", r))
+		if !ok {
+			return invalid("login", "login may contain only letters, digits and / @ . - _")
+		}
+	}
+	if strings.HasPrefix(login, "/") || strings.HasSuffix(login, "/") || strings.Contains(login, "//") {
+		return invalid("login", "login may not start or end with / or contain //")
+	}
+	return nil
+}
+
+func validateLabels(field string, m map[string]string) error {
+	for k, v := range m {
+		if k == "" || len(k) > 256 || len(v) > 4096 {
+			return invalid(field, "%s names must be 1 to 256 characters and values at most 4096", field)
+		}
+	}
+	return nil
+}
+
+// CreatePrincipal stores a new user or host with its Conjur API key and
+// returns the principal and that key (shown once here).
+func (c *Core) CreatePrincipal(ctx context.Context, s Session, caller Caller, spec PrincipalSpec) (model.Principal, string, error) {
+	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+		return model.Principal{}, "", err
+	}
+	p, err := c.newPrincipal(ctx, s.Account, spec)
+	if err != nil {
+		return model.Principal{}, "", err
+	}
+	key, k := c.newConjurKey(p)
+	ev := c.event(caller, s.Account, "user.create")
+	ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), p.RoleID(), k.ID
+	if err := c.st.CreatePrincipal(ctx, p, &k, ev); err != nil {
+		return model.Principal{}, "", wrapStore(err, "login "+p.Login)
+	}
+	c.keys.refreshKey(ctx, k.ID)
+	return p, key, nil
+}
+
+func (c *Core) newPrincipal(ctx context.Context, account string, spec PrincipalSpec) (model.Principal, error) {
+	if err := ValidateLogin(spec.Login); err != nil {
+		return model.Principal{}, err
+	}
+	kind := model.Kind(spec.Kind)
+	if spec.Kind == "" {
+		kind = model.KindUser
+	}
+	if kind != model.KindUser && kind != model.KindHost {
+		return model.Principal{}, invalid("kind", `kind must be "user" or "host"`)
+	}
+	restricted, err := netpolicy.Normalize(spec.RestrictedTo)
+	if err != nil {
+		return model.Principal{}, invalid("restricted_to", "%v", err)
+	}
+	if err := validateLabels("attributes", spec.Attributes); err != nil {
+		return model.Principal{}, err
+	}
+	if err := validateLabels("annotations", spec.Annotations); err != nil {
+		return model.Principal{}, err
+	}
+	if len(spec.Settings) > 0 && !json.Valid(spec.Settings) {
+		return model.Principal{}, invalid("settings", "settings must be JSON")
+	}
+	now := c.now().UTC()
+	p := model.Principal{
+		ID: crypto.NewID(), Account: account, Login: spec.Login, Kind: kind, Email: spec.Email,
+		DisplayName: spec.DisplayName, FullName: spec.FullName, Attributes: spec.Attributes, Tags: spec.Tags,
+		Source: spec.Source, Settings: spec.Settings, Status: model.StatusActive, RestrictedTo: restricted,
+		Annotations: spec.Annotations, CreatedAt: now, UpdatedAt: now,
+	}
+	if p.Source == "" {
+		p.Source = "local"
+	}
+	if spec.Password != nil {
+		if err := CheckPasswordStrength(*spec.Password); err != nil {
+			return model.Principal{}, err
+		}
+		h, err := c.bcrypt.hash(ctx, *spec.Password)
+		if err != nil {
+			return model.Principal{}, err
+		}
+		p.PasswordHash = h
+	}
+	return p, nil
+}
+
+// newConjurKey makes a principal's Conjur API key: its secret is sealed so
+// Conjur's login can return it again.
+func (c *Core) newConjurKey(p model.Principal) (string, model.APIKey) {
+	id := crypto.NewKeyID()
+	key, secret := crypto.NewAPIKey(id)
+	return key, model.APIKey{
+		ID: id, Account: p.Account, PrincipalID: p.ID, Description: "Conjur API key", Conjur: true,
+		Hash: c.sealer.KeyHash(secret), Sealed: c.sealer.Seal([]byte(secret), []byte("apikey:"+id)), CreatedAt: c.now().UTC(),
+	}
+}
+
+// GetPrincipal returns one principal; a caller may always read itself.
+func (c *Core) GetPrincipal(ctx context.Context, s Session, caller Caller, id string) (model.Principal, error) {
+	if id != s.PrincipalID {
+		if err := c.Authorize(ctx, s, caller, PermUsersView); err != nil {
+			return model.Principal{}, err
+		}
+	}
+	p, err := c.st.GetPrincipal(ctx, s.Account, id)
+	return p, wrapStore(err, "principal "+id)
+}
+
+// ListPrincipals returns one page of principals and the total.
+func (c *Core) ListPrincipals(ctx context.Context, s Session, caller Caller, page store.Page) ([]model.Principal, int, error) {
+	if err := c.Authorize(ctx, s, caller, PermUsersView); err != nil {
+		return nil, 0, err
+	}
+	if page.Limit < 0 || page.Offset < 0 {
+		return nil, 0, invalid("limit", "limit and offset must not be negative")
+	}
+	if page.Limit == 0 || page.Limit > 1000 {
+		page.Limit = min(max(page.Limit, 100), 1000)
+	}
+	ps, total, err := c.st.ListPrincipals(ctx, s.Account, page)
+	return ps, total, wrapStore(err, "principals")
+}
+
+// UpdatePrincipal applies a partial update.
+func (c *Core) UpdatePrincipal(ctx context.Context, s Session, caller Caller, id string, patch PrincipalPatch) (model.Principal, error) {
+	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+		return model.Principal{}, err
+	}
+	var restricted []string
+	if patch.RestrictedTo != nil {
+		r, err := netpolicy.Normalize(*patch.RestrictedTo)
+		if err != nil {
+			return model.Principal{}, invalid("restricted_to", "%v", err)
+		}
+		restricted = r
+	}
+	if patch.Status != nil && *patch.Status != model.StatusActive && *patch.Status != model.StatusDisabled {
+		return model.Principal{}, invalid("status", `status must be "active" or "disabled"`)
+	}
+	if patch.Attributes != nil {
+		if err := validateLabels("attributes", *patch.Attributes); err != nil {
+			return model.Principal{}, err
+		}
+	}
+	for k, v := range patch.Annotations {
+		if k == "" || len(k) > 256 || v != nil && len(*v) > 4096 {
+			return model.Principal{}, invalid("annotations", "annotation names must be 1 to 256 characters and values at most 4096")
+		}
+	}
+	if patch.Settings != nil && len(*patch.Settings) > 0 && !json.Valid(*patch.Settings) {
+		return model.Principal{}, invalid("settings", "settings must be JSON")
+	}
+	var hash string
+	if patch.Password != nil {
+		if err := CheckPasswordStrength(*patch.Password); err != nil {
+			return model.Principal{}, err
+		}
+		h, err := c.bcrypt.hash(ctx, *patch.Password)
+		if err != nil {
+			return model.Principal{}, err
+		}
+		hash = h
+	}
+	now := c.now().UTC()
+	ev := c.event(caller, s.Account, "user.update")
+	ev.Actor = s.RoleID()
+	ev.Subject = s.Account + ":unknown:" + id
+	var evs []audit.Event
+	p, err := c.st.UpdatePrincipal(ctx, s.Account, id, func(p model.Principal) (model.Principal, error) {
+		if patch.Password != nil {
+			p.PasswordHash = hash
+		}
+		if patch.RestrictedTo != nil {
+			p.RestrictedTo = restricted
+		}
+		if patch.Annotations != nil {
+			m := maps.Clone(p.Annotations)
+			if m == nil {
+				m = map[string]string{}
+			}
+			for k, v := range patch.Annotations {
+				if v == nil {
+					delete(m, k)
+				} else {
+					m[k] = *v
+				}
+			}
+			p.Annotations = m
+		}
+		setIf(&p.Status, patch.Status)
+		setIf(&p.Email, patch.Email)
+		setIf(&p.DisplayName, patch.DisplayName)
+		setIf(&p.FullName, patch.FullName)
+		setIf(&p.Attributes, patch.Attributes)
+		setIf(&p.Tags, patch.Tags)
+		setIf(&p.Source, patch.Source)
+		setIf(&p.Settings, patch.Settings)
+		p.UpdatedAt = now
+		return p, nil
+	}, c.principalEvents(ctx, s, id, ev, patch.Password != nil, &evs)...)
+	if err != nil {
+		return model.Principal{}, wrapStore(err, "principal "+id)
+	}
+	c.keys.forgetPrincipal(id, false)
+	return p, nil
+}
+
+// principalEvents names the subject of an update's audit records before the
+// update runs (the store appends them in its transaction).
+func (c *Core) principalEvents(ctx context.Context, s Session, id string, ev audit.Event, password bool, out *[]audit.Event) []audit.Event {
+	if p, err := c.st.GetPrincipal(ctx, s.Account, id); err == nil {
+		ev.Subject = p.RoleID()
+	}
+	*out = append(*out, ev)
+	if password {
+		pe := ev
+		pe.Event = "password"
+		*out = append(*out, pe)
+	}
+	return *out
+}
+
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// DeletePrincipal removes a principal with its keys and grants.
+func (c *Core) DeletePrincipal(ctx context.Context, s Session, caller Caller, id string) error {
+	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+		return err
+	}
+	p, err := c.st.GetPrincipal(ctx, s.Account, id)
+	if err != nil {
+		return wrapStore(err, "principal "+id)
+	}
+	ev := c.event(caller, s.Account, "user.delete")
+	ev.Actor, ev.Subject = s.RoleID(), p.RoleID()
+	if err := c.st.DeletePrincipal(ctx, s.Account, id, ev); err != nil {
+		return wrapStore(err, "principal "+id)
+	}
+	c.keys.forgetPrincipal(id, true)
+	return nil
+}
