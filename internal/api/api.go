@@ -1,0 +1,114 @@
+// Package api is the request pipeline every surface runs through: route tables, credential extraction, authorization, decoding and error rendering hooks.
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/keyward/keyward/internal/core"
+)
+
+// Route is a route's only declaration: its pattern, the permission it
+// needs (or Public), and its handler. The same table mounts the route,
+// generates the OpenAPI document and drives the permission-denial tests.
+type Route struct {
+	Method  string
+	Pattern string // net/http pattern without the method
+	// Permission the caller must hold. Empty only with Public or SelfService.
+	Permission string
+	// Public routes need no credential (the credential is the request's subject).
+	Public bool
+	// Self names a path parameter: a caller whose principal id equals it
+	// needs no Permission (a principal acting on itself).
+	Self string
+	// SelfService routes are decided by the core (ownership of the object),
+	// after authentication; Permission documents the one that opens them to all.
+	SelfService bool
+	Summary     string
+	// Request is a zero value of the JSON body type, for the OpenAPI document.
+	Request any
+	// Status is the success status, for the OpenAPI document.
+	Status  int
+	Handler func(w http.ResponseWriter, r *http.Request, rc *Ctx) error
+}
+
+// Ctx is what the pipeline learned about a request before its handler runs.
+type Ctx struct {
+	Caller  core.Caller
+	Session core.Session
+	Authed  bool
+}
+
+// Surface is one API surface's hooks.
+type Surface interface {
+	// Authenticate extracts and checks the request's credential. ok false
+	// with a nil error means no credential was presented.
+	Authenticate(r *http.Request, caller core.Caller) (s core.Session, ok bool, err error)
+	// WriteError renders an error in the surface's own format.
+	WriteError(w http.ResponseWriter, r *http.Request, err error)
+}
+
+type callerKey struct{}
+
+// WithCaller stores the transport's view of the caller in ctx (set once by
+// the server's middleware).
+func WithCaller(ctx context.Context, c core.Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller stored by WithCaller.
+func CallerFrom(ctx context.Context) core.Caller {
+	c, _ := ctx.Value(callerKey{}).(core.Caller)
+	return c
+}
+
+// Authorizer is the slice of the core the pipeline needs.
+type Authorizer interface {
+	Authorize(ctx context.Context, s core.Session, caller core.Caller, perm string) error
+	RecordAuthnFailure(ctx context.Context, caller core.Caller, account, login, event, authenticator, reason string)
+}
+
+// Mount registers every route of a surface on mux behind the pipeline:
+// authenticate (unless public), authorize by the route's permission before
+// the body is read or any id looked up, then run the handler and render
+// its error with the surface's hook.
+func Mount(mux *http.ServeMux, s Surface, az Authorizer, routes []Route) {
+	for _, rt := range routes {
+		mux.Handle(rt.Method+" "+rt.Pattern, handler(s, az, rt))
+	}
+}
+
+func handler(s Surface, az Authorizer, rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := &Ctx{Caller: CallerFrom(r.Context())}
+		if !rt.Public {
+			sess, ok, err := s.Authenticate(r, rc.Caller)
+			if err == nil && !ok {
+				az.RecordAuthnFailure(r.Context(), rc.Caller, "", "", "authn", "", "missing_credentials")
+				err = &core.Error{Kind: core.Unauthenticated, Reason: "missing_credentials", Msg: "authentication required"}
+			}
+			if err != nil {
+				s.WriteError(w, r, err)
+				return
+			}
+			rc.Session, rc.Authed = sess, true
+			self := rt.Self != "" && r.PathValue(rt.Self) == sess.PrincipalID
+			if rt.Permission != "" && !self && !rt.SelfService {
+				if err := az.Authorize(r.Context(), sess, rc.Caller, rt.Permission); err != nil {
+					s.WriteError(w, r, err)
+					return
+				}
+			}
+		}
+		if err := rt.Handler(w, r, rc); err != nil {
+			s.WriteError(w, r, err)
+		}
+	})
+}
+
+// IsTooLarge reports whether err comes from a body over the server's limit.
+func IsTooLarge(err error) bool {
+	var mbe *http.MaxBytesError
+	return errors.As(err, &mbe)
+}
