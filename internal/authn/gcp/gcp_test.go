@@ -30,7 +30,11 @@ func gceClaims(iss *jwttest.Issuer, aud string) map[string]any {
 
 func TestVerify(t *testing.T) {
 	iss, a := setup(t)
-	with := func(k string, v any) map[string]any { c := gceClaims(iss, "conjur/acme/host/gcp/vm"); c[k] = v; return c }
+	with := func(k string, v any) map[string]any {
+		c := gceClaims(iss, "conjur/acme/host/gcp/vm")
+		c[k] = v
+		return c
+	}
 	cases := []struct {
 		name, login, token string
 		want               authn.Outcome
