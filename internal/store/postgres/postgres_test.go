@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/store/storetest"
+)
+
+// testDSN returns the server to test against, skipping (failing in CI) without one.
+func testDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("KEYWARD_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("KEYWARD_TEST_POSTGRES is not set, and CI is: the PostgreSQL store must be tested in CI")
+		}
+		t.Skip("KEYWARD_TEST_POSTGRES is not set (e.g. postgres://keyward:keyward@127.0.0.1:5432/keyward?sslmode=disable); skipping the PostgreSQL store tests")
+	}
+	return dsn
+}
+
+// freshSchema creates an empty schema, drops it when the test ends, and
+// returns a DSN whose search_path points at it.
+func freshSchema(t *testing.T) string {
+	t.Helper()
+	dsn := testDSN(t)
+	ctx := context.Background()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "kwtest_" + hex.EncodeToString(b)
+	admin, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		admin.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close()
+		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("KEYWARD_TEST_POSTGRES must be a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func openFresh(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), freshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	testDSN(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
+}
+
+func TestTamper(t *testing.T) {
+	testDSN(t)
+	storetest.RunTamper(t, func(t *testing.T) (store.Store, func(string, ...any) error) {
+		s := openFresh(t)
+		return s, func(q string, args ...any) error {
+			_, err := s.db.pool.Exec(context.Background(), q, args...)
+			return err
+		}
+	})
+}
+
+func TestSchemaTooNew(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.pool.Exec(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future.sql', 'x')"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, dsn)
+	if !errors.Is(err, store.ErrSchemaTooNew) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("open newer schema: err = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestInstancesShareOneChain runs two stores on one schema, as two keyward
+// instances would: concurrent starts migrate once, and their appends form
+// one verifiable chain.
+func TestInstancesShareOneChain(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	stores := make([]*Store, 2)
+	errs := make(chan error, 2)
+	for i := range stores {
+		go func() {
+			var err error
+			stores[i], err = Open(ctx, dsn)
+			errs <- err
+		}()
+	}
+	for range stores {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent open: %v", err)
+		}
+	}
+	for _, s := range stores {
+		t.Cleanup(func() { s.Close() })
+	}
+	for i, s := range stores {
+		go func() {
+			for j := range 20 {
+				if err := s.AppendAudit(ctx, storetestEvent(i, j)...); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range stores {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seq, why, err := stores[1].VerifyAudit(ctx); err != nil || seq != 0 {
+		t.Fatalf("shared chain: %d %q %v", seq, why, err)
+	}
+	if _, n, _ := stores[0].ListAudit(ctx, "", 1, 0); n != 80 {
+		t.Fatalf("records = %d, want 80", n)
+	}
+}
