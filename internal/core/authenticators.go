@@ -567,4 +567,3 @@ func (c *Core) allowedByID(ctx context.Context, svc model.AuthenticatorService, 
 	pe, err := c.keys.principal(ctx, s.Account, s.PrincipalID)
 	return err == nil && c.allowedBy(ctx, svc, pe.p)
 }
-

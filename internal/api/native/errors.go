@@ -1,0 +1,92 @@
+package native
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/core"
+)
+
+// statusOf is the native surface's one table from error kind to status.
+func statusOf(k core.Kind) int {
+	switch k {
+	case core.Invalid:
+		return http.StatusBadRequest
+	case core.Unauthenticated:
+		return http.StatusUnauthorized
+	case core.Forbidden:
+		return http.StatusForbidden
+	case core.NotFound:
+		return http.StatusNotFound
+	case core.Conflict:
+		return http.StatusConflict
+	case core.RateLimited:
+		return http.StatusTooManyRequests
+	case core.Unavailable:
+		return http.StatusServiceUnavailable
+	case core.NotImplemented:
+		return http.StatusNotImplemented
+	case core.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the native error format.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// render decides what the client sees of an error: failed authentication
+// is one generic answer whatever the reason (the reason is in the audit).
+func render(e *core.Error) (int, ErrorBody) {
+	status := statusOf(e.Kind)
+	body := ErrorBody{Error: ErrorDetail{Code: e.Kind.String(), Message: e.Msg, Field: e.Field}}
+	switch e.Kind {
+	case core.Unauthenticated:
+		body.Error.Message = "authentication failed"
+		body.Error.Field = ""
+		if e.Reason == "credential_strength" {
+			body.Error.Message = e.Msg
+		}
+	case core.Internal:
+		body.Error.Message = "internal error"
+		body.Error.Field = ""
+	}
+	if body.Error.Message == "" {
+		body.Error.Message = http.StatusText(status)
+	}
+	return status, body
+}
+
+// writeError renders err in the native format; anything not a core error
+// is a 500 with a generic body, its cause logged with the request id.
+func writeError(log *slog.Logger) func(w http.ResponseWriter, r *http.Request, err error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		e := core.AsError(err)
+		if api.IsTooLarge(err) {
+			e = &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+		}
+		status, body := render(e)
+		if status >= 500 {
+			log.Error("request failed", "request_id", api.CallerFrom(r.Context()).RequestID, "route", r.Pattern, "err", errors.Unwrap(e))
+		}
+		if e.Kind == core.RateLimited && e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+		}
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
+		}
+		api.WriteJSON(w, status, body)
+	}
+}

@@ -1,0 +1,112 @@
+package native
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/model"
+)
+
+type roleBody struct {
+	Name        string             `json:"name"`
+	Description string             `json:"description"`
+	Permissions []string           `json:"permissions"`
+	Context     *model.RoleContext `json:"context"`
+}
+
+func (b roleBody) spec() core.RoleSpec {
+	return core.RoleSpec{Name: b.Name, Description: b.Description, Permissions: b.Permissions, Context: b.Context}
+}
+
+func (s *Surface) createRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	var req roleBody
+	if err := api.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	ro, err := s.core.CreateRole(r.Context(), rc.Session, rc.Caller, req.spec())
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusCreated, roleView(ro))
+	return nil
+}
+
+func (s *Surface) listRoles(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	pg, err := page(r)
+	if err != nil {
+		return err
+	}
+	rs, total, err := s.core.ListRoles(r.Context(), rc.Session, rc.Caller, pg)
+	if err != nil {
+		return err
+	}
+	out := List[Role]{Items: make([]Role, 0, len(rs)), Total: total}
+	for _, ro := range rs {
+		out.Items = append(out.Items, roleView(ro))
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Surface) getRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	ro, err := s.core.GetRole(r.Context(), rc.Session, rc.Caller, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusOK, roleView(ro))
+	return nil
+}
+
+func (s *Surface) putRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	var req roleBody
+	if err := api.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	ro, err := s.core.ReplaceRole(r.Context(), rc.Session, rc.Caller, r.PathValue("id"), req.spec())
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusOK, roleView(ro))
+	return nil
+}
+
+func (s *Surface) deleteRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	if err := s.core.DeleteRole(r.Context(), rc.Session, rc.Caller, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Surface) listAudit(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	q := r.URL.Query()
+	var limit, offset int
+	for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return &core.Error{Kind: core.Invalid, Field: name, Msg: name + " must be a non-negative integer"}
+			}
+			*dst = n
+		}
+	}
+	rs, total, err := s.core.ListAudit(r.Context(), rc.Session, rc.Caller, limit, offset)
+	if err != nil {
+		return err
+	}
+	if rs == nil {
+		rs = []AuditRecord{}
+	}
+	api.WriteJSON(w, http.StatusOK, List[AuditRecord]{Items: rs, Total: total})
+	return nil
+}
+
+func (s *Surface) rotateSigningKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	if err := s.core.RotateSigningKey(r.Context(), rc.Session, rc.Caller); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

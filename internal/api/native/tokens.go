@@ -1,0 +1,132 @@
+package native
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/core"
+)
+
+type tokenRequest struct {
+	Account  string `json:"account"`
+	Login    string `json:"login"`
+	APIKey   string `json:"api_key"`
+	Password string `json:"password"`
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+func (s *Surface) token(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	var req tokenRequest
+	if err := api.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Account == "" && req.Login != "" {
+		req.Account = s.defaultAccount
+	}
+	lr := core.LoginRequest{Account: req.Account, Login: req.Login, Event: "token", Authenticator: "authn"}
+	var (
+		sess core.Session
+		err  error
+	)
+	switch {
+	case req.APIKey != "" && req.Password != "":
+		return &core.Error{Kind: core.Invalid, Field: "password", Msg: "give api_key or password, not both"}
+	case req.APIKey != "":
+		sess, err = s.core.AuthenticateKey(r.Context(), rc.Caller, lr, req.APIKey)
+	case req.Password != "":
+		if req.Login == "" {
+			return &core.Error{Kind: core.Invalid, Field: "login", Msg: "login is required with a password"}
+		}
+		sess, _, err = s.core.AuthenticatePassword(r.Context(), rc.Caller, lr, req.Password, false)
+	default:
+		return &core.Error{Kind: core.Invalid, Field: "api_key", Msg: "api_key or password is required"}
+	}
+	if err != nil {
+		return err
+	}
+	tok, err := s.core.IssueToken(sess, 0, core.FormatNative)
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: tok.Value, TokenType: "Bearer", ExpiresIn: int(tok.TTL / time.Second)})
+	return nil
+}
+
+type introspection struct {
+	Active    bool   `json:"active"`
+	Subject   string `json:"sub,omitempty"`
+	Account   string `json:"account,omitempty"`
+	ExpiresAt int64  `json:"exp,omitempty"`
+	IssuedAt  int64  `json:"iat,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Kind      string `json:"kind,omitempty"`
+	Level     int    `json:"security_level,omitempty"`
+}
+
+func (s *Surface) introspect(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	if err := r.ParseForm(); err != nil {
+		if api.IsTooLarge(err) {
+			return &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+		}
+		return &core.Error{Kind: core.Invalid, Field: "token", Msg: "body must be a form: token=…"}
+	}
+	tok := r.PostForm.Get("token")
+	if tok == "" {
+		return &core.Error{Kind: core.Invalid, Field: "token", Msg: "token is required"}
+	}
+	in := s.core.Introspect(r.Context(), rc.Caller, tok)
+	out := introspection{Active: in.Active}
+	if in.Active {
+		out = introspection{Active: true, Subject: in.Subject, Account: in.Account, ExpiresAt: in.ExpiresAt, IssuedAt: in.IssuedAt,
+			TokenType: "Bearer", Kind: in.Kind, Level: in.Level}
+	}
+	api.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type verifyRequest struct {
+	Key string `json:"key"`
+}
+
+type verifyResponse struct {
+	Valid       bool       `json:"valid"`
+	Code        string     `json:"code,omitempty"`
+	Account     string     `json:"account,omitempty"`
+	Principal   string     `json:"principal,omitempty"`
+	PrincipalID string     `json:"principal_id,omitempty"`
+	Kind        string     `json:"kind,omitempty"`
+	KeyID       string     `json:"key_id,omitempty"`
+	Permissions []string   `json:"permissions,omitempty"`
+	Roles       []string   `json:"roles,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+}
+
+func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	var req verifyRequest
+	if err := api.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Key == "" {
+		return &core.Error{Kind: core.Invalid, Field: "key", Msg: "key is required"}
+	}
+	kc, perms, err := s.core.VerifyKey(r.Context(), rc.Caller, req.Key)
+	if err != nil {
+		return err
+	}
+	if !kc.Valid {
+		api.WriteJSON(w, http.StatusOK, verifyResponse{Valid: false, Code: kc.Code})
+		return nil
+	}
+	if perms == nil {
+		perms = []string{}
+	}
+	api.WriteJSON(w, http.StatusOK, verifyResponse{Valid: true, Account: kc.Session.Account, Principal: kc.Session.Login,
+		PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles, ExpiresAt: kc.Key.ExpiresAt})
+	return nil
+}
