@@ -131,3 +131,23 @@ func TestCommitSurvivesKill(t *testing.T) {
 		t.Fatalf("audit after kill -9: %d %q %v", seq, why, err)
 	}
 }
+
+// TestPragmas checks the writer's durability settings and that readers cannot write.
+func TestPragmas(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	var mode string
+	var sync, fk int
+	if err := s.db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	if err := s.db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 1 {
+		t.Fatalf("synchronous = %d, %v; want 1 (NORMAL)", sync, err)
+	}
+	if err := s.db.r.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Fatalf("reader foreign_keys = %d, %v; want 1", fk, err)
+	}
+	if _, err := s.db.r.ExecContext(ctx, "DELETE FROM accounts"); err == nil {
+		t.Fatal("the read pool accepted a write")
+	}
+}
