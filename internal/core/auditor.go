@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -15,10 +17,11 @@ import (
 // transaction holding its record, so an authentication whose record cannot
 // be written fails; batching makes that affordable on the hot path.
 type auditor struct {
-	st   store.Store
-	log  *slog.Logger
-	in   chan auditReq
-	done chan struct{}
+	counts sync.Map // [2]string{event, outcome} -> *atomic.Int64
+	st     store.Store
+	log    *slog.Logger
+	in     chan auditReq
+	done   chan struct{}
 }
 
 type auditReq struct {
@@ -89,6 +92,7 @@ func (a *auditor) flush(batch []auditReq, evs []audit.Event) {
 
 // record appends ev and waits until it is committed.
 func (a *auditor) record(ctx context.Context, ev audit.Event) error {
+	a.count(ev)
 	done := make(chan error, 1)
 	select {
 	case a.in <- auditReq{ev: ev, done: done}:
@@ -107,6 +111,26 @@ func (a *auditor) record(ctx context.Context, ev audit.Event) error {
 		// The record is queued and will still be written.
 		return AsError(ctx.Err())
 	}
+}
+
+func (a *auditor) count(ev audit.Event) {
+	k := [2]string{ev.Event, ev.Outcome}
+	v, ok := a.counts.Load(k)
+	if !ok {
+		v, _ = a.counts.LoadOrStore(k, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+}
+
+// AuditCounts returns how many audit records of each event and outcome this
+// process has written, for metrics.
+func (c *Core) AuditCounts() map[[2]string]int64 {
+	out := map[[2]string]int64{}
+	c.audit.counts.Range(func(k, v any) bool {
+		out[k.([2]string)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
 }
 
 // event starts an audit event for caller.

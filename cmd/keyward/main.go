@@ -1,0 +1,58 @@
+// Command keyward runs the keyward authentication service and administers it.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `keyward: self-hosted authentication and API-credential service
+
+Usage:
+  keyward serve [--data DIR] [--listen ADDR] [--store postgres://…] [--trusted-proxies CIDR,…]
+  keyward init --data DIR [--account NAME]
+  keyward audit verify --data DIR
+  keyward user create|list|show|update|delete …
+  keyward apikey create|list|revoke|rotate …
+  keyward role create|list|show|delete|grant …
+  keyward audit list
+  keyward authenticator list|show|set|enable|disable|delete …
+
+Admin commands talk to a running server: KEYWARD_ADDR (default http://127.0.0.1:8080)
+and KEYWARD_TOKEN (an access token or an API key). Add --json for JSON output.
+Every serve flag can also be set as KEYWARD_<FLAG> (e.g. KEYWARD_LISTEN) or in a
+JSON config file given with --config or KEYWARD_CONFIG.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
+	case "init":
+		return cmdInit(args[1:], stdout, stderr)
+	case "audit":
+		if len(args) > 1 && args[1] == "verify" {
+			return cmdAuditVerify(args[2:], stdout, stderr)
+		}
+		return cmdAdmin(args, stdout, stderr)
+	case "user", "apikey", "role", "authenticator":
+		return cmdAdmin(args, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "keyward: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

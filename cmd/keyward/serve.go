@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keyward/keyward/internal/netpolicy"
+	"github.com/keyward/keyward/internal/server"
+)
+
+func version() string { return "keyward " + server.Version }
+
+// options are serve's settings: flags over environment over config file.
+type options struct {
+	Data           string `json:"data"`
+	Listen         string `json:"listen"`
+	Store          string `json:"store"`
+	TrustedProxies string `json:"trusted_proxies"`
+	Account        string `json:"account"`
+	TokenTTL       string `json:"token_ttl"`
+	BcryptWorkers  int    `json:"bcrypt_workers"`
+	LogLevel       string `json:"log_level"`
+}
+
+func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.FlagSet, error) {
+	o := options{Data: "./keyward-data", Listen: "127.0.0.1:8080", Account: "default", TokenTTL: "8m", LogLevel: "info"}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgFile := fs.String("config", os.Getenv("KEYWARD_CONFIG"), "JSON config file")
+	fs.String("data", "", "data folder (SQLite database and master key)")
+	fs.String("listen", "", "listen address")
+	fs.String("store", "", "postgres:// URL of a shared store (default: SQLite in the data folder)")
+	fs.String("trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For is trusted (default: loopback)")
+	fs.String("account", "", "default account name")
+	fs.String("token-ttl", "", "access token lifetime (e.g. 8m)")
+	fs.Int("bcrypt-workers", 0, "concurrent password checks (default: half the cores)")
+	fs.String("log-level", "", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return o, fs, err
+	}
+	if *cfgFile != "" {
+		b, err := os.ReadFile(*cfgFile)
+		if err != nil {
+			return o, fs, fmt.Errorf("read config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&o); err != nil {
+			return o, fs, fmt.Errorf("config %s: %w", *cfgFile, err)
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	apply := func(flagName string, dst *string) {
+		env := "KEYWARD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+		if v := os.Getenv(env); v != "" {
+			*dst = v
+		}
+		if set[flagName] {
+			*dst = fs.Lookup(flagName).Value.String()
+		}
+	}
+	apply("data", &o.Data)
+	apply("listen", &o.Listen)
+	apply("store", &o.Store)
+	apply("trusted-proxies", &o.TrustedProxies)
+	apply("account", &o.Account)
+	apply("token-ttl", &o.TokenTTL)
+	apply("log-level", &o.LogLevel)
+	bw := strconv.Itoa(o.BcryptWorkers)
+	apply("bcrypt-workers", &bw)
+	n, err := strconv.Atoi(bw)
+	if err != nil || n < 0 {
+		return o, fs, errors.New("bcrypt-workers must be a non-negative integer")
+	}
+	o.BcryptWorkers = n
+	return o, fs, nil
+}
+
+func (o options) config(log *slog.Logger) (server.Config, error) {
+	cfg := server.Config{DataDir: o.Data, Listen: o.Listen, StoreURL: o.Store, Account: o.Account, BcryptWorkers: o.BcryptWorkers, Logger: log}
+	if o.TrustedProxies != "" {
+		ps, err := netpolicy.ParseCIDRs(strings.Split(o.TrustedProxies, ","))
+		if err != nil {
+			return cfg, fmt.Errorf("trusted-proxies: %w", err)
+		}
+		cfg.TrustedProxies = ps
+	} else {
+		cfg.TrustedProxies = netpolicy.DefaultTrusted()
+	}
+	ttl, err := time.ParseDuration(o.TokenTTL)
+	if err != nil || ttl <= 0 {
+		return cfg, fmt.Errorf("token-ttl: %q is not a positive duration", o.TokenTTL)
+	}
+	cfg.TokenTTL = ttl
+	for _, env := range []string{"KEYWARD_AUTHENTICATORS", "CONJUR_AUTHENTICATORS"} {
+		if v, ok := os.LookupEnv(env); ok {
+			list := []string{}
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					list = append(list, a)
+				}
+			}
+			cfg.EnvAuthenticators = list
+			break
+		}
+	}
+	return cfg, nil
+}
+
+func logger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// isNewDataDir reports whether a data folder is missing or empty.
+func isNewDataDir(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read data folder: %w", err)
+	}
+	return len(entries) == 0, nil
+}
+
+type initAnswer struct {
+	Account string `json:"account"`
+	Login   string `json:"login"`
+	APIKey  string `json:"api_key"`
+}
+
+func cmdInit(args []string, stdout, stderr io.Writer) int {
+	o, _, err := loadOptions("init", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward init:", err)
+		return 2
+	}
+	cfg, err := o.config(logger(o.LogLevel, stderr))
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward init:", err)
+		return 2
+	}
+	ctx := context.Background()
+	if cfg.StoreURL == "" {
+		fresh, err := isNewDataDir(cfg.DataDir)
+		if err != nil {
+			fmt.Fprintln(stderr, "keyward init:", err)
+			return 1
+		}
+		if !fresh {
+			fmt.Fprintf(stderr, "keyward init: %s is not empty; it is already initialised (nothing was changed)\n", cfg.DataDir)
+			return 1
+		}
+	}
+	key, err := initialise(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward init:", err)
+		return 1
+	}
+	_ = json.NewEncoder(stdout).Encode(initAnswer{Account: cfg.Account, Login: "admin", APIKey: key})
+	fmt.Fprintf(stderr, "keyward: initialised %s with account %q; the admin API key above is shown once\n", cfg.DataDir, cfg.Account)
+	return 0
+}
+
+func initialise(ctx context.Context, cfg server.Config) (string, error) {
+	s, err := server.Open(ctx, cfg, true)
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	done, err := s.Core.Initialized(ctx)
+	if err != nil {
+		return "", err
+	}
+	if done {
+		return "", errors.New("the store is already initialised (nothing was changed)")
+	}
+	return s.Init(ctx, cfg.Account)
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	o, _, err := loadOptions("serve", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward serve:", err)
+		return 2
+	}
+	log := logger(o.LogLevel, stderr)
+	cfg, err := o.config(log)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward serve:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := server.Open(ctx, cfg, true)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward serve:", err)
+		return 1
+	}
+	defer s.Close()
+	done, err := s.Core.Initialized(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward serve:", err)
+		return 1
+	}
+	if !done {
+		key, err := s.Init(ctx, cfg.Account)
+		if err != nil {
+			fmt.Fprintln(stderr, "keyward serve: initialise:", err)
+			return 1
+		}
+		_ = json.NewEncoder(stdout).Encode(initAnswer{Account: cfg.Account, Login: "admin", APIKey: key})
+		fmt.Fprintf(stderr, "keyward: initialised %s; the admin API key above is shown once\n", filepath.Clean(cfg.DataDir))
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward serve:", err)
+		return 1
+	}
+	log.Info("keyward listening", "addr", ln.Addr().String(), "version", server.Version)
+	if err := s.Serve(ctx, ln); err != nil {
+		fmt.Fprintln(stderr, "keyward serve:", err)
+		return 1
+	}
+	log.Info("keyward stopped")
+	return 0
+}
+
+func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
+	o, _, err := loadOptions("audit verify", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward audit verify:", err)
+		return 2
+	}
+	cfg, err := o.config(logger("error", stderr))
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward audit verify:", err)
+		return 2
+	}
+	if cfg.StoreURL == "" {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, server.DBFile)); err != nil {
+			fmt.Fprintf(stderr, "keyward audit verify: no keyward database in %s\n", cfg.DataDir)
+			return 1
+		}
+	}
+	ctx := context.Background()
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward audit verify:", err)
+		return 1
+	}
+	defer st.Close()
+	seq, why, err := st.VerifyAudit(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "keyward audit verify:", err)
+		return 1
+	}
+	if seq != 0 {
+		fmt.Fprintf(stdout, "audit chain BROKEN at record %d: %s\n", seq, why)
+		return 1
+	}
+	fmt.Fprintln(stdout, "audit chain intact")
+	return 0
+}
+
+var _ = netip.Addr{}

@@ -1,0 +1,295 @@
+// Package server wires keyward together: configuration, store, core, surfaces, middleware and the HTTP listener.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/api/native"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/crypto"
+	"github.com/keyward/keyward/internal/netpolicy"
+	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/store/postgres"
+	"github.com/keyward/keyward/internal/store/sqlite"
+)
+
+// Version is keyward's version.
+const Version = "0.1.0"
+
+// Config is everything a server is started with.
+type Config struct {
+	DataDir string
+	Listen  string
+	// StoreURL is a postgres:// URL; empty means SQLite in DataDir.
+	StoreURL       string
+	TrustedProxies []netip.Prefix
+	TokenTTL       time.Duration
+	BcryptWorkers  int
+	BcryptQueue    int
+	MaxBody        int64
+	// Account is the default account: created by init, used where a request names none.
+	Account string
+	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
+	EnvAuthenticators []string
+	Logger            *slog.Logger
+}
+
+// Server is a running keyward.
+type Server struct {
+	cfg     Config
+	st      store.Store
+	Core    *core.Core
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
+}
+
+// MasterKeyFile is the master key's file name in the data folder.
+const MasterKeyFile = "master.key"
+
+// DBFile is the SQLite database's file name in the data folder.
+const DBFile = "keyward.db"
+
+// OpenStore opens the configured store: PostgreSQL at StoreURL, else SQLite in DataDir.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if cfg.StoreURL != "" {
+		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
+			return nil, errors.New("--store must be a postgres:// URL")
+		}
+		return postgres.Open(ctx, cfg.StoreURL)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+}
+
+// masterKey reads KEYWARD_MASTER_KEY (hex or base64, for instances sharing
+// a database) or the data folder's key file, creating it if allowed.
+func masterKey(cfg Config, create bool) ([]byte, bool, error) {
+	if v := os.Getenv("KEYWARD_MASTER_KEY"); v != "" {
+		if b, err := hex.DecodeString(v); err == nil && len(b) == crypto.MasterKeySize {
+			return b, false, nil
+		}
+		if b, err := base64.StdEncoding.DecodeString(v); err == nil && len(b) == crypto.MasterKeySize {
+			return b, false, nil
+		}
+		return nil, false, errors.New("KEYWARD_MASTER_KEY must be 32 bytes in hex or base64")
+	}
+	p := filepath.Join(cfg.DataDir, MasterKeyFile)
+	if !create {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, false, fmt.Errorf("read master key: %w", err)
+		}
+		if len(b) != crypto.MasterKeySize {
+			return nil, false, fmt.Errorf("master key %s has the wrong size", p)
+		}
+		return b, false, nil
+	}
+	return crypto.LoadOrCreateMasterKey(p)
+}
+
+// Open opens the store and the core. With create, a missing master key is
+// made (init and the first serve); otherwise it must exist.
+func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Account == "" {
+		cfg.Account = "default"
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.TrustedProxies == nil {
+		cfg.TrustedProxies = netpolicy.DefaultTrusted()
+	}
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	mk, _, err := masterKey(cfg, create)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	sealer, err := crypto.NewSealer(mk)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
+		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,
+		EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("start core: %w", err)
+	}
+	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: newMetrics()}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Close stops the core and closes the store.
+func (s *Server) Close() error {
+	err := s.Core.Close()
+	if cerr := s.st.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Handler is the whole HTTP handler, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Store is the server's store (for the CLI's offline commands).
+func (s *Server) Store() store.Store { return s.st }
+
+// Surfaces returns every surface's route table, for tests and OpenAPI.
+func (s *Server) nativeSurface() *native.Surface {
+	return native.New(s.Core, s.log, s.cfg.Account)
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	nat := s.nativeSurface()
+	nativeRoutes := nat.Routes()
+	api.Mount(mux, nat, s.Core, nativeRoutes)
+	mountConjur(mux, s)
+	doc := api.OpenAPI("keyward native API", Version, nativeRoutes)
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, doc) })
+	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		_, _ = w.Write(s.Core.JWKS())
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Core.Ready(r.Context()); err != nil {
+			api.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		counts := map[[2]string]int64{}
+		for k, v := range s.Core.AuditCounts() {
+			switch k[0] {
+			case "authn", "token", "apikey.verify", "login":
+				counts[k] = v
+			}
+		}
+		s.metrics.write(w, counts)
+	})
+	return s.middleware(mux)
+}
+
+// middleware is the transport chain: panic recovery, request id, client
+// address, body limit, metrics and access log.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := r.Header.Get("X-Request-Id")
+		if rid == "" || len(rid) > 128 || strings.ContainsAny(rid, "\r\n\"") {
+			rid = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", rid)
+		peer := peerAddr(r.RemoteAddr)
+		caller := core.Caller{PeerIP: peer, ClientIP: netpolicy.ClientAddr(peer, r.Header.Values("X-Forwarded-For"), s.cfg.TrustedProxies),
+			RequestID: rid, UserAgent: r.UserAgent()}
+		r = r.WithContext(api.WithCaller(r.Context(), caller))
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving request", "request_id", rid, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					api.WriteJSON(sw, http.StatusInternalServerError, native.ErrorBody{Error: native.ErrorDetail{Code: "internal", Message: "internal error"}})
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			s.metrics.observe(route, status, d)
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				s.log.Debug("request", "request_id", rid, "method", r.Method, "route", route, "status", status,
+					"duration_ms", d.Milliseconds(), "client_ip", caller.ClientIP.String())
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func peerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err == nil {
+		return ap.Addr().Unmap()
+	}
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Serve answers on ln until ctx ends, then stops gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Init creates the default account with its admin and returns the admin's API key.
+func (s *Server) Init(ctx context.Context, account string) (string, error) {
+	return s.Core.Bootstrap(ctx, core.Caller{RequestID: "init"}, account)
+}
