@@ -151,3 +151,22 @@ func TestPragmas(t *testing.T) {
 		t.Fatal("the read pool accepted a write")
 	}
 }
+
+// BenchmarkAppendAudit200 measures one group-commit batch of 200 events.
+func BenchmarkAppendAudit200(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "keyward.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	evs := make([]audit.Event, 200)
+	for i := range evs {
+		evs[i] = audit.Event{Account: "acme", Event: "authenticate", Outcome: audit.Success,
+			Actor: "acme:host:app", Subject: "acme:host:app", ClientIP: "192.0.2.1", RequestID: fmt.Sprint(i)}
+	}
+	for b.Loop() {
+		if err := s.AppendAudit(context.Background(), evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
