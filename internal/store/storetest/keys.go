@@ -56,6 +56,16 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	if lastEvent(t, s) != "key-rotate" {
 		t.Fatal("rotation wrote no audit record")
 	}
+	revoked := at(4 * time.Hour)
+	_, err = s.UpdateAPIKey(ctx, "k1", func(old model.APIKey) (model.APIKey, error) {
+		old.RevokedAt = &revoked
+		return old, nil
+	}, ev("acme", "key-revoke"))
+	must(t, "revoke", err)
+	got, _ = s.GetAPIKey(ctx, "k1")
+	if got.RevokedAt == nil || !got.RevokedAt.Equal(revoked) {
+		t.Fatalf("revoked_at = %v, want %v", got.RevokedAt, revoked)
+	}
 	boom := errors.New("boom")
 	_, err = s.UpdateAPIKey(ctx, "k1", func(old model.APIKey) (model.APIKey, error) { return old, boom })
 	wantErr(t, "updater error", err, boom)

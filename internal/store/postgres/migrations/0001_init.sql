@@ -72,6 +72,7 @@ CREATE TABLE api_keys (
 	roles          TEXT NOT NULL DEFAULT 'null',
 	created_at     TIMESTAMPTZ NOT NULL,
 	rotated_at     TIMESTAMPTZ,
+	revoked_at     TIMESTAMPTZ,
 	last_used_at   TIMESTAMPTZ,
 	last_used_addr TEXT NOT NULL DEFAULT '',
 	FOREIGN KEY (account, principal_id) REFERENCES principals (account, id) ON DELETE CASCADE

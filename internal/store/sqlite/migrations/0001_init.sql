@@ -73,6 +73,7 @@ CREATE TABLE api_keys (
 	roles          TEXT NOT NULL DEFAULT 'null',
 	created_at     TEXT NOT NULL,
 	rotated_at     TEXT,
+	revoked_at     TEXT,
 	last_used_at   TEXT,
 	last_used_addr TEXT NOT NULL DEFAULT '',
 	FOREIGN KEY (account, principal_id) REFERENCES principals (account, id) ON DELETE CASCADE
