@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -73,6 +75,55 @@ func Open(ctx context.Context, path string) (*Store, error) {
 type database struct {
 	w *sql.DB // one connection: the only writer
 	r *sql.DB // read-only pool
+	// numbered caches each query rewritten from $N to ?N parameters: SQLite
+	// resolves $N as a name by a linear search, which makes a 1,700-parameter
+	// audit insert quadratic to parse; ?N is resolved by its number.
+	numbered sync.Map
+}
+
+func (d *database) sql(query string) string {
+	if q, ok := d.numbered.Load(query); ok {
+		return q.(string)
+	}
+	q := numberedParams(query)
+	d.numbered.Store(query, q)
+	return q
+}
+
+// numberedParams rewrites $N parameters for SQLite: to anonymous ? when they
+// run 1, 2, 3… in order (the driver then binds by position without any name
+// lookup), else to ?N.
+func numberedParams(query string) string {
+	var out strings.Builder
+	out.Grow(len(query))
+	next, inOrder := 1, true
+	for i := 0; i < len(query); i++ {
+		if query[i] == '$' && i+1 < len(query) && query[i+1] >= '0' && query[i+1] <= '9' {
+			j := i + 1
+			for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+				j++
+			}
+			if n, _ := strconv.Atoi(query[i+1 : j]); n != next {
+				inOrder = false
+			}
+			next++
+			i = j - 1
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		if c == '$' && i+1 < len(query) && query[i+1] >= '0' && query[i+1] <= '9' {
+			out.WriteByte('?')
+			if inOrder {
+				for i+1 < len(query) && query[i+1] >= '0' && query[i+1] <= '9' {
+					i++
+				}
+			}
+			continue
+		}
+		out.WriteByte(c)
+	}
+	return out.String()
 }
 
 func (d *database) Write(ctx context.Context, _ sqlstore.TxOptions, fn func(sqlstore.Querier) error) error {
@@ -80,7 +131,7 @@ func (d *database) Write(ctx context.Context, _ sqlstore.TxOptions, fn func(sqls
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(querier{tx}); err != nil {
+	if err := fn(querier{tx, d}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -96,10 +147,10 @@ func (d *database) Read(ctx context.Context, fn func(sqlstore.Querier) error) er
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(querier{tx})
+	return fn(querier{tx, d})
 }
 
-func (d *database) Pool() sqlstore.Querier { return querier{d.r} }
+func (d *database) Pool() sqlstore.Querier { return querier{d.r, d} }
 
 func (d *database) Time(t time.Time) any { return sqlstore.Micro(t).Format(sqlstore.TimeLayout) }
 
@@ -130,10 +181,13 @@ type conn interface {
 }
 
 // querier adapts database/sql to sqlstore.Querier.
-type querier struct{ c conn }
+type querier struct {
+	c conn
+	d *database
+}
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.c.ExecContext(ctx, query, args...)
+	res, err := q.c.ExecContext(ctx, q.d.sql(query), args...)
 	if err != nil {
 		return 0, err
 	}
@@ -141,7 +195,7 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.c.QueryContext(ctx, query, args...)
+	rows, err := q.c.QueryContext(ctx, q.d.sql(query), args...)
 	if err != nil {
 		return nil, err
 	}
