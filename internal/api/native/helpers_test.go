@@ -365,3 +365,10 @@ func (e *env) sqlExec(q string, args ...any) {
 		e.t.Fatalf("%s changed no row", q)
 	}
 }
+
+// on returns e reporting to t: subtests must not fail their parent's t.
+func (e *env) on(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}

@@ -81,6 +81,7 @@ func TestEveryRouteRefusesCallersWithoutPermission(t *testing.T) {
 			other["id"] = roleID
 		}
 		t.Run(name, func(t *testing.T) {
+			e := e.on(t)
 			// No credentials: 401, whatever the route.
 			code, _, _ := e.do(rt.Method, fill(rt.Pattern, other), "", body).errBody(401)
 			if code != "unauthenticated" {

@@ -217,6 +217,7 @@ func TestRoleContext(t *testing.T) {
 		e.grant(uid, rid)
 		tok := e.keyToken(key)
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.on(t)
 			r := e.do("GET", "/api/v1/users?limit=1", tok, nil, tc.hdr...)
 			if r.status != tc.want {
 				t.Errorf("status %d, want %d: %s", r.status, tc.want, r.body)

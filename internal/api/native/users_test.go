@@ -29,6 +29,7 @@ func TestTokenExchange(t *testing.T) {
 	}
 	for _, tc := range ok {
 		t.Run(tc.name, func(t *testing.T) {
+			e := e.on(t)
 			tok := e.token(tc.body)
 			in := e.form("/api/v1/token/introspect", map[string][]string{"token": {tok}}).want(200).obj()
 			if in["active"] != true || in["sub"] != tc.sub || in["account"] != account {
