@@ -337,12 +337,12 @@ func row(w io.Writer, cols ...string) {
 	fmt.Fprintln(w, strings.Join(cols, "\t"))
 }
 
-// fields prints name/value pairs as two aligned columns, skipping empty values.
+// fields prints "name:"/value pairs as two aligned columns, skipping empty values.
 func (c *adminCmd) fields(pairs ...string) {
 	w := c.table()
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] != "" {
-			row(w, pairs[i]+":", pairs[i+1])
+			row(w, pairs[i], pairs[i+1])
 		}
 	}
 	w.Flush()

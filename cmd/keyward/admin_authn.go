@@ -45,7 +45,7 @@ func (c *adminCmd) authnArg() (authnName, bool) {
 	case 2:
 		n.typ, n.serviceID = c.pos[0], c.pos[1]
 	}
-	if n.typ == "" || (len(c.pos) == 2 && n.serviceID == "") || strings.Contains(n.serviceID, "/") && len(c.pos) == 2 {
+	if n.typ == "" || strings.Contains(n.typ, "/") || (len(c.pos) == 2 && (n.serviceID == "" || strings.Contains(n.serviceID, "/"))) {
 		return n, c.usagef("name the authenticator as TYPE[/SERVICE_ID], e.g. authn-jwt/ci")
 	}
 	return n, true

@@ -105,14 +105,14 @@ func userCreate(c *adminCmd) int {
 		c.printJSON(b)
 		return exitOK
 	}
-	c.showUser(u.User, nil)
-	c.fields("api_key:", u.APIKey)
+	c.showUser(u.User, nil, "api_key:", u.APIKey)
 	fmt.Fprintln(c.stderr, "keyward: the API key above is shown once; store it now")
 	return exitOK
 }
 
-// showUser prints one user as name/value lines, with its grants when known.
-func (c *adminCmd) showUser(u native.User, grants []native.Grant) {
+// showUser prints one user as name/value lines, with its grants when known
+// and any extra name/value pairs last.
+func (c *adminCmd) showUser(u native.User, grants []native.Grant, extra ...string) {
 	var roles []string
 	for _, g := range grants {
 		r := g.ID
@@ -124,7 +124,7 @@ func (c *adminCmd) showUser(u native.User, grants []native.Grant) {
 		}
 		roles = append(roles, r)
 	}
-	c.fields(
+	c.fields(append([]string{
 		"id:", u.ID,
 		"login:", u.Login,
 		"kind:", u.Kind,
@@ -142,7 +142,7 @@ func (c *adminCmd) showUser(u native.User, grants []native.Grant) {
 		"roles:", strings.Join(roles, ", "),
 		"created_at:", stamp(&u.CreatedAt),
 		"updated_at:", stamp(&u.UpdatedAt),
-	)
+	}, extra...)...)
 }
 
 // userList is keyward user list.
