@@ -1,0 +1,242 @@
+package conjur
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/core"
+)
+
+// credentialReader takes an authenticator's credential from a request.
+type credentialReader func(r *http.Request) (string, error)
+
+// bodyRaw is a credential that is the whole body (an LDAP password, the
+// JSON of authn-iam's signed headers).
+func bodyRaw(r *http.Request) (string, error) {
+	b, err := readBody(r)
+	return string(b), err
+}
+
+// bodyForm is a credential in a form field of the body (jwt=…,
+// id_token=…); missing or empty, it is Conjur's 400.
+func bodyForm(field string) credentialReader {
+	return func(r *http.Request) (string, error) {
+		b, err := readBody(r)
+		if err != nil {
+			return "", err
+		}
+		vals, err := url.ParseQuery(string(b))
+		if err != nil {
+			return "", &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: field, Msg: "body must be a form", Err: err}
+		}
+		v := vals.Get(field)
+		if v == "" {
+			return "", &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: field, Msg: field + " is required"}
+		}
+		return v, nil
+	}
+}
+
+// viaError gives authn-jwt's expired token Conjur's CONJ00016E answer;
+// every other refusal keeps its kind (empty 401, or 403 for a role the
+// service does not allow).
+func viaError(typ string, err error) error {
+	e := core.AsError(err)
+	if typ == "authn-jwt" && e.Kind == core.Unauthenticated && e.Reason == "expired" {
+		return &core.Error{Kind: core.Unauthenticated, Reason: reasonJWTExpired, Msg: "CONJ00016E Token expired", Err: err}
+	}
+	return err
+}
+
+// via authenticates through the configured service typ/{service_id} of
+// {account}, as the login in the path when there is one, and answers a
+// Conjur access token.
+func (s *Surface) via(typ string, read credentialReader) func(http.ResponseWriter, *http.Request, *api.Ctx) error {
+	return func(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+		cred, err := read(r)
+		if err != nil {
+			return err
+		}
+		sess, ttl, err := s.core.AuthenticateVia(r.Context(), rc.Caller, core.AuthnAttempt{Account: r.PathValue("account"), Type: typ,
+			ServiceID: r.PathValue("service_id"), Login: r.PathValue("login"), Credential: cred})
+		if err != nil {
+			return viaError(typ, err)
+		}
+		return s.writeToken(w, r, sess, ttl)
+	}
+}
+
+// oidcCode is GET /authn-oidc/{service_id}/{account}/authenticate: the
+// authorization-code flow with PKCE; code and nonce are required (400).
+func (s *Surface) oidcCode(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	q := r.URL.Query()
+	for _, p := range []string{"code", "nonce"} {
+		if q.Get(p) == "" {
+			return &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: p, Msg: p + " is required"}
+		}
+	}
+	sess, ttl, err := s.core.AuthenticateVia(r.Context(), rc.Caller, core.AuthnAttempt{Account: r.PathValue("account"), Type: "authn-oidc",
+		ServiceID: r.PathValue("service_id"), Code: q.Get("code"), CodeVerifier: q.Get("code_verifier"), Nonce: q.Get("nonce")})
+	if err != nil {
+		return err
+	}
+	return s.writeToken(w, r, sess, ttl)
+}
+
+// ldapLogin is GET /authn-ldap/{service_id}/{account}/login: LDAP
+// credentials in Basic answer the role's Conjur API key.
+func (s *Surface) ldapLogin(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	account, svc := r.PathValue("account"), r.PathValue("service_id")
+	login, password, err := api.ParseBasic(r.Header.Get("Authorization"))
+	if err != nil {
+		s.core.RecordAuthnFailure(r.Context(), rc.Caller, account, "", "login", "authn-ldap/"+svc, "missing_credentials")
+		return unauthenticated("missing_credentials")
+	}
+	sess, _, err := s.core.AuthenticateVia(r.Context(), rc.Caller, core.AuthnAttempt{Account: account, Type: "authn-ldap",
+		ServiceID: svc, Login: login, Credential: password})
+	if err != nil {
+		return err
+	}
+	key, err := s.core.ConjurKey(r.Context(), sess, rc.Caller)
+	if err != nil {
+		return asUnauthenticated(err)
+	}
+	writeText(w, key)
+	return nil
+}
+
+// k8s answers authn-k8s's routes: keyward does not implement it.
+func (s *Surface) k8s(http.ResponseWriter, *http.Request, *api.Ctx) error {
+	return &core.Error{Kind: core.NotImplemented, Reason: "not_implemented",
+		Msg: "authn-k8s is not implemented in keyward; authenticate Kubernetes workloads with authn-jwt and their service account token"}
+}
+
+// parseEnabled reads Conjur's enabled parameter: a form field (the
+// client's) or JSON, true or false (a string in any case, or a boolean).
+func parseEnabled(r *http.Request) (bool, error) {
+	bad := &core.Error{Kind: core.Invalid, Field: "enabled", Msg: "must be true or false"}
+	var v string
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/json" {
+		b, err := readBody(r)
+		if err != nil {
+			return false, err
+		}
+		var body struct {
+			Enabled json.RawMessage `json:"enabled"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			return false, bad
+		}
+		raw := bytes.TrimSpace(body.Enabled)
+		var b2 bool
+		if err := json.Unmarshal(raw, &b2); err == nil {
+			return b2, nil
+		}
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return false, bad
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			if api.IsTooLarge(err) {
+				return false, &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+			}
+			return false, bad
+		}
+		v = r.Form.Get("enabled")
+	}
+	switch {
+	case strings.EqualFold(v, "true"):
+		return true, nil
+	case strings.EqualFold(v, "false"):
+		return false, nil
+	}
+	return false, bad
+}
+
+// enable is PATCH /{authenticator}[/{service_id}]/{account}: enables or
+// disables a defined service; 204. An undefined service is Conjur's 401.
+func (s *Surface) enable(typ string) func(http.ResponseWriter, *http.Request, *api.Ctx) error {
+	return func(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+		if err := s.sameAccount(r, rc); err != nil {
+			return err
+		}
+		on, err := parseEnabled(r)
+		if err != nil {
+			return err
+		}
+		if err := s.core.SetAuthenticatorEnabled(r.Context(), rc.Session, rc.Caller, typ, r.PathValue("service_id"), on); err != nil {
+			switch core.AsError(err).Kind {
+			case core.Forbidden, core.Internal, core.Unavailable:
+				return err
+			}
+			return &core.Error{Kind: core.Unauthenticated, Reason: "undefined_authenticator", Msg: "authenticator is not defined", Err: err}
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// status is GET /{authenticator}[/{service_id}]/{account}/status.
+func (s *Surface) status(typ string) func(http.ResponseWriter, *http.Request, *api.Ctx) error {
+	return func(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+		se := s.core.AuthenticatorStatus(r.Context(), rc.Session, rc.Caller, r.PathValue("account"), typ, r.PathValue("service_id"))
+		if se != nil {
+			if se.Kind == core.Internal {
+				s.log.Warn("authenticator status: configuration error", "request_id", rc.Caller.RequestID,
+					"authenticator", typ, "service_id", r.PathValue("service_id"), "error", se.Msg)
+			}
+			send(w, renderStatus(se))
+			return nil
+		}
+		send(w, reply{http.StatusOK, statusBody{Status: "ok"}})
+		return nil
+	}
+}
+
+// authenticatorLists is the answer of GET /authenticators.
+type authenticatorLists struct {
+	Installed  []string `json:"installed"`
+	Configured []string `json:"configured"`
+	Enabled    []string `json:"enabled"`
+}
+
+func (s *Surface) listAuthenticators(w http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
+	configured, enabled, err := s.core.AuthenticatorLists(r.Context())
+	if err != nil {
+		return err
+	}
+	send(w, reply{http.StatusOK, authenticatorLists{Installed: core.InstalledAuthenticators(), Configured: configured, Enabled: enabled}})
+	return nil
+}
+
+// provider is one entry of GET /authn-oidc/{account}/providers.
+type provider struct {
+	ServiceID    string `json:"service_id"`
+	Type         string `json:"type"`
+	Name         string `json:"name"`
+	Nonce        string `json:"nonce"`
+	CodeVerifier string `json:"code_verifier"`
+	RedirectURI  string `json:"redirect_uri"`
+}
+
+// providers lists an account's code-flow OIDC services; an unknown account
+// has none, as in Conjur.
+func (s *Surface) providers(w http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
+	ps, err := s.core.OIDCProviders(r.Context(), r.PathValue("account"))
+	if err != nil && core.AsError(err).Kind != core.NotFound {
+		return err
+	}
+	out := make([]provider, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, provider{ServiceID: p.ServiceID, Type: "authn-oidc", Name: p.Name, Nonce: p.Nonce,
+			CodeVerifier: p.CodeVerifier, RedirectURI: p.RedirectURI})
+	}
+	send(w, reply{http.StatusOK, out})
+	return nil
+}

@@ -1,0 +1,162 @@
+// Package conjur is keyward's CyberArk Conjur authentication surface: Conjur's authn routes, every authenticator's routes, and Conjur's status codes and bodies, so Conjur clients work unchanged.
+package conjur
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/model"
+)
+
+// coreAPI is the slice of the core this surface calls.
+type coreAPI interface {
+	api.Authorizer
+	VerifyConjurToken(ctx context.Context, caller core.Caller, token string) (core.Session, error)
+	AuthenticateKey(ctx context.Context, caller core.Caller, req core.LoginRequest, key string) (core.Session, error)
+	AuthenticatePassword(ctx context.Context, caller core.Caller, req core.LoginRequest, password string, acceptKey bool) (core.Session, model.Principal, error)
+	AuthenticateVia(ctx context.Context, caller core.Caller, at core.AuthnAttempt) (core.Session, time.Duration, error)
+	IssueToken(s core.Session, ttl time.Duration, format core.TokenFormat) (core.Token, error)
+	ConjurKey(ctx context.Context, s core.Session, caller core.Caller) (string, error)
+	FindConjurRole(ctx context.Context, s core.Session, account, param string) (core.ConjurRole, error)
+	SelfRole(ctx context.Context, s core.Session) (core.ConjurRole, error)
+	AuthorizeConjurCredentials(ctx context.Context, s core.Session, caller core.Caller, target core.ConjurRole, op core.CredentialOp) error
+	RotateConjurKey(ctx context.Context, s core.Session, caller core.Caller, target model.Principal) (string, error)
+	ConjurKeyRotatedAt(ctx context.Context, p model.Principal) (time.Time, error)
+	ChangePassword(ctx context.Context, s core.Session, caller core.Caller, password string) error
+	Whoami(ctx context.Context, s core.Session, caller core.Caller) error
+	AuthenticatorStatus(ctx context.Context, s core.Session, caller core.Caller, account, typ, serviceID string) *core.StatusError
+	SetAuthenticatorEnabled(ctx context.Context, s core.Session, caller core.Caller, typ, serviceID string, enabled bool) error
+	AuthenticatorLists(ctx context.Context) (configured, enabled []string, err error)
+	BasicAuthnEnabled() bool
+	OIDCProviders(ctx context.Context, account string) ([]core.OIDCProvider, error)
+	Version() string
+}
+
+// Surface is the Conjur API.
+type Surface struct {
+	core coreAPI
+	log  *slog.Logger
+}
+
+// New builds the Conjur surface.
+func New(c coreAPI, log *slog.Logger) *Surface {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Surface{core: c, log: log}
+}
+
+// unauthenticated is a refusal the surface itself decides (missing or
+// malformed credentials); Conjur answers it with an empty 401.
+func unauthenticated(reason string) error {
+	return &core.Error{Kind: core.Unauthenticated, Reason: reason, Msg: "authentication failed"}
+}
+
+// Authenticate accepts Conjur's `Token token="<base64>"` (or a Bearer
+// token) on every route, and HTTP Basic (login and password or API key of
+// the route's account) where the route names an account, as Conjur's
+// credentials routes do. A session from a token has core.LevelToken.
+func (s *Surface) Authenticate(r *http.Request, caller core.Caller) (core.Session, bool, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return core.Session{}, false, nil
+	}
+	ctx := r.Context()
+	account := r.PathValue("account")
+	if len(h) >= 6 && strings.EqualFold(h[:6], "basic ") {
+		login, secret, err := api.ParseBasic(h)
+		switch {
+		case err != nil:
+			s.core.RecordAuthnFailure(ctx, caller, account, "", "authn", "authn", "malformed_credentials")
+			return core.Session{}, true, unauthenticated("malformed_credentials")
+		case account == "":
+			s.core.RecordAuthnFailure(ctx, caller, account, login, "authn", "authn", "basic_not_accepted")
+			return core.Session{}, true, unauthenticated("basic_not_accepted")
+		case !s.core.BasicAuthnEnabled():
+			s.core.RecordAuthnFailure(ctx, caller, account, login, "authn", "authn", "authenticator_disabled")
+			return core.Session{}, true, unauthenticated("authenticator_disabled")
+		}
+		sess, _, err := s.core.AuthenticatePassword(ctx, caller, core.LoginRequest{Account: account, Login: login, Event: "authn", Authenticator: "authn"}, secret, true)
+		return sess, true, err
+	}
+	tok, ok, err := api.AccessToken(r)
+	if !ok || err != nil {
+		s.core.RecordAuthnFailure(ctx, caller, account, "", "authn", "", "malformed_credentials")
+		return core.Session{}, true, unauthenticated("malformed_credentials")
+	}
+	sess, err := s.core.VerifyConjurToken(ctx, caller, tok)
+	if err != nil {
+		s.core.RecordAuthnFailure(ctx, caller, account, "", "authn", "", core.AsError(err).Reason)
+		return core.Session{}, true, err
+	}
+	return sess, true, nil
+}
+
+// sameAccount refuses a session of another account than the route's, as
+// Conjur does for a token of a foreign account (401).
+func (s *Surface) sameAccount(r *http.Request, rc *api.Ctx) error {
+	if a := r.PathValue("account"); a != rc.Session.Account {
+		s.core.RecordAuthnFailure(r.Context(), rc.Caller, a, rc.Session.Login, "authn", "", "wrong_account")
+		return unauthenticated("wrong_account")
+	}
+	return nil
+}
+
+// WriteError renders an error with Conjur's status codes and bodies.
+func (s *Surface) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	writeError(s.log, w, r, err)
+}
+
+// authenticators lists the authenticator types whose routes are mounted:
+// keyward's, and authn-cert, which Conjur clients know but keyward does not
+// install (its status answers AuthenticatorNotSupported). Go's ServeMux
+// cannot match "authn-*", and a root wildcard would collide with other
+// surfaces, so each name gets its own patterns.
+func authenticators() []string {
+	return append(core.InstalledAuthenticators(), "authn-cert")
+}
+
+// Routes is the Conjur route table.
+func (s *Surface) Routes() []api.Route {
+	rs := []api.Route{
+		{Method: "GET", Pattern: "/{$}", Public: true, Summary: "Status page (HTML, or {\"version\"} for JSON)", Handler: s.root},
+		{Method: "GET", Pattern: "/whoami", SelfService: true, Summary: "Who the access token belongs to", Handler: s.whoami},
+		{Method: "GET", Pattern: "/authenticators", Public: true, Summary: "Installed, configured and enabled authenticators", Handler: s.listAuthenticators},
+		{Method: "GET", Pattern: "/authn/{account}/login", Public: true, Summary: "Exchange Basic login:password for the API key", Handler: s.login},
+		{Method: "POST", Pattern: "/authn/{account}/{login}/authenticate", Public: true, Summary: "Exchange an API key for an access token", Handler: s.authenticate},
+		{Method: "PUT", Pattern: "/authn/{account}/password", SelfService: true, Summary: "Change one's password (Basic)", Status: 204, Handler: s.password},
+		{Method: "PUT", Pattern: "/authn/{account}/api_key", SelfService: true, Permission: core.PermUsersManage, Summary: "Rotate an API key (own with Basic, another's with a token)", Handler: s.rotateKey},
+		{Method: "GET", Pattern: "/authn/{account}/api_key", SelfService: true, Permission: core.PermUsersManage, Summary: "When an API key was last rotated", Handler: s.keyRotation},
+		{Method: "GET", Pattern: "/authn-oidc/{account}/providers", Public: true, Summary: "OIDC providers for the authorization-code flow", Handler: s.providers},
+		{Method: "GET", Pattern: "/authn-ldap/{service_id}/{account}/login", Public: true, Summary: "Exchange LDAP credentials (Basic) for the API key", Handler: s.ldapLogin},
+		{Method: "POST", Pattern: "/authn-ldap/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an LDAP password", Handler: s.via("authn-ldap", bodyRaw)},
+		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with a JWT (form jwt=…)", Handler: s.via("authn-jwt", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a JWT for the login in the path", Handler: s.via("authn-jwt", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC id token (form id_token=…)", Handler: s.via("authn-oidc", bodyForm("id_token"))},
+		{Method: "GET", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC authorization code (code, nonce, code_verifier)", Handler: s.oidcCode},
+		{Method: "POST", Pattern: "/authn-gcp/{account}/authenticate", Public: true, Summary: "Authenticate with a Google identity token (form jwt=…)", Handler: s.via("authn-gcp", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-azure/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an Azure managed-identity token (form jwt=…)", Handler: s.via("authn-azure", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-iam/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a signed AWS STS GetCallerIdentity request", Handler: s.via("authn-iam", bodyRaw)},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "authn-k8s (not implemented)", Handler: s.k8s},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/inject_client_cert", Public: true, Summary: "authn-k8s (not implemented)", Handler: s.k8s},
+	}
+	for _, typ := range authenticators() {
+		if typ != "authn" {
+			rs = append(rs,
+				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{account}", Permission: core.PermAuthenticatorsManage,
+					Summary: "Enable or disable " + typ + " (no service id)", Status: 204, Handler: s.enable(typ)},
+				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{service_id}/{account}", Permission: core.PermAuthenticatorsManage,
+					Summary: "Enable or disable a " + typ + " service", Status: 204, Handler: s.enable(typ)},
+				api.Route{Method: "GET", Pattern: "/" + typ + "/{service_id}/{account}/status", SelfService: true,
+					Summary: "Status of a " + typ + " service", Handler: s.status(typ)})
+		}
+		rs = append(rs, api.Route{Method: "GET", Pattern: "/" + typ + "/{account}/status", SelfService: true,
+			Summary: "Status of " + typ + " (no service id)", Handler: s.status(typ)})
+	}
+	return rs
+}
