@@ -73,7 +73,10 @@ type reply struct {
 	body   any
 }
 
-func message(code, msg string) errorBody { return errorBody{Error: errorDetail{Code: code, Message: msg}} }
+// message is a Conjur error body with a code and a message.
+func message(code, msg string) errorBody {
+	return errorBody{Error: errorDetail{Code: code, Message: msg}}
+}
 
 // render decides what the client sees of an error, as Conjur does: failed
 // authentication is an empty 401 whatever the reason (the reason is in the

@@ -80,4 +80,3 @@ func (s *Surface) root(w http.ResponseWriter, r *http.Request, _ *api.Ctx) error
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	return rootPage.Execute(w, s.core.Version())
 }
-

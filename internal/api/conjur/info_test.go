@@ -105,7 +105,9 @@ func TestAuthenticatorsList(t *testing.T) {
 			ptr(`{`+installed+`,"configured":["authn","authn-jwt/ci","authn-jwt/off"],"enabled":["authn","authn-jwt/ci"]}`))
 	})
 	t.Run("environment", func(t *testing.T) {
-		e := newEnv(t, func(c *server.Config) { c.EnvAuthenticators = []string{"authn", "authn-oidc/undefined", "authn-jwt/ci"} })
+		e := newEnv(t, func(c *server.Config) {
+			c.EnvAuthenticators = []string{"authn", "authn-oidc/undefined", "authn-jwt/ci"}
+		})
 		e.do("GET", "/authenticators", nil).expect(t, 200,
 			ptr(`{`+installed+`,"configured":["authn"],"enabled":["authn","authn-jwt/ci","authn-oidc/undefined"]}`))
 	})
