@@ -74,11 +74,24 @@ func TestSignAndVerifyBothRenderings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := again.Sign([]byte(`{"sub":"alice"}`))
+	compact, err := again.Sign([]byte(`{"sub":"alice"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tok := range []string{signed.Compact, signed.JSON} {
+	conjur, err := again.SignConjur([]byte(`{"sub":"alice"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(conjur, `"payload":"eyJzdWIiOiJhbGljZSJ9"`) {
+		t.Fatalf("conjur payload not standard base64: %s", conjur)
+	}
+	tampered := strings.Replace(conjur, "eyJzdWIiOiJhbGljZSJ9", "eyJzdWIiOiJib2IifQ==", 1)
+	if p, err := ParseToken(tampered); err == nil {
+		if _, err := p.Verify(k.Public); err == nil {
+			t.Fatal("tampered conjur token verified")
+		}
+	}
+	for _, tok := range []string{compact, conjur} {
 		p, err := ParseToken(tok)
 		if err != nil {
 			t.Fatal(err)

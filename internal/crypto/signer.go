@@ -64,49 +64,84 @@ func OpenSigningKey(s *Sealer, id string, sealed []byte) (SigningKey, error) {
 	return SigningKey{ID: id, private: priv, Public: pub}, nil
 }
 
-// Signed is one signed token in both of its renderings.
-type Signed struct {
-	Compact string // header.payload.signature: the native bearer token
-	JSON    string // {"protected","payload","signature"}: Conjur's access token
-}
-
-// Sign signs payload (JSON claims) as a JWS.
-func (k SigningKey) Sign(payload []byte) (Signed, error) {
+// Sign signs payload (JSON claims) as a compact JWS: the native bearer token.
+func (k SigningKey) Sign(payload []byte) (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: TokenAlg, Key: k.private},
 		(&jose.SignerOptions{}).WithHeader("kid", k.ID).WithType("JWT"))
 	if err != nil {
-		return Signed{}, fmt.Errorf("token signer: %w", err)
+		return "", fmt.Errorf("token signer: %w", err)
 	}
 	jws, err := signer.Sign(payload)
 	if err != nil {
-		return Signed{}, fmt.Errorf("sign token: %w", err)
+		return "", fmt.Errorf("sign token: %w", err)
 	}
 	compact, err := jws.CompactSerialize()
 	if err != nil {
-		return Signed{}, fmt.Errorf("serialize token: %w", err)
+		return "", fmt.Errorf("serialize token: %w", err)
 	}
-	return Signed{Compact: compact, JSON: jws.FullSerialize()}, nil
+	return compact, nil
+}
+
+// ConjurAlg names the signature of Conjur-format tokens.
+const ConjurAlg = "keyward/ed25519"
+
+type conjurToken struct {
+	Protected string `json:"protected"`
+	Payload   string `json:"payload"`
+	Signature string `json:"signature"`
+}
+
+type conjurHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+}
+
+// SignConjur signs payload in Conjur's token shape,
+// {"protected","payload","signature"}, each member padded standard base64
+// (the encoding Conjur's clients decode), the signature covering
+// protected + "." + payload as in JWS.
+func (k SigningKey) SignConjur(payload []byte) (string, error) {
+	hdr, err := json.Marshal(conjurHeader{Alg: ConjurAlg, Kid: k.ID})
+	if err != nil {
+		return "", fmt.Errorf("conjur token header: %w", err)
+	}
+	t := conjurToken{Protected: base64.StdEncoding.EncodeToString(hdr), Payload: base64.StdEncoding.EncodeToString(payload)}
+	t.Signature = base64.StdEncoding.EncodeToString(ed25519.Sign(k.private, []byte(t.Protected+"."+t.Payload)))
+	out, err := json.Marshal(t)
+	if err != nil {
+		return "", fmt.Errorf("conjur token: %w", err)
+	}
+	return string(out), nil
 }
 
 // ParsedToken is a token whose signature has not been checked yet.
 type ParsedToken struct {
-	jws *jose.JSONWebSignature
+	jws    *jose.JSONWebSignature
+	conjur *conjurToken
 	// KeyID names the key that claims to have signed it.
 	KeyID string
 }
 
-// ParseToken accepts either rendering of a token: compact or Conjur's JSON.
-// Only EdDSA is accepted, so alg:none and key confusion cannot pass.
+// ParseToken accepts either rendering of a token: compact JWS or Conjur's
+// JSON. Only EdDSA (and its Conjur-format twin) is accepted, so alg:none and
+// key confusion cannot pass.
 func ParseToken(token string) (ParsedToken, error) {
-	var (
-		jws *jose.JSONWebSignature
-		err error
-	)
 	if len(token) > 0 && token[0] == '{' {
-		jws, err = jose.ParseSignedJSON(token, []jose.SignatureAlgorithm{TokenAlg})
-	} else {
-		jws, err = jose.ParseSigned(token, []jose.SignatureAlgorithm{TokenAlg})
+		var t conjurToken
+		if err := json.Unmarshal([]byte(token), &t); err != nil {
+			return ParsedToken{}, fmt.Errorf("parse token: %w", err)
+		}
+		raw, err := base64.StdEncoding.DecodeString(t.Protected)
+		if err != nil {
+			return ParsedToken{}, fmt.Errorf("parse token header: %w", err)
+		}
+		var h conjurHeader
+		if err := json.Unmarshal(raw, &h); err != nil || h.Alg != ConjurAlg {
+			return ParsedToken{}, errors.New("parse token: unsupported header")
+		}
+		return ParsedToken{conjur: &t, KeyID: h.Kid}, nil
 	}
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{TokenAlg})
 	if err != nil {
 		return ParsedToken{}, fmt.Errorf("parse token: %w", err)
 	}
@@ -118,6 +153,17 @@ func ParseToken(token string) (ParsedToken, error) {
 
 // Verify checks the signature with pub and returns the payload.
 func (p ParsedToken) Verify(pub ed25519.PublicKey) ([]byte, error) {
+	if p.conjur != nil {
+		sig, err := base64.StdEncoding.DecodeString(p.conjur.Signature)
+		if err != nil || !ed25519.Verify(pub, []byte(p.conjur.Protected+"."+p.conjur.Payload), sig) {
+			return nil, errors.New("verify token: bad signature")
+		}
+		out, err := base64.StdEncoding.DecodeString(p.conjur.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("verify token payload: %w", err)
+		}
+		return out, nil
+	}
 	out, err := p.jws.Verify(pub)
 	if err != nil {
 		return nil, fmt.Errorf("verify token: %w", err)
