@@ -59,7 +59,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.NumCPU())
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	d := &database{w: w, r: r}
+	wc, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite %s: writer connection: %w", path, err)
+	}
+	d := &database{w: w, wc: wc, r: r}
 	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
 	if err == nil {
 		err = sqlstore.Migrate(ctx, d, ms, sqlstore.SplitStatements)
@@ -74,11 +80,35 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // database implements sqlstore.DB.
 type database struct {
 	w *sql.DB // one connection: the only writer
-	r *sql.DB // read-only pool
+	// wc is that connection, held for good, so statements prepared on it
+	// once serve every later write transaction (SQLite transactions belong
+	// to the connection). wmu serializes the transactions on it.
+	wc  *sql.Conn
+	wmu sync.Mutex
+	r   *sql.DB // read-only pool
 	// numbered caches each query rewritten from $N to ?N parameters: SQLite
 	// resolves $N as a name by a linear search, which makes a 1,700-parameter
 	// audit insert quadratic to parse; ?N is resolved by its number.
 	numbered sync.Map
+	stmts    sync.Map // query -> *sql.Stmt prepared on wc
+}
+
+// prepared returns the statement for query prepared on the writer
+// connection, preparing it on first use: the audit insert on the hot path is
+// then parsed once per process, not once per batch.
+func (d *database) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := d.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := d.wc.PrepareContext(ctx, d.sql(query))
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := d.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 func (d *database) sql(query string) string {
@@ -127,11 +157,13 @@ func numberedParams(query string) string {
 }
 
 func (d *database) Write(ctx context.Context, _ sqlstore.TxOptions, fn func(sqlstore.Querier) error) error {
-	tx, err := d.w.BeginTx(ctx, nil)
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	tx, err := d.wc.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(querier{tx, d}); err != nil {
+	if err := fn(querier{c: tx, d: d, writer: true}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -147,10 +179,10 @@ func (d *database) Read(ctx context.Context, fn func(sqlstore.Querier) error) er
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback()
-	return fn(querier{tx, d})
+	return fn(querier{c: tx, d: d})
 }
 
-func (d *database) Pool() sqlstore.Querier { return querier{d.r, d} }
+func (d *database) Pool() sqlstore.Querier { return querier{c: d.r, d: d} }
 
 func (d *database) Time(t time.Time) any { return sqlstore.Micro(t).Format(sqlstore.TimeLayout) }
 
@@ -172,7 +204,10 @@ func (d *database) Classify(err error) sqlstore.ErrClass {
 
 func (d *database) Ping(ctx context.Context) error { return d.r.PingContext(ctx) }
 
-func (d *database) Close() error { return errors.Join(d.r.Close(), d.w.Close()) }
+func (d *database) Close() error {
+	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	return errors.Join(d.r.Close(), d.wc.Close(), d.w.Close())
+}
 
 // conn is what *sql.DB and *sql.Tx share.
 type conn interface {
@@ -184,10 +219,24 @@ type conn interface {
 type querier struct {
 	c conn
 	d *database
+	// writer: inside a write transaction on wc, where Exec uses the
+	// connection's prepared statements (they run in that transaction).
+	writer bool
 }
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.c.ExecContext(ctx, q.d.sql(query), args...)
+	var (
+		res sql.Result
+		err error
+	)
+	if q.writer {
+		var st *sql.Stmt
+		if st, err = q.d.prepared(ctx, query); err == nil {
+			res, err = st.ExecContext(ctx, args...)
+		}
+	} else {
+		res, err = q.c.ExecContext(ctx, q.d.sql(query), args...)
+	}
 	if err != nil {
 		return 0, err
 	}
