@@ -63,6 +63,13 @@ func CallerFrom(ctx context.Context) core.Caller {
 	return c
 }
 
+// AccountNamer is implemented by surfaces that know which account a request
+// is for before it is authenticated (from the path, or a default), so the
+// audit record of a refusal lands in that account.
+type AccountNamer interface {
+	AccountOf(r *http.Request) string
+}
+
 // Authorizer is the slice of the core the pipeline needs.
 type Authorizer interface {
 	Authorize(ctx context.Context, s core.Session, caller core.Caller, perm string) error
@@ -85,7 +92,11 @@ func handler(s Surface, az Authorizer, rt Route) http.Handler {
 		if !rt.Public {
 			sess, ok, err := s.Authenticate(r, rc.Caller)
 			if err == nil && !ok {
-				az.RecordAuthnFailure(r.Context(), rc.Caller, "", "", "authn", "", "missing_credentials")
+				account := ""
+				if an, isNamer := s.(AccountNamer); isNamer {
+					account = an.AccountOf(r)
+				}
+				az.RecordAuthnFailure(r.Context(), rc.Caller, account, "", "authn", "", "missing_credentials")
 				err = &core.Error{Kind: core.Unauthenticated, Reason: "missing_credentials", Msg: "authentication required"}
 			}
 			if err != nil {

@@ -67,6 +67,10 @@ func (s *Surface) WriteError(w http.ResponseWriter, r *http.Request, err error) 
 	s.writeErr(w, r, err)
 }
 
+// AccountOf names the account of a request before authentication: the
+// native API's routes carry none, so it is the default account.
+func (s *Surface) AccountOf(*http.Request) string { return s.defaultAccount }
+
 // Authenticate accepts an access token (Bearer or Conjur's Token token=) or,
 // for scripts and the CLI, an API key as the bearer value.
 func (s *Surface) Authenticate(r *http.Request, caller core.Caller) (core.Session, bool, error) {
@@ -75,7 +79,7 @@ func (s *Surface) Authenticate(r *http.Request, caller core.Caller) (core.Sessio
 		return core.Session{}, false, nil
 	}
 	if err != nil {
-		s.core.RecordAuthnFailure(r.Context(), caller, "", "", "authn", "", "malformed_credentials")
+		s.core.RecordAuthnFailure(r.Context(), caller, s.defaultAccount, "", "authn", "", "malformed_credentials")
 		return core.Session{}, true, &core.Error{Kind: core.Unauthenticated, Reason: "malformed_credentials"}
 	}
 	if len(tok) > 3 && tok[:3] == "kw_" {
@@ -84,7 +88,7 @@ func (s *Surface) Authenticate(r *http.Request, caller core.Caller) (core.Sessio
 	}
 	sess, err := s.core.VerifyToken(r.Context(), caller, tok)
 	if err != nil {
-		s.core.RecordAuthnFailure(r.Context(), caller, "", "", "authn", "", core.AsError(err).Reason)
+		s.core.RecordAuthnFailure(r.Context(), caller, s.defaultAccount, "", "authn", "", core.AsError(err).Reason)
 	}
 	return sess, true, err
 }
