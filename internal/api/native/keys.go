@@ -17,8 +17,10 @@ type keyCreate struct {
 
 func (s *Surface) createKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	var req keyCreate
-	if err := api.DecodeJSON(r, &req); err != nil {
-		return err
+	if r.ContentLength != 0 { // every field is optional, so no body means defaults
+		if err := api.DecodeJSON(r, &req); err != nil {
+			return err
+		}
 	}
 	k, key, err := s.core.CreateAPIKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id"),
 		core.KeySpec{Description: req.Description, ValidSources: req.ValidSources, ExpiresInDays: req.ExpiresInDays, Roles: req.Roles})
