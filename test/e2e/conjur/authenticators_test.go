@@ -188,7 +188,7 @@ func TestLDAPRoundTrip(t *testing.T) {
 	kw := start(t)
 	admin := kw.adminAuth(t)
 	kw.native(t, admin, "PUT", "/api/v1/authenticators/authn-ldap/corp", map[string]any{"enabled": true,
-		"config": map[string]string{"uri": srv.URL, "base_dn": srv.BaseDN, "bind_dn": srv.BindDN, "bind-password": srv.BindPassword},
+		"config":  map[string]string{"uri": srv.URL, "base_dn": srv.BaseDN, "bind_dn": srv.BindDN, "bind-password": srv.BindPassword},
 		"allowed": []string{"user:alice"}}, 200)
 	alice := kw.native(t, admin, "POST", "/api/v1/users", map[string]any{"login": "alice"}, 201)
 	kw.native(t, admin, "POST", "/api/v1/users", map[string]any{"login": "bob"}, 201)
