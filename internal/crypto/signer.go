@@ -141,7 +141,7 @@ func ParseToken(token string) (ParsedToken, error) {
 		}
 		return ParsedToken{conjur: &t, KeyID: h.Kid}, nil
 	}
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{TokenAlg})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{TokenAlg})
 	if err != nil {
 		return ParsedToken{}, fmt.Errorf("parse token: %w", err)
 	}
