@@ -4,12 +4,11 @@ package azure
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/authn/jwks"
 )
 
 // Type is the authenticator type this package implements.
@@ -31,7 +30,7 @@ const (
 type Authenticator struct {
 	serviceID string
 	issuer    string
-	keys      *keySet
+	keys      *jwks.KeySet
 }
 
 var (
@@ -43,43 +42,32 @@ var (
 // New builds an authn-azure authenticator, reporting every bad value at once.
 func New(cfg authn.Config) (authn.Authenticator, error) {
 	v := cfg.Values
-	errs := unknownKeys(v, KeyProviderURI)
+	errs := authn.UnknownKeys(v, KeyProviderURI)
 	p := v[KeyProviderURI]
 	if p == "" {
 		errs = append(errs, authn.ConfigError{Key: KeyProviderURI, Msg: "required"})
-	} else if err := checkURL(p); err != nil {
+	} else if err := jwks.CheckURL(p); err != nil {
 		errs = append(errs, authn.ConfigError{Key: KeyProviderURI, Msg: err.Error()})
 	}
-	if err := configResult(errs); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
-	client, _ := httpClient(cfg.HTTPClient, "")
+	client, _ := jwks.HTTPClient(cfg.HTTPClient, "")
 	return &Authenticator{
 		serviceID: cfg.ServiceID,
 		// Conjur expects iss to be provider-uri with exactly one trailing slash.
 		issuer: strings.TrimRight(p, "/") + "/",
-		keys:   &keySet{client: client, providerURI: p},
+		keys:   jwks.FromProvider(client, p),
 	}, nil
 }
 
 // Verify checks the token in req.Credential (bare or "jwt=<token>") for
 // the host req.Login names; the token must carry xms_mirid and oid.
 func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Identity, authn.Outcome, error) {
-	raw := req.Credential
-	if rest, ok := strings.CutPrefix(raw, "jwt="); ok {
-		if dec, err := url.QueryUnescape(rest); err == nil {
-			raw = dec
-		}
-	}
-	now := req.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	claims, o, why, err := verifyToken(ctx, a.keys, raw, tokenRules{issuer: a.issuer, now: now})
+	id, o, err := a.keys.Verify(ctx, jwks.Credential(req.Credential, "jwt"), jwks.Rules{Issuer: a.issuer, Now: req.Now})
 	if err != nil {
-		return authn.Identity{}, authn.Bad, fmt.Errorf("authn-azure %s: %w", a.serviceID, err)
+		return id, o, fmt.Errorf("authn-azure %s: %w", a.serviceID, err)
 	}
-	id := authn.Identity{Claims: claims, Reason: why}
 	if o != authn.OK {
 		return id, o, nil
 	}
@@ -87,8 +75,8 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 		id.Reason = "no login in the route"
 		return id, authn.Bad, nil
 	}
-	mirid, _ := claims["xms_mirid"].(string)
-	oid, _ := claims["oid"].(string)
+	mirid, _ := id.Claims["xms_mirid"].(string)
+	oid, _ := id.Claims["oid"].(string)
 	if mirid == "" || oid == "" {
 		id.Reason = "token lacks xms_mirid or oid"
 		return id, authn.Bad, nil
@@ -214,7 +202,7 @@ func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotat
 
 // Status reports whether the provider's discovery and keys are reachable.
 func (a *Authenticator) Status(ctx context.Context) error {
-	if _, err := a.keys.fetch(ctx); err != nil {
+	if _, err := a.keys.Fetch(ctx); err != nil {
 		return fmt.Errorf("authn-azure %s: %w", a.serviceID, err)
 	}
 	return nil

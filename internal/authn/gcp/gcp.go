@@ -7,9 +7,9 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/authn/jwks"
 )
 
 // Type is the authenticator type this package implements.
@@ -46,7 +46,7 @@ var restrictionClaims = map[string]string{
 type Authenticator struct {
 	account string
 	issuer  string
-	keys    *keySet
+	keys    *jwks.KeySet
 }
 
 var (
@@ -58,9 +58,9 @@ var (
 // New builds an authn-gcp authenticator, reporting every bad value at once.
 func New(cfg authn.Config) (authn.Authenticator, error) {
 	v := cfg.Values
-	errs := unknownKeys(v, KeyIssuer, KeyJWKSURI)
+	errs := authn.UnknownKeys(v, KeyIssuer, KeyJWKSURI)
 	a := &Authenticator{account: cfg.Account, issuer: DefaultIssuer}
-	jwks := DefaultJWKSURI
+	jwksURI := DefaultJWKSURI
 	if s := v[KeyIssuer]; s != "" {
 		if _, err := url.Parse(s); err != nil {
 			errs = append(errs, authn.ConfigError{Key: KeyIssuer, Msg: "malformed URL: " + err.Error()})
@@ -68,14 +68,14 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 		a.issuer = s
 	}
 	if s := v[KeyJWKSURI]; s != "" {
-		if err := checkURL(s); err != nil {
+		if err := jwks.CheckURL(s); err != nil {
 			errs = append(errs, authn.ConfigError{Key: KeyJWKSURI, Msg: err.Error()})
 		}
-		jwks = s
+		jwksURI = s
 	}
-	client, _ := httpClient(cfg.HTTPClient, "")
-	a.keys = &keySet{client: client, jwksURI: jwks}
-	if err := configResult(errs); err != nil {
+	client, _ := jwks.HTTPClient(cfg.HTTPClient, "")
+	a.keys = jwks.FromURI(client, jwksURI)
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -86,29 +86,18 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 // requires; the login (e.g. host/my-vm) comes from it, and must equal
 // req.Login when the route names one.
 func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Identity, authn.Outcome, error) {
-	raw := req.Credential
-	if rest, ok := strings.CutPrefix(raw, "jwt="); ok {
-		if dec, err := url.QueryUnescape(rest); err == nil {
-			raw = dec
-		}
-	}
-	now := req.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	claims, o, why, err := verifyToken(ctx, a.keys, raw, tokenRules{issuer: a.issuer, now: now})
+	id, o, err := a.keys.Verify(ctx, jwks.Credential(req.Credential, "jwt"), jwks.Rules{Issuer: a.issuer, Now: req.Now})
 	if err != nil {
-		return authn.Identity{}, authn.Bad, fmt.Errorf("authn-gcp: %w", err)
+		return id, o, fmt.Errorf("authn-gcp: %w", err)
 	}
-	id := authn.Identity{Claims: claims, Reason: why}
 	if o != authn.OK {
 		return id, o, nil
 	}
-	if sub, _ := claims["sub"].(string); sub == "" {
+	if sub, _ := id.Claims["sub"].(string); sub == "" {
 		id.Reason = "token has no sub claim"
 		return id, authn.Bad, nil
 	}
-	aud, _ := claims["aud"].(string)
+	aud, _ := id.Claims["aud"].(string)
 	parts := strings.SplitN(aud, "/", 3)
 	account := req.Account
 	if account == "" {
@@ -156,7 +145,7 @@ func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotat
 		return authn.Mismatch, fmt.Sprintf("%s needs one of %s/%s, %s/%s, %s/%s", kind, Type, ProjectID, Type, ServiceAccountID, Type, ServiceAccountEmail)
 	}
 	for _, n := range names {
-		got, _ := claimAt(id.Claims, restrictionClaims[n])
+		got, _ := jwks.ClaimAt(id.Claims, restrictionClaims[n])
 		s, _ := got.(string)
 		if s == "" {
 			return authn.Mismatch, fmt.Sprintf("token has no %s claim for annotation %s/%s", restrictionClaims[n], Type, n)
@@ -170,7 +159,7 @@ func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotat
 
 // Status reports whether the signing keys can be fetched.
 func (a *Authenticator) Status(ctx context.Context) error {
-	if _, err := a.keys.fetch(ctx); err != nil {
+	if _, err := a.keys.Fetch(ctx); err != nil {
 		return fmt.Errorf("authn-gcp: %w", err)
 	}
 	return nil

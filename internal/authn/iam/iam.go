@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -49,12 +48,7 @@ var _ authn.Authenticator = (*Authenticator)(nil)
 
 // New builds an authn-iam authenticator, reporting every bad value at once.
 func New(cfg authn.Config) (authn.Authenticator, error) {
-	var errs authn.ConfigErrors
-	for k := range cfg.Values {
-		if k != KeySTSEndpoint {
-			errs = append(errs, authn.ConfigError{Key: k, Msg: "unknown configuration key"})
-		}
-	}
+	errs := authn.UnknownKeys(cfg.Values, KeySTSEndpoint)
 	a := &Authenticator{serviceID: cfg.ServiceID, client: cfg.HTTPClient}
 	if a.client == nil {
 		a.client = &http.Client{Timeout: 10 * time.Second}
@@ -66,9 +60,8 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 		}
 		a.endpoint = strings.TrimRight(e, "/")
 	}
-	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Key < errs[j].Key })
-		return nil, errs
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	return a, nil
 }

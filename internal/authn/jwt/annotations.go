@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/authn/jwks"
 )
 
 // CheckAnnotations applies Conjur's authn-jwt resource restrictions. Only
@@ -68,7 +69,7 @@ func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotat
 		if c, ok := a.aliases[n]; ok {
 			claim = c
 		}
-		got, ok := claimAt(id.Claims, claim)
+		got, ok := jwks.ClaimAt(id.Claims, claim)
 		if !ok || got == nil {
 			return authn.Mismatch, fmt.Sprintf("token has no claim %q for annotation %s%s", claim, prefix, n)
 		}

@@ -5,15 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"path"
 	"regexp"
 	"strings"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/authn/jwks"
 )
 
 // Type is the authenticator type this package implements.
@@ -52,7 +51,7 @@ func denied(claim string) bool {
 // Authenticator verifies JWTs for one authn-jwt service.
 type Authenticator struct {
 	serviceID        string
-	keys             *keySet
+	keys             *jwks.KeySet
 	issuer           string
 	audience         string
 	tokenAppProperty string
@@ -70,7 +69,7 @@ var (
 // New builds an authn-jwt authenticator, reporting every bad value at once.
 func New(cfg authn.Config) (authn.Authenticator, error) {
 	v := cfg.Values
-	errs := unknownKeys(v, KeyJWKSURI, KeyPublicKeys, KeyProviderURI, KeyCACert, KeyIssuer, KeyAudience,
+	errs := authn.UnknownKeys(v, KeyJWKSURI, KeyPublicKeys, KeyProviderURI, KeyCACert, KeyIssuer, KeyAudience,
 		KeyTokenAppProperty, KeyIdentityPath, KeyEnforcedClaims, KeyClaimAliases)
 	bad := func(key, msg string) { errs = append(errs, authn.ConfigError{Key: key, Msg: msg}) }
 
@@ -81,7 +80,6 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 		tokenAppProperty: v[KeyTokenAppProperty],
 		identityPath:     strings.Trim(v[KeyIdentityPath], "/"),
 	}
-	ks := &keySet{jwksURI: v[KeyJWKSURI], providerURI: v[KeyProviderURI]}
 	sources := 0
 	for _, k := range []string{KeyJWKSURI, KeyPublicKeys, KeyProviderURI} {
 		if v[k] != "" {
@@ -93,17 +91,18 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 	}
 	for _, k := range []string{KeyJWKSURI, KeyProviderURI} {
 		if v[k] != "" {
-			if err := checkURL(v[k]); err != nil {
+			if err := jwks.CheckURL(v[k]); err != nil {
 				bad(k, err.Error())
 			}
 		}
 	}
+	var static *jose.JSONWebKeySet
 	if pk := v[KeyPublicKeys]; pk != "" {
 		set, err := parsePublicKeys(pk)
 		if err != nil {
 			bad(KeyPublicKeys, err.Error())
 		}
-		ks.static = set
+		static = set
 		if a.issuer == "" {
 			bad(KeyIssuer, "required when public-keys is set")
 		}
@@ -111,12 +110,18 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 			bad(KeyCACert, "not allowed with public-keys")
 		}
 	}
-	client, err := httpClient(cfg.HTTPClient, v[KeyCACert])
+	client, err := jwks.HTTPClient(cfg.HTTPClient, v[KeyCACert])
 	if err != nil {
 		bad(KeyCACert, err.Error())
 	}
-	ks.client = client
-	a.keys = ks
+	switch {
+	case static != nil:
+		a.keys = jwks.Static(static)
+	case v[KeyJWKSURI] != "":
+		a.keys = jwks.FromURI(client, v[KeyJWKSURI])
+	default:
+		a.keys = jwks.FromProvider(client, v[KeyProviderURI])
+	}
 	if a.issuer == "" && v[KeyProviderURI] != "" {
 		// Conjur takes provider-uri as the issuer when none is configured.
 		a.issuer = v[KeyProviderURI]
@@ -134,7 +139,7 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 			bad(KeyClaimAliases, err.Error())
 		}
 	}
-	if err := configResult(errs); err != nil {
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -229,21 +234,10 @@ func parseClaimAliases(s string) (map[string]string, error) {
 // "jwt=<token>" body) and names the host: from token-app-property when set,
 // else req.Login.
 func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Identity, authn.Outcome, error) {
-	raw := req.Credential
-	if rest, ok := strings.CutPrefix(raw, "jwt="); ok {
-		if dec, err := url.QueryUnescape(rest); err == nil {
-			raw = dec
-		}
-	}
-	now := req.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	claims, o, why, err := verifyToken(ctx, a.keys, raw, tokenRules{issuer: a.issuer, audience: a.audience, now: now})
+	id, o, err := a.keys.Verify(ctx, jwks.Credential(req.Credential, "jwt"), jwks.Rules{Issuer: a.issuer, Audience: a.audience, Now: req.Now})
 	if err != nil {
-		return authn.Identity{}, authn.Bad, fmt.Errorf("authn-jwt %s: %w", a.serviceID, err)
+		return id, o, fmt.Errorf("authn-jwt %s: %w", a.serviceID, err)
 	}
-	id := authn.Identity{Claims: claims, Reason: why}
 	if o != authn.OK {
 		return id, o, nil
 	}
@@ -259,7 +253,7 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 		id.Reason = "login given in the route while token-app-property is configured"
 		return id, authn.Bad, nil
 	}
-	v, _ := claimAt(claims, a.tokenAppProperty)
+	v, _ := jwks.ClaimAt(id.Claims, a.tokenAppProperty)
 	s, ok := v.(string)
 	if !ok || s == "" {
 		id.Reason = fmt.Sprintf("token-app-property claim %q missing, empty or not a string", a.tokenAppProperty)
@@ -271,7 +265,7 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 
 // Status reports whether the signing keys can be obtained and parsed.
 func (a *Authenticator) Status(ctx context.Context) error {
-	if _, err := a.keys.fetch(ctx); err != nil {
+	if _, err := a.keys.Fetch(ctx); err != nil {
 		return fmt.Errorf("authn-jwt %s: %w", a.serviceID, err)
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -65,15 +64,8 @@ var _ authn.Authenticator = (*Authenticator)(nil)
 // New builds an authn-ldap authenticator, reporting every bad value at once.
 func New(cfg authn.Config) (authn.Authenticator, error) {
 	v := cfg.Values
-	var errs authn.ConfigErrors
+	errs := authn.UnknownKeys(v, KeyHost, KeyPort, KeyConnectType, KeyBaseDN, KeyBindDN, KeyBindPassword, KeyFilterTemplate, KeyTLSCACert, KeyURI)
 	bad := func(key, msg string) { errs = append(errs, authn.ConfigError{Key: key, Msg: msg}) }
-	for k := range v {
-		switch k {
-		case KeyHost, KeyPort, KeyConnectType, KeyBaseDN, KeyBindDN, KeyBindPassword, KeyFilterTemplate, KeyTLSCACert, KeyURI:
-		default:
-			bad(k, "unknown configuration key")
-		}
-	}
 	a := &Authenticator{baseDN: v[KeyBaseDN], bindDN: v[KeyBindDN], bindPassword: v[KeyBindPassword], filter: v[KeyFilterTemplate]}
 
 	host, port, connect := "", 0, connPlain
@@ -152,9 +144,8 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 		}
 		a.tlsConfig.RootCAs = pool
 	}
-	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Key < errs[j].Key })
-		return nil, errs
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	scheme := "ldap"
 	if connect == connLDAPS {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/authn/jwks"
 )
 
 // Type is the authenticator type this package implements.
@@ -44,7 +45,7 @@ type Authenticator struct {
 	serviceID    string
 	providerURI  string
 	client       *http.Client
-	keys         *keySet
+	keys         *jwks.KeySet
 	clientID     string
 	clientSecret string
 	claimMapping string
@@ -55,7 +56,7 @@ type Authenticator struct {
 	ttl          time.Duration
 
 	mu         sync.Mutex
-	disc       discovery
+	disc       jwks.Discovery
 	discovered time.Time
 }
 
@@ -68,7 +69,7 @@ var (
 // New builds an authn-oidc authenticator, reporting every bad value at once.
 func New(cfg authn.Config) (authn.Authenticator, error) {
 	v := cfg.Values
-	errs := unknownKeys(v, KeyProviderURI, KeyClientID, KeyClientSecret, KeyClaimMapping, KeyRedirectURI, KeyResponseType,
+	errs := authn.UnknownKeys(v, KeyProviderURI, KeyClientID, KeyClientSecret, KeyClaimMapping, KeyRedirectURI, KeyResponseType,
 		KeyProviderScope, KeyNonce, KeyState, KeyTokenTTL, KeyCACert, KeyIDTokenUserProperty)
 	bad := func(key, msg string) { errs = append(errs, authn.ConfigError{Key: key, Msg: msg}) }
 	a := &Authenticator{
@@ -84,7 +85,7 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 	}
 	if a.providerURI == "" {
 		bad(KeyProviderURI, "required")
-	} else if err := checkURL(a.providerURI); err != nil {
+	} else if err := jwks.CheckURL(a.providerURI); err != nil {
 		bad(KeyProviderURI, err.Error())
 	}
 	codeFlow := a.clientID != "" || a.clientSecret != "" || a.claimMapping != "" || a.redirectURI != ""
@@ -114,13 +115,13 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 		}
 		a.ttl = d
 	}
-	client, err := httpClient(cfg.HTTPClient, v[KeyCACert])
+	client, err := jwks.HTTPClient(cfg.HTTPClient, v[KeyCACert])
 	if err != nil {
 		bad(KeyCACert, err.Error())
 	}
 	a.client = client
-	a.keys = &keySet{client: client, providerURI: a.providerURI}
-	if err := configResult(errs); err != nil {
+	a.keys = jwks.FromProvider(client, a.providerURI)
+	if err := errs.Err(); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -142,14 +143,14 @@ func scope(extra string) string {
 // TokenTTL is token-ttl, PT60M unless configured.
 func (a *Authenticator) TokenTTL() time.Duration { return a.ttl }
 
-// discovery returns the provider metadata, cached for keysTTL.
-func (a *Authenticator) discovery(ctx context.Context) (discovery, error) {
+// discovery returns the provider metadata, cached for jwks.KeysTTL.
+func (a *Authenticator) discovery(ctx context.Context) (jwks.Discovery, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.disc.JWKSURI != "" && time.Since(a.discovered) < keysTTL {
+	if a.disc.JWKSURI != "" && time.Since(a.discovered) < jwks.KeysTTL {
 		return a.disc, nil
 	}
-	d, err := discover(ctx, a.client, a.providerURI)
+	d, err := jwks.Discover(ctx, a.client, a.providerURI)
 	if err != nil {
 		return d, fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
 	}
@@ -159,7 +160,7 @@ func (a *Authenticator) discovery(ctx context.Context) (discovery, error) {
 
 // Status reports whether the provider's discovery document is reachable.
 func (a *Authenticator) Status(ctx context.Context) error {
-	d, err := discover(ctx, a.client, a.providerURI)
+	d, err := jwks.Discover(ctx, a.client, a.providerURI)
 	if err != nil {
 		return fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
 	}
@@ -224,12 +225,7 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, req authn.Request, no
 	if a.userProperty == "" {
 		return authn.Identity{Reason: "id-token flow not configured (no id-token-user-property)"}, authn.Bad, nil
 	}
-	raw := req.Credential
-	if rest, ok := strings.CutPrefix(raw, "id_token="); ok {
-		if dec, err := url.QueryUnescape(rest); err == nil {
-			raw = dec
-		}
-	}
+	raw := jwks.Credential(req.Credential, "id_token")
 	if raw == "" {
 		return authn.Identity{Reason: "no id token"}, authn.Bad, nil
 	}
@@ -237,11 +233,10 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, req authn.Request, no
 	if err != nil {
 		return authn.Identity{}, authn.Bad, err
 	}
-	claims, o, why, err := verifyToken(ctx, a.keys, raw, tokenRules{issuer: d.Issuer, audience: a.clientID, now: now})
+	id, o, err := a.keys.Verify(ctx, raw, jwks.Rules{Issuer: d.Issuer, Audience: a.clientID, Now: now})
 	if err != nil {
-		return authn.Identity{}, authn.Bad, fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
+		return id, o, fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
 	}
-	id := authn.Identity{Claims: claims, Reason: why}
 	if o != authn.OK {
 		return id, o, nil
 	}
@@ -249,7 +244,7 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, req authn.Request, no
 }
 
 func (a *Authenticator) user(id authn.Identity, claim string) (authn.Identity, authn.Outcome, error) {
-	v, _ := claimAt(id.Claims, claim)
+	v, _ := jwks.ClaimAt(id.Claims, claim)
 	s, _ := v.(string)
 	switch {
 	case s == "":
@@ -278,15 +273,14 @@ func (a *Authenticator) verifyCode(ctx context.Context, req authn.Request, now t
 	if err != nil || o != authn.OK {
 		return authn.Identity{Reason: why}, o, err
 	}
-	claims, o, why, err := verifyToken(ctx, a.keys, raw, tokenRules{issuer: a.providerURI, audience: a.clientID, now: now})
+	id, o, err := a.keys.Verify(ctx, raw, jwks.Rules{Issuer: a.providerURI, Audience: a.clientID, Now: now})
 	if err != nil {
-		return authn.Identity{}, authn.Bad, fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
+		return id, o, fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
 	}
-	id := authn.Identity{Claims: claims, Reason: why}
 	if o != authn.OK {
 		return id, o, nil
 	}
-	if n, _ := claims["nonce"].(string); n != req.Nonce {
+	if n, _ := id.Claims["nonce"].(string); n != req.Nonce {
 		id.Reason = "nonce does not match the id token"
 		return id, authn.Bad, nil
 	}
@@ -296,7 +290,7 @@ func (a *Authenticator) verifyCode(ctx context.Context, req authn.Request, now t
 // exchange trades the code for a token at the token endpoint with
 // client_secret_basic, as Conjur does. A provider refusal (4xx) is an
 // outcome; an unreachable or failing provider an error.
-func (a *Authenticator) exchange(ctx context.Context, d discovery, req authn.Request) (string, authn.Outcome, string, error) {
+func (a *Authenticator) exchange(ctx context.Context, d jwks.Discovery, req authn.Request) (string, authn.Outcome, string, error) {
 	if d.TokenEndpoint == "" {
 		return "", authn.Bad, "", fmt.Errorf("authn-oidc %s: provider publishes no token_endpoint", a.serviceID)
 	}
@@ -319,7 +313,7 @@ func (a *Authenticator) exchange(ctx context.Context, d discovery, req authn.Req
 		return "", authn.Bad, "", fmt.Errorf("authn-oidc %s: token endpoint: %w", a.serviceID, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, jwks.MaxBody))
 	if err != nil {
 		return "", authn.Bad, "", fmt.Errorf("authn-oidc %s: read token response: %w", a.serviceID, err)
 	}
