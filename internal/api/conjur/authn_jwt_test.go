@@ -75,6 +75,7 @@ func TestAuthnJWT(t *testing.T) {
 		{"expired", ci, iss.Sign(ciClaims(iss, "myapp", set("exp", time.Now().Add(-time.Hour).Unix()))), 401, &expired, ""},
 		{"not a JWT", ci, "abc", 401, empty, ""},
 		{"missing jwt", ci, "", 400, empty, ""},
+		{"10 MB body", ci, strings.Repeat("a", 10<<20), 413, nil, ""},
 		{"id in the URL with token-app-property", "/authn-jwt/ci/myorg/host%2Fapps%2Fmyapp/authenticate", iss.Sign(ciClaims(iss, "myapp")), 401, empty, ""},
 		{"no id and no token-app-property", "/authn-jwt/byid/myorg/authenticate", iss.Sign(ciClaims(iss, "myapp")), 401, empty, ""},
 		{"unknown account", "/authn-jwt/ci/nope/authenticate", iss.Sign(ciClaims(iss, "myapp")), 401, empty, ""},
@@ -109,6 +110,7 @@ func TestEnableAuthenticator(t *testing.T) {
 	patch("/authn-jwt/undefined/myorg", e.admin, formType, "enabled=true").expect(t, 401, empty)
 	patch("/authn-gcp/myorg", e.admin, formType, "enabled=true").expect(t, 401, empty)
 	patch("/authn-jwt/ci/otherorg", e.admin, formType, "enabled=false").expect(t, 401, empty)
+	patch("/authn-jwt/ci/myorg", e.admin, formType, "enabled=false&x="+strings.Repeat("a", 10<<20)).expect(t, 413, nil)
 	patch("/authn-jwt/ci/myorg", e.admin, formType, "enabled=maybe").expect(t, 422,
 		ptr(`{"error":{"code":"validation_failed","message":"enabled must be true or false","details":[{"code":"validation_failed","target":"enabled","message":"must be true or false"}]}}`))
 	good().expect(t, 200, nil) // nothing changed

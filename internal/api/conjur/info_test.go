@@ -60,16 +60,42 @@ func TestWhoami(t *testing.T) {
 	}
 }
 
-func TestRequestID(t *testing.T) {
+func TestRequestIDAudited(t *testing.T) {
 	e := newEnv(t)
-	r := e.do("GET", "/whoami", nil, "Authorization", e.admin, "X-Request-Id", "req-12345")
+	r := e.do("GET", "/whoami", nil, "Authorization", e.admin, "X-Request-Id", "req-whoami")
 	r.expect(t, 200, nil)
-	if r.header.Get("X-Request-Id") != "req-12345" {
+	if r.header.Get("X-Request-Id") != "req-whoami" {
 		t.Fatalf("X-Request-Id %q", r.header.Get("X-Request-Id"))
 	}
+	e.authn("admin", e.adminKey, "X-Request-Id", "req-authn-ok").expect(t, 200, nil)
+	e.authn("host/ghost", "kw_bad", "X-Request-Id", "req-authn-bad").expect(t, 401, empty)
 	r = e.authn("admin", "bad")
 	if len(r.header.Get("X-Request-Id")) < 16 {
 		t.Fatalf("generated X-Request-Id %q", r.header.Get("X-Request-Id"))
+	}
+	var page struct {
+		Items []struct {
+			Event, Outcome, Actor, Authenticator string
+			RequestID                            string `json:"request_id"`
+		} `json:"items"`
+	}
+	body := e.do("GET", "/api/v1/audit?limit=1000", nil, "Authorization", e.admin)
+	body.expect(t, 200, nil)
+	if err := json.Unmarshal([]byte(body.body), &page); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{ // request id -> event outcome actor
+		"req-whoami":    "whoami success myorg:user:admin",
+		"req-authn-ok":  "authn success myorg:user:admin",
+		"req-authn-bad": "authn failure myorg:host:ghost",
+	}
+	for _, rec := range page.Items {
+		if w, ok := want[rec.RequestID]; ok && w == rec.Event+" "+rec.Outcome+" "+rec.Actor {
+			delete(want, rec.RequestID)
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("no audit record for %v in %s", want, body.body)
 	}
 }
 
