@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -314,6 +316,128 @@ func (c *adminCmd) fetch(method, path string, in, out any) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// answer calls the API, decodes a 2xx answer into out and prints it: the
+// server's JSON with --json, else whatever show prints of out.
+func (c *adminCmd) answer(method, path string, in, out any, show func()) int {
+	b, err := c.fetch(method, path, in, out)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		c.printJSON(b)
+		return exitOK
+	}
+	show()
+	return exitOK
+}
+
+// printGET prints the server's JSON answer to GET path (for --json where the
+// table form needs no fetch of its own).
+func (c *adminCmd) printGET(path string) int {
+	b, err := c.call("GET", path, nil)
+	if err != nil {
+		return c.fail(err)
+	}
+	c.printJSON(b)
+	return exitOK
+}
+
+// remove sends DELETE path and, without --json, prints done.
+func (c *adminCmd) remove(path, done string) int {
+	if _, err := c.call("DELETE", path, nil); err != nil {
+		return c.fail(err)
+	}
+	if !c.json {
+		fmt.Fprintln(c.stdout, done)
+	}
+	return exitOK
+}
+
+// pageFlags are a paged list command's --limit, --offset and, when it can
+// search, --search.
+type pageFlags struct {
+	search        *string // nil: the list has no --search
+	limit, offset *int
+	what          string // what "showing N of M" counts, with its leading space, or ""
+}
+
+// paging defines the paging flags with these help texts; an empty
+// searchHelp defines no --search.
+func (c *adminCmd) paging(searchHelp, limitHelp, offsetHelp string) pageFlags {
+	var p pageFlags
+	if searchHelp != "" {
+		p.search = c.fs.String("search", "", searchHelp)
+	}
+	p.limit = c.fs.Int("limit", 0, limitHelp)
+	p.offset = c.fs.Int("offset", 0, offsetHelp)
+	return p
+}
+
+// pagedList runs a list command without positional arguments: GET base with
+// the paging query, printed as the server's JSON (--json) or as a table of
+// head and cols of each item, with a note on stderr when there are more.
+func pagedList[T any](c *adminCmd, p pageFlags, base string, head []string, cols func(T) []string) int {
+	if !c.parse(0, 0) {
+		return c.bad()
+	}
+	if *p.limit < 0 || *p.offset < 0 {
+		c.usagef("--limit and --offset must not be negative")
+		return exitUsage
+	}
+	q := url.Values{}
+	if p.search != nil && *p.search != "" {
+		q.Set("search", *p.search)
+	}
+	if *p.limit > 0 {
+		q.Set("limit", strconv.Itoa(*p.limit))
+	}
+	if *p.offset > 0 {
+		q.Set("offset", strconv.Itoa(*p.offset))
+	}
+	path := base
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var list native.List[T]
+	return c.answer("GET", path, nil, &list, func() {
+		printTable(c, head, list.Items, cols)
+		if len(list.Items) < list.Total {
+			fmt.Fprintf(c.stderr, "keyward: showing %d of %d%s; use --limit/--offset for more\n", len(list.Items), list.Total, p.what)
+		}
+	})
+}
+
+// searchExact pages through GET base?search=name for the first item that
+// match accepts; found is false when the search ends without one.
+func searchExact[T any](c *adminCmd, base, name string, match func(T) bool) (item T, found bool, err error) {
+	const pageSize = 100
+	for offset := 0; ; offset += pageSize {
+		var page native.List[T]
+		q := url.Values{"search": {name}, "limit": {strconv.Itoa(pageSize)}, "offset": {strconv.Itoa(offset)}}
+		if _, err := c.fetch("GET", base+"?"+q.Encode(), nil, &page); err != nil {
+			return item, false, err
+		}
+		for _, it := range page.Items {
+			if match(it) {
+				return it, true, nil
+			}
+		}
+		if len(page.Items) < pageSize || offset+len(page.Items) >= page.Total {
+			return item, false, nil
+		}
+	}
+}
+
+// printTable prints head and then cols of each item as aligned columns.
+func printTable[T any](c *adminCmd, head []string, items []T, cols func(T) []string) {
+	w := c.table()
+	row(w, head...)
+	for _, it := range items {
+		row(w, cols(it)...)
+	}
+	w.Flush()
 }
 
 // printJSON writes the server's JSON answer, indented.

@@ -34,6 +34,19 @@ func (n authnName) path() string {
 	return p
 }
 
+// parseAuthn parses the command line of a command on one service, named
+// by one or two positional arguments (see authnArg). When ok is false the
+// command exits with code.
+func (c *adminCmd) parseAuthn() (n authnName, code int, ok bool) {
+	if !c.parse(1, 2) {
+		return n, c.bad(), false
+	}
+	if n, ok = c.authnArg(); !ok {
+		return n, exitUsage, false
+	}
+	return n, exitOK, true
+}
+
 // authnArg reads the service named by the positional arguments: either
 // TYPE[/SERVICE_ID] or TYPE SERVICE_ID. It reports a usage error and
 // returns false when they do not name one.
@@ -87,43 +100,22 @@ func authnList(c *adminCmd) int {
 		return c.bad()
 	}
 	var list native.List[native.Authenticator]
-	b, err := c.fetch("GET", "/api/v1/authenticators", nil, &list)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	w := c.table()
-	row(w, "TYPE", "SERVICE ID", "ENABLED", "STATUS", "ALLOWED")
-	for _, a := range list.Items {
-		row(w, a.Type, orDash(a.ServiceID), strconv.FormatBool(a.Enabled), orDash(a.Status), join(a.Allowed))
-	}
-	w.Flush()
-	return exitOK
+	return c.answer("GET", "/api/v1/authenticators", nil, &list, func() {
+		head := []string{"TYPE", "SERVICE ID", "ENABLED", "STATUS", "ALLOWED"}
+		printTable(c, head, list.Items, func(a native.Authenticator) []string {
+			return []string{a.Type, orDash(a.ServiceID), strconv.FormatBool(a.Enabled), orDash(a.Status), join(a.Allowed)}
+		})
+	})
 }
 
 // authnShow is keyward authenticator show TYPE[/SERVICE_ID].
 func authnShow(c *adminCmd) int {
-	if !c.parse(1, 2) {
-		return c.bad()
-	}
-	n, ok := c.authnArg()
+	n, code, ok := c.parseAuthn()
 	if !ok {
-		return exitUsage
+		return code
 	}
 	var a native.Authenticator
-	b, err := c.fetch("GET", n.path(), nil, &a)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	c.showAuthn(a)
-	return exitOK
+	return c.answer("GET", n.path(), nil, &a, func() { c.showAuthn(a) })
 }
 
 // authnBody is the body of PUT /api/v1/authenticators/{type}[/{service_id}].
@@ -152,16 +144,7 @@ func (c *adminCmd) putAuthn(n authnName, body authnBody) int {
 		body.Allowed = []string{}
 	}
 	var a native.Authenticator
-	b, err := c.fetch("PUT", n.path(), body, &a)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	c.showAuthn(a)
-	return exitOK
+	return c.answer("PUT", n.path(), body, &a, func() { c.showAuthn(a) })
 }
 
 // authnSet is keyward authenticator set: it defines or replaces a service.
@@ -176,12 +159,9 @@ func authnSet(c *adminCmd) int {
 	c.fs.Var(allow, "allow", "who may authenticate: user:LOGIN, host:LOGIN or role:NAME (repeatable or comma-separated)")
 	enabled := c.fs.Bool("enabled", true, "enable the service (default: keep the current state; a new service is enabled)")
 	merge := c.fs.Bool("merge", false, "change only the given config keys and add to the allow list, keeping the rest")
-	if !c.parse(1, 2) {
-		return c.bad()
-	}
-	n, ok := c.authnArg()
+	n, code, ok := c.parseAuthn()
 	if !ok {
-		return exitUsage
+		return code
 	}
 	for _, k := range fromStdin.vals {
 		if k == "" || strings.Contains(k, "=") {
@@ -231,12 +211,9 @@ func authnSet(c *adminCmd) int {
 // authnToggle GETs a service and PUTs it back with enabled set to on,
 // keeping its config (masked secrets are kept by the server) and allow list.
 func authnToggle(c *adminCmd, on bool) int {
-	if !c.parse(1, 2) {
-		return c.bad()
-	}
-	n, ok := c.authnArg()
+	n, code, ok := c.parseAuthn()
 	if !ok {
-		return exitUsage
+		return code
 	}
 	var cur native.Authenticator
 	if _, err := c.fetch("GET", n.path(), nil, &cur); err != nil {
@@ -253,18 +230,9 @@ func authnDisable(c *adminCmd) int { return authnToggle(c, false) }
 
 // authnDelete is keyward authenticator delete.
 func authnDelete(c *adminCmd) int {
-	if !c.parse(1, 2) {
-		return c.bad()
-	}
-	n, ok := c.authnArg()
+	n, code, ok := c.parseAuthn()
 	if !ok {
-		return exitUsage
+		return code
 	}
-	if _, err := c.call("DELETE", n.path(), nil); err != nil {
-		return c.fail(err)
-	}
-	if !c.json {
-		fmt.Fprintf(c.stdout, "deleted authenticator %s\n", n)
-	}
-	return exitOK
+	return c.remove(n.path(), fmt.Sprintf("deleted authenticator %s", n))
 }

@@ -26,8 +26,10 @@ func keyState(k native.APIKey, now time.Time) string {
 	return "active"
 }
 
-// showKey prints a key's fields, and its secret when the answer holds one.
-func (c *adminCmd) showKey(k native.APIKey, secret string) {
+// showNewKey prints a created or rotated key's fields and its secret, with
+// a reminder on stderr that the secret is shown only this once.
+func (c *adminCmd) showNewKey(nk native.NewAPIKey) {
+	k := nk.APIKey
 	c.fields(
 		"id:", k.ID,
 		"principal_id:", k.PrincipalID,
@@ -39,8 +41,9 @@ func (c *adminCmd) showKey(k native.APIKey, secret string) {
 		"rotated_at:", stamp(k.RotatedAt),
 		"grace_until:", stamp(k.GraceUntil),
 		"state:", keyState(k, time.Now()),
-		"key:", secret,
+		"key:", nk.Key,
 	)
+	fmt.Fprintln(c.stderr, "keyward: the key above is shown once; store it now")
 }
 
 // keyCreate is keyward apikey create.
@@ -81,17 +84,7 @@ func keyCreate(c *adminCmd) int {
 		body["roles"] = roles.vals
 	}
 	var k native.NewAPIKey
-	b, err := c.fetch("POST", userPath(u.ID)+"/api-keys", body, &k)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	c.showKey(k.APIKey, k.Key)
-	fmt.Fprintln(c.stderr, "keyward: the key above is shown once; store it now")
-	return exitOK
+	return c.answer("POST", userPath(u.ID)+"/api-keys", body, &k, func() { c.showNewKey(k) })
 }
 
 // keyList is keyward apikey list --user USER.
@@ -116,23 +109,14 @@ func keyList(c *adminCmd) int {
 		return c.fail(err)
 	}
 	var list native.List[native.APIKey]
-	b, err := c.fetch("GET", userPath(u.ID)+"/api-keys", nil, &list)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	now := time.Now()
-	w := c.table()
-	row(w, "ID", "DESCRIPTION", "ROLES", "SOURCES", "EXPIRES", "LAST USED", "FROM", "STATE")
-	for _, k := range list.Items {
-		row(w, k.ID, orDash(k.Description), join(k.Roles), join(k.ValidSources), stamp(k.ExpiresAt),
-			stamp(k.LastUsedAt), orDash(k.LastUsedAddr), keyState(k, now))
-	}
-	w.Flush()
-	return exitOK
+	return c.answer("GET", userPath(u.ID)+"/api-keys", nil, &list, func() {
+		now := time.Now()
+		head := []string{"ID", "DESCRIPTION", "ROLES", "SOURCES", "EXPIRES", "LAST USED", "FROM", "STATE"}
+		printTable(c, head, list.Items, func(k native.APIKey) []string {
+			return []string{k.ID, orDash(k.Description), join(k.Roles), join(k.ValidSources), stamp(k.ExpiresAt),
+				stamp(k.LastUsedAt), orDash(k.LastUsedAddr), keyState(k, now)}
+		})
+	})
 }
 
 // keyRevoke is keyward apikey revoke KEY_ID.
@@ -140,13 +124,7 @@ func keyRevoke(c *adminCmd) int {
 	if !c.parse(1, 1) {
 		return c.bad()
 	}
-	if _, err := c.call("DELETE", keyPath(c.pos[0]), nil); err != nil {
-		return c.fail(err)
-	}
-	if !c.json {
-		fmt.Fprintf(c.stdout, "revoked API key %s\n", c.pos[0])
-	}
-	return exitOK
+	return c.remove(keyPath(c.pos[0]), "revoked API key "+c.pos[0])
 }
 
 // keyRotate is keyward apikey rotate KEY_ID: a new secret for the same key.
@@ -160,15 +138,6 @@ func keyRotate(c *adminCmd) int {
 		return exitUsage
 	}
 	var k native.NewAPIKey
-	b, err := c.fetch("POST", keyPath(c.pos[0])+"/rotate", map[string]int{"grace_period_seconds": *grace}, &k)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	c.showKey(k.APIKey, k.Key)
-	fmt.Fprintln(c.stderr, "keyward: the key above is shown once; store it now")
-	return exitOK
+	body := map[string]int{"grace_period_seconds": *grace}
+	return c.answer("POST", keyPath(c.pos[0])+"/rotate", body, &k, func() { c.showNewKey(k) })
 }

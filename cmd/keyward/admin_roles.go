@@ -27,21 +27,12 @@ func (c *adminCmd) resolveRole(name string) (native.Role, error) {
 	if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
 		return r, err
 	}
-	const pageSize = 100
-	for offset := 0; ; offset += pageSize {
-		var page native.List[native.Role]
-		q := url.Values{"search": {name}, "limit": {strconv.Itoa(pageSize)}, "offset": {strconv.Itoa(offset)}}
-		if _, err := c.fetch("GET", "/api/v1/roles?"+q.Encode(), nil, &page); err != nil {
-			return r, err
-		}
-		for _, ro := range page.Items {
-			if ro.Name == name {
-				return ro, nil
-			}
-		}
-		if len(page.Items) < pageSize || offset+len(page.Items) >= page.Total {
-			break
-		}
+	ro, found, err := searchExact(c, "/api/v1/roles", name, func(ro native.Role) bool { return ro.Name == name })
+	switch {
+	case err != nil:
+		return r, err
+	case found:
+		return ro, nil
 	}
 	return r, fmt.Errorf("no role with id or name %q", name)
 }
@@ -82,63 +73,16 @@ func roleCreate(c *adminCmd) int {
 		body["description"] = *desc
 	}
 	var r native.Role
-	b, err := c.fetch("POST", "/api/v1/roles", body, &r)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	c.showRole(r)
-	return exitOK
+	return c.answer("POST", "/api/v1/roles", body, &r, func() { c.showRole(r) })
 }
 
 // roleList is keyward role list.
 func roleList(c *adminCmd) int {
-	search := c.fs.String("search", "", "only names containing this text")
-	limit := c.fs.Int("limit", 0, "at most this many (0: the server's default)")
-	offset := c.fs.Int("offset", 0, "skip this many")
-	if !c.parse(0, 0) {
-		return c.bad()
-	}
-	if *limit < 0 || *offset < 0 {
-		c.usagef("--limit and --offset must not be negative")
-		return exitUsage
-	}
-	q := url.Values{}
-	if *search != "" {
-		q.Set("search", *search)
-	}
-	if *limit > 0 {
-		q.Set("limit", strconv.Itoa(*limit))
-	}
-	if *offset > 0 {
-		q.Set("offset", strconv.Itoa(*offset))
-	}
-	path := "/api/v1/roles"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	var list native.List[native.Role]
-	b, err := c.fetch("GET", path, nil, &list)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	w := c.table()
-	row(w, "ID", "NAME", "BUILT-IN", "PERMISSIONS", "DESCRIPTION")
-	for _, r := range list.Items {
-		row(w, r.ID, r.Name, strconv.FormatBool(r.BuiltIn), join(r.Permissions), orDash(r.Description))
-	}
-	w.Flush()
-	if len(list.Items) < list.Total {
-		fmt.Fprintf(c.stderr, "keyward: showing %d of %d; use --limit/--offset for more\n", len(list.Items), list.Total)
-	}
-	return exitOK
+	p := c.paging("only names containing this text", "at most this many (0: the server's default)", "skip this many")
+	head := []string{"ID", "NAME", "BUILT-IN", "PERMISSIONS", "DESCRIPTION"}
+	return pagedList(c, p, "/api/v1/roles", head, func(r native.Role) []string {
+		return []string{r.ID, r.Name, strconv.FormatBool(r.BuiltIn), join(r.Permissions), orDash(r.Description)}
+	})
 }
 
 // roleShow is keyward role show ROLE.
@@ -151,12 +95,7 @@ func roleShow(c *adminCmd) int {
 		return c.fail(err)
 	}
 	if c.json {
-		b, err := c.call("GET", rolePath(r.ID), nil)
-		if err != nil {
-			return c.fail(err)
-		}
-		c.printJSON(b)
-		return exitOK
+		return c.printGET(rolePath(r.ID))
 	}
 	c.showRole(r)
 	return exitOK
@@ -171,13 +110,7 @@ func roleDelete(c *adminCmd) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if _, err := c.call("DELETE", rolePath(r.ID), nil); err != nil {
-		return c.fail(err)
-	}
-	if !c.json {
-		fmt.Fprintf(c.stdout, "deleted role %s (%s)\n", r.Name, r.ID)
-	}
-	return exitOK
+	return c.remove(rolePath(r.ID), fmt.Sprintf("deleted role %s (%s)", r.Name, r.ID))
 }
 
 // grantTypes are the grant types the API knows.

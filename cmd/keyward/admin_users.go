@@ -22,25 +22,10 @@ func (c *adminCmd) resolveUser(name string) (native.User, error) {
 	if name == "" {
 		return native.User{}, errors.New("a user (id or login) is required")
 	}
-	const pageSize = 100
-	var searchErr error
-	for offset := 0; ; offset += pageSize {
-		var page native.List[native.User]
-		q := url.Values{"search": {name}, "limit": {strconv.Itoa(pageSize)}, "offset": {strconv.Itoa(offset)}}
-		if _, err := c.fetch("GET", "/api/v1/users?"+q.Encode(), nil, &page); err != nil {
-			searchErr = err
-			break
-		}
-		for _, u := range page.Items {
-			if u.Login == name {
-				return u, nil
-			}
-		}
-		if len(page.Items) < pageSize || offset+len(page.Items) >= page.Total {
-			break
-		}
+	u, found, searchErr := searchExact(c, "/api/v1/users", name, func(u native.User) bool { return u.Login == name })
+	if found {
+		return u, nil
 	}
-	var u native.User
 	_, err := c.fetch("GET", userPath(name), nil, &u)
 	var ae *apiError
 	switch {
@@ -97,17 +82,10 @@ func userCreate(c *adminCmd) int {
 		body["annotations"] = ann.m
 	}
 	var u native.CreatedUser
-	b, err := c.fetch("POST", "/api/v1/users", body, &u)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	c.showUser(u.User, nil, "api_key:", u.APIKey)
-	fmt.Fprintln(c.stderr, "keyward: the API key above is shown once; store it now")
-	return exitOK
+	return c.answer("POST", "/api/v1/users", body, &u, func() {
+		c.showUser(u.User, nil, "api_key:", u.APIKey)
+		fmt.Fprintln(c.stderr, "keyward: the API key above is shown once; store it now")
+	})
 }
 
 // showUser prints one user as name/value lines, with its grants when known
@@ -147,49 +125,11 @@ func (c *adminCmd) showUser(u native.User, grants []native.Grant, extra ...strin
 
 // userList is keyward user list.
 func userList(c *adminCmd) int {
-	search := c.fs.String("search", "", "only logins containing this text")
-	limit := c.fs.Int("limit", 0, "at most this many (0: the server's default)")
-	offset := c.fs.Int("offset", 0, "skip this many")
-	if !c.parse(0, 0) {
-		return c.bad()
-	}
-	if *limit < 0 || *offset < 0 {
-		c.usagef("--limit and --offset must not be negative")
-		return exitUsage
-	}
-	q := url.Values{}
-	if *search != "" {
-		q.Set("search", *search)
-	}
-	if *limit > 0 {
-		q.Set("limit", strconv.Itoa(*limit))
-	}
-	if *offset > 0 {
-		q.Set("offset", strconv.Itoa(*offset))
-	}
-	path := "/api/v1/users"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	var list native.List[native.User]
-	b, err := c.fetch("GET", path, nil, &list)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	w := c.table()
-	row(w, "ID", "LOGIN", "KIND", "STATUS", "EMAIL", "CREATED")
-	for _, u := range list.Items {
-		row(w, u.ID, u.Login, u.Kind, orDash(u.Status), orDash(u.Email), stamp(&u.CreatedAt))
-	}
-	w.Flush()
-	if len(list.Items) < list.Total {
-		fmt.Fprintf(c.stderr, "keyward: showing %d of %d; use --limit/--offset for more\n", len(list.Items), list.Total)
-	}
-	return exitOK
+	p := c.paging("only logins containing this text", "at most this many (0: the server's default)", "skip this many")
+	head := []string{"ID", "LOGIN", "KIND", "STATUS", "EMAIL", "CREATED"}
+	return pagedList(c, p, "/api/v1/users", head, func(u native.User) []string {
+		return []string{u.ID, u.Login, u.Kind, orDash(u.Status), orDash(u.Email), stamp(&u.CreatedAt)}
+	})
 }
 
 // userShow is keyward user show USER.
@@ -202,12 +142,7 @@ func userShow(c *adminCmd) int {
 		return c.fail(err)
 	}
 	if c.json {
-		b, err := c.call("GET", userPath(u.ID), nil)
-		if err != nil {
-			return c.fail(err)
-		}
-		c.printJSON(b)
-		return exitOK
+		return c.printGET(userPath(u.ID))
 	}
 	var grants struct {
 		Roles []native.Grant `json:"roles"`
@@ -281,16 +216,7 @@ func userUpdate(c *adminCmd) int {
 		return c.fail(err)
 	}
 	var out native.User
-	b, err := c.fetch("PATCH", userPath(u.ID), body, &out)
-	if err != nil {
-		return c.fail(err)
-	}
-	if c.json {
-		c.printJSON(b)
-		return exitOK
-	}
-	c.showUser(out, nil)
-	return exitOK
+	return c.answer("PATCH", userPath(u.ID), body, &out, func() { c.showUser(out, nil) })
 }
 
 // userDelete is keyward user delete USER.
@@ -302,11 +228,5 @@ func userDelete(c *adminCmd) int {
 	if err != nil {
 		return c.fail(err)
 	}
-	if _, err := c.call("DELETE", userPath(u.ID), nil); err != nil {
-		return c.fail(err)
-	}
-	if !c.json {
-		fmt.Fprintf(c.stdout, "deleted %s %s (%s)\n", u.Kind, u.Login, u.ID)
-	}
-	return exitOK
+	return c.remove(userPath(u.ID), fmt.Sprintf("deleted %s %s (%s)", u.Kind, u.Login, u.ID))
 }
