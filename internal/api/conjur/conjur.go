@@ -81,7 +81,7 @@ func (s *Surface) Authenticate(r *http.Request, caller core.Caller) (core.Sessio
 			s.core.RecordAuthnFailure(ctx, caller, account, login, "authn", "authn", "authenticator_disabled")
 			return core.Session{}, true, unauthenticated("authenticator_disabled")
 		}
-		sess, _, err := s.core.AuthenticatePassword(ctx, caller, core.LoginRequest{Account: account, Login: login, Event: "authn", Authenticator: "authn"}, secret, true)
+		sess, _, err := s.core.AuthenticatePassword(ctx, caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn"}, secret, true)
 		return sess, true, err
 	}
 	tok, ok, err := api.AccessToken(r)
@@ -159,4 +159,14 @@ func (s *Surface) Routes() []api.Route {
 			Summary: "Status of " + typ + " (no service id)", Handler: s.status(typ)})
 	}
 	return rs
+}
+
+// roleLogin reads a login as Conjur does: host/… names a host, and anything
+// else a user (user/alice or alice). A bare login never reaches a host here,
+// unlike the native API where hosts log in with their bare login.
+func roleLogin(login string) string {
+	if strings.HasPrefix(login, "host/") || strings.HasPrefix(login, "user/") {
+		return login
+	}
+	return "user/" + login
 }

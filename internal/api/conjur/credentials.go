@@ -92,7 +92,7 @@ func (s *Surface) login(w http.ResponseWriter, r *http.Request, rc *api.Ctx) err
 		s.core.RecordAuthnFailure(ctx, rc.Caller, account, login, "login", "authn", "authenticator_disabled")
 		return unauthenticated("authenticator_disabled")
 	}
-	sess, _, err := s.core.AuthenticatePassword(ctx, rc.Caller, core.LoginRequest{Account: account, Login: login, Event: "login", Authenticator: "authn"}, secret, true)
+	sess, _, err := s.core.AuthenticatePassword(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "login", Authenticator: "authn"}, secret, true)
 	if err != nil {
 		return asUnauthenticated(err)
 	}
@@ -118,7 +118,7 @@ func (s *Surface) authenticate(w http.ResponseWriter, r *http.Request, rc *api.C
 		return unauthenticated("authenticator_disabled")
 	}
 	key := strings.TrimSpace(string(body))
-	sess, err := s.core.AuthenticateKey(ctx, rc.Caller, core.LoginRequest{Account: account, Login: login, Event: "authn", Authenticator: "authn"}, key)
+	sess, err := s.core.AuthenticateKey(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn"}, key)
 	if err != nil {
 		return asUnauthenticated(err)
 	}

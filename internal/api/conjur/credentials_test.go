@@ -42,6 +42,7 @@ func TestAuthenticate(t *testing.T) {
 		{"unknown account", "/authn/nope/alice/authenticate", alice.key, nil, 401, ""},
 		{"account with encoded slash", "/authn/my%2Forg/alice/authenticate", alice.key, nil, 401, ""},
 		{"host key as user login", "/authn/myorg/user%2Fmyapp/authenticate", app.key, nil, 401, ""},
+		{"bare login names a user, never a host", "/authn/myorg/myapp/authenticate", app.key, nil, 401, ""},
 		{"unescaped host path is another route", "/authn/myorg/host/myapp/authenticate", app.key, nil, 404, ""},
 	}
 	for _, tc := range cases {
