@@ -245,3 +245,16 @@ func TestExpiredKey(t *testing.T) {
 		t.Errorf("audit of the expired key's use: %v", rec)
 	}
 }
+
+func TestCreateKeyWithoutBodyUsesDefaults(t *testing.T) {
+	e := newEnv(t)
+	uid, _ := e.createUser("nobody-body", "user", nil)
+	r := e.do("POST", "/api/v1/users/"+uid+"/api-keys", e.admin, nil).want(201)
+	key := r.str("key")
+	if r.obj()["expires_at"] != nil || len(r.obj()["roles"].([]any)) != 0 {
+		t.Fatalf("defaults not applied: %s", r.body)
+	}
+	if v := e.verify(key); v["valid"] != true {
+		t.Fatalf("key made without a body does not verify: %v", v)
+	}
+}
