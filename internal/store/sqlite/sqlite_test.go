@@ -34,7 +34,7 @@ func TestTamper(t *testing.T) {
 	storetest.RunTamper(t, func(t *testing.T) (store.Store, func(string, ...any) error) {
 		s := openTemp(t)
 		return s, func(q string, args ...any) error {
-			_, err := s.db.w.ExecContext(context.Background(), q, args...)
+			_, err := s.db.wc.ExecContext(context.Background(), q, args...)
 			return err
 		}
 	})
@@ -47,7 +47,7 @@ func TestSchemaTooNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.w.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future.sql', 'x')"); err != nil {
+	if _, err := s.db.wc.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future.sql', 'x')"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -138,10 +138,10 @@ func TestPragmas(t *testing.T) {
 	ctx := context.Background()
 	var mode string
 	var sync, fk int
-	if err := s.db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+	if err := s.db.wc.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
 	}
-	if err := s.db.w.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 1 {
+	if err := s.db.wc.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil || sync != 1 {
 		t.Fatalf("synchronous = %d, %v; want 1 (NORMAL)", sync, err)
 	}
 	if err := s.db.r.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
