@@ -244,7 +244,18 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	rows, err := q.c.QueryContext(ctx, q.d.sql(query), args...)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if q.writer {
+		var st *sql.Stmt
+		if st, err = q.d.prepared(ctx, query); err == nil {
+			rows, err = st.QueryContext(ctx, args...)
+		}
+	} else {
+		rows, err = q.c.QueryContext(ctx, q.d.sql(query), args...)
+	}
 	if err != nil {
 		return nil, err
 	}
