@@ -22,6 +22,9 @@ type auditor struct {
 	log    *slog.Logger
 	in     chan auditReq
 	done   chan struct{}
+	// waits pools the one-slot channels callers wait on; a channel goes back
+	// only after its answer was received, so it is always empty in the pool.
+	waits sync.Pool
 }
 
 type auditReq struct {
@@ -32,7 +35,9 @@ type auditReq struct {
 const auditBatchMax = 512
 
 func newAuditor(st store.Store, log *slog.Logger) *auditor {
-	return &auditor{st: st, log: log, in: make(chan auditReq, 4096), done: make(chan struct{})}
+	a := &auditor{st: st, log: log, in: make(chan auditReq, 4096), done: make(chan struct{})}
+	a.waits.New = func() any { return make(chan error, 1) }
+	return a
 }
 
 func (a *auditor) run(ctx context.Context) {
@@ -93,7 +98,7 @@ func (a *auditor) flush(batch []auditReq, evs []audit.Event) {
 // record appends ev and waits until it is committed.
 func (a *auditor) record(ctx context.Context, ev audit.Event) error {
 	a.count(ev)
-	done := make(chan error, 1)
+	done := a.waits.Get().(chan error)
 	select {
 	case a.in <- auditReq{ev: ev, done: done}:
 	case <-a.done:
@@ -103,6 +108,7 @@ func (a *auditor) record(ctx context.Context, ev audit.Event) error {
 	}
 	select {
 	case err := <-done:
+		a.waits.Put(done)
 		if err != nil {
 			return &Error{Kind: Unavailable, Msg: "audit log unavailable", Err: err}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/netip"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/keyward/keyward/internal/model"
@@ -77,7 +76,7 @@ func (c *Core) Permissions(ctx context.Context, s Session, caller Caller) ([]str
 		return nil, wrapStore(err, "grants")
 	}
 	now := c.now()
-	set := map[string]bool{}
+	out := make([]string, 0, 8)
 	for _, g := range grants {
 		if len(s.Scope) > 0 && !slices.Contains(s.Scope, g.RoleID) {
 			continue
@@ -102,14 +101,12 @@ func (c *Core) Permissions(ctx context.Context, s Session, caller Caller) ([]str
 			perms = AllPermissions()
 		}
 		for _, p := range perms {
-			set[p] = true
+			if !slices.Contains(out, p) { // a handful of permissions: a scan beats a map
+				out = append(out, p)
+			}
 		}
 	}
-	out := make([]string, 0, len(set))
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Strings(out)
+	slices.Sort(out)
 	return out, nil
 }
 
