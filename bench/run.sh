@@ -37,13 +37,13 @@ measure() {
   local name=$1 url=$2 body=$3 ctype=${4:-application/json} tok=${5:-} conns=${6:-$CONNS}
   local out=()
   for _ in $(seq 1 "$RUNS"); do
-    out+=("$(BODY="$body" CTYPE="$ctype" TOKEN="$tok" wrk -t2 -c"$conns" -d"$DUR" -s bench/post.lua "$url" | grep '^RESULT')")
+    out+=("$(BODY="$body" CTYPE="$ctype" TOKEN="$tok" wrk -t2 -c"$conns" -d"$DUR" --timeout "${TIMEOUT:-5s}" -s bench/post.lua "$url" | grep '^RESULT')")
   done
   local rps p99 bad
   rps=$(printf '%s\n' "${out[@]}" | sed -E 's/.*rps=([0-9.]+).*/\1/' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   p99=$(printf '%s\n' "${out[@]}" | sed -E 's/.*p99_us=([0-9]+).*/\1/' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
   bad=$(printf '%s\n' "${out[@]}" | sed -E 's/.*non2xx=([0-9]+).*/\1/' | awk '{s+=$1} END {print s}')
-  printf '%s rps=%.0f p99_us=%d non2xx=%d runs=%d\n' "$name" "$rps" "$p99" "$bad" "${#out[@]}"
+  printf '%s rps=%.1f p99_us=%d non2xx=%d runs=%d\n' "$name" "$rps" "$p99" "$bad" "${#out[@]}"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 field() { sed -E "s/.*$1=([0-9.]+).*/\1/"; }
@@ -66,10 +66,10 @@ echo "token/ceiling rps $(ratio "$(echo "$TOKRES" | field rps)" "$c")"
 echo "conjur-authenticate/ceiling rps $(ratio "$(echo "$CONJ" | field rps)" "$c")  conjur-authenticate/token $(ratio "$(echo "$CONJ" | field rps)" "$(echo "$TOKRES" | field rps)")"
 
 echo "== password logins (bcrypt cost 12, pool of default size), 64 connections"
-LOGIN=$(measure password-login "$base/api/v1/token" '{"account":"bench","login":"bench","password":"Bench-Passw0rd!"}' application/json "" 64)
+LOGIN=$(TIMEOUT=30s measure password-login "$base/api/v1/token" '{"account":"bench","login":"bench","password":"Bench-Passw0rd!"}' application/json "" 64)
 echo "$LOGIN"
 echo "== verify during a login flood (64 connections of password logins)"
-BODY='{"account":"bench","login":"bench","password":"Bench-Passw0rd!"}' CTYPE=application/json wrk -t1 -c64 -d$(( ${DUR%s} * RUNS + 5 ))s -s bench/post.lua "$base/api/v1/token" >"$work/flood.txt" &
+BODY='{"account":"bench","login":"bench","password":"Bench-Passw0rd!"}' CTYPE=application/json wrk -t1 -c64 -d$(( ${DUR%s} * RUNS + 5 ))s --timeout 30s -s bench/post.lua "$base/api/v1/token" >"$work/flood.txt" &
 FLOOD=$!
 sleep 2
 VFLOOD=$(measure verify-under-flood "$base/api/v1/api-keys/verify" "{\"key\":\"$KEY\"}")

@@ -9,10 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -209,6 +209,12 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward serve:", err)
 		return 2
 	}
+	// bcrypt workers run on their own locked, deprioritised threads; give
+	// each one its own P so cheap requests keep every core's P.
+	if cfg.BcryptWorkers <= 0 {
+		cfg.BcryptWorkers = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cfg.BcryptWorkers)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := server.Open(ctx, cfg, true)
@@ -281,5 +287,3 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "audit chain intact")
 	return 0
 }
-
-var _ = netip.Addr{}

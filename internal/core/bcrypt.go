@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,36 +17,81 @@ const BcryptCost = 12
 // login costs the same bcrypt work as a known one.
 const dummyHash = "$2a$12$C6UzMDM.H6dfI/f/IKcEeO5oYYmXtIxtGwvWgswbDZ8PY6wB4Jmk2"
 
-// bcryptPool bounds concurrent bcrypt work, so password floods cannot starve
-// cheap requests of CPU, and bounds the queue, so excess logins are refused
-// promptly with a retry hint instead of timing out.
+// bcryptPool runs bcrypt work on a fixed set of worker goroutines, each
+// locked to its own OS thread at a lower scheduling priority (where the
+// platform allows), and bounds the queue in front of them. A bcrypt-12
+// comparison keeps a CPU busy for about 200 ms; on a small machine two of
+// them would take every core from cheap requests (key and token checks).
+// With the workers' threads deprioritised, and one extra Go P per worker
+// (the server raises GOMAXPROCS), cheap requests keep every core they need
+// and bcrypt gets what is left, up to its workers' share when idle. Beyond
+// the queue a login is refused at once with a retry hint rather than left to
+// time out.
 type bcryptPool struct {
-	slots   chan struct{}
+	jobs    chan bcryptJob
 	waiting atomic.Int64
-	queue   int64
-	// Each bcrypt-12 comparison takes about this long; the retry hint is
-	// the expected wait of a full queue.
+	limit   int64
+	workers int
+	// perOp is about what one bcrypt-12 comparison takes; the retry hint
+	// is the expected wait of a full queue.
 	perOp time.Duration
+	once  sync.Once
+	stop  chan struct{}
+}
+
+type bcryptJob struct {
+	fn   func()
+	done chan struct{}
 }
 
 func newBcryptPool(workers, queue int) *bcryptPool {
-	return &bcryptPool{slots: make(chan struct{}, workers), queue: int64(queue), perOp: 250 * time.Millisecond}
+	return &bcryptPool{jobs: make(chan bcryptJob), limit: int64(queue + workers), workers: workers,
+		perOp: 250 * time.Millisecond, stop: make(chan struct{})}
+}
+
+// start launches the workers; close stops them.
+func (p *bcryptPool) start() {
+	for i := 0; i < p.workers; i++ {
+		go p.work()
+	}
+}
+
+func (p *bcryptPool) close() { p.once.Do(func() { close(p.stop) }) }
+
+func (p *bcryptPool) work() {
+	runtime.LockOSThread() // never unlocked: the thread keeps its lower priority and dies with the goroutine
+	lowerThreadPriority()
+	for {
+		select {
+		case j := <-p.jobs:
+			j.fn()
+			close(j.done)
+		case <-p.stop:
+			return
+		}
+	}
+}
+
+// RetryAfter is the hint given with a refusal: the time a full queue takes.
+func (p *bcryptPool) retryAfter() time.Duration {
+	return max(time.Second, time.Duration(p.limit/int64(p.workers))*p.perOp)
 }
 
 func (p *bcryptPool) do(ctx context.Context, fn func()) error {
-	if p.waiting.Add(1) > p.queue+int64(cap(p.slots)) {
+	if p.waiting.Add(1) > p.limit {
 		p.waiting.Add(-1)
-		retry := time.Duration(p.queue/int64(cap(p.slots))) * p.perOp
-		return &Error{Kind: RateLimited, Msg: "too many password checks in progress; retry later", RetryAfter: max(retry, time.Second)}
+		return &Error{Kind: RateLimited, Msg: "too many password checks in progress; retry later", RetryAfter: p.retryAfter()}
 	}
 	defer p.waiting.Add(-1)
+	j := bcryptJob{fn: fn, done: make(chan struct{})}
 	select {
-	case p.slots <- struct{}{}:
+	case p.jobs <- j:
+	case <-p.stop:
+		return &Error{Kind: Unavailable, Msg: "shutting down"}
 	case <-ctx.Done():
 		return AsError(ctx.Err())
 	}
-	defer func() { <-p.slots }()
-	fn()
+	<-j.done // the job runs to its end even if the caller has gone: bcrypt cannot be interrupted
 	return nil
 }
 

@@ -37,7 +37,9 @@ type Deps struct {
 	// BcryptWorkers bounds concurrent bcrypt work; 0 means half the cores, at least one.
 	BcryptWorkers int
 	// BcryptQueue bounds logins waiting for a worker; 0 means 64. Beyond it
-	// logins are refused with RateLimited and a retry hint.
+	// logins are refused with RateLimited and a retry hint. The server
+	// adds BcryptWorkers to GOMAXPROCS, so the workers' locked threads never
+	// take a P that cheap requests need.
 	BcryptQueue int
 	// EnvAuthenticators, when not nil, is the authenticator list from the
 	// environment (KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS); it
@@ -141,6 +143,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 		return nil, err
 	}
 	c.tokens = tk
+	c.bcrypt.start()
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()
 	go func() { defer c.bg.Done(); c.touches.run(bg) }()
@@ -150,6 +153,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 // Close stops the background workers after flushing what they hold.
 func (c *Core) Close() error {
 	c.stop()
+	c.bcrypt.close()
 	c.bg.Wait()
 	return c.closeErr
 }
