@@ -91,11 +91,11 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, req LoginRequest, ke
 		return KeyCheck{Code: "unknown_key"}
 	}
 	now := c.now()
-	match := hmac.Equal(h, e.key.Hash)
-	if !match && len(e.key.PrevHash) > 0 && now.Before(e.prevUntil) {
-		match = hmac.Equal(h, e.key.PrevHash)
+	match := hmac.Equal(h, e.hash[:])
+	if !match && e.hasPrev && now.UnixNano() < e.prevUntil {
+		match = hmac.Equal(h, e.prevHash[:])
 	}
-	kc := KeyCheck{Key: e.key}
+	kc := KeyCheck{Key: e.summary()}
 	switch {
 	case !match:
 		kc.Code = "bad_secret"
@@ -103,14 +103,14 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, req LoginRequest, ke
 	case e.revoked:
 		kc.Code = "revoked"
 		return kc
-	case !e.expires.IsZero() && !now.Before(e.expires):
+	case e.expires != 0 && now.UnixNano() >= e.expires:
 		kc.Code = "expired"
 		return kc
-	case req.Account != "" && e.key.Account != req.Account:
+	case req.Account != "" && e.account != req.Account:
 		kc.Code = "wrong_account"
 		return kc
 	}
-	pe, err := c.keys.principal(ctx, e.key.Account, e.key.PrincipalID)
+	pe, err := c.keys.principal(ctx, e.account, e.principalID)
 	if err != nil {
 		kc.Code = "principal_gone"
 		return kc
@@ -126,7 +126,7 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, req LoginRequest, ke
 	default:
 		kc.Valid = true
 		kc.Session = Session{Account: pe.p.Account, PrincipalID: pe.p.ID, Login: pe.p.ConjurLogin(), Kind: string(pe.p.Kind),
-			Level: LevelKey, KeyID: e.key.ID, Scope: e.key.Roles, Authenticator: req.Authenticator}
+			Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: req.Authenticator}
 	}
 	return kc
 }

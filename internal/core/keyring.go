@@ -13,13 +13,66 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-// keyEntry is what the hot path needs of an API key, parsed once.
+// keyEntry is what the hot path needs of an API key, parsed once and kept
+// compact: with a million keys in memory every field counts (the sealed
+// secret, description and times other than expiry stay in the store).
 type keyEntry struct {
-	key       model.APIKey
-	sources   []netip.Prefix
-	prevUntil time.Time
-	expires   time.Time
-	revoked   bool
+	id          string
+	account     string // interned: shared by every key of the account
+	principalID string // interned: shared by every key of the principal
+	hash        [32]byte
+	prevHash    [32]byte
+	hasPrev     bool
+	revoked     bool
+	prevUntil   int64 // unix nanoseconds; 0 none
+	expires     int64 // unix nanoseconds; 0 never
+	sources     []netip.Prefix
+	roles       []string
+}
+
+// expiresAt returns the key's expiry as a time, or nil.
+func (e *keyEntry) expiresAt() *time.Time {
+	if e.expires == 0 {
+		return nil
+	}
+	t := time.Unix(0, e.expires).UTC()
+	return &t
+}
+
+// summary is the part of the key a caller of checkKey may see.
+func (e *keyEntry) summary() model.APIKey {
+	return model.APIKey{ID: e.id, Account: e.account, PrincipalID: e.principalID, Roles: e.roles, ExpiresAt: e.expiresAt()}
+}
+
+// interner shares equal strings, so a million keys of one principal hold
+// one copy of its id.
+type interner map[string]string
+
+func (in interner) get(s string) string {
+	if v, ok := in[s]; ok {
+		return v
+	}
+	in[s] = s
+	return s
+}
+
+func newKeyEntry(k model.APIKey, in interner) *keyEntry {
+	e := &keyEntry{id: k.ID, account: in.get(k.Account), principalID: in.get(k.PrincipalID), revoked: k.RevokedAt != nil}
+	copy(e.hash[:], k.Hash)
+	if len(k.PrevHash) == len(e.prevHash) && k.PrevUntil != nil {
+		copy(e.prevHash[:], k.PrevHash)
+		e.hasPrev, e.prevUntil = true, k.PrevUntil.UnixNano()
+	}
+	if k.ExpiresAt != nil {
+		e.expires = k.ExpiresAt.UnixNano()
+	}
+	if len(k.ValidSources) > 0 {
+		e.sources, _ = netpolicy.ParseCIDRs(k.ValidSources) // validated when written
+	}
+	if len(k.Roles) > 0 {
+		e.roles = k.Roles
+	}
+	return e
 }
 
 // principalEntry is a cached principal with its parsed restriction.
@@ -36,6 +89,7 @@ type keyring struct {
 	st        store.Store
 	mu        sync.RWMutex
 	keys      map[string]*keyEntry
+	strs      interner                   // guarded by mu
 	princ     map[string]*principalEntry // by principal id
 	grants    map[string][]model.Grant   // by principal id
 	roles     map[string]model.Role      // by role id
@@ -43,34 +97,22 @@ type keyring struct {
 }
 
 func newKeyring(st store.Store) *keyring {
-	return &keyring{st: st, keys: map[string]*keyEntry{}, princ: map[string]*principalEntry{},
+	return &keyring{st: st, keys: map[string]*keyEntry{}, strs: interner{}, princ: map[string]*principalEntry{},
 		grants: map[string][]model.Grant{}, roles: map[string]model.Role{}}
-}
-
-func newKeyEntry(k model.APIKey) *keyEntry {
-	e := &keyEntry{key: k, revoked: k.RevokedAt != nil}
-	e.sources, _ = netpolicy.ParseCIDRs(k.ValidSources) // validated when written
-	if k.PrevUntil != nil {
-		e.prevUntil = *k.PrevUntil
-	}
-	if k.ExpiresAt != nil {
-		e.expires = *k.ExpiresAt
-	}
-	return e
 }
 
 func (r *keyring) load(ctx context.Context) error {
 	m := map[string]*keyEntry{}
+	in := interner{}
 	err := r.st.EachAPIKey(ctx, func(k model.APIKey) error {
-		k.Sealed = nil // the ring never needs the sealed secret
-		m[k.ID] = newKeyEntry(k)
+		m[k.ID] = newKeyEntry(k, in)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.keys = m
+	r.keys, r.strs = m, in
 	r.mu.Unlock()
 	return nil
 }
@@ -96,8 +138,7 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 		delete(r.keys, id)
 		return
 	}
-	k.Sealed = nil
-	r.keys[id] = newKeyEntry(k)
+	r.keys[id] = newKeyEntry(k, r.strs)
 }
 
 // principal returns a principal, from memory or the store.
@@ -133,7 +174,7 @@ func (r *keyring) forgetPrincipal(id string, deleted bool) {
 	delete(r.grants, id)
 	if deleted {
 		for kid, e := range r.keys {
-			if e.key.PrincipalID == id {
+			if e.principalID == id {
 				delete(r.keys, kid)
 			}
 		}
