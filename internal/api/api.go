@@ -123,3 +123,30 @@ func IsTooLarge(err error) bool {
 	var mbe *http.MaxBytesError
 	return errors.As(err, &mbe)
 }
+
+// Status is the usual HTTP status of each error kind. A surface whose
+// product answers differently overrides the kinds it must (Conjur answers
+// Invalid with 422) and takes the rest from here.
+func Status(k core.Kind) int {
+	switch k {
+	case core.Invalid:
+		return http.StatusBadRequest
+	case core.Unauthenticated:
+		return http.StatusUnauthorized
+	case core.Forbidden:
+		return http.StatusForbidden
+	case core.NotFound:
+		return http.StatusNotFound
+	case core.Conflict:
+		return http.StatusConflict
+	case core.RateLimited:
+		return http.StatusTooManyRequests
+	case core.Unavailable:
+		return http.StatusServiceUnavailable
+	case core.NotImplemented:
+		return http.StatusNotImplemented
+	case core.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusInternalServerError
+}

@@ -90,6 +90,7 @@ type keyring struct {
 	mu        sync.RWMutex
 	keys      map[string]*keyEntry
 	strs      interner                   // guarded by mu
+	gen       uint64                     // bumped by every invalidation, guarded by mu
 	princ     map[string]*principalEntry // by principal id
 	grants    map[string][]model.Grant   // by principal id
 	roles     map[string]model.Role      // by role id
@@ -145,6 +146,7 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 func (r *keyring) principal(ctx context.Context, account, id string) (*principalEntry, error) {
 	r.mu.RLock()
 	e, ok := r.princ[id]
+	gen := r.gen
 	r.mu.RUnlock()
 	if ok && e.p.Account == account {
 		return e, nil
@@ -159,7 +161,9 @@ func (r *keyring) principal(ctx context.Context, account, id string) (*principal
 	e = &principalEntry{p: p}
 	e.restricted, _ = netpolicy.ParseCIDRs(p.RestrictedTo)
 	r.mu.Lock()
-	r.princ[id] = e
+	if r.gen == gen { // else it changed while we read it: serve this once, cache nothing
+		r.princ[id] = e
+	}
 	r.mu.Unlock()
 	return e, nil
 }
@@ -172,6 +176,7 @@ func (r *keyring) forgetPrincipal(id string, deleted bool) {
 	defer r.mu.Unlock()
 	delete(r.princ, id)
 	delete(r.grants, id)
+	r.gen++
 	if deleted {
 		for kid, e := range r.keys {
 			if e.principalID == id {
@@ -181,40 +186,38 @@ func (r *keyring) forgetPrincipal(id string, deleted bool) {
 	}
 }
 
-// grantsOf returns the principal's grants, from memory or the store.
-func (r *keyring) grantsOf(ctx context.Context, account, principalID string) ([]model.Grant, error) {
+// loadThrough reads id from the cache m, or loads it and remembers it,
+// unless the cache was invalidated while it loaded (the value may be stale).
+func loadThrough[V any](r *keyring, m func() map[string]V, id string, load func() (V, error)) (V, error) {
 	r.mu.RLock()
-	g, ok := r.grants[principalID]
+	v, ok := m()[id]
+	gen := r.gen
 	r.mu.RUnlock()
 	if ok {
-		return g, nil
+		return v, nil
 	}
-	g, err := r.st.ListGrants(ctx, account, principalID)
+	v, err := load()
 	if err != nil {
-		return nil, err
+		return v, err
 	}
 	r.mu.Lock()
-	r.grants[principalID] = g
+	if r.gen == gen {
+		m()[id] = v
+	}
 	r.mu.Unlock()
-	return g, nil
+	return v, nil
+}
+
+// grantsOf returns the principal's grants, from memory or the store.
+func (r *keyring) grantsOf(ctx context.Context, account, principalID string) ([]model.Grant, error) {
+	return loadThrough(r, func() map[string][]model.Grant { return r.grants }, principalID,
+		func() ([]model.Grant, error) { return r.st.ListGrants(ctx, account, principalID) })
 }
 
 // role returns a role, from memory or the store.
 func (r *keyring) role(ctx context.Context, account, id string) (model.Role, error) {
-	r.mu.RLock()
-	ro, ok := r.roles[id]
-	r.mu.RUnlock()
-	if ok {
-		return ro, nil
-	}
-	ro, err := r.st.GetRole(ctx, account, id)
-	if err != nil {
-		return model.Role{}, err
-	}
-	r.mu.Lock()
-	r.roles[id] = ro
-	r.mu.Unlock()
-	return ro, nil
+	return loadThrough(r, func() map[string]model.Role { return r.roles }, id,
+		func() (model.Role, error) { return r.st.GetRole(ctx, account, id) })
 }
 
 // forgetRoles drops cached roles and grants after a role or grant write.
@@ -222,6 +225,7 @@ func (r *keyring) forgetRoles() {
 	r.mu.Lock()
 	r.roles = map[string]model.Role{}
 	r.grants = map[string][]model.Grant{}
+	r.gen++
 	r.mu.Unlock()
 }
 

@@ -43,16 +43,24 @@ func validateRole(spec RoleSpec) error {
 	return nil
 }
 
-// CreateRole stores a new role.
-func (c *Core) CreateRole(ctx context.Context, s Session, caller Caller, spec RoleSpec) (model.Role, error) {
+// checkRoleSpec authorizes a role write and validates and normalizes its content.
+func (c *Core) checkRoleSpec(ctx context.Context, s Session, caller Caller, spec *RoleSpec) error {
 	if err := c.Authorize(ctx, s, caller, PermRolesManage); err != nil {
-		return model.Role{}, err
+		return err
 	}
-	if err := validateRole(spec); err != nil {
-		return model.Role{}, err
+	if err := validateRole(*spec); err != nil {
+		return err
 	}
 	if spec.Context != nil {
 		spec.Context.IPMasks, _ = netpolicy.Normalize(spec.Context.IPMasks)
+	}
+	return nil
+}
+
+// CreateRole stores a new role.
+func (c *Core) CreateRole(ctx context.Context, s Session, caller Caller, spec RoleSpec) (model.Role, error) {
+	if err := c.checkRoleSpec(ctx, s, caller, &spec); err != nil {
+		return model.Role{}, err
 	}
 	now := c.now().UTC()
 	r := model.Role{ID: crypto.NewID(), Account: s.Account, Name: spec.Name, Description: spec.Description,
@@ -105,14 +113,8 @@ func (c *Core) ListRoles(ctx context.Context, s Session, caller Caller, page sto
 
 // ReplaceRole replaces a role's content. The built-in admin role is fixed.
 func (c *Core) ReplaceRole(ctx context.Context, s Session, caller Caller, id string, spec RoleSpec) (model.Role, error) {
-	if err := c.Authorize(ctx, s, caller, PermRolesManage); err != nil {
+	if err := c.checkRoleSpec(ctx, s, caller, &spec); err != nil {
 		return model.Role{}, err
-	}
-	if err := validateRole(spec); err != nil {
-		return model.Role{}, err
-	}
-	if spec.Context != nil {
-		spec.Context.IPMasks, _ = netpolicy.Normalize(spec.Context.IPMasks)
 	}
 	now := c.now().UTC()
 	ev := c.event(caller, s.Account, "role.update")

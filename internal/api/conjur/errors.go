@@ -23,29 +23,13 @@ const (
 )
 
 // statusOf is the surface's one table from error kind to status. Conjur
-// answers Invalid with 422 (validation_failed).
+// answers Invalid with 422 (validation_failed); every other kind has its
+// usual status.
 func statusOf(k core.Kind) int {
-	switch k {
-	case core.Invalid:
+	if k == core.Invalid {
 		return http.StatusUnprocessableEntity
-	case core.Unauthenticated:
-		return http.StatusUnauthorized
-	case core.Forbidden:
-		return http.StatusForbidden
-	case core.NotFound:
-		return http.StatusNotFound
-	case core.Conflict:
-		return http.StatusConflict
-	case core.RateLimited:
-		return http.StatusTooManyRequests
-	case core.Unavailable:
-		return http.StatusServiceUnavailable
-	case core.NotImplemented:
-		return http.StatusNotImplemented
-	case core.TooLarge:
-		return http.StatusRequestEntityTooLarge
 	}
-	return http.StatusInternalServerError
+	return api.Status(k)
 }
 
 // errorBody is Conjur's (Rails') error body.

@@ -10,30 +10,9 @@ import (
 	"github.com/keyward/keyward/internal/core"
 )
 
-// statusOf is the native surface's one table from error kind to status.
-func statusOf(k core.Kind) int {
-	switch k {
-	case core.Invalid:
-		return http.StatusBadRequest
-	case core.Unauthenticated:
-		return http.StatusUnauthorized
-	case core.Forbidden:
-		return http.StatusForbidden
-	case core.NotFound:
-		return http.StatusNotFound
-	case core.Conflict:
-		return http.StatusConflict
-	case core.RateLimited:
-		return http.StatusTooManyRequests
-	case core.Unavailable:
-		return http.StatusServiceUnavailable
-	case core.NotImplemented:
-		return http.StatusNotImplemented
-	case core.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	}
-	return http.StatusInternalServerError
-}
+// statusOf is the native surface's table from error kind to status: the
+// usual statuses, unchanged.
+func statusOf(k core.Kind) int { return api.Status(k) }
 
 // ErrorBody is the native error format.
 type ErrorBody struct {
