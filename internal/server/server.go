@@ -15,7 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/api"
@@ -56,6 +58,7 @@ type Server struct {
 	Core    *core.Core
 	log     *slog.Logger
 	metrics *metrics
+	rids    *requestIDs
 	handler http.Handler
 }
 
@@ -144,7 +147,7 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	// Loading every API key into memory leaves the rows it decoded as
 	// garbage; hand it back now rather than carry it as resident memory.
 	debug.FreeOSMemory()
-	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: newMetrics()}
+	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: newMetrics(), rids: newRequestIDs()}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -213,7 +216,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		rid := r.Header.Get("X-Request-Id")
 		if rid == "" || len(rid) > 128 || strings.ContainsAny(rid, "\r\n\"") {
-			rid = newRequestID()
+			rid = s.rids.next()
 		}
 		w.Header().Set("X-Request-Id", rid)
 		peer := peerAddr(r.RemoteAddr)
@@ -266,10 +269,26 @@ func peerAddr(remote string) netip.Addr {
 	return a.Unmap()
 }
 
-func newRequestID() string {
-	var b [12]byte
+// requestIDs makes request ids: a random per-process prefix and a counter.
+// Ids need to be unique, not secret, and reading crypto/rand on every
+// request costs a system call on the hot path.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return &requestIDs{prefix: hex.EncodeToString(b[:])}
+}
+
+func (g *requestIDs) next() string {
+	var buf [32]byte
+	out := append(buf[:0], g.prefix...)
+	out = append(out, '-')
+	out = strconv.AppendUint(out, g.n.Add(1), 36)
+	return string(out)
 }
 
 // Serve answers on ln until ctx ends, then stops gracefully.
