@@ -4,7 +4,9 @@ package api
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/keyward/keyward/internal/core"
 )
@@ -149,4 +151,22 @@ func Status(k core.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
+}
+
+// LogFailure logs a server-side failure with the request id. A request whose
+// client went away is not a failure of ours: it is logged at debug level.
+func LogFailure(log *slog.Logger, r *http.Request, e *core.Error) {
+	level := slog.LevelError
+	if r.Context().Err() != nil {
+		level = slog.LevelDebug
+	}
+	log.Log(r.Context(), level, "request failed", "request_id", CallerFrom(r.Context()).RequestID, "route", r.Pattern,
+		"kind", e.Kind.String(), "err", errors.Unwrap(e))
+}
+
+// SetRetryAfter adds Retry-After to a rate-limited answer that has a hint.
+func SetRetryAfter(w http.ResponseWriter, e *core.Error) {
+	if e.Kind == core.RateLimited && e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
+	}
 }

@@ -278,7 +278,7 @@ type requestIDs struct {
 }
 
 func newRequestIDs() *requestIDs {
-	var b [6]byte
+	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &requestIDs{prefix: hex.EncodeToString(b[:])}
 }

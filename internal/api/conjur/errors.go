@@ -3,10 +3,8 @@ package conjur
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
@@ -147,11 +145,8 @@ func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err er
 	}
 	rp := render(e)
 	if rp.status >= 500 {
-		log.Error("request failed", "request_id", api.CallerFrom(r.Context()).RequestID, "route", r.Pattern,
-			"kind", e.Kind.String(), "err", errors.Unwrap(e))
+		api.LogFailure(log, r, e)
 	}
-	if e.Kind == core.RateLimited && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
-	}
+	api.SetRetryAfter(w, e)
 	send(w, rp)
 }

@@ -1,10 +1,8 @@
 package native
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
@@ -58,11 +56,9 @@ func writeError(log *slog.Logger) func(w http.ResponseWriter, r *http.Request, e
 		}
 		status, body := render(e)
 		if status >= 500 {
-			log.Error("request failed", "request_id", api.CallerFrom(r.Context()).RequestID, "route", r.Pattern, "err", errors.Unwrap(e))
+			api.LogFailure(log, r, e)
 		}
-		if e.Kind == core.RateLimited && e.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
-		}
+		api.SetRetryAfter(w, e)
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
 		}
