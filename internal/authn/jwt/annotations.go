@@ -9,25 +9,35 @@ import (
 	"github.com/keyward/keyward/internal/authn/jwks"
 )
 
-// CheckAnnotations applies Conjur's authn-jwt resource restrictions. Only
-// service-specific annotations, authn-jwt/{service_id}/{claim}, are
-// restrictions: Conjur's JWT authenticator reads annotations through
-// GetServiceSpecificRestrictionFromAnnotation, so a general
-// authn-jwt/{claim} annotation is ignored. Each restriction names a claim
-// (a "/" path reaches nested claims; claim-aliases map annotation names to
-// claim names) whose string value must equal the annotation. A role (host
-// or user) needs at least one restriction; every enforced claim must be restricted; the
-// registered claims and aliased claim names may not be annotated directly.
+// CheckAnnotations applies authn-jwt's resource restrictions. A
+// service-specific annotation authn-jwt/{service_id}/{claim} and a general
+// annotation authn-jwt/{claim} both restrict the claim; for the same claim
+// the service-specific one wins. (Conjur's current source reads only the
+// service-specific form; the issue asks for both, as older Conjur documented.
+// A general annotation names a top-level claim: with a "/" it could not be
+// told from another service's annotation.) Each restriction names a claim (a
+// "/" path reaches nested claims; claim-aliases map annotation names to claim
+// names) whose string value must equal the annotation. A role (host or user)
+// needs at least one service-specific restriction (Conjur's CONJ00099E);
+// every enforced claim must be restricted; the registered claims and aliased
+// claim names may not be annotated directly.
 func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotations map[string]string) (authn.Outcome, string) {
 	prefix := Type + "/" + a.serviceID + "/"
+	general := Type + "/"
 	restrictions := map[string]string{}
+	specific := 0
 	for name, value := range annotations {
-		if r, ok := strings.CutPrefix(name, prefix); ok {
+		if r, ok := strings.CutPrefix(name, general); ok && !strings.Contains(r, "/") && r != "" {
 			restrictions[r] = value
 		}
 	}
-	if len(restrictions) == 0 {
-		// Conjur's NotEmptyConstraint (CONJ00099E) holds for users and hosts alike.
+	for name, value := range annotations {
+		if r, ok := strings.CutPrefix(name, prefix); ok {
+			restrictions[r] = value // overrides a general annotation of the same claim
+			specific++
+		}
+	}
+	if specific == 0 {
 		return authn.Mismatch, fmt.Sprintf("%s has no %s* annotation", kind, prefix)
 	}
 	names := make([]string, 0, len(restrictions))
