@@ -79,7 +79,7 @@ func (c *Core) checkType(typ, serviceID string) error {
 		return &Error{Kind: NotFound, Reason: "AuthenticatorNotSupported", Field: "type", Msg: "authenticator type " + typ + " is not supported"}
 	}
 	if typ == "authn-k8s" {
-		return &Error{Kind: NotImplemented, Reason: "not_implemented", Field: "type", Msg: "authn-k8s is not implemented in keyward"}
+		return &Error{Kind: NotImplemented, Reason: "not_implemented", Field: "type", Msg: "authn-k8s is not available in keyward"}
 	}
 	if noServiceID(typ) && serviceID != "" {
 		return invalid("service_id", "%s takes no service id", typ)

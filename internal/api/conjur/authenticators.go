@@ -113,7 +113,7 @@ func (s *Surface) ldapLogin(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 // k8s answers authn-k8s's routes: keyward does not implement it.
 func (s *Surface) k8s(http.ResponseWriter, *http.Request, *api.Ctx) error {
 	return &core.Error{Kind: core.NotImplemented, Reason: "not_implemented",
-		Msg: "authn-k8s is not implemented in keyward; authenticate Kubernetes workloads with authn-jwt and their service account token"}
+		Msg: "authn-k8s is not available in keyward; authenticate Kubernetes workloads with authn-jwt and their service account token"}
 }
 
 // parseEnabled reads Conjur's enabled parameter: a form field (the

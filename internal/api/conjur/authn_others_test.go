@@ -228,7 +228,7 @@ func TestAuthnK8s(t *testing.T) {
 	for _, path := range []string{"/authn-k8s/prod/myorg/host%2Fapp/authenticate", "/authn-k8s/prod/inject_client_cert"} {
 		r := e.do("POST", path, strings.NewReader("x"))
 		r.expect(t, 501, nil)
-		if !strings.Contains(r.body, "authn-k8s is not implemented") {
+		if !strings.Contains(r.body, "authn-k8s is not available") {
 			t.Fatalf("%s: %s", path, r.body)
 		}
 	}

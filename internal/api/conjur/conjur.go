@@ -142,8 +142,8 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "POST", Pattern: "/authn-gcp/{account}/authenticate", Public: true, Summary: "Authenticate with a Google identity token (form jwt=…)", Handler: s.via("authn-gcp", bodyForm("jwt"))},
 		{Method: "POST", Pattern: "/authn-azure/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an Azure managed-identity token (form jwt=…)", Handler: s.via("authn-azure", bodyForm("jwt"))},
 		{Method: "POST", Pattern: "/authn-iam/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a signed AWS STS GetCallerIdentity request", Handler: s.via("authn-iam", bodyRaw)},
-		{Method: "POST", Pattern: "/authn-k8s/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "authn-k8s (not implemented)", Handler: s.k8s},
-		{Method: "POST", Pattern: "/authn-k8s/{service_id}/inject_client_cert", Public: true, Summary: "authn-k8s (not implemented)", Handler: s.k8s},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "authn-k8s (not available: 501)", Handler: s.k8s},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/inject_client_cert", Public: true, Summary: "authn-k8s (not available: 501)", Handler: s.k8s},
 	}
 	for _, typ := range authenticators() {
 		if typ != "authn" {

@@ -100,7 +100,7 @@ func TestErrorReasons(t *testing.T) {
 		{"invalid-bad_request", &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: "jwt", Msg: "jwt is required"}},
 		{"invalid-not_applicable", &core.Error{Kind: core.Invalid, Reason: core.ReasonNotApplicable, Msg: "CONJ00126E Role 'myorg:group:ops' is not applicable for key rotation"}},
 		{"not_found-role_not_found", &core.Error{Kind: core.NotFound, Reason: core.ReasonRoleNotFound, Msg: "CONJ00123E Resource 'myorg:user:bob' requested by role 'myorg:user:alice' not found"}},
-		{"not_implemented-k8s", &core.Error{Kind: core.NotImplemented, Reason: "not_implemented", Msg: "authn-k8s is not implemented in keyward"}},
+		{"not_implemented-k8s", &core.Error{Kind: core.NotImplemented, Reason: "not_implemented", Msg: "authn-k8s is not available in keyward"}},
 		{"plain-error", errors.New("database on fire")},
 		{"too_large-max_bytes", &http.MaxBytesError{Limit: 1 << 20}},
 	}
