@@ -126,7 +126,8 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, req LoginRequest, ke
 	default:
 		kc.Valid = true
 		kc.Session = Session{Account: pe.p.Account, PrincipalID: pe.p.ID, Login: pe.p.ConjurLogin(), Kind: string(pe.p.Kind),
-			Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: req.Authenticator}
+			Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: req.Authenticator,
+			Narrowed: len(e.roles) > 0 || len(e.sources) > 0}
 	}
 	return kc
 }
@@ -154,8 +155,8 @@ func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string) (KeyChe
 	kc := c.checkKey(ctx, caller, req, key)
 	ev := c.keyEvent(caller, req, kc)
 	if !kc.Valid {
-		if kc.Code == "bad_secret" || kc.Code == "malformed" {
-			kc.Code = "invalid" // a wrong secret says nothing about the key id's owner
+		if kc.Code == "bad_secret" || kc.Code == "malformed" || kc.Code == "unknown_key" {
+			kc.Code = "invalid" // says nothing about whether the key id exists
 		}
 		c.recordFailure(ctx, ev)
 		return kc, nil, nil
@@ -220,7 +221,10 @@ func (c *Core) AuthenticatePassword(ctx context.Context, caller Caller, req Logi
 	if acceptKey {
 		if _, _, ok := crypto.ParseAPIKey(password); ok {
 			kc := c.checkKey(ctx, caller, req, password)
-			if kc.Valid {
+			// Only the principal's Conjur key stands in for its password, as
+			// in Conjur: a narrowed key must not open the unnarrowed paths
+			// that Basic credentials lead to (login, rotation, password).
+			if kc.Valid && kc.Key.Conjur {
 				kev := c.keyEvent(caller, req, kc)
 				if err := c.audit.record(ctx, kev); err != nil {
 					return Session{}, model.Principal{}, err

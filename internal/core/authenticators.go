@@ -28,6 +28,11 @@ func InstalledAuthenticators() []string {
 // secretConfigKeys are sealed at rest and never returned.
 func secretConfigKey(k string) bool { return k == "client-secret" || k == "bind-password" }
 
+// destinationKeys are the settings that decide where a service sends its secrets.
+func destinationKeys() []string {
+	return []string{"host", "port", "uri", "connect_type", "tls-ca-cert", "provider-uri", "client-id", "ca-cert", "redirect-uri"}
+}
+
 // Masked stands in for a secret configuration value in answers; sent back
 // unchanged in a PUT, it keeps the stored secret.
 const Masked = "*****"
@@ -174,6 +179,20 @@ func (c *Core) PutAuthenticator(ctx context.Context, s Session, caller Caller, t
 	old, oldErr := c.st.GetAuthenticator(ctx, s.Account, typ, serviceID)
 	vals := map[string]string{}
 	for k, v := range spec.Config {
+		if secretConfigKey(k) && v == Masked {
+			// The stored secret is reused only where it would go: if the
+			// service now points elsewhere, the secret must be given again,
+			// or whoever may configure authenticators could aim it at a
+			// listener of their own and read it.
+			if oldErr != nil {
+				return AuthenticatorView{}, invalid("config."+k, "%s is masked but no secret is stored; give its value", k)
+			}
+			for _, dk := range destinationKeys() {
+				if spec.Config[dk] != old.Config[dk] {
+					return AuthenticatorView{}, invalid("config."+k, "%s must be given again when %s changes", k, dk)
+				}
+			}
+		}
 		if secretConfigKey(k) && v == Masked && oldErr == nil {
 			if sealed, ok := old.Secrets[k]; ok {
 				plain, err := c.sealer.Open(sealed, []byte(secretAAD(old, k)))

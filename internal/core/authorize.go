@@ -96,11 +96,7 @@ func (c *Core) Permissions(ctx context.Context, s Session, caller Caller) ([]str
 				c.keys.forgetPrincipal(s.PrincipalID, false)
 			}
 		}
-		perms := role.Permissions
-		if role.BuiltIn && role.Name == AdminRole {
-			perms = AllPermissions()
-		}
-		for _, p := range perms {
+		for _, p := range rolePermissions(role) {
 			if !slices.Contains(out, p) { // a handful of permissions: a scan beats a map
 				out = append(out, p)
 			}
@@ -130,4 +126,91 @@ func (c *Core) Authorize(ctx context.Context, s Session, caller Caller, perm str
 func (c *Core) can(ctx context.Context, s Session, caller Caller, perm string) bool {
 	perms, err := c.Permissions(ctx, s, caller)
 	return err == nil && slices.Contains(perms, perm)
+}
+
+// grantedPermissions is every permission a principal's grants give now,
+// regardless of role context and of any key's scope: what it could do at
+// its most privileged.
+func (c *Core) grantedPermissions(ctx context.Context, account, principalID string) ([]string, error) {
+	grants, err := c.keys.grantsOf(ctx, account, principalID)
+	if err != nil {
+		return nil, wrapStore(err, "grants")
+	}
+	now := c.now()
+	var out []string
+	for _, g := range grants {
+		if !grantHolds(g, now) {
+			continue
+		}
+		role, err := c.keys.role(ctx, account, g.RoleID)
+		if err != nil {
+			continue
+		}
+		for _, p := range rolePermissions(role) {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// rolePermissions is what a role grants: everything for the built-in admin.
+func rolePermissions(r model.Role) []string {
+	if r.BuiltIn && r.Name == AdminRole {
+		return AllPermissions()
+	}
+	return r.Permissions
+}
+
+// outranks checks that the session holds, now, every permission that
+// principal target could hold, so managing users or keys cannot be turned
+// into taking over someone more privileged (resetting an admin's password,
+// minting an admin's key). A refusal is audited.
+func (c *Core) outranks(ctx context.Context, s Session, caller Caller, target string) error {
+	if target == s.PrincipalID {
+		return nil
+	}
+	theirs, err := c.grantedPermissions(ctx, s.Account, target)
+	if err != nil {
+		return err
+	}
+	return c.coversAll(ctx, s, caller, theirs, "principal holds permissions the caller does not")
+}
+
+// coversAll checks that the session holds every permission in perms.
+func (c *Core) coversAll(ctx context.Context, s Session, caller Caller, perms []string, why string) error {
+	mine, err := c.Permissions(ctx, s, caller)
+	if err != nil {
+		return err
+	}
+	for _, p := range perms {
+		if !slices.Contains(mine, p) {
+			ev := fail(c.event(caller, s.Account, "authorize"), "privilege_escalation")
+			ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.RoleID(), p
+			c.recordFailure(ctx, ev)
+			return forbidden("privilege_escalation", why+": "+p)
+		}
+	}
+	return nil
+}
+
+// mayMint lets a session create, rotate or revoke credentials of
+// principal target: its own, unless its credential was narrowed (a scoped
+// or source-bound key must not mint an unbounded one); another's with
+// api-keys-manage and every permission the other could hold.
+func (c *Core) mayMint(ctx context.Context, s Session, caller Caller, target string) error {
+	if target == s.PrincipalID {
+		if s.Narrowed && !c.can(ctx, s, caller, PermAPIKeysManage) {
+			ev := fail(c.event(caller, s.Account, "authorize"), "narrowed_credential")
+			ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), s.RoleID(), s.KeyID
+			c.recordFailure(ctx, ev)
+			return forbidden("narrowed_credential", "a key limited by roles or sources cannot create or change credentials")
+		}
+		return nil
+	}
+	if err := c.Authorize(ctx, s, caller, PermAPIKeysManage); err != nil {
+		return err
+	}
+	return c.outranks(ctx, s, caller, target)
 }

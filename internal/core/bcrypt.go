@@ -95,6 +95,17 @@ func (p *bcryptPool) do(ctx context.Context, fn func()) error {
 	return nil
 }
 
+// bcryptInput is what bcrypt sees of a password: its first 72 bytes, the
+// algorithm's limit. Conjur's bcrypt (Ruby) truncates the same way, so its
+// 128-character passwords keep working.
+func bcryptInput(password string) []byte {
+	b := []byte(password)
+	if len(b) > 72 {
+		b = b[:72]
+	}
+	return b
+}
+
 // compare checks password against hash in the pool; an empty hash compares
 // against a dummy so the time spent says nothing.
 func (p *bcryptPool) compare(ctx context.Context, hash, password string) (bool, error) {
@@ -104,7 +115,7 @@ func (p *bcryptPool) compare(ctx context.Context, hash, password string) (bool, 
 		if h == "" {
 			h = dummyHash
 		}
-		ok = bcrypt.CompareHashAndPassword([]byte(h), []byte(password)) == nil && hash != ""
+		ok = bcrypt.CompareHashAndPassword([]byte(h), bcryptInput(password)) == nil && hash != ""
 	})
 	return ok, err
 }
@@ -115,7 +126,7 @@ func (p *bcryptPool) hash(ctx context.Context, password string) (string, error) 
 		out  []byte
 		herr error
 	)
-	if err := p.do(ctx, func() { out, herr = bcrypt.GenerateFromPassword([]byte(password), BcryptCost) }); err != nil {
+	if err := p.do(ctx, func() { out, herr = bcrypt.GenerateFromPassword(bcryptInput(password), BcryptCost) }); err != nil {
 		return "", err
 	}
 	if herr != nil {

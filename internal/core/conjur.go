@@ -160,6 +160,11 @@ func (c *Core) AuthorizeConjurCredentials(ctx context.Context, s Session, caller
 		case !update:
 			return refuse("missing_permission", forbidden("missing_permission", "role may not update "+target.ID))
 		}
+		if target.Actor {
+			if err := c.outranks(ctx, s, caller, target.Principal.ID); err != nil {
+				return err
+			}
+		}
 	}
 	if !target.Actor {
 		return refuse(ReasonNotApplicable, &Error{Kind: Invalid, Reason: ReasonNotApplicable,

@@ -89,8 +89,12 @@ type Session struct {
 	Level       int
 	KeyID       string   // the API key that proved it, if any
 	Scope       []string // role ids the credential is narrowed to; empty means all of the principal's
-	IssuedAt    time.Time
-	ExpiresAt   time.Time
+	// Narrowed: the credential was an API key limited by roles or sources.
+	// Such a session may use what it was given but not mint or change
+	// credentials, which would shed the limits.
+	Narrowed  bool
+	IssuedAt  time.Time
+	ExpiresAt time.Time
 	// Authenticator names the way in (authn, authn-jwt/ci…).
 	Authenticator string
 }

@@ -24,10 +24,23 @@ type keyEntry struct {
 	prevHash    [32]byte
 	hasPrev     bool
 	revoked     bool
+	conjur      bool  // the principal's Conjur API key
 	prevUntil   int64 // unix nanoseconds; 0 none
 	expires     int64 // unix nanoseconds; 0 never
 	sources     []netip.Prefix
 	roles       []string
+}
+
+// sourceStrings renders the key's source restriction, or nil.
+func (e *keyEntry) sourceStrings() []string {
+	if len(e.sources) == 0 {
+		return nil
+	}
+	out := make([]string, len(e.sources))
+	for i, p := range e.sources {
+		out[i] = p.String()
+	}
+	return out
 }
 
 // expiresAt returns the key's expiry as a time, or nil.
@@ -41,7 +54,8 @@ func (e *keyEntry) expiresAt() *time.Time {
 
 // summary is the part of the key a caller of checkKey may see.
 func (e *keyEntry) summary() model.APIKey {
-	return model.APIKey{ID: e.id, Account: e.account, PrincipalID: e.principalID, Roles: e.roles, ExpiresAt: e.expiresAt()}
+	return model.APIKey{ID: e.id, Account: e.account, PrincipalID: e.principalID, Roles: e.roles, ExpiresAt: e.expiresAt(),
+		Conjur: e.conjur, ValidSources: e.sourceStrings()}
 }
 
 // interner shares equal strings, so a million keys of one principal hold
@@ -57,7 +71,7 @@ func (in interner) get(s string) string {
 }
 
 func newKeyEntry(k model.APIKey, in interner) *keyEntry {
-	e := &keyEntry{id: k.ID, account: in.get(k.Account), principalID: in.get(k.PrincipalID), revoked: k.RevokedAt != nil}
+	e := &keyEntry{id: k.ID, account: in.get(k.Account), principalID: in.get(k.PrincipalID), revoked: k.RevokedAt != nil, conjur: k.Conjur}
 	copy(e.hash[:], k.Hash)
 	if len(k.PrevHash) == len(e.prevHash) && k.PrevUntil != nil {
 		copy(e.prevHash[:], k.PrevHash)

@@ -34,6 +34,16 @@ func (c *Core) ownerAccess(ctx context.Context, s Session, caller Caller, princi
 	return c.Authorize(ctx, s, caller, PermAPIKeysManage)
 }
 
+// keyForChange loads a key the session may rotate or revoke: as keyAccess,
+// and then as mayMint for the key's owner.
+func (c *Core) keyForChange(ctx context.Context, s Session, caller Caller, keyID string) (model.APIKey, error) {
+	k, err := c.keyAccess(ctx, s, caller, keyID)
+	if err != nil {
+		return model.APIKey{}, err
+	}
+	return k, c.mayMint(ctx, s, caller, k.PrincipalID)
+}
+
 // keyAccess loads a key the session may act on. Without api-keys-manage a
 // key that is not the caller's is refused exactly like one that does not
 // exist, so the answer reveals nothing.
@@ -59,7 +69,7 @@ func (c *Core) keyAccess(ctx context.Context, s Session, caller Caller, keyID st
 // CreateAPIKey makes a new key for a principal and returns it with its
 // secret, shown this once.
 func (c *Core) CreateAPIKey(ctx context.Context, s Session, caller Caller, principalID string, spec KeySpec) (model.APIKey, string, error) {
-	if err := c.ownerAccess(ctx, s, caller, principalID); err != nil {
+	if err := c.mayMint(ctx, s, caller, principalID); err != nil {
 		return model.APIKey{}, "", err
 	}
 	sources, err := netpolicy.Normalize(spec.ValidSources)
@@ -125,9 +135,12 @@ func (c *Core) ListAPIKeys(ctx context.Context, s Session, caller Caller, princi
 // RevokeAPIKey revokes a key at once. It stays as a tombstone, so a later
 // verification can answer "revoked".
 func (c *Core) RevokeAPIKey(ctx context.Context, s Session, caller Caller, keyID string) error {
-	k, err := c.keyAccess(ctx, s, caller, keyID)
+	k, err := c.keyForChange(ctx, s, caller, keyID)
 	if err != nil {
 		return err
+	}
+	if k.Conjur {
+		return invalid("id", "a principal's Conjur API key cannot be revoked, only rotated (it is what Conjur's login returns)")
 	}
 	if k.RevokedAt != nil {
 		return &Error{Kind: NotFound, Msg: "API key " + keyID + " is already revoked"}
@@ -152,7 +165,7 @@ func (c *Core) RotateAPIKey(ctx context.Context, s Session, caller Caller, keyID
 	if grace < 0 || grace > maxGrace {
 		return model.APIKey{}, "", invalid("grace_period_seconds", "grace_period_seconds must be 0 to %d", int(maxGrace.Seconds()))
 	}
-	k, err := c.keyAccess(ctx, s, caller, keyID)
+	k, err := c.keyForChange(ctx, s, caller, keyID)
 	if err != nil {
 		return model.APIKey{}, "", err
 	}
@@ -210,6 +223,9 @@ func (c *Core) ConjurKey(ctx context.Context, s Session, caller Caller) (string,
 	if err != nil {
 		return "", wrapStore(err, "API key")
 	}
+	if k.RevokedAt != nil || len(k.Sealed) == 0 {
+		return "", &Error{Kind: NotFound, Msg: "the principal has no readable Conjur API key"}
+	}
 	secret, err := c.sealer.Open(k.Sealed, []byte("apikey:"+k.ID))
 	if err != nil {
 		return "", &Error{Kind: Internal, Msg: "API key cannot be read", Err: err}
@@ -237,6 +253,13 @@ func (c *Core) RotateConjurKey(ctx context.Context, s Session, caller Caller, ta
 	if target.ID != s.PrincipalID && !c.can(ctx, s, caller, PermUsersManage) {
 		c.recordFailure(ctx, fail(ev, "missing_permission"))
 		return "", &Error{Kind: NotFound, Reason: "not_visible", Msg: "role not found"}
+	}
+	if target.Account != s.Account {
+		c.recordFailure(ctx, fail(ev, "foreign_account"))
+		return "", &Error{Kind: NotFound, Reason: "not_visible", Msg: "role not found"}
+	}
+	if err := c.outranks(ctx, s, caller, target.ID); err != nil {
+		return "", err
 	}
 	k, err := c.st.GetConjurKey(ctx, target.Account, target.ID)
 	if err != nil {

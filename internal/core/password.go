@@ -57,8 +57,17 @@ func (c *Core) ChangePassword(ctx context.Context, s Session, caller Caller, pas
 	}
 	hash, err := c.bcrypt.hash(ctx, password)
 	if err != nil {
-		c.recordFailure(ctx, fail(ev, "throttled"))
+		c.recordFailure(ctx, fail(ev, AsError(err).Kind.String()))
 		return err
+	}
+	// The Conjur key is replaced first: if that fails, the old password
+	// still stands and the caller can simply retry.
+	if k, err := c.st.GetConjurKey(ctx, s.Account, s.PrincipalID); err == nil {
+		rev := c.event(caller, s.Account, "rotate")
+		rev.Actor, rev.Subject, rev.KeyID, rev.Detail = s.RoleID(), s.RoleID(), k.ID, "password change"
+		if _, _, err := c.rotate(ctx, k.ID, 0, rev); err != nil {
+			return err
+		}
 	}
 	now := c.now().UTC()
 	if _, err := c.st.UpdatePrincipal(ctx, s.Account, s.PrincipalID, func(p model.Principal) (model.Principal, error) {
@@ -68,12 +77,5 @@ func (c *Core) ChangePassword(ctx context.Context, s Session, caller Caller, pas
 		return wrapStore(err, "principal")
 	}
 	c.keys.forgetPrincipal(s.PrincipalID, false)
-	if k, err := c.st.GetConjurKey(ctx, s.Account, s.PrincipalID); err == nil {
-		rev := c.event(caller, s.Account, "rotate")
-		rev.Actor, rev.Subject, rev.KeyID, rev.Detail = s.RoleID(), s.RoleID(), k.ID, "password change"
-		if _, _, err := c.rotate(ctx, k.ID, 0, rev); err != nil {
-			return err
-		}
-	}
 	return nil
 }

@@ -182,6 +182,9 @@ func (c *Core) UpdatePrincipal(ctx context.Context, s Session, caller Caller, id
 	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
 		return model.Principal{}, err
 	}
+	if err := c.outranks(ctx, s, caller, id); err != nil {
+		return model.Principal{}, err
+	}
 	var restricted []string
 	if patch.RestrictedTo != nil {
 		r, err := netpolicy.Normalize(*patch.RestrictedTo)
@@ -285,6 +288,9 @@ func setIf[T any](dst *T, src *T) {
 // DeletePrincipal removes a principal with its keys and grants.
 func (c *Core) DeletePrincipal(ctx context.Context, s Session, caller Caller, id string) error {
 	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+		return err
+	}
+	if err := c.outranks(ctx, s, caller, id); err != nil {
 		return err
 	}
 	p, err := c.st.GetPrincipal(ctx, s.Account, id)

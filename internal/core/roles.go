@@ -171,6 +171,9 @@ func (c *Core) SetGrants(ctx context.Context, s Session, caller Caller, principa
 	if err != nil {
 		return nil, wrapStore(err, "principal "+principalID)
 	}
+	if err := c.outranks(ctx, s, caller, principalID); err != nil {
+		return nil, err
+	}
 	now := c.now().UTC()
 	seen := map[string]bool{}
 	gs := make([]model.Grant, 0, len(specs))
@@ -179,8 +182,13 @@ func (c *Core) SetGrants(ctx context.Context, s Session, caller Caller, principa
 			return nil, invalid("roles", "role %s is listed twice", sp.RoleID)
 		}
 		seen[sp.RoleID] = true
-		if _, err := c.st.GetRole(ctx, s.Account, sp.RoleID); err != nil {
+		role, err := c.st.GetRole(ctx, s.Account, sp.RoleID)
+		if err != nil {
 			return nil, &Error{Kind: Invalid, Field: "roles", Msg: "role " + sp.RoleID + " does not exist", Err: err}
+		}
+		// Nobody grants what they do not hold: users-manage is not admin.
+		if err := c.coversAll(ctx, s, caller, rolePermissions(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
+			return nil, err
 		}
 		g := model.Grant{Account: s.Account, PrincipalID: principalID, RoleID: sp.RoleID, Source: model.GrantExplicit, Type: sp.Type, CreatedAt: now}
 		switch sp.Type {

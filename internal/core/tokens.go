@@ -11,6 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/netpolicy"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -25,6 +26,7 @@ type Claims struct {
 	Level         int      `json:"lvl"`
 	KeyID         string   `json:"key_id,omitempty"`
 	Scope         []string `json:"scope,omitempty"`
+	Narrowed      bool     `json:"nrw,omitempty"`
 	Authenticator string   `json:"authn,omitempty"`
 	IssuedAt      int64    `json:"iat"`
 	ExpiresAt     int64    `json:"exp"`
@@ -190,7 +192,7 @@ func (c *Core) IssueToken(s Session, ttl time.Duration, format TokenFormat) (Tok
 	now := c.now()
 	exp := now.Add(ttl)
 	claims := Claims{Issuer: issuer, Subject: s.Login, Account: s.Account, PrincipalID: s.PrincipalID, Kind: s.Kind,
-		Level: s.Level, KeyID: s.KeyID, Scope: s.Scope, Authenticator: s.Authenticator,
+		Level: s.Level, KeyID: s.KeyID, Scope: s.Scope, Narrowed: s.Narrowed, Authenticator: s.Authenticator,
 		IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), ID: crypto.NewID()}
 	payload, err := json.Marshal(claims)
 	if err != nil {
@@ -278,13 +280,24 @@ func (c *Core) VerifyToken(ctx context.Context, caller Caller, token string) (Se
 	if pe.p.Status == model.StatusDisabled {
 		return Session{}, unauthenticated("disabled")
 	}
+	if !netpolicy.Allowed(pe.restricted, caller.ClientIP) {
+		return Session{}, unauthenticated("source_not_allowed")
+	}
 	if cl.KeyID != "" {
-		if ke, ok := c.keys.key(cl.KeyID); !ok || ke.revoked {
+		// A token is as good as its key, checked again at each use: revoked,
+		// expired or used from outside the key's sources, it stops.
+		ke, ok := c.keys.key(cl.KeyID)
+		switch {
+		case !ok || ke.revoked:
 			return Session{}, unauthenticated("revoked")
+		case ke.expires != 0 && c.now().UnixNano() >= ke.expires:
+			return Session{}, unauthenticated("expired")
+		case !netpolicy.Allowed(ke.sources, caller.ClientIP):
+			return Session{}, unauthenticated("source_not_allowed")
 		}
 	}
 	return Session{Account: cl.Account, PrincipalID: cl.PrincipalID, Login: cl.Subject, Kind: cl.Kind, Level: cl.Level,
-		KeyID: cl.KeyID, Scope: cl.Scope, Authenticator: cl.Authenticator,
+		KeyID: cl.KeyID, Scope: cl.Scope, Narrowed: cl.Narrowed, Authenticator: cl.Authenticator,
 		IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.ExpiresAt, 0)}, nil
 }
 
