@@ -197,11 +197,12 @@ func (c *Core) coversAll(ctx context.Context, s Session, caller Caller, perms []
 
 // mayMint lets a session create, rotate or revoke credentials of
 // principal target: its own, unless its credential was narrowed (a scoped
-// or source-bound key must not mint an unbounded one); another's with
-// api-keys-manage and every permission the other could hold.
+// or source-bound key must not mint an unbounded one for its owner, whatever
+// permissions it holds); another's with api-keys-manage and every
+// permission the other could hold.
 func (c *Core) mayMint(ctx context.Context, s Session, caller Caller, target string) error {
 	if target == s.PrincipalID {
-		if s.Narrowed && !c.can(ctx, s, caller, PermAPIKeysManage) {
+		if s.Narrowed {
 			ev := fail(c.event(caller, s.Account, "authorize"), "narrowed_credential")
 			ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), s.RoleID(), s.KeyID
 			c.recordFailure(ctx, ev)

@@ -134,6 +134,23 @@ func TestAuthenticatorConfig(t *testing.T) {
 	// Sent back masked, the stored secret is kept (the service still builds).
 	put("authn-ldap/corp", map[string]any{"host": "127.0.0.1", "port": "1", "base_dn": "dc=example,dc=com",
 		"bind_dn": "cn=admin,dc=example,dc=com", "bind-password": "*****"}).want(200)
+	// ...but not for a service aimed elsewhere: the mask would send the stored
+	// secret to a listener of the caller's choosing.
+	for _, moved := range []map[string]any{
+		{"host": "127.0.0.2", "port": "1"},
+		{"host": "127.0.0.1", "port": "2"},
+		{"uri": "ldap://127.0.0.1:3"},
+	} {
+		cfg := map[string]any{"base_dn": "dc=example,dc=com", "bind_dn": "cn=admin,dc=example,dc=com", "bind-password": "*****"}
+		for k, v := range moved {
+			cfg[k] = v
+		}
+		if _, field, _ := put("authn-ldap/corp", cfg).errBody(400); field != "config.bind-password" {
+			t.Errorf("moved service with a masked secret: field %q", field)
+		}
+	}
+	put("authn-oidc/sso", map[string]any{"provider-uri": "http://127.0.0.1:9/", "client-id": "keyward", "client-secret": "*****",
+		"claim-mapping": "email", "redirect-uri": "https://keyward.example.com/callback"}).errBody(400)
 	e.close()
 	for _, f := range []string{server.DBFile, server.DBFile + "-wal"} {
 		b, err := os.ReadFile(filepath.Join(e.dir, f))
