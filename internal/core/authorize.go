@@ -115,10 +115,16 @@ func (c *Core) Authorize(ctx context.Context, s Session, caller Caller, perm str
 	if slices.Contains(perms, perm) {
 		return nil
 	}
-	ev := fail(c.event(caller, s.Account, "authorize"), "missing_permission")
-	ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.RoleID(), perm
+	return c.deny(ctx, s, caller, "missing_permission", perm, "permission "+perm+" is required")
+}
+
+// deny audits an authorization refusal of the session and returns the
+// Forbidden error for it; detail (a permission) goes to the record only.
+func (c *Core) deny(ctx context.Context, s Session, caller Caller, reason, detail, msg string) error {
+	ev := fail(c.event(caller, s.Account, "authorize"), reason)
+	ev.Actor, ev.Subject, ev.Detail, ev.KeyID = s.RoleID(), s.RoleID(), detail, s.KeyID
 	c.recordFailure(ctx, ev)
-	return forbidden("missing_permission", "permission "+perm+" is required")
+	return forbidden(reason, msg)
 }
 
 // can reports whether the session holds perm, without auditing (for
@@ -186,10 +192,7 @@ func (c *Core) coversAll(ctx context.Context, s Session, caller Caller, perms []
 	}
 	for _, p := range perms {
 		if !slices.Contains(mine, p) {
-			ev := fail(c.event(caller, s.Account, "authorize"), "privilege_escalation")
-			ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.RoleID(), p
-			c.recordFailure(ctx, ev)
-			return forbidden("privilege_escalation", why+": "+p)
+			return c.deny(ctx, s, caller, "privilege_escalation", p, why+": "+p)
 		}
 	}
 	return nil
@@ -203,10 +206,7 @@ func (c *Core) coversAll(ctx context.Context, s Session, caller Caller, perms []
 func (c *Core) mayMint(ctx context.Context, s Session, caller Caller, target string) error {
 	if target == s.PrincipalID {
 		if s.Narrowed {
-			ev := fail(c.event(caller, s.Account, "authorize"), "narrowed_credential")
-			ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), s.RoleID(), s.KeyID
-			c.recordFailure(ctx, ev)
-			return forbidden("narrowed_credential", "a key limited by roles or sources cannot create or change credentials")
+			return c.deny(ctx, s, caller, "narrowed_credential", "", "a key limited by roles or sources cannot create or change credentials")
 		}
 		return nil
 	}

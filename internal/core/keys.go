@@ -55,10 +55,7 @@ func (c *Core) keyAccess(ctx context.Context, s Session, caller Caller, keyID st
 	}
 	owned := err == nil && k.Account == s.Account && k.PrincipalID == s.PrincipalID
 	if !manage && !owned {
-		ev := fail(c.event(caller, s.Account, "authorize"), "missing_permission")
-		ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.RoleID(), PermAPIKeysManage
-		c.recordFailure(ctx, ev)
-		return model.APIKey{}, forbidden("missing_permission", "permission "+PermAPIKeysManage+" is required")
+		return model.APIKey{}, c.deny(ctx, s, caller, "missing_permission", PermAPIKeysManage, "permission "+PermAPIKeysManage+" is required")
 	}
 	if err != nil || k.Account != s.Account {
 		return model.APIKey{}, &Error{Kind: NotFound, Msg: "API key " + keyID + " not found"}
