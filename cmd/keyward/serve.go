@@ -269,12 +269,15 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	ctx := context.Background()
-	st, err := server.OpenStore(ctx, cfg)
+	st, shared, err := server.OpenStoreToRead(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit verify:", err)
 		return 1
 	}
 	defer st.Close()
+	if shared {
+		fmt.Fprintln(stderr, "keyward audit verify: a running keyward holds this folder; verifying the records it has written to the table (the last few milliseconds of records may still be in its journal)")
+	}
 	seq, why, err := st.VerifyAudit(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit verify:", err)

@@ -264,6 +264,62 @@ func TestWritesSurviveKill9(t *testing.T) {
 	}
 }
 
+// TestVerificationsSurviveKill9 kills the server the moment a verification
+// is answered: every verification answered has its audit record after the
+// restart, and the chain verifies, offline and beside a running server.
+func TestVerificationsSurviveKill9(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	admin := initData(t, dir).APIKey
+	p := serve(t, dir)
+	st, u := p.do("POST", "/api/v1/users", admin, map[string]any{"login": "verified", "kind": "host"})
+	if st != 201 {
+		t.Fatalf("create host: %d %v", st, u)
+	}
+	st, k := p.do("POST", "/api/v1/users/"+u["id"].(string)+"/api-keys", admin, map[string]any{})
+	if st != 201 {
+		t.Fatalf("create key: %d %v", st, k)
+	}
+	const n = 40
+	for i := range n {
+		if st, v := p.do("POST", "/api/v1/api-keys/verify", "", map[string]any{"key": k["key"]}); st != 200 || v["valid"] != true {
+			t.Fatalf("verify %d: %d %v", i, st, v)
+		}
+	}
+	p.kill9()
+
+	out, errOut, code := run(t, "audit", "verify", "--data", dir)
+	if code != 0 || !strings.Contains(out, "intact") {
+		t.Fatalf("audit verify after kill -9 exited %d: %s %s", code, out, errOut)
+	}
+	p = serve(t, dir)
+	st, l := p.do("GET", "/api/v1/audit?limit=1000", admin, nil)
+	if st != 200 {
+		t.Fatalf("audit list: %d %v", st, l)
+	}
+	var got int
+	for _, it := range l["items"].([]any) {
+		r := it.(map[string]any)
+		if r["event"] == "apikey.verify" && r["key_id"] == k["id"] && r["outcome"] == "success" {
+			got++
+		}
+	}
+	if got != n {
+		t.Fatalf("%d verifications answered before kill -9, %d audited after it", n, got)
+	}
+	// Beside the running server: a second server is refused, audit verify
+	// reads the table.
+	cmd := exec.Command(keywardBin, "serve", "--data", dir, "--listen", "127.0.0.1:0")
+	cmd.Env = cleanEnv()
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "in use by another keyward process") {
+		t.Fatalf("second serve on one folder: %v %s; want a refusal saying it is in use", err, b)
+	}
+	out, errOut, code = run(t, "audit", "verify", "--data", dir)
+	if code != 0 || !strings.Contains(out, "intact") || !strings.Contains(errOut, "running keyward") {
+		t.Fatalf("audit verify beside a running server exited %d: %s %s", code, out, errOut)
+	}
+}
+
 // TestAuditVerifyFindsTampering alters and removes rows of the audit table
 // and expects audit verify to fail naming the record.
 func TestAuditVerifyFindsTampering(t *testing.T) {

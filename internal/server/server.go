@@ -82,6 +82,19 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
 }
 
+// OpenStoreToRead opens the configured store for reading: as OpenStore,
+// except that an SQLite database a running keyward holds is opened
+// read-only beside it (shared says so). Records that process has not yet
+// moved from its audit journal into the table are then not seen.
+func OpenStoreToRead(ctx context.Context, cfg Config) (st store.Store, shared bool, err error) {
+	st, err = OpenStore(ctx, cfg)
+	if cfg.StoreURL != "" || !errors.Is(err, sqlite.ErrInUse) {
+		return st, false, err
+	}
+	st, err = sqlite.OpenReadOnly(ctx, filepath.Join(cfg.DataDir, DBFile))
+	return st, true, err
+}
+
 // masterKey reads KEYWARD_MASTER_KEY (hex or base64, for instances sharing
 // a database) or the data folder's key file, creating it if allowed.
 func masterKey(cfg Config, create bool) ([]byte, bool, error) {

@@ -16,6 +16,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/store/sqlstore"
 )
 
@@ -66,16 +67,82 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: writer connection: %w", path, err)
 	}
 	d := &database{w: w, wc: wc, r: r}
-	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
-	if err == nil {
-		err = sqlstore.Migrate(ctx, d, ms, sqlstore.SplitStatements)
-	}
+	// The journal's lock comes first: a second process must not migrate
+	// or replay under a running one.
+	j, err := openJournal(path)
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
+	if err == nil {
+		err = sqlstore.Migrate(ctx, d, ms, sqlstore.SplitStatements)
+	}
+	if err == nil {
+		d.j = j
+		err = d.replay(ctx)
+	}
+	if err != nil {
+		d.Close()
+		j.close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	d.stop, d.done = make(chan struct{}), make(chan struct{})
+	go d.ingester(d.stop, d.done)
 	return &Store{Store: sqlstore.New(d), db: d}, nil
 }
+
+// OpenReadOnly opens the database at path for reading only, beside a
+// process that may have it open: no migration, no journal, and every write
+// fails. Records still in a running process's journal are not seen.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite %q: path must be non-empty and free of '?' and '#'", path)
+	}
+	r, err := sql.Open("sqlite", path+"?_pragma=query_only(1)&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	d := &database{r: r}
+	return &Store{Store: sqlstore.New(d), db: d}, nil
+}
+
+// AppendAudit seals evs after the chain's head and writes them to the audit
+// journal, from which they reach audit_events within milliseconds.
+func (s *Store) AppendAudit(ctx context.Context, evs ...audit.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if s.db.j == nil {
+		return errReadOnly
+	}
+	if err := s.db.j.append(evs); err != nil {
+		return fmt.Errorf("append %d audit events: %w", len(evs), err)
+	}
+	return nil
+}
+
+// ListAudit brings the journal into the table, then lists it.
+func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error) {
+	if err := s.db.ingest(ctx); err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	return s.Store.ListAudit(ctx, account, limit, offset)
+}
+
+// VerifyAudit brings the journal into the table, then walks the chain.
+func (s *Store) VerifyAudit(ctx context.Context) (int64, string, error) {
+	if err := s.db.ingest(ctx); err != nil {
+		return 0, "", fmt.Errorf("verify audit: %w", err)
+	}
+	return s.Store.VerifyAudit(ctx)
+}
+
+var errReadOnly = errors.New("the database was opened read-only")
 
 // database implements sqlstore.DB.
 type database struct {
@@ -91,6 +158,10 @@ type database struct {
 	// audit insert quadratic to parse; ?N is resolved by its number.
 	numbered sync.Map
 	stmts    sync.Map // query -> *sql.Stmt prepared on wc
+	// j is the audit journal (nil when read-only); the ingester runs
+	// until stop is closed and then closes done.
+	j          *journal
+	stop, done chan struct{}
 }
 
 // prepared returns the statement for query prepared on the writer
@@ -156,9 +227,46 @@ func numberedParams(query string) string {
 	return out.String()
 }
 
-func (d *database) Write(ctx context.Context, _ sqlstore.TxOptions, fn func(sqlstore.Querier) error) error {
+func (d *database) Write(ctx context.Context, opts sqlstore.TxOptions, fn func(sqlstore.Querier) error) error {
+	if d.wc == nil {
+		return errReadOnly
+	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if !opts.LockAudit || d.j == nil {
+		return d.writeLocked(ctx, fn)
+	}
+	// The transaction appends records of its own: the journal's records
+	// go in first, in the same transaction, and no append may take a
+	// sequence number until it has committed and moved the head.
+	j := d.j
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var seq int64
+	var hash string
+	err := d.writeLocked(ctx, func(q sqlstore.Querier) error {
+		if err := sqlstore.InsertRecords(ctx, q, j.pending); err != nil {
+			return err
+		}
+		if err := fn(q); err != nil {
+			return err
+		}
+		var err error
+		seq, hash, err = sqlstore.New(d).AuditHead(ctx, q)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	j.pending = j.pending[:0]
+	j.failed = nil
+	j.seq, j.hash = seq, hash
+	j.emptyUpTo(seq)
+	return nil
+}
+
+// writeLocked runs fn in a write transaction; d.wmu must be held.
+func (d *database) writeLocked(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	tx, err := d.wc.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -205,8 +313,25 @@ func (d *database) Classify(err error) sqlstore.ErrClass {
 func (d *database) Ping(ctx context.Context) error { return d.r.PingContext(ctx) }
 
 func (d *database) Close() error {
+	var errs []error
+	if d.stop != nil {
+		close(d.stop)
+		<-d.done
+		d.stop = nil
+	}
+	if d.j != nil {
+		errs = append(errs, d.ingest(context.Background()))
+		d.j.mu.Lock()
+		d.j.closed = true
+		d.j.mu.Unlock()
+		errs = append(errs, d.j.close())
+	}
 	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
-	return errors.Join(d.r.Close(), d.wc.Close(), d.w.Close())
+	errs = append(errs, d.r.Close())
+	if d.wc != nil {
+		errs = append(errs, d.wc.Close(), d.w.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // conn is what *sql.DB and *sql.Tx share.

@@ -57,34 +57,64 @@ func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event) e
 	if len(evs) == 0 {
 		return nil
 	}
-	var seq int64
-	var prev string
-	err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&seq, &prev) },
-		"SELECT seq, hash FROM audit_head WHERE id = 1"+s.db.ForUpdate())
+	seq, prev, err := s.readHead(ctx, q, s.db.ForUpdate())
 	if err != nil {
-		return fmt.Errorf("append audit: read head: %w", err)
+		return fmt.Errorf("append audit: %w", err)
 	}
-	args := make([]any, 0, auditNCols*min(len(evs), auditChunk))
-	for start := 0; start < len(evs); start += auditChunk {
-		batch := evs[start:min(start+auditChunk, len(evs))]
+	recs := make([]audit.Record, len(evs))
+	now := time.Now()
+	for i, ev := range evs {
+		if ev.Time.IsZero() {
+			ev.Time = now
+		}
+		seq++
+		recs[i] = audit.Seal(seq, prev, ev)
+		prev = recs[i].Hash
+	}
+	return InsertRecords(ctx, q, recs)
+}
+
+// AuditHead returns the sequence number and hash of the last record in the
+// table (0 and audit.GenesisHash when there is none).
+func (s *Store) AuditHead(ctx context.Context, q Querier) (int64, string, error) {
+	return s.readHead(ctx, q, "")
+}
+
+func (s *Store) readHead(ctx context.Context, q Querier, suffix string) (int64, string, error) {
+	var seq int64
+	var hash string
+	err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&seq, &hash) },
+		"SELECT seq, hash FROM audit_head WHERE id = 1"+suffix)
+	if err != nil {
+		return 0, "", fmt.Errorf("read audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// InsertRecords writes records already sealed after the current head, in
+// order, and moves the head to the last of them. q must be a transaction
+// that holds the audit lock.
+func InsertRecords(ctx context.Context, q Querier, recs []audit.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	args := make([]any, 0, auditNCols*min(len(recs), auditChunk))
+	for start := 0; start < len(recs); start += auditChunk {
+		batch := recs[start:min(start+auditChunk, len(recs))]
 		args = args[:0]
-		for _, ev := range batch {
-			if ev.Time.IsZero() {
-				ev.Time = time.Now()
-			}
-			seq++
-			r := audit.Seal(seq, prev, ev)
-			prev = r.Hash
+		for i := range batch {
+			r := &batch[i]
 			args = append(args, r.Seq, r.Time.Format(time.RFC3339Nano), r.Time.UnixMicro(),
 				r.Account, r.Event.Event, r.Outcome, r.Reason, r.Actor, r.Subject, r.KeyID,
 				r.ClientIP, r.PeerIP, r.RequestID, r.Authenticator, r.Detail, r.PrevHash, r.Hash)
 		}
 		if _, err := q.Exec(ctx, auditInsertSQL(len(batch)), args...); err != nil {
-			return fmt.Errorf("append audit: insert: %w", err)
+			return fmt.Errorf("insert audit records: %w", err)
 		}
 	}
-	if _, err := q.Exec(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", seq, prev); err != nil {
-		return fmt.Errorf("append audit: move head: %w", err)
+	last := recs[len(recs)-1]
+	if _, err := q.Exec(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", last.Seq, last.Hash); err != nil {
+		return fmt.Errorf("move audit head: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,313 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/store"
+)
+
+func jev(i int) audit.Event {
+	return audit.Event{Account: "acme", Event: "apikey.verify", Outcome: audit.Success, Actor: "acme:user:bob",
+		Subject: "acme:user:bob", KeyID: "k1", ClientIP: "192.0.2.7", RequestID: fmt.Sprintf("r-%d", i),
+		Detail: "tab\there, newline\nhere, quote \" and ünïcode"}
+}
+
+// stopIngest stops s's ingester, so appended records stay in the journal
+// as a killed process would leave them.
+func stopIngest(t *testing.T, s *Store) {
+	t.Helper()
+	close(s.db.stop)
+	<-s.db.done
+	s.db.stop = nil
+}
+
+// crashCopy copies the files a process killed now would leave behind (the
+// database, its WAL and the journal) into a new folder, and returns the
+// database path there.
+func crashCopy(t *testing.T, path string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "keyward.db")
+	for _, suffix := range []string{"", "-wal", journalFiles[0], journalFiles[1]} {
+		b, err := os.ReadFile(path + suffix)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func mustOpen(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func intact(t *testing.T, s *Store, wantTotal int) {
+	t.Helper()
+	seq, why, err := s.VerifyAudit(context.Background())
+	if err != nil || seq != 0 {
+		t.Fatalf("verify = %d %q %v; want an intact chain", seq, why, err)
+	}
+	_, total, err := s.ListAudit(context.Background(), "", 1, 0)
+	if err != nil || total != wantTotal {
+		t.Fatalf("total = %d, %v; want %d", total, err, wantTotal)
+	}
+}
+
+func TestJournalRecordsSurviveACrash(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := mustOpen(t, path)
+	stopIngest(t, s)
+	for i := range 10 {
+		if err := s.AppendAudit(ctx, jev(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A write carrying its own record takes the journal's records first.
+	if err := s.CreateAccount(ctx, model.Account{Name: "acme"}, jev(100)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 10; i < 20; i++ {
+		if err := s.AppendAudit(ctx, jev(i), jev(i+1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fi, err := os.Stat(path + journalFiles[0]); err != nil || fi.Size() == 0 {
+		t.Fatalf("journal after appends: %v %v; want records in it", fi, err)
+	}
+	cp := crashCopy(t, path)
+	c := mustOpen(t, cp)
+	intact(t, c, 31)
+	recs, _, err := c.ListAudit(ctx, "", 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs[0].RequestID != "r-1019" || recs[0].Detail != jev(0).Detail || recs[30].RequestID != "r-0" || recs[20].RequestID != "r-100" {
+		t.Fatalf("replayed records out of order or altered: first %+v, last %+v", recs[0], recs[30])
+	}
+	for _, suffix := range journalFiles {
+		if fi, err := os.Stat(cp + suffix); err != nil || fi.Size() != 0 {
+			t.Fatalf("journal %s after replay: %v %v; want empty", suffix, fi, err)
+		}
+	}
+}
+
+func TestJournalIgnoresAnUnfinishedLastLine(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := mustOpen(t, path)
+	stopIngest(t, s)
+	for i := range 3 {
+		if err := s.AppendAudit(ctx, jev(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := crashCopy(t, path)
+	f, err := os.OpenFile(c+journalFiles[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(journalVersion + "\t4\tabc") // a write cut short: no newline
+	f.Close()
+	intact(t, mustOpen(t, c), 3)
+}
+
+func TestJournalThatBreaksTheChainIsRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := mustOpen(t, path)
+	stopIngest(t, s)
+	for i := range 4 {
+		if err := s.AppendAudit(ctx, jev(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := map[string]func(lines []string) []string{
+		"altered":   func(l []string) []string { l[1] = strings.Replace(l[1], `"r-1"`, `"r-x"`, 1); return l },
+		"removed":   func(l []string) []string { return append(l[:1], l[2:]...) },
+		"malformed": func(l []string) []string { l[2] = "garbage"; return l },
+		"relinked": func(l []string) []string {
+			f := strings.Split(l[2], "\t")
+			f[2] = audit.GenesisHash
+			l[2] = strings.Join(f, "\t")
+			return l
+		},
+	}
+	for name, change := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := crashCopy(t, path)
+			b, err := os.ReadFile(c + journalFiles[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := change(strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"))
+			if err := os.WriteFile(c+journalFiles[0], []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			o, err := Open(ctx, c)
+			if err == nil {
+				o.Close()
+				t.Fatal("opened over a journal that breaks the chain")
+			}
+			if !strings.Contains(err.Error(), "audit journal") || !strings.Contains(err.Error(), "kept for inspection") {
+				t.Fatalf("error %q does not say what is wrong", err)
+			}
+			// Nothing was written: the journal is still there to inspect.
+			if after, _ := os.ReadFile(c + journalFiles[0]); len(after) == 0 {
+				t.Fatal("the refused journal was emptied")
+			}
+		})
+	}
+}
+
+func TestOneProcessPerDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, jev(1)); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := Open(ctx, path); !errors.Is(err, ErrInUse) {
+		if o != nil {
+			o.Close()
+		}
+		t.Fatalf("second open: %v; want ErrInUse", err)
+	}
+	// A reader beside it sees the table and cannot write.
+	r, err := OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AppendAudit(ctx, jev(2)); err == nil {
+		t.Fatal("a read-only store appended")
+	}
+	if err := r.CreateAccount(ctx, model.Account{Name: "x"}, jev(3)); err == nil {
+		t.Fatal("a read-only store wrote")
+	}
+	r.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	intact(t, mustOpen(t, path), 1)
+}
+
+func TestJournalConcurrentAppendsWritesAndReads(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := mustOpen(t, path)
+	if err := s.CreateAccount(ctx, model.Account{Name: "acme"}, jev(0)); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				if err := s.AppendAudit(ctx, jev(g*1000+i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range 20 {
+			p := model.Principal{ID: fmt.Sprintf("p%d", i), Account: "acme", Kind: model.KindUser, Login: fmt.Sprintf("u%d", i)}
+			if err := s.CreatePrincipal(ctx, p, nil, jev(5000+i)); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			if _, _, err := s.ListAudit(ctx, "acme", 5, 0); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	intact(t, s, 1+4*300+20)
+}
+
+func TestJournalBackpressureWhenTheTableRefuses(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "keyward.db"))
+	if _, err := s.db.wc.ExecContext(ctx, `CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ListAudit(ctx, "", 1, 0); err != nil {
+		t.Fatal(err) // nothing pending yet: nothing to ingest
+	}
+	batch := make([]audit.Event, 1024)
+	for i := range batch {
+		batch[i] = jev(i)
+	}
+	var appended int
+	var err error
+	for appended <= journalMaxPending {
+		if err = s.AppendAudit(ctx, batch...); err != nil {
+			break
+		}
+		appended += len(batch)
+	}
+	if err == nil || !strings.Contains(err.Error(), "disk says no") && !strings.Contains(err.Error(), "waiting for the database") {
+		t.Fatalf("after %d records the table refuses: append err = %v; want a refusal naming the cause", appended, err)
+	}
+	if _, _, err := s.ListAudit(ctx, "", 1, 0); err == nil || !strings.Contains(err.Error(), "disk says no") {
+		t.Fatalf("list while the table refuses: %v; want the cause", err)
+	}
+	// The database recovers: everything appended reaches the table, in one chain.
+	if _, err := s.db.wc.ExecContext(ctx, "DROP TRIGGER refuse"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, jev(-1)); err != nil && !strings.Contains(err.Error(), "waiting") {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ListAudit(ctx, "", 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, jev(-2)); err != nil {
+		t.Fatalf("append after recovery: %v", err)
+	}
+	_, total, _ := s.ListAudit(ctx, "", 1, 0)
+	if total < appended+1 {
+		t.Fatalf("total after recovery = %d; want at least %d", total, appended+1)
+	}
+	intact(t, s, total)
+}
+
+var _ store.Store = (*Store)(nil)
