@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -49,31 +48,36 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 // record's hash and its fields. Time is hashed at microsecond precision, the
 // precision every store keeps.
 func Chain(seq int64, prev string, e Event) string {
-	var b strings.Builder
-	b.Grow(256)
-	field := func(s string) {
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-		b.WriteByte(';')
+	var stack [512]byte
+	b := stack[:0]
+	b = appendIntField(b, seq)
+	b = appendField(b, prev)
+	b = appendIntField(b, e.Time.UnixMicro())
+	for _, f := range [...]string{e.Account, e.Event, e.Outcome, e.Reason, e.Actor, e.Subject, e.KeyID,
+		e.ClientIP, e.PeerIP, e.RequestID, e.Authenticator, e.Detail} {
+		b = appendField(b, f)
 	}
-	field(strconv.FormatInt(seq, 10))
-	field(prev)
-	field(strconv.FormatInt(e.Time.UnixMicro(), 10))
-	field(e.Account)
-	field(e.Event)
-	field(e.Outcome)
-	field(e.Reason)
-	field(e.Actor)
-	field(e.Subject)
-	field(e.KeyID)
-	field(e.ClientIP)
-	field(e.PeerIP)
-	field(e.RequestID)
-	field(e.Authenticator)
-	field(e.Detail)
-	sum := sha256.Sum256([]byte(b.String()))
-	return hex.EncodeToString(sum[:])
+	sum := sha256.Sum256(b)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
+}
+
+// appendField appends s as "len:s;", so no two field lists hash alike.
+func appendField(b []byte, s string) []byte {
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	b = append(b, s...)
+	return append(b, ';')
+}
+
+func appendIntField(b []byte, n int64) []byte {
+	var d [20]byte
+	digits := strconv.AppendInt(d[:0], n, 10)
+	b = strconv.AppendInt(b, int64(len(digits)), 10)
+	b = append(b, ':')
+	b = append(b, digits...)
+	return append(b, ';')
 }
 
 // Seal fills in Seq, PrevHash and Hash of r, following prev.

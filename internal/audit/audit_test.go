@@ -54,3 +54,17 @@ func TestSecretHMACHidesSecret(t *testing.T) {
 		t.Fatal("different secrets share an hmac")
 	}
 }
+
+// TestChainIsStable pins the hash of two records: a change to how records
+// are hashed would break every stored chain.
+func TestChainIsStable(t *testing.T) {
+	e := Event{Time: time.UnixMicro(1700000000123456), Account: "acme", Event: "apikey.verify", Outcome: "failure", Reason: "revoked",
+		Actor: "acme:user:bob", Subject: "acme:host:app/1", KeyID: "k1", ClientIP: "192.0.2.1", PeerIP: "127.0.0.1", RequestID: "r-1",
+		Authenticator: "authn", Detail: "ünï \"x\"\n"}
+	if got := Chain(42, GenesisHash, e); got != "d9aff98664b467cae8bc3f3759fe632a5c627e3ecc2cebd99687ae9c2064b24a" {
+		t.Errorf("Chain = %s", got)
+	}
+	if got := Chain(1, "ab", Event{}); got != "f4dbf89a844f1320d99ef1dfa923165c0e1f9de8cc4460646fef25cab04d437e" {
+		t.Errorf("Chain of an empty event = %s", got)
+	}
+}

@@ -2,6 +2,8 @@ package native
 
 import (
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward/internal/api"
@@ -108,25 +110,80 @@ type verifyResponse struct {
 }
 
 func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	var req verifyRequest
-	if err := api.DecodeJSON(r, &req); err != nil {
-		return err
-	}
-	if req.Key == "" {
-		return &core.Error{Kind: core.Invalid, Field: "key", Msg: "key is required"}
-	}
-	kc, perms, err := s.core.VerifyKey(r.Context(), rc.Caller, req.Key)
+	body, err := api.ReadBody(r)
 	if err != nil {
 		return err
 	}
-	if !kc.Valid {
-		api.WriteJSON(w, http.StatusOK, verifyResponse{Valid: false, Code: kc.Code})
-		return nil
+	key, ok := api.OneStringField(body, "key")
+	if !ok {
+		var req verifyRequest
+		if err := api.DecodeJSONBytes(body, &req); err != nil {
+			return err
+		}
+		key = req.Key
 	}
-	if perms == nil {
-		perms = []string{}
+	if key == "" {
+		return &core.Error{Kind: core.Invalid, Field: "key", Msg: "key is required"}
 	}
-	api.WriteJSON(w, http.StatusOK, verifyResponse{Valid: true, Account: kc.Session.Account, Principal: kc.Session.Login,
-		PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles, ExpiresAt: kc.Key.ExpiresAt})
+	kc, perms, err := s.core.VerifyKey(r.Context(), rc.Caller, key)
+	if err != nil {
+		return err
+	}
+	out := verifyResponse{Valid: false, Code: kc.Code}
+	if kc.Valid {
+		out = verifyResponse{Valid: true, Account: kc.Session.Account, Principal: kc.Session.Login,
+			PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles, ExpiresAt: kc.Key.ExpiresAt}
+	}
+	buf := verifyBufs.Get().(*[]byte)
+	*buf = out.appendJSON((*buf)[:0])
+	api.WriteJSONBytes(w, http.StatusOK, *buf)
+	verifyBufs.Put(buf)
 	return nil
+}
+
+var verifyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// appendJSON appends v as WriteJSON would encode it (fields in order,
+// omitempty honoured, a newline after), without reflection: verify is the
+// hot path resource servers call.
+func (v *verifyResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"valid":`...)
+	b = strconv.AppendBool(b, v.Valid)
+	str := func(name, s string) {
+		if s != "" {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":`...)
+			b = api.AppendJSONString(b, s)
+		}
+	}
+	list := func(name string, l []string) {
+		if len(l) > 0 {
+			b = append(b, `,"`...)
+			b = append(b, name...)
+			b = append(b, `":[`...)
+			for i, s := range l {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = api.AppendJSONString(b, s)
+			}
+			b = append(b, ']')
+		}
+	}
+	str("code", v.Code)
+	str("account", v.Account)
+	str("principal", v.Principal)
+	str("principal_id", v.PrincipalID)
+	str("kind", v.Kind)
+	str("key_id", v.KeyID)
+	list("permissions", v.Permissions)
+	list("roles", v.Roles)
+	if v.ExpiresAt != nil {
+		if t, err := v.ExpiresAt.MarshalJSON(); err == nil {
+			b = append(b, `,"expires_at":`...)
+			b = append(b, t...)
+		}
+	}
+	return append(b, "}\n"...)
 }

@@ -282,9 +282,22 @@ func appendLine(b []byte, r *audit.Record) []byte {
 	for _, s := range [...]string{r.Account, r.Event.Event, r.Outcome, r.Reason, r.Actor, r.Subject, r.KeyID,
 		r.ClientIP, r.PeerIP, r.RequestID, r.Authenticator, r.Detail} {
 		b = append(b, '\t')
-		b = strconv.AppendQuote(b, s)
+		b = appendQuoted(b, s)
 	}
 	return append(b, '\n')
+}
+
+// appendQuoted is strconv.AppendQuote, quicker for the usual string of
+// printable ASCII, which it quotes as is.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 const journalFields = 17

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 	"strings"
 	"sync"
 	"testing"
@@ -311,3 +313,20 @@ func TestJournalBackpressureWhenTheTableRefuses(t *testing.T) {
 }
 
 var _ store.Store = (*Store)(nil)
+
+func TestJournalLineRoundTrip(t *testing.T) {
+	for i, s := range []string{"", "plain ascii ~", "quote\" back\\slash", "tab\tnl\n", "\x00\x7f", "ünï", "bad\xffutf8", "\u2028"} {
+		if got := string(appendQuoted(nil, s)); got != strconv.Quote(s) {
+			t.Errorf("appendQuoted(%q) = %s, want %s", s, got, strconv.Quote(s))
+		}
+		ev := jev(i)
+		ev.Detail, ev.Reason = s, s
+		ev.Time = time.UnixMicro(1700000000123456 + int64(i))
+		r := audit.Seal(int64(i+1), audit.GenesisHash, ev)
+		line := appendLine(nil, &r)
+		got, err := parseLine(line[:len(line)-1])
+		if err != nil || got != r {
+			t.Errorf("%q: parse(append(r)) = %+v, %v; want %+v", s, got, err, r)
+		}
+	}
+}
