@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -209,12 +208,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward serve:", err)
 		return 2
 	}
-	// bcrypt workers run on their own locked, deprioritised threads; give
-	// each one its own P so cheap requests keep every core's P.
-	if cfg.BcryptWorkers <= 0 {
-		cfg.BcryptWorkers = max(1, runtime.GOMAXPROCS(0)/2)
-	}
-	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + cfg.BcryptWorkers)
+	// bcrypt workers run on their own locked, deprioritised threads; while
+	// they work, each gets a P of its own so cheap requests keep every
+	// core's P.
+	cfg.LendProcs = true
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := server.Open(ctx, cfg, true)

@@ -25,7 +25,8 @@ func (c *Core) ListAudit(ctx context.Context, s Session, caller Caller, limit, o
 // route table), so every denial is recorded.
 func (c *Core) RecordDenial(ctx context.Context, s Session, caller Caller, event, reason, detail string) {
 	ev := fail(c.event(caller, s.Account, event), reason)
-	ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.RoleID(), detail
+	ev.Actor, ev.Detail = s.RoleID(), detail
+	ev.Subject = ev.Actor
 	c.recordFailure(ctx, ev)
 }
 

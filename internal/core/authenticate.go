@@ -179,7 +179,8 @@ func (c *Core) keyEvent(caller Caller, req LoginRequest, kc KeyCheck) audit.Even
 	switch {
 	case kc.Principal.ID != "":
 		ev.Account = kc.Principal.Account
-		ev.Actor, ev.Subject = kc.Principal.RoleID(), kc.Principal.RoleID()
+		ev.Actor = kc.Principal.RoleID()
+		ev.Subject = ev.Actor
 	case req.Login != "":
 		ev.Actor = subjectRoleID(req.Account, req.Login)
 		ev.Subject = ev.Actor
@@ -245,7 +246,8 @@ func (c *Core) AuthenticatePassword(ctx context.Context, caller Caller, req Logi
 		return Session{}, model.Principal{}, perr
 	}
 	if p.ID != "" {
-		ev.Actor, ev.Subject = p.RoleID(), p.RoleID()
+		ev.Actor = p.RoleID()
+		ev.Subject = ev.Actor
 	}
 	restricted, _ := netpolicy.ParseCIDRs(p.RestrictedTo)
 	reason := ""
@@ -275,6 +277,7 @@ func (c *Core) AuthenticatePassword(ctx context.Context, caller Caller, req Logi
 // Whoami audits and returns what a session knows of itself.
 func (c *Core) Whoami(ctx context.Context, s Session, caller Caller) error {
 	ev := c.event(caller, s.Account, "whoami")
-	ev.Actor, ev.Subject = s.RoleID(), s.RoleID()
+	ev.Actor = s.RoleID()
+	ev.Subject = ev.Actor
 	return c.audit.record(ctx, ev)
 }

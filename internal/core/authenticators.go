@@ -448,7 +448,8 @@ func (c *Core) AuthenticateVia(ctx context.Context, caller Caller, at AuthnAttem
 	if err != nil {
 		return refuse("unknown_login", unauthenticated("unknown_login"))
 	}
-	ev.Actor, ev.Subject = p.RoleID(), p.RoleID()
+	ev.Actor = p.RoleID()
+	ev.Subject = ev.Actor
 	if !c.allowedBy(ctx, svc, p) {
 		return refuse("not_allowed", forbidden("not_allowed", "role is not authorized to use this authenticator"))
 	}

@@ -122,7 +122,8 @@ func (c *Core) Authorize(ctx context.Context, s Session, caller Caller, perm str
 // Forbidden error for it; detail (a permission) goes to the record only.
 func (c *Core) deny(ctx context.Context, s Session, caller Caller, reason, detail, msg string) error {
 	ev := fail(c.event(caller, s.Account, "authorize"), reason)
-	ev.Actor, ev.Subject, ev.Detail, ev.KeyID = s.RoleID(), s.RoleID(), detail, s.KeyID
+	ev.Actor, ev.Detail, ev.KeyID = s.RoleID(), detail, s.KeyID
+	ev.Subject = ev.Actor
 	c.recordFailure(ctx, ev)
 	return forbidden(reason, msg)
 }

@@ -22,8 +22,8 @@ const dummyHash = "$2a$12$C6UzMDM.H6dfI/f/IKcEeO5oYYmXtIxtGwvWgswbDZ8PY6wB4Jmk2"
 // platform allows), and bounds the queue in front of them. A bcrypt-12
 // comparison keeps a CPU busy for about 200 ms; on a small machine two of
 // them would take every core from cheap requests (key and token checks).
-// With the workers' threads deprioritised, and one extra Go P per worker
-// (the server raises GOMAXPROCS), cheap requests keep every core they need
+// With the workers' threads deprioritised, and one extra Go P lent for each
+// busy worker (see procLender), cheap requests keep every core they need
 // and bcrypt gets what is left, up to its workers' share when idle. Beyond
 // the queue a login is refused at once with a retry hint rather than left to
 // time out.
@@ -37,6 +37,7 @@ type bcryptPool struct {
 	perOp time.Duration
 	once  sync.Once
 	stop  chan struct{}
+	procs *procLender // nil: GOMAXPROCS is left alone
 }
 
 type bcryptJob struct {
@@ -64,7 +65,9 @@ func (p *bcryptPool) work() {
 	for {
 		select {
 		case j := <-p.jobs:
+			p.procs.begin()
 			j.fn()
+			p.procs.end()
 			close(j.done)
 		case <-p.stop:
 			return
@@ -133,4 +136,60 @@ func (p *bcryptPool) hash(ctx context.Context, password string) (string, error) 
 		return "", invalid("password", "password cannot be hashed: %v", herr)
 	}
 	return string(out), nil
+}
+
+// procLender raises GOMAXPROCS by one for each busy bcrypt worker, so the P
+// a worker holds for its ~200 ms of hashing is not one that cheap requests
+// need, and gives the Ps back once the pool has been idle for procIdle. An
+// idle pool then costs nothing: more Ps than cores only adds scheduling
+// work. Under a login flood the workers stay busy and the Ps stay lent.
+type procLender struct {
+	mu    sync.Mutex
+	base  int // GOMAXPROCS with nothing lent
+	busy  int
+	lent  int
+	timer *time.Timer
+}
+
+const procIdle = 100 * time.Millisecond
+
+func newProcLender() *procLender { return &procLender{base: runtime.GOMAXPROCS(0)} }
+
+func (l *procLender) begin() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.busy++
+	if l.busy > l.lent {
+		l.lent = l.busy
+		runtime.GOMAXPROCS(l.base + l.lent)
+	}
+}
+
+func (l *procLender) end() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.busy--
+	if l.busy > 0 {
+		return
+	}
+	if l.timer == nil {
+		l.timer = time.AfterFunc(procIdle, l.idle)
+	} else {
+		l.timer.Reset(procIdle)
+	}
+}
+
+func (l *procLender) idle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy == 0 && l.lent > 0 {
+		l.lent = 0
+		runtime.GOMAXPROCS(l.base)
+	}
 }

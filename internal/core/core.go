@@ -37,10 +37,12 @@ type Deps struct {
 	// BcryptWorkers bounds concurrent bcrypt work; 0 means half the cores, at least one.
 	BcryptWorkers int
 	// BcryptQueue bounds logins waiting for a worker; 0 means 64. Beyond it
-	// logins are refused with RateLimited and a retry hint. The server
-	// adds BcryptWorkers to GOMAXPROCS, so the workers' locked threads never
-	// take a P that cheap requests need.
+	// logins are refused with RateLimited and a retry hint.
 	BcryptQueue int
+	// LendProcs lets the bcrypt pool raise GOMAXPROCS by one per busy
+	// worker while it works, so the workers' locked threads never take a P
+	// that cheap requests need. For the process that owns GOMAXPROCS (serve).
+	LendProcs bool
 	// EnvAuthenticators, when not nil, is the authenticator list from the
 	// environment (KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS); it
 	// overrides what is enabled in the store, as in Conjur.
@@ -132,6 +134,9 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 		tokenTTL: d.TokenTTL, envAuthn: d.EnvAuthenticators, version: d.Version,
 		bcrypt: newBcryptPool(d.BcryptWorkers, d.BcryptQueue),
 		stop:   stop,
+	}
+	if d.LendProcs {
+		c.bcrypt.procs = newProcLender()
 	}
 	c.audit = newAuditor(d.Store, d.Logger)
 	c.touches = newToucher(d.Store, d.Logger)

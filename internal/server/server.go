@@ -42,8 +42,11 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	TokenTTL       time.Duration
 	BcryptWorkers  int
-	BcryptQueue    int
-	MaxBody        int64
+	// LendProcs lets the bcrypt pool raise GOMAXPROCS while it works (see
+	// core.Deps); for the process that owns GOMAXPROCS.
+	LendProcs   bool
+	BcryptQueue int
+	MaxBody     int64
 	// Account is the default account: created by init, used where a request names none.
 	Account string
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
@@ -152,7 +155,7 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	}
 	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
 		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,
-		EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
+		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("start core: %w", err)
