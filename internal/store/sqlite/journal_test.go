@@ -292,6 +292,9 @@ func TestJournalBackpressureWhenTheTableRefuses(t *testing.T) {
 	if _, _, err := s.ListAudit(ctx, "", 1, 0); err == nil || !strings.Contains(err.Error(), "disk says no") {
 		t.Fatalf("list while the table refuses: %v; want the cause", err)
 	}
+	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "disk says no") {
+		t.Fatalf("ping while the table refuses: %v; want not ready, with the cause", err)
+	}
 	// The database recovers: everything appended reaches the table, in one chain.
 	if _, err := s.db.wc.ExecContext(ctx, "DROP TRIGGER refuse"); err != nil {
 		t.Fatal(err)
@@ -304,6 +307,9 @@ func TestJournalBackpressureWhenTheTableRefuses(t *testing.T) {
 	}
 	if err := s.AppendAudit(ctx, jev(-2)); err != nil {
 		t.Fatalf("append after recovery: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("ping after recovery: %v", err)
 	}
 	_, total, _ := s.ListAudit(ctx, "", 1, 0)
 	if total < appended+1 {

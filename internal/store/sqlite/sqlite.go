@@ -310,7 +310,22 @@ func (d *database) Classify(err error) sqlstore.ErrClass {
 	return sqlstore.ErrOther
 }
 
-func (d *database) Ping(ctx context.Context) error { return d.r.PingContext(ctx) }
+// Ping reports the database unready while the audit journal cannot reach
+// the table, before appends start failing.
+func (d *database) Ping(ctx context.Context) error {
+	if err := d.r.PingContext(ctx); err != nil {
+		return err
+	}
+	if d.j != nil {
+		d.j.mu.Lock()
+		err := d.j.failed
+		d.j.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("audit journal cannot reach the table: %w", err)
+		}
+	}
+	return nil
+}
 
 func (d *database) Close() error {
 	var errs []error
