@@ -398,5 +398,9 @@ func (d *database) replay(ctx context.Context) error {
 	d.j.seq, d.j.hash = seq, hash
 	d.j.last = [2]int64{}
 	d.j.emptyUpTo(seq)
+	if d.j.sizes != [2]int64{} {
+		// An unfinished line left in place would corrupt the next append.
+		return errors.New("audit journal: replayed, but the files could not be emptied")
+	}
 	return nil
 }
