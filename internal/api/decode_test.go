@@ -89,3 +89,23 @@ func TestReadBody(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOneStringField: whatever the fast path accepts, the strict decoder
+// decodes to the same value (go test -run '^$' -fuzz FuzzOneStringField ./internal/api).
+func FuzzOneStringField(f *testing.F) {
+	for _, s := range []string{`{"key":"kw_abc"}`, ` { "key" : "x" } `, `{"key":"a\"b"}`, `{"key":1}`, `{"key":"a","b":2}`, `{}`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := OneStringField(body, "key")
+		if !ok {
+			return
+		}
+		var v struct {
+			Key string `json:"key"`
+		}
+		if err := DecodeJSONBytes(body, &v); err != nil || v.Key != got {
+			t.Fatalf("%q: fast path %q, decoder %q %v", body, got, v.Key, err)
+		}
+	})
+}
