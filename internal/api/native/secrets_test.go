@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyward/keyward/internal/server"
 )
 
 // secretNames are the JSON members that hold secrets and nothing else.
@@ -135,17 +134,26 @@ func TestSecretsStayPut(t *testing.T) {
 		}
 	}
 
-	// At rest: no API key, password or token in plain text.
-	e.close()
-	for _, f := range []string{server.DBFile, server.DBFile + "-wal"} {
-		b, err := os.ReadFile(filepath.Join(e.dir, f))
+	// At rest: no API key, password or token in plain text, in any file of
+	// the data folder (database, WAL, audit journal), running and stopped.
+	scan := func(when string) {
+		entries, err := os.ReadDir(e.dir)
 		if err != nil {
-			continue
+			t.Fatal(err)
 		}
-		for _, s := range secrets {
-			if bytes.Contains(b, []byte(s)) {
-				t.Errorf("%s holds a secret in plain text (%.8s…)", f, s)
+		for _, ent := range entries {
+			b, err := os.ReadFile(filepath.Join(e.dir, ent.Name()))
+			if err != nil {
+				continue
+			}
+			for _, s := range secrets {
+				if bytes.Contains(b, []byte(s)) {
+					t.Errorf("%s (%s) holds a secret in plain text (%.8s…)", ent.Name(), when, s)
+				}
 			}
 		}
 	}
+	scan("running")
+	e.close()
+	scan("stopped")
 }
