@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 // secretNames are the JSON members that hold secrets and nothing else.
