@@ -53,6 +53,21 @@ func crashCopy(t *testing.T, path string) string {
 	return dst
 }
 
+// journalOnly opens a store whose ingester is stopped and appends n records,
+// one per call: they are in the journal only.
+func journalOnly(t *testing.T, n int) (string, *Store) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := mustOpen(t, path)
+	stopIngest(t, s)
+	for i := range n {
+		if err := s.AppendAudit(context.Background(), jev(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path, s
+}
+
 func mustOpen(t *testing.T, path string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), path)
@@ -77,14 +92,7 @@ func intact(t *testing.T, s *Store, wantTotal int) {
 
 func TestJournalRecordsSurviveACrash(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	s := mustOpen(t, path)
-	stopIngest(t, s)
-	for i := range 10 {
-		if err := s.AppendAudit(ctx, jev(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, s := journalOnly(t, 10)
 	// A write carrying its own record takes the journal's records first.
 	if err := s.CreateAccount(ctx, model.Account{Name: "acme"}, jev(100)); err != nil {
 		t.Fatal(err)
@@ -115,15 +123,7 @@ func TestJournalRecordsSurviveACrash(t *testing.T) {
 }
 
 func TestJournalIgnoresAnUnfinishedLastLine(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	s := mustOpen(t, path)
-	stopIngest(t, s)
-	for i := range 3 {
-		if err := s.AppendAudit(ctx, jev(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, _ := journalOnly(t, 3)
 	c := crashCopy(t, path)
 	f, err := os.OpenFile(c+journalFiles[0], os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -136,14 +136,7 @@ func TestJournalIgnoresAnUnfinishedLastLine(t *testing.T) {
 
 func TestJournalThatBreaksTheChainIsRefused(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	s := mustOpen(t, path)
-	stopIngest(t, s)
-	for i := range 4 {
-		if err := s.AppendAudit(ctx, jev(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	path, _ := journalOnly(t, 4)
 	cases := map[string]func(lines []string) []string{
 		"altered":   func(l []string) []string { l[1] = strings.Replace(l[1], `"r-1"`, `"r-x"`, 1); return l },
 		"removed":   func(l []string) []string { return append(l[:1], l[2:]...) },
