@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -72,10 +73,12 @@ type journal struct {
 	taken   int            // records an ingest has taken and not yet reported on
 	spare   []audit.Record
 	buf     []byte
-	failed  error // the last ingest's error; nil once one succeeds
-	broken  error // a file could not be repaired after a failed write
-	closed  bool
-	wake    chan struct{}
+	// failed is the last ingest's error, nil once one succeeds; atomic so
+	// that Ping need not wait for a write transaction holding mu.
+	failed atomic.Pointer[error]
+	broken error // a file could not be cut back after a failed write
+	closed bool
+	wake   chan struct{}
 }
 
 // openJournal opens (creating) the journal files of the database at path
@@ -144,12 +147,20 @@ func (j *journal) load() ([]audit.Record, error) {
 	return recs, nil
 }
 
-// replayTail returns the records of recs after the head seq/hash, checked to
-// continue the chain from it.
-func replayTail(recs []audit.Record, seq int64, hash string) ([]audit.Record, error) {
+// replayTail returns the records of recs (ordered by seq) after the head
+// seq/hash, checked to continue the chain from it. Each record at or below
+// the head must be the table's record of that number (inTable gives its
+// hash), and no number may appear twice.
+func replayTail(recs []audit.Record, seq int64, hash string, inTable map[int64]string) ([]audit.Record, error) {
 	var tail []audit.Record
-	for _, r := range recs {
+	for i, r := range recs {
+		if i > 0 && recs[i-1].Seq == r.Seq {
+			return nil, fmt.Errorf("record %d appears twice", r.Seq)
+		}
 		if r.Seq <= seq {
+			if inTable[r.Seq] != r.Hash || audit.Chain(r.Seq, r.PrevHash, r.Event) != r.Hash {
+				return nil, fmt.Errorf("record %d differs from the table's record %d", r.Seq, r.Seq)
+			}
 			continue // already in the table
 		}
 		switch {
@@ -173,7 +184,7 @@ func (j *journal) append(evs []audit.Event) error {
 	switch {
 	case j.closed:
 		return errors.New("audit journal: closed")
-	case j.broken != nil:
+	case j.repair() != nil:
 		return fmt.Errorf("audit journal: %w", j.broken)
 	case j.taken+len(j.pending)+len(evs) > journalMaxPending:
 		return fmt.Errorf("audit journal: %d records are waiting for the database: %w", j.taken+len(j.pending), j.lagErr())
@@ -199,7 +210,7 @@ func (j *journal) append(evs []audit.Event) error {
 		// Cut what part of the batch reached the file, so the next append
 		// starts a line of its own.
 		if terr := f.Truncate(j.sizes[j.cur]); terr != nil {
-			j.broken = fmt.Errorf("write failed (%w) and the file could not be repaired (%w)", err, terr)
+			j.broken = fmt.Errorf("write failed (%w) and the file could not be cut back (%w)", err, terr)
 		}
 		return fmt.Errorf("audit journal: write: %w", err)
 	}
@@ -215,11 +226,34 @@ func (j *journal) append(evs []audit.Event) error {
 	return nil
 }
 
+// repair cuts the current file back to its last whole write after a
+// failed write that could not be cut back at the time, so that records of
+// refused appends never reach the table. Until it succeeds, nothing may
+// take a sequence number. j.mu must be held.
+func (j *journal) repair() error {
+	if j.broken == nil {
+		return nil
+	}
+	if err := j.files[j.cur].Truncate(j.sizes[j.cur]); err != nil {
+		return j.broken
+	}
+	j.broken = nil
+	return nil
+}
+
 func (j *journal) lagErr() error {
-	if j.failed != nil {
-		return j.failed
+	if err := j.ingestErr(); err != nil {
+		return err
 	}
 	return errors.New("the database is behind")
+}
+
+// ingestErr is the last ingest's error, nil if it succeeded.
+func (j *journal) ingestErr() error {
+	if p := j.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // take hands the pending records to an ingest and turns appends to the other
@@ -238,18 +272,28 @@ func (j *journal) take() []audit.Record {
 }
 
 // ingested records the outcome of an ingest of recs: on success it empties
-// every file whose records are all in the table; on failure it puts recs
-// back in front of what came since.
-func (j *journal) ingested(recs []audit.Record, err error) {
+// every file whose records are all in the table; on failure it puts back,
+// in front of what came since, those of recs after the table's head (head,
+// read after the failure: a commit that reported an error may still have
+// happened).
+func (j *journal) ingested(recs []audit.Record, err error, head int64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.taken = 0
 	if err != nil {
-		j.pending = append(recs, j.pending...)
-		j.failed = err
+		i := 0
+		for i < len(recs) && recs[i].Seq <= head {
+			i++
+		}
+		j.pending = append(recs[i:len(recs):len(recs)], j.pending...)
+		j.failed.Store(&err)
+		if i > 0 {
+			j.emptyUpTo(head)
+		}
 		return
 	}
-	j.failed = nil
+	j.failed.Store(nil)
+	clear(recs) // hold no strings of records already in the table
 	j.spare = recs[:0]
 	j.emptyUpTo(recs[len(recs)-1].Seq)
 }
@@ -347,23 +391,61 @@ func (d *database) ingester(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// ingest moves the pending records into the table now.
+// ingest moves the pending records into the table now. It is shared work
+// (a reader asks for it on behalf of every appender), so the caller's
+// cancellation does not reach the transaction: a cancelled statement would
+// leave its records half in.
 func (d *database) ingest(ctx context.Context) error {
 	if d.j == nil {
 		return nil
 	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if d.closed {
+		return errClosed
+	}
+	return d.ingestLocked(context.WithoutCancel(ctx))
+}
+
+// ingestLocked is ingest with d.wmu held.
+func (d *database) ingestLocked(ctx context.Context) error {
 	recs := d.j.take()
 	if len(recs) == 0 {
 		return nil
 	}
 	err := d.writeLocked(ctx, func(q sqlstore.Querier) error { return sqlstore.InsertRecords(ctx, q, recs) })
+	var head int64
 	if err != nil {
 		err = fmt.Errorf("ingest %d audit records: %w", len(recs), err)
+		if h, _, herr := sqlstore.New(d).AuditHead(ctx, querier{c: d.r, d: d}); herr == nil {
+			head = h
+		}
 	}
-	d.j.ingested(recs, err)
+	d.j.ingested(recs, err, head)
 	return err
+}
+
+// tableHashes returns the table's hashes of the records numbered from the
+// first of recs up to head.
+func tableHashes(ctx context.Context, q sqlstore.Querier, recs []audit.Record, head int64) (map[int64]string, error) {
+	out := map[int64]string{}
+	if len(recs) == 0 || recs[0].Seq > head {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, "SELECT seq, hash FROM audit_events WHERE seq >= $1 AND seq <= $2", recs[0].Seq, head)
+	if err != nil {
+		return nil, fmt.Errorf("audit journal: read the table: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var hash string
+		if err := rows.Scan(&seq, &hash); err != nil {
+			return nil, fmt.Errorf("audit journal: read the table: %w", err)
+		}
+		out[seq] = hash
+	}
+	return out, rows.Err()
 }
 
 // replay brings into the table what the journal holds beyond its head, and
@@ -382,7 +464,11 @@ func (d *database) replay(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		tail, err := replayTail(recs, head, headHash)
+		inTable, err := tableHashes(ctx, q, recs, head)
+		if err != nil {
+			return err
+		}
+		tail, err := replayTail(recs, head, headHash, inTable)
 		if err != nil {
 			return fmt.Errorf("audit journal: %w (%s)", err, keptForInspection)
 		}

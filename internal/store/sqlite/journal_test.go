@@ -9,12 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/store/sqlstore"
 )
 
 func jev(i int) audit.Event {
@@ -328,4 +330,127 @@ func TestJournalLineRoundTrip(t *testing.T) {
 			t.Errorf("%q: parse(append(r)) = %+v, %v; want %+v", s, got, err, r)
 		}
 	}
+}
+
+// TestJournalSurvivesCancelledReaders: a reader whose context ends while
+// its ListAudit brings the journal in must not leave the ingest half done.
+func TestJournalSurvivesCancelledReaders(t *testing.T) {
+	ctx := context.Background()
+	_, s := journalOnly(t, 0)
+	if err := s.CreateAccount(ctx, model.Account{Name: "acme"}, jev(0)); err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]audit.Event, 512)
+	for i := range batch {
+		batch[i] = jev(i)
+	}
+	total := 1
+	for round := range 16 {
+		for range 4 {
+			if err := s.AppendAudit(ctx, batch...); err != nil {
+				t.Fatal(err)
+			}
+			total += len(batch)
+		}
+		c, cancel := context.WithTimeout(ctx, time.Duration(100+round*100)*time.Microsecond)
+		_, _, _ = s.ListAudit(c, "", 1, 0)
+		cancel()
+		if err := s.db.ingest(ctx); err != nil {
+			t.Fatalf("round %d: ingest after a cancelled read: %v", round, err)
+		}
+	}
+	if err := s.CreatePrincipal(ctx, model.Principal{ID: "p1", Account: "acme", Kind: model.KindUser, Login: "u1"}, nil, jev(9)); err != nil {
+		t.Fatalf("write after cancelled reads: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	intact(t, s, total+1)
+}
+
+// TestJournalCloseWaitsForWrites: Close while appends and audited writes
+// run; every one that succeeded is there after reopening.
+func TestJournalCloseWaitsForWrites(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateAccount(ctx, model.Account{Name: "acme"}, jev(0)); err != nil {
+		t.Fatal(err)
+	}
+	var ok atomic.Int64
+	ok.Add(1)
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				if err := s.AppendAudit(ctx, jev(g*100000+i)); err != nil {
+					return
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			p := model.Principal{ID: fmt.Sprintf("p%d", i), Account: "acme", Kind: model.KindUser, Login: fmt.Sprintf("u%d", i)}
+			if err := s.CreatePrincipal(ctx, p, nil, jev(5000+i)); err != nil {
+				return
+			}
+			ok.Add(1)
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	wg.Wait()
+	intact(t, mustOpen(t, path), int(ok.Load()))
+}
+
+func TestJournalWithADuplicateRecordIsRefused(t *testing.T) {
+	ctx := context.Background()
+	path, s := journalOnly(t, 4)
+	// Half of the records reach the table; all four stay in the journal.
+	s.db.j.mu.Lock()
+	half := append([]audit.Record(nil), s.db.j.pending[:2]...)
+	s.db.j.mu.Unlock()
+	s.db.wmu.Lock()
+	err := s.db.writeLocked(ctx, func(q sqlstore.Querier) error { return sqlstore.InsertRecords(ctx, q, half) })
+	s.db.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forge := func(t *testing.T, file string, seq int) string {
+		c := crashCopy(t, path)
+		forged := half[seq-1]
+		forged.Detail = "forged"
+		forged.Hash = audit.Chain(forged.Seq, forged.PrevHash, forged.Event)
+		f, err := os.OpenFile(c+file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(appendLine(nil, &forged))
+		f.Close()
+		return c
+	}
+	for name, c := range map[string]string{
+		"second copy of a record in the table":   forge(t, journalFiles[1], 2),
+		"second copy of a record in the journal": forge(t, journalFiles[1], 1),
+	} {
+		if o, err := Open(ctx, c); err == nil {
+			o.Close()
+			t.Errorf("%s: opened", name)
+		} else if !strings.Contains(err.Error(), "record") {
+			t.Errorf("%s: error %q does not name the record", name, err)
+		}
+	}
+	// Unforged, the same journal replays: two records were in, two come in.
+	intact(t, mustOpen(t, crashCopy(t, path)), 4)
 }

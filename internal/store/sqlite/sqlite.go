@@ -142,7 +142,10 @@ func (s *Store) VerifyAudit(ctx context.Context) (int64, string, error) {
 	return s.Store.VerifyAudit(ctx)
 }
 
-var errReadOnly = errors.New("the database was opened read-only")
+var (
+	errReadOnly = errors.New("the database was opened read-only")
+	errClosed   = errors.New("the database is closed")
+)
 
 // database implements sqlstore.DB.
 type database struct {
@@ -162,6 +165,7 @@ type database struct {
 	// until stop is closed and then closes done.
 	j          *journal
 	stop, done chan struct{}
+	closed     bool // under wmu: Close has run
 }
 
 // prepared returns the statement for query prepared on the writer
@@ -233,6 +237,9 @@ func (d *database) Write(ctx context.Context, opts sqlstore.TxOptions, fn func(s
 	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if d.closed {
+		return errClosed
+	}
 	if !opts.LockAudit || d.j == nil {
 		return d.writeLocked(ctx, fn)
 	}
@@ -242,6 +249,9 @@ func (d *database) Write(ctx context.Context, opts sqlstore.TxOptions, fn func(s
 	j := d.j
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if err := j.repair(); err != nil {
+		return fmt.Errorf("audit journal: %w", err)
+	}
 	var seq int64
 	var hash string
 	err := d.writeLocked(ctx, func(q sqlstore.Querier) error {
@@ -258,16 +268,25 @@ func (d *database) Write(ctx context.Context, opts sqlstore.TxOptions, fn func(s
 	if err != nil {
 		return err
 	}
+	clear(j.pending)
 	j.pending = j.pending[:0]
-	j.failed = nil
+	j.failed.Store(nil)
 	j.seq, j.hash = seq, hash
 	j.emptyUpTo(seq)
 	return nil
 }
 
 // writeLocked runs fn in a write transaction; d.wmu must be held.
+//
+// The transaction is begun without the caller's cancellation: the writer's
+// statements are prepared on the connection, not the transaction, so a
+// rollback that database/sql ran on its own when the context ended could
+// land after wmu is released, inside the next transaction, and turn the
+// rest of that one into autocommitted statements. Every rollback happens
+// here instead; a statement the context interrupts still fails, and fn
+// returns its error.
 func (d *database) writeLocked(ctx context.Context, fn func(sqlstore.Querier) error) error {
-	tx, err := d.wc.BeginTx(ctx, nil)
+	tx, err := d.wc.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -317,10 +336,7 @@ func (d *database) Ping(ctx context.Context) error {
 		return err
 	}
 	if d.j != nil {
-		d.j.mu.Lock()
-		err := d.j.failed
-		d.j.mu.Unlock()
-		if err != nil {
+		if err := d.j.ingestErr(); err != nil {
 			return fmt.Errorf("audit journal cannot reach the table: %w", err)
 		}
 	}
@@ -328,18 +344,25 @@ func (d *database) Ping(ctx context.Context) error {
 }
 
 func (d *database) Close() error {
-	var errs []error
 	if d.stop != nil {
 		close(d.stop)
 		<-d.done
 		d.stop = nil
 	}
+	// Wait for a write in flight, and let none start after.
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	var errs []error
 	if d.j != nil {
-		errs = append(errs, d.ingest(context.Background()))
+		errs = append(errs, d.ingestLocked(context.Background()))
 		d.j.mu.Lock()
 		d.j.closed = true
-		d.j.mu.Unlock()
 		errs = append(errs, d.j.close())
+		d.j.mu.Unlock()
 	}
 	d.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
 	errs = append(errs, d.r.Close())
