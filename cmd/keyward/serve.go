@@ -234,6 +234,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		_ = json.NewEncoder(stdout).Encode(initAnswer{Account: cfg.Account, Login: "admin", APIKey: key})
 		fmt.Fprintf(stderr, "keyward: initialised %s; the admin API key above is shown once\n", filepath.Clean(cfg.DataDir))
 	}
+	go server.TuneGC(ctx, server.GCFloor)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward serve:", err)
