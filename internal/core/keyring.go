@@ -58,20 +58,55 @@ func (e *keyEntry) summary() model.APIKey {
 		Conjur: e.conjur, ValidSources: e.sourceStrings()}
 }
 
-// interner shares equal strings, so a million keys of one principal hold
-// one copy of its id.
-type interner map[string]string
-
-func (in interner) get(s string) string {
-	if v, ok := in[s]; ok {
-		return v
-	}
-	in[s] = s
-	return s
+// keyTable holds every API key for lookup by id. Its map has neither keys
+// nor values with pointers (ids are 16 bytes, names and the rare sources and
+// roles are indices into small side tables), so the garbage collector never
+// scans it: a million keys cost each collection nothing and take ~150 bytes
+// each. Guarded by keyring.mu.
+type keyTable struct {
+	keys    map[keyID]keySlot
+	odd     map[string]keySlot // ids of another length (never made by keyward)
+	names   []string           // accounts and principal ids, each once
+	nameIdx map[string]uint32
+	extras  []keyExtra
+	free    []uint32 // indices of extras no key uses
 }
 
-func newKeyEntry(k model.APIKey, in interner) *keyEntry {
-	e := &keyEntry{id: k.ID, account: in.get(k.Account), principalID: in.get(k.PrincipalID), revoked: k.RevokedAt != nil, conjur: k.Conjur}
+// keyID is an API key id as a map key.
+type keyID [16]byte
+
+type keySlot struct {
+	hash, prevHash     [32]byte
+	prevUntil, expires int64
+	account, principal uint32 // indices into names
+	extra              uint32 // 1 + index into extras; 0 none
+	hasPrev, revoked   bool
+	conjur             bool
+}
+
+type keyExtra struct {
+	sources []netip.Prefix
+	roles   []string
+}
+
+func newKeyTable() *keyTable {
+	return &keyTable{keys: map[keyID]keySlot{}, odd: map[string]keySlot{}, nameIdx: map[string]uint32{}}
+}
+
+func (t *keyTable) name(s string) uint32 {
+	if i, ok := t.nameIdx[s]; ok {
+		return i
+	}
+	t.names = append(t.names, s)
+	i := uint32(len(t.names) - 1)
+	t.nameIdx[s] = i
+	return i
+}
+
+// put stores k, replacing the key of the same id.
+func (t *keyTable) put(k model.APIKey) {
+	t.delete(k.ID)
+	e := keySlot{account: t.name(k.Account), principal: t.name(k.PrincipalID), revoked: k.RevokedAt != nil, conjur: k.Conjur}
 	copy(e.hash[:], k.Hash)
 	if len(k.PrevHash) == len(e.prevHash) && k.PrevUntil != nil {
 		copy(e.prevHash[:], k.PrevHash)
@@ -80,13 +115,87 @@ func newKeyEntry(k model.APIKey, in interner) *keyEntry {
 	if k.ExpiresAt != nil {
 		e.expires = k.ExpiresAt.UnixNano()
 	}
-	if len(k.ValidSources) > 0 {
-		e.sources, _ = netpolicy.ParseCIDRs(k.ValidSources) // validated when written
+	if len(k.ValidSources) > 0 || len(k.Roles) > 0 {
+		var x keyExtra
+		if len(k.ValidSources) > 0 {
+			x.sources, _ = netpolicy.ParseCIDRs(k.ValidSources) // validated when written
+		}
+		if len(k.Roles) > 0 {
+			x.roles = k.Roles
+		}
+		if n := len(t.free); n > 0 {
+			e.extra = t.free[n-1] + 1
+			t.free = t.free[:n-1]
+			t.extras[e.extra-1] = x
+		} else {
+			t.extras = append(t.extras, x)
+			e.extra = uint32(len(t.extras))
+		}
 	}
-	if len(k.Roles) > 0 {
-		e.roles = k.Roles
+	if len(k.ID) == len(keyID{}) {
+		t.keys[keyID([]byte(k.ID))] = e
+	} else {
+		t.odd[k.ID] = e
 	}
-	return e
+}
+
+func (t *keyTable) slot(id string) (keySlot, bool) {
+	if len(id) == len(keyID{}) {
+		e, ok := t.keys[keyID([]byte(id))]
+		return e, ok
+	}
+	e, ok := t.odd[id]
+	return e, ok
+}
+
+func (t *keyTable) delete(id string) {
+	e, ok := t.slot(id)
+	if !ok {
+		return
+	}
+	if e.extra != 0 {
+		t.extras[e.extra-1] = keyExtra{}
+		t.free = append(t.free, e.extra-1)
+	}
+	if len(id) == len(keyID{}) {
+		delete(t.keys, keyID([]byte(id)))
+	} else {
+		delete(t.odd, id)
+	}
+}
+
+// deletePrincipal drops every key of the principal.
+func (t *keyTable) deletePrincipal(principalID string) {
+	pi, ok := t.nameIdx[principalID]
+	if !ok {
+		return
+	}
+	for id, e := range t.keys {
+		if e.principal == pi {
+			t.delete(string(id[:]))
+		}
+	}
+	for id, e := range t.odd {
+		if e.principal == pi {
+			t.delete(id)
+		}
+	}
+}
+
+// entry returns the key as its readers see it; it shares the table's
+// strings and slices and allocates nothing.
+func (t *keyTable) entry(id string) (keyEntry, bool) {
+	e, ok := t.slot(id)
+	if !ok {
+		return keyEntry{}, false
+	}
+	out := keyEntry{id: id, account: t.names[e.account], principalID: t.names[e.principal], hash: e.hash,
+		prevHash: e.prevHash, hasPrev: e.hasPrev, revoked: e.revoked, conjur: e.conjur, prevUntil: e.prevUntil, expires: e.expires}
+	if e.extra != 0 {
+		x := t.extras[e.extra-1]
+		out.sources, out.roles = x.sources, x.roles
+	}
+	return out, true
 }
 
 // principalEntry is a cached principal with its parsed restriction.
@@ -102,8 +211,7 @@ type principalEntry struct {
 type keyring struct {
 	st        store.Store
 	mu        sync.RWMutex
-	keys      map[string]*keyEntry
-	strs      interner                   // guarded by mu
+	keys      *keyTable                  // guarded by mu
 	gen       uint64                     // bumped by every invalidation, guarded by mu
 	princ     map[string]*principalEntry // by principal id
 	grants    map[string][]model.Grant   // by principal id
@@ -112,29 +220,28 @@ type keyring struct {
 }
 
 func newKeyring(st store.Store) *keyring {
-	return &keyring{st: st, keys: map[string]*keyEntry{}, strs: interner{}, princ: map[string]*principalEntry{},
+	return &keyring{st: st, keys: newKeyTable(), princ: map[string]*principalEntry{},
 		grants: map[string][]model.Grant{}, roles: map[string]model.Role{}}
 }
 
 func (r *keyring) load(ctx context.Context) error {
-	m := map[string]*keyEntry{}
-	in := interner{}
+	t := newKeyTable()
 	err := r.st.EachAPIKey(ctx, func(k model.APIKey) error {
-		m[k.ID] = newKeyEntry(k, in)
+		t.put(k)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.keys, r.strs = m, in
+	r.keys = t
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *keyring) key(id string) (*keyEntry, bool) {
+func (r *keyring) key(id string) (keyEntry, bool) {
 	r.mu.RLock()
-	e, ok := r.keys[id]
+	e, ok := r.keys.entry(id)
 	r.mu.RUnlock()
 	return e, ok
 }
@@ -150,10 +257,10 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 		if !errors.Is(err, store.ErrNotFound) {
 			slog.Default().Warn("refresh key failed; dropping it from the cache", "key_id", id, "err", err)
 		}
-		delete(r.keys, id)
+		r.keys.delete(id)
 		return
 	}
-	r.keys[id] = newKeyEntry(k, r.strs)
+	r.keys.put(k)
 }
 
 // principal returns a principal, from memory or the store.
@@ -192,11 +299,7 @@ func (r *keyring) forgetPrincipal(id string, deleted bool) {
 	delete(r.grants, id)
 	r.gen++
 	if deleted {
-		for kid, e := range r.keys {
-			if e.principalID == id {
-				delete(r.keys, kid)
-			}
-		}
+		r.keys.deletePrincipal(id)
 	}
 }
 

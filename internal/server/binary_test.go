@@ -444,8 +444,14 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(keywardBin, "serve", "--data", dir, "--listen", "127.0.0.1:0")
 	cmd.Env = cleanEnv()
-	out := &lockedBuffer{}
-	cmd.Stdout = out
+	// A file, not a buffer: exec copies into a buffer from a pipe in its
+	// own goroutine, which may still be behind when the log line arrives.
+	outFile, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outFile.Close()
+	cmd.Stdout = outFile
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
@@ -477,8 +483,9 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 		t.Fatal("serve did not start")
 	}
 	var a initAnswer
-	if err := json.Unmarshal([]byte(out.String()), &a); err != nil || a.Login != "admin" || a.APIKey == "" {
-		t.Fatalf("serve on an empty folder printed %q", out.String())
+	printed, _ := os.ReadFile(outFile.Name())
+	if err := json.Unmarshal(printed, &a); err != nil || a.Login != "admin" || a.APIKey == "" {
+		t.Fatalf("serve on an empty folder printed %q", printed)
 	}
 	res, err := http.Get(base + "/readyz")
 	if err != nil || res.StatusCode != 200 {
@@ -510,21 +517,4 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 	if st, v := p.do("POST", "/api/v1/api-keys/verify", "", map[string]any{"key": a.APIKey}); st != 200 || v["valid"] != true {
 		t.Errorf("admin key after restart: %v", v)
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
