@@ -70,6 +70,16 @@ func journalOnly(t *testing.T, n int) (string, *Store) {
 	return path, s
 }
 
+// rawExec runs SQL on the writer connection between the store's own
+// transactions: run while the ingester's transaction is open, it would
+// become part of it.
+func rawExec(s *Store, query string, args ...any) error {
+	s.db.wmu.Lock()
+	defer s.db.wmu.Unlock()
+	_, err := s.db.wc.ExecContext(context.Background(), query, args...)
+	return err
+}
+
 func mustOpen(t *testing.T, path string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), path)
@@ -263,7 +273,7 @@ func TestJournalConcurrentAppendsWritesAndReads(t *testing.T) {
 func TestJournalBackpressureWhenTheTableRefuses(t *testing.T) {
 	ctx := context.Background()
 	s := mustOpen(t, filepath.Join(t.TempDir(), "keyward.db"))
-	if _, err := s.db.wc.ExecContext(ctx, `CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
+	if err := rawExec(s, `CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk says no'); END`); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.ListAudit(ctx, "", 1, 0); err != nil {
@@ -291,7 +301,7 @@ func TestJournalBackpressureWhenTheTableRefuses(t *testing.T) {
 		t.Fatalf("ping while the table refuses: %v; want not ready, with the cause", err)
 	}
 	// The database recovers: everything appended reaches the table, in one chain.
-	if _, err := s.db.wc.ExecContext(ctx, "DROP TRIGGER refuse"); err != nil {
+	if err := rawExec(s, "DROP TRIGGER refuse"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AppendAudit(ctx, jev(-1)); err != nil && !strings.Contains(err.Error(), "waiting") {

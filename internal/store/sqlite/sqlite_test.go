@@ -33,10 +33,7 @@ func TestConformance(t *testing.T) {
 func TestTamper(t *testing.T) {
 	storetest.RunTamper(t, func(t *testing.T) (store.Store, func(string, ...any) error) {
 		s := openTemp(t)
-		return s, func(q string, args ...any) error {
-			_, err := s.db.wc.ExecContext(context.Background(), q, args...)
-			return err
-		}
+		return s, func(q string, args ...any) error { return rawExec(s, q, args...) }
 	})
 }
 
