@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,10 +58,13 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 		if err != nil {
 			return o, fs, fmt.Errorf("read config: %w", err)
 		}
-		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&o); err != nil {
 			return o, fs, fmt.Errorf("config %s: %w", *cfgFile, err)
+		}
+		if dec.More() {
+			return o, fs, fmt.Errorf("config %s: data after the JSON object", *cfgFile)
 		}
 	}
 	set := map[string]bool{}
@@ -82,9 +87,11 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	apply("log-level", &o.LogLevel)
 	bw := strconv.Itoa(o.BcryptWorkers)
 	apply("bcrypt-workers", &bw)
+	// Each worker holds an OS thread of its own: bound them by the cores.
+	maxWorkers := 4 * runtime.NumCPU()
 	n, err := strconv.Atoi(bw)
-	if err != nil || n < 0 {
-		return o, fs, errors.New("bcrypt-workers must be a non-negative integer")
+	if err != nil || n < 0 || n > maxWorkers {
+		return o, fs, fmt.Errorf("bcrypt-workers must be an integer from 0 (half the cores) to %d (4 per core)", maxWorkers)
 	}
 	o.BcryptWorkers = n
 	return o, fs, nil

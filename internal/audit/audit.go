@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Outcomes of an audited action.
@@ -83,7 +85,23 @@ func appendIntField(b []byte, n int64) []byte {
 // Seal fills in Seq, PrevHash and Hash of r, following prev.
 func Seal(seq int64, prev string, e Event) Record {
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	// A record holds text every store keeps as given: a NUL byte or invalid
+	// UTF-8 (an attacker's login, say) becomes U+FFFD, or PostgreSQL would
+	// refuse the whole batch of records sealed with it.
+	for _, f := range [...]*string{&e.Account, &e.Event, &e.Outcome, &e.Reason, &e.Actor, &e.Subject, &e.KeyID,
+		&e.ClientIP, &e.PeerIP, &e.RequestID, &e.Authenticator, &e.Detail} {
+		*f = cleanText(*f)
+	}
 	return Record{Seq: seq, PrevHash: prev, Hash: Chain(seq, prev, e), Event: e}
+}
+
+// cleanText returns s with each NUL byte and invalid UTF-8 sequence replaced
+// by U+FFFD, and s itself when there is none.
+func cleanText(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
 // Verifier checks a chain record by record, in sequence order, so a store

@@ -68,3 +68,13 @@ func TestChainIsStable(t *testing.T) {
 		t.Errorf("Chain of an empty event = %s", got)
 	}
 }
+
+func TestSealCleansText(t *testing.T) {
+	r := Seal(1, GenesisHash, Event{Actor: "acme:user:a\x00b", Detail: "bad\xffutf8", Subject: "ünï"})
+	if r.Actor != "acme:user:a\uFFFDb" || r.Detail != "bad\uFFFDutf8" || r.Subject != "ünï" {
+		t.Fatalf("sealed %q %q %q", r.Actor, r.Detail, r.Subject)
+	}
+	if Chain(r.Seq, r.PrevHash, r.Event) != r.Hash {
+		t.Fatal("the hash does not cover the cleaned text")
+	}
+}

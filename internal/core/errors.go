@@ -129,6 +129,8 @@ func wrapStore(err error, what string) error {
 		return &Error{Kind: NotFound, Msg: what + " not found", Err: err}
 	case errors.Is(err, store.ErrAlreadyExists):
 		return &Error{Kind: Conflict, Msg: what + " already exists", Err: err}
+	case errors.Is(err, store.ErrInvalidText):
+		return &Error{Kind: Invalid, Msg: what + ": text must be valid UTF-8 without NUL characters", Err: err}
 	}
 	var e *Error
 	if errors.As(err, &e) {

@@ -110,6 +110,7 @@ func (c *Core) CreateAPIKey(ctx context.Context, s Session, caller Caller, princ
 		return model.APIKey{}, "", wrapStore(err, "API key")
 	}
 	c.keys.refreshKey(ctx, id)
+	k.Hash = nil // what the caller sees of a key never includes its HMAC
 	return k, key, nil
 }
 

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/keyward/keyward/internal/crypto"
@@ -183,8 +184,11 @@ func (c *Core) SetGrants(ctx context.Context, s Session, caller Caller, principa
 		}
 		seen[sp.RoleID] = true
 		role, err := c.st.GetRole(ctx, s.Account, sp.RoleID)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, &Error{Kind: Invalid, Field: "roles", Msg: "role " + sp.RoleID + " does not exist", Err: err}
+		}
+		if err != nil {
+			return nil, wrapStore(err, "role "+sp.RoleID)
 		}
 		// Nobody grants what they do not hold: users-manage is not admin.
 		if err := c.coversAll(ctx, s, caller, rolePermissions(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {

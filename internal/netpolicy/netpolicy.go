@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -157,10 +158,26 @@ func clock(s string) (int, error) {
 }
 
 // Holds reports whether now falls in the window. An invalid window holds never.
+// locations caches time zones by name: time.LoadLocation reads the zone
+// database on every call, and Holds runs on every permission check.
+var locations sync.Map // string -> *time.Location
+
+func location(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, l)
+	return l, nil
+}
+
 func (w Window) Holds(now time.Time) bool {
 	loc := time.UTC
 	if w.TimeZone != "" {
-		l, err := time.LoadLocation(w.TimeZone)
+		l, err := location(w.TimeZone)
 		if err != nil {
 			return false
 		}

@@ -245,11 +245,19 @@ func TestWritesSurviveKill9(t *testing.T) {
 			t.Fatalf("a rotated-away secret works after a crash: %v", v)
 		}
 		// A revoke answered 204, then a crash: still revoked.
-		st, _ = p2.do("POST", "/api/v1/users/"+m.userID+"/api-keys", admin, map[string]any{})
+		st, k2 := p2.do("POST", "/api/v1/users/"+m.userID+"/api-keys", admin, map[string]any{})
 		if st != 201 {
 			t.Fatalf("second key: %d", st)
 		}
+		if st, _ := p2.do("DELETE", "/api/v1/api-keys/"+k2["id"].(string), admin, nil); st != 204 {
+			t.Fatalf("revoke: %d", st)
+		}
 		p2.kill9()
+		p3 := serve(t, dir)
+		if st, v := p3.do("POST", "/api/v1/api-keys/verify", "", map[string]any{"key": k2["key"]}); st != 200 || v["valid"] != false || v["code"] != "revoked" {
+			t.Fatalf("a key revoked before a crash after it: %d %v", st, v)
+		}
+		p3.kill9()
 	}
 	p := serve(t, dir)
 	st, l := p.do("GET", "/api/v1/users?search=crash-", admin, nil)

@@ -52,12 +52,17 @@ func TestTuneGC(t *testing.T) {
 	if pct := gogc(); pct != 100 {
 		t.Fatalf("GOGC after the tuner stopped = %d, want 100", pct)
 	}
-	// An operator's GOGC wins.
+	// An operator's GOGC wins: checked while the tuner runs, whose first
+	// look would otherwise raise it at once.
 	t.Setenv("GOGC", "100")
 	ctx, cancel = context.WithCancel(context.Background())
-	go func() { time.Sleep(200 * time.Millisecond); cancel() }()
-	TuneGC(ctx, 1<<40)
-	if pct := gogc(); pct != 100 {
+	done = make(chan struct{})
+	go func() { TuneGC(ctx, 1<<40); close(done) }()
+	time.Sleep(200 * time.Millisecond)
+	pct := gogc()
+	cancel()
+	<-done
+	if pct != 100 {
 		t.Fatalf("GOGC with the variable set = %d, want 100", pct)
 	}
 }

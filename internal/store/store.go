@@ -14,6 +14,10 @@ import (
 var (
 	ErrNotFound      = errors.New("not found")
 	ErrAlreadyExists = errors.New("already exists")
+	// ErrInvalidText means a value to store held a NUL byte or invalid
+	// UTF-8, which PostgreSQL refuses (a lookup of such text finds nothing:
+	// ErrNotFound).
+	ErrInvalidText = errors.New("text holds a NUL character or invalid UTF-8")
 	// ErrSchemaTooNew means the database was migrated by a newer keyward.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 )

@@ -2,6 +2,7 @@ package native_test
 
 import (
 	"encoding/base64"
+	"github.com/keyward/keyward/internal/crypto"
 	"net/http"
 	"strings"
 	"testing"
@@ -117,12 +118,22 @@ func TestVerifyHidesWhetherAKeyIDExists(t *testing.T) {
 	e := newEnv(t)
 	id, _ := e.createUser("hal", "user", nil)
 	_, key := e.createKey(id, nil)
-	// Same id, other secret (re-checksummed by changing one secret character
-	// and letting the server see a well-formed key is not possible without the
-	// format's checksum, so compare an unknown id with a known id's wrong secret).
-	wrongSecret := e.verify(key[:len(key)-7] + "x" + key[len(key)-6:])
-	unknown := e.verify("kw_aaaaaaaaaaaaaaaa_" + strings.Repeat("A", 40) + "AAAAAA")
-	if wrongSecret["code"] != unknown["code"] {
+	kid, _, ok := crypto.ParseAPIKey(key)
+	if !ok {
+		t.Fatalf("created key %q does not parse", key)
+	}
+	// Both well formed (valid checksum): a known id with a wrong secret, and
+	// an id that does not exist. They must read the same.
+	wrongSecret := e.verify(crypto.FormatAPIKey(kid, strings.Repeat("B", 40)))
+	unknown := e.verify(crypto.FormatAPIKey("aaaaaaaaaaaaaaaa", strings.Repeat("B", 40)))
+	// The audit keeps the real reasons: the lookup was reached both times.
+	// (Reading the audit brings the journal into the table first; an
+	// unknown key's record belongs to no account, so it is counted there.)
+	if e.findAudit(map[string]string{"event": "apikey.verify", "reason": "bad_secret", "key_id": kid}) == nil ||
+		e.sqlCount("SELECT count(*) FROM audit_events WHERE event = 'apikey.verify' AND reason = 'unknown_key'") != 1 {
+		t.Fatal("the audit lacks a bad_secret or unknown_key record: the lookup was not reached")
+	}
+	if wrongSecret["valid"] != false || wrongSecret["code"] != unknown["code"] {
 		t.Fatalf("codes differ: wrong secret %v, unknown %v", wrongSecret, unknown)
 	}
 }

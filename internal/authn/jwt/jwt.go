@@ -259,8 +259,24 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 		id.Reason = fmt.Sprintf("token-app-property claim %q missing, empty or not a string", a.tokenAppProperty)
 		return id, authn.Bad, nil
 	}
+	if !hostIDPart(s) {
+		// path.Join would clean "../user/admin" out of the host namespace.
+		id.Reason = fmt.Sprintf("token-app-property claim %q is not a host id: empty, '.' or '..' segment", s)
+		return id, authn.Bad, nil
+	}
 	id.Login = path.Join("host", a.identityPath, s)
 	return id, authn.OK, nil
+}
+
+// hostIDPart reports whether s can follow the identity path in a host id
+// as it is: no empty, "." or ".." segment for path.Join to remove.
+func hostIDPart(s string) bool {
+	for seg := range strings.SplitSeq(s, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // Status reports whether the signing keys can be obtained and parsed.

@@ -118,6 +118,17 @@ func TestTokenAppPropertyAndIdentityPath(t *testing.T) {
 	if id, o := verify(t, b, "", iss.Sign(iss.Claims("myapp", ""))); o != authn.OK || id.Login != "host/myapp" {
 		t.Fatalf("no identity-path: %v %q", o, id.Login)
 	}
+	// A claim cannot climb out of the host namespace or the identity path.
+	for _, sub := range []string{"../user/admin", "../../user/admin", "a/../b", "./a", "a//b", "/a", "a/"} {
+		cc := iss.Claims("x", "")
+		cc["project"] = map[string]any{"path": sub}
+		if id, o := verify(t, a, "", iss.Sign(cc)); o != authn.Bad {
+			t.Errorf("claim %q: %v %q, want Bad", sub, o, id.Login)
+		}
+		if id, o := verify(t, b, "", iss.Sign(iss.Claims(sub, ""))); o != authn.Bad {
+			t.Errorf("sub %q: %v %q, want Bad", sub, o, id.Login)
+		}
+	}
 }
 
 func TestPublicKeysAndProviderURI(t *testing.T) {

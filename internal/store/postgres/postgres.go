@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/store/sqlstore"
 )
 
@@ -107,13 +108,24 @@ func (d *database) try(ctx context.Context, txo pgx.TxOptions, opts sqlstore.TxO
 			return fmt.Errorf("lock audit head: %w", err)
 		}
 	}
-	if err := fn(querier{tx}); err != nil {
-		return err
+	if err := fn(querier{tx, store.ErrInvalidText}); err != nil {
+		return badText(err, store.ErrInvalidText)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// badText marks PostgreSQL's refusal of a NUL byte or invalid UTF-8 in a
+// text value as as: such text cannot be stored (ErrInvalidText) and no
+// stored value can equal it (ErrNotFound). SQLite stores it as given.
+func badText(err, as error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05") && !errors.Is(err, as) {
+		return fmt.Errorf("%w: %w", as, err)
+	}
+	return err
 }
 
 // retryable reports a serialization failure or a deadlock.
@@ -128,13 +140,13 @@ func (d *database) Read(ctx context.Context, fn func(sqlstore.Querier) error) er
 		return fmt.Errorf("begin read: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if err := fn(querier{tx}); err != nil {
-		return err
+	if err := fn(querier{tx, store.ErrNotFound}); err != nil {
+		return badText(err, store.ErrNotFound)
 	}
 	return tx.Commit(ctx)
 }
 
-func (d *database) Pool() sqlstore.Querier { return querier{d.pool} }
+func (d *database) Pool() sqlstore.Querier { return querier{d.pool, store.ErrNotFound} }
 
 func (d *database) Time(t time.Time) any { return sqlstore.Micro(t) }
 
@@ -166,17 +178,34 @@ type conn interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// querier adapts pgx to sqlstore.Querier.
-type querier struct{ c conn }
+// querier adapts pgx to sqlstore.Querier; badText is what a refused NUL
+// byte or invalid UTF-8 means to its callers (see badText).
+type querier struct {
+	c       conn
+	badText error
+}
 
 func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	tag, err := q.c.Exec(ctx, query, args...)
 	if err != nil {
-		return 0, err
+		return 0, badText(err, q.badText)
 	}
 	return tag.RowsAffected(), nil
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
-	return q.c.Query(ctx, query, args...)
+	rows, err := q.c.Query(ctx, query, args...)
+	if err != nil {
+		return nil, badText(err, q.badText)
+	}
+	return textRows{rows, q.badText}, nil
 }
+
+// textRows reports a refused NUL or invalid UTF-8 from Err as well: pgx
+// often learns of an error only after Query has returned.
+type textRows struct {
+	pgx.Rows
+	badText error
+}
+
+func (r textRows) Err() error { return badText(r.Rows.Err(), r.badText) }

@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/store/storetest"
 )
@@ -152,5 +154,34 @@ func TestInstancesShareOneChain(t *testing.T) {
 	}
 	if _, n, _ := stores[0].ListAudit(ctx, "", 1, 0); n != 80 {
 		t.Fatalf("records = %d, want 80", n)
+	}
+}
+
+// TestTextPostgresRefuses: a NUL byte or invalid UTF-8 cannot be stored
+// (ErrInvalidText), matches nothing (ErrNotFound), and in an audit record is
+// replaced, so it cannot make a whole batch of records fail.
+func TestTextPostgresRefuses(t *testing.T) {
+	ctx := context.Background()
+	s := openFresh(t)
+	acct := audit.Event{Account: "acme", Event: "account.create", Outcome: audit.Success, Actor: "acme:user:admin", Subject: "acme:user:admin"}
+	if err := s.CreateAccount(ctx, model.Account{Name: "acme"}, acct); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"nul\x00byte", "bad\xffutf8"} {
+		p := model.Principal{ID: "p-" + hex.EncodeToString([]byte(bad)), Account: "acme", Kind: model.KindUser, Login: "u" + hex.EncodeToString([]byte(bad)), DisplayName: bad}
+		if err := s.CreatePrincipal(ctx, p, nil, acct); !errors.Is(err, store.ErrInvalidText) {
+			t.Errorf("store %q: %v, want ErrInvalidText", bad, err)
+		}
+		if _, err := s.GetPrincipalByLogin(ctx, "acme", model.KindUser, bad); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("look up %q: %v, want ErrNotFound", bad, err)
+		}
+		ev := acct
+		ev.Event, ev.Actor = "authn", "acme:user:"+bad
+		if err := s.AppendAudit(ctx, ev, acct); err != nil {
+			t.Errorf("audit a login of %q: %v", bad, err)
+		}
+	}
+	if seq, why, err := s.VerifyAudit(ctx); err != nil || seq != 0 {
+		t.Fatalf("verify: %d %q %v", seq, why, err)
 	}
 }
