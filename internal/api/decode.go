@@ -34,10 +34,9 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		// more read to see the end (a longer body still fails the limit).
 		body = make([]byte, n, n+1)
 		if _, err = io.ReadFull(r.Body, body); err == nil {
-			var more [1]byte
 			var m int
-			if m, err = r.Body.Read(more[:]); m > 0 {
-				body = append(body, more[0])
+			if m, err = r.Body.Read(body[n : n+1]); m > 0 {
+				body = body[:n+1]
 				var rest []byte
 				rest, err = io.ReadAll(r.Body)
 				body = append(body, rest...)

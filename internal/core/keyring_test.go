@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/store"
 )
 
 // TestKeyTableHoldsNoPointers: the garbage collector skips maps whose keys
@@ -79,6 +80,19 @@ func TestKeyTable(t *testing.T) {
 	for id, want := range map[string]bool{a.ID: false, "short": false, b.ID: true, c.ID: true} {
 		if _, ok := tb.entry(id); ok != want {
 			t.Errorf("after deleting p1, %s present = %v", id, ok)
+		}
+	}
+}
+
+func TestNormalizePage(t *testing.T) {
+	for _, c := range []struct{ in, want int }{{0, 100}, {5, 5}, {1000, 1000}, {5000, 1000}} {
+		if p, err := normalizePage(store.Page{Limit: c.in}); err != nil || p.Limit != c.want {
+			t.Errorf("limit %d → %d %v, want %d", c.in, p.Limit, err, c.want)
+		}
+	}
+	for _, p := range []store.Page{{Limit: -1}, {Offset: -1}} {
+		if _, err := normalizePage(p); AsError(err).Kind != Invalid {
+			t.Errorf("%+v: %v, want Invalid", p, err)
 		}
 	}
 }

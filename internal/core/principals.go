@@ -162,16 +162,26 @@ func (c *Core) GetPrincipal(ctx context.Context, s Session, caller Caller, id st
 	return p, wrapStore(err, "principal "+id)
 }
 
+// normalizePage refuses a negative limit or offset and bounds the limit:
+// 0 means 100, at most 1000.
+func normalizePage(page store.Page) (store.Page, error) {
+	if page.Limit < 0 || page.Offset < 0 {
+		return page, invalid("limit", "limit and offset must not be negative")
+	}
+	if page.Limit == 0 || page.Limit > 1000 {
+		page.Limit = min(max(page.Limit, 100), 1000)
+	}
+	return page, nil
+}
+
 // ListPrincipals returns one page of principals and the total.
 func (c *Core) ListPrincipals(ctx context.Context, s Session, caller Caller, page store.Page) ([]model.Principal, int, error) {
 	if err := c.Authorize(ctx, s, caller, PermUsersView); err != nil {
 		return nil, 0, err
 	}
-	if page.Limit < 0 || page.Offset < 0 {
-		return nil, 0, invalid("limit", "limit and offset must not be negative")
-	}
-	if page.Limit == 0 || page.Limit > 1000 {
-		page.Limit = min(max(page.Limit, 100), 1000)
+	page, err := normalizePage(page)
+	if err != nil {
+		return nil, 0, err
 	}
 	ps, total, err := c.st.ListPrincipals(ctx, s.Account, page)
 	return ps, total, wrapStore(err, "principals")

@@ -102,8 +102,9 @@ func (c *Core) ListRoles(ctx context.Context, s Session, caller Caller, page sto
 	if err := c.Authorize(ctx, s, caller, PermRolesView); err != nil {
 		return nil, 0, err
 	}
-	if page.Limit < 0 || page.Offset < 0 {
-		return nil, 0, invalid("limit", "limit and offset must not be negative")
+	page, err := normalizePage(page)
+	if err != nil {
+		return nil, 0, err
 	}
 	rs, total, err := c.st.ListRoles(ctx, s.Account, page)
 	for i := range rs {

@@ -134,6 +134,9 @@ func parseEnabled(r *http.Request) (bool, error) {
 			return false, bad
 		}
 		raw := bytes.TrimSpace(body.Enabled)
+		if len(raw) == 0 || string(raw) == "null" {
+			return false, bad
+		}
 		var b2 bool
 		if err := json.Unmarshal(raw, &b2); err == nil {
 			return b2, nil

@@ -113,6 +113,9 @@ func TestEnableAuthenticator(t *testing.T) {
 	patch("/authn-jwt/ci/myorg", e.admin, formType, "enabled=false&x="+strings.Repeat("a", 10<<20)).expect(t, 413, nil)
 	patch("/authn-jwt/ci/myorg", e.admin, formType, "enabled=maybe").expect(t, 422,
 		ptr(`{"error":{"code":"validation_failed","message":"enabled must be true or false","details":[{"code":"validation_failed","target":"enabled","message":"must be true or false"}]}}`))
+	for _, null := range []string{`{"enabled":null}`, `{}`} {
+		patch("/authn-jwt/ci/myorg", e.admin, "application/json", null).expect(t, 422, nil)
+	}
 	good().expect(t, 200, nil) // nothing changed
 
 	patch("/authn-jwt/ci/myorg", e.admin, formType, "enabled=false").expect(t, 204, empty)

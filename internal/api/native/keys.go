@@ -63,7 +63,11 @@ func (s *Surface) rotateKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 			return err
 		}
 	}
-	k, key, err := s.core.RotateAPIKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id"), time.Duration(req.GracePeriodSeconds)*time.Second)
+	grace := time.Duration(req.GracePeriodSeconds) * time.Second
+	if req.GracePeriodSeconds < 0 || grace/time.Second != time.Duration(req.GracePeriodSeconds) {
+		grace = -1 // overflowed: let the core refuse it with its range
+	}
+	k, key, err := s.core.RotateAPIKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id"), grace)
 	if err != nil {
 		return err
 	}

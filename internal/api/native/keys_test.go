@@ -165,7 +165,8 @@ func TestRotate(t *testing.T) {
 	if e.verify(newest)["valid"] != false || e.verify(r.str("key"))["valid"] != true {
 		t.Error("rotate with {} kept the old secret")
 	}
-	for _, g := range []any{-1, 1e9, "soon"} {
+	for _, g := range []any{-1, 1e9, "soon", 18446744074, 9223372037} { // the last two overflow nanoseconds
+
 		if _, f, _ := e.do("POST", "/api/v1/api-keys/"+id+"/rotate", e.admin, map[string]any{"grace_period_seconds": g}).errBody(400); f != "grace_period_seconds" {
 			t.Errorf("grace %v: field %q", g, f)
 		}

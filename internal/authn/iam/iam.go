@@ -154,6 +154,11 @@ func signedHeaders(credential string) (map[string]string, string) {
 	}
 	for _, h := range allowedHeaders {
 		if v, ok := in[h]; ok {
+			if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+				// A header value net/http would refuse to send: the
+				// caller's fault, not STS being unreachable.
+				return nil, fmt.Sprintf("header %q holds a control character", h)
+			}
 			out[h] = v
 		}
 	}

@@ -3,6 +3,7 @@ package iam_test
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 	"github.com/keyward/keyward/internal/authn/iam"
 	"github.com/keyward/keyward/internal/authn/iam/iamtest"
 )
+
+// amzDate finds the start of the X-Amz-Date value in a JSON credential.
+var amzDate = regexp.MustCompile(`(?i)("x-amz-date":")`)
 
 func TestVerify(t *testing.T) {
 	sts := iamtest.Start(t, "011915987442", "MyApp")
@@ -48,6 +52,7 @@ func TestVerify(t *testing.T) {
 		{"not JSON", "host/aws/011915987442/MyApp", "Authorization: x", authn.Bad},
 		{"no SignedHeaders", "host/aws/011915987442/MyApp", `{"authorization":"AWS4-HMAC-SHA256 x"}`, authn.Bad},
 		{"no login", "", good, authn.Bad},
+		{"newline in a signed header", "host/aws/011915987442/MyApp", amzDate.ReplaceAllString(good, `$1\n`), authn.Bad},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

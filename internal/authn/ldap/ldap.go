@@ -82,7 +82,11 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 				connect = connLDAPS
 			}
 			if p := u.Port(); p != "" {
-				port, _ = strconv.Atoi(p)
+				if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+					bad(KeyURI, fmt.Sprintf("port %q is not 1 to 65535", p))
+				} else {
+					port = n
+				}
 			}
 		}
 	}

@@ -113,6 +113,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad connect_type", map[string]string{"host": "h", "base_dn": "dc=x", "connect_type": "ssh"}, []string{"connect_type"}},
 		{"bad uri scheme", map[string]string{"uri": "http://h", "base_dn": "dc=x"}, []string{"uri"}},
 		{"malformed uri", map[string]string{"uri": "ldap://[::1", "base_dn": "dc=x"}, []string{"uri"}},
+		{"uri port out of range", map[string]string{"uri": "ldap://h:99999", "base_dn": "dc=x"}, []string{"uri"}},
 		{"bad base_dn", map[string]string{"host": "h", "base_dn": "not a dn"}, []string{"base_dn"}},
 		{"bind_dn without password", map[string]string{"host": "h", "base_dn": "dc=x", "bind_dn": "cn=a,dc=x"}, []string{"bind-password"}},
 		{"filter without %s", map[string]string{"host": "h", "base_dn": "dc=x", "filter_template": "(uid=alice)"}, []string{"filter_template"}},
