@@ -24,6 +24,20 @@ type LoginRequest struct {
 	// the way in (authn…).
 	Event         string
 	Authenticator string
+	// Conjur marks a login through Conjur's authn: refused while the
+	// environment's authenticator list (CONJUR_AUTHENTICATORS) leaves authn
+	// out. The native API ignores that list.
+	Conjur bool
+}
+
+// authnDisabled audits and refuses a Conjur authn login while the
+// environment's authenticator list leaves authn out.
+func (c *Core) authnDisabled(ctx context.Context, caller Caller, req LoginRequest) error {
+	if !req.Conjur || c.BasicAuthnEnabled() {
+		return nil
+	}
+	c.RecordAuthnFailure(ctx, caller, req.Account, req.Login, req.Event, req.Authenticator, "authenticator_disabled")
+	return unauthenticated("authenticator_disabled")
 }
 
 // splitLogin turns a Conjur-style login into kind and bare login. A bare
@@ -135,6 +149,9 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, req LoginRequest, ke
 // AuthenticateKey proves a session with an API key. Every attempt is
 // audited, and a success only returns once its record is committed.
 func (c *Core) AuthenticateKey(ctx context.Context, caller Caller, req LoginRequest, key string) (Session, error) {
+	if err := c.authnDisabled(ctx, caller, req); err != nil {
+		return Session{}, err
+	}
 	kc := c.checkKey(ctx, caller, req, key)
 	ev := c.keyEvent(caller, req, kc)
 	if !kc.Valid {
@@ -215,6 +232,9 @@ func (c *Core) findPrincipal(ctx context.Context, account, login string) (model.
 // acceptKey, the principal's current API key also works as the password
 // (Conjur's Basic login). An unknown login costs the same bcrypt work.
 func (c *Core) AuthenticatePassword(ctx context.Context, caller Caller, req LoginRequest, password string, acceptKey bool) (Session, model.Principal, error) {
+	if err := c.authnDisabled(ctx, caller, req); err != nil {
+		return Session{}, model.Principal{}, err
+	}
 	ev := c.event(caller, req.Account, req.Event)
 	ev.Authenticator = req.Authenticator
 	ev.Actor = subjectRoleID(req.Account, req.Login)

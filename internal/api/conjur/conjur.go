@@ -32,7 +32,6 @@ type coreAPI interface {
 	AuthenticatorStatus(ctx context.Context, s core.Session, caller core.Caller, account, typ, serviceID string) *core.StatusError
 	SetAuthenticatorEnabled(ctx context.Context, s core.Session, caller core.Caller, typ, serviceID string, enabled bool) error
 	AuthenticatorLists(ctx context.Context) (configured, enabled []string, err error)
-	BasicAuthnEnabled() bool
 	OIDCProviders(ctx context.Context, account string) ([]core.OIDCProvider, error)
 	Version() string
 }
@@ -77,11 +76,8 @@ func (s *Surface) Authenticate(r *http.Request, caller core.Caller) (core.Sessio
 		case account == "":
 			s.core.RecordAuthnFailure(ctx, caller, account, login, "authn", "authn", "basic_not_accepted")
 			return core.Session{}, true, unauthenticated("basic_not_accepted")
-		case !s.core.BasicAuthnEnabled():
-			s.core.RecordAuthnFailure(ctx, caller, account, login, "authn", "authn", "authenticator_disabled")
-			return core.Session{}, true, unauthenticated("authenticator_disabled")
 		}
-		sess, _, err := s.core.AuthenticatePassword(ctx, caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn"}, secret, true)
+		sess, _, err := s.core.AuthenticatePassword(ctx, caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn", Conjur: true}, secret, true)
 		return sess, true, err
 	}
 	tok, ok, err := api.AccessToken(r)

@@ -88,11 +88,7 @@ func (s *Surface) login(w http.ResponseWriter, r *http.Request, rc *api.Ctx) err
 		s.core.RecordAuthnFailure(ctx, rc.Caller, account, "", "login", "authn", "missing_credentials")
 		return unauthenticated("missing_credentials")
 	}
-	if !s.core.BasicAuthnEnabled() {
-		s.core.RecordAuthnFailure(ctx, rc.Caller, account, login, "login", "authn", "authenticator_disabled")
-		return unauthenticated("authenticator_disabled")
-	}
-	sess, _, err := s.core.AuthenticatePassword(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "login", Authenticator: "authn"}, secret, true)
+	sess, _, err := s.core.AuthenticatePassword(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "login", Authenticator: "authn", Conjur: true}, secret, true)
 	if err != nil {
 		return asUnauthenticated(err)
 	}
@@ -113,12 +109,8 @@ func (s *Surface) authenticate(w http.ResponseWriter, r *http.Request, rc *api.C
 	if err != nil {
 		return err
 	}
-	if !s.core.BasicAuthnEnabled() {
-		s.core.RecordAuthnFailure(ctx, rc.Caller, account, login, "authn", "authn", "authenticator_disabled")
-		return unauthenticated("authenticator_disabled")
-	}
 	key := strings.TrimSpace(string(body))
-	sess, err := s.core.AuthenticateKey(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn"}, key)
+	sess, err := s.core.AuthenticateKey(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn", Conjur: true}, key)
 	if err != nil {
 		return asUnauthenticated(err)
 	}

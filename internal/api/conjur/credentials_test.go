@@ -3,6 +3,7 @@ package conjur_test
 import (
 	"bufio"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -122,6 +123,29 @@ func TestAuthnDisabledByEnvironment(t *testing.T) {
 	e.authn("admin", e.adminKey).expect(t, 401, empty)
 	e.do("GET", "/authn/myorg/login", nil, "Authorization", basic("admin", e.adminKey)).expect(t, 401, empty)
 	e.do("PUT", "/authn/myorg/api_key", nil, "Authorization", basic("admin", e.adminKey)).expect(t, 401, empty)
+	// The native API ignores the Conjur list.
+	r := e.do("POST", "/api/v1/token", strings.NewReader(`{"api_key":"`+e.adminKey+`"}`))
+	r.expect(t, 200, nil)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal([]byte(r.body), &tok)
+	// Each refusal is audited with its reason, by the core.
+	r = e.do("GET", "/api/v1/audit?limit=100", nil, "Authorization", "Bearer "+tok.AccessToken)
+	r.expect(t, 200, nil)
+	var audit struct {
+		Items []map[string]any `json:"items"`
+	}
+	json.Unmarshal([]byte(r.body), &audit)
+	var disabled int
+	for _, rec := range audit.Items {
+		if rec["reason"] == "authenticator_disabled" && rec["authenticator"] == "authn" {
+			disabled++
+		}
+	}
+	if disabled != 3 {
+		t.Fatalf("%d authenticator_disabled records, want 3", disabled)
+	}
 }
 
 func TestLogin(t *testing.T) {
