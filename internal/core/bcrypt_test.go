@@ -42,3 +42,52 @@ func TestBcryptLendsProcsWhileBusy(t *testing.T) {
 		t.Fatalf("without a lender: GOMAXPROCS %d, %v; want %d", during, err, base)
 	}
 }
+
+// TestThrottledLoginsNeverRefuseAKey: with the bcrypt pool full, password
+// logins are refused (an unknown login too: it would cost bcrypt work like a
+// known one), while API keys, which need no bcrypt, still work.
+func TestThrottledLoginsNeverRefuseAKey(t *testing.T) {
+	ctx := context.Background()
+	c, admin, key := testCore(t, nil)
+	pw := "Correct-Horse-42x"
+	if _, _, err := c.CreatePrincipal(ctx, admin, loopback, PrincipalSpec{Login: "thr", Password: &pw}); err != nil {
+		t.Fatal(err)
+	}
+	c.bcrypt.close()
+	c.bcrypt = newBcryptPool(1, 0)
+	c.bcrypt.start()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	go func() { _ = c.bcrypt.do(ctx, func() { close(started); <-release }) }()
+	<-started
+	defer close(release)
+	for _, login := range []string{"thr", "nobody-at-all"} {
+		_, _, err := c.AuthenticatePassword(ctx, loopback, LoginRequest{Account: "acme", Login: login, Event: "token", Authenticator: "authn"}, pw, false)
+		if AsError(err).Kind != RateLimited {
+			t.Errorf("login %s with the pool full: %v, want RateLimited", login, err)
+		}
+	}
+	if _, err := c.AuthenticateKey(ctx, loopback, LoginRequest{Account: "acme", Event: "token", Authenticator: "authn"}, key); err != nil {
+		t.Fatalf("an API key with the pool full: %v", err)
+	}
+	if kc, _, err := c.VerifyKey(ctx, loopback, key); err != nil || !kc.Valid {
+		t.Fatalf("verify with the pool full: %+v %v", kc, err)
+	}
+}
+
+// TestTokenTTLIsConfigurable: Deps.TokenTTL sets the lifetime of tokens.
+func TestTokenTTLIsConfigurable(t *testing.T) {
+	ctx := context.Background()
+	c, admin, _ := testCore(t, nil)
+	c2, err := New(ctx, Deps{Store: c.st, Sealer: c.sealer, TokenTTL: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	for core, want := range map[*Core]time.Duration{c: 8 * time.Minute, c2: 2 * time.Minute} {
+		tok, err := core.IssueToken(admin, 0, FormatNative)
+		if err != nil || tok.TTL != want || time.Until(tok.ExpiresAt) > want || time.Until(tok.ExpiresAt) < want-time.Minute {
+			t.Errorf("token %+v %v, want a lifetime of %v", tok, err, want)
+		}
+	}
+}

@@ -36,6 +36,14 @@ func (c *Core) ownerAccess(ctx context.Context, s Session, caller Caller, princi
 
 // keyForChange loads a key the session may rotate or revoke: as keyAccess,
 // and then as mayMint for the key's owner.
+// MayChangeKey answers, and audits a refusal, whether the session may
+// rotate or revoke the key: for a surface to decide before it reads a body,
+// since whose key it is decides (the change checks again).
+func (c *Core) MayChangeKey(ctx context.Context, s Session, caller Caller, keyID string) error {
+	_, err := c.keyForChange(ctx, s, caller, keyID)
+	return err
+}
+
 func (c *Core) keyForChange(ctx context.Context, s Session, caller Caller, keyID string) (model.APIKey, error) {
 	k, err := c.keyAccess(ctx, s, caller, keyID)
 	if err != nil {

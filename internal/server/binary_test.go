@@ -107,6 +107,7 @@ type proc struct {
 	base   string
 	mu     sync.Mutex
 	stderr bytes.Buffer
+	stdout string // the file its standard output goes to
 	done   chan struct{}
 }
 
@@ -116,13 +117,18 @@ func serve(t *testing.T, dir string) *proc {
 	t.Helper()
 	cmd := exec.Command(keywardBin, "serve", "--data", dir, "--listen", "127.0.0.1:0", "--account", "acme")
 	cmd.Env = cleanEnv()
-	cmd.Stdout = io.Discard
+	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout = out
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, done: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, stdout: out.Name(), done: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -520,9 +526,14 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 	if strings.Contains(logs.String(), a.APIKey) {
 		t.Error("the admin key is in the log")
 	}
-	// A second serve on the now-initialised folder keeps the admin.
+	// A second serve on the now-initialised folder keeps the admin and
+	// prints nothing: the credentials are shown once.
 	p := serve(t, dir)
 	if st, v := p.do("POST", "/api/v1/api-keys/verify", "", map[string]any{"key": a.APIKey}); st != 200 || v["valid"] != true {
 		t.Errorf("admin key after restart: %v", v)
+	}
+	p.kill9()
+	if b, err := os.ReadFile(p.stdout); err != nil || len(b) != 0 {
+		t.Errorf("a restart printed %q (%v), want nothing", b, err)
 	}
 }

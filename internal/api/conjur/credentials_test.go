@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,6 +214,20 @@ func TestChangePassword(t *testing.T) {
 	e.authn("alice", alice.key).expect(t, 401, empty)
 	e.token("alice", r.body)
 	_ = bob
+	// The refused change, the change and the key read back are audited;
+	// so is a login through an authenticator nobody defined.
+	e.do("POST", "/authn-jwt/nosuch/myorg/authenticate", strings.NewReader("jwt=x")).expect(t, 401, empty)
+	var got []string
+	for _, it := range e.native("GET", "/api/v1/audit?limit=200", nil, 200)["items"].([]any) {
+		rec := it.(map[string]any)
+		got = append(got, fmt.Sprintf("%v/%v/%v/%v", rec["event"], rec["outcome"], rec["subject"], rec["authenticator"]))
+	}
+	for _, want := range []string{"password/failure/myorg:user:alice/authn", "password/success/myorg:user:alice/authn",
+		"apikey.read/success/myorg:user:alice/authn", "authn/failure/myorg:user:unknown/authn-jwt/nosuch"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no audit record %s in %v", want, got)
+		}
+	}
 }
 
 func TestRotateAPIKey(t *testing.T) {

@@ -57,6 +57,11 @@ type rotateRequest struct {
 }
 
 func (s *Surface) rotateKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	// Whose key it is decides, so ask before the body is read: a refusal
+	// says nothing about the body.
+	if err := s.core.MayChangeKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id")); err != nil {
+		return err
+	}
 	var req rotateRequest
 	if r.ContentLength != 0 {
 		if err := api.DecodeJSON(r, &req); err != nil {

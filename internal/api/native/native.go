@@ -39,6 +39,7 @@ type coreAPI interface {
 	ListAPIKeys(ctx context.Context, s core.Session, caller core.Caller, principalID string) ([]model.APIKey, error)
 	RevokeAPIKey(ctx context.Context, s core.Session, caller core.Caller, keyID string) error
 	RotateAPIKey(ctx context.Context, s core.Session, caller core.Caller, keyID string, grace time.Duration) (model.APIKey, string, error)
+	MayChangeKey(ctx context.Context, s core.Session, caller core.Caller, keyID string) error
 	ListAudit(ctx context.Context, s core.Session, caller core.Caller, limit, offset int) ([]audit.Record, int, error)
 	RotateSigningKey(ctx context.Context, s core.Session, caller core.Caller) error
 	PutAuthenticator(ctx context.Context, s core.Session, caller core.Caller, typ, serviceID string, spec core.AuthenticatorSpec) (core.AuthenticatorView, error)

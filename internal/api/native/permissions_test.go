@@ -106,6 +106,16 @@ func TestEveryRouteRefusesCallersWithoutPermission(t *testing.T) {
 				t.Errorf("refusals differ for a real and a made-up object:\n%s\n%s", r1.body, r2.body)
 			}
 			denials += 2
+			// Decided before the body is read: a malformed or oversized
+			// body gets the same 403, not a 400 or 413.
+			if rt.Request != nil {
+				for _, bad := range []string{"{not json", `{"x":"` + strings.Repeat("a", 2<<20) + `"}`} {
+					if r := e.do(rt.Method, fill(rt.Pattern, other), nobody, bad); string(r.body) != string(r1.body) {
+						t.Errorf("bad body (%d bytes): %d %.200s, want the same 403", len(bad), r.status, r.body)
+					}
+					denials++
+				}
+			}
 		})
 	}
 

@@ -226,3 +226,24 @@ func TestAuditRecords(t *testing.T) {
 	}
 	e.do("GET", "/api/v1/audit?limit=-1", e.admin, nil).errBody(400)
 }
+
+// TestKeyChangesAudited: creating, rotating and revoking a key each leave a
+// record naming the key, the admin and the key's owner.
+func TestKeyChangesAudited(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	uid, _ := e.createUser("kay", "user", nil)
+	kid, _ := e.createKey(uid, nil)
+	e.do("POST", "/api/v1/api-keys/"+kid+"/rotate", e.admin, map[string]any{}).want(200)
+	e.do("DELETE", "/api/v1/api-keys/"+kid, e.admin, nil).want(204)
+	for _, event := range []string{"apikey.create", "rotate", "apikey.revoke"} {
+		rec := e.findAudit(map[string]string{"event": event, "key_id": kid})
+		if rec == nil || rec["outcome"] != "success" || rec["actor"] != account+":user:admin" || rec["subject"] != account+":user:kay" {
+			t.Errorf("%s record: %v", event, rec)
+		}
+	}
+	// A request id that could break a header line is replaced, not echoed.
+	if got := e.do("GET", "/healthz", "", nil, "X-Request-Id", `a"b`).header.Get("X-Request-Id"); got == `a"b` || got == "" {
+		t.Errorf("request id with a quote echoed as %q", got)
+	}
+}

@@ -14,6 +14,7 @@ func TestTokenExchange(t *testing.T) {
 	e := newEnv(t)
 	_, aliceKey := e.createUser("alice", "user", map[string]any{"password": goodPassword})
 	_, hostKey := e.createUser("apps/myapp", "host", nil)
+	e.createUser("apps/withpw", "host", map[string]any{"password": goodPassword}) // hosts may have passwords too
 
 	ok := []struct {
 		name string
@@ -26,6 +27,7 @@ func TestTokenExchange(t *testing.T) {
 		{"key alone", map[string]any{"api_key": aliceKey}, "alice"},
 		{"host with bare login", map[string]any{"account": account, "login": "apps/myapp", "api_key": hostKey}, "host/apps/myapp"},
 		{"host key alone", map[string]any{"api_key": hostKey}, "host/apps/myapp"},
+		{"host with a password", map[string]any{"account": account, "login": "apps/withpw", "password": goodPassword}, "host/apps/withpw"},
 	}
 	for _, tc := range ok {
 		t.Run(tc.name, func(t *testing.T) {
