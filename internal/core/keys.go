@@ -34,8 +34,6 @@ func (c *Core) ownerAccess(ctx context.Context, s Session, caller Caller, princi
 	return c.Authorize(ctx, s, caller, PermAPIKeysManage)
 }
 
-// keyForChange loads a key the session may rotate or revoke: as keyAccess,
-// and then as mayMint for the key's owner.
 // MayChangeKey answers, and audits a refusal, whether the session may
 // rotate or revoke the key: for a surface to decide before it reads a body,
 // since whose key it is decides (the change checks again).
@@ -44,6 +42,8 @@ func (c *Core) MayChangeKey(ctx context.Context, s Session, caller Caller, keyID
 	return err
 }
 
+// keyForChange loads a key the session may rotate or revoke: as keyAccess,
+// and then as mayMint for the key's owner.
 func (c *Core) keyForChange(ctx context.Context, s Session, caller Caller, keyID string) (model.APIKey, error) {
 	k, err := c.keyAccess(ctx, s, caller, keyID)
 	if err != nil {
