@@ -118,13 +118,15 @@ func (a *auditor) flush(batch []auditReq, evs []audit.Event) {
 		err = fmt.Errorf("append audit: %w", err)
 	}
 	for _, r := range batch {
+		if err == nil {
+			a.count(r.ev) // what /metrics reports is what was written
+		}
 		r.done <- err
 	}
 }
 
 // record appends ev and waits until it is committed.
 func (a *auditor) record(ctx context.Context, ev audit.Event) error {
-	a.count(ev)
 	done := a.waits.Get().(chan error)
 	select {
 	case a.in <- auditReq{ev: ev, done: done}:

@@ -91,3 +91,24 @@ func TestTokenTTLIsConfigurable(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditCountsOnlyWhatWasWritten: /metrics counts authentications whose
+// record was committed, not ones whose record failed.
+func TestAuditCountsOnlyWhatWasWritten(t *testing.T) {
+	ctx := context.Background()
+	c, _, key := testCore(t, nil)
+	k := [2]string{"apikey.verify", "success"}
+	if _, _, err := c.VerifyKey(ctx, loopback, key); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.AuditCounts()[k]; n != 1 {
+		t.Fatalf("after one verification: %d", n)
+	}
+	c.st.Close() // every append fails from here
+	if _, _, err := c.VerifyKey(ctx, loopback, key); err == nil {
+		t.Fatal("a verification whose record cannot be written succeeded")
+	}
+	if n := c.AuditCounts()[k]; n != 1 {
+		t.Fatalf("a failed record was counted: %d", n)
+	}
+}

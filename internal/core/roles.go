@@ -91,9 +91,7 @@ func (c *Core) GetRole(ctx context.Context, s Session, caller Caller, id string)
 }
 
 func withAdminPerms(r model.Role) model.Role {
-	if r.BuiltIn && r.Name == AdminRole {
-		r.Permissions = AllPermissions()
-	}
+	r.Permissions = rolePermissions(r)
 	return r
 }
 
