@@ -49,11 +49,16 @@ func ReadBody(r *http.Request) ([]byte, error) {
 	}
 	if err != nil {
 		if IsTooLarge(err) {
-			return nil, &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+			return nil, TooLarge()
 		}
 		return nil, &core.Error{Kind: core.Invalid, Msg: "request body could not be read", Err: err}
 	}
 	return body, nil
+}
+
+// TooLarge is the error of a body over the server's limit.
+func TooLarge() *core.Error {
+	return &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
 }
 
 // DecodeJSONBytes decodes body into v as DecodeJSON does.

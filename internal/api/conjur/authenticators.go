@@ -147,7 +147,7 @@ func parseEnabled(r *http.Request) (bool, error) {
 	} else {
 		if err := r.ParseForm(); err != nil {
 			if api.IsTooLarge(err) {
-				return false, &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+				return false, api.TooLarge()
 			}
 			return false, bad
 		}

@@ -11,16 +11,14 @@ import (
 	"github.com/keyward/keyward/internal/core"
 )
 
-// readBody reads the whole request body, within the server's limit.
+// readBody reads the whole request body, within the server's limit; an
+// unreadable one is Conjur's bad request.
 func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		if api.IsTooLarge(err) {
-			return nil, &core.Error{Kind: core.TooLarge, Msg: "request body is too large", Err: err}
-		}
-		return nil, &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Msg: "request body could not be read", Err: err}
+	b, err := api.ReadBody(r)
+	if e := core.AsError(err); err != nil && e.Kind == core.Invalid {
+		e.Reason = reasonBadRequest
 	}
-	return b, nil
+	return b, err
 }
 
 // wantsBase64 reports whether Accept-Encoding lists base64 (Conjur's

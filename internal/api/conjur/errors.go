@@ -141,7 +141,7 @@ func send(w http.ResponseWriter, rp reply) {
 func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	e := core.AsError(err)
 	if api.IsTooLarge(err) {
-		e = &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+		e = api.TooLarge()
 	}
 	rp := render(e)
 	if rp.status >= 500 {

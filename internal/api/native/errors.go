@@ -52,7 +52,7 @@ func writeError(log *slog.Logger) func(w http.ResponseWriter, r *http.Request, e
 	return func(w http.ResponseWriter, r *http.Request, err error) {
 		e := core.AsError(err)
 		if api.IsTooLarge(err) {
-			e = &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+			e = api.TooLarge()
 		}
 		status, body := render(e)
 		if status >= 500 {

@@ -74,7 +74,7 @@ type introspection struct {
 func (s *Surface) introspect(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	if err := r.ParseForm(); err != nil {
 		if api.IsTooLarge(err) {
-			return &core.Error{Kind: core.TooLarge, Msg: "request body is too large"}
+			return api.TooLarge()
 		}
 		return &core.Error{Kind: core.Invalid, Field: "token", Msg: "body must be a form: token=…"}
 	}
