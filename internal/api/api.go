@@ -4,30 +4,45 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"github.com/keyward/keyward/internal/core"
 )
 
-// Route is a route's only declaration: its pattern, the permission it
-// needs (or Public), and its handler. The same table mounts the route,
+// Route is a route's only declaration: its pattern, what the pipeline
+// enforces before the handler runs (credential, permission, security level,
+// account, pre-check), and its handler. The same table mounts the route,
 // generates the OpenAPI document and drives the permission-denial tests.
 type Route struct {
 	Method  string
 	Pattern string // net/http pattern without the method
 	// Permission the caller must hold. Empty only with Public or SelfService.
 	Permission string
-	// Public routes need no credential (the credential is the request's subject).
-	Public bool
+	// Public routes need no credential (the credential is the request's
+	// subject); with OptionalAuth, one presented is authenticated all the
+	// same and its access handed to the handler.
+	Public       bool
+	OptionalAuth bool
 	// Self names a path parameter: a caller whose principal id equals it
 	// needs no Permission (a principal acting on itself).
 	Self string
 	// SelfService routes are decided by the core (ownership of the object),
 	// after authentication; Permission documents the one that opens them to all.
 	SelfService bool
-	Summary     string
+	// MinLevel is the lowest session security level the route accepts.
+	MinLevel int
+	// Account names the path parameter that must equal the session's
+	// account (else 401, as Conjur answers a token of another account).
+	Account string
+	// PreCheck runs after authorization and before the handler reads the
+	// body, for decisions that depend on the object (whose key it is).
+	PreCheck func(r *http.Request, rc *Ctx) error
+	Summary  string
 	// Request is a zero value of the JSON body type, for the OpenAPI document.
 	Request any
 	// Status is the success status, for the OpenAPI document.
@@ -37,18 +52,85 @@ type Route struct {
 
 // Ctx is what the pipeline learned about a request before its handler runs.
 type Ctx struct {
-	Caller  core.Caller
-	Session core.Session
-	Authed  bool
+	Caller core.Caller
+	// Access is the authenticated caller's access snapshot, computed once;
+	// nil on a public route called without a credential.
+	Access *core.Access
 }
 
-// Surface is one API surface's hooks.
+// Session is the authenticated session, or the zero session.
+func (rc *Ctx) Session() core.Session {
+	if rc.Access == nil {
+		return core.Session{}
+	}
+	return rc.Access.Session
+}
+
+// Surface is one API surface as a value: its routes, how it extracts a
+// credential, its own middleware and its error table. The pipeline does the
+// rest, the same for every surface.
 type Surface interface {
-	// Authenticate extracts and checks the request's credential. ok false
-	// with a nil error means no credential was presented.
-	Authenticate(r *http.Request, caller core.Caller) (s core.Session, ok bool, err error)
-	// WriteError renders an error in the surface's own format.
-	WriteError(w http.ResponseWriter, r *http.Request, err error)
+	// Name names the surface in logs and metrics.
+	Name() string
+	// Prefixes are the paths it owns: an unknown route or a panic under one
+	// renders in this surface's error format.
+	Prefixes() []string
+	// Routes is the surface's route table.
+	Routes() []Route
+	// Extract takes the request's credential, without deciding anything.
+	// present is false when none is presented; err when one is presented
+	// but cannot be parsed. The credential's Account is set in both cases
+	// (the account the request is for), so the refusal's record lands in it.
+	Extract(r *http.Request) (cred core.Credential, present bool, err error)
+	// Wrap is the surface's own middleware around each of its handlers.
+	Wrap(next http.Handler) http.Handler
+	// Errors is the surface's table from a core error to its answer.
+	Errors() ErrorTable
+}
+
+// Reply is a surface's answer to an error: a status, headers and a body (nil
+// for an empty one).
+type Reply struct {
+	Status      int
+	ContentType string
+	Header      map[string]string
+	Body        []byte
+}
+
+// ErrorTable decides what a surface's client sees of an error. It is the
+// only place a surface picks an error status.
+type ErrorTable func(r *http.Request, e *core.Error) Reply
+
+// ErrorWriter writes any error through a surface's table.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
+
+// NewErrorWriter is the one error writer: anything not a *core.Error is
+// Internal; a body over the limit is TooLarge; server failures are logged
+// with the request id (their causes never reach the client); rate limits
+// carry Retry-After.
+func NewErrorWriter(log *slog.Logger, table ErrorTable) ErrorWriter {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		e := core.AsError(err)
+		if IsTooLarge(err) {
+			e = TooLarge()
+		}
+		rp := table(r, e)
+		if rp.Status >= 500 {
+			LogFailure(log, r, e)
+		}
+		SetRetryAfter(w, e)
+		w.Header()["Cache-Control"] = noStore
+		for k, v := range rp.Header {
+			w.Header().Set(k, v)
+		}
+		if rp.Body == nil {
+			w.WriteHeader(rp.Status)
+			return
+		}
+		w.Header().Set("Content-Type", rp.ContentType)
+		w.WriteHeader(rp.Status)
+		_, _ = w.Write(rp.Body)
+	}
 }
 
 type callerKey struct{}
@@ -65,59 +147,126 @@ func CallerFrom(ctx context.Context) core.Caller {
 	return c
 }
 
-// AccountNamer is implemented by surfaces that know which account a request
-// is for before it is authenticated (from the path, or a default), so the
-// audit record of a refusal lands in that account.
-type AccountNamer interface {
-	AccountOf(r *http.Request) string
+// Core is the slice of the core the pipeline needs.
+type Core interface {
+	Authenticate(ctx context.Context, caller core.Caller, cred core.Credential) (core.Session, error)
+	Access(ctx context.Context, caller core.Caller, s core.Session) (*core.Access, error)
+	Require(ctx context.Context, a *core.Access, perm string) error
+	Refuse(ctx context.Context, a *core.Access, event, subject string, err *core.Error) error
 }
 
-// Authorizer is the slice of the core the pipeline needs.
-type Authorizer interface {
-	Authorize(ctx context.Context, s core.Session, caller core.Caller, perm string) error
-	RecordAuthnFailure(ctx context.Context, caller core.Caller, account, login, event, authenticator, reason string)
-}
-
-// Mount registers every route of a surface on mux behind the pipeline:
-// authenticate (unless public), authorize by the route's permission before
-// the body is read or any id looked up, then run the handler and render
-// its error with the surface's hook.
-func Mount(mux *http.ServeMux, s Surface, az Authorizer, routes []Route) {
-	for _, rt := range routes {
-		mux.Handle(rt.Method+" "+rt.Pattern, handler(s, az, rt))
+// Mount registers every route of a surface on mux behind the pipeline, and
+// a fallback under each of its prefixes that answers unknown routes in its
+// format.
+func Mount(mux *http.ServeMux, s Surface, c Core, log *slog.Logger) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	write := NewErrorWriter(log, s.Errors())
+	own := http.NewServeMux() // the surface's routes alone, to tell a wrong method from an unknown path
+	for _, rt := range s.Routes() {
+		mux.Handle(rt.Method+" "+rt.Pattern, s.Wrap(recoverIn(log, write, handler(s, c, write, rt))))
+		own.Handle(rt.Method+" "+rt.Pattern, http.NotFoundHandler())
+	}
+	for _, p := range s.Prefixes() {
+		mux.Handle(p, s.Wrap(recoverIn(log, write, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if allow := allowed(own, r); allow != "" {
+				w.Header().Set("Allow", allow)
+				write(w, r, &core.Error{Kind: core.MethodNotAllowed, Msg: r.Method + " is not allowed here; allowed: " + allow})
+				return
+			}
+			write(w, r, &core.Error{Kind: core.NotFound, Msg: "no route " + r.Method + " " + r.URL.Path})
+		}))))
 	}
 }
 
-func handler(s Surface, az Authorizer, rt Route) http.Handler {
+// allowed lists the methods the surface's own routes accept for r's path.
+func allowed(own *http.ServeMux, r *http.Request) string {
+	var out []string
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := own.Handler(probe); pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// recoverIn renders a panic of a surface's handler as that surface's 500.
+func recoverIn(log *slog.Logger, write ErrorWriter, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic serving request", "request_id", CallerFrom(r.Context()).RequestID, "panic", fmt.Sprint(p),
+					"stack", string(debug.Stack()))
+				write(w, r, &core.Error{Kind: core.Internal, Msg: "internal error", Err: fmt.Errorf("panic: %v", p)})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// handler is the pipeline: extract and authenticate (unless public), then
+// authorize once (access snapshot; account, level, permission; pre-check),
+// all before the body is read or an id looked up; then the handler, whose
+// error the surface's table renders.
+func handler(s Surface, c Core, write ErrorWriter, rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &Ctx{Caller: CallerFrom(r.Context())}
-		if !rt.Public {
-			sess, ok, err := s.Authenticate(r, rc.Caller)
-			if err == nil && !ok {
-				account := ""
-				if an, isNamer := s.(AccountNamer); isNamer {
-					account = an.AccountOf(r)
-				}
-				az.RecordAuthnFailure(r.Context(), rc.Caller, account, "", "authn", "", "missing_credentials")
-				err = &core.Error{Kind: core.Unauthenticated, Reason: "missing_credentials", Msg: "authentication required"}
-			}
-			if err != nil {
-				s.WriteError(w, r, err)
-				return
-			}
-			rc.Session, rc.Authed = sess, true
-			self := rt.Self != "" && r.PathValue(rt.Self) == sess.PrincipalID
-			if rt.Permission != "" && !self && !rt.SelfService {
-				if err := az.Authorize(r.Context(), sess, rc.Caller, rt.Permission); err != nil {
-					s.WriteError(w, r, err)
-					return
-				}
-			}
+		if err := authorize(s, c, rt, r, rc); err != nil {
+			write(w, r, err)
+			return
 		}
 		if err := rt.Handler(w, r, rc); err != nil {
-			s.WriteError(w, r, err)
+			write(w, r, err)
 		}
 	})
+}
+
+func authorize(s Surface, c Core, rt Route, r *http.Request, rc *Ctx) error {
+	if rt.Public && !rt.OptionalAuth {
+		return nil
+	}
+	ctx := r.Context()
+	cred, present, err := s.Extract(r)
+	if rt.Public && !present {
+		return nil
+	}
+	if err != nil {
+		cred = core.Credential{Kind: core.CredNone, Malformed: true, Account: cred.Account}
+	} else if !present {
+		cred = core.Credential{Kind: core.CredNone, Account: cred.Account}
+	}
+	sess, err := c.Authenticate(ctx, rc.Caller, cred)
+	if err != nil {
+		return err
+	}
+	a, err := c.Access(ctx, rc.Caller, sess)
+	if err != nil {
+		return err
+	}
+	rc.Access = a
+	if rt.Account != "" && r.PathValue(rt.Account) != sess.Account {
+		return c.Refuse(ctx, a, "authn", sess.RoleID(), &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonWrongAccount, Msg: "authentication failed"})
+	}
+	if sess.Level < rt.MinLevel {
+		return c.Refuse(ctx, a, "authorize", sess.RoleID(), &core.Error{Kind: core.Forbidden, Reason: core.ReasonInsufficientLevel,
+			Msg: "this route needs a session of security level " + strconv.Itoa(rt.MinLevel) + " or more"})
+	}
+	self := rt.Self != "" && r.PathValue(rt.Self) == sess.PrincipalID
+	if rt.Permission != "" && !self && !rt.SelfService {
+		if err := c.Require(ctx, a, rt.Permission); err != nil {
+			return err
+		}
+	}
+	if rt.PreCheck != nil {
+		return rt.PreCheck(r, rc)
+	}
+	return nil
 }
 
 // IsTooLarge reports whether err comes from a body over the server's limit.
@@ -149,6 +298,8 @@ func Status(k core.Kind) int {
 		return http.StatusNotImplemented
 	case core.TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case core.MethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	}
 	return http.StatusInternalServerError
 }

@@ -177,9 +177,9 @@ func (c *Core) event(caller Caller, account, name string) audit.Event {
 }
 
 // fail marks ev as a failure with reason.
-func fail(ev audit.Event, reason string) audit.Event {
+func fail(ev audit.Event, reason Reason) audit.Event {
 	ev.Outcome = audit.Failure
-	ev.Reason = reason
+	ev.Reason = string(reason)
 	return ev
 }
 

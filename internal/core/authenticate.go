@@ -6,38 +6,169 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/netpolicy"
 	"github.com/keyward/keyward/internal/store"
 )
 
-// LoginRequest names who is authenticating, as the surface received it.
-type LoginRequest struct {
+// CredentialKind is the closed set of credentials Authenticate takes.
+type CredentialKind int
+
+// Credential kinds. Later surfaces add signed requests, PS-Auth headers
+// and console cookies here, never a way in of their own.
+const (
+	CredNone     CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
+	CredToken                          // an access token keyward issued
+	CredAPIKey                         // an API key
+	CredPassword                       // a login and password of an account
+	CredOutside                        // a proof for an outside authenticator service (JWT, LDAP password, id token…)
+)
+
+// Credential is what a surface extracted from a request; Authenticate is
+// the only place that decides what it proves.
+type Credential struct {
+	Kind CredentialKind
+	// Malformed: a credential was presented but could not be parsed.
+	Malformed bool
+	// Account is the route's account, or "" when the credential names it.
 	Account string
-	// Login is as the surface gives it: "alice", "host/myapp" (Conjur), or a
-	// bare host login (native). Empty when the key alone identifies.
+	// Login is who the credential claims to be, Conjur-style ("alice",
+	// "user/alice", "host/myapp") or bare (a user first, then a host); ""
+	// when the credential alone identifies.
 	Login string
-	// Event is the audit event name (authn, token, verify…); Authenticator
-	// the way in (authn…).
-	Event         string
-	Authenticator string
-	// Conjur marks a login through Conjur's authn: refused while the
-	// environment's authenticator list (CONJUR_AUTHENTICATORS) leaves authn
-	// out. The native API ignores that list.
+	// Secret is the token, API key, password or outside proof.
+	Secret string
+	// AcceptKey lets the principal's Conjur API key stand in for its
+	// password, as Conjur's Basic credentials do.
+	AcceptKey bool
+	// Type and ServiceID name an outside authenticator service (authn-jwt,
+	// ci); Code, CodeVerifier and Nonce carry the OIDC code flow.
+	Type, ServiceID           string
+	Code, CodeVerifier, Nonce string
+	// Event is the audit event (authn when empty: token, login,
+	// apikey.verify…).
+	Event string
+	// Conjur marks a credential presented through Conjur's API: the
+	// environment's authenticator list (CONJUR_AUTHENTICATORS) applies, and
+	// a token proves only LevelToken (Conjur lets a token act, but never
+	// change its own credentials).
 	Conjur bool
+}
+
+// authenticator names the credential's way in, for sessions and audit.
+func (cr *Credential) authenticator() string {
+	switch cr.Kind {
+	case CredOutside:
+		return serviceName(cr.Type, cr.ServiceID)
+	case CredToken, CredNone:
+		return ""
+	}
+	return "authn"
+}
+
+// Authenticate is the one way from a credential to a session. It looks the
+// credential up, compares in constant time, runs the one admission check
+// (admit) whatever the kind, and audits every attempt, missing and
+// malformed credentials included. A success of a key, password or outside
+// credential returns only once its record is committed; a token's use is
+// not recorded (its issue was), only its refusals.
+func (c *Core) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	if cred.Event == "" {
+		cred.Event = "authn"
+	}
+	switch cred.Kind {
+	case CredToken:
+		s, reason := c.checkToken(ctx, caller, cred.Secret)
+		if reason != ReasonNone {
+			ev := c.event(caller, cred.Account, cred.Event)
+			ev.Actor = unknownActor(cred.Account)
+			if s.PrincipalID != "" {
+				ev.Account, ev.Actor = s.Account, s.RoleID()
+			}
+			ev.Subject = ev.Actor
+			c.recordFailure(ctx, fail(ev, reason))
+			return Session{}, unauthenticated(reason)
+		}
+		if cred.Conjur {
+			s.Level = LevelToken
+		}
+		return s, nil
+	case CredAPIKey:
+		if err := c.authnDisabled(ctx, caller, cred); err != nil {
+			return Session{}, err
+		}
+		kc := c.checkKey(ctx, caller, cred.Account, cred.Login, cred.Secret)
+		return c.finishKey(ctx, caller, cred, kc)
+	case CredPassword:
+		if err := c.authnDisabled(ctx, caller, cred); err != nil {
+			return Session{}, err
+		}
+		return c.authenticatePassword(ctx, caller, cred)
+	case CredOutside:
+		return c.authenticateOutside(ctx, caller, cred)
+	}
+	reason := ReasonMissingCredentials
+	if cred.Malformed {
+		reason = ReasonMalformedCredentials
+	}
+	ev := c.event(caller, cred.Account, cred.Event)
+	ev.Authenticator = cred.authenticator()
+	ev.Actor = subjectRoleID(cred.Account, cred.Login)
+	if cred.Login == "" {
+		ev.Actor = unknownActor(cred.Account)
+	}
+	ev.Subject = ev.Actor
+	c.recordFailure(ctx, fail(ev, reason))
+	e := unauthenticated(reason)
+	if !cred.Malformed {
+		e.Msg = "authentication required"
+	}
+	return Session{}, e
+}
+
+func unknownActor(account string) string { return account + ":user:unknown" }
+
+// admit is the one admission check every credential passes once it is
+// proven: the principal is enabled and its network restriction admits the
+// client; a key (or a token minted from one) is neither revoked nor
+// expired and its sources admit the client.
+func admit(p *principalEntry, k *keyEntry, caller Caller, now time.Time) Reason {
+	if k != nil {
+		switch {
+		case k.revoked:
+			return ReasonRevoked
+		case k.expires != 0 && now.UnixNano() >= k.expires:
+			return ReasonExpired
+		case !netpolicy.Allowed(k.sources, caller.ClientIP):
+			return ReasonSourceNotAllowed
+		}
+	}
+	switch {
+	case p.p.Status == model.StatusDisabled:
+		return ReasonDisabled
+	case !netpolicy.Allowed(p.restricted, caller.ClientIP):
+		return ReasonSourceNotAllowed
+	}
+	return ReasonNone
 }
 
 // authnDisabled audits and refuses a Conjur authn login while the
 // environment's authenticator list leaves authn out.
-func (c *Core) authnDisabled(ctx context.Context, caller Caller, req LoginRequest) error {
-	if !req.Conjur || c.BasicAuthnEnabled() {
+func (c *Core) authnDisabled(ctx context.Context, caller Caller, cred Credential) error {
+	if !cred.Conjur || c.BasicAuthnEnabled() {
 		return nil
 	}
-	c.RecordAuthnFailure(ctx, caller, req.Account, req.Login, req.Event, req.Authenticator, "authenticator_disabled")
-	return unauthenticated("authenticator_disabled")
+	ev := c.event(caller, cred.Account, cred.Event)
+	ev.Authenticator = "authn"
+	ev.Actor = subjectRoleID(cred.Account, cred.Login)
+	ev.Subject = ev.Actor
+	c.recordFailure(ctx, fail(ev, ReasonAuthnDisabled))
+	return unauthenticated(ReasonAuthnDisabled)
 }
 
 // splitLogin turns a Conjur-style login into kind and bare login. A bare
@@ -84,25 +215,24 @@ func loginMatches(p model.Principal, login string) bool {
 // KeyCheck is the answer about one presented API key.
 type KeyCheck struct {
 	Valid     bool
-	Code      string // why not valid: malformed, unknown_key, expired, revoked, source_not_allowed, disabled…
+	Code      Reason // why not valid
 	Session   Session
 	Principal model.Principal
 	Key       model.APIKey
 }
 
 // checkKey does the hot-path work of an API-key check: parse, look up by id,
-// compare the HMAC in constant time, check expiry, revocation, sources and
-// the owner's status and restriction. It reads only memory (the owner is
-// cached after its first use) and writes nothing.
-func (c *Core) checkKey(ctx context.Context, caller Caller, req LoginRequest, key string) KeyCheck {
+// compare the HMAC in constant time, then admit. It reads only memory (the
+// owner is cached after its first use) and writes nothing.
+func (c *Core) checkKey(ctx context.Context, caller Caller, account, login, key string) KeyCheck {
 	id, secret, ok := crypto.ParseAPIKey(key)
 	if !ok {
-		return KeyCheck{Code: "malformed"}
+		return KeyCheck{Code: ReasonMalformedKey}
 	}
 	e, found := c.keys.key(id)
 	h := c.sealer.KeyHash(secret)
 	if !found {
-		return KeyCheck{Code: "unknown_key"}
+		return KeyCheck{Code: ReasonUnknownKey}
 	}
 	now := c.now()
 	match := hmac.Equal(h, e.hash[:])
@@ -112,48 +242,35 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, req LoginRequest, ke
 	kc := KeyCheck{Key: e.summary()}
 	switch {
 	case !match:
-		kc.Code = "bad_secret"
+		kc.Code = ReasonBadSecret
 		return kc
-	case e.revoked:
-		kc.Code = "revoked"
-		return kc
-	case e.expires != 0 && now.UnixNano() >= e.expires:
-		kc.Code = "expired"
-		return kc
-	case req.Account != "" && e.account != req.Account:
-		kc.Code = "wrong_account"
+	case account != "" && e.account != account:
+		kc.Code = ReasonWrongAccount
 		return kc
 	}
 	pe, err := c.keys.principal(ctx, e.account, e.principalID)
 	if err != nil {
-		kc.Code = "principal_gone"
+		kc.Code = ReasonPrincipalGone
 		return kc
 	}
 	kc.Principal = pe.p
-	switch {
-	case !loginMatches(pe.p, req.Login):
-		kc.Code = "login_mismatch"
-	case pe.p.Status == model.StatusDisabled:
-		kc.Code = "disabled"
-	case !netpolicy.Allowed(e.sources, caller.ClientIP) || !netpolicy.Allowed(pe.restricted, caller.ClientIP):
-		kc.Code = "source_not_allowed"
-	default:
-		kc.Valid = true
-		kc.Session = Session{Account: pe.p.Account, PrincipalID: pe.p.ID, Login: pe.p.ConjurLogin(), Kind: string(pe.p.Kind),
-			Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: req.Authenticator,
-			Narrowed: len(e.roles) > 0 || len(e.sources) > 0}
+	if !loginMatches(pe.p, login) {
+		kc.Code = ReasonLoginMismatch
+		return kc
 	}
+	if kc.Code = admit(pe, &e, caller, now); kc.Code != ReasonNone {
+		return kc
+	}
+	kc.Valid = true
+	kc.Session = Session{Account: pe.p.Account, PrincipalID: pe.p.ID, Login: pe.p.ConjurLogin(), Kind: string(pe.p.Kind),
+		Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: "authn",
+		Narrowed: len(e.roles) > 0 || len(e.sources) > 0}
 	return kc
 }
 
-// AuthenticateKey proves a session with an API key. Every attempt is
-// audited, and a success only returns once its record is committed.
-func (c *Core) AuthenticateKey(ctx context.Context, caller Caller, req LoginRequest, key string) (Session, error) {
-	if err := c.authnDisabled(ctx, caller, req); err != nil {
-		return Session{}, err
-	}
-	kc := c.checkKey(ctx, caller, req, key)
-	ev := c.keyEvent(caller, req, kc)
+// finishKey audits a key check and returns its session or refusal.
+func (c *Core) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
+	ev := c.keyEvent(caller, cred, kc)
 	if !kc.Valid {
 		c.recordFailure(ctx, ev)
 		return Session{}, unauthenticated(kc.Code)
@@ -166,45 +283,42 @@ func (c *Core) AuthenticateKey(ctx context.Context, caller Caller, req LoginRequ
 }
 
 // VerifyKey answers a resource server's question about a key: valid or not,
-// and why not. Every verification is audited.
+// and why not, with the permissions it gives. The key is checked against
+// caller's address (verify's caller passes the presenting client's when it
+// may). Every verification is audited.
 func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string) (KeyCheck, []string, error) {
-	req := LoginRequest{Event: "apikey.verify", Authenticator: "authn"}
-	kc := c.checkKey(ctx, caller, req, key)
-	ev := c.keyEvent(caller, req, kc)
+	cred := Credential{Kind: CredAPIKey, Secret: key, Event: "apikey.verify"}
+	kc := c.checkKey(ctx, caller, "", "", key)
+	if _, err := c.finishKey(ctx, caller, cred, kc); err != nil && kc.Valid {
+		return KeyCheck{}, nil, err
+	}
 	if !kc.Valid {
-		if kc.Code == "bad_secret" || kc.Code == "malformed" || kc.Code == "unknown_key" {
-			kc.Code = "invalid" // says nothing about whether the key id exists
+		if kc.Code == ReasonBadSecret || kc.Code == ReasonMalformedKey || kc.Code == ReasonUnknownKey {
+			kc.Code = ReasonInvalidKey // says nothing about whether the key id exists
 		}
-		c.recordFailure(ctx, ev)
 		return kc, nil, nil
 	}
-	perms, err := c.Permissions(ctx, kc.Session, caller)
+	set, _, err := c.effective(ctx, kc.Session, caller, c.now())
 	if err != nil {
 		return KeyCheck{}, nil, err
 	}
-	if err := c.audit.record(ctx, ev); err != nil {
-		return KeyCheck{}, nil, err
-	}
-	c.touches.touch(kc.Key.ID, c.now(), ev.ClientIP)
-	return kc, perms, nil
+	return kc, set.list(), nil
 }
 
-func (c *Core) keyEvent(caller Caller, req LoginRequest, kc KeyCheck) audit.Event {
-	ev := c.event(caller, req.Account, req.Event)
-	ev.Authenticator = req.Authenticator
+func (c *Core) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event {
+	ev := c.event(caller, cred.Account, cred.Event)
+	ev.Authenticator = "authn"
 	ev.KeyID = kc.Key.ID
 	switch {
 	case kc.Principal.ID != "":
 		ev.Account = kc.Principal.Account
 		ev.Actor = kc.Principal.RoleID()
-		ev.Subject = ev.Actor
-	case req.Login != "":
-		ev.Actor = subjectRoleID(req.Account, req.Login)
-		ev.Subject = ev.Actor
+	case cred.Login != "":
+		ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	default:
-		ev.Actor = req.Account + ":user:unknown"
-		ev.Subject = ev.Actor
+		ev.Actor = unknownActor(cred.Account)
 	}
+	ev.Subject = ev.Actor
 	if ev.Account == "" {
 		ev.Account = kc.Key.Account
 	}
@@ -228,76 +342,114 @@ func (c *Core) findPrincipal(ctx context.Context, account, login string) (model.
 	return p, err
 }
 
-// AuthenticatePassword proves a session with a login and password. With
-// acceptKey, the principal's current API key also works as the password
+// authenticatePassword proves a session with a login and password. With
+// AcceptKey, the principal's Conjur API key also works as the password
 // (Conjur's Basic login). An unknown login costs the same bcrypt work.
-func (c *Core) AuthenticatePassword(ctx context.Context, caller Caller, req LoginRequest, password string, acceptKey bool) (Session, model.Principal, error) {
-	if err := c.authnDisabled(ctx, caller, req); err != nil {
-		return Session{}, model.Principal{}, err
-	}
-	ev := c.event(caller, req.Account, req.Event)
-	ev.Authenticator = req.Authenticator
-	ev.Actor = subjectRoleID(req.Account, req.Login)
+// Failures count towards the login's throttle.
+func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	ev := c.event(caller, cred.Account, cred.Event)
+	ev.Authenticator = "authn"
+	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
-	if acceptKey {
-		if _, _, ok := crypto.ParseAPIKey(password); ok {
-			kc := c.checkKey(ctx, caller, req, password)
+	if cred.AcceptKey {
+		if _, _, ok := crypto.ParseAPIKey(cred.Secret); ok {
+			kc := c.checkKey(ctx, caller, cred.Account, cred.Login, cred.Secret)
 			// Only the principal's Conjur key stands in for its password, as
 			// in Conjur: a narrowed key must not open the unnarrowed paths
 			// that Basic credentials lead to (login, rotation, password).
 			if kc.Valid && kc.Key.Conjur {
-				kev := c.keyEvent(caller, req, kc)
-				if err := c.audit.record(ctx, kev); err != nil {
-					return Session{}, model.Principal{}, err
-				}
-				c.touches.touch(kc.Key.ID, c.now(), kev.ClientIP)
-				return kc.Session, kc.Principal, nil
+				return c.finishKey(ctx, caller, cred, kc)
 			}
 		}
 	}
-	p, err := c.findPrincipal(ctx, req.Account, req.Login)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return Session{}, model.Principal{}, wrapStore(err, "principal")
+	throttleKey := cred.Account + "\x00" + cred.Login
+	if wait := c.throttle.blocked(throttleKey, c.now()); wait > 0 {
+		c.recordFailure(ctx, fail(ev, ReasonThrottled))
+		return Session{}, &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait}
 	}
-	ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, password)
+	p, err := c.findPrincipal(ctx, cred.Account, cred.Login)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Session{}, wrapStore(err, "principal")
+	}
+	ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, cred.Secret)
 	if perr != nil {
-		ev = fail(ev, "throttled")
-		c.recordFailure(ctx, ev)
-		return Session{}, model.Principal{}, perr
+		c.recordFailure(ctx, fail(ev, ReasonThrottled))
+		return Session{}, perr
 	}
 	if p.ID != "" {
 		ev.Actor = p.RoleID()
 		ev.Subject = ev.Actor
 	}
-	restricted, _ := netpolicy.ParseCIDRs(p.RestrictedTo)
-	reason := ""
+	reason := ReasonNone
 	switch {
 	case p.ID == "":
-		reason = "unknown_login"
+		reason = ReasonUnknownLogin
 	case !ok && p.PasswordHash == "":
-		reason = "no_password"
+		reason = ReasonNoPassword
 	case !ok:
-		reason = "bad_password"
-	case p.Status == model.StatusDisabled:
-		reason = "disabled"
-	case !netpolicy.Allowed(restricted, caller.ClientIP):
-		reason = "source_not_allowed"
+		reason = ReasonBadPassword
+	default:
+		pe := &principalEntry{p: p}
+		pe.restricted, _ = netpolicy.ParseCIDRs(p.RestrictedTo)
+		reason = admit(pe, nil, caller, c.now())
 	}
-	if reason != "" {
+	if reason != ReasonNone {
+		if reason == ReasonUnknownLogin || reason == ReasonNoPassword || reason == ReasonBadPassword {
+			c.throttle.fail(throttleKey, c.now())
+		}
 		c.recordFailure(ctx, fail(ev, reason))
-		return Session{}, model.Principal{}, unauthenticated(reason)
+		return Session{}, unauthenticated(reason)
 	}
 	if err := c.audit.record(ctx, ev); err != nil {
-		return Session{}, model.Principal{}, err
+		return Session{}, err
 	}
+	c.throttle.reset(throttleKey)
 	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind),
-		Level: LevelPassword, Authenticator: req.Authenticator}, p, nil
+		Level: LevelPassword, Authenticator: "authn"}, nil
+}
+
+// outsideReason is the refusal reason of an authenticator's outcome.
+func outsideReason(o authn.Outcome) Reason {
+	switch o {
+	case authn.Expired:
+		return ReasonExpired
+	case authn.Forbidden:
+		return ReasonNotAllowed
+	case authn.SourceDenied:
+		return ReasonSourceNotAllowed
+	case authn.Mismatch:
+		return ReasonAnnotationMismatch
+	}
+	return ReasonBadCredential
 }
 
 // Whoami audits and returns what a session knows of itself.
-func (c *Core) Whoami(ctx context.Context, s Session, caller Caller) error {
-	ev := c.event(caller, s.Account, "whoami")
-	ev.Actor = s.RoleID()
+func (c *Core) Whoami(ctx context.Context, a *Access) error {
+	ev := c.event(a.Caller, a.Session.Account, "whoami")
+	ev.Actor = a.Session.RoleID()
 	ev.Subject = ev.Actor
+	ev.KeyID = a.Session.KeyID
 	return c.audit.record(ctx, ev)
+}
+
+// TokenExchange is the rule, shared by every token-exchange route (native
+// token, OAuth, Argus, PS-Auth), of which credential a body carries: an API
+// key, or a login with a password, never both. account defaults to
+// defaultAccount when a login is given.
+func TokenExchange(account, login, apiKey, password, defaultAccount string) (Credential, error) {
+	if account == "" && login != "" {
+		account = defaultAccount
+	}
+	switch {
+	case apiKey != "" && password != "":
+		return Credential{}, invalid("password", "give api_key or password, not both")
+	case apiKey != "":
+		return Credential{Kind: CredAPIKey, Account: account, Login: login, Secret: apiKey, Event: "token"}, nil
+	case password != "":
+		if login == "" {
+			return Credential{}, invalid("login", "login is required with a password")
+		}
+		return Credential{Kind: CredPassword, Account: account, Login: login, Secret: password, Event: "token"}, nil
+	}
+	return Credential{}, invalid("api_key", "api_key or password is required")
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -15,7 +16,6 @@ import (
 	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
-	"github.com/keyward/keyward/internal/netpolicy"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -81,10 +81,10 @@ func serviceName(typ, serviceID string) string {
 
 func (c *Core) checkType(typ, serviceID string) error {
 	if !slices.Contains(InstalledAuthenticators(), typ) || typ == "authn" {
-		return &Error{Kind: NotFound, Reason: "AuthenticatorNotSupported", Field: "type", Msg: "authenticator type " + typ + " is not supported"}
+		return &Error{Kind: NotFound, Reason: ReasonUnsupportedType, Field: "type", Msg: "authenticator type " + typ + " is not supported"}
 	}
 	if typ == "authn-k8s" {
-		return &Error{Kind: NotImplemented, Reason: "not_implemented", Field: "type", Msg: "authn-k8s is not available in keyward"}
+		return &Error{Kind: NotImplemented, Reason: ReasonNotImplemented, Field: "type", Msg: "authn-k8s is not available in keyward"}
 	}
 	if noServiceID(typ) && serviceID != "" {
 		return invalid("service_id", "%s takes no service id", typ)
@@ -161,22 +161,33 @@ func validateAllowed(allowed []string) error {
 	return nil
 }
 
+// serviceSubject names an authenticator service in audit records.
+func serviceSubject(account, typ, serviceID string) string {
+	return account + ":authenticator:" + serviceName(typ, serviceID)
+}
+
 // PutAuthenticator creates or replaces an authenticator service. The
 // configuration is checked by building the authenticator; nothing is stored
-// unless every value is good.
-func (c *Core) PutAuthenticator(ctx context.Context, s Session, caller Caller, typ, serviceID string, spec AuthenticatorSpec) (AuthenticatorView, error) {
-	if err := c.Authorize(ctx, s, caller, PermAuthenticatorsManage); err != nil {
+// unless every value is good, and unless the caller outranks every
+// principal the allowed list admits (mayAdmit): whoever defines a service
+// aimed at a directory or IdP they control can log in as anyone it admits.
+func (c *Core) PutAuthenticator(ctx context.Context, a *Access, typ, serviceID string, spec AuthenticatorSpec) (AuthenticatorView, error) {
+	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return AuthenticatorView{}, err
 	}
+	account := a.Session.Account
 	if err := c.checkType(typ, serviceID); err != nil {
 		return AuthenticatorView{}, err
 	}
 	if err := validateAllowed(spec.Allowed); err != nil {
 		return AuthenticatorView{}, err
 	}
-	svc := model.AuthenticatorService{Account: s.Account, Type: typ, ServiceID: serviceID, Enabled: spec.Enabled,
+	if err := c.mayAdmit(ctx, a, spec.Allowed); err != nil {
+		return AuthenticatorView{}, err
+	}
+	svc := model.AuthenticatorService{Account: account, Type: typ, ServiceID: serviceID, Enabled: spec.Enabled,
 		Config: map[string]string{}, Secrets: map[string][]byte{}, Allowed: spec.Allowed, UpdatedAt: c.now().UTC()}
-	old, oldErr := c.st.GetAuthenticator(ctx, s.Account, typ, serviceID)
+	old, oldErr := c.st.GetAuthenticator(ctx, account, typ, serviceID)
 	vals := map[string]string{}
 	for k, v := range spec.Config {
 		if secretConfigKey(k) && v == Masked {
@@ -204,7 +215,7 @@ func (c *Core) PutAuthenticator(ctx context.Context, s Session, caller Caller, t
 		}
 		vals[k] = v
 	}
-	a, err := c.factory[typ](authn.Config{Account: s.Account, Type: typ, ServiceID: serviceID, Values: vals})
+	built, err := c.factory[typ](authn.Config{Account: account, Type: typ, ServiceID: serviceID, Values: vals})
 	if err != nil {
 		return AuthenticatorView{}, configError(err)
 	}
@@ -215,15 +226,89 @@ func (c *Core) PutAuthenticator(ctx context.Context, s Session, caller Caller, t
 			svc.Config[k] = v
 		}
 	}
-	ev := c.event(caller, s.Account, "authenticator.put")
-	ev.Actor, ev.Subject, ev.Authenticator = s.RoleID(), s.Account+":webservice:conjur/"+serviceName(typ, serviceID), serviceName(typ, serviceID)
+	ev := c.event(a.Caller, account, "authenticator.put")
+	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
+	ev.Detail = authenticatorDetail(spec, old, oldErr == nil)
 	if err := c.st.PutAuthenticator(ctx, svc, ev); err != nil {
 		return AuthenticatorView{}, wrapStore(err, "authenticator")
 	}
 	c.authns.mu.Lock()
-	c.authns.m[s.Account+"|"+serviceName(typ, serviceID)] = cachedAuthn{updated: svc.UpdatedAt, a: a}
+	c.authns.m[account+"|"+serviceName(typ, serviceID)] = cachedAuthn{updated: svc.UpdatedAt, a: built}
 	c.authns.mu.Unlock()
 	return c.view(ctx, svc, false), nil
+}
+
+// authenticatorDetail is a put's audit detail: the allowed entries, whether
+// it is enabled, and the names of the settings that changed (never values:
+// some are secrets).
+func authenticatorDetail(spec AuthenticatorSpec, old model.AuthenticatorService, existed bool) string {
+	var changed []string
+	for k, v := range spec.Config {
+		_, wasSecret := old.Secrets[k]
+		if !existed || (secretConfigKey(k) && (v != Masked || !wasSecret)) || (!secretConfigKey(k) && old.Config[k] != v) {
+			changed = append(changed, k)
+		}
+	}
+	for k := range old.Config {
+		if _, ok := spec.Config[k]; !ok && existed {
+			changed = append(changed, k)
+		}
+	}
+	sort.Strings(changed)
+	return joinDetail("allowed ["+strings.Join(spec.Allowed, ",")+"]", fmt.Sprintf("enabled %t", spec.Enabled),
+		"changed settings ["+strings.Join(changed, ",")+"]")
+}
+
+// mayAdmit checks that the access outranks every principal an allowed list
+// admits: user:<login> and host:<login> that principal; role:<name> every
+// holder of the role by any grant, now or later, and the role's own
+// permissions (role:admin means all).
+func (c *Core) mayAdmit(ctx context.Context, a *Access, allowed []string) error {
+	account := a.Session.Account
+	for _, entry := range allowed {
+		kind, name, _ := strings.Cut(entry, ":")
+		switch kind {
+		case "user", "host":
+			p, err := c.st.GetPrincipalByLogin(ctx, account, model.Kind(kind), name)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return wrapStore(err, "principal "+entry)
+			}
+			if err := c.outranks(ctx, a, p); err != nil {
+				return err
+			}
+		case "role":
+			r, err := c.st.GetRoleByName(ctx, account, name)
+			if errors.Is(err, store.ErrNotFound) {
+				if name == AdminRole {
+					return c.covers(ctx, a, allPermSet, "the allowed list admits a role holding a permission the caller does not")
+				}
+				continue
+			}
+			if err != nil {
+				return wrapStore(err, "role "+name)
+			}
+			if err := c.covers(ctx, a, rolePerms(r), "the allowed list admits a role holding a permission the caller does not"); err != nil {
+				return err
+			}
+			holders, err := c.st.RoleHolders(ctx, account, r.ID)
+			if err != nil {
+				return wrapStore(err, "holders of role "+name)
+			}
+			for _, pid := range holders {
+				p, err := c.st.GetPrincipal(ctx, account, pid)
+				if err != nil {
+					continue
+				}
+				if err := c.outranks(ctx, a, p); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func (c *Core) view(ctx context.Context, svc model.AuthenticatorService, check bool) AuthenticatorView {
@@ -261,11 +346,11 @@ func (c *Core) configStatus(ctx context.Context, svc model.AuthenticatorService)
 }
 
 // GetAuthenticator returns one service with its configuration status.
-func (c *Core) GetAuthenticator(ctx context.Context, s Session, caller Caller, typ, serviceID string) (AuthenticatorView, error) {
-	if err := c.Authorize(ctx, s, caller, PermAuthenticatorsManage); err != nil {
+func (c *Core) GetAuthenticator(ctx context.Context, a *Access, typ, serviceID string) (AuthenticatorView, error) {
+	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return AuthenticatorView{}, err
 	}
-	svc, err := c.st.GetAuthenticator(ctx, s.Account, typ, serviceID)
+	svc, err := c.st.GetAuthenticator(ctx, a.Session.Account, typ, serviceID)
 	if err != nil {
 		return AuthenticatorView{}, wrapStore(err, "authenticator "+serviceName(typ, serviceID))
 	}
@@ -273,11 +358,11 @@ func (c *Core) GetAuthenticator(ctx context.Context, s Session, caller Caller, t
 }
 
 // ListAuthenticators returns the account's services with their status.
-func (c *Core) ListAuthenticators(ctx context.Context, s Session, caller Caller) ([]AuthenticatorView, error) {
-	if err := c.Authorize(ctx, s, caller, PermAuthenticatorsManage); err != nil {
+func (c *Core) ListAuthenticators(ctx context.Context, a *Access) ([]AuthenticatorView, error) {
+	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return nil, err
 	}
-	svcs, err := c.st.ListAuthenticators(ctx, s.Account)
+	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)
 	if err != nil {
 		return nil, wrapStore(err, "authenticators")
 	}
@@ -289,40 +374,45 @@ func (c *Core) ListAuthenticators(ctx context.Context, s Session, caller Caller)
 }
 
 // DeleteAuthenticator removes a service.
-func (c *Core) DeleteAuthenticator(ctx context.Context, s Session, caller Caller, typ, serviceID string) error {
-	if err := c.Authorize(ctx, s, caller, PermAuthenticatorsManage); err != nil {
+func (c *Core) DeleteAuthenticator(ctx context.Context, a *Access, typ, serviceID string) error {
+	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return err
 	}
-	ev := c.event(caller, s.Account, "authenticator.delete")
-	ev.Actor, ev.Subject, ev.Authenticator = s.RoleID(), s.Account+":webservice:conjur/"+serviceName(typ, serviceID), serviceName(typ, serviceID)
-	if err := c.st.DeleteAuthenticator(ctx, s.Account, typ, serviceID, ev); err != nil {
+	account := a.Session.Account
+	ev := c.event(a.Caller, account, "authenticator.delete")
+	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
+	if err := c.st.DeleteAuthenticator(ctx, account, typ, serviceID, ev); err != nil {
 		return wrapStore(err, "authenticator "+serviceName(typ, serviceID))
 	}
 	c.authns.mu.Lock()
-	delete(c.authns.m, s.Account+"|"+serviceName(typ, serviceID))
+	delete(c.authns.m, account+"|"+serviceName(typ, serviceID))
 	c.authns.mu.Unlock()
 	return nil
 }
 
 // SetAuthenticatorEnabled enables or disables a defined service (Conjur's
-// PATCH). An undefined service is NotFound.
-func (c *Core) SetAuthenticatorEnabled(ctx context.Context, s Session, caller Caller, typ, serviceID string, enabled bool) error {
-	if err := c.Authorize(ctx, s, caller, PermAuthenticatorsManage); err != nil {
+// PATCH). Enabling one is admitting everyone its allowed list names, so it
+// needs what defining it needs. An undefined service is NotFound.
+func (c *Core) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serviceID string, enabled bool) error {
+	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return err
 	}
-	if _, err := c.st.GetAuthenticator(ctx, s.Account, typ, serviceID); err != nil {
+	account := a.Session.Account
+	svc, err := c.st.GetAuthenticator(ctx, account, typ, serviceID)
+	if err != nil {
 		return wrapStore(err, "authenticator "+serviceName(typ, serviceID))
 	}
-	svc, err := c.st.GetAuthenticator(ctx, s.Account, typ, serviceID)
-	if err != nil {
-		return wrapStore(err, "authenticator")
+	if enabled {
+		if err := c.mayAdmit(ctx, a, svc.Allowed); err != nil {
+			return err
+		}
 	}
 	svc.Enabled, svc.UpdatedAt = enabled, c.now().UTC()
-	ev := c.event(caller, s.Account, "authenticator.enable")
+	ev := c.event(a.Caller, account, "authenticator.enable")
 	if !enabled {
 		ev.Event = "authenticator.disable"
 	}
-	ev.Actor, ev.Subject, ev.Authenticator = s.RoleID(), s.Account+":webservice:conjur/"+serviceName(typ, serviceID), serviceName(typ, serviceID)
+	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
 	return wrapStore(c.st.PutAuthenticator(ctx, svc, ev), "authenticator")
 }
 
@@ -340,14 +430,12 @@ func (c *Core) BasicAuthnEnabled() bool {
 	return c.envAuthn == nil || slices.Contains(c.envAuthn, "authn")
 }
 
-// AuthenticatorLists answers Conjur's GET /authenticators: configured
-// services of every account, and the enabled ones (every entry of the
-// environment list counts as enabled, defined or not).
-func (c *Core) AuthenticatorLists(ctx context.Context) (configured, enabled []string, err error) {
-	accounts, err := c.st.ListAccounts(ctx)
-	if err != nil {
-		return nil, nil, wrapStore(err, "accounts")
-	}
+// AuthenticatorLists answers Conjur's public GET /authenticators: the
+// services configured in one account (the default one: the route names
+// none, and naming every account's services would tell anyone what other
+// tenants run), and the enabled ones (every entry of the environment list
+// counts as enabled, defined or not).
+func (c *Core) AuthenticatorLists(ctx context.Context, account string) (configured, enabled []string, err error) {
 	conf, en := map[string]bool{"authn": true}, map[string]bool{}
 	if c.BasicAuthnEnabled() {
 		en["authn"] = true
@@ -355,17 +443,15 @@ func (c *Core) AuthenticatorLists(ctx context.Context) (configured, enabled []st
 	for _, e := range c.envAuthn {
 		en[e] = true
 	}
-	for _, a := range accounts {
-		svcs, err := c.st.ListAuthenticators(ctx, a.Name)
-		if err != nil {
-			return nil, nil, wrapStore(err, "authenticators")
-		}
-		for _, svc := range svcs {
-			name := serviceName(svc.Type, svc.ServiceID)
-			conf[name] = true
-			if c.enabled(svc) {
-				en[name] = true
-			}
+	svcs, err := c.st.ListAuthenticators(ctx, account)
+	if err != nil {
+		return nil, nil, wrapStore(err, "authenticators")
+	}
+	for _, svc := range svcs {
+		name := serviceName(svc.Type, svc.ServiceID)
+		conf[name] = true
+		if c.enabled(svc) {
+			en[name] = true
 		}
 	}
 	return sortedKeys(conf), sortedKeys(en), nil
@@ -378,125 +464,6 @@ func sortedKeys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// AuthnAttempt is one authentication through an outside authenticator.
-type AuthnAttempt struct {
-	Account, Type, ServiceID string
-	// Login is the route's login, Conjur-style, or "".
-	Login                     string
-	Credential                string
-	Code, CodeVerifier, Nonce string
-}
-
-// AuthenticateVia authenticates through a configured service: the service
-// must be defined and enabled, the credential good, the principal allowed
-// by the service (else Forbidden, as Conjur's 403), its annotations must
-// agree with the credential, and its restriction must admit the caller.
-// Every attempt is audited. The session's TTL field is the service's token
-// lifetime, where it sets one.
-func (c *Core) AuthenticateVia(ctx context.Context, caller Caller, at AuthnAttempt) (Session, time.Duration, error) {
-	name := serviceName(at.Type, at.ServiceID)
-	ev := c.event(caller, at.Account, "authn")
-	ev.Authenticator = name
-	ev.Actor = subjectRoleID(at.Account, at.Login)
-	if at.Login == "" {
-		ev.Actor = at.Account + ":user:unknown"
-	}
-	ev.Subject = ev.Actor
-	refuse := func(reason string, err error) (Session, time.Duration, error) {
-		c.recordFailure(ctx, fail(ev, reason))
-		return Session{}, 0, err
-	}
-	if _, err := c.st.GetAccount(ctx, at.Account); err != nil {
-		return refuse("unknown_account", unauthenticated("unknown_account"))
-	}
-	svc, err := c.st.GetAuthenticator(ctx, at.Account, at.Type, at.ServiceID)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return refuse("undefined_authenticator", unauthenticated("undefined_authenticator"))
-		}
-		return refuse("store_error", wrapStore(err, "authenticator"))
-	}
-	if !c.enabled(svc) {
-		return refuse("authenticator_disabled", unauthenticated("authenticator_disabled"))
-	}
-	a, err := c.authenticator(svc)
-	if err != nil {
-		return refuse("configuration_error", &Error{Kind: Unavailable, Msg: "authenticator is misconfigured", Err: err})
-	}
-	id, outcome, err := a.Verify(ctx, authn.Request{Account: at.Account, ServiceID: at.ServiceID, Login: at.Login,
-		Credential: at.Credential, Code: at.Code, CodeVerifier: at.CodeVerifier, Nonce: at.Nonce, ClientIP: caller.ClientIP, Now: c.now()})
-	if err != nil {
-		return refuse("authenticator_unavailable", &Error{Kind: Unavailable, Msg: "authenticator could not decide", Err: err})
-	}
-	if id.Login != "" {
-		ev.Actor = subjectRoleID(at.Account, id.Login)
-		ev.Subject = ev.Actor
-	}
-	if outcome != authn.OK {
-		reason := outcome.String()
-		if id.Reason != "" {
-			reason += ": " + id.Reason
-		}
-		if outcome == authn.Forbidden {
-			return refuse(reason, forbidden("not_allowed", "role is not authorized to use this authenticator"))
-		}
-		return refuse(reason, unauthenticated(outcome.String()))
-	}
-	p, err := c.findPrincipal(ctx, at.Account, id.Login)
-	if err != nil {
-		return refuse("unknown_login", unauthenticated("unknown_login"))
-	}
-	ev.Actor = p.RoleID()
-	ev.Subject = ev.Actor
-	if !c.allowedBy(ctx, svc, p) {
-		return refuse("not_allowed", forbidden("not_allowed", "role is not authorized to use this authenticator"))
-	}
-	if ac, ok := a.(authn.AnnotationChecker); ok {
-		if o, why := ac.CheckAnnotations(id, string(p.Kind), p.Annotations); o != authn.OK {
-			return refuse(o.String()+": "+why, unauthenticated(o.String()))
-		}
-	}
-	restricted, _ := netpolicy.ParseCIDRs(p.RestrictedTo)
-	switch {
-	case p.Status == model.StatusDisabled:
-		return refuse("disabled", unauthenticated("disabled"))
-	case !netpolicy.Allowed(restricted, caller.ClientIP):
-		return refuse("source_not_allowed", unauthenticated("source_not_allowed"))
-	}
-	if err := c.audit.record(ctx, ev); err != nil {
-		return Session{}, 0, err
-	}
-	var ttl time.Duration
-	if pr, ok := a.(authn.Provider); ok && at.Code != "" {
-		ttl = pr.TokenTTL()
-	}
-	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind),
-		Level: LevelKey, Authenticator: name}, ttl, nil
-}
-
-// allowedBy reports whether the service's allowed list admits p: by its
-// login, or by a role it holds now.
-func (c *Core) allowedBy(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
-	if slices.Contains(svc.Allowed, string(p.Kind)+":"+p.Login) {
-		return true
-	}
-	grants, err := c.keys.grantsOf(ctx, p.Account, p.ID)
-	if err != nil {
-		return false
-	}
-	now := c.now()
-	for _, g := range grants {
-		if !grantHolds(g, now) {
-			continue
-		}
-		r, err := c.keys.role(ctx, p.Account, g.RoleID)
-		if err == nil && slices.Contains(svc.Allowed, "role:"+r.Name) {
-			return true
-		}
-	}
-	return false
 }
 
 // OIDCProvider is one code-flow service as Conjur's providers list shows it.
@@ -542,43 +509,35 @@ func (c *Core) OIDCProviders(ctx context.Context, account string) ([]OIDCProvide
 	return out, nil
 }
 
-// StatusError is an authenticator status failure in Conjur's terms.
-type StatusError struct {
-	Kind  Kind
-	Class string // Conjur's error class
-	Code  string // CONJ code
-	Msg   string
-}
-
-// AuthenticatorStatus runs Conjur's status check for an authenticator
-// service, in Conjur's order: a supported type, a status check it has, the
-// account, the webservice, the caller's access, then the configuration.
-func (c *Core) AuthenticatorStatus(ctx context.Context, s Session, caller Caller, account, typ, serviceID string) *StatusError {
+// AuthenticatorStatus runs an authenticator service's status check, in
+// Conjur's order: a supported type, a status check it has, the account,
+// the service, the caller's access, then the configuration. Each failure
+// is an *Error whose Reason the surface words (Conjur: its error class and
+// CONJ code); a configuration error is Internal with the check's message.
+func (c *Core) AuthenticatorStatus(ctx context.Context, a *Access, account, typ, serviceID string) error {
 	if !slices.Contains(InstalledAuthenticators(), typ) {
-		return &StatusError{Kind: NotFound, Class: "Errors::Authentication::AuthenticatorNotSupported", Code: "CONJ00001E", Msg: "Authenticator '" + typ + "' is not supported in Conjur"}
+		return &Error{Kind: NotFound, Reason: ReasonUnsupportedType, Msg: "authenticator " + typ + " is not supported"}
 	}
 	switch typ {
 	case "authn-jwt", "authn-oidc", "authn-gcp", "authn-azure":
 	default:
-		return &StatusError{Kind: NotImplemented, Class: "Errors::Authentication::StatusNotSupported", Code: "CONJ00056E", Msg: "Status check not supported for authenticator '" + typ + "'"}
+		return &Error{Kind: NotImplemented, Reason: ReasonStatusNotSupported, Msg: "status check not supported for authenticator " + typ}
 	}
 	if _, err := c.st.GetAccount(ctx, account); err != nil {
-		return &StatusError{Kind: NotFound, Class: "Errors::Authentication::Security::AccountNotDefined", Code: "CONJ00008E", Msg: "Account '" + account + "' is not defined in Conjur"}
+		return &Error{Kind: NotFound, Reason: ReasonAccountNotDefined, Msg: "account " + account + " is not defined"}
 	}
-	wsID := account + ":webservice:conjur/" + serviceName(typ, serviceID)
 	svc, err := c.st.GetAuthenticator(ctx, account, typ, serviceID)
 	if err != nil {
-		return &StatusError{Kind: NotFound, Class: "Errors::Authentication::Security::WebserviceNotFound", Code: "CONJ00005E", Msg: "Webservice '" + serviceName(typ, serviceID) + "' not found"}
+		return &Error{Kind: NotFound, Reason: ReasonServiceNotFound, Msg: "authenticator " + serviceName(typ, serviceID) + " not found"}
 	}
-	if s.Account != account || (!c.can(ctx, s, caller, PermAuthenticatorsManage) && !c.allowedByID(ctx, svc, s)) {
-		ev := fail(c.event(caller, account, "authenticator.status"), "missing_permission")
-		ev.Actor, ev.Subject, ev.Authenticator = s.RoleID(), wsID, serviceName(typ, serviceID)
+	if a.Session.Account != account || (!a.Has(PermAuthenticatorsManage) && !c.allowedByID(ctx, svc, a.Session)) {
+		ev := fail(c.event(a.Caller, account, "authenticator.status"), ReasonMissingPermission)
+		ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
 		c.recordFailure(ctx, ev)
-		return &StatusError{Kind: Forbidden, Class: "Errors::Authentication::Security::RoleNotAuthorizedOnResource", Code: "CONJ00006E",
-			Msg: "'" + s.RoleID() + "' does not have 'read' privilege on " + wsID + "/status"}
+		return &Error{Kind: Forbidden, Reason: ReasonMissingPermission, Msg: "the caller may not read this authenticator's status"}
 	}
 	if err := c.configStatus(ctx, svc); err != nil {
-		return &StatusError{Kind: Internal, Class: "Errors::Authentication::AuthnJwt::InvalidConfiguration", Code: "CONJ00118E", Msg: err.Error()}
+		return &Error{Kind: Internal, Reason: ReasonServiceMisconfigure, Msg: err.Error(), Err: err}
 	}
 	return nil
 }

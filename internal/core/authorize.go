@@ -2,8 +2,10 @@ package core
 
 import (
 	"context"
+	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/model"
@@ -13,24 +15,86 @@ import (
 // Permissions a role can hold. Every native route declares one of them (or
 // says it is public); the built-in admin role holds them all.
 const (
-	PermUsersView            = "users-view"
-	PermUsersManage          = "users-manage"
-	PermRolesView            = "roles-view"
-	PermRolesManage          = "roles-manage"
 	PermAPIKeysManage        = "api-keys-manage"
+	PermAPIKeysVerify        = "api-keys-verify" // a resource server's: verify honours the client address it passes
 	PermAuditView            = "audit-view"
 	PermAuthenticatorsManage = "authenticators-manage"
+	PermRolesManage          = "roles-manage"
+	PermRolesView            = "roles-view"
 	PermSigningKeysManage    = "signing-keys-manage"
+	PermUsersManage          = "users-manage"
+	PermUsersView            = "users-view"
 )
 
+// allPerms is every permission, sorted; a permission's bit in a permSet is
+// its index here.
+var allPerms = [...]string{PermAPIKeysManage, PermAPIKeysVerify, PermAuditView, PermAuthenticatorsManage, PermRolesManage,
+	PermRolesView, PermSigningKeysManage, PermUsersManage, PermUsersView}
+
 // AllPermissions lists every permission, sorted.
-func AllPermissions() []string {
-	return []string{PermAPIKeysManage, PermAuditView, PermAuthenticatorsManage, PermRolesManage,
-		PermRolesView, PermSigningKeysManage, PermUsersManage, PermUsersView}
-}
+func AllPermissions() []string { return slices.Clone(allPerms[:]) }
 
 // AdminRole is the name of each account's built-in role holding every permission.
 const AdminRole = "admin"
+
+// permSet is a set of permissions as bits: computing, comparing and
+// checking them allocates nothing.
+type permSet uint32
+
+const allPermSet = permSet(1)<<len(allPerms) - 1
+
+func permBit(p string) permSet {
+	for i, q := range allPerms {
+		if q == p {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+func permsOf(ps []string) permSet {
+	var s permSet
+	for _, p := range ps {
+		s |= permBit(p)
+	}
+	return s
+}
+
+func (s permSet) has(p string) bool { b := permBit(p); return b != 0 && s&b == b }
+
+// missing is the first permission of want that s lacks, or "".
+func (s permSet) missing(want permSet) string {
+	if d := want &^ s; d != 0 {
+		return allPerms[bits.TrailingZeros32(uint32(d))]
+	}
+	return ""
+}
+
+func (s permSet) list() []string {
+	out := make([]string, 0, bits.OnesCount32(uint32(s)))
+	for i, p := range allPerms {
+		if s&(1<<i) != 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// rolePerms is what a role grants: everything for the built-in admin.
+func rolePerms(r model.Role) permSet {
+	if r.BuiltIn && r.Name == AdminRole {
+		return allPermSet
+	}
+	return permsOf(r.Permissions)
+}
+
+// rolePermissions is rolePerms as a list, for answers.
+func rolePermissions(r model.Role) []string {
+	if r.BuiltIn && r.Name == AdminRole {
+		return AllPermissions()
+	}
+	return r.Permissions
+}
 
 // grantHolds reports whether a grant is valid at now.
 func grantHolds(g model.Grant, now time.Time) bool {
@@ -52,6 +116,22 @@ func grantHolds(g model.Grant, now time.Time) bool {
 	return true
 }
 
+// grantCanHold reports whether a grant holds now or may hold later: a
+// period not yet ended, a floating grant not activated or still running.
+// Outranking counts these, so a grant that starts in an hour cannot be
+// used to take over its holder meanwhile.
+func grantCanHold(g model.Grant, now time.Time) bool {
+	if g.Type == model.GrantTimeRestricted {
+		for _, p := range g.Periods {
+			if now.Before(p.End) {
+				return true
+			}
+		}
+		return false
+	}
+	return grantHolds(g, now)
+}
+
 // contextHolds reports whether a role's context allows use at now from addr.
 func contextHolds(rc *model.RoleContext, now time.Time, addr netip.Addr) bool {
 	if rc == nil {
@@ -67,152 +147,180 @@ func contextHolds(rc *model.RoleContext, now time.Time, addr netip.Addr) bool {
 	return inWindow && inNet
 }
 
-// Permissions returns the session's effective permissions now, from caller's
-// address: grants valid now, of roles whose context holds, narrowed by the
-// credential's scope.
-func (c *Core) Permissions(ctx context.Context, s Session, caller Caller) ([]string, error) {
-	grants, err := c.keys.grantsOf(ctx, s.Account, s.PrincipalID)
+// eachGrant is the one walk over a principal's grants, with each grant's
+// role (a role deleted under us grants nothing and is skipped). What holds
+// is the caller's filter: now (effective), ever again (potential), or a
+// role name (authenticators' allowed lists).
+func (c *Core) eachGrant(ctx context.Context, account, principalID string, fn func(g model.Grant, r model.Role)) error {
+	grants, err := c.keys.grantsOf(ctx, account, principalID)
 	if err != nil {
-		return nil, wrapStore(err, "grants")
+		return wrapStore(err, "grants")
 	}
-	now := c.now()
-	out := make([]string, 0, 8)
 	for _, g := range grants {
-		if len(s.Scope) > 0 && !slices.Contains(s.Scope, g.RoleID) {
-			continue
-		}
-		if !grantHolds(g, now) {
-			continue
-		}
-		role, err := c.keys.role(ctx, s.Account, g.RoleID)
+		role, err := c.keys.role(ctx, account, g.RoleID)
 		if err != nil {
-			continue // a role deleted under us grants nothing
-		}
-		if !contextHolds(role.Context, now, caller.ClientIP) {
 			continue
+		}
+		fn(g, role)
+	}
+	return nil
+}
+
+// effective is what the session may do now from caller's address: grants
+// valid now, of roles whose context holds, narrowed by the credential's
+// scope. It is pure: floating grants it counts that were never used are
+// returned for Access to activate.
+func (c *Core) effective(ctx context.Context, s Session, caller Caller, now time.Time) (permSet, []string, error) {
+	var set permSet
+	var pending []string
+	err := c.eachGrant(ctx, s.Account, s.PrincipalID, func(g model.Grant, r model.Role) {
+		if len(s.Scope) > 0 && !slices.Contains(s.Scope, g.RoleID) || !grantHolds(g, now) || !contextHolds(r.Context, now, caller.ClientIP) {
+			return
 		}
 		if g.Type == model.GrantFloating && g.ActivatedAt == nil {
-			if err := c.st.ActivateGrant(ctx, s.Account, s.PrincipalID, g.RoleID, now); err == nil {
-				c.keys.forgetPrincipal(s.PrincipalID, false)
-			}
+			pending = append(pending, g.RoleID)
 		}
-		for _, p := range rolePermissions(role) {
-			if !slices.Contains(out, p) { // a handful of permissions: a scan beats a map
-				out = append(out, p)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out, nil
+		set |= rolePerms(r)
+	})
+	return set, pending, err
 }
 
-// Authorize checks that the session holds perm now; a denial is audited.
-func (c *Core) Authorize(ctx context.Context, s Session, caller Caller, perm string) error {
-	perms, err := c.Permissions(ctx, s, caller)
+// potential is every permission a principal's grants could give, now or
+// later, regardless of role context and of any key's scope: what it could
+// do at its most privileged.
+func (c *Core) potential(ctx context.Context, account, principalID string, now time.Time) (permSet, error) {
+	var set permSet
+	err := c.eachGrant(ctx, account, principalID, func(g model.Grant, r model.Role) {
+		if grantCanHold(g, now) {
+			set |= rolePerms(r)
+		}
+	})
+	return set, err
+}
+
+// Access is what one request may do, computed once by the pipeline after
+// authentication: the session, the caller, the time of the decision and
+// the effective permissions. Core methods check against it and never
+// compute permissions again.
+type Access struct {
+	Session Session
+	Caller  Caller
+	Now     time.Time
+	perms   permSet
+}
+
+// Has reports whether the access holds perm.
+func (a *Access) Has(perm string) bool { return a.perms.has(perm) }
+
+// Permissions lists the access's permissions, sorted.
+func (a *Access) Permissions() []string { return a.perms.list() }
+
+// Access computes a session's access snapshot. Using a floating grant for
+// the first time starts its clock: that write, audited, happens here, not
+// in the permission computation.
+func (c *Core) Access(ctx context.Context, caller Caller, s Session) (*Access, error) {
+	now := c.now()
+	set, pending, err := c.effective(ctx, s, caller, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if slices.Contains(perms, perm) {
+	for _, roleID := range pending {
+		ev := c.event(caller, s.Account, "grant.activate")
+		ev.Actor, ev.Subject, ev.KeyID, ev.Detail = s.RoleID(), s.RoleID(), s.KeyID, "role "+roleID
+		if err := c.st.ActivateGrant(ctx, s.Account, s.PrincipalID, roleID, now.UTC(), ev); err != nil {
+			return nil, wrapStore(err, "grant activation")
+		}
+		c.keys.forgetPrincipal(s.Account, s.PrincipalID, false)
+	}
+	return &Access{Session: s, Caller: caller, Now: now, perms: set}, nil
+}
+
+// Require checks that the access holds perm; a denial is audited.
+func (c *Core) Require(ctx context.Context, a *Access, perm string) error {
+	if a.perms.has(perm) {
 		return nil
 	}
-	return c.deny(ctx, s, caller, "missing_permission", perm, "permission "+perm+" is required")
+	return c.deny(ctx, a, ReasonMissingPermission, perm, "permission "+perm+" is required")
 }
 
-// deny audits an authorization refusal of the session and returns the
-// Forbidden error for it; detail (a permission) goes to the record only.
-func (c *Core) deny(ctx context.Context, s Session, caller Caller, reason, detail, msg string) error {
-	ev := fail(c.event(caller, s.Account, "authorize"), reason)
-	ev.Actor, ev.Detail, ev.KeyID = s.RoleID(), detail, s.KeyID
+// Refuse audits a refusal decided by a surface's own rules (event names
+// the operation, subject its object) and returns err.
+func (c *Core) Refuse(ctx context.Context, a *Access, event, subject string, err *Error) error {
+	ev := fail(c.event(a.Caller, a.Session.Account, event), err.Reason)
+	ev.Actor, ev.Subject, ev.KeyID, ev.Authenticator = a.Session.RoleID(), subject, a.Session.KeyID, "authn"
+	c.recordFailure(ctx, ev)
+	return err
+}
+
+// deny audits an authorization refusal and returns the Forbidden error for
+// it; detail (a permission) goes to the record only.
+func (c *Core) deny(ctx context.Context, a *Access, reason Reason, detail, msg string) error {
+	ev := fail(c.event(a.Caller, a.Session.Account, "authorize"), reason)
+	ev.Actor, ev.Detail, ev.KeyID = a.Session.RoleID(), detail, a.Session.KeyID
 	ev.Subject = ev.Actor
 	c.recordFailure(ctx, ev)
 	return forbidden(reason, msg)
 }
 
-// can reports whether the session holds perm, without auditing (for
-// self-service routes, where lacking it only narrows what is visible).
-func (c *Core) can(ctx context.Context, s Session, caller Caller, perm string) bool {
-	perms, err := c.Permissions(ctx, s, caller)
-	return err == nil && slices.Contains(perms, perm)
-}
-
-// grantedPermissions is every permission a principal's grants give now,
-// regardless of role context and of any key's scope: what it could do at
-// its most privileged.
-func (c *Core) grantedPermissions(ctx context.Context, account, principalID string) ([]string, error) {
-	grants, err := c.keys.grantsOf(ctx, account, principalID)
-	if err != nil {
-		return nil, wrapStore(err, "grants")
-	}
-	now := c.now()
-	var out []string
-	for _, g := range grants {
-		if !grantHolds(g, now) {
-			continue
-		}
-		role, err := c.keys.role(ctx, account, g.RoleID)
-		if err != nil {
-			continue
-		}
-		for _, p := range rolePermissions(role) {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
-			}
-		}
-	}
-	return out, nil
-}
-
-// rolePermissions is what a role grants: everything for the built-in admin.
-func rolePermissions(r model.Role) []string {
-	if r.BuiltIn && r.Name == AdminRole {
-		return AllPermissions()
-	}
-	return r.Permissions
-}
-
-// outranks checks that the session holds, now, every permission that
-// principal target could hold, so managing users or keys cannot be turned
-// into taking over someone more privileged (resetting an admin's password,
-// minting an admin's key). A refusal is audited.
-func (c *Core) outranks(ctx context.Context, s Session, caller Caller, target string) error {
-	if target == s.PrincipalID {
-		return nil
-	}
-	theirs, err := c.grantedPermissions(ctx, s.Account, target)
-	if err != nil {
-		return err
-	}
-	return c.coversAll(ctx, s, caller, theirs, "principal holds permissions the caller does not")
-}
-
-// coversAll checks that the session holds every permission in perms.
-func (c *Core) coversAll(ctx context.Context, s Session, caller Caller, perms []string, why string) error {
-	mine, err := c.Permissions(ctx, s, caller)
-	if err != nil {
-		return err
-	}
-	for _, p := range perms {
-		if !slices.Contains(mine, p) {
-			return c.deny(ctx, s, caller, "privilege_escalation", p, why+": "+p)
-		}
+// covers checks that the access holds every permission in want.
+func (c *Core) covers(ctx context.Context, a *Access, want permSet, why string) error {
+	if p := a.perms.missing(want); p != "" {
+		return c.deny(ctx, a, ReasonEscalation, p, why+": "+p)
 	}
 	return nil
 }
 
-// mayMint lets a session create, rotate or revoke credentials of
-// principal target: its own, unless its credential was narrowed (a scoped
-// or source-bound key must not mint an unbounded one for its owner, whatever
+// outranks checks that the access holds, now, every permission that
+// principal target could hold now or later, so managing users or keys cannot
+// be turned into taking over someone more privileged (resetting an admin's
+// password, minting an admin's key, even one whose admin grant starts in an
+// hour). target must already be resolved in the session's account. A
+// refusal is audited.
+func (c *Core) outranks(ctx context.Context, a *Access, target model.Principal) error {
+	if target.ID == a.Session.PrincipalID && target.Account == a.Session.Account {
+		return nil
+	}
+	theirs, err := c.potential(ctx, target.Account, target.ID, a.Now)
+	if err != nil {
+		return err
+	}
+	return c.covers(ctx, a, theirs, "principal holds permissions the caller does not")
+}
+
+// mayMint lets an access create, rotate or revoke credentials of principal
+// target: its own, unless its credential was narrowed (a scoped or
+// source-bound key must not mint an unbounded one for its owner, whatever
 // permissions it holds); another's with api-keys-manage and every
 // permission the other could hold.
-func (c *Core) mayMint(ctx context.Context, s Session, caller Caller, target string) error {
-	if target == s.PrincipalID {
-		if s.Narrowed {
-			return c.deny(ctx, s, caller, "narrowed_credential", "", "a key limited by roles or sources cannot create or change credentials")
+func (c *Core) mayMint(ctx context.Context, a *Access, target model.Principal) error {
+	if target.ID == a.Session.PrincipalID {
+		if a.Session.Narrowed {
+			return c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot create or change credentials")
 		}
 		return nil
 	}
-	if err := c.Authorize(ctx, s, caller, PermAPIKeysManage); err != nil {
+	if err := c.Require(ctx, a, PermAPIKeysManage); err != nil {
 		return err
 	}
-	return c.outranks(ctx, s, caller, target)
+	return c.outranks(ctx, a, target)
+}
+
+// principalIn resolves a principal id in the access's account. An id of
+// another account is answered exactly as one that exists nowhere, before
+// any outranking or minting check looks at it.
+func (c *Core) principalIn(ctx context.Context, a *Access, id string) (model.Principal, error) {
+	p, err := c.st.GetPrincipal(ctx, a.Session.Account, id)
+	if err == nil && p.Account != a.Session.Account {
+		return model.Principal{}, &Error{Kind: NotFound, Msg: "principal " + id + " not found"}
+	}
+	return p, wrapStore(err, "principal "+id)
+}
+
+// joinDetail renders a short, secret-free audit detail.
+func joinDetail(parts ...string) string { return strings.Join(parts, "; ") }
+
+// Outranks is outranks for the surfaces whose own rules act on a principal
+// (Conjur's credentials routes): a refusal is audited.
+func (c *Core) Outranks(ctx context.Context, a *Access, target model.Principal) error {
+	return c.outranks(ctx, a, target)
 }

@@ -50,7 +50,7 @@ func TestThrottledLoginsNeverRefuseAKey(t *testing.T) {
 	ctx := context.Background()
 	c, admin, key := testCore(t, nil)
 	pw := "Correct-Horse-42x"
-	if _, _, err := c.CreatePrincipal(ctx, admin, loopback, PrincipalSpec{Login: "thr", Password: &pw}); err != nil {
+	if _, _, err := c.CreatePrincipal(ctx, acc(c, admin), PrincipalSpec{Login: "thr", Password: &pw}); err != nil {
 		t.Fatal(err)
 	}
 	c.bcrypt.close()
@@ -62,12 +62,12 @@ func TestThrottledLoginsNeverRefuseAKey(t *testing.T) {
 	<-started
 	defer close(release)
 	for _, login := range []string{"thr", "nobody-at-all"} {
-		_, _, err := c.AuthenticatePassword(ctx, loopback, LoginRequest{Account: "acme", Login: login, Event: "token", Authenticator: "authn"}, pw, false)
+		_, _, err := authPw(ctx, c, "acme", login, pw)
 		if AsError(err).Kind != RateLimited {
 			t.Errorf("login %s with the pool full: %v, want RateLimited", login, err)
 		}
 	}
-	if _, err := c.AuthenticateKey(ctx, loopback, LoginRequest{Account: "acme", Event: "token", Authenticator: "authn"}, key); err != nil {
+	if _, err := authKey(ctx, c, "acme", key); err != nil {
 		t.Fatalf("an API key with the pool full: %v", err)
 	}
 	if kc, _, err := c.VerifyKey(ctx, loopback, key); err != nil || !kc.Valid {
@@ -85,7 +85,7 @@ func TestTokenTTLIsConfigurable(t *testing.T) {
 	}
 	defer c2.Close()
 	for core, want := range map[*Core]time.Duration{c: 8 * time.Minute, c2: 2 * time.Minute} {
-		tok, err := core.IssueToken(admin, 0, FormatNative)
+		tok, err := core.IssueToken(admin, FormatNative)
 		if err != nil || tok.TTL != want || time.Until(tok.ExpiresAt) > want || time.Until(tok.ExpiresAt) < want-time.Minute {
 			t.Errorf("token %+v %v, want a lifetime of %v", tok, err, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/store"
@@ -62,8 +63,9 @@ type Core struct {
 	envAuthn []string
 	version  string
 
-	audit   *auditor
-	bcrypt  *bcryptPool
+	audit    *auditor
+	throttle *throttle
+	bcrypt   *bcryptPool
 	keys    *keyring
 	tokens  *tokenKeys
 	authns  *authnCache
@@ -99,7 +101,16 @@ type Session struct {
 	ExpiresAt time.Time
 	// Authenticator names the way in (authn, authn-jwt/ci…).
 	Authenticator string
+	// TTL is the lifetime of tokens issued for this session where its
+	// authenticator sets one (an OIDC provider's); 0 means the default.
+	TTL time.Duration
 }
+
+// Page is a page request of a listing (limit, offset, search).
+type Page = store.Page
+
+// AuditRecord is one stored audit record, as listings return it.
+type AuditRecord = audit.Record
 
 // RoleID is the session principal's Conjur role id.
 func (s Session) RoleID() string { return roleID(s.Account, s.Kind, s.Login) }
@@ -139,6 +150,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 		c.bcrypt.procs = newProcLender()
 	}
 	c.audit = newAuditor(d.Store, d.Logger)
+	c.throttle = newThrottle()
 	c.touches = newToucher(d.Store, d.Logger)
 	c.keys = newKeyring(d.Store)
 	c.authns = newAuthnCache()

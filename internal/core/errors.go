@@ -24,6 +24,7 @@ const (
 	Unavailable
 	NotImplemented
 	TooLarge
+	MethodNotAllowed
 )
 
 // String names the kind as error codes do.
@@ -47,21 +48,26 @@ func (k Kind) String() string {
 		return "not_implemented"
 	case TooLarge:
 		return "too_large"
+	case MethodNotAllowed:
+		return "method_not_allowed"
 	}
 	return "internal"
 }
 
 // Kinds lists every kind, for the surfaces' error-table tests.
 func Kinds() []Kind {
-	return []Kind{Internal, Invalid, Unauthenticated, Forbidden, NotFound, Conflict, RateLimited, Unavailable, NotImplemented, TooLarge}
+	return []Kind{Internal, Invalid, Unauthenticated, Forbidden, NotFound, Conflict, RateLimited, Unavailable, NotImplemented, TooLarge,
+		MethodNotAllowed}
 }
 
 // Error is what the core returns: Kind picks the status, Reason is a machine
-// code (expired, revoked, source_not_allowed…), Field names bad input, Msg is
-// safe to show, Err is the cause, logged and never sent.
+// code from the closed list in reasons.go, Field names bad input, Msg is
+// safe to show and says what happened in keyward's words (a surface may say
+// it in its product's words instead), Err is the cause, logged and never
+// sent.
 type Error struct {
 	Kind       Kind
-	Reason     string
+	Reason     Reason
 	Field      string
 	Msg        string
 	Err        error
@@ -71,7 +77,7 @@ type Error struct {
 func (e *Error) Error() string {
 	s := e.Kind.String()
 	if e.Reason != "" {
-		s += " (" + e.Reason + ")"
+		s += " (" + string(e.Reason) + ")"
 	}
 	if e.Msg != "" {
 		s += ": " + e.Msg
@@ -93,11 +99,11 @@ func invalid(field, format string, args ...any) *Error {
 	return &Error{Kind: Invalid, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-func unauthenticated(reason string) *Error {
+func unauthenticated(reason Reason) *Error {
 	return &Error{Kind: Unauthenticated, Reason: reason, Msg: "authentication failed"}
 }
 
-func forbidden(reason, msg string) *Error {
+func forbidden(reason Reason, msg string) *Error {
 	return &Error{Kind: Forbidden, Reason: reason, Msg: msg}
 }
 

@@ -60,7 +60,7 @@ func testCore(tb testing.TB, now func() time.Time) (*Core, Session, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := c.AuthenticateKey(ctx, loopback, LoginRequest{Account: "acme", Event: "token", Authenticator: "authn"}, key)
+	s, err := authKey(ctx, c, "acme", key)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -68,3 +68,28 @@ func testCore(tb testing.TB, now func() time.Time) (*Core, Session, string) {
 }
 
 var loopback = Caller{ClientIP: netip.MustParseAddr("127.0.0.1"), PeerIP: netip.MustParseAddr("127.0.0.1"), RequestID: "test"}
+
+// acc is the access snapshot of s from loopback, as the pipeline computes it.
+func acc(c *Core, s Session) *Access {
+	a, err := c.Access(context.Background(), loopback, s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// authKey authenticates an API key as the token route does.
+func authKey(ctx context.Context, c *Core, account, key string) (Session, error) {
+	return c.Authenticate(ctx, loopback, Credential{Kind: CredAPIKey, Account: account, Secret: key, Event: "token"})
+}
+
+// authPw authenticates a login and password as the token route does.
+func authPw(ctx context.Context, c *Core, account, login, pw string) (Session, struct{}, error) {
+	s, err := c.Authenticate(ctx, loopback, Credential{Kind: CredPassword, Account: account, Login: login, Secret: pw, Event: "token"})
+	return s, struct{}{}, err
+}
+
+// verifyToken authenticates an access token.
+func verifyToken(ctx context.Context, c *Core, tok string) (Session, error) {
+	return c.Authenticate(ctx, loopback, Credential{Kind: CredToken, Secret: tok})
+}

@@ -213,9 +213,9 @@ type keyring struct {
 	mu        sync.RWMutex
 	keys      *keyTable                  // guarded by mu
 	gen       uint64                     // bumped by every invalidation, guarded by mu
-	princ     map[string]*principalEntry // by principal id
-	grants    map[string][]model.Grant   // by principal id
-	roles     map[string]model.Role      // by role id
+	princ     map[string]*principalEntry // by cacheKey(account, principal id)
+	grants    map[string][]model.Grant   // by cacheKey(account, principal id)
+	roles     map[string]model.Role      // by cacheKey(account, role id)
 	refreshMu sync.Mutex
 }
 
@@ -263,40 +263,46 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 	r.keys.put(k)
 }
 
+// cacheKey names an object of an account in the caches: ids are unique,
+// but a request of one account naming another's id must neither read nor
+// overwrite what the other account cached.
+func cacheKey(account, id string) string { return account + "\x00" + id }
+
 // principal returns a principal, from memory or the store.
 func (r *keyring) principal(ctx context.Context, account, id string) (*principalEntry, error) {
+	ck := cacheKey(account, id)
 	r.mu.RLock()
-	e, ok := r.princ[id]
+	e, ok := r.princ[ck]
 	gen := r.gen
 	r.mu.RUnlock()
-	if ok && e.p.Account == account {
-		return e, nil
-	}
 	if ok {
-		return nil, store.ErrNotFound
+		return e, nil
 	}
 	p, err := r.st.GetPrincipal(ctx, account, id)
 	if err != nil {
 		return nil, err
 	}
+	if p.Account != account {
+		return nil, store.ErrNotFound
+	}
 	e = &principalEntry{p: p}
 	e.restricted, _ = netpolicy.ParseCIDRs(p.RestrictedTo)
 	r.mu.Lock()
 	if r.gen == gen { // else it changed while we read it: serve this once, cache nothing
-		r.princ[id] = e
+		r.princ[ck] = e
 	}
 	r.mu.Unlock()
 	return e, nil
 }
 
 // forgetPrincipal drops a principal (and, on delete, its keys) after a write.
-func (r *keyring) forgetPrincipal(id string, deleted bool) {
+func (r *keyring) forgetPrincipal(account, id string, deleted bool) {
 	r.refreshMu.Lock()
 	defer r.refreshMu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.princ, id)
-	delete(r.grants, id)
+	delete(r.princ, cacheKey(account, id))
+	delete(r.grants, cacheKey(account, id))
 	r.gen++
 	if deleted {
 		r.keys.deletePrincipal(id)
@@ -327,13 +333,13 @@ func loadThrough[V any](r *keyring, m func() map[string]V, id string, load func(
 
 // grantsOf returns the principal's grants, from memory or the store.
 func (r *keyring) grantsOf(ctx context.Context, account, principalID string) ([]model.Grant, error) {
-	return loadThrough(r, func() map[string][]model.Grant { return r.grants }, principalID,
+	return loadThrough(r, func() map[string][]model.Grant { return r.grants }, cacheKey(account, principalID),
 		func() ([]model.Grant, error) { return r.st.ListGrants(ctx, account, principalID) })
 }
 
 // role returns a role, from memory or the store.
 func (r *keyring) role(ctx context.Context, account, id string) (model.Role, error) {
-	return loadThrough(r, func() map[string]model.Role { return r.roles }, id,
+	return loadThrough(r, func() map[string]model.Role { return r.roles }, cacheKey(account, id),
 		func() (model.Role, error) { return r.st.GetRole(ctx, account, id) })
 }
 

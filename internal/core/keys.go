@@ -25,47 +25,41 @@ type KeySpec struct {
 // maxGrace bounds a rotation's grace period.
 const maxGrace = 30 * 24 * time.Hour
 
-// ownerAccess lets a session act on a principal's keys: its own, or any with
-// api-keys-manage. A refusal says nothing of whether the principal exists.
-func (c *Core) ownerAccess(ctx context.Context, s Session, caller Caller, principalID string) error {
-	if principalID == s.PrincipalID {
-		return nil
-	}
-	return c.Authorize(ctx, s, caller, PermAPIKeysManage)
-}
-
-// MayChangeKey answers, and audits a refusal, whether the session may
-// rotate or revoke the key: for a surface to decide before it reads a body,
+// MayChangeKey answers, and audits a refusal, whether the access may
+// rotate or revoke the key: the pipeline asks it before a body is read,
 // since whose key it is decides (the change checks again).
-func (c *Core) MayChangeKey(ctx context.Context, s Session, caller Caller, keyID string) error {
-	_, err := c.keyForChange(ctx, s, caller, keyID)
+func (c *Core) MayChangeKey(ctx context.Context, a *Access, keyID string) error {
+	_, err := c.keyForChange(ctx, a, keyID)
 	return err
 }
 
-// keyForChange loads a key the session may rotate or revoke: as keyAccess,
+// keyForChange loads a key the access may rotate or revoke: as keyAccess,
 // and then as mayMint for the key's owner.
-func (c *Core) keyForChange(ctx context.Context, s Session, caller Caller, keyID string) (model.APIKey, error) {
-	k, err := c.keyAccess(ctx, s, caller, keyID)
+func (c *Core) keyForChange(ctx context.Context, a *Access, keyID string) (model.APIKey, error) {
+	k, err := c.keyAccess(ctx, a, keyID)
 	if err != nil {
 		return model.APIKey{}, err
 	}
-	return k, c.mayMint(ctx, s, caller, k.PrincipalID)
+	owner, err := c.principalIn(ctx, a, k.PrincipalID)
+	if err != nil {
+		return model.APIKey{}, err
+	}
+	return k, c.mayMint(ctx, a, owner)
 }
 
-// keyAccess loads a key the session may act on. Without api-keys-manage a
+// keyAccess loads a key the access may act on. Without api-keys-manage a
 // key that is not the caller's is refused exactly like one that does not
 // exist, so the answer reveals nothing.
-func (c *Core) keyAccess(ctx context.Context, s Session, caller Caller, keyID string) (model.APIKey, error) {
-	manage := c.can(ctx, s, caller, PermAPIKeysManage)
+func (c *Core) keyAccess(ctx context.Context, a *Access, keyID string) (model.APIKey, error) {
 	k, err := c.st.GetAPIKey(ctx, keyID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return model.APIKey{}, wrapStore(err, "API key")
 	}
-	owned := err == nil && k.Account == s.Account && k.PrincipalID == s.PrincipalID
-	if !manage && !owned {
-		return model.APIKey{}, c.deny(ctx, s, caller, "missing_permission", PermAPIKeysManage, "permission "+PermAPIKeysManage+" is required")
+	owned := err == nil && k.Account == a.Session.Account && k.PrincipalID == a.Session.PrincipalID
+	if !a.Has(PermAPIKeysManage) && !owned {
+		return model.APIKey{}, c.deny(ctx, a, ReasonMissingPermission, PermAPIKeysManage, "permission "+PermAPIKeysManage+" is required")
 	}
-	if err != nil || k.Account != s.Account {
+	if err != nil || k.Account != a.Session.Account {
 		return model.APIKey{}, &Error{Kind: NotFound, Msg: "API key " + keyID + " not found"}
 	}
 	return k, nil
@@ -73,8 +67,17 @@ func (c *Core) keyAccess(ctx context.Context, s Session, caller Caller, keyID st
 
 // CreateAPIKey makes a new key for a principal and returns it with its
 // secret, shown this once.
-func (c *Core) CreateAPIKey(ctx context.Context, s Session, caller Caller, principalID string, spec KeySpec) (model.APIKey, string, error) {
-	if err := c.mayMint(ctx, s, caller, principalID); err != nil {
+func (c *Core) CreateAPIKey(ctx context.Context, a *Access, principalID string, spec KeySpec) (model.APIKey, string, error) {
+	if principalID != a.Session.PrincipalID {
+		if err := c.Require(ctx, a, PermAPIKeysManage); err != nil {
+			return model.APIKey{}, "", err
+		}
+	}
+	owner, err := c.principalIn(ctx, a, principalID)
+	if err != nil {
+		return model.APIKey{}, "", err
+	}
+	if err := c.mayMint(ctx, a, owner); err != nil {
 		return model.APIKey{}, "", err
 	}
 	sources, err := netpolicy.Normalize(spec.ValidSources)
@@ -93,12 +96,8 @@ func (c *Core) CreateAPIKey(ctx context.Context, s Session, caller Caller, princ
 		e := now.Add(time.Duration(*spec.ExpiresInDays) * 24 * time.Hour)
 		expires = &e
 	}
-	owner, err := c.st.GetPrincipal(ctx, s.Account, principalID)
-	if err != nil {
-		return model.APIKey{}, "", wrapStore(err, "principal "+principalID)
-	}
 	if len(spec.Roles) > 0 {
-		grants, err := c.st.ListGrants(ctx, s.Account, principalID)
+		grants, err := c.st.ListGrants(ctx, a.Session.Account, principalID)
 		if err != nil {
 			return model.APIKey{}, "", wrapStore(err, "grants")
 		}
@@ -110,10 +109,10 @@ func (c *Core) CreateAPIKey(ctx context.Context, s Session, caller Caller, princ
 	}
 	id := crypto.NewKeyID()
 	key, secret := crypto.NewAPIKey(id)
-	k := model.APIKey{ID: id, Account: s.Account, PrincipalID: principalID, Description: spec.Description,
+	k := model.APIKey{ID: id, Account: a.Session.Account, PrincipalID: principalID, Description: spec.Description,
 		Hash: c.sealer.KeyHash(secret), ExpiresAt: expires, ValidSources: sources, Roles: spec.Roles, CreatedAt: now}
-	ev := c.event(caller, s.Account, "apikey.create")
-	ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), owner.RoleID(), id
+	ev := c.event(a.Caller, a.Session.Account, "apikey.create")
+	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), owner.RoleID(), id, actingKey(a)
 	if err := c.st.CreateAPIKey(ctx, k, ev); err != nil {
 		return model.APIKey{}, "", wrapStore(err, "API key")
 	}
@@ -123,15 +122,17 @@ func (c *Core) CreateAPIKey(ctx context.Context, s Session, caller Caller, princ
 }
 
 // ListAPIKeys lists a principal's keys, never their secrets.
-func (c *Core) ListAPIKeys(ctx context.Context, s Session, caller Caller, principalID string) ([]model.APIKey, error) {
-	if err := c.ownerAccess(ctx, s, caller, principalID); err != nil {
+func (c *Core) ListAPIKeys(ctx context.Context, a *Access, principalID string) ([]model.APIKey, error) {
+	if principalID != a.Session.PrincipalID {
+		if err := c.Require(ctx, a, PermAPIKeysManage); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := c.principalIn(ctx, a, principalID); err != nil {
 		return nil, err
 	}
-	if _, err := c.st.GetPrincipal(ctx, s.Account, principalID); err != nil {
-		return nil, wrapStore(err, "principal "+principalID)
-	}
 	c.touches.flush() // so last use is current
-	ks, err := c.st.ListAPIKeys(ctx, s.Account, principalID)
+	ks, err := c.st.ListAPIKeys(ctx, a.Session.Account, principalID)
 	for i := range ks {
 		ks[i].Sealed, ks[i].Hash, ks[i].PrevHash = nil, nil, nil
 	}
@@ -140,8 +141,8 @@ func (c *Core) ListAPIKeys(ctx context.Context, s Session, caller Caller, princi
 
 // RevokeAPIKey revokes a key at once. It stays as a tombstone, so a later
 // verification can answer "revoked".
-func (c *Core) RevokeAPIKey(ctx context.Context, s Session, caller Caller, keyID string) error {
-	k, err := c.keyForChange(ctx, s, caller, keyID)
+func (c *Core) RevokeAPIKey(ctx context.Context, a *Access, keyID string) error {
+	k, err := c.keyForChange(ctx, a, keyID)
 	if err != nil {
 		return err
 	}
@@ -152,8 +153,8 @@ func (c *Core) RevokeAPIKey(ctx context.Context, s Session, caller Caller, keyID
 		return &Error{Kind: NotFound, Msg: "API key " + keyID + " is already revoked"}
 	}
 	now := c.now().UTC()
-	ev := c.event(caller, s.Account, "apikey.revoke")
-	ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), c.subjectOf(ctx, s.Account, k.PrincipalID), keyID
+	ev := c.event(a.Caller, a.Session.Account, "apikey.revoke")
+	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
 	if _, err := c.st.UpdateAPIKey(ctx, keyID, func(k model.APIKey) (model.APIKey, error) {
 		k.RevokedAt, k.Sealed, k.PrevHash, k.PrevUntil = &now, nil, nil, nil
 		return k, nil
@@ -167,19 +168,19 @@ func (c *Core) RevokeAPIKey(ctx context.Context, s Session, caller Caller, keyID
 // RotateAPIKey gives a key a new secret. During grace the old secret still
 // works, never past the key's expiry. Of concurrent rotations the last to
 // commit wins; only its secret (and its grace secret) stays valid.
-func (c *Core) RotateAPIKey(ctx context.Context, s Session, caller Caller, keyID string, grace time.Duration) (model.APIKey, string, error) {
+func (c *Core) RotateAPIKey(ctx context.Context, a *Access, keyID string, grace time.Duration) (model.APIKey, string, error) {
 	if grace < 0 || grace > maxGrace {
 		return model.APIKey{}, "", invalid("grace_period_seconds", "grace_period_seconds must be 0 to %d", int(maxGrace.Seconds()))
 	}
-	k, err := c.keyForChange(ctx, s, caller, keyID)
+	k, err := c.keyForChange(ctx, a, keyID)
 	if err != nil {
 		return model.APIKey{}, "", err
 	}
 	if k.RevokedAt != nil {
 		return model.APIKey{}, "", &Error{Kind: NotFound, Msg: "API key " + keyID + " is revoked"}
 	}
-	ev := c.event(caller, s.Account, "rotate")
-	ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), c.subjectOf(ctx, s.Account, k.PrincipalID), keyID
+	ev := c.event(a.Caller, a.Session.Account, "rotate")
+	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
 	return c.rotate(ctx, keyID, grace, ev)
 }
 
@@ -224,7 +225,7 @@ func (c *Core) subjectOf(ctx context.Context, account, principalID string) strin
 
 // ConjurKey returns a principal's current Conjur API key (what Conjur's
 // login answers), reading its sealed secret; the read is audited.
-func (c *Core) ConjurKey(ctx context.Context, s Session, caller Caller) (string, error) {
+func (c *Core) ConjurKey(ctx context.Context, caller Caller, s Session) (string, error) {
 	k, err := c.st.GetConjurKey(ctx, s.Account, s.PrincipalID)
 	if err != nil {
 		return "", wrapStore(err, "API key")
@@ -245,26 +246,26 @@ func (c *Core) ConjurKey(ctx context.Context, s Session, caller Caller) (string,
 }
 
 // RotateConjurKey gives a principal a new Conjur API key; the old one stops
-// working at once. Rotating one's own key needs a credential, not a token
-// (Conjur: "Credential strength is insufficient"); another's needs
-// users-manage, and a principal the caller may not see is reported as not
-// found.
-func (c *Core) RotateConjurKey(ctx context.Context, s Session, caller Caller, target model.Principal) (string, error) {
-	ev := c.event(caller, s.Account, "rotate")
-	ev.Actor, ev.Subject, ev.Authenticator = s.RoleID(), target.RoleID(), "authn"
-	if target.ID == s.PrincipalID && s.Level < LevelKey {
-		c.recordFailure(ctx, fail(ev, "credential_strength"))
-		return "", &Error{Kind: Unauthenticated, Reason: "credential_strength", Msg: "Credential strength is insufficient"}
+// working at once. One's own needs a credential, not a token (a token
+// session is LevelToken: ReasonCredentialStrength); another's needs
+// users-manage and outranking it.
+func (c *Core) RotateConjurKey(ctx context.Context, a *Access, target model.Principal) (string, error) {
+	ev := c.event(a.Caller, a.Session.Account, "rotate")
+	ev.Actor, ev.Subject, ev.Authenticator, ev.Detail = a.Session.RoleID(), target.RoleID(), "authn", actingKey(a)
+	self := target.ID == a.Session.PrincipalID && target.Account == a.Session.Account
+	switch {
+	case self && a.Session.Level < LevelKey:
+		c.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
+		return "", &Error{Kind: Unauthenticated, Reason: ReasonCredentialStrength, Msg: "a token cannot change its own credentials"}
+	case target.Account != a.Session.Account:
+		c.recordFailure(ctx, fail(ev, ReasonNotVisible))
+		return "", &Error{Kind: NotFound, Reason: ReasonNotVisible, Msg: "role not found"}
+	case !self:
+		if err := c.Require(ctx, a, PermUsersManage); err != nil {
+			return "", err
+		}
 	}
-	if target.ID != s.PrincipalID && !c.can(ctx, s, caller, PermUsersManage) {
-		c.recordFailure(ctx, fail(ev, "missing_permission"))
-		return "", &Error{Kind: NotFound, Reason: "not_visible", Msg: "role not found"}
-	}
-	if target.Account != s.Account {
-		c.recordFailure(ctx, fail(ev, "foreign_account"))
-		return "", &Error{Kind: NotFound, Reason: "not_visible", Msg: "role not found"}
-	}
-	if err := c.outranks(ctx, s, caller, target.ID); err != nil {
+	if err := c.outranks(ctx, a, target); err != nil {
 		return "", err
 	}
 	k, err := c.st.GetConjurKey(ctx, target.Account, target.ID)
@@ -276,9 +277,37 @@ func (c *Core) RotateConjurKey(ctx context.Context, s Session, caller Caller, ta
 	return key, err
 }
 
-// FindPrincipal resolves a Conjur-style login or role id part (alice,
+// FindPrincipal resolves a Conjur-style login (alice, user/alice,
 // host/myapp) in an account, for the surfaces.
 func (c *Core) FindPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
 	p, err := c.findPrincipal(ctx, account, login)
 	return p, wrapStore(err, "role "+login)
+}
+
+// FindPrincipalOfKind resolves a principal by kind and exact login.
+func (c *Core) FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error) {
+	p, err := c.st.GetPrincipalByLogin(ctx, account, kind, login)
+	return p, wrapStore(err, "role "+string(kind)+":"+login)
+}
+
+// RoleExists reports whether a role of that name exists in the account.
+func (c *Core) RoleExists(ctx context.Context, account, name string) (bool, error) {
+	_, err := c.st.GetRoleByName(ctx, account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, wrapStore(err, "role "+name)
+}
+
+// ConjurKeyRotatedAt returns when a principal's Conjur API key last
+// changed (its rotation, else its creation): Conjur's "last rotated" time.
+func (c *Core) ConjurKeyRotatedAt(ctx context.Context, p model.Principal) (time.Time, error) {
+	k, err := c.st.GetConjurKey(ctx, p.Account, p.ID)
+	if err != nil {
+		return time.Time{}, wrapStore(err, "API key")
+	}
+	if k.RotatedAt != nil {
+		return k.RotatedAt.UTC(), nil
+	}
+	return k.CreatedAt.UTC(), nil
 }

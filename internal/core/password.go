@@ -7,8 +7,9 @@ import (
 	"github.com/keyward/keyward/internal/model"
 )
 
-// PasswordRuleMessage is Conjur's wording of its password complexity rule.
-const PasswordRuleMessage = "CONJ00046E The password you have chosen does not meet the complexity requirements. Choose a password that includes: 12-128 characters, 2 uppercase letters, 2 lowercase letters, 1 digit and 1 special character"
+// PasswordRuleMessage says the password complexity rule (Conjur's rule;
+// the Conjur surface says it in Conjur's words).
+const PasswordRuleMessage = "password must have 12 to 128 characters with at least 2 uppercase letters, 2 lowercase letters, 1 digit and 1 special character"
 
 const passwordSpecials = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
@@ -31,7 +32,7 @@ func CheckPasswordStrength(pw string) error {
 	}
 	n := len([]rune(pw))
 	if n < 12 || n > 128 || upper < 2 || lower < 2 || digit < 1 || special < 1 || strings.ContainsRune(pw, '\n') {
-		return &Error{Kind: Invalid, Reason: "weak_password", Field: "password", Msg: PasswordRuleMessage}
+		return &Error{Kind: Invalid, Reason: ReasonWeakPassword, Field: "password", Msg: PasswordRuleMessage}
 	}
 	return nil
 }
@@ -40,24 +41,27 @@ func CheckPasswordStrength(pw string) error {
 // must have proved itself with a credential (not a token), as Conjur
 // requires. Hosts have no passwords on this route. The principal's Conjur
 // API key is replaced too, as Conjur does.
-func (c *Core) ChangePassword(ctx context.Context, s Session, caller Caller, password string) error {
+func (c *Core) ChangePassword(ctx context.Context, a *Access, password string) error {
+	s, caller := a.Session, a.Caller
 	ev := c.event(caller, s.Account, "password")
-	ev.Actor, ev.Subject, ev.Authenticator = s.RoleID(), s.RoleID(), "authn"
+	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = s.RoleID(), s.RoleID(), "authn", s.KeyID
 	switch {
 	case s.Level < LevelKey:
-		c.recordFailure(ctx, fail(ev, "credential_strength"))
-		return &Error{Kind: Unauthenticated, Reason: "credential_strength", Msg: "Credential strength is insufficient"}
+		c.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
+		return &Error{Kind: Unauthenticated, Reason: ReasonCredentialStrength, Msg: "a token cannot change its own credentials"}
+	case s.Narrowed:
+		return c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password")
 	case s.Kind == string(model.KindHost):
-		c.recordFailure(ctx, fail(ev, "host_password"))
-		return forbidden("host_password", "hosts cannot change passwords here")
+		c.recordFailure(ctx, fail(ev, ReasonHostPassword))
+		return forbidden(ReasonHostPassword, "hosts cannot change passwords here")
 	}
 	if err := CheckPasswordStrength(password); err != nil {
-		c.recordFailure(ctx, fail(ev, "weak_password"))
+		c.recordFailure(ctx, fail(ev, ReasonWeakPassword))
 		return err
 	}
 	hash, err := c.bcrypt.hash(ctx, password)
 	if err != nil {
-		c.recordFailure(ctx, fail(ev, AsError(err).Kind.String()))
+		c.recordFailure(ctx, fail(ev, AsError(err).Reason))
 		return err
 	}
 	// The Conjur key is replaced first: if that fails, the old password
@@ -76,6 +80,6 @@ func (c *Core) ChangePassword(ctx context.Context, s Session, caller Caller, pas
 	}, ev); err != nil {
 		return wrapStore(err, "principal")
 	}
-	c.keys.forgetPrincipal(s.PrincipalID, false)
+	c.keys.forgetPrincipal(s.Account, s.PrincipalID, false)
 	return nil
 }

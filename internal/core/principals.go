@@ -64,6 +64,20 @@ func ValidateLogin(login string) error {
 	return nil
 }
 
+// validatePrincipalLogin is ValidateLogin for users and hosts: a login may
+// not start with user/ or host/, which Conjur-style logins use as kind
+// prefixes, so "host/x" can never be a user whose whoami, token subject or
+// verify principal reads as host x's.
+func validatePrincipalLogin(login string) error {
+	if err := ValidateLogin(login); err != nil {
+		return err
+	}
+	if strings.HasPrefix(login, "user/") || strings.HasPrefix(login, "host/") {
+		return invalid("login", "login may not start with user/ or host/")
+	}
+	return nil
+}
+
 func validateLabels(field string, m map[string]string) error {
 	for k, v := range m {
 		if k == "" || len(k) > 256 || len(v) > 4096 {
@@ -75,17 +89,17 @@ func validateLabels(field string, m map[string]string) error {
 
 // CreatePrincipal stores a new user or host with its Conjur API key and
 // returns the principal and that key (shown once here).
-func (c *Core) CreatePrincipal(ctx context.Context, s Session, caller Caller, spec PrincipalSpec) (model.Principal, string, error) {
-	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpec) (model.Principal, string, error) {
+	if err := c.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, "", err
 	}
-	p, err := c.newPrincipal(ctx, s.Account, spec)
+	p, err := c.newPrincipal(ctx, a.Session.Account, spec)
 	if err != nil {
 		return model.Principal{}, "", err
 	}
 	key, k := c.newConjurKey(p)
-	ev := c.event(caller, s.Account, "user.create")
-	ev.Actor, ev.Subject, ev.KeyID = s.RoleID(), p.RoleID(), k.ID
+	ev := c.event(a.Caller, a.Session.Account, "user.create")
+	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), p.RoleID(), k.ID, actingKey(a)
 	if err := c.st.CreatePrincipal(ctx, p, &k, ev); err != nil {
 		return model.Principal{}, "", wrapStore(err, "login "+p.Login)
 	}
@@ -94,7 +108,7 @@ func (c *Core) CreatePrincipal(ctx context.Context, s Session, caller Caller, sp
 }
 
 func (c *Core) newPrincipal(ctx context.Context, account string, spec PrincipalSpec) (model.Principal, error) {
-	if err := ValidateLogin(spec.Login); err != nil {
+	if err := validatePrincipalLogin(spec.Login); err != nil {
 		return model.Principal{}, err
 	}
 	kind := model.Kind(spec.Kind)
@@ -152,14 +166,13 @@ func (c *Core) newConjurKey(p model.Principal) (string, model.APIKey) {
 }
 
 // GetPrincipal returns one principal; a caller may always read itself.
-func (c *Core) GetPrincipal(ctx context.Context, s Session, caller Caller, id string) (model.Principal, error) {
-	if id != s.PrincipalID {
-		if err := c.Authorize(ctx, s, caller, PermUsersView); err != nil {
+func (c *Core) GetPrincipal(ctx context.Context, a *Access, id string) (model.Principal, error) {
+	if id != a.Session.PrincipalID {
+		if err := c.Require(ctx, a, PermUsersView); err != nil {
 			return model.Principal{}, err
 		}
 	}
-	p, err := c.st.GetPrincipal(ctx, s.Account, id)
-	return p, wrapStore(err, "principal "+id)
+	return c.principalIn(ctx, a, id)
 }
 
 // normalizePage refuses a negative limit or offset and bounds the limit:
@@ -175,25 +188,34 @@ func normalizePage(page store.Page) (store.Page, error) {
 }
 
 // ListPrincipals returns one page of principals and the total.
-func (c *Core) ListPrincipals(ctx context.Context, s Session, caller Caller, page store.Page) ([]model.Principal, int, error) {
-	if err := c.Authorize(ctx, s, caller, PermUsersView); err != nil {
+func (c *Core) ListPrincipals(ctx context.Context, a *Access, page Page) ([]model.Principal, int, error) {
+	if err := c.Require(ctx, a, PermUsersView); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)
 	if err != nil {
 		return nil, 0, err
 	}
-	ps, total, err := c.st.ListPrincipals(ctx, s.Account, page)
+	ps, total, err := c.st.ListPrincipals(ctx, a.Session.Account, page)
 	return ps, total, wrapStore(err, "principals")
 }
 
-// UpdatePrincipal applies a partial update.
-func (c *Core) UpdatePrincipal(ctx context.Context, s Session, caller Caller, id string, patch PrincipalPatch) (model.Principal, error) {
-	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+// UpdatePrincipal applies a partial update. A narrowed credential (a key
+// limited by roles or sources, or a token minted from one) may not set its
+// own principal's password or restriction: it would log in unnarrowed.
+func (c *Core) UpdatePrincipal(ctx context.Context, a *Access, id string, patch PrincipalPatch) (model.Principal, error) {
+	if err := c.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, err
 	}
-	if err := c.outranks(ctx, s, caller, id); err != nil {
+	target, err := c.principalIn(ctx, a, id)
+	if err != nil {
 		return model.Principal{}, err
+	}
+	if err := c.outranks(ctx, a, target); err != nil {
+		return model.Principal{}, err
+	}
+	if target.ID == a.Session.PrincipalID && a.Session.Narrowed && (patch.Password != nil || patch.RestrictedTo != nil) {
+		return model.Principal{}, c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password or restriction")
 	}
 	var restricted []string
 	if patch.RestrictedTo != nil {
@@ -231,11 +253,16 @@ func (c *Core) UpdatePrincipal(ctx context.Context, s Session, caller Caller, id
 		hash = h
 	}
 	now := c.now().UTC()
-	ev := c.event(caller, s.Account, "user.update")
-	ev.Actor = s.RoleID()
-	ev.Subject = s.Account + ":unknown:" + id
-	var evs []audit.Event
-	p, err := c.st.UpdatePrincipal(ctx, s.Account, id, func(p model.Principal) (model.Principal, error) {
+	ev := c.event(a.Caller, a.Session.Account, "user.update")
+	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), target.RoleID(), a.Session.KeyID
+	ev.Detail = patchDetail(patch, restricted)
+	evs := []audit.Event{ev}
+	if patch.Password != nil {
+		pe := ev
+		pe.Event, pe.Detail = "password", ""
+		evs = append(evs, pe)
+	}
+	p, err := c.st.UpdatePrincipal(ctx, a.Session.Account, id, func(p model.Principal) (model.Principal, error) {
 		if patch.Password != nil {
 			p.PasswordHash = hash
 		}
@@ -266,27 +293,51 @@ func (c *Core) UpdatePrincipal(ctx context.Context, s Session, caller Caller, id
 		setIf(&p.Settings, patch.Settings)
 		p.UpdatedAt = now
 		return p, nil
-	}, c.principalEvents(ctx, s, id, ev, patch.Password != nil, &evs)...)
+	}, evs...)
 	if err != nil {
 		return model.Principal{}, wrapStore(err, "principal "+id)
 	}
-	c.keys.forgetPrincipal(id, false)
+	c.keys.forgetPrincipal(a.Session.Account, id, false)
 	return p, nil
 }
 
-// principalEvents names the subject of an update's audit records before the
-// update runs (the store appends them in its transaction).
-func (c *Core) principalEvents(ctx context.Context, s Session, id string, ev audit.Event, password bool, out *[]audit.Event) []audit.Event {
-	if p, err := c.st.GetPrincipal(ctx, s.Account, id); err == nil {
-		ev.Subject = p.RoleID()
+// patchDetail names the fields a patch changes, with the new restriction
+// and status (never a password or another value that may be secret).
+func patchDetail(patch PrincipalPatch, restricted []string) string {
+	var fields []string
+	add := func(set bool, name string) {
+		if set {
+			fields = append(fields, name)
+		}
 	}
-	*out = append(*out, ev)
-	if password {
-		pe := ev
-		pe.Event = "password"
-		*out = append(*out, pe)
+	add(patch.Password != nil, "password")
+	add(patch.RestrictedTo != nil, "restricted_to")
+	add(patch.Annotations != nil, "annotations")
+	add(patch.Status != nil, "status")
+	add(patch.Email != nil, "email")
+	add(patch.DisplayName != nil, "display_name")
+	add(patch.FullName != nil, "full_name")
+	add(patch.Attributes != nil, "attributes")
+	add(patch.Tags != nil, "tags")
+	add(patch.Source != nil, "source")
+	add(patch.Settings != nil, "settings")
+	parts := []string{"fields " + strings.Join(fields, ",")}
+	if patch.RestrictedTo != nil {
+		parts = append(parts, "restricted_to ["+strings.Join(restricted, ",")+"]")
 	}
-	return *out
+	if patch.Status != nil {
+		parts = append(parts, "status "+*patch.Status)
+	}
+	return joinDetail(parts...)
+}
+
+// actingKey names the API key an access authenticated with, for the detail
+// of records whose key_id names another key.
+func actingKey(a *Access) string {
+	if a.Session.KeyID == "" {
+		return ""
+	}
+	return "acting key " + a.Session.KeyID
 }
 
 func setIf[T any](dst *T, src *T) {
@@ -296,22 +347,22 @@ func setIf[T any](dst *T, src *T) {
 }
 
 // DeletePrincipal removes a principal with its keys and grants.
-func (c *Core) DeletePrincipal(ctx context.Context, s Session, caller Caller, id string) error {
-	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+func (c *Core) DeletePrincipal(ctx context.Context, a *Access, id string) error {
+	if err := c.Require(ctx, a, PermUsersManage); err != nil {
 		return err
 	}
-	if err := c.outranks(ctx, s, caller, id); err != nil {
-		return err
-	}
-	p, err := c.st.GetPrincipal(ctx, s.Account, id)
+	p, err := c.principalIn(ctx, a, id)
 	if err != nil {
+		return err
+	}
+	if err := c.outranks(ctx, a, p); err != nil {
+		return err
+	}
+	ev := c.event(a.Caller, a.Session.Account, "user.delete")
+	ev.Actor, ev.Subject, ev.Detail = a.Session.RoleID(), p.RoleID(), actingKey(a)
+	if err := c.st.DeletePrincipal(ctx, a.Session.Account, id, ev); err != nil {
 		return wrapStore(err, "principal "+id)
 	}
-	ev := c.event(caller, s.Account, "user.delete")
-	ev.Actor, ev.Subject = s.RoleID(), p.RoleID()
-	if err := c.st.DeletePrincipal(ctx, s.Account, id, ev); err != nil {
-		return wrapStore(err, "principal "+id)
-	}
-	c.keys.forgetPrincipal(id, true)
+	c.keys.forgetPrincipal(a.Session.Account, id, true)
 	return nil
 }

@@ -3,7 +3,12 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/internal/audit"
 
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
@@ -44,9 +49,10 @@ func validateRole(spec RoleSpec) error {
 	return nil
 }
 
-// checkRoleSpec authorizes a role write and validates and normalizes its content.
-func (c *Core) checkRoleSpec(ctx context.Context, s Session, caller Caller, spec *RoleSpec) error {
-	if err := c.Authorize(ctx, s, caller, PermRolesManage); err != nil {
+// checkRoleSpec authorizes a role write and validates and normalizes its
+// content. Nobody writes a role granting what they do not hold.
+func (c *Core) checkRoleSpec(ctx context.Context, a *Access, spec *RoleSpec) error {
+	if err := c.Require(ctx, a, PermRolesManage); err != nil {
 		return err
 	}
 	if err := validateRole(*spec); err != nil {
@@ -55,19 +61,20 @@ func (c *Core) checkRoleSpec(ctx context.Context, s Session, caller Caller, spec
 	if spec.Context != nil {
 		spec.Context.IPMasks, _ = netpolicy.Normalize(spec.Context.IPMasks)
 	}
-	return nil
+	return c.covers(ctx, a, permsOf(spec.Permissions), "role grants a permission the caller does not hold")
 }
 
 // CreateRole stores a new role.
-func (c *Core) CreateRole(ctx context.Context, s Session, caller Caller, spec RoleSpec) (model.Role, error) {
-	if err := c.checkRoleSpec(ctx, s, caller, &spec); err != nil {
+func (c *Core) CreateRole(ctx context.Context, a *Access, spec RoleSpec) (model.Role, error) {
+	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}
 	now := c.now().UTC()
-	r := model.Role{ID: crypto.NewID(), Account: s.Account, Name: spec.Name, Description: spec.Description,
+	r := model.Role{ID: crypto.NewID(), Account: a.Session.Account, Name: spec.Name, Description: spec.Description,
 		Permissions: nonNil(spec.Permissions), Context: spec.Context, CreatedAt: now, UpdatedAt: now}
-	ev := c.event(caller, s.Account, "role.create")
-	ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.Account+":role:"+r.Name, r.ID
+	ev := c.event(a.Caller, a.Session.Account, "role.create")
+	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID
+	ev.Detail = joinDetail("id "+r.ID, roleDetail(r))
 	if err := c.st.CreateRole(ctx, r, ev); err != nil {
 		return model.Role{}, wrapStore(err, "role "+spec.Name)
 	}
@@ -82,11 +89,11 @@ func nonNil(ss []string) []string {
 }
 
 // GetRole returns one role.
-func (c *Core) GetRole(ctx context.Context, s Session, caller Caller, id string) (model.Role, error) {
-	if err := c.Authorize(ctx, s, caller, PermRolesView); err != nil {
+func (c *Core) GetRole(ctx context.Context, a *Access, id string) (model.Role, error) {
+	if err := c.Require(ctx, a, PermRolesView); err != nil {
 		return model.Role{}, err
 	}
-	r, err := c.st.GetRole(ctx, s.Account, id)
+	r, err := c.st.GetRole(ctx, a.Session.Account, id)
 	return withAdminPerms(r), wrapStore(err, "role "+id)
 }
 
@@ -96,15 +103,15 @@ func withAdminPerms(r model.Role) model.Role {
 }
 
 // ListRoles returns one page of roles and the total.
-func (c *Core) ListRoles(ctx context.Context, s Session, caller Caller, page store.Page) ([]model.Role, int, error) {
-	if err := c.Authorize(ctx, s, caller, PermRolesView); err != nil {
+func (c *Core) ListRoles(ctx context.Context, a *Access, page Page) ([]model.Role, int, error) {
+	if err := c.Require(ctx, a, PermRolesView); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)
 	if err != nil {
 		return nil, 0, err
 	}
-	rs, total, err := c.st.ListRoles(ctx, s.Account, page)
+	rs, total, err := c.st.ListRoles(ctx, a.Session.Account, page)
 	for i := range rs {
 		rs[i] = withAdminPerms(rs[i])
 	}
@@ -112,20 +119,36 @@ func (c *Core) ListRoles(ctx context.Context, s Session, caller Caller, page sto
 }
 
 // ReplaceRole replaces a role's content. The built-in admin role is fixed.
-func (c *Core) ReplaceRole(ctx context.Context, s Session, caller Caller, id string, spec RoleSpec) (model.Role, error) {
-	if err := c.checkRoleSpec(ctx, s, caller, &spec); err != nil {
+// The caller must hold every permission of the role as it is and as it
+// will be: widening a role one holds, filling an empty one, or loosening
+// the context of one holding a permission one lacks would each give more
+// than the caller has.
+func (c *Core) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleSpec) (model.Role, error) {
+	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
+		return model.Role{}, err
+	}
+	old, err := c.st.GetRole(ctx, a.Session.Account, id)
+	if err != nil {
+		return model.Role{}, wrapStore(err, "role "+id)
+	}
+	if err := c.covers(ctx, a, rolePerms(old), "role holds a permission the caller does not"); err != nil {
 		return model.Role{}, err
 	}
 	now := c.now().UTC()
-	ev := c.event(caller, s.Account, "role.update")
-	ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.Account+":role:"+spec.Name, id
-	r, err := c.st.UpdateRole(ctx, s.Account, id, func(r model.Role) (model.Role, error) {
+	ev := c.event(a.Caller, a.Session.Account, "role.update")
+	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+spec.Name, a.Session.KeyID
+	r, err := c.st.UpdateRole(ctx, a.Session.Account, id, func(r model.Role) (model.Role, error) {
 		if r.BuiltIn {
 			return r, invalid("id", "the built-in role %s cannot be changed", r.Name)
 		}
+		if rolePerms(r)&^rolePerms(old) != 0 {
+			// Changed since it was checked: the permissions checked are no
+			// longer the ones replaced.
+			return r, &Error{Kind: Conflict, Msg: "role " + id + " changed meanwhile; try again"}
+		}
 		r.Name, r.Description, r.Permissions, r.Context, r.UpdatedAt = spec.Name, spec.Description, nonNil(spec.Permissions), spec.Context, now
 		return r, nil
-	}, ev)
+	}, withDetail(ev, joinDetail("id "+id, roleDetail(model.Role{Permissions: nonNil(spec.Permissions), Context: spec.Context}))))
 	if err != nil {
 		return model.Role{}, wrapStore(err, "role "+id)
 	}
@@ -133,21 +156,38 @@ func (c *Core) ReplaceRole(ctx context.Context, s Session, caller Caller, id str
 	return r, nil
 }
 
+func withDetail(ev audit.Event, detail string) audit.Event {
+	ev.Detail = detail
+	return ev
+}
+
+// roleDetail renders a role's permissions and context for audit records.
+func roleDetail(r model.Role) string {
+	out := "permissions [" + strings.Join(r.Permissions, ",") + "]"
+	if rc := r.Context; rc != nil {
+		out += fmt.Sprintf("; context block=%t weekdays=%v time=%s-%s tz=%s ip_masks=[%s]", rc.Block, rc.Weekdays,
+			rc.StartTime, rc.EndTime, rc.TimeZone, strings.Join(rc.IPMasks, ","))
+	} else {
+		out += "; no context"
+	}
+	return out
+}
+
 // DeleteRole removes a role and every grant of it.
-func (c *Core) DeleteRole(ctx context.Context, s Session, caller Caller, id string) error {
-	if err := c.Authorize(ctx, s, caller, PermRolesManage); err != nil {
+func (c *Core) DeleteRole(ctx context.Context, a *Access, id string) error {
+	if err := c.Require(ctx, a, PermRolesManage); err != nil {
 		return err
 	}
-	r, err := c.st.GetRole(ctx, s.Account, id)
+	r, err := c.st.GetRole(ctx, a.Session.Account, id)
 	if err != nil {
 		return wrapStore(err, "role "+id)
 	}
 	if r.BuiltIn {
 		return invalid("id", "the built-in role %s cannot be deleted", r.Name)
 	}
-	ev := c.event(caller, s.Account, "role.delete")
-	ev.Actor, ev.Subject, ev.Detail = s.RoleID(), s.Account+":role:"+r.Name, id
-	if err := c.st.DeleteRole(ctx, s.Account, id, ev); err != nil {
+	ev := c.event(a.Caller, a.Session.Account, "role.delete")
+	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID, "id "+id
+	if err := c.st.DeleteRole(ctx, a.Session.Account, id, ev); err != nil {
 		return wrapStore(err, "role "+id)
 	}
 	c.keys.forgetRoles()
@@ -162,27 +202,31 @@ type GrantSpec struct {
 	FloatingLength int
 }
 
-// SetGrants makes a principal's explicit grants exactly these.
-func (c *Core) SetGrants(ctx context.Context, s Session, caller Caller, principalID string, specs []GrantSpec) ([]model.Grant, error) {
-	if err := c.Authorize(ctx, s, caller, PermUsersManage); err != nil {
+// SetGrants makes a principal's explicit grants exactly these. The target
+// is resolved in the caller's account first, then outranked; nobody grants
+// a role holding a permission they lack; and nobody lengthens or widens
+// their own grants (ownGrantsOK).
+func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, specs []GrantSpec) ([]model.Grant, error) {
+	if err := c.Require(ctx, a, PermUsersManage); err != nil {
 		return nil, err
 	}
-	p, err := c.st.GetPrincipal(ctx, s.Account, principalID)
+	p, err := c.principalIn(ctx, a, principalID)
 	if err != nil {
-		return nil, wrapStore(err, "principal "+principalID)
+		return nil, err
 	}
-	if err := c.outranks(ctx, s, caller, principalID); err != nil {
+	if err := c.outranks(ctx, a, p); err != nil {
 		return nil, err
 	}
 	now := c.now().UTC()
 	seen := map[string]bool{}
 	gs := make([]model.Grant, 0, len(specs))
+	names := make([]string, 0, len(specs))
 	for _, sp := range specs {
 		if seen[sp.RoleID] {
 			return nil, invalid("roles", "role %s is listed twice", sp.RoleID)
 		}
 		seen[sp.RoleID] = true
-		role, err := c.st.GetRole(ctx, s.Account, sp.RoleID)
+		role, err := c.st.GetRole(ctx, a.Session.Account, sp.RoleID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, &Error{Kind: Invalid, Field: "roles", Msg: "role " + sp.RoleID + " does not exist", Err: err}
 		}
@@ -190,49 +234,110 @@ func (c *Core) SetGrants(ctx context.Context, s Session, caller Caller, principa
 			return nil, wrapStore(err, "role "+sp.RoleID)
 		}
 		// Nobody grants what they do not hold: users-manage is not admin.
-		if err := c.coversAll(ctx, s, caller, rolePermissions(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
+		if err := c.covers(ctx, a, rolePerms(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
 			return nil, err
 		}
-		g := model.Grant{Account: s.Account, PrincipalID: principalID, RoleID: sp.RoleID, Source: model.GrantExplicit, Type: sp.Type, CreatedAt: now}
-		switch sp.Type {
-		case "", model.GrantPermanent:
-			g.Type = model.GrantPermanent
-		case model.GrantTimeRestricted:
-			if len(sp.Periods) == 0 {
-				return nil, invalid("periods", "a TIME_RESTRICTED grant needs at least one period")
-			}
-			for _, per := range sp.Periods {
-				if !per.End.After(per.Start) {
-					return nil, invalid("periods", "a period must end after it starts")
-				}
-			}
-			g.Periods = sp.Periods
-		case model.GrantFloating:
-			if sp.FloatingLength <= 0 || sp.FloatingLength > 24*366 {
-				return nil, invalid("floating_length", "a FLOATING grant needs floating_length in hours, 1 to 8784")
-			}
-			g.FloatingLength = sp.FloatingLength
-		default:
-			return nil, invalid("type", "type must be PERMANENT, TIME_RESTRICTED or FLOATING")
+		g, err := newGrant(a.Session.Account, principalID, sp, now)
+		if err != nil {
+			return nil, err
 		}
 		gs = append(gs, g)
+		names = append(names, role.Name+"("+role.ID+") "+g.Type)
 	}
-	ev := c.event(caller, s.Account, "grant.set")
-	ev.Actor, ev.Subject = s.RoleID(), p.RoleID()
-	if err := c.st.SetGrants(ctx, s.Account, principalID, model.GrantExplicit, gs, ev); err != nil {
+	if p.ID == a.Session.PrincipalID {
+		if err := c.ownGrantsOK(ctx, a, gs); err != nil {
+			return nil, err
+		}
+	}
+	ev := c.event(a.Caller, a.Session.Account, "grant.set")
+	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), p.RoleID(), a.Session.KeyID
+	ev.Detail = "roles [" + strings.Join(names, ", ") + "]"
+	if err := c.st.SetGrants(ctx, a.Session.Account, principalID, model.GrantExplicit, gs, ev); err != nil {
 		return nil, wrapStore(err, "grants")
 	}
 	c.keys.forgetRoles()
 	return gs, nil
 }
 
+// newGrant validates one grant spec.
+func newGrant(account, principalID string, sp GrantSpec, now time.Time) (model.Grant, error) {
+	g := model.Grant{Account: account, PrincipalID: principalID, RoleID: sp.RoleID, Source: model.GrantExplicit, Type: sp.Type, CreatedAt: now}
+	switch sp.Type {
+	case "", model.GrantPermanent:
+		g.Type = model.GrantPermanent
+	case model.GrantTimeRestricted:
+		if len(sp.Periods) == 0 {
+			return g, invalid("periods", "a TIME_RESTRICTED grant needs at least one period")
+		}
+		for _, per := range sp.Periods {
+			if !per.End.After(per.Start) {
+				return g, invalid("periods", "a period must end after it starts")
+			}
+		}
+		g.Periods = sp.Periods
+	case model.GrantFloating:
+		if sp.FloatingLength <= 0 || sp.FloatingLength > 24*366 {
+			return g, invalid("floating_length", "a FLOATING grant needs floating_length in hours, 1 to 8784")
+		}
+		g.FloatingLength = sp.FloatingLength
+	default:
+		return g, invalid("type", "type must be PERMANENT, TIME_RESTRICTED or FLOATING")
+	}
+	return g, nil
+}
+
+// ownGrantsOK refuses a change of one's own grants that gives more time or
+// more roles than one has: a role one does not hold explicitly, a grant
+// made PERMANENT, a period ending later or added, a floating length raised.
+// Dropping grants or narrowing them is allowed.
+func (c *Core) ownGrantsOK(ctx context.Context, a *Access, next []model.Grant) error {
+	cur, err := c.st.ListGrants(ctx, a.Session.Account, a.Session.PrincipalID)
+	if err != nil {
+		return wrapStore(err, "grants")
+	}
+	for _, g := range next {
+		i := slices.IndexFunc(cur, func(o model.Grant) bool { return o.RoleID == g.RoleID && o.Source == model.GrantExplicit })
+		if i < 0 {
+			return c.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot give itself a role")
+		}
+		if !grantWithin(g, cur[i]) {
+			return c.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot lengthen its own grant")
+		}
+	}
+	return nil
+}
+
+// grantWithin reports whether grant g gives no more time than old.
+func grantWithin(g, old model.Grant) bool {
+	switch old.Type {
+	case model.GrantPermanent:
+		return true
+	case model.GrantTimeRestricted:
+		if g.Type != model.GrantTimeRestricted {
+			return false
+		}
+		for _, p := range g.Periods {
+			if !slices.ContainsFunc(old.Periods, func(o model.Period) bool { return !p.Start.Before(o.Start) && !p.End.After(o.End) }) {
+				return false
+			}
+		}
+		return true
+	case model.GrantFloating:
+		return g.Type == model.GrantFloating && g.FloatingLength <= old.FloatingLength
+	}
+	return false
+}
+
 // ListGrants returns a principal's grants.
-func (c *Core) ListGrants(ctx context.Context, s Session, caller Caller, principalID string) ([]model.Grant, error) {
-	if principalID != s.PrincipalID {
-		if err := c.Authorize(ctx, s, caller, PermUsersView); err != nil {
+func (c *Core) ListGrants(ctx context.Context, a *Access, principalID string) ([]model.Grant, error) {
+	if principalID != a.Session.PrincipalID {
+		if err := c.Require(ctx, a, PermUsersView); err != nil {
 			return nil, err
 		}
 	}
-	gs, err := c.st.ListGrants(ctx, s.Account, principalID)
+	if _, err := c.principalIn(ctx, a, principalID); err != nil {
+		return nil, err
+	}
+	gs, err := c.st.ListGrants(ctx, a.Session.Account, principalID)
 	return gs, wrapStore(err, "grants")
 }

@@ -37,7 +37,7 @@ func TestCheckPasswordStrength(t *testing.T) {
 		}
 		if err != nil {
 			e := AsError(err)
-			if e.Kind != Invalid || e.Field != "password" || !strings.Contains(e.Msg, "CONJ00046E") {
+			if e.Kind != Invalid || e.Field != "password" || e.Reason != ReasonWeakPassword || !strings.Contains(e.Msg, "12 to 128 characters") {
 				t.Errorf("%q: error %+v", tc.pw, e)
 			}
 		}
@@ -113,37 +113,37 @@ func TestFloatingGrantAndExpiry(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Now()}
 	c, admin, _ := testCore(t, clk.now)
-	p, key, err := c.CreatePrincipal(ctx, admin, loopback, PrincipalSpec{Login: "flo"})
+	p, key, err := c.CreatePrincipal(ctx, acc(c, admin), PrincipalSpec{Login: "flo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.CreateRole(ctx, admin, loopback, RoleSpec{Name: "viewer", Permissions: []string{PermUsersView}})
+	r, err := c.CreateRole(ctx, acc(c, admin), RoleSpec{Name: "viewer", Permissions: []string{PermUsersView}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SetGrants(ctx, admin, loopback, p.ID, []GrantSpec{{RoleID: r.ID, Type: model.GrantFloating, FloatingLength: 2}}); err != nil {
+	if _, err := c.SetGrants(ctx, acc(c, admin), p.ID, []GrantSpec{{RoleID: r.ID, Type: model.GrantFloating, FloatingLength: 2}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.AuthenticateKey(ctx, loopback, LoginRequest{Event: "token", Authenticator: "authn"}, key)
+	s, err := authKey(ctx, c, "", key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(10 * time.Hour) // unused floating grants do not run down
-	if err := c.Authorize(ctx, s, loopback, PermUsersView); err != nil {
+	if err := c.Require(ctx, acc(c, s), PermUsersView); err != nil {
 		t.Fatalf("first use of a floating grant: %v", err)
 	}
 	clk.advance(time.Hour + 59*time.Minute)
-	if err := c.Authorize(ctx, s, loopback, PermUsersView); err != nil {
+	if err := c.Require(ctx, acc(c, s), PermUsersView); err != nil {
 		t.Fatalf("inside its 2 hours: %v", err)
 	}
 	clk.advance(2 * time.Minute)
-	if err := c.Authorize(ctx, s, loopback, PermUsersView); AsError(err).Kind != Forbidden {
+	if err := c.Require(ctx, acc(c, s), PermUsersView); AsError(err).Kind != Forbidden {
 		t.Fatalf("after its 2 hours: %v", err)
 	}
 
 	// Keys expire by the clock; verify says so.
 	days := 1
-	k, kkey, err := c.CreateAPIKey(ctx, admin, loopback, p.ID, KeySpec{ExpiresInDays: &days})
+	k, kkey, err := c.CreateAPIKey(ctx, acc(c, admin), p.ID, KeySpec{ExpiresInDays: &days})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestFloatingGrantAndExpiry(t *testing.T) {
 		t.Fatalf("fresh key: %+v", kc.Code)
 	}
 	// A rotation's grace period ends at the key's expiry.
-	rk, newKey, err := c.RotateAPIKey(ctx, admin, loopback, k.ID, 30*24*time.Hour)
+	rk, newKey, err := c.RotateAPIKey(ctx, acc(c, admin), k.ID, 30*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestFloatingGrantAndExpiry(t *testing.T) {
 	if kc, _, _ := c.VerifyKey(ctx, loopback, kkey); kc.Valid {
 		t.Fatal("grace secret outlives the key's expiry")
 	}
-	if _, err := c.AuthenticateKey(ctx, loopback, LoginRequest{Event: "token"}, kkey); AsError(err).Kind != Unauthenticated {
+	if _, err := authKey(ctx, c, "", kkey); AsError(err).Kind != Unauthenticated {
 		t.Fatalf("expired key authenticates: %v", err)
 	}
 }
@@ -183,11 +183,11 @@ func TestSecurityLevels(t *testing.T) {
 		t.Errorf("API key session level %d, want %d", admin.Level, LevelKey)
 	}
 	pw := "Correct-Horse-42x"
-	p, _, err := c.CreatePrincipal(ctx, admin, loopback, PrincipalSpec{Login: "lev", Password: &pw})
+	p, _, err := c.CreatePrincipal(ctx, acc(c, admin), PrincipalSpec{Login: "lev", Password: &pw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _, err := c.AuthenticatePassword(ctx, loopback, LoginRequest{Account: "acme", Login: "lev", Event: "token", Authenticator: "authn"}, pw, false)
+	s, _, err := authPw(ctx, c, "acme", "lev", pw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,11 +198,11 @@ func TestSecurityLevels(t *testing.T) {
 		t.Error("security levels are not ordered key < password < strong")
 	}
 	// A token carries the level it was issued for.
-	tok, err := c.IssueToken(s, 0, FormatNative)
+	tok, err := c.IssueToken(s, FormatNative)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts, err := c.VerifyToken(ctx, loopback, tok.Value)
+	ts, err := verifyToken(ctx, c, tok.Value)
 	if err != nil || ts.Level != LevelPassword || ts.PrincipalID != p.ID {
 		t.Fatalf("token session %+v %v", ts, err)
 	}
@@ -212,26 +212,26 @@ func TestSecurityLevels(t *testing.T) {
 	// A session below key level cannot change a password.
 	weak := ts
 	weak.Level = LevelToken
-	if err := c.ChangePassword(ctx, weak, loopback, "Another-Good-Pass-9"); AsError(err).Reason != "credential_strength" {
+	if err := c.ChangePassword(ctx, acc(c, weak), "Another-Good-Pass-9"); AsError(err).Reason != "credential_strength" {
 		t.Errorf("password change from a token-level session: %v", err)
 	}
-	if err := c.ChangePassword(ctx, s, loopback, "weak"); AsError(err).Field != "password" {
+	if err := c.ChangePassword(ctx, acc(c, s), "weak"); AsError(err).Field != "password" {
 		t.Errorf("weak password change: %v", err)
 	}
 	// An unknown login and a wrong password give the same kind, different reasons.
-	_, _, e1 := c.AuthenticatePassword(ctx, loopback, LoginRequest{Account: "acme", Login: "nobody", Event: "token"}, pw, false)
-	_, _, e2 := c.AuthenticatePassword(ctx, loopback, LoginRequest{Account: "acme", Login: "lev", Event: "token"}, pw+"x", false)
+	_, _, e1 := authPw(ctx, c, "acme", "nobody", pw)
+	_, _, e2 := authPw(ctx, c, "acme", "lev", pw+"x")
 	if AsError(e1).Kind != Unauthenticated || AsError(e2).Kind != Unauthenticated || AsError(e1).Msg != AsError(e2).Msg {
 		t.Errorf("unknown login %v vs wrong password %v", e1, e2)
 	}
 	// Scope narrows permissions.
-	r, _ := c.CreateRole(ctx, admin, loopback, RoleSpec{Name: "v", Permissions: []string{PermUsersView}})
-	r2, _ := c.CreateRole(ctx, admin, loopback, RoleSpec{Name: "a", Permissions: []string{PermAuditView}})
-	if _, err := c.SetGrants(ctx, admin, loopback, p.ID, []GrantSpec{{RoleID: r.ID}, {RoleID: r2.ID}}); err != nil {
+	r, _ := c.CreateRole(ctx, acc(c, admin), RoleSpec{Name: "v", Permissions: []string{PermUsersView}})
+	r2, _ := c.CreateRole(ctx, acc(c, admin), RoleSpec{Name: "a", Permissions: []string{PermAuditView}})
+	if _, err := c.SetGrants(ctx, acc(c, admin), p.ID, []GrantSpec{{RoleID: r.ID}, {RoleID: r2.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Scope = []string{r2.ID}
-	perms, err := c.Permissions(ctx, s, loopback)
+	perms, err := acc(c, s).Permissions(), error(nil)
 	if err != nil || !slices.Equal(perms, []string{PermAuditView}) {
 		t.Errorf("scoped permissions %v %v", perms, err)
 	}

@@ -11,8 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
-	"github.com/keyward/keyward/internal/netpolicy"
-	"github.com/keyward/keyward/internal/store"
+		"github.com/keyward/keyward/internal/store"
 )
 
 // Claims are the contents of an access token. Conjur clients read iat, exp
@@ -160,12 +159,13 @@ func rotateSigningKey(ctx context.Context, st store.Store, sealer *crypto.Sealer
 
 // RotateSigningKey replaces the token signing key; tokens signed by the old
 // one verify until they expire.
-func (c *Core) RotateSigningKey(ctx context.Context, s Session, caller Caller) error {
-	if err := c.Authorize(ctx, s, caller, PermSigningKeysManage); err != nil {
+func (c *Core) RotateSigningKey(ctx context.Context, a *Access) error {
+	if err := c.Require(ctx, a, PermSigningKeysManage); err != nil {
 		return err
 	}
+	s, caller := a.Session, a.Caller
 	ev := c.event(caller, s.Account, "signing_key.rotate")
-	ev.Actor = s.RoleID()
+	ev.Actor, ev.KeyID = s.RoleID(), s.KeyID
 	if err := rotateSigningKey(ctx, c.st, c.sealer, c.now(), c.tokenTTL, ev); err != nil {
 		return err
 	}
@@ -185,7 +185,8 @@ func (c *Core) JWKS() []byte {
 func (c *Core) TokenTTL() time.Duration { return c.tokenTTL }
 
 // IssueToken signs an access token for the session. ttl 0 means the default.
-func (c *Core) IssueToken(s Session, ttl time.Duration, format TokenFormat) (Token, error) {
+func (c *Core) IssueToken(s Session, format TokenFormat) (Token, error) {
+	ttl := s.TTL
 	if ttl <= 0 {
 		ttl = c.tokenTTL
 	}
@@ -267,41 +268,33 @@ func (c *Core) parseToken(token string) (Claims, *Error) {
 	return cl, nil
 }
 
-// VerifyToken turns a presented access token into a session. The principal
-// must still exist and be active: deleting or disabling it ends its tokens.
-func (c *Core) VerifyToken(ctx context.Context, caller Caller, token string) (Session, error) {
+// checkToken turns a presented access token into a session, or the reason
+// it does not prove one: its signature and expiry, then the one admission
+// check against its principal and, for a token minted from a key, that key
+// (revoked, expired or used from outside its sources, the token stops).
+// It reads only memory and writes nothing.
+func (c *Core) checkToken(ctx context.Context, caller Caller, token string) (Session, Reason) {
 	cl, e := c.parseToken(token)
 	if e != nil {
-		return Session{}, e
+		return Session{}, e.Reason
 	}
+	s := Session{Account: cl.Account, PrincipalID: cl.PrincipalID, Login: cl.Subject, Kind: cl.Kind, Level: cl.Level,
+		KeyID: cl.KeyID, Scope: cl.Scope, Narrowed: cl.Narrowed, Authenticator: cl.Authenticator,
+		IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.ExpiresAt, 0)}
 	pe, err := c.keys.principal(ctx, cl.Account, cl.PrincipalID)
 	if err != nil {
-		return Session{}, unauthenticated("principal_gone")
+		return s, ReasonPrincipalGone
 	}
-	if pe.p.Status == model.StatusDisabled {
-		return Session{}, unauthenticated("disabled")
-	}
-	if !netpolicy.Allowed(pe.restricted, caller.ClientIP) {
-		return Session{}, unauthenticated("source_not_allowed")
-	}
+	var kp *keyEntry
 	if cl.KeyID != "" {
-		// A token is as good as its key, checked again at each use: revoked,
-		// expired or used from outside the key's sources, it stops.
 		ke, ok := c.keys.key(cl.KeyID)
-		switch {
-		case !ok || ke.revoked:
-			return Session{}, unauthenticated("revoked")
-		case ke.expires != 0 && c.now().UnixNano() >= ke.expires:
-			return Session{}, unauthenticated("expired")
-		case !netpolicy.Allowed(ke.sources, caller.ClientIP):
-			return Session{}, unauthenticated("source_not_allowed")
+		if !ok {
+			return s, ReasonRevoked
 		}
+		kp = &ke
 	}
-	return Session{Account: cl.Account, PrincipalID: cl.PrincipalID, Login: cl.Subject, Kind: cl.Kind, Level: cl.Level,
-		KeyID: cl.KeyID, Scope: cl.Scope, Narrowed: cl.Narrowed, Authenticator: cl.Authenticator,
-		IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.ExpiresAt, 0)}, nil
+	return s, admit(pe, kp, caller, c.now())
 }
-
 // Introspection is RFC 7662's answer about a token.
 type Introspection struct {
 	Active    bool
@@ -316,8 +309,8 @@ type Introspection struct {
 // Introspect reports whether a token is active, without auditing: it is a
 // resource server's cheap check, and the token's issue was audited.
 func (c *Core) Introspect(ctx context.Context, caller Caller, token string) Introspection {
-	s, err := c.VerifyToken(ctx, caller, token)
-	if err != nil {
+	s, reason := c.checkToken(ctx, caller, token)
+	if reason != ReasonNone {
 		return Introspection{}
 	}
 	return Introspection{Active: true, Subject: s.Login, Account: s.Account, ExpiresAt: s.ExpiresAt.Unix(),

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
@@ -183,18 +184,22 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Store is the server's store (for the CLI's offline commands).
 func (s *Server) Store() store.Store { return s.st }
 
-// Surfaces returns every surface's route table, for tests and OpenAPI.
-func (s *Server) nativeSurface() *native.Surface {
-	return native.New(s.Core, s.log, s.cfg.Account)
+// Surfaces returns every API surface, in mounting order.
+func (s *Server) Surfaces() []api.Surface {
+	return []api.Surface{
+		native.New(s.Core, s.log, s.cfg.Account),
+		conjur.New(s.Core, s.log, s.cfg.Account),
+	}
 }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	nat := s.nativeSurface()
-	nativeRoutes := nat.Routes()
-	api.Mount(mux, nat, s.Core, nativeRoutes)
-	mountConjur(mux, s)
-	doc := api.OpenAPI("keyward native API", Version, nativeRoutes)
+	var all []api.Route
+	for _, sf := range s.Surfaces() {
+		api.Mount(mux, sf, s.Core, s.log)
+		all = append(all, sf.Routes()...)
+	}
+	doc := api.OpenAPI("keyward API", Version, all)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, doc) })
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

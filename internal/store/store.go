@@ -85,8 +85,12 @@ type GrantStore interface {
 	// SetGrants replaces the principal's grants from source (explicit or mapped) with gs.
 	SetGrants(ctx context.Context, account, principalID, source string, gs []model.Grant, evs ...audit.Event) error
 	ListGrants(ctx context.Context, account, principalID string) ([]model.Grant, error)
+	// RoleHolders lists the principals holding the role by any grant
+	// (explicit or mapped, whatever its type or period).
+	RoleHolders(ctx context.Context, account, roleID string) ([]string, error)
 	// ActivateGrant records the first use of a floating grant; a grant already active keeps its time.
-	ActivateGrant(ctx context.Context, account, principalID, roleID string, at time.Time) error
+	// The events are appended in the same transaction.
+	ActivateGrant(ctx context.Context, account, principalID, roleID string, at time.Time, evs ...audit.Event) error
 }
 
 // KeyStore keeps API keys, looked up by their public id.

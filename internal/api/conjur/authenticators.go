@@ -32,11 +32,11 @@ func bodyForm(field string) credentialReader {
 		}
 		vals, err := url.ParseQuery(string(b))
 		if err != nil {
-			return "", &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: field, Msg: "body must be a form", Err: err}
+			return "", &core.Error{Kind: core.Invalid, Reason: core.ReasonBadRequest, Field: field, Msg: "body must be a form", Err: err}
 		}
 		v := vals.Get(field)
 		if v == "" {
-			return "", &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: field, Msg: field + " is required"}
+			return "", &core.Error{Kind: core.Invalid, Reason: core.ReasonBadRequest, Field: field, Msg: field + " is required"}
 		}
 		return v, nil
 	}
@@ -47,8 +47,8 @@ func bodyForm(field string) credentialReader {
 // service does not allow).
 func viaError(typ string, err error) error {
 	e := core.AsError(err)
-	if typ == "authn-jwt" && e.Kind == core.Unauthenticated && e.Reason == "expired" {
-		return &core.Error{Kind: core.Unauthenticated, Reason: reasonJWTExpired, Msg: "CONJ00016E Token expired", Err: err}
+	if typ == "authn-jwt" && e.Kind == core.Unauthenticated && e.Reason == core.ReasonExpired {
+		return &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonTokenExpired, Msg: "token expired", Err: err}
 	}
 	return err
 }
@@ -62,12 +62,12 @@ func (s *Surface) via(typ string, read credentialReader) func(http.ResponseWrite
 		if err != nil {
 			return err
 		}
-		sess, ttl, err := s.core.AuthenticateVia(r.Context(), rc.Caller, core.AuthnAttempt{Account: r.PathValue("account"), Type: typ,
-			ServiceID: r.PathValue("service_id"), Login: r.PathValue("login"), Credential: cred})
+		sess, err := s.core.Authenticate(r.Context(), rc.Caller, core.Credential{Kind: core.CredOutside, Account: r.PathValue("account"),
+			Type: typ, ServiceID: r.PathValue("service_id"), Login: r.PathValue("login"), Secret: cred})
 		if err != nil {
 			return viaError(typ, err)
 		}
-		return s.writeToken(w, r, sess, ttl)
+		return s.writeToken(w, r, sess)
 	}
 }
 
@@ -77,32 +77,31 @@ func (s *Surface) oidcCode(w http.ResponseWriter, r *http.Request, rc *api.Ctx) 
 	q := r.URL.Query()
 	for _, p := range []string{"code", "nonce"} {
 		if q.Get(p) == "" {
-			return &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: p, Msg: p + " is required"}
+			return &core.Error{Kind: core.Invalid, Reason: core.ReasonBadRequest, Field: p, Msg: p + " is required"}
 		}
 	}
-	sess, ttl, err := s.core.AuthenticateVia(r.Context(), rc.Caller, core.AuthnAttempt{Account: r.PathValue("account"), Type: "authn-oidc",
-		ServiceID: r.PathValue("service_id"), Code: q.Get("code"), CodeVerifier: q.Get("code_verifier"), Nonce: q.Get("nonce")})
+	sess, err := s.core.Authenticate(r.Context(), rc.Caller, core.Credential{Kind: core.CredOutside, Account: r.PathValue("account"),
+		Type: "authn-oidc", ServiceID: r.PathValue("service_id"), Code: q.Get("code"), CodeVerifier: q.Get("code_verifier"), Nonce: q.Get("nonce")})
 	if err != nil {
 		return err
 	}
-	return s.writeToken(w, r, sess, ttl)
+	return s.writeToken(w, r, sess)
 }
 
 // ldapLogin is GET /authn-ldap/{service_id}/{account}/login: LDAP
 // credentials in Basic answer the role's Conjur API key.
 func (s *Surface) ldapLogin(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	account, svc := r.PathValue("account"), r.PathValue("service_id")
-	login, password, err := api.ParseBasic(r.Header.Get("Authorization"))
-	if err != nil {
-		s.core.RecordAuthnFailure(r.Context(), rc.Caller, account, "", "login", "authn-ldap/"+svc, "missing_credentials")
-		return unauthenticated("missing_credentials")
+	cred := core.Credential{Kind: core.CredNone, Account: account, Type: "authn-ldap", ServiceID: svc, Event: "login"}
+	if login, password, err := api.ParseBasic(r.Header.Get("Authorization")); err == nil {
+		cred = core.Credential{Kind: core.CredOutside, Account: account, Type: "authn-ldap", ServiceID: svc, Login: login,
+			Secret: password, Event: "login"}
 	}
-	sess, _, err := s.core.AuthenticateVia(r.Context(), rc.Caller, core.AuthnAttempt{Account: account, Type: "authn-ldap",
-		ServiceID: svc, Login: login, Credential: password})
+	sess, err := s.core.Authenticate(r.Context(), rc.Caller, cred)
 	if err != nil {
 		return err
 	}
-	key, err := s.core.ConjurKey(r.Context(), sess, rc.Caller)
+	key, err := s.core.ConjurKey(r.Context(), rc.Caller, sess)
 	if err != nil {
 		return asUnauthenticated(err)
 	}
@@ -112,7 +111,7 @@ func (s *Surface) ldapLogin(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 
 // k8s answers authn-k8s's routes: keyward does not implement it.
 func (s *Surface) k8s(http.ResponseWriter, *http.Request, *api.Ctx) error {
-	return &core.Error{Kind: core.NotImplemented, Reason: "not_implemented",
+	return &core.Error{Kind: core.NotImplemented, Reason: core.ReasonNotImplemented,
 		Msg: "authn-k8s is not available in keyward; authenticate Kubernetes workloads with authn-jwt and their service account token"}
 }
 
@@ -166,19 +165,16 @@ func parseEnabled(r *http.Request) (bool, error) {
 // disables a defined service; 204. An undefined service is Conjur's 401.
 func (s *Surface) enable(typ string) func(http.ResponseWriter, *http.Request, *api.Ctx) error {
 	return func(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-		if err := s.sameAccount(r, rc); err != nil {
-			return err
-		}
 		on, err := parseEnabled(r)
 		if err != nil {
 			return err
 		}
-		if err := s.core.SetAuthenticatorEnabled(r.Context(), rc.Session, rc.Caller, typ, r.PathValue("service_id"), on); err != nil {
+		if err := s.core.SetAuthenticatorEnabled(r.Context(), rc.Access, typ, r.PathValue("service_id"), on); err != nil {
 			switch core.AsError(err).Kind {
 			case core.Forbidden, core.Internal, core.Unavailable:
 				return err
 			}
-			return &core.Error{Kind: core.Unauthenticated, Reason: "undefined_authenticator", Msg: "authenticator is not defined", Err: err}
+			return &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonUndefinedAuthn, Msg: "authenticator is not defined", Err: err}
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -188,13 +184,14 @@ func (s *Surface) enable(typ string) func(http.ResponseWriter, *http.Request, *a
 // status is GET /{authenticator}[/{service_id}]/{account}/status.
 func (s *Surface) status(typ string) func(http.ResponseWriter, *http.Request, *api.Ctx) error {
 	return func(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-		se := s.core.AuthenticatorStatus(r.Context(), rc.Session, rc.Caller, r.PathValue("account"), typ, r.PathValue("service_id"))
-		if se != nil {
-			if se.Kind == core.Internal {
+		err := s.core.AuthenticatorStatus(r.Context(), rc.Access, r.PathValue("account"), typ, r.PathValue("service_id"))
+		if err != nil {
+			e := core.AsError(err)
+			if e.Reason == core.ReasonServiceMisconfigure {
 				s.log.Warn("authenticator status: configuration error", "request_id", rc.Caller.RequestID,
-					"authenticator", typ, "service_id", r.PathValue("service_id"), "error", se.Msg)
+					"authenticator", typ, "service_id", r.PathValue("service_id"), "error", e.Msg)
 			}
-			send(w, renderStatus(se))
+			send(w, renderStatus(r, rc.Session(), typ, e))
 			return nil
 		}
 		send(w, reply{http.StatusOK, statusBody{Status: "ok"}})
@@ -210,7 +207,7 @@ type authenticatorLists struct {
 }
 
 func (s *Surface) listAuthenticators(w http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
-	configured, enabled, err := s.core.AuthenticatorLists(r.Context())
+	configured, enabled, err := s.core.AuthenticatorLists(r.Context(), s.defaultAccount)
 	if err != nil {
 		return err
 	}

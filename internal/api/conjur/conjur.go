@@ -3,6 +3,7 @@ package conjur
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,98 +16,83 @@ import (
 
 // coreAPI is the slice of the core this surface calls.
 type coreAPI interface {
-	api.Authorizer
-	VerifyConjurToken(ctx context.Context, caller core.Caller, token string) (core.Session, error)
-	AuthenticateKey(ctx context.Context, caller core.Caller, req core.LoginRequest, key string) (core.Session, error)
-	AuthenticatePassword(ctx context.Context, caller core.Caller, req core.LoginRequest, password string, acceptKey bool) (core.Session, model.Principal, error)
-	AuthenticateVia(ctx context.Context, caller core.Caller, at core.AuthnAttempt) (core.Session, time.Duration, error)
-	IssueToken(s core.Session, ttl time.Duration, format core.TokenFormat) (core.Token, error)
-	ConjurKey(ctx context.Context, s core.Session, caller core.Caller) (string, error)
-	FindConjurRole(ctx context.Context, s core.Session, account, param string) (core.ConjurRole, error)
-	SelfRole(ctx context.Context, s core.Session) (core.ConjurRole, error)
-	AuthorizeConjurCredentials(ctx context.Context, s core.Session, caller core.Caller, target core.ConjurRole, op core.CredentialOp) error
-	RotateConjurKey(ctx context.Context, s core.Session, caller core.Caller, target model.Principal) (string, error)
+	api.Core
+	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
+	ConjurKey(ctx context.Context, caller core.Caller, s core.Session) (string, error)
+	GetPrincipal(ctx context.Context, a *core.Access, id string) (model.Principal, error)
+	FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error)
+	RoleExists(ctx context.Context, account, name string) (bool, error)
+	Outranks(ctx context.Context, a *core.Access, target model.Principal) error
+	RotateConjurKey(ctx context.Context, a *core.Access, target model.Principal) (string, error)
 	ConjurKeyRotatedAt(ctx context.Context, p model.Principal) (time.Time, error)
-	ChangePassword(ctx context.Context, s core.Session, caller core.Caller, password string) error
-	Whoami(ctx context.Context, s core.Session, caller core.Caller) error
-	AuthenticatorStatus(ctx context.Context, s core.Session, caller core.Caller, account, typ, serviceID string) *core.StatusError
-	SetAuthenticatorEnabled(ctx context.Context, s core.Session, caller core.Caller, typ, serviceID string, enabled bool) error
-	AuthenticatorLists(ctx context.Context) (configured, enabled []string, err error)
+	ChangePassword(ctx context.Context, a *core.Access, password string) error
+	Whoami(ctx context.Context, a *core.Access) error
+	AuthenticatorStatus(ctx context.Context, a *core.Access, account, typ, serviceID string) error
+	SetAuthenticatorEnabled(ctx context.Context, a *core.Access, typ, serviceID string, enabled bool) error
+	AuthenticatorLists(ctx context.Context, account string) (configured, enabled []string, err error)
 	OIDCProviders(ctx context.Context, account string) ([]core.OIDCProvider, error)
 	Version() string
 }
 
 // Surface is the Conjur API.
 type Surface struct {
-	core coreAPI
-	log  *slog.Logger
+	core           coreAPI
+	log            *slog.Logger
+	defaultAccount string
 }
 
-// New builds the Conjur surface.
-func New(c coreAPI, log *slog.Logger) *Surface {
+// New builds the Conjur surface; defaultAccount is the account whose
+// authenticators the public GET /authenticators lists.
+func New(c coreAPI, log *slog.Logger, defaultAccount string) *Surface {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Surface{core: c, log: log}
+	return &Surface{core: c, log: log, defaultAccount: defaultAccount}
 }
 
-// unauthenticated is a refusal the surface itself decides (missing or
-// malformed credentials); Conjur answers it with an empty 401.
-func unauthenticated(reason string) error {
-	return &core.Error{Kind: core.Unauthenticated, Reason: reason, Msg: "authentication failed"}
+// Name names the surface.
+func (s *Surface) Name() string { return "conjur" }
+
+// Prefixes is what the Conjur API owns: an unknown route under one of its
+// authenticators' paths answers in Conjur's format.
+func (s *Surface) Prefixes() []string {
+	ps := []string{}
+	for _, typ := range authenticators() {
+		ps = append(ps, "/"+typ+"/")
+	}
+	return ps
 }
 
-// Authenticate accepts Conjur's `Token token="<base64>"` (or a Bearer
-// token) on every route, and HTTP Basic (login and password or API key of
-// the route's account) where the route names an account, as Conjur's
-// credentials routes do. A session from a token has core.LevelToken.
-func (s *Surface) Authenticate(r *http.Request, caller core.Caller) (core.Session, bool, error) {
+// Wrap adds nothing: the Conjur API needs no middleware of its own.
+func (s *Surface) Wrap(next http.Handler) http.Handler { return next }
+
+// Extract takes Conjur's `Token token="<base64>"` (or a Bearer token) on
+// every route, and HTTP Basic (login and password or API key of the route's
+// account) where the route names an account, as Conjur's credentials
+// routes do. A token proves core.LevelToken here.
+func (s *Surface) Extract(r *http.Request) (core.Credential, bool, error) {
+	account := r.PathValue("account")
+	cred := core.Credential{Account: account, Conjur: true}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return core.Session{}, false, nil
+		return cred, false, nil
 	}
-	ctx := r.Context()
-	account := r.PathValue("account")
 	if len(h) >= 6 && strings.EqualFold(h[:6], "basic ") {
 		login, secret, err := api.ParseBasic(h)
-		switch {
-		case err != nil:
-			s.core.RecordAuthnFailure(ctx, caller, account, "", "authn", "authn", "malformed_credentials")
-			return core.Session{}, true, unauthenticated("malformed_credentials")
-		case account == "":
-			s.core.RecordAuthnFailure(ctx, caller, account, login, "authn", "authn", "basic_not_accepted")
-			return core.Session{}, true, unauthenticated("basic_not_accepted")
+		if err != nil || account == "" {
+			return cred, true, errBasic
 		}
-		sess, _, err := s.core.AuthenticatePassword(ctx, caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn", Conjur: true}, secret, true)
-		return sess, true, err
+		return core.Credential{Kind: core.CredPassword, Account: account, Login: roleLogin(login), Secret: secret,
+			AcceptKey: true, Conjur: true}, true, nil
 	}
 	tok, ok, err := api.AccessToken(r)
 	if !ok || err != nil {
-		s.core.RecordAuthnFailure(ctx, caller, account, "", "authn", "", "malformed_credentials")
-		return core.Session{}, true, unauthenticated("malformed_credentials")
+		return cred, true, errBasic
 	}
-	sess, err := s.core.VerifyConjurToken(ctx, caller, tok)
-	if err != nil {
-		s.core.RecordAuthnFailure(ctx, caller, account, "", "authn", "", core.AsError(err).Reason)
-		return core.Session{}, true, err
-	}
-	return sess, true, nil
+	return core.Credential{Kind: core.CredToken, Account: account, Secret: tok, Conjur: true}, true, nil
 }
 
-// sameAccount refuses a session of another account than the route's, as
-// Conjur does for a token of a foreign account (401).
-func (s *Surface) sameAccount(r *http.Request, rc *api.Ctx) error {
-	if a := r.PathValue("account"); a != rc.Session.Account {
-		s.core.RecordAuthnFailure(r.Context(), rc.Caller, a, rc.Session.Login, "authn", "", "wrong_account")
-		return unauthenticated("wrong_account")
-	}
-	return nil
-}
-
-// WriteError renders an error with Conjur's status codes and bodies.
-func (s *Surface) WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	writeError(s.log, w, r, err)
-}
+var errBasic = errors.New("malformed or unaccepted credentials")
 
 // authenticators lists the authenticator types whose routes are mounted:
 // keyward's, and authn-cert, which Conjur clients know but keyward does not
@@ -125,9 +111,9 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "GET", Pattern: "/authenticators", Public: true, Summary: "Installed, configured and enabled authenticators", Handler: s.listAuthenticators},
 		{Method: "GET", Pattern: "/authn/{account}/login", Public: true, Summary: "Exchange Basic login:password for the API key", Handler: s.login},
 		{Method: "POST", Pattern: "/authn/{account}/{login}/authenticate", Public: true, Summary: "Exchange an API key for an access token", Handler: s.authenticate},
-		{Method: "PUT", Pattern: "/authn/{account}/password", SelfService: true, Summary: "Change one's password (Basic)", Status: 204, Handler: s.password},
-		{Method: "PUT", Pattern: "/authn/{account}/api_key", SelfService: true, Permission: core.PermUsersManage, Summary: "Rotate an API key (own with Basic, another's with a token)", Handler: s.rotateKey},
-		{Method: "GET", Pattern: "/authn/{account}/api_key", SelfService: true, Permission: core.PermUsersManage, Summary: "When an API key was last rotated", Handler: s.keyRotation},
+		{Method: "PUT", Pattern: "/authn/{account}/password", SelfService: true, Account: "account", Summary: "Change one's password (Basic)", Status: 204, Handler: s.password},
+		{Method: "PUT", Pattern: "/authn/{account}/api_key", SelfService: true, Account: "account", Permission: core.PermUsersManage, Summary: "Rotate an API key (own with Basic, another's with a token)", Handler: s.rotateKey},
+		{Method: "GET", Pattern: "/authn/{account}/api_key", SelfService: true, Account: "account", Permission: core.PermUsersManage, Summary: "When an API key was last rotated", Handler: s.keyRotation},
 		{Method: "GET", Pattern: "/authn-oidc/{account}/providers", Public: true, Summary: "OIDC providers for the authorization-code flow", Handler: s.providers},
 		{Method: "GET", Pattern: "/authn-ldap/{service_id}/{account}/login", Public: true, Summary: "Exchange LDAP credentials (Basic) for the API key", Handler: s.ldapLogin},
 		{Method: "POST", Pattern: "/authn-ldap/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an LDAP password", Handler: s.via("authn-ldap", bodyRaw)},
@@ -144,9 +130,9 @@ func (s *Surface) Routes() []api.Route {
 	for _, typ := range authenticators() {
 		if typ != "authn" {
 			rs = append(rs,
-				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{account}", Permission: core.PermAuthenticatorsManage,
+				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{account}", Permission: core.PermAuthenticatorsManage, Account: "account",
 					Summary: "Enable or disable " + typ + " (no service id)", Status: 204, Handler: s.enable(typ)},
-				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{service_id}/{account}", Permission: core.PermAuthenticatorsManage,
+				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{service_id}/{account}", Permission: core.PermAuthenticatorsManage, Account: "account",
 					Summary: "Enable or disable a " + typ + " service", Status: 204, Handler: s.enable(typ)},
 				api.Route{Method: "GET", Pattern: "/" + typ + "/{service_id}/{account}/status", SelfService: true,
 					Summary: "Status of a " + typ + " service", Handler: s.status(typ)})

@@ -5,10 +5,10 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
+	"github.com/keyward/keyward/internal/model"
 )
 
 // readBody reads the whole request body, within the server's limit; an
@@ -16,7 +16,7 @@ import (
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := api.ReadBody(r)
 	if e := core.AsError(err); err != nil && e.Kind == core.Invalid {
-		e.Reason = reasonBadRequest
+		e.Reason = core.ReasonBadRequest
 	}
 	return b, err
 }
@@ -37,8 +37,8 @@ func wantsBase64(r *http.Request) bool {
 
 // writeToken answers an authentication with a Conjur access token: its
 // JSON, or with Accept-Encoding: base64 the base64 of it as text.
-func (s *Surface) writeToken(w http.ResponseWriter, r *http.Request, sess core.Session, ttl time.Duration) error {
-	tok, err := s.core.IssueToken(sess, ttl, core.FormatConjur)
+func (s *Surface) writeToken(w http.ResponseWriter, r *http.Request, sess core.Session) error {
+	tok, err := s.core.IssueToken(sess, core.FormatConjur)
 	if err != nil {
 		return err
 	}
@@ -81,16 +81,16 @@ func asUnauthenticated(err error) error {
 func (s *Surface) login(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	account := r.PathValue("account")
 	ctx := r.Context()
-	login, secret, err := api.ParseBasic(r.Header.Get("Authorization"))
-	if err != nil {
-		s.core.RecordAuthnFailure(ctx, rc.Caller, account, "", "login", "authn", "missing_credentials")
-		return unauthenticated("missing_credentials")
+	cred := core.Credential{Kind: core.CredNone, Account: account, Event: "login", Conjur: true}
+	if login, secret, err := api.ParseBasic(r.Header.Get("Authorization")); err == nil {
+		cred = core.Credential{Kind: core.CredPassword, Account: account, Login: roleLogin(login), Secret: secret,
+			AcceptKey: true, Event: "login", Conjur: true}
 	}
-	sess, _, err := s.core.AuthenticatePassword(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "login", Authenticator: "authn", Conjur: true}, secret, true)
+	sess, err := s.core.Authenticate(ctx, rc.Caller, cred)
 	if err != nil {
 		return asUnauthenticated(err)
 	}
-	key, err := s.core.ConjurKey(ctx, sess, rc.Caller)
+	key, err := s.core.ConjurKey(ctx, rc.Caller, sess)
 	if err != nil {
 		return asUnauthenticated(err)
 	}
@@ -102,29 +102,136 @@ func (s *Surface) login(w http.ResponseWriter, r *http.Request, rc *api.Ctx) err
 // is the API key of {login} (percent-encoded in the path: host%2Fmyapp).
 func (s *Surface) authenticate(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	account, login := r.PathValue("account"), r.PathValue("login")
-	ctx := r.Context()
 	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	key := strings.TrimSpace(string(body))
-	sess, err := s.core.AuthenticateKey(ctx, rc.Caller, core.LoginRequest{Account: account, Login: roleLogin(login), Event: "authn", Authenticator: "authn", Conjur: true}, key)
+	sess, err := s.core.Authenticate(r.Context(), rc.Caller, core.Credential{Kind: core.CredAPIKey, Account: account,
+		Login: roleLogin(login), Secret: strings.TrimSpace(string(body)), Conjur: true})
 	if err != nil {
 		return asUnauthenticated(err)
 	}
-	return s.writeToken(w, r, sess, 0)
+	return s.writeToken(w, r, sess)
+}
+
+// conjurRole is a Conjur role id (account:kind:id) named by a credentials
+// request: a user or host (an actor, with credentials), or a keyward role
+// named by a Conjur group, layer or policy id (no credentials). A role that
+// does not exist is still named, so every refusal can be worded alike for
+// roles that exist and roles that do not.
+type conjurRole struct {
+	id        string // account:kind:id, or the parameter as given if it is not one
+	account   string
+	actor     bool
+	exists    bool
+	principal model.Principal
 }
 
 // target resolves the role a credentials request acts on: the role query
-// parameter, or the caller itself.
-func (s *Surface) target(r *http.Request, rc *api.Ctx) (core.ConjurRole, error) {
-	if err := s.sameAccount(r, rc); err != nil {
-		return core.ConjurRole{}, err
-	}
+// parameter (kind:id, or account:kind:id), or the caller itself.
+func (s *Surface) target(r *http.Request, rc *api.Ctx) (conjurRole, error) {
+	ctx, sess := r.Context(), rc.Session()
 	if !r.URL.Query().Has("role") {
-		return s.core.SelfRole(r.Context(), rc.Session)
+		p, err := s.core.GetPrincipal(ctx, rc.Access, sess.PrincipalID)
+		if err != nil {
+			return conjurRole{}, err
+		}
+		return conjurRole{id: p.RoleID(), account: p.Account, actor: true, exists: true, principal: p}, nil
 	}
-	return s.core.FindConjurRole(r.Context(), rc.Session, r.PathValue("account"), r.URL.Query().Get("role"))
+	param := r.URL.Query().Get("role")
+	parts := strings.Split(param, ":")
+	var t conjurRole
+	var kind, id string
+	switch len(parts) {
+	case 2:
+		t.account, kind, id = r.PathValue("account"), parts[0], parts[1]
+	case 3:
+		t.account, kind, id = parts[0], parts[1], parts[2]
+	}
+	if t.account == "" || id == "" {
+		t.id = param
+		return t, nil
+	}
+	t.id = t.account + ":" + kind + ":" + id
+	switch kind {
+	case string(model.KindUser), string(model.KindHost):
+		t.actor = true
+		p, err := s.core.FindPrincipalOfKind(ctx, t.account, model.Kind(kind), id)
+		if err != nil && core.AsError(err).Kind != core.NotFound {
+			return conjurRole{}, err
+		}
+		t.exists, t.principal = err == nil, p
+	case "group", "layer", "policy":
+		ok, err := s.core.RoleExists(ctx, t.account, id)
+		if err != nil {
+			return conjurRole{}, err
+		}
+		t.exists = ok
+	}
+	return t, nil
+}
+
+// credentialOp is what a credentials request does to its target.
+type credentialOp int
+
+const (
+	opRotate       credentialOp = iota // PUT api_key
+	opReadRotation                     // GET api_key
+	opPassword                         // PUT password
+)
+
+var opEvents = map[credentialOp]string{opRotate: "rotate", opReadRotation: "apikey.rotation", opPassword: "password"}
+
+// authorizeCredentials applies Conjur's credentials-controller rules, in
+// its order, to the request's access acting on target t:
+//   - a token acting on its own role: 401 "Credential strength is
+//     insufficient" (only a password or API key changes credentials);
+//   - the password route acts only on the caller itself, and Basic
+//     credentials only on themselves: 401 (foreign role);
+//   - a token acting on another role must see it (users-view or
+//     users-manage for users and hosts, roles-view or roles-manage for
+//     roles), else 404 CONJ00123E, worded the same whether the role exists;
+//     a role it may only read, or an actor it may not update, is 403;
+//   - a role without credentials is not applicable (405 CONJ00126E).
+//
+// Every refusal is audited by the core.
+func (s *Surface) authorizeCredentials(r *http.Request, rc *api.Ctx, t conjurRole, op credentialOp) error {
+	ctx, a := r.Context(), rc.Access
+	sess := a.Session
+	self := t.exists && t.actor && t.principal.ID == sess.PrincipalID && t.account == sess.Account
+	token := sess.Level == core.LevelToken
+	refuse := func(err *core.Error) error { return s.core.Refuse(ctx, a, opEvents[op], t.id, err) }
+	if token && self {
+		return refuse(&core.Error{Kind: core.Unauthenticated, Reason: core.ReasonCredentialStrength, Msg: credentialStrengthMsg})
+	}
+	if !self && (op == opPassword || !token) {
+		return refuse(&core.Error{Kind: core.Unauthenticated, Reason: core.ReasonForeignRole, Msg: "operation attempted against foreign role"})
+	}
+	if !self {
+		read, update := a.Has(core.PermUsersView), a.Has(core.PermUsersManage)
+		if !t.actor {
+			read, update = a.Has(core.PermRolesView), a.Has(core.PermRolesManage)
+		}
+		switch {
+		case t.account != sess.Account, !read && !update, !t.exists:
+			return refuse(&core.Error{Kind: core.NotFound, Reason: core.ReasonRoleNotFound,
+				Msg: "CONJ00123E Resource '" + t.id + "' requested by role '" + sess.RoleID() + "' not found"})
+		case !t.actor && read:
+			return refuse(&core.Error{Kind: core.Forbidden, Reason: core.ReasonMissingPermission, Msg: "role may only read " + t.id})
+		case !update:
+			return refuse(&core.Error{Kind: core.Forbidden, Reason: core.ReasonMissingPermission, Msg: "role may not update " + t.id})
+		}
+		if t.actor {
+			if err := s.core.Outranks(ctx, a, t.principal); err != nil {
+				return err
+			}
+		}
+	}
+	if !t.actor {
+		return refuse(&core.Error{Kind: core.Invalid, Reason: core.ReasonNotApplicable,
+			Msg: "CONJ00126E Role '" + t.id + "' is not applicable for key rotation"})
+	}
+	return nil
 }
 
 // password is PUT /authn/{account}/password: Basic credentials of the
@@ -134,14 +241,14 @@ func (s *Surface) password(w http.ResponseWriter, r *http.Request, rc *api.Ctx) 
 	if err != nil {
 		return err
 	}
-	if err := s.core.AuthorizeConjurCredentials(r.Context(), rc.Session, rc.Caller, t, core.OpPassword); err != nil {
+	if err := s.authorizeCredentials(r, rc, t, opPassword); err != nil {
 		return err
 	}
 	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	if err := s.core.ChangePassword(r.Context(), rc.Session, rc.Caller, string(body)); err != nil {
+	if err := s.core.ChangePassword(r.Context(), rc.Access, string(body)); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -156,10 +263,10 @@ func (s *Surface) rotateKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	if err != nil {
 		return err
 	}
-	if err := s.core.AuthorizeConjurCredentials(r.Context(), rc.Session, rc.Caller, t, core.OpRotate); err != nil {
+	if err := s.authorizeCredentials(r, rc, t, opRotate); err != nil {
 		return err
 	}
-	key, err := s.core.RotateConjurKey(r.Context(), rc.Session, rc.Caller, t.Principal)
+	key, err := s.core.RotateConjurKey(r.Context(), rc.Access, t.principal)
 	if err != nil {
 		return err
 	}
@@ -180,14 +287,14 @@ func (s *Surface) keyRotation(w http.ResponseWriter, r *http.Request, rc *api.Ct
 	if err != nil {
 		return err
 	}
-	if err := s.core.AuthorizeConjurCredentials(r.Context(), rc.Session, rc.Caller, t, core.OpReadRotation); err != nil {
+	if err := s.authorizeCredentials(r, rc, t, opReadRotation); err != nil {
 		return err
 	}
-	at, err := s.core.ConjurKeyRotatedAt(r.Context(), t.Principal)
+	at, err := s.core.ConjurKeyRotatedAt(r.Context(), t.principal)
 	if err != nil && core.AsError(err).Kind != core.NotFound {
 		return err
 	}
-	out := rotation{Role: t.ID}
+	out := rotation{Role: t.id}
 	if !at.IsZero() {
 		out.Timestamp = at.UTC().Format("2006-01-02T15:04:05Z")
 	}

@@ -3,21 +3,17 @@ package conjur
 import (
 	"bytes"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
 )
 
-// Reasons this surface gives its own refusals, beside the core's.
+// Conjur's words for what the core says in its own.
 const (
-	// reasonBadRequest is a missing or unparsable request parameter:
-	// Conjur answers 400 with an empty body.
-	reasonBadRequest = "bad_request"
-	// reasonJWTExpired is an expired JWT at authn-jwt: Conjur's only
-	// authenticate failure with a body (CONJ00016E).
-	reasonJWTExpired = "jwt_expired"
+	credentialStrengthMsg = "Credential strength is insufficient"
+	passwordRuleMsg       = "CONJ00046E The password you have chosen does not meet the complexity requirements. Choose a password that includes: 12-128 characters, 2 uppercase letters, 2 lowercase letters, 1 digit and 1 special character"
+	jwtExpiredMsg         = "CONJ00016E Token expired"
 )
 
 // statusOf is the surface's one table from error kind to status. Conjur
@@ -68,18 +64,23 @@ func render(e *core.Error) reply {
 	status := statusOf(e.Kind)
 	switch e.Kind {
 	case core.Unauthenticated:
-		if e.Reason == core.ReasonCredStrength || e.Reason == reasonJWTExpired {
-			return reply{status, message("unauthorized", e.Msg)}
+		switch e.Reason {
+		case core.ReasonCredentialStrength:
+			return reply{status, message("unauthorized", credentialStrengthMsg)}
+		case core.ReasonTokenExpired:
+			return reply{status, message("unauthorized", jwtExpiredMsg)}
 		}
 		return reply{status, nil}
 	case core.Forbidden:
 		return reply{status, nil}
 	case core.Invalid:
 		switch e.Reason {
-		case reasonBadRequest:
+		case core.ReasonBadRequest:
 			return reply{http.StatusBadRequest, nil}
 		case core.ReasonNotApplicable:
 			return reply{http.StatusMethodNotAllowed, message("method_not_allowed", e.Msg)}
+		case core.ReasonWeakPassword:
+			e = &core.Error{Kind: e.Kind, Reason: e.Reason, Field: e.Field, Msg: passwordRuleMsg}
 		}
 		if e.Field == "" {
 			return reply{status, message("validation_failed", e.Msg)}
@@ -98,6 +99,8 @@ func render(e *core.Error) reply {
 		return reply{status, message("not_implemented", e.Msg)}
 	case core.TooLarge:
 		return reply{status, message("payload_too_large", "request body is too large")}
+	case core.MethodNotAllowed:
+		return reply{status, message("method_not_allowed", e.Msg)}
 	}
 	return reply{status, message("internal_error", "internal error")}
 }
@@ -108,11 +111,34 @@ type statusBody struct {
 	Error  string `json:"error,omitempty"`
 }
 
-// renderStatus is an authenticator status failure: the status code by the
-// same kind table (404 not supported or undefined, 403, 501, and 500 for a
-// configuration error), the body naming Conjur's error class and code.
-func renderStatus(se *core.StatusError) reply {
-	return reply{statusOf(se.Kind), statusBody{Status: "error", Error: se.Class + ": " + se.Code + " " + se.Msg}}
+// renderStatus words an authenticator status failure as Conjur does: the
+// status code by the kind table (404 not supported or undefined, 403, 501,
+// and 500 for a configuration error), the body naming Conjur's error class
+// and code.
+func renderStatus(r *http.Request, sess core.Session, typ string, e *core.Error) reply {
+	account, svc := r.PathValue("account"), typ
+	if id := r.PathValue("service_id"); id != "" {
+		svc += "/" + id
+	}
+	var class, code, msg string
+	switch e.Reason {
+	case core.ReasonUnsupportedType:
+		class, code, msg = "Errors::Authentication::AuthenticatorNotSupported", "CONJ00001E", "Authenticator '"+typ+"' is not supported in Conjur"
+	case core.ReasonStatusNotSupported:
+		class, code, msg = "Errors::Authentication::StatusNotSupported", "CONJ00056E", "Status check not supported for authenticator '"+typ+"'"
+	case core.ReasonAccountNotDefined:
+		class, code, msg = "Errors::Authentication::Security::AccountNotDefined", "CONJ00008E", "Account '"+account+"' is not defined in Conjur"
+	case core.ReasonServiceNotFound:
+		class, code, msg = "Errors::Authentication::Security::WebserviceNotFound", "CONJ00005E", "Webservice '"+svc+"' not found"
+	case core.ReasonMissingPermission:
+		class, code, msg = "Errors::Authentication::Security::RoleNotAuthorizedOnResource", "CONJ00006E",
+			"'"+sess.RoleID()+"' does not have 'read' privilege on "+account+":webservice:conjur/"+svc+"/status"
+	case core.ReasonServiceMisconfigure:
+		class, code, msg = "Errors::Authentication::AuthnJwt::InvalidConfiguration", "CONJ00118E", e.Msg
+	default:
+		return render(e)
+	}
+	return reply{statusOf(e.Kind), statusBody{Status: "error", Error: class + ": " + code + " " + msg}}
 }
 
 // marshal encodes a body as Rails does: no HTML escaping, no newline.
@@ -136,17 +162,13 @@ func send(w http.ResponseWriter, rp reply) {
 	_, _ = w.Write(marshal(rp.body))
 }
 
-// writeError renders err; anything not a core error is a 500 with a
-// generic body, its cause logged with the request id.
-func writeError(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
-	e := core.AsError(err)
-	if api.IsTooLarge(err) {
-		e = api.TooLarge()
-	}
+// Errors is the Conjur error table.
+func (s *Surface) Errors() api.ErrorTable { return errorTable }
+
+func errorTable(_ *http.Request, e *core.Error) api.Reply {
 	rp := render(e)
-	if rp.status >= 500 {
-		api.LogFailure(log, r, e)
+	if rp.body == nil {
+		return api.Reply{Status: rp.status}
 	}
-	api.SetRetryAfter(w, e)
-	send(w, rp)
+	return api.Reply{Status: rp.status, ContentType: "application/json; charset=utf-8", Body: marshal(rp.body)}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
 )
 
@@ -45,7 +46,7 @@ func golden(t *testing.T, name, got string) {
 func answer(err error) string {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("GET", "/", nil)
-	writeError(slog.New(slog.DiscardHandler), w, r, err)
+	api.NewErrorWriter(slog.New(slog.DiscardHandler), errorTable)(w, r, err)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s\n", w.Code, http.StatusText(w.Code))
 	for _, h := range []string{"Content-Type", "Retry-After"} {
@@ -93,14 +94,14 @@ func TestErrorReasons(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"unauthenticated-credential_strength", &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonCredStrength, Msg: "Credential strength is insufficient"}},
-		{"unauthenticated-jwt_expired", &core.Error{Kind: core.Unauthenticated, Reason: reasonJWTExpired, Msg: "CONJ00016E Token expired"}},
+		{"unauthenticated-credential_strength", &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonCredentialStrength, Msg: "a token cannot change its own credentials"}},
+		{"unauthenticated-jwt_expired", &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonTokenExpired, Msg: "token expired"}},
 		{"unauthenticated-bad_secret", &core.Error{Kind: core.Unauthenticated, Reason: "bad_secret", Msg: "authentication failed"}},
 		{"invalid-weak_password", core.CheckPasswordStrength("weak")},
-		{"invalid-bad_request", &core.Error{Kind: core.Invalid, Reason: reasonBadRequest, Field: "jwt", Msg: "jwt is required"}},
+		{"invalid-bad_request", &core.Error{Kind: core.Invalid, Reason: core.ReasonBadRequest, Field: "jwt", Msg: "jwt is required"}},
 		{"invalid-not_applicable", &core.Error{Kind: core.Invalid, Reason: core.ReasonNotApplicable, Msg: "CONJ00126E Role 'myorg:group:ops' is not applicable for key rotation"}},
 		{"not_found-role_not_found", &core.Error{Kind: core.NotFound, Reason: core.ReasonRoleNotFound, Msg: "CONJ00123E Resource 'myorg:user:bob' requested by role 'myorg:user:alice' not found"}},
-		{"not_implemented-k8s", &core.Error{Kind: core.NotImplemented, Reason: "not_implemented", Msg: "authn-k8s is not available in keyward"}},
+		{"not_implemented-k8s", &core.Error{Kind: core.NotImplemented, Reason: core.ReasonNotImplemented, Msg: "authn-k8s is not available in keyward"}},
 		{"plain-error", errors.New("database on fire")},
 		{"too_large-max_bytes", &http.MaxBytesError{Limit: 1 << 20}},
 	}
@@ -115,19 +116,26 @@ func TestErrorReasons(t *testing.T) {
 	}
 }
 
-// TestStatusErrors pins the authenticator status answers.
+// TestStatusErrors pins the authenticator status answers: the core's
+// reasons in Conjur's words.
 func TestStatusErrors(t *testing.T) {
-	cases := []*core.StatusError{
-		{Kind: core.NotFound, Class: "Errors::Authentication::AuthenticatorNotSupported", Code: "CONJ00001E", Msg: "Authenticator 'authn-cert' is not supported in Conjur"},
-		{Kind: core.NotImplemented, Class: "Errors::Authentication::StatusNotSupported", Code: "CONJ00056E", Msg: "Status check not supported for authenticator 'authn-ldap'"},
-		{Kind: core.Forbidden, Class: "Errors::Authentication::Security::RoleNotAuthorizedOnResource", Code: "CONJ00006E", Msg: "'myorg:user:alice' does not have 'read' privilege on myorg:webservice:conjur/authn-jwt/ci/status"},
-		{Kind: core.Internal, Class: "Errors::Authentication::AuthnJwt::InvalidConfiguration", Code: "CONJ00118E", Msg: "jwks unreachable"},
+	cases := []struct {
+		code, typ, svc string
+		err            *core.Error
+	}{
+		{"CONJ00001E", "authn-cert", "", &core.Error{Kind: core.NotFound, Reason: core.ReasonUnsupportedType}},
+		{"CONJ00056E", "authn-ldap", "corp", &core.Error{Kind: core.NotImplemented, Reason: core.ReasonStatusNotSupported}},
+		{"CONJ00006E", "authn-jwt", "ci", &core.Error{Kind: core.Forbidden, Reason: core.ReasonMissingPermission}},
+		{"CONJ00118E", "authn-jwt", "ci", &core.Error{Kind: core.Internal, Reason: core.ReasonServiceMisconfigure, Msg: "jwks unreachable"}},
 	}
-	for _, se := range cases {
-		t.Run(se.Code, func(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.code, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.SetPathValue("account", "myorg")
+			r.SetPathValue("service_id", tc.svc)
 			w := httptest.NewRecorder()
-			send(w, renderStatus(se))
-			golden(t, "status/"+se.Code, fmt.Sprintf("%d\n%s", w.Code, w.Body.String()))
+			send(w, renderStatus(r, core.Session{Account: "myorg", Kind: "user", Login: "alice"}, tc.typ, tc.err))
+			golden(t, "status/"+tc.code, fmt.Sprintf("%d\n%s", w.Code, w.Body.String()))
 		})
 	}
 }

@@ -24,18 +24,19 @@ const railsTime = "2006-01-02T15:04:05.000-07:00"
 
 // whoami is GET /whoami: what the access token says of its bearer; audited.
 func (s *Surface) whoami(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	if err := s.core.Whoami(r.Context(), rc.Session, rc.Caller); err != nil {
+	if err := s.core.Whoami(r.Context(), rc.Access); err != nil {
 		return err
 	}
-	out := whoamiBody{Account: rc.Session.Account, Username: rc.Session.Login}
+	sess := rc.Session()
+	out := whoamiBody{Account: sess.Account, Username: sess.Login}
 	if rc.Caller.ClientIP.IsValid() {
 		out.ClientIP = rc.Caller.ClientIP.String()
 	}
 	if ua := r.UserAgent(); ua != "" {
 		out.UserAgent = &ua
 	}
-	if !rc.Session.IssuedAt.IsZero() {
-		out.TokenIssuedAt = rc.Session.IssuedAt.UTC().Format(railsTime)
+	if !sess.IssuedAt.IsZero() {
+		out.TokenIssuedAt = sess.IssuedAt.UTC().Format(railsTime)
 	}
 	send(w, reply{http.StatusOK, out})
 	return nil

@@ -27,7 +27,7 @@ func (s *Surface) putAuthenticator(w http.ResponseWriter, r *http.Request, rc *a
 		}
 		cfg[k] = v
 	}
-	v, err := s.core.PutAuthenticator(r.Context(), rc.Session, rc.Caller, r.PathValue("type"), r.PathValue("service_id"),
+	v, err := s.core.PutAuthenticator(r.Context(), rc.Access, r.PathValue("type"), r.PathValue("service_id"),
 		core.AuthenticatorSpec{Enabled: req.Enabled, Config: cfg, Allowed: req.Allowed})
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func (s *Surface) putAuthenticator(w http.ResponseWriter, r *http.Request, rc *a
 }
 
 func (s *Surface) getAuthenticator(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	v, err := s.core.GetAuthenticator(r.Context(), rc.Session, rc.Caller, r.PathValue("type"), r.PathValue("service_id"))
+	v, err := s.core.GetAuthenticator(r.Context(), rc.Access, r.PathValue("type"), r.PathValue("service_id"))
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,7 @@ func (s *Surface) getAuthenticator(w http.ResponseWriter, r *http.Request, rc *a
 }
 
 func (s *Surface) listAuthenticators(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	vs, err := s.core.ListAuthenticators(r.Context(), rc.Session, rc.Caller)
+	vs, err := s.core.ListAuthenticators(r.Context(), rc.Access)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *Surface) listAuthenticators(w http.ResponseWriter, r *http.Request, rc 
 }
 
 func (s *Surface) deleteAuthenticator(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	if err := s.core.DeleteAuthenticator(r.Context(), rc.Session, rc.Caller, r.PathValue("type"), r.PathValue("service_id")); err != nil {
+	if err := s.core.DeleteAuthenticator(r.Context(), rc.Access, r.PathValue("type"), r.PathValue("service_id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

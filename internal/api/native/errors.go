@@ -1,16 +1,11 @@
 package native
 
 import (
-	"log/slog"
 	"net/http"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
 )
-
-// statusOf is the native surface's table from error kind to status: the
-// usual statuses, unchanged.
-func statusOf(k core.Kind) int { return api.Status(k) }
 
 // ErrorBody is the native error format.
 type ErrorBody struct {
@@ -24,16 +19,18 @@ type ErrorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// render decides what the client sees of an error: failed authentication
-// is one generic answer whatever the reason (the reason is in the audit).
+// render decides what the client sees of an error: the kind's usual status;
+// failed authentication is one generic answer whatever the reason (the
+// reason is in the audit), except that a token refused a credential change
+// is told so.
 func render(e *core.Error) (int, ErrorBody) {
-	status := statusOf(e.Kind)
+	status := api.Status(e.Kind)
 	body := ErrorBody{Error: ErrorDetail{Code: e.Kind.String(), Message: e.Msg, Field: e.Field}}
 	switch e.Kind {
 	case core.Unauthenticated:
 		body.Error.Message = "authentication failed"
 		body.Error.Field = ""
-		if e.Reason == "credential_strength" {
+		if e.Reason == core.ReasonCredentialStrength {
 			body.Error.Message = e.Msg
 		}
 	case core.Internal:
@@ -46,22 +43,14 @@ func render(e *core.Error) (int, ErrorBody) {
 	return status, body
 }
 
-// writeError renders err in the native format; anything not a core error
-// is a 500 with a generic body, its cause logged with the request id.
-func writeError(log *slog.Logger) func(w http.ResponseWriter, r *http.Request, err error) {
-	return func(w http.ResponseWriter, r *http.Request, err error) {
-		e := core.AsError(err)
-		if api.IsTooLarge(err) {
-			e = api.TooLarge()
-		}
-		status, body := render(e)
-		if status >= 500 {
-			api.LogFailure(log, r, e)
-		}
-		api.SetRetryAfter(w, e)
-		if status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
-		}
-		api.WriteJSON(w, status, body)
+// Errors is the native error table.
+func (s *Surface) Errors() api.ErrorTable { return errorTable }
+
+func errorTable(_ *http.Request, e *core.Error) api.Reply {
+	status, body := render(e)
+	rp := api.Reply{Status: status, ContentType: "application/json", Body: api.MarshalJSON(body)}
+	if status == http.StatusUnauthorized {
+		rp.Header = map[string]string{"WWW-Authenticate": `Bearer realm="keyward"`}
 	}
+	return rp
 }

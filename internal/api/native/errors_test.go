@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/core"
 )
@@ -26,7 +27,7 @@ func renderError(t *testing.T, log *slog.Logger, err error) string {
 	s := native.New(nil, log, account)
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/api/v1/users", nil)
-	s.WriteError(rec, req, err)
+	api.NewErrorWriter(log, s.Errors())(rec, req, err)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d %s\n", rec.Code, http.StatusText(rec.Code))
 	for _, h := range []string{"Content-Type", "Cache-Control", "Retry-After", "WWW-Authenticate"} {

@@ -22,7 +22,7 @@ func (s *Surface) createKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 			return err
 		}
 	}
-	k, key, err := s.core.CreateAPIKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id"),
+	k, key, err := s.core.CreateAPIKey(r.Context(), rc.Access, r.PathValue("id"),
 		core.KeySpec{Description: req.Description, ValidSources: req.ValidSources, ExpiresInDays: req.ExpiresInDays, Roles: req.Roles})
 	if err != nil {
 		return err
@@ -32,7 +32,7 @@ func (s *Surface) createKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 }
 
 func (s *Surface) listKeys(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	ks, err := s.core.ListAPIKeys(r.Context(), rc.Session, rc.Caller, r.PathValue("id"))
+	ks, err := s.core.ListAPIKeys(r.Context(), rc.Access, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -45,11 +45,18 @@ func (s *Surface) listKeys(w http.ResponseWriter, r *http.Request, rc *api.Ctx) 
 }
 
 func (s *Surface) revokeKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	if err := s.core.RevokeAPIKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id")); err != nil {
+	if err := s.core.RevokeAPIKey(r.Context(), rc.Access, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// mayChangeKey is the pre-check of revoke and rotate: whose key it is
+// decides, so the pipeline asks before the body is read, and a refusal says
+// nothing about the body.
+func (s *Surface) mayChangeKey(r *http.Request, rc *api.Ctx) error {
+	return s.core.MayChangeKey(r.Context(), rc.Access, r.PathValue("id"))
 }
 
 type rotateRequest struct {
@@ -57,11 +64,6 @@ type rotateRequest struct {
 }
 
 func (s *Surface) rotateKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	// Whose key it is decides, so ask before the body is read: a refusal
-	// says nothing about the body.
-	if err := s.core.MayChangeKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id")); err != nil {
-		return err
-	}
 	var req rotateRequest
 	if r.ContentLength != 0 {
 		if err := api.DecodeJSON(r, &req); err != nil {
@@ -72,7 +74,7 @@ func (s *Surface) rotateKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	if req.GracePeriodSeconds < 0 || grace/time.Second != time.Duration(req.GracePeriodSeconds) {
 		grace = -1 // overflowed: let the core refuse it with its range
 	}
-	k, key, err := s.core.RotateAPIKey(r.Context(), rc.Session, rc.Caller, r.PathValue("id"), grace)
+	k, key, err := s.core.RotateAPIKey(r.Context(), rc.Access, r.PathValue("id"), grace)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func (s *Surface) createRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	ro, err := s.core.CreateRole(r.Context(), rc.Session, rc.Caller, req.spec())
+	ro, err := s.core.CreateRole(r.Context(), rc.Access, req.spec())
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (s *Surface) listRoles(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	if err != nil {
 		return err
 	}
-	rs, total, err := s.core.ListRoles(r.Context(), rc.Session, rc.Caller, pg)
+	rs, total, err := s.core.ListRoles(r.Context(), rc.Access, pg)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (s *Surface) listRoles(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 }
 
 func (s *Surface) getRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	ro, err := s.core.GetRole(r.Context(), rc.Session, rc.Caller, r.PathValue("id"))
+	ro, err := s.core.GetRole(r.Context(), rc.Access, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (s *Surface) putRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) e
 	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	ro, err := s.core.ReplaceRole(r.Context(), rc.Session, rc.Caller, r.PathValue("id"), req.spec())
+	ro, err := s.core.ReplaceRole(r.Context(), rc.Access, r.PathValue("id"), req.spec())
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (s *Surface) putRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) e
 }
 
 func (s *Surface) deleteRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	if err := s.core.DeleteRole(r.Context(), rc.Session, rc.Caller, r.PathValue("id")); err != nil {
+	if err := s.core.DeleteRole(r.Context(), rc.Access, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -92,7 +92,7 @@ func (s *Surface) listAudit(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 			*dst = n
 		}
 	}
-	rs, total, err := s.core.ListAudit(r.Context(), rc.Session, rc.Caller, limit, offset)
+	rs, total, err := s.core.ListAudit(r.Context(), rc.Access, limit, offset)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (s *Surface) listAudit(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 }
 
 func (s *Surface) rotateSigningKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	if err := s.core.RotateSigningKey(r.Context(), rc.Session, rc.Caller); err != nil {
+	if err := s.core.RotateSigningKey(r.Context(), rc.Access); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

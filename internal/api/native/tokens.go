@@ -2,6 +2,7 @@ package native
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -28,31 +29,15 @@ func (s *Surface) token(w http.ResponseWriter, r *http.Request, rc *api.Ctx) err
 	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if req.Account == "" && req.Login != "" {
-		req.Account = s.defaultAccount
-	}
-	lr := core.LoginRequest{Account: req.Account, Login: req.Login, Event: "token", Authenticator: "authn"}
-	var (
-		sess core.Session
-		err  error
-	)
-	switch {
-	case req.APIKey != "" && req.Password != "":
-		return &core.Error{Kind: core.Invalid, Field: "password", Msg: "give api_key or password, not both"}
-	case req.APIKey != "":
-		sess, err = s.core.AuthenticateKey(r.Context(), rc.Caller, lr, req.APIKey)
-	case req.Password != "":
-		if req.Login == "" {
-			return &core.Error{Kind: core.Invalid, Field: "login", Msg: "login is required with a password"}
-		}
-		sess, _, err = s.core.AuthenticatePassword(r.Context(), rc.Caller, lr, req.Password, false)
-	default:
-		return &core.Error{Kind: core.Invalid, Field: "api_key", Msg: "api_key or password is required"}
-	}
+	cred, err := core.TokenExchange(req.Account, req.Login, req.APIKey, req.Password, s.defaultAccount)
 	if err != nil {
 		return err
 	}
-	tok, err := s.core.IssueToken(sess, 0, core.FormatNative)
+	sess, err := s.core.Authenticate(r.Context(), rc.Caller, cred)
+	if err != nil {
+		return err
+	}
+	tok, err := s.core.IssueToken(sess, core.FormatNative)
 	if err != nil {
 		return err
 	}
@@ -94,6 +79,11 @@ func (s *Surface) introspect(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 
 type verifyRequest struct {
 	Key string `json:"key"`
+	// ClientIP is the address of the client that presented the key, as
+	// the resource server saw it; honoured only for a caller holding
+	// api-keys-verify (else the key is checked against the verify caller's
+	// own address).
+	ClientIP string `json:"client_ip"`
 }
 
 type verifyResponse struct {
@@ -115,21 +105,31 @@ func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) er
 		return err
 	}
 	key, ok := api.OneStringField(body, "key")
+	caller := rc.Caller
 	if !ok {
 		var req verifyRequest
 		if err := api.DecodeJSONBytes(body, &req); err != nil {
 			return err
 		}
 		key = req.Key
+		if req.ClientIP != "" {
+			ip, err := netip.ParseAddr(req.ClientIP)
+			if err != nil {
+				return &core.Error{Kind: core.Invalid, Field: "client_ip", Msg: "client_ip must be an IP address"}
+			}
+			if rc.Access != nil && rc.Access.Has(core.PermAPIKeysVerify) {
+				caller.ClientIP = ip.Unmap()
+			}
+		}
 	}
 	if key == "" {
 		return &core.Error{Kind: core.Invalid, Field: "key", Msg: "key is required"}
 	}
-	kc, perms, err := s.core.VerifyKey(r.Context(), rc.Caller, key)
+	kc, perms, err := s.core.VerifyKey(r.Context(), caller, key)
 	if err != nil {
 		return err
 	}
-	out := verifyResponse{Valid: false, Code: kc.Code}
+	out := verifyResponse{Valid: false, Code: string(kc.Code)}
 	if kc.Valid {
 		out = verifyResponse{Valid: true, Account: kc.Session.Account, Principal: kc.Session.Login,
 			PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles, ExpiresAt: kc.Key.ExpiresAt}

@@ -8,7 +8,6 @@ import (
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/model"
-	"github.com/keyward/keyward/internal/store"
 )
 
 type userCreate struct {
@@ -31,7 +30,7 @@ func (s *Surface) createUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	p, key, err := s.core.CreatePrincipal(r.Context(), rc.Session, rc.Caller, core.PrincipalSpec{
+	p, key, err := s.core.CreatePrincipal(r.Context(), rc.Access, core.PrincipalSpec{
 		Login: req.Login, Kind: req.Kind, Password: req.Password, RestrictedTo: req.RestrictedTo, Email: req.Email,
 		DisplayName: req.DisplayName, FullName: req.FullName, Attributes: req.Attributes, Tags: req.Tags, Source: req.Source,
 		Settings: req.Settings, Annotations: req.Annotations})
@@ -43,9 +42,9 @@ func (s *Surface) createUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 }
 
 // page reads limit, offset and search from the query.
-func page(r *http.Request) (store.Page, error) {
+func page(r *http.Request) (core.Page, error) {
 	q := r.URL.Query()
-	var p store.Page
+	var p core.Page
 	p.Search = q.Get("search")
 	for name, dst := range map[string]*int{"limit": &p.Limit, "offset": &p.Offset} {
 		if v := q.Get(name); v != "" {
@@ -64,7 +63,7 @@ func (s *Surface) listUsers(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	if err != nil {
 		return err
 	}
-	ps, total, err := s.core.ListPrincipals(r.Context(), rc.Session, rc.Caller, pg)
+	ps, total, err := s.core.ListPrincipals(r.Context(), rc.Access, pg)
 	if err != nil {
 		return err
 	}
@@ -77,7 +76,7 @@ func (s *Surface) listUsers(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 }
 
 func (s *Surface) getUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	p, err := s.core.GetPrincipal(r.Context(), rc.Session, rc.Caller, r.PathValue("id"))
+	p, err := s.core.GetPrincipal(r.Context(), rc.Access, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -112,7 +111,7 @@ func (s *Surface) patchUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	if req.Kind != nil {
 		return &core.Error{Kind: core.Invalid, Field: "kind", Msg: "kind cannot be changed"}
 	}
-	p, err := s.core.UpdatePrincipal(r.Context(), rc.Session, rc.Caller, r.PathValue("id"), core.PrincipalPatch{
+	p, err := s.core.UpdatePrincipal(r.Context(), rc.Access, r.PathValue("id"), core.PrincipalPatch{
 		Password: req.Password, RestrictedTo: req.RestrictedTo, Annotations: req.Annotations, Status: req.Status, Email: req.Email,
 		DisplayName: req.DisplayName, FullName: req.FullName, Attributes: req.Attributes, Tags: req.Tags, Source: req.Source, Settings: req.Settings})
 	if err != nil {
@@ -123,7 +122,7 @@ func (s *Surface) patchUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 }
 
 func (s *Surface) deleteUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	if err := s.core.DeletePrincipal(r.Context(), rc.Session, rc.Caller, r.PathValue("id")); err != nil {
+	if err := s.core.DeletePrincipal(r.Context(), rc.Access, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -157,7 +156,7 @@ func (s *Surface) setGrants(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 		}
 		specs = append(specs, core.GrantSpec{RoleID: g.ID, Type: g.Type, Periods: g.Periods, FloatingLength: g.FloatingLength})
 	}
-	gs, err := s.core.SetGrants(r.Context(), rc.Session, rc.Caller, r.PathValue("id"), specs)
+	gs, err := s.core.SetGrants(r.Context(), rc.Access, r.PathValue("id"), specs)
 	if err != nil {
 		return err
 	}
@@ -166,7 +165,7 @@ func (s *Surface) setGrants(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 }
 
 func (s *Surface) listGrants(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	gs, err := s.core.ListGrants(r.Context(), rc.Session, rc.Caller, r.PathValue("id"))
+	gs, err := s.core.ListGrants(r.Context(), rc.Access, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/model"
 )
@@ -137,7 +136,7 @@ type List[T any] struct {
 }
 
 // AuditRecord is one audit record.
-type AuditRecord = audit.Record
+type AuditRecord = core.AuditRecord
 
 // Authenticator is an authenticator service as the native API shows it.
 type Authenticator struct {

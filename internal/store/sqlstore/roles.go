@@ -237,10 +237,25 @@ func (s *Store) ListGrants(ctx context.Context, account, principalID string) ([]
 	return gs, nil
 }
 
+// RoleHolders lists the principals holding the role by any grant.
+func (s *Store) RoleHolders(ctx context.Context, account, roleID string) ([]string, error) {
+	var ids []string
+	err := queryAll(ctx, s.db.Pool(), func(r Rows) error {
+		var id string
+		err := r.Scan(&id)
+		ids = append(ids, id)
+		return err
+	}, "SELECT DISTINCT principal_id FROM grants WHERE account = $1 AND role_id = $2 ORDER BY principal_id", account, roleID)
+	if err != nil {
+		return nil, fmt.Errorf("holders of role %s: %w", roleID, err)
+	}
+	return ids, nil
+}
+
 // ActivateGrant records the first use of the principal's grants of the role;
 // a grant already active keeps its time.
-func (s *Store) ActivateGrant(ctx context.Context, account, principalID, roleID string, at time.Time) error {
-	err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted}, func(q Querier) error {
+func (s *Store) ActivateGrant(ctx context.Context, account, principalID, roleID string, at time.Time, evs ...audit.Event) error {
+	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
 		if _, err := q.Exec(ctx, `UPDATE grants SET activated_at = $4
 			WHERE account = $1 AND principal_id = $2 AND role_id = $3 AND activated_at IS NULL`,
 			account, principalID, roleID, s.db.Time(at)); err != nil {

@@ -144,8 +144,21 @@ func testGrants(t *testing.T, s store.Store) {
 	}
 	wantEqual(t, "grants", gs, want)
 
-	// ActivateGrant sets the time once.
-	must(t, "activate", s.ActivateGrant(ctx, "acme", "p1", "rc", at(time.Minute)))
+	// RoleHolders names each holder once, by any grant, in this account only.
+	holders, err := s.RoleHolders(ctx, "acme", "rc")
+	must(t, "holders", err)
+	wantEqual(t, "holders of rc", holders, []string{"p1"})
+	holders, err = s.RoleHolders(ctx, "other", "rc")
+	must(t, "holders in another account", err)
+	if len(holders) != 0 {
+		t.Fatalf("holders of rc in another account = %v, want none", holders)
+	}
+
+	// ActivateGrant sets the time once, and appends its events.
+	must(t, "activate", s.ActivateGrant(ctx, "acme", "p1", "rc", at(time.Minute), ev("acme", "grant-activated")))
+	if lastEvent(t, s) != "grant-activated" {
+		t.Fatal("ActivateGrant wrote no audit record")
+	}
 	must(t, "activate again", s.ActivateGrant(ctx, "acme", "p1", "rc", at(time.Hour)))
 	wantErr(t, "activate missing", s.ActivateGrant(ctx, "acme", "p1", "rzz", at(time.Minute)), store.ErrNotFound)
 	gs, _ = s.ListGrants(ctx, "acme", "p1")

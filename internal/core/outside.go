@@ -1,0 +1,160 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// usersOnly lists the authenticator types whose identities name people: a
+// directory entry or an OIDC user property resolves to a user by its plain
+// login, never to a host and never through a kind prefix, so "host/x" or
+// "user/admin" typed into a login form names nobody.
+func usersOnly(typ string) bool { return typ == "authn-ldap" || typ == "authn-oidc" }
+
+// isBuiltinAdmin reports whether p is an account's built-in admin, which no
+// outside authenticator may log in as: the principal, not the typed string,
+// decides.
+func isBuiltinAdmin(p model.Principal) bool { return p.Kind == model.KindUser && p.Login == "admin" }
+
+// resolveOutside turns an authenticator's identity into a principal of the
+// account.
+func (c *Core) resolveOutside(ctx context.Context, account, typ, login string) (model.Principal, error) {
+	if usersOnly(typ) {
+		return c.st.GetPrincipalByLogin(ctx, account, model.KindUser, login)
+	}
+	return c.findPrincipal(ctx, account, login)
+}
+
+// authenticateOutside authenticates through a configured service: the
+// service must be defined and enabled, the credential good, the principal
+// allowed by the service (else Forbidden, as Conjur's 403), its annotations
+// must agree with the credential, then the one admission check. Failures
+// count towards the login's throttle, as passwords do. The session's TTL is
+// the service's token lifetime, where it sets one.
+func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	name := serviceName(cred.Type, cred.ServiceID)
+	ev := c.event(caller, cred.Account, cred.Event)
+	ev.Authenticator = name
+	ev.Actor = subjectRoleID(cred.Account, cred.Login)
+	if cred.Login == "" {
+		ev.Actor = unknownActor(cred.Account)
+	}
+	ev.Subject = ev.Actor
+	// Only a named login is throttled: where the proof alone names the
+	// principal (a signed JWT without a login in the path) there is no login
+	// to guess a secret for, and one key would throttle every workload.
+	throttleKey := ""
+	if cred.Login != "" {
+		throttleKey = cred.Account + "\x00" + name + "\x00" + cred.Login
+	}
+	refuse := func(reason Reason, detail string, err error) (Session, error) {
+		ev.Detail = detail
+		c.recordFailure(ctx, fail(ev, reason))
+		return Session{}, err
+	}
+	bad := func(reason Reason, detail string) (Session, error) {
+		if throttleKey != "" {
+			c.throttle.fail(throttleKey, c.now())
+		}
+		return refuse(reason, detail, unauthenticated(reason))
+	}
+	if wait := c.throttle.blocked(throttleKey, c.now()); throttleKey != "" && wait > 0 {
+		return refuse(ReasonThrottled, "", &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait})
+	}
+	if _, err := c.st.GetAccount(ctx, cred.Account); err != nil {
+		return refuse(ReasonUnknownAccount, "", unauthenticated(ReasonUnknownAccount))
+	}
+	svc, err := c.st.GetAuthenticator(ctx, cred.Account, cred.Type, cred.ServiceID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return refuse(ReasonUndefinedAuthn, "", unauthenticated(ReasonUndefinedAuthn))
+		}
+		return refuse(ReasonAuthnUnavailable, "", wrapStore(err, "authenticator"))
+	}
+	if !c.enabled(svc) {
+		return refuse(ReasonAuthnDisabled, "", unauthenticated(ReasonAuthnDisabled))
+	}
+	a, err := c.authenticator(svc)
+	if err != nil {
+		return refuse(ReasonAuthnMisconfigured, "", &Error{Kind: Unavailable, Reason: ReasonAuthnMisconfigured, Msg: "authenticator is misconfigured", Err: err})
+	}
+	id, outcome, err := a.Verify(ctx, authn.Request{Account: cred.Account, ServiceID: cred.ServiceID, Login: cred.Login,
+		Credential: cred.Secret, Code: cred.Code, CodeVerifier: cred.CodeVerifier, Nonce: cred.Nonce, ClientIP: caller.ClientIP, Now: c.now()})
+	if err != nil {
+		return refuse(ReasonAuthnUnavailable, "", &Error{Kind: Unavailable, Reason: ReasonAuthnUnavailable, Msg: "authenticator could not decide", Err: err})
+	}
+	if id.Login != "" {
+		ev.Actor = subjectRoleID(cred.Account, id.Login)
+		if usersOnly(cred.Type) {
+			ev.Actor = cred.Account + ":user:" + id.Login
+		}
+		ev.Subject = ev.Actor
+	}
+	if outcome != authn.OK {
+		reason := outsideReason(outcome)
+		if outcome == authn.Forbidden {
+			return refuse(reason, id.Reason, forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
+		}
+		return bad(reason, id.Reason)
+	}
+	p, err := c.resolveOutside(ctx, cred.Account, cred.Type, id.Login)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			return refuse(ReasonAuthnUnavailable, "", wrapStore(err, "principal"))
+		}
+		return bad(ReasonUnknownLogin, "")
+	}
+	ev.Actor = p.RoleID()
+	ev.Subject = ev.Actor
+	if isBuiltinAdmin(p) {
+		return bad(ReasonBuiltinAdmin, "")
+	}
+	if !c.allowedBy(ctx, svc, p) {
+		return refuse(ReasonNotAllowed, "", forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
+	}
+	if ac, ok := a.(authn.AnnotationChecker); ok {
+		if o, why := ac.CheckAnnotations(id, string(p.Kind), p.Annotations); o != authn.OK {
+			return bad(outsideReason(o), why)
+		}
+	}
+	pe, err := c.keys.principal(ctx, p.Account, p.ID)
+	if err != nil {
+		return bad(ReasonPrincipalGone, "")
+	}
+	if reason := admit(pe, nil, caller, c.now()); reason != ReasonNone {
+		return refuse(reason, "", unauthenticated(reason))
+	}
+	if err := c.audit.record(ctx, ev); err != nil {
+		return Session{}, err
+	}
+	if throttleKey != "" {
+		c.throttle.reset(throttleKey)
+	}
+	s := Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind),
+		Level: LevelKey, Authenticator: name}
+	if pr, ok := a.(authn.Provider); ok && cred.Code != "" {
+		s.TTL = pr.TokenTTL()
+	}
+	return s, nil
+}
+
+// allowedBy reports whether the service's allowed list admits p now: by its
+// login, or by a role it holds now.
+func (c *Core) allowedBy(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
+	if slices.Contains(svc.Allowed, string(p.Kind)+":"+p.Login) {
+		return true
+	}
+	now := c.now()
+	found := false
+	_ = c.eachGrant(ctx, p.Account, p.ID, func(g model.Grant, r model.Role) {
+		if grantHolds(g, now) && slices.Contains(svc.Allowed, "role:"+r.Name) {
+			found = true
+		}
+	})
+	return found
+}
