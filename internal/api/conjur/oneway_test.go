@@ -1,0 +1,174 @@
+package conjur_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/keyward/keyward/internal/authn/jwt/jwttest"
+	"github.com/keyward/keyward/internal/authn/ldap/ldaptest"
+	"github.com/keyward/keyward/internal/authn/oidc/oidctest"
+)
+
+// Tests for issue 17 ("One way in") on the Conjur surface; run them with
+// -run Finding.
+
+// neverOK fails unless r is 401 or 403.
+func neverOK(t *testing.T, what string, r resp) {
+	t.Helper()
+	if r.status != http.StatusUnauthorized && r.status != http.StatusForbidden {
+		t.Errorf("%s: status %d, want 401 or 403; body %q", what, r.status, r.body)
+	}
+}
+
+// Finding 3: an outside login resolves to a user by its plain login: never
+// the built-in admin through a "user/" prefix, never a host.
+func TestFinding3LDAPLoginCannotNameAdminOrHost(t *testing.T) {
+	srv := ldaptest.Start(t)
+	srv.AddUser(t, "user/admin", "admin-ldap-pw")
+	srv.AddUser(t, "host/myhost", "host-ldap-pw")
+	e := newEnv(t)
+	e.host("myhost", nil)
+	e.putAuthenticator("authn-ldap/corp", true, map[string]string{"uri": srv.URL, "base_dn": srv.BaseDN,
+		"bind_dn": srv.BindDN, "bind-password": srv.BindPassword}, "user:admin", "host:myhost")
+	for _, tc := range []struct{ login, pw string }{{"user/admin", "admin-ldap-pw"}, {"host/myhost", "host-ldap-pw"}} {
+		neverOK(t, "LDAP login "+tc.login, e.do("GET", "/authn-ldap/corp/myorg/login", nil, "Authorization", basic(tc.login, tc.pw)))
+		neverOK(t, "LDAP authenticate "+tc.login, e.do("POST", "/authn-ldap/corp/myorg/"+url.PathEscape(tc.login)+"/authenticate",
+			strings.NewReader(tc.pw)))
+	}
+}
+
+func TestFinding3OIDCLoginCannotNameAdminOrHost(t *testing.T) {
+	e := newEnv(t)
+	p := oidctest.New(t)
+	e.host("myhost", nil)
+	e.putAuthenticator("authn-oidc/okta", true, map[string]string{"provider-uri": p.URL, "client-id": p.ClientID,
+		"client-secret": p.ClientSecret, "claim-mapping": "preferred_username", "redirect-uri": "https://app.example/callback",
+		"id-token-user-property": "preferred_username"}, "user:admin", "host:myhost")
+	for _, name := range []string{"user/admin", "host/myhost"} {
+		c := p.Claims("u-"+name, p.ClientID)
+		c["preferred_username"] = name
+		r := e.do("POST", "/authn-oidc/okta/myorg/authenticate", strings.NewReader("id_token="+p.Sign(c)), "Content-Type", formType)
+		neverOK(t, "OIDC id token naming "+name, r)
+	}
+}
+
+// Finding 14: a caller who may not see a role gets the same answer whether
+// it exists or not.
+func TestFinding14APIKeyRouteHidesWhetherARoleExists(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user("alice", nil) // no grants: sees no user, host or group
+	e.host("myhost", nil)
+	tok := e.tokenHeader(e.token("alice", alice.key))
+	for _, tc := range []struct{ existing, missing string }{
+		{"user:admin", "user:no-such-user"},
+		{"host:myhost", "host:no-such-host"},
+		{"group:admin", "group:no-such-group"},
+	} {
+		for _, method := range []string{"PUT", "GET"} {
+			ask := func(role string) resp {
+				return e.do(method, "/authn/myorg/api_key?role="+url.QueryEscape(role), nil, "Authorization", tok)
+			}
+			got, want := ask(tc.existing), ask(tc.missing)
+			name := func(role string) string { return role[strings.Index(role, ":")+1:] }
+			gotBody := strings.ReplaceAll(got.body, name(tc.existing), "NAME")
+			wantBody := strings.ReplaceAll(want.body, name(tc.missing), "NAME")
+			if got.status != want.status || gotBody != wantBody {
+				t.Errorf("%s ?role=%s answered %d %q; ?role=%s %d %q", method, tc.existing, got.status, got.body, tc.missing, want.status, want.body)
+			}
+		}
+	}
+}
+
+// Finding 19: the public authenticator list shows no other account's services.
+func TestFinding19PublicAuthenticatorsListsDefaultAccountOnly(t *testing.T) {
+	e := newEnv(t)
+	otherKey, err := e.srv.Init(context.Background(), "other")
+	if err != nil {
+		t.Fatalf("init second account: %v", err)
+	}
+	otherTok := e.tokenHeader(func() string {
+		r := e.do("POST", "/authn/other/admin/authenticate", strings.NewReader(otherKey))
+		r.expect(t, http.StatusOK, nil)
+		return r.body
+	}())
+	iss := jwttest.NewIssuer(t)
+	body := `{"enabled":true,"config":{"public-keys":` + jsonString(iss.PublicKeys()) + `,"issuer":"https://ci.example"},"allowed":[]}`
+	e.do("PUT", "/api/v1/authenticators/authn-jwt/elsewhere", strings.NewReader(body), "Authorization", otherTok,
+		"Content-Type", "application/json").expect(t, http.StatusOK, nil)
+	r := e.do("GET", "/authenticators", nil)
+	r.expect(t, http.StatusOK, nil)
+	if strings.Contains(r.body, "elsewhere") {
+		t.Errorf("GET /authenticators names another account's service: %s", r.body)
+	}
+	if !strings.Contains(r.body, `"authn"`) {
+		t.Errorf("GET /authenticators does not name authn: %s", r.body)
+	}
+}
+
+// jsonString quotes s as a JSON string.
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// Also (issue 17): outside authenticators are throttled per login after
+// failures, as password logins are, with the same numbers.
+func TestFindingAlsoOutsideAuthenticatorsThrottledPerLogin(t *testing.T) {
+	e, iss, _ := jwtSetup(t)
+	const alicePassword = "Correct-Horse-42x"
+	e.user("alice", map[string]any{"password": alicePassword})
+	const maxTries = 20
+	// firstThrottled repeats a failing attempt until it answers 429 and
+	// returns which attempt that was (0: never within maxTries).
+	firstThrottled := func(what string, fail func() resp) (int, resp) {
+		t.Helper()
+		for i := 1; i <= maxTries; i++ {
+			r := fail()
+			if r.status == http.StatusTooManyRequests {
+				return i, r
+			}
+			if r.status != http.StatusUnauthorized {
+				t.Fatalf("%s, attempt %d: status %d, want 401 or 429; body %q", what, i, r.status, r.body)
+			}
+		}
+		return 0, resp{}
+	}
+
+	pwN, pwR := firstThrottled("wrong password", func() resp {
+		return e.do("GET", "/authn/myorg/login", nil, "Authorization", basic("alice", "Wrong-Horse-42x"))
+	})
+	if pwN == 0 {
+		t.Errorf("passwords: %d failed logins of one login never answered 429 (no per-login password throttle to mirror)", maxTries)
+	} else if pwR.header.Get("Retry-After") == "" {
+		t.Errorf("password throttle answered 429 without Retry-After")
+	}
+
+	const byID = "/authn-jwt/byid/myorg/host%2Fapps%2Fmyapp/authenticate"
+	post := func(path, tok string) resp {
+		return e.do("POST", path, form("jwt", tok), "Content-Type", formType)
+	}
+	jwtN, jwtR := firstThrottled("authn-jwt with a foreign key", func() resp {
+		return post(byID, iss.SignUnknownKey(ciClaims(iss, "x")))
+	})
+	if jwtN == 0 {
+		t.Fatalf("authn-jwt: %d failed attempts for host/apps/myapp never answered 429", maxTries)
+	}
+	if jwtR.header.Get("Retry-After") == "" {
+		t.Errorf("authn-jwt throttle answered 429 without Retry-After")
+	}
+	if pwN != 0 && jwtN != pwN {
+		t.Errorf("authn-jwt throttles at attempt %d, passwords at %d: want the same numbers", jwtN, pwN)
+	}
+	// While throttled, even a good token for that login is refused...
+	if r := post(byID, iss.Sign(ciClaims(iss, "x"))); r.status != http.StatusTooManyRequests {
+		t.Errorf("good token for the throttled login: status %d, want 429", r.status)
+	}
+	// ...but another login is not throttled.
+	if r := post("/authn-jwt/byid/myorg/host%2Fapps%2Fother/authenticate", iss.Sign(ciClaims(iss, "x"))); r.status == http.StatusTooManyRequests {
+		t.Errorf("another login is throttled too: %d", r.status)
+	}
+}
