@@ -88,6 +88,15 @@ type StatusChecker interface {
 	Status(ctx context.Context) error
 }
 
+// Warner is implemented by authenticators that can say how a valid
+// configuration is weaker than it could be (an OIDC id-token flow without
+// client-id accepts tokens issued to any client of its provider). Each
+// warning is one sentence for an operator, shown beside the service's
+// configuration and status; none means nothing to say.
+type Warner interface {
+	Warnings() []string
+}
+
 // Provider is implemented by the OIDC authorization-code flow: it builds the
 // provider's authorization URL for a login attempt.
 type Provider interface {

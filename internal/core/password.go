@@ -13,9 +13,18 @@ const PasswordRuleMessage = "password must have 12 to 128 characters with at lea
 
 const passwordSpecials = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 
+// MaxPasswordBytes is the longest password accepted, in UTF-8 bytes: bcrypt
+// reads only the first 72 bytes, so any longer password would be matched
+// by its first 72 bytes alone.
+const MaxPasswordBytes = 72
+
+// PasswordTooLongMessage says why a password over MaxPasswordBytes is refused.
+const PasswordTooLongMessage = "password must be at most 72 bytes long (UTF-8): bcrypt ignores anything beyond"
+
 // CheckPasswordStrength applies Conjur's complexity rule: 12 to 128
 // characters with 2 uppercase, 2 lowercase, 1 digit, 1 special character and
-// no newline.
+// no newline; and, unlike Conjur, at most MaxPasswordBytes bytes, the most
+// bcrypt reads.
 func CheckPasswordStrength(pw string) error {
 	var upper, lower, digit, special int
 	for _, r := range pw {
@@ -33,6 +42,9 @@ func CheckPasswordStrength(pw string) error {
 	n := len([]rune(pw))
 	if n < 12 || n > 128 || upper < 2 || lower < 2 || digit < 1 || special < 1 || strings.ContainsRune(pw, '\n') {
 		return &Error{Kind: Invalid, Reason: ReasonWeakPassword, Field: "password", Msg: PasswordRuleMessage}
+	}
+	if len(pw) > MaxPasswordBytes {
+		return &Error{Kind: Invalid, Reason: "weak_password", Field: "password", Msg: PasswordTooLongMessage}
 	}
 	return nil
 }

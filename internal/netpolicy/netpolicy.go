@@ -51,10 +51,16 @@ func ClientAddr(peer netip.Addr, xff []string, trusted []netip.Prefix) netip.Add
 	return client
 }
 
-// Contains reports whether addr is in any of the prefixes.
+// Contains reports whether addr is in any of the prefixes. Addresses are
+// compared unmapped, so an IPv4-mapped prefix (::ffff:a.b.c.d/n, n >= 96)
+// is read as the IPv4 prefix it names; ParseCIDR already converts those, this
+// covers prefixes built in code.
 func Contains(prefixes []netip.Prefix, addr netip.Addr) bool {
 	addr = addr.Unmap()
 	for _, p := range prefixes {
+		if p.Addr().Is4In6() {
+			p, _ = unmapPrefix(p)
+		}
 		if p.Contains(addr) {
 			return true
 		}
@@ -62,18 +68,39 @@ func Contains(prefixes []netip.Prefix, addr netip.Addr) bool {
 	return false
 }
 
+// unmapPrefix turns an IPv4-mapped prefix ::ffff:a.b.c.d/n into
+// a.b.c.d/(n-96). ok is false when n < 96: such a prefix also covers IPv6
+// addresses outside ::ffff:0:0/96, and no IPv4 prefix says that.
+func unmapPrefix(p netip.Prefix) (netip.Prefix, bool) {
+	if !p.Addr().Is4In6() {
+		return p, true
+	}
+	if p.Bits() < 96 {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked(), true
+}
+
 // Allowed reports whether addr may pass a restriction: an empty list allows all.
 func Allowed(prefixes []netip.Prefix, addr netip.Addr) bool {
 	return len(prefixes) == 0 || Contains(prefixes, addr)
 }
 
-// ParseCIDR parses one CIDR; a bare address means just that address.
+// ParseCIDR parses one CIDR; a bare address means just that address. An
+// IPv4-mapped prefix ::ffff:a.b.c.d/n becomes a.b.c.d/(n-96), because client
+// addresses are compared unmapped (left mapped, ::ffff:127.0.0.0/104 would
+// match no IPv4 client, and a blocking context holding it would block
+// nobody); one shorter than /96 reaches past the IPv4 space and is refused.
 func ParseCIDR(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		p, ok := unmapPrefix(p)
+		if !ok {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: an IPv4-mapped prefix must be /96 or longer (or write the IPv4 prefix)", s)
 		}
 		return p.Masked(), nil
 	}
@@ -85,17 +112,22 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// ParseCIDRs parses a list of CIDRs, naming the first bad one.
+// ParseCIDRs parses a list of CIDRs, naming the first bad one. With the
+// error it still returns one prefix per entry, a bad entry as the zero
+// Prefix, which contains no address: callers reading lists stored before a
+// rule tightened (the /96 one) ignore the error, and a list left empty
+// would allow every address.
 func ParseCIDRs(ss []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(ss))
+	var first error
 	for _, s := range ss {
 		p, err := ParseCIDR(s)
-		if err != nil {
-			return nil, err
+		if err != nil && first == nil {
+			first = err
 		}
 		out = append(out, p)
 	}
-	return out, nil
+	return out, first
 }
 
 // Normalize parses CIDRs and renders them canonically.

@@ -115,9 +115,13 @@ func match(set *jose.JSONWebKeySet, kid string) []jose.JSONWebKey {
 
 // Rules are the registered-claim checks a verified token must pass.
 type Rules struct {
-	Issuer   string    // required iss, when not empty
-	Audience string    // required member of aud, when not empty
-	Now      time.Time // the time to check exp, nbf and iat against; zero means now
+	Issuer string // required iss, when not empty
+	// IssuerIfPresent checks Issuer only against a token that carries iss
+	// (Conjur's authn-jwt with an issuer derived from jwks-uri): a token
+	// without iss passes, one with any other iss does not.
+	IssuerIfPresent bool
+	Audience        string    // required member of aud, when not empty
+	Now             time.Time // the time to check exp, nbf and iat against; zero means now
 }
 
 // Credential is the token in a request credential: the credential itself,
@@ -201,8 +205,8 @@ func checkRegistered(c map[string]any, r Rules) (authn.Outcome, string) {
 			return authn.Bad, "token issued in the future (iat)"
 		}
 	}
-	if r.Issuer != "" {
-		if iss, _ := c["iss"].(string); iss != r.Issuer {
+	if v, present := c["iss"]; r.Issuer != "" && (present || !r.IssuerIfPresent) {
+		if iss, _ := v.(string); iss != r.Issuer {
 			return authn.Bad, "issuer mismatch"
 		}
 	}

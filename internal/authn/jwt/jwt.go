@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -53,6 +54,7 @@ type Authenticator struct {
 	serviceID        string
 	keys             *jwks.KeySet
 	issuer           string
+	issuerIfPresent  bool // issuer derived from jwks-uri: checked only when the token has iss
 	audience         string
 	tokenAppProperty string
 	identityPath     string
@@ -122,9 +124,23 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 	default:
 		a.keys = jwks.FromProvider(client, v[KeyProviderURI])
 	}
-	if a.issuer == "" && v[KeyProviderURI] != "" {
+	switch {
+	case a.issuer != "":
+		// Configured: every token must carry exactly this iss.
+	case v[KeyProviderURI] != "":
 		// Conjur takes provider-uri as the issuer when none is configured.
 		a.issuer = v[KeyProviderURI]
+	case v[KeyJWKSURI] != "":
+		// Else the host name of jwks-uri (Conjur's FetchIssuerValue), and
+		// like Conjur, which validates iss only when the token has one,
+		// a token without iss passes. A configured issuer or provider-uri
+		// keeps requiring iss: stricter than Conjur, and kept.
+		if u, err := url.Parse(v[KeyJWKSURI]); err == nil && jwks.CheckURL(v[KeyJWKSURI]) == nil {
+			a.issuer, a.issuerIfPresent = u.Hostname(), true
+			if a.issuer == "" {
+				bad(KeyJWKSURI, "no host name to derive the issuer from; set issuer")
+			}
+		}
 	}
 	if p := a.tokenAppProperty; p != "" && !claimNameRE.MatchString(p) {
 		bad(KeyTokenAppProperty, "not a valid claim name or path")
@@ -234,7 +250,8 @@ func parseClaimAliases(s string) (map[string]string, error) {
 // "jwt=<token>" body) and names the host: from token-app-property when set,
 // else req.Login.
 func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Identity, authn.Outcome, error) {
-	id, o, err := a.keys.Verify(ctx, jwks.Credential(req.Credential, "jwt"), jwks.Rules{Issuer: a.issuer, Audience: a.audience, Now: req.Now})
+	id, o, err := a.keys.Verify(ctx, jwks.Credential(req.Credential, "jwt"), jwks.Rules{Issuer: a.issuer, IssuerIfPresent: a.issuerIfPresent,
+		Audience: a.audience, Now: req.Now})
 	if err != nil {
 		return id, o, fmt.Errorf("authn-jwt %s: %w", a.serviceID, err)
 	}

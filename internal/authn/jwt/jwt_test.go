@@ -80,6 +80,45 @@ func TestVerifyTokens(t *testing.T) {
 	}
 }
 
+// Conjur's authn-jwt with jwks-uri and no issuer takes the host name of
+// jwks-uri as the issuer, and checks iss only when the token carries one: a
+// token without iss passes, a token with any other iss (the issuer's URL
+// too) is refused.
+func TestJWKSURIWithoutIssuerChecksDerivedIssuer(t *testing.T) {
+	iss := jwttest.NewIssuer(t)
+	a := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL})
+	with := func(v any) map[string]any { c := iss.Claims("app", ""); c["iss"] = v; return c }
+	noIss := iss.Claims("app", "")
+	delete(noIss, "iss")
+	cases := []struct {
+		name  string
+		token string
+		want  authn.Outcome
+	}{
+		{"no iss", iss.Sign(noIss), authn.OK},
+		{"iss is the jwks-uri host name", iss.Sign(with("127.0.0.1")), authn.OK},
+		{"foreign iss", iss.Sign(with("https://evil.example")), authn.Bad},
+		{"iss is the issuer URL, not the host name", iss.Sign(with(iss.URL)), authn.Bad},
+		{"empty iss", iss.Sign(with("")), authn.Bad},
+		{"iss not a string", iss.Sign(with(127)), authn.Bad},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if id, o := verify(t, a, "host/apps/app", tc.token); o != tc.want {
+				t.Fatalf("outcome = %v (%s), want %v", o, id.Reason, tc.want)
+			}
+		})
+	}
+	// A configured issuer still wins over the host name, and requires iss.
+	b := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "issuer": "https://ci.example"})
+	if _, o := verify(t, b, "host/a", iss.Sign(with("127.0.0.1"))); o != authn.Bad {
+		t.Fatalf("host name with issuer configured: %v, want Bad", o)
+	}
+	if _, o := verify(t, b, "host/a", iss.Sign(noIss)); o != authn.Bad {
+		t.Fatalf("no iss with issuer configured: %v, want Bad", o)
+	}
+}
+
 func tamper(tok string) string {
 	parts := strings.Split(tok, ".")
 	c := jwttestClaimsSegment(map[string]any{"sub": "admin", "exp": time.Now().Add(time.Hour).Unix()})
@@ -96,7 +135,7 @@ func TestLoginRequiredWithoutTokenAppProperty(t *testing.T) {
 
 func TestTokenAppPropertyAndIdentityPath(t *testing.T) {
 	iss := jwttest.NewIssuer(t)
-	a := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "token-app-property": "project/path", "identity-path": "/gitlab/apps"})
+	a := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "issuer": iss.URL, "token-app-property": "project/path", "identity-path": "/gitlab/apps"})
 	c := iss.Claims("x", "")
 	c["project"] = map[string]any{"path": "group/proj"}
 	id, o := verify(t, a, "", iss.Sign(c))
@@ -114,7 +153,7 @@ func TestTokenAppPropertyAndIdentityPath(t *testing.T) {
 	if _, o := verify(t, a, "", iss.Sign(c)); o != authn.Bad {
 		t.Fatalf("missing property: %v, want Bad", o)
 	}
-	b := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "token-app-property": "sub"})
+	b := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "issuer": iss.URL, "token-app-property": "sub"})
 	if id, o := verify(t, b, "", iss.Sign(iss.Claims("myapp", ""))); o != authn.OK || id.Login != "host/myapp" {
 		t.Fatalf("no identity-path: %v %q", o, id.Login)
 	}
@@ -154,7 +193,7 @@ func TestPublicKeysAndProviderURI(t *testing.T) {
 
 func TestCACert(t *testing.T) {
 	iss := jwttest.NewTLSIssuer(t)
-	a := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "ca-cert": iss.CACertPEM()})
+	a := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "issuer": iss.URL, "ca-cert": iss.CACertPEM()})
 	if id, o := verify(t, a, "host/a", iss.Sign(iss.Claims("a", ""))); o != authn.OK {
 		t.Fatalf("with ca-cert: %v (%s)", o, id.Reason)
 	}
@@ -166,7 +205,7 @@ func TestCACert(t *testing.T) {
 
 func TestJWKSCacheAndRotation(t *testing.T) {
 	iss := jwttest.NewIssuer(t)
-	a := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL})
+	a := newAuth(t, map[string]string{"jwks-uri": iss.JWKSURL, "issuer": iss.URL})
 	now := time.Now()
 	req := func(tok string, at time.Time) authn.Outcome {
 		_, o, err := a.Verify(context.Background(), authn.Request{Login: "host/a", Credential: tok, Now: at})
@@ -221,6 +260,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown key", map[string]string{"jwks-uri": iss.JWKSURL, "bogus": "1"}, []string{"bogus"}},
 		{"bad url", map[string]string{"jwks-uri": "ftp://x"}, []string{"jwks-uri"}},
 		{"bad provider url", map[string]string{"provider-uri": "::"}, []string{"provider-uri"}},
+		{"jwks-uri without host name", map[string]string{"jwks-uri": "http://:8080/jwks"}, []string{"jwks-uri"}},
 		{"public-keys needs issuer", map[string]string{"public-keys": iss.PublicKeys()}, []string{"issuer"}},
 		{"public-keys bad json", map[string]string{"public-keys": "{", "issuer": "x"}, []string{"public-keys"}},
 		{"public-keys bad type", map[string]string{"public-keys": `{"type":"pem","value":{"keys":[]}}`, "issuer": "x"}, []string{"public-keys"}},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ type Authenticator struct {
 	bindDN       string
 	bindPassword string
 	filter       string
+	loginAttr    string // the attribute filter's %s is matched against
 }
 
 var _ authn.Authenticator = (*Authenticator)(nil)
@@ -139,6 +141,8 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 		bad(KeyFilterTemplate, "must contain %s exactly once and no other %")
 	} else if _, err := ldap.CompileFilter(fmt.Sprintf(a.filter, "probe")); err != nil {
 		bad(KeyFilterTemplate, "not an LDAP filter: "+err.Error())
+	} else if a.loginAttr = loginAttribute(a.filter); a.loginAttr == "" {
+		bad(KeyFilterTemplate, "%s must stand in an assertion on the login attribute, like (uid=%s)")
 	}
 	a.tlsConfig = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	if pemCA := v[KeyTLSCACert]; pemCA != "" {
@@ -160,10 +164,36 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 	return a, nil
 }
 
+// attrDescRE is an LDAP attribute description: a name or OID, with options.
+var attrDescRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9-]*|[0-9]+(\.[0-9]+)*)(;[A-Za-z0-9-]+)*$`)
+
+// loginAttribute names the attribute a compiled filter template matches the
+// login against: the one in the innermost assertion holding %s, as in
+// (uid=%s), (cn=%s*) or (uid:caseExactMatch:=%s); "" when there is none.
+// An LDAP filter has no literal parentheses inside values (they are
+// escaped as \28 and \29), so the assertion starts at the last "(" before %s.
+func loginAttribute(filter string) string {
+	left := filter[:strings.Index(filter, "%s")]
+	item := left[strings.LastIndexByte(left, '(')+1:]
+	if i := strings.IndexAny(item, "=~<>:"); i >= 0 {
+		item = item[:i]
+	}
+	if !attrDescRE.MatchString(item) {
+		return ""
+	}
+	return item
+}
+
 // Verify binds as req.Login with the password in req.Credential, Conjur's
 // way: the service account (bind_dn) searches base_dn with filter_template
 // for exactly one entry, then that entry's DN binds with the password.
 // "admin" and empty passwords are refused without asking the directory.
+//
+// The identity is that entry, named by its own login attribute value as the
+// directory stores it, never the typed login: directories match logins
+// case-insensitively, so "Dave" with dave's password proves "dave". A value
+// keyward would read as another kind of login (host/ or user/ prefix) or as
+// the built-in admin is refused.
 func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Identity, authn.Outcome, error) {
 	id := authn.Identity{}
 	switch {
@@ -189,7 +219,7 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 	}
 	filter := fmt.Sprintf(a.filter, ldap.EscapeFilter(req.Login))
 	res, err := conn.Search(ldap.NewSearchRequest(a.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, int(timeout/time.Second), false, filter, []string{"1.1"}, nil))
+		2, int(timeout/time.Second), false, filter, []string{a.loginAttr}, nil))
 	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
 		return id, authn.Bad, fmt.Errorf("authn-ldap: search %s: %w", a.baseDN, err)
 	}
@@ -201,6 +231,11 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 		id.Reason = fmt.Sprintf("search found %d entries, want exactly one", n)
 		return id, authn.Bad, nil
 	}
+	login, why := a.entryLogin(res.Entries[0], req.Login)
+	if why != "" {
+		id.Reason = why
+		return id, authn.Bad, nil
+	}
 	if err := conn.Bind(res.Entries[0].DN, req.Credential); err != nil {
 		var le *ldap.Error
 		if errors.As(err, &le) && le.ResultCode != ldap.ErrorNetwork && le.ResultCode < ldap.LDAPResultOther {
@@ -209,8 +244,39 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 		}
 		return id, authn.Bad, fmt.Errorf("authn-ldap: bind as user: %w", err)
 	}
-	id.Login = req.Login
+	id.Login = login
 	return id, authn.OK, nil
+}
+
+// entryLogin is the entry's login attribute value: its only one, else the
+// one equal to the typed login but for case; why says what refused it.
+func (a *Authenticator) entryLogin(e *ldap.Entry, typed string) (login, why string) {
+	var values []string
+	for _, at := range e.Attributes {
+		if strings.EqualFold(at.Name, a.loginAttr) {
+			values = append(values, at.Values...)
+		}
+	}
+	if len(values) > 1 {
+		var same []string
+		for _, v := range values {
+			if strings.EqualFold(v, typed) {
+				same = append(same, v)
+			}
+		}
+		values = same
+	}
+	switch {
+	case len(values) != 1:
+		return "", fmt.Sprintf("entry %s has no single %s value naming the login", e.DN, a.loginAttr)
+	case values[0] == "":
+		return "", fmt.Sprintf("entry %s has an empty %s", e.DN, a.loginAttr)
+	case strings.HasPrefix(values[0], "host/") || strings.HasPrefix(values[0], "user/"):
+		return "", fmt.Sprintf("entry %s: %s %q carries a host/ or user/ prefix", e.DN, a.loginAttr, values[0])
+	case strings.EqualFold(values[0], "admin"):
+		return "", "admin may not authenticate through LDAP"
+	}
+	return values[0], ""
 }
 
 func (a *Authenticator) dial(ctx context.Context) (*ldap.Conn, error) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/authn/ldap"
 	"github.com/keyward/keyward/internal/authn/ldap/ldaptest"
@@ -72,6 +74,93 @@ func TestVerifyAgainstSlapd(t *testing.T) {
 	}
 }
 
+// The directory matches logins case-insensitively, so the identity is the
+// entry the search and bind proved, named by its own login attribute as
+// stored, never the typed login: "Dave" with dave's password is "dave".
+// A stored value keyward would read as a prefixed login, or as the
+// built-in admin, is refused.
+func TestIdentityIsTheEntrysOwnLogin(t *testing.T) {
+	srv := ldaptest.Start(t)
+	srv.AddUser(t, "dave", "dave-pw")
+	srv.AddUser(t, "Erin.Smith", "erin-pw")
+	srv.AddUser(t, "admin", "admin-pw")
+	srv.AddUser(t, "host/deploybot", "bot-pw")
+	srv.AddUser(t, "user/admin", "ua-pw")
+	base := map[string]string{"uri": srv.URL, "base_dn": srv.BaseDN, "bind_dn": srv.BindDN, "bind-password": srv.BindPassword}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for bk, bv := range base {
+			m[bk] = bv
+		}
+		return m
+	}
+	byCN := with("filter_template", "(&(objectClass=inetOrgPerson)(cn=%s))")
+	upperAttr := with("filter_template", "(&(objectClass=posixAccount)(UID=%s))")
+	prefix := with("filter_template", "(&(objectClass=posixAccount)(uid=%s*))")
+	cases := []struct {
+		name     string
+		values   map[string]string
+		login    string
+		password string
+		want     authn.Outcome
+		identity string
+	}{
+		{"typed in another case", base, "Dave", "dave-pw", authn.OK, "dave"},
+		{"typed all capitals", base, "DAVE", "dave-pw", authn.OK, "dave"},
+		{"stored mixed case", base, "erin.smith", "erin-pw", authn.OK, "Erin.Smith"},
+		{"other attribute", byCN, "DAVE", "dave-pw", authn.OK, "dave"},
+		{"attribute named in capitals", upperAttr, "Dave", "dave-pw", authn.OK, "dave"},
+		{"substring filter", prefix, "da", "dave-pw", authn.OK, "dave"},
+		{"wrong password, other case", base, "Dave", "nope", authn.Bad, ""},
+		{"admin in another case", base, "ADMIN", "admin-pw", authn.Bad, ""},
+		{"stored host/ prefix", base, "host/deploybot", "bot-pw", authn.Bad, ""},
+		{"stored user/ prefix", base, "user/admin", "ua-pw", authn.Bad, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id, o, err := newAuth(t, tc.values).Verify(context.Background(), authn.Request{Login: tc.login, Credential: tc.password})
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if o != tc.want || id.Login != tc.identity {
+				t.Fatalf("got %v %q (%s), want %v %q", o, id.Login, id.Reason, tc.want, tc.identity)
+			}
+		})
+	}
+}
+
+// An entry with several login values is named by the one the typed login
+// matched, as stored; when none matches exactly but for case, it is refused.
+func TestIdentityOfMultiValuedLogin(t *testing.T) {
+	srv := ldaptest.Start(t)
+	dn := srv.AddUser(t, "multi", "multi-pw")
+	mod := goldap.NewModifyRequest(dn, nil)
+	mod.Add("uid", []string{"Multi.Alias"})
+	if err := srv.Conn(t).Modify(mod); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{"uri": srv.URL, "base_dn": srv.BaseDN, "bind_dn": srv.BindDN, "bind-password": srv.BindPassword}
+	prefix := map[string]string{"filter_template": "(&(objectClass=posixAccount)(uid=%s*))"}
+	for k, v := range base {
+		prefix[k] = v
+	}
+	for _, tc := range []struct {
+		values   map[string]string
+		login    string
+		want     authn.Outcome
+		identity string
+	}{
+		{base, "MULTI", authn.OK, "multi"},
+		{base, "multi.alias", authn.OK, "Multi.Alias"},
+		{prefix, "mul", authn.Bad, ""},
+	} {
+		id, o, err := newAuth(t, tc.values).Verify(context.Background(), authn.Request{Login: tc.login, Credential: "multi-pw"})
+		if err != nil || o != tc.want || id.Login != tc.identity {
+			t.Errorf("%q: got %v %q %v (%s), want %v %q", tc.login, o, id.Login, err, id.Reason, tc.want, tc.identity)
+		}
+	}
+}
+
 func TestMoreThanOneEntryRefused(t *testing.T) {
 	srv := ldaptest.Start(t)
 	srv.AddUser(t, "alice", "pw")
@@ -120,6 +209,7 @@ func TestConfigErrors(t *testing.T) {
 		{"filter malformed", map[string]string{"host": "h", "base_dn": "dc=x", "filter_template": "(uid=%s"}, []string{"filter_template"}},
 		{"bad ca", map[string]string{"host": "h", "base_dn": "dc=x", "tls-ca-cert": "nope"}, []string{"tls-ca-cert"}},
 		{"several", map[string]string{"port": "0", "connect_type": "x"}, []string{"base_dn", "connect_type", "host", "port"}},
+		{"filter names no attribute", map[string]string{"host": "h", "base_dn": "dc=x", "filter_template": "(:dn:2.5.13.5:=%s)"}, []string{"filter_template"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

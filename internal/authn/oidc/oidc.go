@@ -40,12 +40,14 @@ const DefaultTokenTTL = 60 * time.Minute
 
 // Authenticator serves one authn-oidc service. The code flow is configured
 // by client-id, client-secret and claim-mapping (Conjur's v2); the id-token
-// flow by id-token-user-property (Conjur's v1). Both may be configured.
+// flow by id-token-user-property (Conjur's v1), with client-id optional: set,
+// an id token's aud must hold it. Both flows may be configured.
 type Authenticator struct {
 	serviceID    string
 	providerURI  string
 	client       *http.Client
 	keys         *jwks.KeySet
+	codeFlow     bool
 	clientID     string
 	clientSecret string
 	claimMapping string
@@ -64,6 +66,7 @@ var (
 	_ authn.Authenticator = (*Authenticator)(nil)
 	_ authn.Provider      = (*Authenticator)(nil)
 	_ authn.StatusChecker = (*Authenticator)(nil)
+	_ authn.Warner        = (*Authenticator)(nil)
 )
 
 // New builds an authn-oidc authenticator, reporting every bad value at once.
@@ -88,11 +91,14 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 	} else if err := jwks.CheckURL(a.providerURI); err != nil {
 		bad(KeyProviderURI, err.Error())
 	}
-	codeFlow := a.clientID != "" || a.clientSecret != "" || a.claimMapping != "" || a.redirectURI != ""
-	if !codeFlow && a.userProperty == "" {
+	// client-id alone belongs to the id-token flow when that is configured:
+	// it is the audience id tokens must name. The code flow's own keys, or a
+	// client-id with no id-token flow, ask for the whole code flow.
+	a.codeFlow = a.clientSecret != "" || a.claimMapping != "" || a.redirectURI != "" || (a.clientID != "" && a.userProperty == "")
+	if !a.codeFlow && a.userProperty == "" {
 		bad(KeyClaimMapping, "claim-mapping (code flow) or id-token-user-property (id-token flow) is required")
 	}
-	if codeFlow {
+	if a.codeFlow {
 		for k, val := range map[string]string{KeyClientID: a.clientID, KeyClientSecret: a.clientSecret, KeyClaimMapping: a.claimMapping} {
 			if val == "" {
 				bad(k, "required for the authorization-code flow")
@@ -158,13 +164,24 @@ func (a *Authenticator) discovery(ctx context.Context) (jwks.Discovery, error) {
 	return d, nil
 }
 
+// Warnings says when the id-token flow checks no audience: without
+// client-id it accepts an id token the provider issued to any of its
+// clients (Conjur v1's behaviour, kept for compatibility).
+func (a *Authenticator) Warnings() []string {
+	if a.userProperty != "" && a.clientID == "" {
+		return []string{"the id-token flow accepts id tokens issued to any client of " + a.providerURI +
+			": set client-id to accept only tokens whose aud names this service's client"}
+	}
+	return nil
+}
+
 // Status reports whether the provider's discovery document is reachable.
 func (a *Authenticator) Status(ctx context.Context) error {
 	d, err := jwks.Discover(ctx, a.client, a.providerURI)
 	if err != nil {
 		return fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
 	}
-	if a.clientID != "" && (d.AuthorizationEndpoint == "" || d.TokenEndpoint == "") {
+	if a.codeFlow && (d.AuthorizationEndpoint == "" || d.TokenEndpoint == "") {
 		return fmt.Errorf("authn-oidc %s: provider publishes no authorization or token endpoint", a.serviceID)
 	}
 	return nil
@@ -174,7 +191,7 @@ func (a *Authenticator) Status(ctx context.Context) error {
 // parameters in Conjur's order; state, which Conjur no longer sends, is
 // added only when given.
 func (a *Authenticator) AuthorizationURL(ctx context.Context, nonce, state, codeChallenge string) (string, error) {
-	if a.clientID == "" {
+	if !a.codeFlow {
 		return "", fmt.Errorf("authn-oidc %s: the authorization-code flow is not configured", a.serviceID)
 	}
 	d, err := a.discovery(ctx)
@@ -259,7 +276,7 @@ func (a *Authenticator) user(id authn.Identity, claim string) (authn.Identity, a
 }
 
 func (a *Authenticator) verifyCode(ctx context.Context, req authn.Request, now time.Time) (authn.Identity, authn.Outcome, error) {
-	if a.clientID == "" {
+	if !a.codeFlow {
 		return authn.Identity{Reason: "authorization-code flow not configured"}, authn.Bad, nil
 	}
 	if req.Nonce == "" {

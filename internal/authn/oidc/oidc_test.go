@@ -167,6 +167,74 @@ func TestIDTokenFlow(t *testing.T) {
 	}
 }
 
+// The id-token flow takes client-id on its own (without the code flow's
+// keys) and then refuses an id token not issued to that client: aud not it,
+// not holding it, or absent.
+func TestIDTokenFlowClientIDChecksAudience(t *testing.T) {
+	p := oidctest.New(t)
+	a := newAuth(t, map[string]string{"provider-uri": p.URL, "id-token-user-property": "email", "client-id": p.ClientID})
+	tok := func(aud any) string {
+		c := p.Claims("u1", "")
+		c["email"] = "alice@example.org"
+		if aud != nil {
+			c["aud"] = aud
+		}
+		return p.Sign(c)
+	}
+	cases := []struct {
+		name string
+		cred string
+		want authn.Outcome
+	}{
+		{"aud is the client", tok(p.ClientID), authn.OK},
+		{"aud holds the client", tok([]string{"other", p.ClientID}), authn.OK},
+		{"aud another client", tok("other"), authn.Bad},
+		{"aud other clients", tok([]string{"a", "b"}), authn.Bad},
+		{"aud empty list", tok([]string{}), authn.Bad},
+		{"no aud", tok(nil), authn.Bad},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id, o, err := a.Verify(context.Background(), authn.Request{Credential: tc.cred, Now: time.Now()})
+			if err != nil || o != tc.want {
+				t.Fatalf("outcome = %v, %v (%s), want %v", o, err, id.Reason, tc.want)
+			}
+		})
+	}
+	// client-id alone does not configure the code flow.
+	if _, err := a.AuthorizationURL(context.Background(), "n", "", "c"); err == nil {
+		t.Fatal("AuthorizationURL with client-id only: want error")
+	}
+	if id, o, err := a.Verify(context.Background(), authn.Request{Code: p.IssueCode(map[string]any{"email": "alice@example.org"}, "n", "", ""), Nonce: "n"}); err != nil || o != authn.Bad {
+		t.Fatalf("code with client-id only: %v %v (%s), want Bad", o, err, id.Reason)
+	}
+	if err := a.Status(context.Background()); err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	if w := a.Warnings(); len(w) != 0 {
+		t.Fatalf("warnings with client-id: %q", w)
+	}
+}
+
+// Without client-id the id-token flow keeps Conjur v1's behaviour, any aud,
+// and says so as a warning.
+func TestIDTokenFlowWithoutClientIDWarns(t *testing.T) {
+	p := oidctest.New(t)
+	a := newAuth(t, map[string]string{"provider-uri": p.URL, "id-token-user-property": "email"})
+	c := p.Claims("u1", "some-other-app")
+	c["email"] = "alice@example.org"
+	if id, o, err := a.Verify(context.Background(), authn.Request{Credential: p.Sign(c), Now: time.Now()}); err != nil || o != authn.OK {
+		t.Fatalf("v1 behaviour: %v %v (%s)", o, err, id.Reason)
+	}
+	var w authn.Warner = a
+	if got := w.Warnings(); len(got) != 1 || !strings.Contains(got[0], "any client") || !strings.Contains(got[0], "client-id") {
+		t.Fatalf("warnings = %q, want one naming any client and client-id", got)
+	}
+	if got := newAuth(t, codeFlow(p, nil)).Warnings(); len(got) != 0 {
+		t.Fatalf("code flow only: warnings %q", got)
+	}
+}
+
 func TestStatusTTLAndUnreachable(t *testing.T) {
 	p := oidctest.New(t)
 	a := newAuth(t, codeFlow(p, map[string]string{"token-ttl": "PT2H"}))
