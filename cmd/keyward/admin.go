@@ -85,7 +85,8 @@ ROLE is a role's id or name; TYPE is PERMANENT (the default), TIME_RESTRICTED or
 grant adds to the user's explicit grants; with --replace they become exactly the ones given.`,
 	"audit": `Usage:
   keyward audit list [--limit N] [--offset N]   (newest first)
-  keyward audit verify --data DIR               (offline: checks the hash chain)`,
+  keyward audit verify --data DIR               (offline: checks the keyed hash chain; honours KEYWARD_MASTER_KEY)
+  keyward audit rekey --data DIR                (offline, once: keys records written before the chain was keyed)`,
 	"authenticator": `Usage:
   keyward authenticator list
   keyward authenticator show TYPE[/SERVICE_ID]

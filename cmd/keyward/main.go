@@ -17,6 +17,7 @@ Usage:
   keyward serve [--data DIR] [--listen ADDR] [--store postgres://…] [--trusted-proxies CIDR,…]
   keyward init --data DIR [--account NAME]
   keyward audit verify --data DIR
+  keyward audit rekey --data DIR     (once, server stopped: keys records from before keyed chaining)
   keyward user create|list|show|update|delete …
   keyward apikey create|list|revoke|rotate …
   keyward role create|list|show|delete|grant …
@@ -42,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
 			return cmdAuditVerify(args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "rekey" {
+			return cmdAuditRekey(args[2:], stdout, stderr)
 		}
 		return cmdAdmin(args, stdout, stderr)
 	case "user", "apikey", "role", "authenticator":

@@ -1,12 +1,15 @@
-// Package audit defines the audit event, its hash chain, and the HMAC form in which presented secrets may appear.
+// Package audit defines the audit event, its keyed hash chain, and the HMAC form in which presented secrets may appear.
 package audit
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -40,18 +43,87 @@ type Record struct {
 	Seq      int64  `json:"seq"`
 	PrevHash string `json:"prev_hash"`
 	Hash     string `json:"hash"`
+	// Keyed: Hash is an HMAC-SHA256 under the chain's Key. Records written
+	// before keyed chaining (Keyed false) carry a plain SHA-256, which
+	// anyone can recompute; they can only come before the keyed ones.
+	Keyed bool `json:"-"`
 	Event
 }
 
 // GenesisHash is the PrevHash of the first record.
 const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
 
-// Chain computes the hash of a record from its sequence number, the previous
-// record's hash and its fields. Time is hashed at microsecond precision, the
-// precision every store keeps.
-func Chain(seq int64, prev string, e Event) string {
+// Key chains records with HMAC-SHA256, so that nobody without the master
+// key (from which the key is derived) can rewrite a record and chain the
+// rest again, or add one.
+type Key struct {
+	// states pools an HMAC state with its encoding buffer: building an
+	// HMAC costs two SHA-256 states and a key schedule, and the append is
+	// on the request's path.
+	states sync.Pool
+}
+
+type macState struct {
+	h   hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+}
+
+// NewKey returns the chain key for secret (crypto.Sealer.AuditChainKey: 32
+// bytes derived from the master key).
+func NewKey(secret []byte) *Key {
+	secret = bytes.Clone(secret)
+	k := &Key{}
+	k.states.New = func() any { return &macState{h: hmac.New(sha256.New, secret), buf: make([]byte, 0, 512)} }
+	return k
+}
+
+// Chain computes the MAC of a record from its sequence number, the previous
+// record's hash and its fields: HMAC-SHA256 under k of the encoding
+// UnkeyedChain hashes.
+func (k *Key) Chain(seq int64, prev string, e *Event) string {
+	st := k.states.Get().(*macState)
+	st.buf = appendRecord(st.buf[:0], seq, prev, e)
+	st.h.Reset()
+	st.h.Write(st.buf)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], st.h.Sum(st.sum[:0]))
+	if cap(st.buf) <= 64<<10 { // keep no huge buffer alive
+		k.states.Put(st)
+	}
+	return string(h[:])
+}
+
+// Seal fills in Seq, PrevHash and Hash of a keyed record following prev.
+func (k *Key) Seal(seq int64, prev string, e Event) Record {
+	e = clean(e)
+	return Record{Seq: seq, PrevHash: prev, Hash: k.Chain(seq, prev, &e), Keyed: true, Event: e}
+}
+
+// Valid reports whether r's hash is right for its sequence number, link and
+// contents: the MAC under k for a keyed record, the plain SHA-256 for an
+// unkeyed one.
+func (k *Key) Valid(r *Record) bool {
+	if r.Keyed {
+		// Not a secret compared against a guesser online: == will do.
+		return k.Chain(r.Seq, r.PrevHash, &r.Event) == r.Hash
+	}
+	return UnkeyedChain(r.Seq, r.PrevHash, &r.Event) == r.Hash
+}
+
+// UnkeyedChain is how records were chained before the chain was keyed: a
+// plain SHA-256 of the record's encoding. Kept to verify those records.
+// Time is hashed at microsecond precision, the precision every store keeps.
+func UnkeyedChain(seq int64, prev string, e *Event) string {
 	var stack [512]byte
-	b := stack[:0]
+	sum := sha256.Sum256(appendRecord(stack[:0], seq, prev, e))
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	return string(h[:])
+}
+
+// appendRecord appends the encoding of a record that both chains hash.
+func appendRecord(b []byte, seq int64, prev string, e *Event) []byte {
 	b = appendIntField(b, seq)
 	b = appendField(b, prev)
 	b = appendIntField(b, e.Time.UnixMicro())
@@ -59,10 +131,7 @@ func Chain(seq int64, prev string, e Event) string {
 		e.ClientIP, e.PeerIP, e.RequestID, e.Authenticator, e.Detail} {
 		b = appendField(b, f)
 	}
-	sum := sha256.Sum256(b)
-	var h [2 * sha256.Size]byte
-	hex.Encode(h[:], sum[:])
-	return string(h[:])
+	return b
 }
 
 // appendField appends s as "len:s;", so no two field lists hash alike.
@@ -82,8 +151,16 @@ func appendIntField(b []byte, n int64) []byte {
 	return append(b, ';')
 }
 
-// Seal fills in Seq, PrevHash and Hash of r, following prev.
-func Seal(seq int64, prev string, e Event) Record {
+// SealUnkeyed fills in Seq, PrevHash and Hash of an unkeyed record, as
+// records were sealed before the chain was keyed. Only for tests that need
+// such records (a chain from before the upgrade); stores seal with a Key.
+func SealUnkeyed(seq int64, prev string, e Event) Record {
+	e = clean(e)
+	return Record{Seq: seq, PrevHash: prev, Hash: UnkeyedChain(seq, prev, &e), Event: e}
+}
+
+// clean truncates e's time to microseconds, in UTC, and cleans its text.
+func clean(e Event) Event {
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	// A record holds text every store keeps as given: a NUL byte or invalid
 	// UTF-8 (an attacker's login, say) becomes U+FFFD, or PostgreSQL would
@@ -92,7 +169,7 @@ func Seal(seq int64, prev string, e Event) Record {
 		&e.ClientIP, &e.PeerIP, &e.RequestID, &e.Authenticator, &e.Detail} {
 		*f = cleanText(*f)
 	}
-	return Record{Seq: seq, PrevHash: prev, Hash: Chain(seq, prev, e), Event: e}
+	return e
 }
 
 // cleanText returns s with each NUL byte and invalid UTF-8 sequence replaced
@@ -104,20 +181,32 @@ func cleanText(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
 
-// Verifier checks a chain record by record, in sequence order, so a store
-// can stream millions of records through it.
-type Verifier struct {
-	prev   string
-	want   int64
-	broken int64
-	why    string
+// Check is the outcome of walking a chain.
+type Check struct {
+	Records int64  // intact records walked
+	Unkeyed int64  // how many of them (the first ones) are unkeyed
+	Broken  int64  // the first broken record's sequence number; 0 if none
+	Why     string // why it is broken
 }
 
-// NewVerifier starts a check at the genesis record.
-func NewVerifier() *Verifier { return &Verifier{prev: GenesisHash, want: 1} }
+// Verifier checks a chain record by record, in sequence order, so a store
+// can stream millions of records through it. Unkeyed records verify as
+// they did before the chain was keyed, but only before the first keyed one.
+type Verifier struct {
+	key     *Key
+	prev    string
+	want    int64
+	unkeyed int64
+	keyed   bool
+	broken  int64
+	why     string
+}
+
+// NewVerifier starts a check at the genesis record, under key.
+func NewVerifier(key *Key) *Verifier { return &Verifier{key: key, prev: GenesisHash, want: 1} }
 
 // Next checks one record; it returns false once the chain is broken.
-func (v *Verifier) Next(r Record) bool {
+func (v *Verifier) Next(r *Record) bool {
 	if v.broken != 0 {
 		return false
 	}
@@ -126,9 +215,19 @@ func (v *Verifier) Next(r Record) bool {
 		v.broken, v.why = v.want, "record "+strconv.FormatInt(v.want, 10)+" is missing"
 	case r.PrevHash != v.prev:
 		v.broken, v.why = r.Seq, "its previous-hash link does not match record "+strconv.FormatInt(r.Seq-1, 10)
-	case Chain(r.Seq, r.PrevHash, r.Event) != r.Hash:
+	case !r.Keyed && v.keyed:
+		v.broken, v.why = r.Seq, "it is unkeyed but follows keyed records"
+	case !v.key.Valid(r):
 		v.broken, v.why = r.Seq, "its contents do not match its hash"
+		if r.Keyed {
+			v.why = "its MAC does not match its contents (altered or forged, or the master key is not the one the chain was written with)"
+		}
 	default:
+		if r.Keyed {
+			v.keyed = true
+		} else {
+			v.unkeyed++
+		}
 		v.prev = r.Hash
 		v.want++
 		return true
@@ -137,17 +236,14 @@ func (v *Verifier) Next(r Record) bool {
 }
 
 // Finish compares the walked chain with the head kept beside the records, so
-// a removed tail is noticed too. It returns the first broken record's sequence
-// number and why, or 0 and "" if the chain holds.
-func (v *Verifier) Finish(headSeq int64, headHash string) (int64, string) {
-	if v.broken != 0 {
-		return v.broken, v.why
-	}
+// a removed tail is noticed too (unless the head was moved back with it).
+func (v *Verifier) Finish(headSeq int64, headHash string) Check {
 	last := v.want - 1
-	if headSeq != last || (headSeq > 0 && headHash != v.prev) {
-		return last + 1, "the chain head names record " + strconv.FormatInt(headSeq, 10) + " but the last intact record is " + strconv.FormatInt(last, 10)
+	c := Check{Records: last, Unkeyed: v.unkeyed, Broken: v.broken, Why: v.why}
+	if v.broken == 0 && (headSeq != last || (headSeq > 0 && headHash != v.prev)) {
+		c.Broken, c.Why = last+1, "the chain head names record "+strconv.FormatInt(headSeq, 10)+" but the last intact record is "+strconv.FormatInt(last, 10)
 	}
-	return 0, ""
+	return c
 }
 
 // SecretHMAC returns the form in which a presented secret may appear in an

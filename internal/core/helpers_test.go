@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/store/sqlite"
 )
@@ -36,7 +37,7 @@ func (c *clock) advance(d time.Duration) {
 func testCore(tb testing.TB, now func() time.Time) (*Core, Session, string) {
 	tb.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "keyward.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "keyward.db"), audit.NewKey([]byte("core test audit chain key")))
 	if err != nil {
 		tb.Fatal(err)
 	}

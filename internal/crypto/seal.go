@@ -28,6 +28,7 @@ type Sealer struct {
 	aead     cipher.AEAD
 	keyHMAC  []byte
 	auditKey []byte
+	chainKey []byte
 	// macs pools HMAC states keyed with keyHMAC: building one costs two
 	// SHA-256 states and a key schedule, on every API-key check otherwise.
 	macs sync.Pool
@@ -53,7 +54,8 @@ func NewSealer(master []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal gcm: %w", err)
 	}
-	s := &Sealer{aead: aead, keyHMAC: derive("keyward api-key hmac v1"), auditKey: derive("keyward audit hmac v1")}
+	s := &Sealer{aead: aead, keyHMAC: derive("keyward api-key hmac v1"), auditKey: derive("keyward audit hmac v1"),
+		chainKey: derive("keyward audit chain v1")}
 	s.macs.New = func() any { return hmac.New(sha256.New, s.keyHMAC) }
 	return s, nil
 }
@@ -93,6 +95,10 @@ func (s *Sealer) KeyHash(secret string) []byte {
 
 // AuditKey is the HMAC key for secrets that appear in audit records.
 func (s *Sealer) AuditKey() []byte { return s.auditKey }
+
+// AuditChainKey is the key the audit chain's records are MACed with
+// (audit.NewKey), so nobody without the master key can rewrite or add one.
+func (s *Sealer) AuditChainKey() []byte { return s.chainKey }
 
 // LoadOrCreateMasterKey reads the master key file at path, creating it with
 // mode 0600 and a fresh random key if it does not exist. created reports

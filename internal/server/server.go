@@ -23,6 +23,7 @@ import (
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/netpolicy"
@@ -72,18 +73,41 @@ const MasterKeyFile = "master.key"
 // DBFile is the SQLite database's file name in the data folder.
 const DBFile = "keyward.db"
 
-// OpenStore opens the configured store: PostgreSQL at StoreURL, else SQLite in DataDir.
+// OpenStore opens the configured store: PostgreSQL at StoreURL, else SQLite
+// in DataDir. The master key (KEYWARD_MASTER_KEY, else the folder's key
+// file) must exist: the audit chain is keyed with it.
 func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	key, err := auditKey(cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	return openStore(ctx, cfg, key)
+}
+
+func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, error) {
 	if cfg.StoreURL != "" {
 		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
 			return nil, errors.New("--store must be a postgres:// URL")
 		}
-		return postgres.Open(ctx, cfg.StoreURL)
+		return postgres.Open(ctx, cfg.StoreURL, key)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data folder: %w", err)
+	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
 	}
-	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), key)
+}
+
+// auditKey is the audit chain's key, derived from the master key.
+func auditKey(cfg Config, create bool) (*audit.Key, error) {
+	mk, _, err := masterKey(cfg, create)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := crypto.NewSealer(mk)
+	if err != nil {
+		return nil, err
+	}
+	return audit.NewKey(sealer.AuditChainKey()), nil
 }
 
 // OpenStoreToRead opens the configured store for reading: as OpenStore,
@@ -91,11 +115,15 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 // read-only beside it (shared says so). Records that process has not yet
 // moved from its audit journal into the table are then not seen.
 func OpenStoreToRead(ctx context.Context, cfg Config) (st store.Store, shared bool, err error) {
-	st, err = OpenStore(ctx, cfg)
+	key, err := auditKey(cfg, false)
+	if err != nil {
+		return nil, false, err
+	}
+	st, err = openStore(ctx, cfg, key)
 	if cfg.StoreURL != "" || !errors.Is(err, sqlite.ErrInUse) {
 		return st, false, err
 	}
-	st, err = sqlite.OpenReadOnly(ctx, filepath.Join(cfg.DataDir, DBFile))
+	st, err = sqlite.OpenReadOnly(ctx, filepath.Join(cfg.DataDir, DBFile), key)
 	return st, true, err
 }
 
@@ -125,6 +153,19 @@ func masterKey(cfg Config, create bool) ([]byte, bool, error) {
 	return crypto.LoadOrCreateMasterKey(p)
 }
 
+// RekeyAudit chains the whole audit chain again under the master key's
+// audit key (keyward audit rekey, with the server stopped), recording it in
+// the chain under account. It returns the check of the chain before.
+func RekeyAudit(ctx context.Context, cfg Config, account string) (audit.Check, error) {
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return audit.Check{}, err
+	}
+	defer st.Close()
+	return st.RekeyAudit(ctx, audit.Event{Time: time.Now(), Account: account, Event: "audit.rekey", Outcome: audit.Success,
+		Actor: "keyward audit rekey", RequestID: "rekey"})
+}
+
 // Open opens the store and the core. With create, a missing master key is
 // made (init and the first serve); otherwise it must exist.
 func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
@@ -140,19 +181,23 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	if cfg.TrustedProxies == nil {
 		cfg.TrustedProxies = netpolicy.DefaultTrusted()
 	}
-	st, err := OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	// The master key comes first: the store keys its audit chain with it.
+	if cfg.StoreURL == "" {
+		if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
 	mk, _, err := masterKey(cfg, create)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	sealer, err := crypto.NewSealer(mk)
 	if err != nil {
-		st.Close()
 		return nil, err
+	}
+	st, err := openStore(ctx, cfg, audit.NewKey(sealer.AuditChainKey()))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
 		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,

@@ -131,15 +131,22 @@ type AuthenticatorStore interface {
 	DeleteAuthenticator(ctx context.Context, account, typ, serviceID string, evs ...audit.Event) error
 }
 
-// AuditStore keeps the hash-chained audit records.
+// AuditStore keeps the audit records, chained with HMAC-SHA256 under a key
+// derived from the master key (records from before that, with plain
+// SHA-256, stay until RekeyAudit).
 type AuditStore interface {
 	// AppendAudit appends events in one transaction, in order.
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 	// ListAudit returns one page of an account's records, newest first, and the total.
 	ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error)
-	// VerifyAudit walks the whole chain and returns the first broken record's
-	// sequence number and why, or 0 and "".
-	VerifyAudit(ctx context.Context) (int64, string, error)
+	// VerifyAudit walks the whole chain under the store's key: how many
+	// records hold, how many of them are unkeyed, and the first broken one.
+	VerifyAudit(ctx context.Context) (audit.Check, error)
+	// RekeyAudit chains every record again under the store's key and then
+	// appends ev, with what it did as its Detail, in one transaction. It
+	// refuses a chain that does not verify: chaining it again would hide the
+	// break. It returns the check of the chain as it was.
+	RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, error)
 }
 
 // NonceStore remembers one-time values, for replay protection.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/store/sqlstore"
 )
@@ -37,8 +38,12 @@ type Store struct {
 	db *database
 }
 
-// Open connects to the database named by dsn (a pgx connection string) and migrates it.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+// Open connects to the database named by dsn (a pgx connection string) and
+// migrates it; audit records are chained under key.
+func Open(ctx context.Context, dsn string, key *audit.Key) (*Store, error) {
+	if key == nil {
+		return nil, errors.New("open postgres: no audit chain key")
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -61,7 +66,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &Store{Store: sqlstore.New(d), db: d}, nil
+	return &Store{Store: sqlstore.New(d, key), db: d}, nil
 }
 
 // database implements sqlstore.DB.

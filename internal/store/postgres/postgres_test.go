@@ -66,7 +66,7 @@ func freshSchema(t *testing.T) string {
 
 func openFresh(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), freshSchema(t))
+	s, err := Open(context.Background(), freshSchema(t), storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,18 @@ func TestConformance(t *testing.T) {
 
 func TestTamper(t *testing.T) {
 	testDSN(t)
-	storetest.RunTamper(t, func(t *testing.T) (store.Store, func(string, ...any) error) {
+	storetest.RunTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
+		s := openFresh(t)
+		return s, func(q string, args ...any) error {
+			_, err := s.db.pool.Exec(context.Background(), q, args...)
+			return err
+		}
+	})
+}
+
+func TestRekey(t *testing.T) {
+	testDSN(t)
+	storetest.RunRekey(t, func(t *testing.T) (store.Store, storetest.Exec) {
 		s := openFresh(t)
 		return s, func(q string, args ...any) error {
 			_, err := s.db.pool.Exec(context.Background(), q, args...)
@@ -93,7 +104,7 @@ func TestTamper(t *testing.T) {
 func TestSchemaTooNew(t *testing.T) {
 	ctx := context.Background()
 	dsn := freshSchema(t)
-	s, err := Open(ctx, dsn)
+	s, err := Open(ctx, dsn, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +112,7 @@ func TestSchemaTooNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(ctx, dsn)
+	s, err = Open(ctx, dsn, storetest.Key)
 	if !errors.Is(err, store.ErrSchemaTooNew) {
 		if s != nil {
 			s.Close()
@@ -121,7 +132,7 @@ func TestInstancesShareOneChain(t *testing.T) {
 	for i := range stores {
 		go func() {
 			var err error
-			stores[i], err = Open(ctx, dsn)
+			stores[i], err = Open(ctx, dsn, storetest.Key)
 			errs <- err
 		}()
 	}
@@ -149,8 +160,8 @@ func TestInstancesShareOneChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if seq, why, err := stores[1].VerifyAudit(ctx); err != nil || seq != 0 {
-		t.Fatalf("shared chain: %d %q %v", seq, why, err)
+	if c, err := stores[1].VerifyAudit(ctx); err != nil || c.Broken != 0 || c.Unkeyed != 0 {
+		t.Fatalf("shared chain: %+v %v", c, err)
 	}
 	if _, n, _ := stores[0].ListAudit(ctx, "", 1, 0); n != 80 {
 		t.Fatalf("records = %d, want 80", n)
@@ -181,7 +192,7 @@ func TestTextPostgresRefuses(t *testing.T) {
 			t.Errorf("audit a login of %q: %v", bad, err)
 		}
 	}
-	if seq, why, err := s.VerifyAudit(ctx); err != nil || seq != 0 {
-		t.Fatalf("verify: %d %q %v", seq, why, err)
+	if c, err := s.VerifyAudit(ctx); err != nil || c.Broken != 0 || c.Unkeyed != 0 {
+		t.Fatalf("verify: %+v %v", c, err)
 	}
 }

@@ -58,10 +58,17 @@ const (
 
 const keptForInspection = "the journal files are kept for inspection; keyward does not start over a journal that breaks the audit chain"
 
-// journalVersion starts every journal line.
-const journalVersion = "a1"
+// journalVersion starts every journal line: a2 for a keyed record.
+// journalUnkeyed starts the lines of unkeyed records that a keyward from
+// before keyed chaining may have left; they are replayed only onto a chain
+// that holds no keyed record yet.
+const (
+	journalVersion = "a2"
+	journalUnkeyed = "a1"
+)
 
 type journal struct {
+	key     *audit.Key
 	mu      sync.Mutex
 	files   [2]*os.File
 	sizes   [2]int64
@@ -83,8 +90,8 @@ type journal struct {
 
 // openJournal opens (creating) the journal files of the database at path
 // and locks them for this process.
-func openJournal(path string) (*journal, error) {
-	j := &journal{wake: make(chan struct{}, 1)}
+func openJournal(path string, key *audit.Key) (*journal, error) {
+	j := &journal{key: key, wake: make(chan struct{}, 1)}
 	for i, suffix := range journalFiles {
 		f, err := os.OpenFile(path+suffix, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -148,17 +155,20 @@ func (j *journal) load() ([]audit.Record, error) {
 }
 
 // replayTail returns the records of recs (ordered by seq) after the head
-// seq/hash, checked to continue the chain from it. Each record at or below
-// the head must be the table's record of that number (inTable gives its
-// hash), and no number may appear twice.
-func replayTail(recs []audit.Record, seq int64, hash string, inTable map[int64]string) ([]audit.Record, error) {
+// seq/hash, checked under key to continue the chain from it. Each record at
+// or below the head must be the table's record of that number (inTable
+// gives its hash), and no number may appear twice. keyed says whether the
+// chain up to the head holds a keyed record: then an unkeyed one may not
+// follow, for anyone can make one.
+func replayTail(key *audit.Key, recs []audit.Record, seq int64, hash string, keyed bool, inTable map[int64]string) ([]audit.Record, error) {
 	var tail []audit.Record
-	for i, r := range recs {
+	for i := range recs {
+		r := &recs[i]
 		if i > 0 && recs[i-1].Seq == r.Seq {
 			return nil, fmt.Errorf("record %d appears twice", r.Seq)
 		}
 		if r.Seq <= seq {
-			if inTable[r.Seq] != r.Hash || audit.Chain(r.Seq, r.PrevHash, r.Event) != r.Hash {
+			if inTable[r.Seq] != r.Hash || !key.Valid(r) {
 				return nil, fmt.Errorf("record %d differs from the table's record %d", r.Seq, r.Seq)
 			}
 			continue // already in the table
@@ -168,11 +178,15 @@ func replayTail(recs []audit.Record, seq int64, hash string, inTable map[int64]s
 			return nil, fmt.Errorf("record %d is missing before record %d", seq+1, r.Seq)
 		case r.PrevHash != hash:
 			return nil, fmt.Errorf("record %d does not link to record %d", r.Seq, seq)
-		case audit.Chain(r.Seq, r.PrevHash, r.Event) != r.Hash:
+		case !r.Keyed && keyed:
+			return nil, fmt.Errorf("record %d is unkeyed but the chain is keyed", r.Seq)
+		case !key.Valid(r) && r.Keyed:
+			return nil, fmt.Errorf("record %d does not match its MAC: forged, or the master key is not the one it was written with", r.Seq)
+		case !key.Valid(r):
 			return nil, fmt.Errorf("record %d does not match its hash", r.Seq)
 		}
-		tail = append(tail, r)
-		seq, hash = r.Seq, r.Hash
+		tail = append(tail, *r)
+		seq, hash, keyed = r.Seq, r.Hash, keyed || r.Keyed
 	}
 	return tail, nil
 }
@@ -198,7 +212,7 @@ func (j *journal) append(evs []audit.Event) error {
 			ev.Time = now
 		}
 		seq++
-		r := audit.Seal(seq, hash, ev)
+		r := j.key.Seal(seq, hash, ev)
 		hash = r.Hash
 		buf = appendLine(buf, &r)
 		j.pending = append(j.pending, r)
@@ -314,7 +328,11 @@ func (j *journal) emptyUpTo(seq int64) {
 // appendLine appends r as one journal line: tab-separated fields, strings
 // Go-quoted (so they hold no tab or newline), ending in a newline.
 func appendLine(b []byte, r *audit.Record) []byte {
-	b = append(b, journalVersion...)
+	if r.Keyed {
+		b = append(b, journalVersion...)
+	} else {
+		b = append(b, journalUnkeyed...)
+	}
 	b = append(b, '\t')
 	b = strconv.AppendInt(b, r.Seq, 10)
 	b = append(b, '\t')
@@ -350,9 +368,10 @@ const journalFields = 17
 func parseLine(line []byte) (audit.Record, error) {
 	var r audit.Record
 	fields := bytes.Split(line, []byte{'\t'})
-	if len(fields) != journalFields || string(fields[0]) != journalVersion {
-		return r, fmt.Errorf("not a %s record of %d fields", journalVersion, journalFields)
+	if len(fields) != journalFields || (string(fields[0]) != journalVersion && string(fields[0]) != journalUnkeyed) {
+		return r, fmt.Errorf("not a %s or %s record of %d fields", journalVersion, journalUnkeyed, journalFields)
 	}
+	r.Keyed = string(fields[0]) == journalVersion
 	var err error
 	if r.Seq, err = strconv.ParseInt(string(fields[1]), 10, 64); err != nil || r.Seq < 1 {
 		return r, fmt.Errorf("bad sequence number %q", fields[1])
@@ -417,7 +436,7 @@ func (d *database) ingestLocked(ctx context.Context) error {
 	var head int64
 	if err != nil {
 		err = fmt.Errorf("ingest %d audit records: %w", len(recs), err)
-		if h, _, herr := sqlstore.New(d).AuditHead(ctx, querier{c: d.r, d: d}); herr == nil {
+		if h, _, herr := sqlstore.New(d, d.j.key).AuditHead(ctx, querier{c: d.r, d: d}); herr == nil {
 			head = h
 		}
 	}
@@ -426,26 +445,40 @@ func (d *database) ingestLocked(ctx context.Context) error {
 }
 
 // tableHashes returns the table's hashes of the records numbered from the
-// first of recs up to head.
-func tableHashes(ctx context.Context, q sqlstore.Querier, recs []audit.Record, head int64) (map[int64]string, error) {
+// first of recs up to head, and whether the head record is keyed.
+func tableHashes(ctx context.Context, q sqlstore.Querier, recs []audit.Record, head int64) (map[int64]string, bool, error) {
 	out := map[int64]string{}
+	var keyed int64
+	if head > 0 {
+		rows, err := q.Query(ctx, "SELECT keyed FROM audit_events WHERE seq = $1", head)
+		if err != nil {
+			return nil, false, fmt.Errorf("audit journal: read the table: %w", err)
+		}
+		for rows.Next() {
+			if err := rows.Scan(&keyed); err != nil {
+				rows.Close()
+				return nil, false, fmt.Errorf("audit journal: read the table: %w", err)
+			}
+		}
+		rows.Close()
+	}
 	if len(recs) == 0 || recs[0].Seq > head {
-		return out, nil
+		return out, keyed != 0, nil
 	}
 	rows, err := q.Query(ctx, "SELECT seq, hash FROM audit_events WHERE seq >= $1 AND seq <= $2", recs[0].Seq, head)
 	if err != nil {
-		return nil, fmt.Errorf("audit journal: read the table: %w", err)
+		return nil, false, fmt.Errorf("audit journal: read the table: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var seq int64
 		var hash string
 		if err := rows.Scan(&seq, &hash); err != nil {
-			return nil, fmt.Errorf("audit journal: read the table: %w", err)
+			return nil, false, fmt.Errorf("audit journal: read the table: %w", err)
 		}
 		out[seq] = hash
 	}
-	return out, rows.Err()
+	return out, keyed != 0, rows.Err()
 }
 
 // replay brings into the table what the journal holds beyond its head, and
@@ -460,15 +493,15 @@ func (d *database) replay(ctx context.Context) error {
 	var seq int64
 	var hash string
 	err = d.writeLocked(ctx, func(q sqlstore.Querier) error {
-		head, headHash, err := sqlstore.New(d).AuditHead(ctx, q)
+		head, headHash, err := sqlstore.New(d, d.j.key).AuditHead(ctx, q)
 		if err != nil {
 			return err
 		}
-		inTable, err := tableHashes(ctx, q, recs, head)
+		inTable, keyed, err := tableHashes(ctx, q, recs, head)
 		if err != nil {
 			return err
 		}
-		tail, err := replayTail(recs, head, headHash, inTable)
+		tail, err := replayTail(d.j.key, recs, head, headHash, keyed, inTable)
 		if err != nil {
 			return fmt.Errorf("audit journal: %w (%s)", err, keptForInspection)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/store/sqlstore"
+	"github.com/keyward/keyward/internal/store/storetest"
 )
 
 func jev(i int) audit.Event {
@@ -82,7 +83,7 @@ func rawExec(s *Store, query string, args ...any) error {
 
 func mustOpen(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), path)
+	s, err := Open(context.Background(), path, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,9 +93,9 @@ func mustOpen(t *testing.T, path string) *Store {
 
 func intact(t *testing.T, s *Store, wantTotal int) {
 	t.Helper()
-	seq, why, err := s.VerifyAudit(context.Background())
-	if err != nil || seq != 0 {
-		t.Fatalf("verify = %d %q %v; want an intact chain", seq, why, err)
+	c, err := s.VerifyAudit(context.Background())
+	if err != nil || c.Broken != 0 || c.Unkeyed != 0 {
+		t.Fatalf("verify = %+v %v; want an intact, keyed chain", c, err)
 	}
 	_, total, err := s.ListAudit(context.Background(), "", 1, 0)
 	if err != nil || total != wantTotal {
@@ -171,7 +172,7 @@ func TestJournalThatBreaksTheChainIsRefused(t *testing.T) {
 			if err := os.WriteFile(c+journalFiles[0], []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			o, err := Open(ctx, c)
+			o, err := Open(ctx, c, storetest.Key)
 			if err == nil {
 				o.Close()
 				t.Fatal("opened over a journal that breaks the chain")
@@ -190,21 +191,21 @@ func TestJournalThatBreaksTheChainIsRefused(t *testing.T) {
 func TestOneProcessPerDatabase(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keyward.db")
-	s, err := Open(ctx, path)
+	s, err := Open(ctx, path, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AppendAudit(ctx, jev(1)); err != nil {
 		t.Fatal(err)
 	}
-	if o, err := Open(ctx, path); !errors.Is(err, ErrInUse) {
+	if o, err := Open(ctx, path, storetest.Key); !errors.Is(err, ErrInUse) {
 		if o != nil {
 			o.Close()
 		}
 		t.Fatalf("second open: %v; want ErrInUse", err)
 	}
 	// A reader beside it sees the table and cannot write.
-	r, err := OpenReadOnly(ctx, path)
+	r, err := OpenReadOnly(ctx, path, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestJournalLineRoundTrip(t *testing.T) {
 		ev := jev(i)
 		ev.Detail, ev.Reason = s, s
 		ev.Time = time.UnixMicro(1700000000123456 + int64(i))
-		r := audit.Seal(int64(i+1), audit.GenesisHash, ev)
+		r := storetest.Key.Seal(int64(i+1), audit.GenesisHash, ev)
 		line := appendLine(nil, &r)
 		got, err := parseLine(line[:len(line)-1])
 		if err != nil || got != r {
@@ -383,7 +384,7 @@ func TestJournalSurvivesCancelledReaders(t *testing.T) {
 func TestJournalCloseWaitsForWrites(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keyward.db")
-	s, err := Open(ctx, path)
+	s, err := Open(ctx, path, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +442,7 @@ func TestJournalWithADuplicateRecordIsRefused(t *testing.T) {
 		c := crashCopy(t, path)
 		forged := half[seq-1]
 		forged.Detail = "forged"
-		forged.Hash = audit.Chain(forged.Seq, forged.PrevHash, forged.Event)
+		forged.Hash = storetest.Key.Chain(forged.Seq, forged.PrevHash, &forged.Event)
 		f, err := os.OpenFile(c+file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			t.Fatal(err)
@@ -454,7 +455,7 @@ func TestJournalWithADuplicateRecordIsRefused(t *testing.T) {
 		"second copy of a record in the table":   forge(t, journalFiles[1], 2),
 		"second copy of a record in the journal": forge(t, journalFiles[1], 1),
 	} {
-		if o, err := Open(ctx, c); err == nil {
+		if o, err := Open(ctx, c, storetest.Key); err == nil {
 			o.Close()
 			t.Errorf("%s: opened", name)
 		} else if !strings.Contains(err.Error(), "record") {
@@ -463,4 +464,78 @@ func TestJournalWithADuplicateRecordIsRefused(t *testing.T) {
 	}
 	// Unforged, the same journal replays: two records were in, two come in.
 	intact(t, mustOpen(t, crashCopy(t, path)), 4)
+}
+
+// TestJournalForgedLineIsRefused: a line appended to the journal by someone
+// without the key (SHA-256 as the unkeyed chain had it, marked keyed or
+// not, or under another key) stops the start-up, naming the record; so
+// does opening a journal of keyed records with another key. Unforged, the
+// same journal replays.
+func TestJournalForgedLineIsRefused(t *testing.T) {
+	ctx := context.Background()
+	path, s := journalOnly(t, 3)
+	s.db.j.mu.Lock()
+	last := s.db.j.pending[2]
+	s.db.j.mu.Unlock()
+	other := audit.NewKey([]byte("not the master key's derivation!"))
+	forge := func(t *testing.T, seal func(seq int64, prev string, e audit.Event) audit.Record) string {
+		c := crashCopy(t, path)
+		e := last.Event
+		e.Event, e.Detail = "user.update", "forged"
+		forged := seal(last.Seq+1, last.Hash, e)
+		f, err := os.OpenFile(c+journalFiles[1], os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write(appendLine(nil, &forged))
+		f.Close()
+		return c
+	}
+	sha256Keyed := func(seq int64, prev string, e audit.Event) audit.Record {
+		r := audit.SealUnkeyed(seq, prev, e)
+		r.Keyed = true
+		return r
+	}
+	for name, tc := range map[string]struct {
+		path, want string
+		key        *audit.Key
+	}{
+		"SHA-256, marked keyed":           {forge(t, sha256Keyed), "record 4 does not match its MAC", storetest.Key},
+		"SHA-256, unkeyed":                {forge(t, audit.SealUnkeyed), "record 4 is unkeyed", storetest.Key},
+		"under another key":               {forge(t, other.Seal), "record 4 does not match its MAC", storetest.Key},
+		"unforged, opened with other key": {crashCopy(t, path), "record 1 does not match its MAC", other},
+	} {
+		if o, err := Open(ctx, tc.path, tc.key); err == nil {
+			o.Close()
+			t.Errorf("%s: opened", name)
+		} else if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %q does not say %q", name, err, tc.want)
+		}
+	}
+	intact(t, mustOpen(t, crashCopy(t, path)), 3)
+}
+
+// TestJournalUnkeyedLinesFromBefore: a journal of unkeyed lines left by a
+// keyward from before keyed chaining replays onto a chain that holds no
+// keyed record, and verifies, counted as unkeyed.
+func TestJournalUnkeyedLinesFromBefore(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	var buf []byte
+	prev := audit.GenesisHash
+	for i := range 3 {
+		r := audit.SealUnkeyed(int64(i+1), prev, jev(i))
+		prev = r.Hash
+		buf = appendLine(buf, &r)
+	}
+	if err := os.WriteFile(path+journalFiles[0], buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpen(t, path)
+	if err := s.AppendAudit(ctx, jev(3)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.VerifyAudit(ctx); err != nil || c.Broken != 0 || c.Records != 4 || c.Unkeyed != 3 {
+		t.Fatalf("verify = %+v, %v; want 4 records, 3 unkeyed", c, err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -32,10 +33,22 @@ type Store struct {
 	db *database
 }
 
-// Open opens (creating if needed) and migrates the database at path.
-func Open(ctx context.Context, path string) (*Store, error) {
+// Open opens (creating if needed) and migrates the database at path; audit
+// records are chained under key. Every file it creates (the database, its
+// -wal and -shm, the audit journal) is readable by the owner only.
+func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite %q: path must be non-empty and free of '?' and '#'", path)
+	}
+	if key == nil {
+		return nil, fmt.Errorf("open sqlite %s: no audit chain key", path)
+	}
+	// SQLite creates the database 0644 (less the umask), and its -wal and
+	// -shm with the database's mode: create the database 0600 first.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	} else if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	// synchronous=NORMAL in WAL mode: a committed transaction survives a
 	// crash of the process (kill -9), though not necessarily of the machine.
@@ -69,7 +82,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	d := &database{w: w, wc: wc, r: r}
 	// The journal's lock comes first: a second process must not migrate
 	// or replay under a running one.
-	j, err := openJournal(path)
+	j, err := openJournal(path, key)
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -89,13 +102,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.ingester(d.stop, d.done)
-	return &Store{Store: sqlstore.New(d), db: d}, nil
+	return &Store{Store: sqlstore.New(d, key), db: d}, nil
 }
 
 // OpenReadOnly opens the database at path for reading only, beside a
 // process that may have it open: no migration, no journal, and every write
 // fails. Records still in a running process's journal are not seen.
-func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+func OpenReadOnly(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("open sqlite %q: path must be non-empty and free of '?' and '#'", path)
 	}
@@ -108,7 +121,7 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	d := &database{r: r}
-	return &Store{Store: sqlstore.New(d), db: d}, nil
+	return &Store{Store: sqlstore.New(d, key), db: d}, nil
 }
 
 // AppendAudit seals evs after the chain's head and writes them to the audit
@@ -135,9 +148,9 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 }
 
 // VerifyAudit brings the journal into the table, then walks the chain.
-func (s *Store) VerifyAudit(ctx context.Context) (int64, string, error) {
+func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
 	if err := s.db.ingest(ctx); err != nil {
-		return 0, "", fmt.Errorf("verify audit: %w", err)
+		return audit.Check{}, fmt.Errorf("verify audit: %w", err)
 	}
 	return s.Store.VerifyAudit(ctx)
 }
@@ -262,7 +275,7 @@ func (d *database) Write(ctx context.Context, opts sqlstore.TxOptions, fn func(s
 			return err
 		}
 		var err error
-		seq, hash, err = sqlstore.New(d).AuditHead(ctx, q)
+		seq, hash, err = sqlstore.New(d, j.key).AuditHead(ctx, q)
 		return err
 	})
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "keyward.db"), storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,14 @@ func TestConformance(t *testing.T) {
 }
 
 func TestTamper(t *testing.T) {
-	storetest.RunTamper(t, func(t *testing.T) (store.Store, func(string, ...any) error) {
+	storetest.RunTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
+		s := openTemp(t)
+		return s, func(q string, args ...any) error { return rawExec(s, q, args...) }
+	})
+}
+
+func TestRekey(t *testing.T) {
+	storetest.RunRekey(t, func(t *testing.T) (store.Store, storetest.Exec) {
 		s := openTemp(t)
 		return s, func(q string, args ...any) error { return rawExec(s, q, args...) }
 	})
@@ -40,7 +47,7 @@ func TestTamper(t *testing.T) {
 func TestSchemaTooNew(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keyward.db")
-	s, err := Open(ctx, path)
+	s, err := Open(ctx, path, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +55,7 @@ func TestSchemaTooNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(ctx, path)
+	s, err = Open(ctx, path, storetest.Key)
 	if !errors.Is(err, store.ErrSchemaTooNew) {
 		if s != nil {
 			s.Close()
@@ -60,7 +67,7 @@ func TestSchemaTooNew(t *testing.T) {
 func TestReopenKeepsData(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keyward.db")
-	s, err := Open(ctx, path)
+	s, err := Open(ctx, path, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +76,7 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 	s.Close()
 	s = nil
-	s2, err := Open(ctx, path)
+	s2, err := Open(ctx, path, storetest.Key)
 	if err != nil {
 		t.Fatalf("reopen (migrations applied twice?): %v", err)
 	}
@@ -85,7 +92,7 @@ func TestReopenKeepsData(t *testing.T) {
 func TestCommitSurvivesKill(t *testing.T) {
 	if path := os.Getenv("KEYWARD_SQLITE_KILL_CHILD"); path != "" {
 		ctx := context.Background()
-		s, err := Open(ctx, path)
+		s, err := Open(ctx, path, storetest.Key)
 		if err == nil {
 			err = s.CreateAccount(ctx, model.Account{Name: "acme"}, audit.Event{Account: "acme", Event: "account-create"})
 		}
@@ -116,7 +123,7 @@ func TestCommitSurvivesKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	s, err := Open(context.Background(), path)
+	s, err := Open(context.Background(), path, storetest.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +131,8 @@ func TestCommitSurvivesKill(t *testing.T) {
 	if _, err := s.GetAccount(context.Background(), "acme"); err != nil {
 		t.Fatalf("committed account lost after kill -9: %v", err)
 	}
-	if seq, why, err := s.VerifyAudit(context.Background()); err != nil || seq != 0 {
-		t.Fatalf("audit after kill -9: %d %q %v", seq, why, err)
+	if c, err := s.VerifyAudit(context.Background()); err != nil || c.Broken != 0 || c.Unkeyed != 0 {
+		t.Fatalf("audit after kill -9: %+v %v", c, err)
 	}
 }
 
@@ -151,7 +158,7 @@ func TestPragmas(t *testing.T) {
 
 // BenchmarkAppendAudit200 measures one group-commit batch of 200 events.
 func BenchmarkAppendAudit200(b *testing.B) {
-	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "keyward.db"))
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "keyward.db"), storetest.Key)
 	if err != nil {
 		b.Fatal(err)
 	}

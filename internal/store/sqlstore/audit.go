@@ -12,11 +12,12 @@ import (
 )
 
 // auditCols are the audit_events columns, in insert and select order.
-const auditCols = "seq, time, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail, prev_hash, hash"
+// keyed (0 or 1) says whether hash is the keyed MAC (audit.Record.Keyed).
+const auditCols = "seq, time, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail, prev_hash, hash, keyed"
 
-const auditNCols = 17
+const auditNCols = 18
 
-// auditChunk is how many records one INSERT carries; 17 columns each stays
+// auditChunk is how many records one INSERT carries; 18 columns each stays
 // well below SQLite's and PostgreSQL's parameter limits.
 const auditChunk = 100
 
@@ -68,7 +69,7 @@ func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event) e
 			ev.Time = now
 		}
 		seq++
-		recs[i] = audit.Seal(seq, prev, ev)
+		recs[i] = s.key.Seal(seq, prev, ev)
 		prev = recs[i].Hash
 	}
 	return InsertRecords(ctx, q, recs)
@@ -106,7 +107,7 @@ func InsertRecords(ctx context.Context, q Querier, recs []audit.Record) error {
 			r := &batch[i]
 			args = append(args, r.Seq, r.Time.Format(time.RFC3339Nano), r.Time.UnixMicro(),
 				r.Account, r.Event.Event, r.Outcome, r.Reason, r.Actor, r.Subject, r.KeyID,
-				r.ClientIP, r.PeerIP, r.RequestID, r.Authenticator, r.Detail, r.PrevHash, r.Hash)
+				r.ClientIP, r.PeerIP, r.RequestID, r.Authenticator, r.Detail, r.PrevHash, r.Hash, keyedInt(r.Keyed))
 		}
 		if _, err := q.Exec(ctx, auditInsertSQL(len(batch)), args...); err != nil {
 			return fmt.Errorf("insert audit records: %w", err)
@@ -142,14 +143,22 @@ func (s *Store) AppendAudit(ctx context.Context, evs ...audit.Event) error {
 	return nil
 }
 
+func keyedInt(keyed bool) int {
+	if keyed {
+		return 1
+	}
+	return 0
+}
+
 func scanRecord(r Rows, rec *audit.Record, timeText *string) error {
-	var us int64
+	var us, keyed int64
 	if err := r.Scan(&rec.Seq, timeText, &us, &rec.Account, &rec.Event.Event, &rec.Outcome, &rec.Reason,
 		&rec.Actor, &rec.Subject, &rec.KeyID, &rec.ClientIP, &rec.PeerIP, &rec.RequestID,
-		&rec.Authenticator, &rec.Detail, &rec.PrevHash, &rec.Hash); err != nil {
+		&rec.Authenticator, &rec.Detail, &rec.PrevHash, &rec.Hash, &keyed); err != nil {
 		return err
 	}
 	rec.Time = time.UnixMicro(us).UTC()
+	rec.Keyed = keyed != 0
 	return nil
 }
 
@@ -196,46 +205,112 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 }
 
 // VerifyAudit streams the whole chain, in seq order, through an
-// audit.Verifier and checks it against the head.
-func (s *Store) VerifyAudit(ctx context.Context) (int64, string, error) {
-	var broken int64
-	var why string
+// audit.Verifier under the store's key and checks it against the head.
+func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
+	var c audit.Check
 	err := s.db.Read(ctx, func(q Querier) error {
-		var headSeq int64
-		var headHash string
-		if err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&headSeq, &headHash) },
-			"SELECT seq, hash FROM audit_head WHERE id = 1"); err != nil {
-			return fmt.Errorf("read head: %w", err)
+		var err error
+		c, err = s.checkAudit(ctx, q)
+		return err
+	})
+	if err != nil {
+		return audit.Check{}, fmt.Errorf("verify audit: %w", err)
+	}
+	return c, nil
+}
+
+// checkAudit walks the chain with q.
+func (s *Store) checkAudit(ctx context.Context, q Querier) (audit.Check, error) {
+	headSeq, headHash, err := s.readHead(ctx, q, "")
+	if err != nil {
+		return audit.Check{}, err
+	}
+	v := audit.NewVerifier(s.key)
+	rows, err := q.Query(ctx, "SELECT "+auditCols+" FROM audit_events ORDER BY seq")
+	if err != nil {
+		return audit.Check{}, err
+	}
+	defer rows.Close()
+	var rec audit.Record
+	var tt string
+	for rows.Next() {
+		if err := scanRecord(rows, &rec, &tt); err != nil {
+			return audit.Check{}, err
 		}
-		v := audit.NewVerifier()
-		rows, err := q.Query(ctx, "SELECT "+auditCols+" FROM audit_events ORDER BY seq")
+		if !v.Next(&rec) {
+			break
+		}
+		// The hash covers time_us; the text column is for people and must agree.
+		if t, err := time.Parse(time.RFC3339Nano, tt); err != nil || !t.Equal(rec.Time) {
+			return audit.Check{Records: rec.Seq - 1, Broken: rec.Seq, Why: "its time and time_us columns disagree"}, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return audit.Check{}, err
+	}
+	return v.Finish(headSeq, headHash), nil
+}
+
+// rekeyChunk is how many records RekeyAudit holds at a time.
+const rekeyChunk = 5000
+
+// RekeyAudit chains every record again under the store's key, then appends
+// ev (its Detail says what was done) after them, in one transaction. It
+// walks the chain a chunk at a time (a statement must not update the table
+// a query still reads), verifying as it goes; a break rolls it all back.
+func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, error) {
+	var c audit.Check
+	err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted, LockAudit: true}, func(q Querier) error {
+		headSeq, headHash, err := s.readHead(ctx, q, s.db.ForUpdate())
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		var rec audit.Record
-		var tt string
-		for rows.Next() {
-			if err := scanRecord(rows, &rec, &tt); err != nil {
+		v := audit.NewVerifier(s.key)
+		recs := make([]audit.Record, 0, rekeyChunk)
+		prev := audit.GenesisHash
+		for from := int64(1); ; from += rekeyChunk {
+			recs = recs[:0]
+			var tt string
+			err := queryAll(ctx, q, func(r Rows) error {
+				var rec audit.Record
+				if err := scanRecord(r, &rec, &tt); err != nil {
+					return err
+				}
+				if t, err := time.Parse(time.RFC3339Nano, tt); err != nil || !t.Equal(rec.Time) {
+					return fmt.Errorf("the chain is broken at record %d (its time and time_us columns disagree): nothing was changed", rec.Seq)
+				}
+				recs = append(recs, rec)
+				return nil
+			}, "SELECT "+auditCols+" FROM audit_events WHERE seq >= $1 AND seq < $2 ORDER BY seq", from, from+rekeyChunk)
+			if err != nil {
 				return err
 			}
-			if !v.Next(rec) {
+			for i := range recs {
+				r := &recs[i]
+				if !v.Next(r) {
+					break
+				}
+				r.PrevHash, r.Hash = prev, s.key.Chain(r.Seq, prev, &r.Event)
+				prev = r.Hash
+				if _, err := q.Exec(ctx, "UPDATE audit_events SET prev_hash = $1, hash = $2, keyed = 1 WHERE seq = $3", r.PrevHash, r.Hash, r.Seq); err != nil {
+					return fmt.Errorf("rechain record %d: %w", r.Seq, err)
+				}
+			}
+			if len(recs) < rekeyChunk {
 				break
 			}
-			// The hash covers time_us; the text column is for people and must agree.
-			if t, err := time.Parse(time.RFC3339Nano, tt); err != nil || !t.Equal(rec.Time) {
-				broken, why = rec.Seq, "its time and time_us columns disagree"
-				return nil
-			}
 		}
-		if err := rows.Err(); err != nil {
-			return err
+		if c = v.Finish(headSeq, headHash); c.Broken != 0 {
+			return fmt.Errorf("the chain is broken at record %d (%s): chaining it again would hide that, so nothing was changed", c.Broken, c.Why)
 		}
-		broken, why = v.Finish(headSeq, headHash)
-		return nil
+		if _, err := q.Exec(ctx, "UPDATE audit_head SET hash = $1 WHERE id = 1", prev); err != nil {
+			return fmt.Errorf("move audit head: %w", err)
+		}
+		ev.Detail = fmt.Sprintf("chained records 1-%d again under the audit key; %d of them were unkeyed", c.Records, c.Unkeyed)
+		return s.appendAudit(ctx, q, []audit.Event{ev})
 	})
 	if err != nil {
-		return 0, "", fmt.Errorf("verify audit: %w", err)
+		return audit.Check{}, fmt.Errorf("rekey audit: %w", err)
 	}
-	return broken, why, nil
+	return c, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -79,13 +80,15 @@ type DB interface {
 
 // Store implements store.Store over a DB.
 type Store struct {
-	db DB
+	db  DB
+	key *audit.Key
 }
 
 var _ store.Store = (*Store)(nil)
 
-// New returns a Store over db; the schema must already be migrated.
-func New(db DB) *Store { return &Store{db: db} }
+// New returns a Store over db, chaining audit records under key; the schema
+// must already be migrated.
+func New(db DB, key *audit.Key) *Store { return &Store{db: db, key: key} }
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,9 +39,9 @@ func testAuditWithChanges(t *testing.T, s store.Store) {
 
 func testAuditAppendList(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	seq, why, err := s.VerifyAudit(ctx)
-	if err != nil || seq != 0 || why != "" {
-		t.Fatalf("empty chain: %d %q %v", seq, why, err)
+	c, err := s.VerifyAudit(ctx)
+	if err != nil || c != (audit.Check{}) {
+		t.Fatalf("empty chain: %+v %v", c, err)
 	}
 	recs, total, err := s.ListAudit(ctx, "", 10, 0)
 	must(t, "list empty", err)
@@ -95,7 +97,7 @@ func testAuditRoundTrip(t *testing.T, s store.Store) {
 	must(t, "append", s.AppendAudit(ctx, e))
 	recs, _, err := s.ListAudit(ctx, "acme", 1, 0)
 	must(t, "list", err)
-	want := audit.Seal(1, audit.GenesisHash, e)
+	want := Key.Seal(1, audit.GenesisHash, e)
 	wantEqual(t, "record", recs[0], want)
 	if recs[0].Time.Nanosecond() != 123456000 || recs[0].Time.Location() != time.UTC {
 		t.Fatalf("time = %v, want UTC at microseconds", recs[0].Time)
@@ -112,22 +114,33 @@ func testAuditRoundTrip(t *testing.T, s store.Store) {
 	mustVerify(t, s)
 }
 
-// RunTamper checks that VerifyAudit finds altered, removed and truncated
-// records. exec runs raw SQL on the store's database ($1 placeholders).
-func RunTamper(t *testing.T, open func(t *testing.T) (store.Store, func(query string, args ...any) error)) {
+// Exec runs raw SQL on a store's database ($1 placeholders).
+type Exec func(query string, args ...any) error
+
+// RunTamper checks that VerifyAudit finds altered, removed, truncated and
+// rechained records. open must return a fresh store opened with Key.
+func RunTamper(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 	cases := []struct {
 		name    string
 		query   string
 		args    []any
+		rechain func(t *testing.T, s store.Store, exec Exec)
 		wantSeq int64
+		why     string
 	}{
-		{"altered", "UPDATE audit_events SET detail = $1 WHERE seq = 3", []any{"forged"}, 3},
-		{"altered time", "UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2", nil, 2},
-		{"altered time text", "UPDATE audit_events SET time = $1 WHERE seq = 4", []any{"2001-01-01T00:00:00Z"}, 4},
-		{"rehashed", "UPDATE audit_events SET hash = $1 WHERE seq = 3", []any{audit.GenesisHash}, 3},
-		{"removed middle", "DELETE FROM audit_events WHERE seq = 3", nil, 3},
-		{"removed tail", "DELETE FROM audit_events WHERE seq >= 4", nil, 4},
-		{"removed all", "DELETE FROM audit_events", nil, 1},
+		{name: "altered", query: "UPDATE audit_events SET detail = $1 WHERE seq = 3", args: []any{"forged"}, wantSeq: 3},
+		{name: "altered time", query: "UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2", wantSeq: 2},
+		{name: "altered time text", query: "UPDATE audit_events SET time = $1 WHERE seq = 4", args: []any{"2001-01-01T00:00:00Z"}, wantSeq: 4},
+		{name: "rehashed", query: "UPDATE audit_events SET hash = $1 WHERE seq = 3", args: []any{audit.GenesisHash}, wantSeq: 3},
+		{name: "removed middle", query: "DELETE FROM audit_events WHERE seq = 3", wantSeq: 3},
+		{name: "removed tail", query: "DELETE FROM audit_events WHERE seq >= 4", wantSeq: 4},
+		{name: "removed all", query: "DELETE FROM audit_events", wantSeq: 1},
+		// What the unkeyed chain could not catch: record 3 rewritten, it and
+		// every later one chained again with SHA-256, the head moved.
+		{name: "rewritten and rechained", rechain: rechainFrom(3, sha256Keyed, "forged"), wantSeq: 3, why: "MAC"},
+		{name: "rewritten and rechained as unkeyed", rechain: rechainFrom(3, unkeyed, "forged"), wantSeq: 3, why: "unkeyed"},
+		{name: "forged record appended", rechain: rechainFrom(6, sha256Keyed, "forged"), wantSeq: 6, why: "MAC"},
+		{name: "rechained under another key", rechain: rechainFrom(2, otherKey, "forged"), wantSeq: 2, why: "MAC"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,12 +150,139 @@ func RunTamper(t *testing.T, open func(t *testing.T) (store.Store, func(query st
 				must(t, "append", s.AppendAudit(ctx, ev("acme", fmt.Sprintf("e%d", i))))
 			}
 			mustVerify(t, s)
-			must(t, "tamper", exec(tc.query, tc.args...))
-			seq, why, err := s.VerifyAudit(ctx)
+			if tc.rechain != nil {
+				tc.rechain(t, s, exec)
+			} else {
+				must(t, "tamper", exec(tc.query, tc.args...))
+			}
+			c, err := s.VerifyAudit(ctx)
 			must(t, "verify", err)
-			if seq != tc.wantSeq || why == "" {
-				t.Fatalf("verify after %s = %d, %q; want %d and a reason", tc.name, seq, why, tc.wantSeq)
+			if c.Broken != tc.wantSeq || c.Why == "" || !strings.Contains(c.Why, tc.why) {
+				t.Fatalf("verify after %s = %+v; want broken at %d, saying %q", tc.name, c, tc.wantSeq, tc.why)
 			}
 		})
+	}
+	// The tampering above is what the key must stop, not a malformed
+	// rewrite: done under the store's own key, it verifies.
+	t.Run("rechained under the key verifies", func(t *testing.T) {
+		s, exec := open(t)
+		for i := range 5 {
+			must(t, "append", s.AppendAudit(context.Background(), ev("acme", fmt.Sprintf("e%d", i))))
+		}
+		rechainFrom(3, theKey, "rewritten with the key")(t, s, exec)
+		mustVerify(t, s)
+	})
+	// A whole chain downgraded to unkeyed records verifies as a chain from
+	// before keying did, and says that every record is unkeyed.
+	t.Run("downgraded whole", func(t *testing.T) {
+		s, exec := open(t)
+		for i := range 5 {
+			must(t, "append", s.AppendAudit(context.Background(), ev("acme", fmt.Sprintf("e%d", i))))
+		}
+		rechainFrom(1, unkeyed, "")(t, s, exec)
+		c, err := s.VerifyAudit(context.Background())
+		if err != nil || c.Broken != 0 || c.Records != 5 || c.Unkeyed != 5 {
+			t.Fatalf("verify = %+v, %v; want 5 records, all unkeyed", c, err)
+		}
+	})
+}
+
+// How rechainFrom chains records again.
+const (
+	sha256Keyed = iota // plain SHA-256, still marked keyed
+	unkeyed            // plain SHA-256, marked unkeyed
+	otherKey           // under another key
+	theKey             // under Key, as the store would
+)
+
+// rechainFrom rewrites the detail of record from (appends it, a copy of the
+// last, if it is one past the last) and chains it and every later record
+// again as mode says, moving the head. detail "" leaves details as they are.
+func rechainFrom(from int64, mode int, detail string) func(t *testing.T, s store.Store, exec Exec) {
+	return func(t *testing.T, s store.Store, exec Exec) {
+		t.Helper()
+		recs, _, err := s.ListAudit(context.Background(), "", 1000, 0)
+		must(t, "list", err)
+		slices.Reverse(recs)
+		if int(from) == len(recs)+1 {
+			r := recs[len(recs)-1]
+			r.Seq++
+			must(t, "insert", exec("INSERT INTO audit_events (seq, time, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail, prev_hash, hash, keyed) "+
+				"SELECT $1, time, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail, prev_hash, hash, 1 FROM audit_events WHERE seq = $2", r.Seq, r.Seq-1))
+			recs = append(recs, r)
+		}
+		other := audit.NewKey([]byte("not the master key's derivation!"))
+		prev := audit.GenesisHash
+		for i := range recs {
+			r := &recs[i]
+			if r.Seq < from {
+				prev = r.Hash
+				continue
+			}
+			if r.Seq == from && detail != "" {
+				r.Detail = detail
+			}
+			r.PrevHash = prev
+			keyed := 1
+			switch mode {
+			case otherKey:
+				r.Hash = other.Chain(r.Seq, prev, &r.Event)
+			case theKey:
+				r.Hash = Key.Chain(r.Seq, prev, &r.Event)
+			default:
+				r.Hash = audit.UnkeyedChain(r.Seq, prev, &r.Event)
+				if mode == unkeyed {
+					keyed = 0
+				}
+			}
+			prev = r.Hash
+			must(t, "rechain", exec("UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3, keyed = $4 WHERE seq = $5",
+				r.Detail, r.PrevHash, r.Hash, keyed, r.Seq))
+		}
+		must(t, "move head", exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", recs[len(recs)-1].Seq, prev))
+	}
+}
+
+// RunRekey checks keyward audit rekey's store half: a chain whose first
+// records are unkeyed (written before keyed chaining) verifies, counting
+// them; RekeyAudit chains it all again under the key, audited; a broken
+// chain is refused and left as it was. open must return a fresh store
+// opened with Key.
+func RunRekey(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
+	ctx := context.Background()
+	s, exec := open(t)
+	for i := range 5 {
+		must(t, "append", s.AppendAudit(ctx, ev("acme", fmt.Sprintf("e%d", i))))
+	}
+	// As after an upgrade: records 1-3 from before, 4 and 5 keyed after.
+	rechainFrom(1, unkeyed, "")(t, s, exec)
+	rechainFrom(4, theKey, "")(t, s, exec)
+	c, err := s.VerifyAudit(ctx)
+	if err != nil || c.Broken != 0 || c.Records != 5 || c.Unkeyed != 3 {
+		t.Fatalf("verify the upgraded chain = %+v, %v; want 5 records, 3 unkeyed", c, err)
+	}
+	rekey := ev("acme", "audit.rekey")
+	c, err = s.RekeyAudit(ctx, rekey)
+	if err != nil || c.Records != 5 || c.Unkeyed != 3 {
+		t.Fatalf("rekey = %+v, %v", c, err)
+	}
+	must(t, "append after rekey", s.AppendAudit(ctx, ev("acme", "after")))
+	mustVerify(t, s)
+	recs, total, err := s.ListAudit(ctx, "", 2, 0)
+	must(t, "list", err)
+	if total != 7 || recs[1].Event.Event != "audit.rekey" || !strings.Contains(recs[1].Detail, "3 of them were unkeyed") || !recs[1].Keyed {
+		t.Fatalf("after rekey: %d records, newest %+v", total, recs)
+	}
+
+	// A broken chain is not rekeyed: that would bless the forgery.
+	must(t, "tamper", exec("UPDATE audit_events SET detail = $1 WHERE seq = 2", "forged"))
+	if _, err := s.RekeyAudit(ctx, rekey); err == nil || !strings.Contains(err.Error(), "record 2") {
+		t.Fatalf("rekey of a broken chain: %v; want refused, naming record 2", err)
+	}
+	if c, err := s.VerifyAudit(ctx); err != nil || c.Broken != 2 {
+		t.Fatalf("verify after a refused rekey = %+v, %v; want still broken at 2", c, err)
+	}
+	if _, total, _ := s.ListAudit(ctx, "", 1, 0); total != 7 {
+		t.Fatalf("a refused rekey wrote a record: %d records", total)
 	}
 }

@@ -14,8 +14,11 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-// Run runs the whole suite; open must return a fresh, empty store that the
-// test may use until it ends (and close it in t.Cleanup).
+// Key is the audit chain key every store under test is opened with.
+var Key = audit.NewKey([]byte("storetest audit chain key 32 byt"))
+
+// Run runs the whole suite; open must return a fresh, empty store, opened
+// with Key, that the test may use until it ends (and close it in t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -131,9 +134,9 @@ func lastEvent(t *testing.T, s store.Store) string {
 // mustVerify fails unless the audit chain verifies.
 func mustVerify(t *testing.T, s store.Store) {
 	t.Helper()
-	seq, why, err := s.VerifyAudit(context.Background())
-	if err != nil || seq != 0 || why != "" {
-		t.Fatalf("verify audit = %d, %q, %v; want a valid chain", seq, why, err)
+	c, err := s.VerifyAudit(context.Background())
+	if err != nil || c.Broken != 0 || c.Why != "" || c.Unkeyed != 0 {
+		t.Fatalf("verify audit = %+v, %v; want a valid, keyed chain", c, err)
 	}
 }
 

@@ -1,0 +1,57 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+)
+
+// dataFiles are the files keyward keeps in its data folder; each holds
+// secrets or the audit, so only the owner may read them.
+var dataFiles = []string{MasterKeyFile, DBFile, DBFile + "-wal", DBFile + "-shm", DBFile + "-audit1", DBFile + "-audit2"}
+
+// secureDataDir creates the data folder 0700, or tightens an existing one
+// that its group or others may enter, and the files of keyward's in it that
+// they may read, to the owner only, logging each change. Tightening rather
+// than refusing: the folder is keyward's own, and a refused start-up after
+// an upgrade would stop a service for a mode an operator never chose
+// (mkdir under umask 022 makes 0755).
+func secureDataDir(dir string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	if err := tighten(dir, 0o700, log); err != nil {
+		return err
+	}
+	for _, name := range dataFiles {
+		if err := tighten(filepath.Join(dir, name), 0o600, log); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// tighten takes every permission bit beyond want off path.
+func tighten(path string, want fs.FileMode, log *slog.Logger) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	mode := fi.Mode().Perm()
+	if mode&^want == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, mode&want); err != nil {
+		return fmt.Errorf("data folder: %s is mode %04o, open to group or others, and could not be tightened (run: chmod %04o %s): %w",
+			path, mode, want, path, err)
+	}
+	log.Warn("tightened permissions: the data folder and its files are for keyward's user only", "path", path,
+		"was", fmt.Sprintf("%04o", mode), "now", fmt.Sprintf("%04o", mode&want))
+	return nil
+}
