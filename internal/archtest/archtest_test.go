@@ -102,141 +102,99 @@ func isTestHelper(rel string) bool {
 	return strings.HasSuffix(filepath.Base(rel), "test") && rel != "internal/archtest"
 }
 
-// isSurface: the pipeline and every surface, and the console.
-func isSurface(rel string) bool { return under(rel, "internal/api") || under(rel, "internal/web") }
-
 // authnShared are packages below internal/authn that are not authenticators
-// but code several of them share, each with its reason. An authenticator may
-// import them; they keep to an authenticator's own import limits.
+// but code several of them share, each with its reason.
 var authnShared = map[string]string{
 	"internal/authn/jwks": "authn-jwt, authn-oidc, authn-gcp and authn-azure verify tokens against a JWKS the same " +
 		"way (fetch, cache, algorithms, registered claims); one copy, not four, so a fix reaches all of them",
 }
 
-// isAuthnImpl: internal/authn/<name>, one element below authn, not a helper
-// and not shared code.
-func isAuthnImpl(rel string) bool {
-	rest, ok := strings.CutPrefix(rel, "internal/authn/")
-	return ok && !strings.Contains(rest, "/") && !isTestHelper(rel) && authnShared[rel] == ""
+// layer is one row of the declared architecture: which packages it holds,
+// and the only packages of the module they may import directly, with why.
+type layer struct {
+	name string
+	has  func(rel string) bool
+	// may lists what the layer's packages may import: a package path, or
+	// "dir/..." for it and everything under it; "*" for anything.
+	may []string
+	why string
 }
 
-// isBackend: the store implementations the server chooses between.
-func isBackend(rel string) bool {
-	for _, b := range []string{"internal/store/sqlite", "internal/store/postgres", "internal/store/sqlstore", "internal/store/cache"} {
-		if under(rel, b) && !isTestHelper(rel) {
+// surfaceNames are the API surfaces under internal/api.
+func isSurfacePkg(rel string) bool {
+	rest, ok := strings.CutPrefix(rel, "internal/api/")
+	return ok && !strings.Contains(rest, "/")
+}
+
+func isAuthnImpl(rel string) bool {
+	rest, ok := strings.CutPrefix(rel, "internal/authn/")
+	return ok && !strings.Contains(rest, "/") && authnShared[rel] == ""
+}
+
+func is(paths ...string) func(string) bool {
+	return func(rel string) bool { return slices.Contains(paths, rel) }
+}
+
+// layers is the architecture, bottom up (docs/architecture.md draws it).
+// Every package of the module belongs to exactly one layer; a new package
+// without one fails, so the picture cannot drift from the code.
+var layers = []layer{
+	{"leaves", is("internal/model", "internal/audit", "internal/crypto", "internal/netpolicy", "internal/authn"), nil,
+		"record types, the audit event and chain, primitives, address rules and authenticator interfaces import nothing of keyward, " +
+			"so every layer above can use them without a cycle"},
+	{"store interface", is("internal/store"), []string{"internal/model", "internal/audit"},
+		"the store's interfaces speak in records and audit events only"},
+	{"store backends", is("internal/store/sqlstore", "internal/store/sqlite", "internal/store/postgres"),
+		[]string{"internal/store", "internal/store/sqlstore", "internal/model", "internal/audit"},
+		"backends implement store.Store, sharing the SQL written once in sqlstore"},
+	{"shared authenticator code", func(rel string) bool { return authnShared[rel] != "" }, []string{"internal/authn", "internal/crypto", "internal/netpolicy"},
+		"keeps to an authenticator's own limits"},
+	{"authenticators", isAuthnImpl, []string{"internal/authn", "internal/crypto", "internal/netpolicy", "internal/authn/jwks"},
+		"authn/<name> imports only the interfaces and primitives, so core never needs an implementation and there is no cycle"},
+	{"core", is("internal/core"), []string{"internal/store", "internal/crypto", "internal/netpolicy", "internal/audit", "internal/authn", "internal/model"},
+		"the rules talk to store.Store and authn interfaces; the server picks backends and builds authenticators"},
+	{"pipeline", is("internal/api"), []string{"internal/core", "internal/model"},
+		"the pipeline runs every surface's requests through the core; it never touches storage or crypto"},
+	{"surfaces", isSurfacePkg, []string{"internal/api", "internal/core", "internal/model"},
+		"a surface extracts, renders and calls the core: each constraint and audit record exists once, in the core"},
+	{"wiring", is("internal/server"), []string{"*"}, "internal/server is the only package that sees everything"},
+	{"command", is("cmd/keyward"), []string{"internal/server", "internal/netpolicy", "internal/api/native"},
+		"the CLI opens a server or talks to the native API, decoding answers with the surface's own wire types so the shapes cannot drift"},
+	{"tools and tests", func(rel string) bool {
+		return isTestHelper(rel) || strings.HasPrefix(rel, "test/") || strings.HasPrefix(rel, "bench/") || rel == "internal/archtest"
+	}, []string{"*"}, "test helpers, end-to-end tests and benchmark tools stand in for anything; none ships in the binary (TestBinaryHasNoTesting)"},
+}
+
+func mayImport(may []string, imp string) bool {
+	for _, m := range may {
+		if m == "*" || m == imp || strings.HasSuffix(m, "/...") && under(imp, strings.TrimSuffix(m, "/...")) {
 			return true
 		}
 	}
 	return false
 }
 
-// allowed are exceptions to the import rules, each with its reason. An
-// entry that no longer matches an import fails too, so the list shrinks.
-var allowed = map[[2]string]string{
-	{"internal/api/native", "internal/store"}: "the core's list methods (ListPrincipals, ListRoles) take store.Page; " +
-		"native builds one from the query. Only that type is used: moving Page to model (the core's call) removes this entry.",
-	{"cmd/keyward", "internal/api/native"}: "the admin CLI is a client of the native API and decodes answers with the surface's own " +
-		"wire types (ErrorBody, List, Authenticator…), so the shapes cannot drift; it mounts nothing (serve goes through internal/server).",
-}
-
-func TestImportRules(t *testing.T) {
-	used := map[[2]string]bool{}
-	type rule struct {
-		name string
-		// bad reports why importer must not import imp, or "".
-		bad func(importer, imp string) string
-	}
-	rules := []rule{
-		{"surfaces go through the core", func(from, imp string) string {
-			if !isSurface(from) {
-				return ""
-			}
-			switch {
-			case under(imp, "internal/store"):
-				return "a surface reaches storage only through the core, so each constraint and audit record exists once"
-			case under(imp, "internal/crypto"):
-				return "surfaces never sign or seal: the core issues and checks every credential"
-			case isAuthnImpl(imp) || authnShared[imp] != "":
-				return "surfaces reach authenticators only through the core"
-			}
-			return ""
-		}},
-		{"core stays out of transport and wiring", func(from, imp string) string {
-			if from != "internal/core" {
-				return ""
-			}
-			switch {
-			case isBackend(imp):
-				return "core talks to store.Store; the server picks the backend"
-			case isAuthnImpl(imp) || authnShared[imp] != "":
-				return "core uses authn interfaces; the server builds implementations from a factory map"
-			}
-			return ""
-		}},
-		{"authn is a leaf", func(from, imp string) string {
-			if from == "internal/authn" {
-				return "internal/authn holds only interfaces and imports nothing of keyward, so no cycle with core"
-			}
-			return ""
-		}},
-		{"authenticators import only authn, crypto, netpolicy and shared authn code", func(from, imp string) string {
-			if !isAuthnImpl(from) && authnShared[from] == "" {
-				return ""
-			}
-			if imp == "internal/authn" || imp == "internal/crypto" || imp == "internal/netpolicy" {
-				return ""
-			}
-			if authnShared[imp] != "" && authnShared[from] == "" {
-				return "" // shared authn code (jwks), listed with its reason in authnShared
-			}
-			if under(imp, from) && isTestHelper(imp) {
-				return "" // its own test helper (jwttest…)
-			}
-			return "authn/<name> may import only authn, crypto, netpolicy and the shared packages in authnShared"
-		}},
-		{"only server wires", func(from, imp string) string {
-			if from == "internal/server" || isTestHelper(from) || under(from, "test/e2e") {
-				return ""
-			}
-			surfaceImpl := strings.HasPrefix(imp, "internal/api/") && !isTestHelper(imp)
-			backend := (under(imp, "internal/store/sqlite") || under(imp, "internal/store/postgres") || under(imp, "internal/store/cache")) && !isTestHelper(imp)
-			// Backends share sqlstore, and a backend may wrap another (cache).
-			if backend && strings.HasPrefix(from, "internal/store/") {
-				return ""
-			}
-			switch {
-			case surfaceImpl && !strings.HasPrefix(from, "internal/api/"):
-				return "only internal/server mounts surfaces"
-			case backend:
-				return "only internal/server opens a backend"
-			case isAuthnImpl(imp) && !under(imp, from):
-				return "only internal/server builds authenticators"
-			}
-			return ""
-		}},
-	}
+// TestLayers checks every direct import against the declared layers.
+func TestLayers(t *testing.T) {
 	for _, p := range packages(t) {
 		from := p.rel()
+		var in []layer
+		for _, l := range layers {
+			if l.has(from) {
+				in = append(in, l)
+			}
+		}
+		if len(in) != 1 {
+			t.Errorf("%s is in %d layers; declare it in exactly one", from, len(in))
+			continue
+		}
 		for _, imp := range ownImports(p) {
-			for _, r := range rules {
-				why := r.bad(from, imp)
-				if why == "" {
-					continue
-				}
-				if reason, ok := allowed[[2]string{from, imp}]; ok && reason != "" {
-					used[[2]string{from, imp}] = true
-					continue
-				}
-				t.Errorf("%s imports %s: %s (rule %q)", from, imp, why, r.name)
+			if !mayImport(in[0].may, imp) {
+				t.Errorf("%s (layer %s) imports %s: the layer may import only %v (%s)", from, in[0].name, imp, in[0].may, in[0].why)
 			}
 		}
 		if from == "internal/core" && slices.Contains(p.Imports, "net/http") {
 			t.Errorf("internal/core imports net/http: a status is the surface's choice, and the pipeline in internal/api keeps core free of HTTP")
-		}
-	}
-	for k := range allowed {
-		if !used[k] {
-			t.Errorf("allow-list entry %s → %s matches no import; remove it", k[0], k[1])
 		}
 	}
 	for shared := range authnShared {

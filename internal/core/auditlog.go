@@ -20,4 +20,3 @@ func (c *Core) ListAudit(ctx context.Context, a *Access, limit, offset int) ([]a
 	rs, total, err := c.st.ListAudit(ctx, a.Session.Account, limit, offset)
 	return rs, total, wrapStore(err, "audit")
 }
-

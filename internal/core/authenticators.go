@@ -55,7 +55,8 @@ type AuthenticatorView struct {
 	Enabled   bool
 	Config    map[string]string
 	Allowed   []string
-	Status    string // "ok" or the configuration error
+	Status    string   // "ok" or the configuration error
+	Warnings  []string // how the configuration is weaker than it could be
 	UpdatedAt time.Time
 }
 
@@ -322,6 +323,11 @@ func (c *Core) view(ctx context.Context, svc model.AuthenticatorService, check b
 	}
 	for k := range svc.Secrets {
 		v.Config[k] = Masked
+	}
+	if a, err := c.authenticator(svc); err == nil {
+		if w, ok := a.(authn.Warner); ok {
+			v.Warnings = w.Warnings()
+		}
 	}
 	if check {
 		if err := c.configStatus(ctx, svc); err != nil {

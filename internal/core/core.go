@@ -66,10 +66,10 @@ type Core struct {
 	audit    *auditor
 	throttle *throttle
 	bcrypt   *bcryptPool
-	keys    *keyring
-	tokens  *tokenKeys
-	authns  *authnCache
-	touches *toucher
+	keys     *keyring
+	tokens   *tokenKeys
+	authns   *authnCache
+	touches  *toucher
 
 	stop     context.CancelFunc
 	bg       sync.WaitGroup

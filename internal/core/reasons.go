@@ -35,14 +35,14 @@ const (
 	ReasonUndefinedAuthn       Reason = "undefined_authenticator" // no such authenticator service in the account
 	ReasonAuthnUnavailable     Reason = "authenticator_unavailable"
 	ReasonAuthnMisconfigured   Reason = "configuration_error"
-	ReasonBadCredential        Reason = "bad_credential"       // an outside authenticator refused the proof
-	ReasonAnnotationMismatch   Reason = "annotation_mismatch"  // the principal's annotations disagree with the proof
-	ReasonBuiltinAdmin         Reason = "builtin_admin"        // the built-in admin may not log in through an outside authenticator
-	ReasonNotAllowed           Reason = "not_allowed"          // the authenticator service does not admit the principal (Kind Forbidden)
-	ReasonCredentialStrength   Reason = "credential_strength"  // a token may not change its own credentials
-	ReasonForeignRole          Reason = "foreign_role"         // a credential acting on another principal where only its own is allowed
-	ReasonBasicNotAccepted     Reason = "basic_not_accepted"   // Basic credentials on a route that names no account
-	ReasonInsufficientLevel    Reason = "insufficient_level"   // the session's security level is below the route's minimum
+	ReasonBadCredential        Reason = "bad_credential"      // an outside authenticator refused the proof
+	ReasonAnnotationMismatch   Reason = "annotation_mismatch" // the principal's annotations disagree with the proof
+	ReasonBuiltinAdmin         Reason = "builtin_admin"       // the built-in admin may not log in through an outside authenticator
+	ReasonNotAllowed           Reason = "not_allowed"         // the authenticator service does not admit the principal (Kind Forbidden)
+	ReasonCredentialStrength   Reason = "credential_strength" // a token may not change its own credentials
+	ReasonForeignRole          Reason = "foreign_role"        // a credential acting on another principal where only its own is allowed
+	ReasonBasicNotAccepted     Reason = "basic_not_accepted"  // Basic credentials on a route that names no account
+	ReasonInsufficientLevel    Reason = "insufficient_level"  // the session's security level is below the route's minimum
 )
 
 // Reasons of refused authorizations (Kind Forbidden, or NotFound where the

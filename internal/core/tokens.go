@@ -11,7 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
-		"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/store"
 )
 
 // Claims are the contents of an access token. Conjur clients read iat, exp
@@ -295,6 +295,7 @@ func (c *Core) checkToken(ctx context.Context, caller Caller, token string) (Ses
 	}
 	return s, admit(pe, kp, caller, c.now())
 }
+
 // Introspection is RFC 7662's answer about a token.
 type Introspection struct {
 	Active    bool

@@ -146,9 +146,13 @@ type Authenticator struct {
 	Config    map[string]string `json:"config"`
 	Allowed   []string          `json:"allowed"`
 	Status    string            `json:"status"`
-	UpdatedAt time.Time         `json:"updated_at"`
+	// Warnings say how a valid configuration is weaker than it could be
+	// (an OIDC id-token flow without client-id accepts any client's tokens).
+	Warnings  []string  `json:"warnings,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func authnView(v core.AuthenticatorView) Authenticator {
-	return Authenticator{Type: v.Type, ServiceID: v.ServiceID, Enabled: v.Enabled, Config: v.Config, Allowed: v.Allowed, Status: v.Status, UpdatedAt: v.UpdatedAt}
+	return Authenticator{Type: v.Type, ServiceID: v.ServiceID, Enabled: v.Enabled, Config: v.Config, Allowed: v.Allowed, Status: v.Status,
+		Warnings: v.Warnings, UpdatedAt: v.UpdatedAt}
 }
