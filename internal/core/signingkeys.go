@@ -51,10 +51,17 @@ func loadTokenKeys(ctx context.Context, st store.Store, sealer *crypto.Sealer, n
 	return tk, nil
 }
 
-// startEvent is an audit record of keyward's own doing at start-up.
-func startEvent(now time.Time, account, name, detail string) audit.Event {
+// startEvent is an audit record of keyward's own doing at start-up about
+// signing key kid.
+func startEvent(now time.Time, account, name, kid, detail string) audit.Event {
 	return audit.Event{Time: now, Account: account, Event: name, Outcome: audit.Success, Actor: "keyward",
-		RequestID: "start", Detail: detail}
+		Subject: signingKeySubject(account, kid), RequestID: "start", Detail: detail}
+}
+
+// signingKeySubject names a signing key in audit records, as Conjur-style
+// role ids name principals: account:signing_key:kid.
+func signingKeySubject(account, kid string) string {
+	return account + ":signing_key:" + kid
 }
 
 // prepareSigningKeys brings the stored keys to what the core expects, each
@@ -74,7 +81,7 @@ func prepareSigningKeys(ctx context.Context, st store.Store, sealer *crypto.Seal
 	for _, k := range keys {
 		switch {
 		case k.Account == "" && k.RetiredAt == nil:
-			ev := startEvent(now, "", "signing_key.retire", "kid "+k.ID+": it signed every account's tokens; keys are per account now")
+			ev := startEvent(now, "", "signing_key.retire", k.ID, "kid "+k.ID+": it signed every account's tokens; keys are per account now")
 			if _, err := st.UpdateSigningKey(ctx, k.ID, func(sk model.SigningKey) (model.SigningKey, error) {
 				if sk.RetiredAt == nil {
 					sk.RetiredAt, sk.ExpiresAt = &now, &until
@@ -88,7 +95,7 @@ func prepareSigningKeys(ctx context.Context, st store.Store, sealer *crypto.Seal
 		}
 	}
 	if err := pruneSigningKeys(ctx, st, keys, now, func(k model.SigningKey) (audit.Event, bool) {
-		return startEvent(now, k.Account, "signing_key.delete", "kid "+k.ID+": expired"), true
+		return startEvent(now, k.Account, "signing_key.delete", k.ID, "kid "+k.ID+": expired"), true
 	}); err != nil {
 		return err
 	}
@@ -100,7 +107,7 @@ func prepareSigningKeys(ctx context.Context, st store.Store, sealer *crypto.Seal
 		if signs[a.Name] {
 			continue
 		}
-		if err := rotateSigningKey(ctx, st, sealer, a.Name, now, ttl, startEvent(now, a.Name, "signing_key.create", "")); err != nil {
+		if err := rotateSigningKey(ctx, st, sealer, a.Name, now, ttl, startEvent(now, a.Name, "signing_key.create", "", "")); err != nil {
 			return err
 		}
 	}
@@ -185,7 +192,7 @@ func rotateSigningKey(ctx context.Context, st store.Store, sealer *crypto.Sealer
 	if err != nil {
 		return fmt.Errorf("signing key JWK: %w", err)
 	}
-	ev.Detail = "kid " + k.ID
+	ev.Subject, ev.Detail = signingKeySubject(account, k.ID), "kid "+k.ID
 	sk := model.SigningKey{ID: k.ID, Account: account, Alg: string(crypto.TokenAlg), Private: k.SealPrivate(sealer), Public: pub, CreatedAt: now}
 	if err := st.RotateSigningKey(ctx, sk, now.Add(ttl+signingKeyGrace), ev); err != nil {
 		return fmt.Errorf("store signing key: %w", err)
@@ -195,7 +202,7 @@ func rotateSigningKey(ctx context.Context, st store.Store, sealer *crypto.Sealer
 
 // createSigningKey gives a new account its first signing key, audited in it.
 func (c *Core) createSigningKey(ctx context.Context, ev audit.Event) error {
-	ev.Event, ev.Subject = "signing_key.create", ""
+	ev.Event = "signing_key.create"
 	if err := rotateSigningKey(ctx, c.st, c.sealer, ev.Account, c.now(), c.tokenTTL, ev); err != nil {
 		return err
 	}
@@ -222,7 +229,7 @@ func (c *Core) RotateSigningKey(ctx context.Context, s Session, caller Caller) e
 	}
 	if err := pruneSigningKeys(ctx, c.st, keys, now, func(k model.SigningKey) (audit.Event, bool) {
 		pev := ev
-		pev.Event, pev.Detail = "signing_key.delete", "kid "+k.ID+": expired"
+		pev.Event, pev.Subject, pev.Detail = "signing_key.delete", signingKeySubject(k.Account, k.ID), "kid "+k.ID+": expired"
 		return pev, k.Account == s.Account
 	}); err != nil {
 		return err
