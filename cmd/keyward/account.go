@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/keyward/keyward/internal/server"
-	"github.com/keyward/keyward/internal/store/sqlite"
 )
 
 const accountUsage = `Usage:
@@ -77,7 +76,7 @@ func addAccount(ctx context.Context, cfg server.Config, account string) (string,
 		}
 	}
 	s, err := server.Open(ctx, cfg, false)
-	if errors.Is(err, sqlite.ErrInUse) {
+	if errors.Is(err, server.ErrInUse) {
 		return "", fmt.Errorf("%s is in use by a running keyward; stop it first (nothing was changed)", cfg.DataDir)
 	}
 	if err != nil {

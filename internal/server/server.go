@@ -85,6 +85,10 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
 }
 
+// ErrInUse is returned (wrapped) by Open and OpenStore when a running keyward
+// holds the SQLite data folder.
+var ErrInUse = sqlite.ErrInUse
+
 // OpenStoreToRead opens the configured store for reading: as OpenStore,
 // except that an SQLite database a running keyward holds is opened
 // read-only beside it (shared says so). Records that process has not yet
