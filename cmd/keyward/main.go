@@ -16,6 +16,7 @@ const usage = `keyward: self-hosted authentication and API-credential service
 Usage:
   keyward serve [--data DIR] [--listen ADDR] [--store postgres://…] [--trusted-proxies CIDR,…]
   keyward init --data DIR [--account NAME]
+  keyward account add --data DIR --account NAME   (server stopped)
   keyward audit verify --data DIR
   keyward audit rekey --data DIR     (once, server stopped: keys records from before keyed chaining)
   keyward user create|list|show|update|delete …
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "init":
 		return cmdInit(args[1:], stdout, stderr)
+	case "account":
+		return cmdAccount(args[1:], stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
 			return cmdAuditVerify(args[2:], stdout, stderr)

@@ -17,8 +17,9 @@ func (c *Core) Initialized(ctx context.Context) (bool, error) {
 	return len(as) > 0, nil
 }
 
-// Bootstrap creates an account with its built-in admin role and an admin
-// user holding it, and returns the admin's API key.
+// Bootstrap creates an account with its built-in admin role, an admin user
+// holding it and its first token signing key, and returns the admin's API
+// key. An account that exists already is a Conflict and nothing changes.
 func (c *Core) Bootstrap(ctx context.Context, caller Caller, account string) (string, error) {
 	if err := ValidateLogin(account); err != nil || len(account) > 64 {
 		return "", invalid("account", "account names are 1 to 64 letters, digits and / @ . - _")
@@ -55,5 +56,8 @@ func (c *Core) Bootstrap(ctx context.Context, caller Caller, account string) (st
 		return "", wrapStore(err, "admin grant")
 	}
 	c.keys.refreshKey(ctx, k.ID)
+	if err := c.createSigningKey(ctx, ev); err != nil {
+		return "", err
+	}
 	return key, nil
 }

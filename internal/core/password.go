@@ -44,7 +44,7 @@ func CheckPasswordStrength(pw string) error {
 		return &Error{Kind: Invalid, Reason: ReasonWeakPassword, Field: "password", Msg: PasswordRuleMessage}
 	}
 	if len(pw) > MaxPasswordBytes {
-		return &Error{Kind: Invalid, Reason: "weak_password", Field: "password", Msg: PasswordTooLongMessage}
+		return &Error{Kind: Invalid, Reason: ReasonWeakPassword, Field: "password", Msg: PasswordTooLongMessage}
 	}
 	return nil
 }

@@ -5,13 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
-	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
-	"github.com/keyward/keyward/internal/model"
-	"github.com/keyward/keyward/internal/store"
 )
 
 // Claims are the contents of an access token. Conjur clients read iat, exp
@@ -50,137 +46,6 @@ type Token struct {
 
 const issuer = "keyward"
 
-// tokenKeys holds the signing key in use and every key still verifying, and
-// a bounded cache of verified tokens so a token presented again costs a map
-// read instead of a signature check.
-type tokenKeys struct {
-	mu      sync.RWMutex
-	signer  crypto.SigningKey
-	verify  map[string]verifyKey
-	jwks    []json.RawMessage
-	cacheMu sync.Mutex
-	cache   map[[32]byte]Claims
-}
-
-type verifyKey struct {
-	key     crypto.SigningKey
-	expires time.Time // zero: no end
-}
-
-const tokenCacheMax = 100_000
-
-func loadTokenKeys(ctx context.Context, st store.Store, sealer *crypto.Sealer, now time.Time, ttl time.Duration) (*tokenKeys, error) {
-	tk := &tokenKeys{cache: map[[32]byte]Claims{}}
-	if err := tk.reload(ctx, st, sealer, now); err != nil {
-		return nil, err
-	}
-	if tk.signer.ID == "" {
-		if err := rotateSigningKey(ctx, st, sealer, now, ttl, audit.Event{}); err != nil {
-			return nil, err
-		}
-		if err := tk.reload(ctx, st, sealer, now); err != nil {
-			return nil, err
-		}
-	}
-	return tk, nil
-}
-
-func (tk *tokenKeys) reload(ctx context.Context, st store.Store, sealer *crypto.Sealer, now time.Time) error {
-	stored, err := st.ListSigningKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("list signing keys: %w", err)
-	}
-	var (
-		signer crypto.SigningKey
-		newest time.Time
-		verify = map[string]verifyKey{}
-		jwks   []json.RawMessage
-	)
-	for _, sk := range stored {
-		if sk.ExpiresAt != nil && !now.Before(*sk.ExpiresAt) {
-			continue
-		}
-		k, err := crypto.OpenSigningKey(sealer, sk.ID, sk.Private)
-		if err != nil {
-			return fmt.Errorf("open signing key: %w", err)
-		}
-		vk := verifyKey{key: k}
-		if sk.ExpiresAt != nil {
-			vk.expires = *sk.ExpiresAt
-		}
-		verify[sk.ID] = vk
-		jwks = append(jwks, json.RawMessage(sk.Public))
-		if sk.RetiredAt == nil && sk.CreatedAt.After(newest) || signer.ID == "" && sk.RetiredAt == nil {
-			signer, newest = k, sk.CreatedAt
-		}
-	}
-	tk.mu.Lock()
-	tk.signer, tk.verify, tk.jwks = signer, verify, jwks
-	tk.mu.Unlock()
-	return nil
-}
-
-// rotateSigningKey makes a new signing key and retires the others: they keep
-// verifying for one token lifetime, so tokens already issued stay good.
-func rotateSigningKey(ctx context.Context, st store.Store, sealer *crypto.Sealer, now time.Time, ttl time.Duration, ev audit.Event) error {
-	k, err := crypto.NewSigningKey()
-	if err != nil {
-		return err
-	}
-	pub, err := k.PublicJWK()
-	if err != nil {
-		return fmt.Errorf("signing key JWK: %w", err)
-	}
-	old, err := st.ListSigningKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("list signing keys: %w", err)
-	}
-	var evs []audit.Event
-	if ev.Event != "" {
-		evs = append(evs, ev)
-	}
-	if err := st.CreateSigningKey(ctx, model.SigningKey{ID: k.ID, Alg: string(crypto.TokenAlg), Private: k.SealPrivate(sealer), Public: pub, CreatedAt: now}, evs...); err != nil {
-		return fmt.Errorf("store signing key: %w", err)
-	}
-	until := now.Add(ttl + time.Minute)
-	for _, o := range old {
-		if o.RetiredAt != nil {
-			continue
-		}
-		if _, err := st.UpdateSigningKey(ctx, o.ID, func(sk model.SigningKey) (model.SigningKey, error) {
-			sk.RetiredAt, sk.ExpiresAt = &now, &until
-			return sk, nil
-		}); err != nil {
-			return fmt.Errorf("retire signing key: %w", err)
-		}
-	}
-	return nil
-}
-
-// RotateSigningKey replaces the token signing key; tokens signed by the old
-// one verify until they expire.
-func (c *Core) RotateSigningKey(ctx context.Context, a *Access) error {
-	if err := c.Require(ctx, a, PermSigningKeysManage); err != nil {
-		return err
-	}
-	s, caller := a.Session, a.Caller
-	ev := c.event(caller, s.Account, "signing_key.rotate")
-	ev.Actor, ev.KeyID = s.RoleID(), s.KeyID
-	if err := rotateSigningKey(ctx, c.st, c.sealer, c.now(), c.tokenTTL, ev); err != nil {
-		return err
-	}
-	return c.tokens.reload(ctx, c.st, c.sealer, c.now())
-}
-
-// JWKS returns the public token keys as a JSON Web Key Set.
-func (c *Core) JWKS() []byte {
-	c.tokens.mu.RLock()
-	keys := c.tokens.jwks
-	c.tokens.mu.RUnlock()
-	out, _ := json.Marshal(map[string]any{"keys": keys})
-	return out
-}
-
 // TokenTTL is the default access-token lifetime.
 func (c *Core) TokenTTL() time.Duration { return c.tokenTTL }
 
@@ -199,9 +64,13 @@ func (c *Core) IssueToken(s Session, format TokenFormat) (Token, error) {
 	if err != nil {
 		return Token{}, fmt.Errorf("token claims: %w", err)
 	}
-	c.tokens.mu.RLock()
-	signer := c.tokens.signer
-	c.tokens.mu.RUnlock()
+	// The session's account picks the key: a token verifies only under a
+	// key of the account it names.
+	signer, ok := c.tokens.signer(s.Account)
+	if !ok {
+		return Token{}, &Error{Kind: Unavailable, Msg: "no token signing key for this account",
+			Err: fmt.Errorf("no signing key for account %q", s.Account)}
+	}
 	var value string
 	if format == FormatConjur {
 		value, err = signer.SignConjur(payload)
@@ -218,7 +87,7 @@ func (c *Core) IssueToken(s Session, format TokenFormat) (Token, error) {
 // Either rendering is accepted. A token seen before is answered from memory.
 func (c *Core) parseToken(token string) (Claims, *Error) {
 	if len(token) == 0 || len(token) > 16<<10 {
-		return Claims{}, unauthenticated("malformed_token")
+		return Claims{}, unauthenticated(ReasonMalformedToken)
 	}
 	now := c.now().Unix()
 	sum := sha256.Sum256([]byte(token))
@@ -227,29 +96,35 @@ func (c *Core) parseToken(token string) (Claims, *Error) {
 	c.tokens.cacheMu.Unlock()
 	if hit {
 		if now >= cl.ExpiresAt {
-			return Claims{}, unauthenticated("expired")
+			return Claims{}, unauthenticated(ReasonExpired)
 		}
 		return cl, nil
 	}
 	p, err := crypto.ParseToken(token)
 	if err != nil {
-		return Claims{}, unauthenticated("malformed_token")
+		return Claims{}, unauthenticated(ReasonMalformedToken)
 	}
 	c.tokens.mu.RLock()
 	vk, ok := c.tokens.verify[p.KeyID]
 	c.tokens.mu.RUnlock()
 	if !ok || (!vk.expires.IsZero() && c.now().After(vk.expires)) {
-		return Claims{}, unauthenticated("unknown_signing_key")
+		return Claims{}, unauthenticated(ReasonUnknownSigningKey)
 	}
 	payload, err := p.Verify(vk.key.Public)
 	if err != nil {
-		return Claims{}, unauthenticated("bad_signature")
+		return Claims{}, unauthenticated(ReasonBadSignature)
 	}
 	if err := json.Unmarshal(payload, &cl); err != nil || cl.Issuer != issuer || cl.Account == "" {
-		return Claims{}, unauthenticated("malformed_token")
+		return Claims{}, unauthenticated(ReasonMalformedToken)
+	}
+	// A key signs one account's tokens: a token naming another account is
+	// not one it signed for. (A key from before keys were per account
+	// verifies what it signed for any account until it expires.)
+	if vk.account != "" && vk.account != cl.Account {
+		return Claims{}, unauthenticated(ReasonUnknownSigningKey)
 	}
 	if now >= cl.ExpiresAt {
-		return Claims{}, unauthenticated("expired")
+		return Claims{}, unauthenticated(ReasonExpired)
 	}
 	c.tokens.cacheMu.Lock()
 	if len(c.tokens.cache) >= tokenCacheMax {

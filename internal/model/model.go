@@ -136,9 +136,14 @@ type APIKey struct {
 	LastUsedAddr string
 }
 
-// SigningKey signs access tokens. The private half is sealed at rest.
+// SigningKey signs access tokens of one account. The private half is sealed at rest.
 type SigningKey struct {
-	ID        string
+	ID string
+	// Account whose tokens the key signs; a token naming another account
+	// never verifies under it. Empty for a key from before keys were per
+	// account: it signed every account's tokens and verifies them until it
+	// expires, but signs nothing more.
+	Account   string
 	Alg       string
 	Private   []byte // sealed
 	Public    []byte // JWK JSON of the public key

@@ -110,6 +110,10 @@ func auditKey(cfg Config, create bool) (*audit.Key, error) {
 	return audit.NewKey(sealer.AuditChainKey()), nil
 }
 
+// ErrInUse is returned (wrapped) by Open and OpenStore when a running keyward
+// holds the SQLite data folder.
+var ErrInUse = sqlite.ErrInUse
+
 // OpenStoreToRead opens the configured store for reading: as OpenStore,
 // except that an SQLite database a running keyward holds is opened
 // read-only beside it (shared says so). Records that process has not yet

@@ -115,11 +115,20 @@ type KeyUse struct {
 	Addr string
 }
 
-// SigningKeyStore keeps the token signing keys.
+// SigningKeyStore keeps the token signing keys, each of one account (an
+// empty Account marks a key from before keys were per account).
 type SigningKeyStore interface {
 	CreateSigningKey(ctx context.Context, k model.SigningKey, evs ...audit.Event) error
+	// ListSigningKeys returns every account's keys, oldest first.
 	ListSigningKeys(ctx context.Context) ([]model.SigningKey, error)
+	// UpdateSigningKey refuses to change a key's id or account.
 	UpdateSigningKey(ctx context.Context, id string, update func(model.SigningKey) (model.SigningKey, error), evs ...audit.Event) (model.SigningKey, error)
+	// RotateSigningKey stores k and, in the same transaction, retires every
+	// other key of k.Account still signing (RetiredAt k.CreatedAt,
+	// ExpiresAt until); other accounts' keys are untouched.
+	RotateSigningKey(ctx context.Context, k model.SigningKey, until time.Time, evs ...audit.Event) error
+	// DeleteSigningKey removes a key that verifies nothing any more.
+	DeleteSigningKey(ctx context.Context, id string, evs ...audit.Event) error
 }
 
 // AuthenticatorStore keeps authenticator services, keyed by account, type and service id.

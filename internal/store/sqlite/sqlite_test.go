@@ -9,10 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/store/sqlstore"
 	"github.com/keyward/keyward/internal/store/storetest"
 )
 
@@ -172,5 +174,39 @@ func BenchmarkAppendAudit200(b *testing.B) {
 		if err := s.AppendAudit(context.Background(), evs...); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMigrateAppliesSkippedNumber: migration numbers may skip (0003 landed
+// before another branch's 0002); a database that recorded 1 and 3 gets 2
+// when a binary knowing it opens it, and a recorded number the binary does
+// not know is a newer schema.
+func TestMigrateAppliesSkippedNumber(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) < 2 || ms[len(ms)-1].Version != 3 {
+		t.Fatalf("migrations %v: want the last to be 0003", ms)
+	}
+	late := sqlstore.Migration{Version: 2, Name: "0002_late.sql", SQL: "CREATE TABLE late_two (x INTEGER);"}
+	all := append([]sqlstore.Migration{ms[0], late}, ms[1:]...)
+	if err := sqlstore.Migrate(ctx, s.db, all, sqlstore.SplitStatements); err != nil {
+		t.Fatal(err)
+	}
+	if err := rawExec(s, "INSERT INTO late_two (x) VALUES (1)"); err != nil {
+		t.Fatalf("migration 2 was not applied after 3: %v", err)
+	}
+	// The binary without 0002 refuses the database that has it.
+	err = sqlstore.Migrate(ctx, s.db, ms, sqlstore.SplitStatements)
+	if !errors.Is(err, store.ErrSchemaTooNew) {
+		t.Fatalf("unknown recorded migration: err = %v, want ErrSchemaTooNew", err)
+	}
+	// Two files with one number are refused.
+	twice := fstest.MapFS{"m/0001_a.sql": {Data: []byte("SELECT 1;")}, "m/0001_b.sql": {Data: []byte("SELECT 1;")}}
+	if _, err := sqlstore.LoadMigrations(twice, "m"); err == nil {
+		t.Fatal("two migrations numbered 1 were loaded")
 	}
 }

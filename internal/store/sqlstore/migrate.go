@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,8 +21,10 @@ type Migration struct {
 	SQL     string
 }
 
-// LoadMigrations reads the files NNNN_name.sql in dir of fsys, in order; the
-// numbers must run 1, 2, 3… without gaps.
+// LoadMigrations reads the files NNNN_name.sql in dir of fsys, in order. The
+// numbers must be distinct; they may skip (branches reserve numbers, so a
+// 0003 can land before the 0002 of another branch): Migrate applies every
+// migration a database has not recorded, not only those above its highest.
 func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -45,29 +48,35 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		ms = append(ms, Migration{Version: v, Name: name, SQL: string(b)})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
-	for i, m := range ms {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("load migrations: expected version %d, found %s", i+1, m.Name)
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("load migrations: %s and %s have the same number", ms[i-1].Name, ms[i].Name)
 		}
 	}
 	return ms, nil
 }
 
-// Migrate applies the migrations db lacks, each in its own transaction that
-// also records it in schema_migrations. It refuses, with
-// store.ErrSchemaTooNew, a database migrated beyond the last one it knows.
+// Migrate applies the migrations db has not recorded, in order, each in its
+// own transaction that also records it in schema_migrations. It refuses,
+// with store.ErrSchemaTooNew, a database that recorded a migration this
+// binary does not know (a newer keyward's).
 func Migrate(ctx context.Context, db DB, ms []Migration, split func(string) []string) error {
-	known := len(ms)
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.Version] = true
+	}
 	for _, m := range ms {
 		err := db.Write(ctx, TxOptions{Isolation: ReadCommitted, Migrate: true}, func(q Querier) error {
-			cur, err := schemaVersion(ctx, q)
+			applied, err := appliedMigrations(ctx, q)
 			if err != nil {
 				return err
 			}
-			if cur > known {
-				return fmt.Errorf("%w: database at version %d, binary knows %d", store.ErrSchemaTooNew, cur, known)
+			for _, v := range applied {
+				if !known[v] {
+					return fmt.Errorf("%w: database has migration %d, which this binary does not know", store.ErrSchemaTooNew, v)
+				}
 			}
-			if cur >= m.Version {
+			if slices.Contains(applied, m.Version) {
 				return nil
 			}
 			for _, stmt := range split(m.SQL) {
@@ -86,19 +95,24 @@ func Migrate(ctx context.Context, db DB, ms []Migration, split func(string) []st
 	return nil
 }
 
-// schemaVersion creates schema_migrations if needed and returns the highest
-// version recorded.
-func schemaVersion(ctx context.Context, q Querier) (int, error) {
+// appliedMigrations creates schema_migrations if needed and returns the
+// versions recorded in it.
+func appliedMigrations(ctx context.Context, q Querier) ([]int, error) {
 	if _, err := q.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return 0, fmt.Errorf("create schema_migrations: %w", err)
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var v int64
-	err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&v) }, "SELECT coalesce(max(version), 0) FROM schema_migrations")
+	var vs []int
+	err := queryAll(ctx, q, func(r Rows) error {
+		var v int64
+		err := r.Scan(&v)
+		vs = append(vs, int(v))
+		return err
+	}, "SELECT version FROM schema_migrations ORDER BY version")
 	if err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
+		return nil, fmt.Errorf("read schema versions: %w", err)
 	}
-	return int(v), nil
+	return vs, nil
 }
 
 // SplitStatements splits a migration at semicolons that end a line; the

@@ -3,22 +3,24 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/store"
 )
 
-const signingCols = "id, alg, private, public, created_at, retired_at, expires_at"
+const signingCols = "id, alg, private, public, created_at, retired_at, expires_at, account"
 
 func scanSigningKey(r Rows) (model.SigningKey, error) {
 	var k model.SigningKey
 	err := r.Scan(&k.ID, &k.Alg, &k.Private, &k.Public, timeCol{&k.CreatedAt},
-		nullTimeCol{&k.RetiredAt}, nullTimeCol{&k.ExpiresAt})
+		nullTimeCol{&k.RetiredAt}, nullTimeCol{&k.ExpiresAt}, &k.Account)
 	return k, err
 }
 
 func (s *Store) signingArgs(k model.SigningKey) []any {
-	return []any{k.ID, k.Alg, k.Private, k.Public, s.db.Time(k.CreatedAt), s.optTime(k.RetiredAt), s.optTime(k.ExpiresAt)}
+	return []any{k.ID, k.Alg, k.Private, k.Public, s.db.Time(k.CreatedAt), s.optTime(k.RetiredAt), s.optTime(k.ExpiresAt), k.Account}
 }
 
 // CreateSigningKey stores a token signing key.
@@ -27,7 +29,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k model.SigningKey, evs ..
 		return fmt.Errorf("create signing key: empty id")
 	}
 	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
-		_, err := q.Exec(ctx, "INSERT INTO signing_keys ("+signingCols+") VALUES ($1,$2,$3,$4,$5,$6,$7)", s.signingArgs(k)...)
+		_, err := q.Exec(ctx, "INSERT INTO signing_keys ("+signingCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)", s.signingArgs(k)...)
 		return s.constraint(err)
 	})
 	if err != nil {
@@ -36,7 +38,43 @@ func (s *Store) CreateSigningKey(ctx context.Context, k model.SigningKey, evs ..
 	return nil
 }
 
-// ListSigningKeys returns every signing key, oldest first.
+// RotateSigningKey stores k and, in the same transaction, retires every
+// other key of k.Account still signing: RetiredAt becomes k.CreatedAt and
+// ExpiresAt until. Other accounts' keys are untouched.
+func (s *Store) RotateSigningKey(ctx context.Context, k model.SigningKey, until time.Time, evs ...audit.Event) error {
+	if k.ID == "" || k.Account == "" {
+		return fmt.Errorf("rotate signing key: empty id or account")
+	}
+	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+		if _, err := q.Exec(ctx, "INSERT INTO signing_keys ("+signingCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)", s.signingArgs(k)...); err != nil {
+			return s.constraint(err)
+		}
+		_, err := q.Exec(ctx, `UPDATE signing_keys SET retired_at = $1, expires_at = $2
+			WHERE account = $3 AND retired_at IS NULL AND id <> $4`, s.db.Time(k.CreatedAt), s.db.Time(until), k.Account, k.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rotate signing key of %s: %w", k.Account, err)
+	}
+	return nil
+}
+
+// DeleteSigningKey removes a key (one that no longer verifies anything).
+func (s *Store) DeleteSigningKey(ctx context.Context, id string, evs ...audit.Event) error {
+	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+		n, err := q.Exec(ctx, "DELETE FROM signing_keys WHERE id = $1", id)
+		if err == nil && n == 0 {
+			err = store.ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete signing key %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListSigningKeys returns every account's signing keys, oldest first.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]model.SigningKey, error) {
 	var ks []model.SigningKey
 	err := queryAll(ctx, s.db.Pool(), func(r Rows) error {
@@ -64,11 +102,11 @@ func (s *Store) UpdateSigningKey(ctx context.Context, id string, update func(mod
 		if err != nil {
 			return err
 		}
-		if k.ID != old.ID {
+		if k.ID != old.ID || k.Account != old.Account {
 			return errImmutable
 		}
 		if _, err := q.Exec(ctx, `UPDATE signing_keys SET alg = $2, private = $3, public = $4, created_at = $5,
-			retired_at = $6, expires_at = $7 WHERE id = $1`, s.signingArgs(k)...); err != nil {
+			retired_at = $6, expires_at = $7 WHERE id = $1`, s.signingArgs(k)[:7]...); err != nil {
 			return err
 		}
 		out = k

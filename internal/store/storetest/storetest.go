@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TouchAPIKeys", testTouchAPIKeys},
 		{"EachAPIKey", testEachAPIKey},
 		{"SigningKeys", testSigningKeys},
+		{"SigningKeyRotation", testSigningKeyRotation},
 		{"Authenticators", testAuthenticators},
 		{"AuditWithChanges", testAuditWithChanges},
 		{"AuditAppendList", testAuditAppendList},
