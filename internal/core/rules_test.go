@@ -20,7 +20,8 @@ func TestCheckPasswordStrength(t *testing.T) {
 		{"Correct-Horse-42x", true},
 		{"AAbb1!aaaaaa", true},                       // exactly 12
 		{"AAbb1!aaaaa", false},                       // 11
-		{"AAbb1!" + strings.Repeat("a", 122), true},  // 128
+		{"AAbb1!" + strings.Repeat("a", 66), true},   // 72 bytes: bcrypt's limit
+		{"AAbb1!" + strings.Repeat("a", 67), false},  // 73 bytes
 		{"AAbb1!" + strings.Repeat("a", 123), false}, // 129
 		{"Abbbbbbbbb1!", false},                      // one uppercase
 		{"AAbbbbbbbbb!", false},                      // no digit

@@ -150,9 +150,12 @@ func TestTokenFollowsItsKeySources(t *testing.T) {
 
 func TestLongPasswordsWork(t *testing.T) {
 	e := newEnv(t)
-	long := strings.Repeat("Ab1!", 30) // 120 characters: Conjur allows up to 128
+	long := strings.Repeat("Ab1!", 18) // 72 bytes: all that bcrypt reads, and every one counts
 	e.createUser("jo", "user", map[string]any{"password": long})
 	e.token(map[string]any{"account": account, "login": "jo", "password": long})
+	e.do("POST", "/api/v1/token", "", map[string]any{"account": account, "login": "jo", "password": long[:71] + "x"}).errBody(http.StatusUnauthorized)
+	// Over 72 bytes is refused rather than silently cut (finding 17).
+	e.do("POST", "/api/v1/users", e.admin, map[string]any{"login": "jo2", "password": long + "Ab1!"}).errBody(http.StatusBadRequest)
 }
 
 // adminRoleID finds the built-in admin role.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"testing/fstest"
 
@@ -191,13 +192,18 @@ func TestMigrateAppliesSkippedNumber(t *testing.T) {
 	if len(ms) < 2 || ms[len(ms)-1].Version != 3 {
 		t.Fatalf("migrations %v: want the last to be 0003", ms)
 	}
-	late := sqlstore.Migration{Version: 2, Name: "0002_late.sql", SQL: "CREATE TABLE late_two (x INTEGER);"}
-	all := append([]sqlstore.Migration{ms[0], late}, ms[1:]...)
+	// Migration 5 lands first; 4, from another branch, arrives later.
+	early := sqlstore.Migration{Version: 5, Name: "0005_early.sql", SQL: "CREATE TABLE early_five (x INTEGER);"}
+	late := sqlstore.Migration{Version: 4, Name: "0004_late.sql", SQL: "CREATE TABLE late_four (x INTEGER);"}
+	if err := sqlstore.Migrate(ctx, s.db, append(slices.Clone(ms), early), sqlstore.SplitStatements); err != nil {
+		t.Fatal(err)
+	}
+	all := append(slices.Clone(ms), late, early)
 	if err := sqlstore.Migrate(ctx, s.db, all, sqlstore.SplitStatements); err != nil {
 		t.Fatal(err)
 	}
-	if err := rawExec(s, "INSERT INTO late_two (x) VALUES (1)"); err != nil {
-		t.Fatalf("migration 2 was not applied after 3: %v", err)
+	if err := rawExec(s, "INSERT INTO late_four (x) VALUES (1)"); err != nil {
+		t.Fatalf("migration 4 was not applied after 5: %v", err)
 	}
 	// The binary without 0002 refuses the database that has it.
 	err = sqlstore.Migrate(ctx, s.db, ms, sqlstore.SplitStatements)
