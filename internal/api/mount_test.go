@@ -28,7 +28,9 @@ func (m marked) Routes() []api.Route {
 		}},
 	}
 }
-func (m marked) Extract(*http.Request) (core.Credential, bool, error) { return core.Credential{}, false, nil }
+func (m marked) Extract(*http.Request) (core.Credential, bool, error) {
+	return core.Credential{}, false, nil
+}
 func (m marked) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Surface", m.name)
