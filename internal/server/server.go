@@ -99,15 +99,22 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 
 // auditKey is the audit chain's key, derived from the master key.
 func auditKey(cfg Config, create bool) (*audit.Key, error) {
+	_, key, err := masterKeys(cfg, create)
+	return key, err
+}
+
+// masterKeys reads the master key and derives the sealer and the audit
+// chain's key from it.
+func masterKeys(cfg Config, create bool) (*crypto.Sealer, *audit.Key, error) {
 	mk, _, err := masterKey(cfg, create)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sealer, err := crypto.NewSealer(mk)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return audit.NewKey(sealer.AuditChainKey()), nil
+	return sealer, audit.NewKey(sealer.AuditChainKey()), nil
 }
 
 // ErrInUse is returned (wrapped) by Open and OpenStore when a running keyward
@@ -191,15 +198,11 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 			return nil, err
 		}
 	}
-	mk, _, err := masterKey(cfg, create)
+	sealer, key, err := masterKeys(cfg, create)
 	if err != nil {
 		return nil, err
 	}
-	sealer, err := crypto.NewSealer(mk)
-	if err != nil {
-		return nil, err
-	}
-	st, err := openStore(ctx, cfg, audit.NewKey(sealer.AuditChainKey()))
+	st, err := openStore(ctx, cfg, key)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
