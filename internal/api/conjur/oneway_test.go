@@ -172,3 +172,34 @@ func TestFindingAlsoOutsideAuthenticatorsThrottledPerLogin(t *testing.T) {
 		t.Errorf("another login is throttled too: %d", r.status)
 	}
 }
+
+// Finding 12: the LDAP identity is the entry the search and bind proved,
+// named by its own login attribute and resolved among users only: LDAP
+// user dave typing "Dave" gets dave's key (never keyward user Dave's), and
+// directory user deploybot is not keyward host deploybot.
+func TestFinding12LDAPIdentityIsTheProvenEntry(t *testing.T) {
+	srv := ldaptest.Start(t)
+	srv.AddUser(t, "dave", "dave-ldap-pw")
+	srv.AddUser(t, "deploybot", "bot-ldap-pw")
+	e := newEnv(t)
+	dave := e.user("dave", nil)
+	bigDave := e.user("Dave", nil)
+	e.host("deploybot", nil)
+	e.putAuthenticator("authn-ldap/corp", true, map[string]string{"uri": srv.URL, "base_dn": srv.BaseDN,
+		"bind_dn": srv.BindDN, "bind-password": srv.BindPassword}, "user:dave", "user:Dave", "host:deploybot")
+	r := e.do("GET", "/authn-ldap/corp/myorg/login", nil, "Authorization", basic("Dave", "dave-ldap-pw"))
+	switch {
+	case r.status == http.StatusOK && string(r.body) == bigDave.key:
+		t.Fatal("LDAP user dave, typing Dave, got keyward user Dave's API key")
+	case r.status == http.StatusOK && string(r.body) != dave.key:
+		t.Fatalf("LDAP login as Dave answered a key that is not dave's: %q", r.body)
+	case r.status != http.StatusOK:
+		neverOK(t, "LDAP login Dave", r)
+	}
+	neverOK(t, "LDAP login deploybot (a host in keyward)", e.do("GET", "/authn-ldap/corp/myorg/login", nil, "Authorization", basic("deploybot", "bot-ldap-pw")))
+	neverOK(t, "LDAP authenticate deploybot", e.do("POST", "/authn-ldap/corp/myorg/deploybot/authenticate", strings.NewReader("bot-ldap-pw")))
+	// The proven entry's own name still works.
+	if r := e.do("GET", "/authn-ldap/corp/myorg/login", nil, "Authorization", basic("dave", "dave-ldap-pw")); r.status != http.StatusOK || string(r.body) != dave.key {
+		t.Fatalf("LDAP login dave: %d %q, want dave's key", r.status, r.body)
+	}
+}
