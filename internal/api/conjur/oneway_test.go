@@ -203,3 +203,83 @@ func TestFinding12LDAPIdentityIsTheProvenEntry(t *testing.T) {
 		t.Fatalf("LDAP login dave: %d %q, want dave's key", r.status, r.body)
 	}
 }
+
+// Finding 9: authn-jwt with jwks-uri and no issuer checks the derived
+// issuer (the host name of jwks-uri) whenever a token carries iss.
+func TestFinding9JWKSURIServiceChecksIssuerWhenPresent(t *testing.T) {
+	e := newEnv(t)
+	iss := jwttest.NewIssuer(t)
+	e.putAuthenticator("authn-jwt/bare", true, map[string]string{"jwks-uri": iss.JWKSURL}, "host:apps/myapp")
+	e.host("apps/myapp", map[string]string{"authn-jwt/bare/project": "keyward"})
+	post := func(claims map[string]any) resp {
+		claims["project"] = "keyward"
+		return e.do("POST", "/authn-jwt/bare/myorg/host%2Fapps%2Fmyapp/authenticate", strings.NewReader("jwt="+iss.Sign(claims)), "Content-Type", formType)
+	}
+	foreign := iss.Claims("x", "")
+	foreign["iss"] = "https://evil.example"
+	if r := post(foreign); r.status != http.StatusUnauthorized {
+		t.Fatalf("token with a foreign iss: status %d, want 401", r.status)
+	}
+	none := iss.Claims("x", "")
+	delete(none, "iss")
+	if r := post(none); r.status != http.StatusOK {
+		t.Fatalf("token without iss: status %d, want 200 (as Conjur)", r.status)
+	}
+	host := iss.Claims("x", "")
+	host["iss"] = "127.0.0.1"
+	if r := post(host); r.status != http.StatusOK {
+		t.Fatalf("token whose iss is jwks-uri's host name: status %d, want 200", r.status)
+	}
+}
+
+// Finding 10: authn-oidc's id-token flow with client-id alone checks the
+// audience; without client-id the service says it accepts any client's
+// tokens.
+func TestFinding10OIDCIDTokenChecksAudience(t *testing.T) {
+	e := newEnv(t)
+	p := oidctest.New(t)
+	alice := e.user("alice", nil)
+	e.putAuthenticator("authn-oidc/strict", true, map[string]string{"provider-uri": p.URL, "client-id": p.ClientID,
+		"id-token-user-property": "preferred_username"}, "user:alice")
+	e.putAuthenticator("authn-oidc/loose", true, map[string]string{"provider-uri": p.URL,
+		"id-token-user-property": "preferred_username"}, "user:alice")
+	tok := func(aud any) string {
+		c := p.Claims("u-alice", "")
+		c["preferred_username"] = alice.login
+		if aud == nil {
+			delete(c, "aud")
+		} else {
+			c["aud"] = aud
+		}
+		return p.Sign(c)
+	}
+	post := func(svc, token string) int {
+		return e.do("POST", "/authn-oidc/"+svc+"/myorg/authenticate", strings.NewReader("id_token="+token), "Content-Type", formType).status
+	}
+	for name, tc := range map[string]struct {
+		token string
+		want  int
+	}{
+		"aud is the client":  {tok(p.ClientID), 200},
+		"aud another client": {tok("another-client"), 401},
+		"no aud":             {tok(nil), 401},
+	} {
+		if got := post("strict", tc.token); got != tc.want {
+			t.Errorf("strict service, %s: status %d, want %d", name, got, tc.want)
+		}
+	}
+	if got := post("loose", tok("another-client")); got != 200 {
+		t.Errorf("service without client-id, another client's token: %d, want 200 (Conjur v1's behaviour)", got)
+	}
+	list := e.native("GET", "/api/v1/authenticators", nil, http.StatusOK)
+	warned := map[string]bool{}
+	for _, it := range list["items"].([]any) {
+		svc := it.(map[string]any)
+		if w, ok := svc["warnings"].([]any); ok && len(w) > 0 && strings.Contains(w[0].(string), "any") {
+			warned[svc["service_id"].(string)] = true
+		}
+	}
+	if !warned["loose"] || warned["strict"] {
+		t.Fatalf("warnings on services: %v, want only loose warned that it accepts any client's tokens", warned)
+	}
+}
