@@ -187,7 +187,8 @@ func (c *Core) PutAuthenticator(ctx context.Context, a *Access, typ, serviceID s
 		return AuthenticatorView{}, err
 	}
 	svc := model.AuthenticatorService{Account: account, Type: typ, ServiceID: serviceID, Enabled: spec.Enabled,
-		Config: map[string]string{}, Secrets: map[string][]byte{}, Allowed: spec.Allowed, UpdatedAt: c.now().UTC()}
+		Config: map[string]string{}, Secrets: map[string][]byte{}, Allowed: spec.Allowed, UpdatedAt: c.now().UTC(),
+		DefinedBy: a.Session.PrincipalID}
 	old, oldErr := c.st.GetAuthenticator(ctx, account, typ, serviceID)
 	vals := map[string]string{}
 	for k, v := range spec.Config {
@@ -412,6 +413,7 @@ func (c *Core) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serv
 		if err := c.mayAdmit(ctx, a, svc.Allowed); err != nil {
 			return err
 		}
+		svc.DefinedBy = a.Session.PrincipalID
 	}
 	svc.Enabled, svc.UpdatedAt = enabled, c.now().UTC()
 	ev := c.event(a.Caller, account, "authenticator.enable")

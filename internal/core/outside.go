@@ -117,6 +117,10 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 	if !c.allowedBy(ctx, svc, p) {
 		return refuse(ReasonNotAllowed, "", forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
+	if !c.authorOutranks(ctx, svc, p) {
+		return refuse(ReasonNotAllowed, "the service's author no longer outranks the principal",
+			forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
+	}
 	if ac, ok := a.(authn.AnnotationChecker); ok {
 		if o, why := ac.CheckAnnotations(id, string(p.Kind), p.Annotations); o != authn.OK {
 			return bad(outsideReason(o), why)
@@ -141,6 +145,30 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 		s.TTL = pr.TokenTTL()
 	}
 	return s, nil
+}
+
+// authorOutranks reports whether the principal who defined (or last
+// enabled) the service still holds every permission p could hold. The
+// allowed list was checked against that author when it was written, but p
+// may have been granted more since (or created later under an allowed
+// name): whoever controls the directory or IdP behind the service must not
+// log in as someone stronger than the one who pointed keyward at it. A
+// service from before this check (no author) is not limited; an author
+// since deleted admits no one until the service is saved again.
+func (c *Core) authorOutranks(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
+	if svc.DefinedBy == "" || svc.DefinedBy == p.ID {
+		return true
+	}
+	if _, err := c.keys.principal(ctx, svc.Account, svc.DefinedBy); err != nil {
+		return false
+	}
+	now := c.now()
+	author, err := c.potential(ctx, svc.Account, svc.DefinedBy, now)
+	if err != nil {
+		return false
+	}
+	theirs, err := c.potential(ctx, p.Account, p.ID, now)
+	return err == nil && author.missing(theirs) == ""
 }
 
 // allowedBy reports whether the service's allowed list admits p now: by its

@@ -162,4 +162,8 @@ type AuthenticatorService struct {
 	Secrets   map[string][]byte // sealed values of secret keys
 	Allowed   []string          // user:<login>, host:<login>, role:<name>
 	UpdatedAt time.Time
+	// DefinedBy is the principal id whose authority the allowed list was
+	// checked against when the service was defined or enabled; "" for
+	// services from before that check.
+	DefinedBy string
 }

@@ -1,6 +1,7 @@
 package conjur_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -281,5 +282,40 @@ func TestFinding10OIDCIDTokenChecksAudience(t *testing.T) {
 	}
 	if !warned["loose"] || warned["strict"] {
 		t.Fatalf("warnings on services: %v, want only loose warned that it accepts any client's tokens", warned)
+	}
+}
+
+// Finding 1, through grants given later: a holder of authenticators-manage
+// may define a service admitting a host it outranks today; when the host is
+// later granted more than that author holds, logins through the service
+// stop (403) until someone who outranks the host saves the service again.
+func TestFinding1LaterGrantsOutgrowTheServiceAuthor(t *testing.T) {
+	e := newEnv(t)
+	iss := jwttest.NewIssuer(t)
+	mgr := e.user("authn-mgr", nil)
+	e.grant(mgr, "authn-managers", "authenticators-manage")
+	bot := e.host("apps/bot", map[string]string{"authn-jwt/bots/project": "keyward"})
+	body, _ := json.Marshal(map[string]any{"enabled": true, "config": map[string]string{"jwks-uri": iss.JWKSURL},
+		"allowed": []string{"host:apps/bot"}})
+	mgrTok := e.tokenHeader(e.token("authn-mgr", mgr.key))
+	e.do("PUT", "/api/v1/authenticators/authn-jwt/bots", bytes.NewReader(body), "Authorization", mgrTok,
+		"Content-Type", "application/json").expect(t, http.StatusOK, nil)
+	login := func() int {
+		c := iss.Claims("x", "")
+		delete(c, "iss")
+		c["project"] = "keyward"
+		return e.do("POST", "/authn-jwt/bots/myorg/host%2Fapps%2Fbot/authenticate", strings.NewReader("jwt="+iss.Sign(c)),
+			"Content-Type", formType).status
+	}
+	if got := login(); got != http.StatusOK {
+		t.Fatalf("login through the manager's service before any grant: %d, want 200", got)
+	}
+	e.grant(bot, "bot-auditors", "audit-view")
+	if got := login(); got != http.StatusForbidden {
+		t.Fatalf("login after the host was granted audit-view, which the service's author lacks: %d, want 403", got)
+	}
+	e.putAuthenticator("authn-jwt/bots", true, map[string]string{"jwks-uri": iss.JWKSURL}, "host:apps/bot")
+	if got := login(); got != http.StatusOK {
+		t.Fatalf("login after the admin saved the service: %d, want 200", got)
 	}
 }

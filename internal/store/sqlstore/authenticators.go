@@ -9,12 +9,12 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-const authnCols = "account, type, service_id, enabled, config, secrets, allowed, updated_at"
+const authnCols = "account, type, service_id, enabled, config, secrets, allowed, updated_at, defined_by"
 
 func scanAuthenticator(r Rows) (model.AuthenticatorService, error) {
 	var a model.AuthenticatorService
 	err := r.Scan(&a.Account, &a.Type, &a.ServiceID, &a.Enabled, jsonCol{&a.Config}, jsonCol{&a.Secrets},
-		jsonCol{&a.Allowed}, timeCol{&a.UpdatedAt})
+		jsonCol{&a.Allowed}, timeCol{&a.UpdatedAt}, &a.DefinedBy)
 	return a, err
 }
 
@@ -25,11 +25,11 @@ func (s *Store) PutAuthenticator(ctx context.Context, a model.AuthenticatorServi
 		return fmt.Errorf("put authenticator %s/%s: %w", a.Type, a.ServiceID, err)
 	}
 	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
-		_, err := q.Exec(ctx, "INSERT INTO authenticators ("+authnCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+		_, err := q.Exec(ctx, "INSERT INTO authenticators ("+authnCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
 			ON CONFLICT (account, type, service_id) DO UPDATE SET enabled = excluded.enabled,
 			config = excluded.config, secrets = excluded.secrets, allowed = excluded.allowed,
-			updated_at = excluded.updated_at`,
-			a.Account, a.Type, a.ServiceID, a.Enabled, js[0], js[1], js[2], s.db.Time(a.UpdatedAt))
+			updated_at = excluded.updated_at, defined_by = excluded.defined_by`,
+			a.Account, a.Type, a.ServiceID, a.Enabled, js[0], js[1], js[2], s.db.Time(a.UpdatedAt), a.DefinedBy)
 		return s.constraint(err)
 	})
 	if err != nil {

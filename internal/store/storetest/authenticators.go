@@ -16,7 +16,7 @@ func testAuthenticators(t *testing.T, s store.Store) {
 		Account: "acme", Type: "authn-jwt", ServiceID: "gitlab", Enabled: true,
 		Config:  map[string]string{"jwks-uri": "https://gitlab.example.com/jwks"},
 		Secrets: map[string][]byte{"client-secret": []byte("sealed\x00bytes")},
-		Allowed: []string{"host:ci/runner"}, UpdatedAt: base,
+		Allowed: []string{"host:ci/runner"}, UpdatedAt: base, DefinedBy: "p-author",
 	}
 	b := model.AuthenticatorService{Account: "acme", Type: "authn-iam", ServiceID: "prod", UpdatedAt: base}
 	must(t, "put a", s.PutAuthenticator(ctx, a, ev("acme", "authn-put")))
@@ -30,7 +30,7 @@ func testAuthenticators(t *testing.T, s store.Store) {
 		Account: "nope", Type: "authn-jwt", ServiceID: "x", UpdatedAt: base}), store.ErrNotFound)
 
 	a2 := a
-	a2.Enabled, a2.Config, a2.Secrets, a2.UpdatedAt = false, map[string]string{"issuer": "x"}, nil, at(time.Hour)
+	a2.Enabled, a2.Config, a2.Secrets, a2.UpdatedAt, a2.DefinedBy = false, map[string]string{"issuer": "x"}, nil, at(time.Hour), "p-other"
 	must(t, "replace", s.PutAuthenticator(ctx, a2, ev("acme", "authn-replace")))
 	got, _ = s.GetAuthenticator(ctx, "acme", "authn-jwt", "gitlab")
 	wantEqual(t, "replaced", got, a2)
