@@ -282,11 +282,28 @@ func (c *Core) finishKey(ctx context.Context, caller Caller, cred Credential, kc
 	return kc.Session, nil
 }
 
+// Vouch is a verify caller's word for the address of the client that
+// presented a key: given only by a caller holding api-keys-verify, and
+// honoured only for keys of its Account.
+type Vouch struct {
+	Account  string
+	ClientIP netip.Addr
+}
+
 // VerifyKey answers a resource server's question about a key: valid or not,
 // and why not, with the permissions it gives. The key is checked against
 // caller's address (verify's caller passes the presenting client's when it
 // may). Every verification is audited.
-func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string) (KeyCheck, []string, error) {
+func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string, vouch Vouch) (KeyCheck, []string, error) {
+	if vouch.ClientIP.IsValid() {
+		// Honoured for keys of the voucher's own account only: a resource
+		// server of one tenant does not speak for another's clients.
+		if id, _, ok := crypto.ParseAPIKey(key); ok {
+			if e, found := c.keys.key(id); found && e.account == vouch.Account {
+				caller.ClientIP = vouch.ClientIP
+			}
+		}
+	}
 	cred := Credential{Kind: CredAPIKey, Secret: key, Event: "apikey.verify"}
 	kc := c.checkKey(ctx, caller, "", "", key)
 	if _, err := c.finishKey(ctx, caller, cred, kc); err != nil && kc.Valid {
@@ -298,8 +315,13 @@ func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string) (KeyChe
 		}
 		return kc, nil, nil
 	}
-	set, _, err := c.effective(ctx, kc.Session, caller, c.now())
+	now := c.now()
+	set, pending, err := c.effective(ctx, kc.Session, caller, now)
 	if err != nil {
+		return KeyCheck{}, nil, err
+	}
+	// A resource server acting on these permissions is their first use.
+	if err := c.activate(ctx, kc.Session, caller, pending, now); err != nil {
 		return KeyCheck{}, nil, err
 	}
 	return kc, set.list(), nil
@@ -362,14 +384,19 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 			}
 		}
 	}
-	throttleKey := cred.Account + "\x00" + cred.Login
-	if wait := c.throttle.blocked(throttleKey, c.now()); wait > 0 {
-		c.recordFailure(ctx, fail(ev, ReasonThrottled))
-		return Session{}, &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait}
-	}
 	p, err := c.findPrincipal(ctx, cred.Account, cred.Login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Session{}, wrapStore(err, "principal")
+	}
+	// The throttle counts per principal, so "alice" and "user/alice" share
+	// one count; an unknown login counts under its typed name.
+	throttleKey := cred.Account + "\x00?" + cred.Login
+	if p.ID != "" {
+		throttleKey = cred.Account + "\x00" + p.ID
+	}
+	if wait := c.throttle.blocked(throttleKey, c.now()); wait > 0 {
+		c.recordFailure(ctx, fail(ev, ReasonThrottled))
+		return Session{}, &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait}
 	}
 	ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, cred.Secret)
 	if perr != nil {

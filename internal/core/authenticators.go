@@ -531,6 +531,11 @@ func (c *Core) AuthenticatorStatus(ctx context.Context, a *Access, account, typ,
 	default:
 		return &Error{Kind: NotImplemented, Reason: ReasonStatusNotSupported, Msg: "status check not supported for authenticator " + typ}
 	}
+	if a.Session.Account != account {
+		// Before looking anything up: a session of another account learns
+		// nothing of which accounts and services exist.
+		return c.statusDenied(ctx, a, account, typ, serviceID)
+	}
 	if _, err := c.st.GetAccount(ctx, account); err != nil {
 		return &Error{Kind: NotFound, Reason: ReasonAccountNotDefined, Msg: "account " + account + " is not defined"}
 	}
@@ -538,16 +543,21 @@ func (c *Core) AuthenticatorStatus(ctx context.Context, a *Access, account, typ,
 	if err != nil {
 		return &Error{Kind: NotFound, Reason: ReasonServiceNotFound, Msg: "authenticator " + serviceName(typ, serviceID) + " not found"}
 	}
-	if a.Session.Account != account || (!a.Has(PermAuthenticatorsManage) && !c.allowedByID(ctx, svc, a.Session)) {
-		ev := fail(c.event(a.Caller, account, "authenticator.status"), ReasonMissingPermission)
-		ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
-		c.recordFailure(ctx, ev)
-		return &Error{Kind: Forbidden, Reason: ReasonMissingPermission, Msg: "the caller may not read this authenticator's status"}
+	if !a.Has(PermAuthenticatorsManage) && !c.allowedByID(ctx, svc, a.Session) {
+		return c.statusDenied(ctx, a, account, typ, serviceID)
 	}
 	if err := c.configStatus(ctx, svc); err != nil {
 		return &Error{Kind: Internal, Reason: ReasonServiceMisconfigure, Msg: err.Error(), Err: err}
 	}
 	return nil
+}
+
+// statusDenied audits and refuses a status read.
+func (c *Core) statusDenied(ctx context.Context, a *Access, account, typ, serviceID string) error {
+	ev := fail(c.event(a.Caller, a.Session.Account, "authenticator.status"), ReasonMissingPermission)
+	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
+	c.recordFailure(ctx, ev)
+	return &Error{Kind: Forbidden, Reason: ReasonMissingPermission, Msg: "the caller may not read this authenticator's status"}
 }
 
 func (c *Core) allowedByID(ctx context.Context, svc model.AuthenticatorService, s Session) bool {

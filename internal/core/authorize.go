@@ -171,9 +171,14 @@ func (c *Core) eachGrant(ctx context.Context, account, principalID string, fn fu
 // scope. It is pure: floating grants it counts that were never used are
 // returned for Access to activate.
 func (c *Core) effective(ctx context.Context, s Session, caller Caller, now time.Time) (permSet, []string, error) {
-	var set permSet
-	var pending []string
-	err := c.eachGrant(ctx, s.Account, s.PrincipalID, func(g model.Grant, r model.Role) {
+	set, _, pending, err := c.effectiveDurable(ctx, s, caller, now)
+	return set, pending, err
+}
+
+// effectiveDurable is effective, and the part of it held through
+// PERMANENT grants.
+func (c *Core) effectiveDurable(ctx context.Context, s Session, caller Caller, now time.Time) (set, durable permSet, pending []string, err error) {
+	err = c.eachGrant(ctx, s.Account, s.PrincipalID, func(g model.Grant, r model.Role) {
 		if len(s.Scope) > 0 && !slices.Contains(s.Scope, g.RoleID) || !grantHolds(g, now) || !contextHolds(r.Context, now, caller.ClientIP) {
 			return
 		}
@@ -181,8 +186,25 @@ func (c *Core) effective(ctx context.Context, s Session, caller Caller, now time
 			pending = append(pending, g.RoleID)
 		}
 		set |= rolePerms(r)
+		if g.Type == model.GrantPermanent {
+			durable |= rolePerms(r)
+		}
 	})
-	return set, pending, err
+	return set, durable, pending, err
+}
+
+// activate starts the clock of floating grants used for the first time:
+// an audited write, apart from the (pure) permission computation.
+func (c *Core) activate(ctx context.Context, s Session, caller Caller, pending []string, now time.Time) error {
+	for _, roleID := range pending {
+		ev := c.event(caller, s.Account, "grant.activate")
+		ev.Actor, ev.Subject, ev.KeyID, ev.Detail = s.RoleID(), s.RoleID(), s.KeyID, "role "+roleID
+		if err := c.st.ActivateGrant(ctx, s.Account, s.PrincipalID, roleID, now.UTC(), ev); err != nil {
+			return wrapStore(err, "grant activation")
+		}
+		c.keys.forgetPrincipal(s.Account, s.PrincipalID, false)
+	}
+	return nil
 }
 
 // potential is every permission a principal's grants could give, now or
@@ -207,6 +229,10 @@ type Access struct {
 	Caller  Caller
 	Now     time.Time
 	perms   permSet
+	// durable is what the session holds through PERMANENT grants (within
+	// its scope): what it may hand on to others for good. A permission
+	// held for a while only is not one to grant PERMANENT to a sock puppet.
+	durable permSet
 }
 
 // Has reports whether the access holds perm.
@@ -220,19 +246,14 @@ func (a *Access) Permissions() []string { return a.perms.list() }
 // in the permission computation.
 func (c *Core) Access(ctx context.Context, caller Caller, s Session) (*Access, error) {
 	now := c.now()
-	set, pending, err := c.effective(ctx, s, caller, now)
+	set, durable, pending, err := c.effectiveDurable(ctx, s, caller, now)
 	if err != nil {
 		return nil, err
 	}
-	for _, roleID := range pending {
-		ev := c.event(caller, s.Account, "grant.activate")
-		ev.Actor, ev.Subject, ev.KeyID, ev.Detail = s.RoleID(), s.RoleID(), s.KeyID, "role "+roleID
-		if err := c.st.ActivateGrant(ctx, s.Account, s.PrincipalID, roleID, now.UTC(), ev); err != nil {
-			return nil, wrapStore(err, "grant activation")
-		}
-		c.keys.forgetPrincipal(s.Account, s.PrincipalID, false)
+	if err := c.activate(ctx, s, caller, pending, now); err != nil {
+		return nil, err
 	}
-	return &Access{Session: s, Caller: caller, Now: now, perms: set}, nil
+	return &Access{Session: s, Caller: caller, Now: now, perms: set, durable: durable}, nil
 }
 
 // Require checks that the access holds perm; a denial is audited.
@@ -293,16 +314,27 @@ func (c *Core) outranks(ctx context.Context, a *Access, target model.Principal) 
 // permissions it holds); another's with api-keys-manage and every
 // permission the other could hold.
 func (c *Core) mayMint(ctx context.Context, a *Access, target model.Principal) error {
+	if err := c.notNarrowed(ctx, a); err != nil {
+		return err
+	}
 	if target.ID == a.Session.PrincipalID {
-		if a.Session.Narrowed {
-			return c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot create or change credentials")
-		}
 		return nil
 	}
 	if err := c.Require(ctx, a, PermAPIKeysManage); err != nil {
 		return err
 	}
 	return c.outranks(ctx, a, target)
+}
+
+// notNarrowed refuses, audited, a session from a key narrowed by roles or
+// sources (or a token minted from one): such a session uses what it was
+// given but never makes a credential, a password or a grant, for its owner
+// or anyone else, which would shed its limits through a second principal.
+func (c *Core) notNarrowed(ctx context.Context, a *Access) error {
+	if a.Session.Narrowed {
+		return c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot create or change credentials or grants")
+	}
+	return nil
 }
 
 // principalIn resolves a principal id in the access's account. An id of

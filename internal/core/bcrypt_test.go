@@ -70,7 +70,7 @@ func TestThrottledLoginsNeverRefuseAKey(t *testing.T) {
 	if _, err := authKey(ctx, c, "acme", key); err != nil {
 		t.Fatalf("an API key with the pool full: %v", err)
 	}
-	if kc, _, err := c.VerifyKey(ctx, loopback, key); err != nil || !kc.Valid {
+	if kc, _, err := c.VerifyKey(ctx, loopback, key, Vouch{}); err != nil || !kc.Valid {
 		t.Fatalf("verify with the pool full: %+v %v", kc, err)
 	}
 }
@@ -98,14 +98,14 @@ func TestAuditCountsOnlyWhatWasWritten(t *testing.T) {
 	ctx := context.Background()
 	c, _, key := testCore(t, nil)
 	k := [2]string{"apikey.verify", "success"}
-	if _, _, err := c.VerifyKey(ctx, loopback, key); err != nil {
+	if _, _, err := c.VerifyKey(ctx, loopback, key, Vouch{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := c.AuditCounts()[k]; n != 1 {
 		t.Fatalf("after one verification: %d", n)
 	}
 	c.st.Close() // every append fails from here
-	if _, _, err := c.VerifyKey(ctx, loopback, key); err == nil {
+	if _, _, err := c.VerifyKey(ctx, loopback, key, Vouch{}); err == nil {
 		t.Fatal("a verification whose record cannot be written succeeded")
 	}
 	if n := c.AuditCounts()[k]; n != 1 {

@@ -20,7 +20,7 @@ func BenchmarkVerifyKey(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			kc, _, err := c.VerifyKey(ctx, loopback, key)
+			kc, _, err := c.VerifyKey(ctx, loopback, key, Vouch{})
 			if err != nil || !kc.Valid {
 				b.Fatalf("verify: %v %s", err, kc.Code)
 			}
@@ -36,7 +36,7 @@ func BenchmarkVerifyKeySerial(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if kc, _, err := c.VerifyKey(ctx, loopback, key); err != nil || !kc.Valid {
+		if kc, _, err := c.VerifyKey(ctx, loopback, key, Vouch{}); err != nil || !kc.Valid {
 			b.Fatalf("verify: %v %s", err, kc.Code)
 		}
 	}

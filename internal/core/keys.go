@@ -264,6 +264,9 @@ func (c *Core) RotateConjurKey(ctx context.Context, a *Access, target model.Prin
 		if err := c.Require(ctx, a, PermUsersManage); err != nil {
 			return "", err
 		}
+		if err := c.notNarrowed(ctx, a); err != nil {
+			return "", err
+		}
 	}
 	if err := c.outranks(ctx, a, target); err != nil {
 		return "", err

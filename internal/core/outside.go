@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/model"
@@ -50,7 +51,8 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 	// to guess a secret for, and one key would throttle every workload.
 	throttleKey := ""
 	if cred.Login != "" {
-		throttleKey = cred.Account + "\x00" + name + "\x00" + cred.Login
+		// Directories match logins without regard to case: so does the count.
+		throttleKey = cred.Account + "\x00" + name + "\x00" + strings.ToLower(cred.Login)
 	}
 	refuse := func(reason Reason, detail string, err error) (Session, error) {
 		ev.Detail = detail

@@ -93,6 +93,11 @@ func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpe
 	if err := c.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, "", err
 	}
+	if spec.Password != nil {
+		if err := c.notNarrowed(ctx, a); err != nil {
+			return model.Principal{}, "", err
+		}
+	}
 	p, err := c.newPrincipal(ctx, a.Session.Account, spec)
 	if err != nil {
 		return model.Principal{}, "", err
@@ -214,8 +219,8 @@ func (c *Core) UpdatePrincipal(ctx context.Context, a *Access, id string, patch 
 	if err := c.outranks(ctx, a, target); err != nil {
 		return model.Principal{}, err
 	}
-	if target.ID == a.Session.PrincipalID && a.Session.Narrowed && (patch.Password != nil || patch.RestrictedTo != nil) {
-		return model.Principal{}, c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password or restriction")
+	if a.Session.Narrowed && (patch.Password != nil || target.ID == a.Session.PrincipalID && patch.RestrictedTo != nil) {
+		return model.Principal{}, c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot set passwords or its owner's restriction")
 	}
 	var restricted []string
 	if patch.RestrictedTo != nil {

@@ -148,7 +148,7 @@ func (c *Core) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleS
 		}
 		r.Name, r.Description, r.Permissions, r.Context, r.UpdatedAt = spec.Name, spec.Description, nonNil(spec.Permissions), spec.Context, now
 		return r, nil
-	}, withDetail(ev, joinDetail("id "+id, roleDetail(model.Role{Permissions: nonNil(spec.Permissions), Context: spec.Context}))))
+	}, withDetail(ev, joinDetail("id "+id, "was "+old.Name+": "+roleDetail(old), "now "+roleDetail(model.Role{Permissions: nonNil(spec.Permissions), Context: spec.Context}))))
 	if err != nil {
 		return model.Role{}, wrapStore(err, "role "+id)
 	}
@@ -185,6 +185,10 @@ func (c *Core) DeleteRole(ctx context.Context, a *Access, id string) error {
 	if r.BuiltIn {
 		return invalid("id", "the built-in role %s cannot be deleted", r.Name)
 	}
+	// Deleting a role strips its holders of what made them outrank others.
+	if err := c.covers(ctx, a, rolePerms(r), "role holds a permission the caller does not"); err != nil {
+		return err
+	}
 	ev := c.event(a.Caller, a.Session.Account, "role.delete")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID, "id "+id
 	if err := c.st.DeleteRole(ctx, a.Session.Account, id, ev); err != nil {
@@ -208,6 +212,9 @@ type GrantSpec struct {
 // their own grants (ownGrantsOK).
 func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, specs []GrantSpec) ([]model.Grant, error) {
 	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+		return nil, err
+	}
+	if err := c.notNarrowed(ctx, a); err != nil {
 		return nil, err
 	}
 	p, err := c.principalIn(ctx, a, principalID)
@@ -234,8 +241,12 @@ func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, spe
 			return nil, wrapStore(err, "role "+sp.RoleID)
 		}
 		// Nobody grants what they do not hold: users-manage is not admin.
+		// And nobody hands on for good what they hold for a while only.
 		if err := c.covers(ctx, a, rolePerms(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
 			return nil, err
+		}
+		if p := a.durable.missing(rolePerms(role)); p != "" {
+			return nil, c.deny(ctx, a, ReasonEscalation, p, "role "+role.Name+" holds a permission the caller holds only for a while: "+p)
 		}
 		g, err := newGrant(a.Session.Account, principalID, sp, now)
 		if err != nil {

@@ -148,7 +148,7 @@ func TestFloatingGrantAndExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kc, _, _ := c.VerifyKey(ctx, loopback, kkey); !kc.Valid {
+	if kc, _, _ := c.VerifyKey(ctx, loopback, kkey, Vouch{}); !kc.Valid {
 		t.Fatalf("fresh key: %+v", kc.Code)
 	}
 	// A rotation's grace period ends at the key's expiry.
@@ -159,14 +159,14 @@ func TestFloatingGrantAndExpiry(t *testing.T) {
 	if rk.PrevUntil == nil || !rk.PrevUntil.Truncate(time.Microsecond).Equal(k.ExpiresAt.Truncate(time.Microsecond)) {
 		t.Errorf("grace until %v, expiry %v", rk.PrevUntil, k.ExpiresAt)
 	}
-	if kc, _, _ := c.VerifyKey(ctx, loopback, kkey); !kc.Valid {
+	if kc, _, _ := c.VerifyKey(ctx, loopback, kkey, Vouch{}); !kc.Valid {
 		t.Fatalf("old secret in grace: %v", kc.Code)
 	}
 	clk.advance(24*time.Hour + time.Second)
-	if kc, _, _ := c.VerifyKey(ctx, loopback, newKey); kc.Valid || kc.Code != "expired" {
+	if kc, _, _ := c.VerifyKey(ctx, loopback, newKey, Vouch{}); kc.Valid || kc.Code != "expired" {
 		t.Fatalf("expired key: valid %v code %q", kc.Valid, kc.Code)
 	}
-	if kc, _, _ := c.VerifyKey(ctx, loopback, kkey); kc.Valid {
+	if kc, _, _ := c.VerifyKey(ctx, loopback, kkey, Vouch{}); kc.Valid {
 		t.Fatal("grace secret outlives the key's expiry")
 	}
 	if _, err := authKey(ctx, c, "", kkey); AsError(err).Kind != Unauthenticated {

@@ -152,8 +152,10 @@ func TestAuthenticatorStatus(t *testing.T) {
 			`{"status":"error","error":"Errors::Authentication::StatusNotSupported: CONJ00056E Status check not supported for authenticator 'authn'"}`},
 		{"undefined service", "/authn-jwt/nope/myorg/status", e.admin, 404,
 			`{"status":"error","error":"Errors::Authentication::Security::WebserviceNotFound: CONJ00005E Webservice 'authn-jwt/nope' not found"}`},
-		{"unknown account", "/authn-jwt/ci/nope/status", e.admin, 404,
-			`{"status":"error","error":"Errors::Authentication::Security::AccountNotDefined: CONJ00008E Account 'nope' is not defined in Conjur"}`},
+		// Another account than the session's, existing or not, is refused
+		// before anything is looked up: no oracle of accounts or services
+		// (Conjur checks the account first; it has one tenant).
+		{"unknown account", "/authn-jwt/ci/nope/status", e.admin, 403, ""},
 		{"caller without access", "/authn-jwt/ci/myorg/status", aliceTok, 403, ""},
 		{"configuration error", "/authn-jwt/broken/myorg/status", e.admin, 500, ""},
 		{"no token", "/authn-jwt/ci/myorg/status", "", 401, ""},

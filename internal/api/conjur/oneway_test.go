@@ -319,3 +319,30 @@ func TestFinding1LaterGrantsOutgrowTheServiceAuthor(t *testing.T) {
 		t.Fatalf("login after the admin saved the service: %d, want 200", got)
 	}
 }
+
+// Review F7: a session of another account learns from the status route
+// neither which accounts nor which services exist.
+func TestReviewStatusIsNoOracleAcrossAccounts(t *testing.T) {
+	e := newEnv(t)
+	iss := jwttest.NewIssuer(t)
+	e.putAuthenticator("authn-jwt/ci", true, map[string]string{"jwks-uri": iss.JWKSURL}, "host:apps/x")
+	otherKey, err := e.srv.Init(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("POST", "/authn/other/admin/authenticate", strings.NewReader(otherKey))
+	r.expect(t, http.StatusOK, nil)
+	tok := e.tokenHeader(r.body)
+	answers := map[string]string{}
+	for _, path := range []string{"/authn-jwt/ci/myorg/status", "/authn-jwt/nosuch/myorg/status", "/authn-jwt/ci/nosuch-account/status"} {
+		r := e.do("GET", path, nil, "Authorization", tok)
+		answers[path] = r.body
+		if r.status != http.StatusForbidden {
+			t.Errorf("%s with another account's token: %d, want 403", path, r.status)
+		}
+	}
+	// The answers name the path asked for, nothing more.
+	if answers["/authn-jwt/ci/myorg/status"] != strings.ReplaceAll(answers["/authn-jwt/nosuch/myorg/status"], "nosuch", "ci") {
+		t.Errorf("existing and missing services answer differently:\n%s\n%s", answers["/authn-jwt/ci/myorg/status"], answers["/authn-jwt/nosuch/myorg/status"])
+	}
+}

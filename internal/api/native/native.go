@@ -18,7 +18,7 @@ type coreAPI interface {
 	Authenticate(ctx context.Context, caller core.Caller, cred core.Credential) (core.Session, error)
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
 	Introspect(ctx context.Context, caller core.Caller, token string) core.Introspection
-	VerifyKey(ctx context.Context, caller core.Caller, key string) (core.KeyCheck, []string, error)
+	VerifyKey(ctx context.Context, caller core.Caller, key string, vouch core.Vouch) (core.KeyCheck, []string, error)
 	CreatePrincipal(ctx context.Context, a *core.Access, spec core.PrincipalSpec) (model.Principal, string, error)
 	GetPrincipal(ctx context.Context, a *core.Access, id string) (model.Principal, error)
 	ListPrincipals(ctx context.Context, a *core.Access, page core.Page) ([]model.Principal, int, error)

@@ -105,7 +105,7 @@ func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) er
 		return err
 	}
 	key, ok := api.OneStringField(body, "key")
-	caller := rc.Caller
+	var vouch core.Vouch
 	if !ok {
 		var req verifyRequest
 		if err := api.DecodeJSONBytes(body, &req); err != nil {
@@ -118,14 +118,14 @@ func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) er
 				return &core.Error{Kind: core.Invalid, Field: "client_ip", Msg: "client_ip must be an IP address"}
 			}
 			if rc.Access != nil && rc.Access.Has(core.PermAPIKeysVerify) {
-				caller.ClientIP = ip.Unmap()
+				vouch = core.Vouch{Account: rc.Access.Session.Account, ClientIP: ip.Unmap()}
 			}
 		}
 	}
 	if key == "" {
 		return &core.Error{Kind: core.Invalid, Field: "key", Msg: "key is required"}
 	}
-	kc, perms, err := s.core.VerifyKey(r.Context(), caller, key)
+	kc, perms, err := s.core.VerifyKey(r.Context(), rc.Caller, key, vouch)
 	if err != nil {
 		return err
 	}
