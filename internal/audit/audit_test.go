@@ -158,8 +158,12 @@ func TestSealAllocations(t *testing.T) {
 	e := Event{Time: time.Now(), Account: "acme", Event: "apikey.verify", Outcome: Success, Actor: "acme:user:bob",
 		Subject: "acme:user:bob", KeyID: "0123456789abcdef", ClientIP: "192.0.2.1", RequestID: "abcdef-1"}
 	testKey.Seal(1, GenesisHash, e) // warm the pool
-	if n := testing.AllocsPerRun(1000, func() { testKey.Seal(1, GenesisHash, e) }); n > 1 {
-		t.Fatalf("Seal allocates %.1f times per record, want 1", n)
+	want := 1.0
+	if raceEnabled {
+		want = 8 // the pool is defeated on purpose; still, a state per record is the bound
+	}
+	if n := testing.AllocsPerRun(1000, func() { testKey.Seal(1, GenesisHash, e) }); n > want {
+		t.Fatalf("Seal allocates %.1f times per record, want at most %.0f", n, want)
 	}
 }
 
