@@ -85,13 +85,13 @@ func (c *Core) Authenticate(ctx context.Context, caller Caller, cred Credential)
 	case CredToken:
 		s, reason := c.checkToken(ctx, caller, cred.Secret)
 		if reason != ReasonNone {
-			ev := c.event(caller, cred.Account, cred.Event)
+			ev := c.audit.event(caller, cred.Account, cred.Event)
 			ev.Actor = unknownActor(cred.Account)
 			if s.PrincipalID != "" {
 				ev.Account, ev.Actor = s.Account, s.RoleID()
 			}
 			ev.Subject = ev.Actor
-			c.recordFailure(ctx, fail(ev, reason))
+			c.audit.recordFailure(ctx, fail(ev, reason))
 			return Session{}, unauthenticated(reason)
 		}
 		if cred.Conjur {
@@ -116,14 +116,14 @@ func (c *Core) Authenticate(ctx context.Context, caller Caller, cred Credential)
 	if cred.Malformed {
 		reason = ReasonMalformedCredentials
 	}
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = cred.authenticator()
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	if cred.Login == "" {
 		ev.Actor = unknownActor(cred.Account)
 	}
 	ev.Subject = ev.Actor
-	c.recordFailure(ctx, fail(ev, reason))
+	c.audit.recordFailure(ctx, fail(ev, reason))
 	e := unauthenticated(reason)
 	if !cred.Malformed {
 		e.Msg = "authentication required"
@@ -163,11 +163,11 @@ func (c *Core) authnDisabled(ctx context.Context, caller Caller, cred Credential
 	if !cred.Conjur || c.BasicAuthnEnabled() {
 		return nil
 	}
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
-	c.recordFailure(ctx, fail(ev, ReasonAuthnDisabled))
+	c.audit.recordFailure(ctx, fail(ev, ReasonAuthnDisabled))
 	return unauthenticated(ReasonAuthnDisabled)
 }
 
@@ -272,7 +272,7 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, account, login, key 
 func (c *Core) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
 	ev := c.keyEvent(caller, cred, kc)
 	if !kc.Valid {
-		c.recordFailure(ctx, ev)
+		c.audit.recordFailure(ctx, ev)
 		return Session{}, unauthenticated(kc.Code)
 	}
 	if err := c.audit.record(ctx, ev); err != nil {
@@ -306,7 +306,7 @@ func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string) (KeyChe
 }
 
 func (c *Core) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event {
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.KeyID = kc.Key.ID
 	switch {
@@ -347,7 +347,7 @@ func (c *Core) findPrincipal(ctx context.Context, account, login string) (model.
 // (Conjur's Basic login). An unknown login costs the same bcrypt work.
 // Failures count towards the login's throttle.
 func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
@@ -364,7 +364,7 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 	}
 	throttleKey := cred.Account + "\x00" + cred.Login
 	if wait := c.throttle.blocked(throttleKey, c.now()); wait > 0 {
-		c.recordFailure(ctx, fail(ev, ReasonThrottled))
+		c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 		return Session{}, &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait}
 	}
 	p, err := c.findPrincipal(ctx, cred.Account, cred.Login)
@@ -373,7 +373,7 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 	}
 	ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, cred.Secret)
 	if perr != nil {
-		c.recordFailure(ctx, fail(ev, ReasonThrottled))
+		c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 		return Session{}, perr
 	}
 	if p.ID != "" {
@@ -397,7 +397,7 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 		if reason == ReasonUnknownLogin || reason == ReasonNoPassword || reason == ReasonBadPassword {
 			c.throttle.fail(throttleKey, c.now())
 		}
-		c.recordFailure(ctx, fail(ev, reason))
+		c.audit.recordFailure(ctx, fail(ev, reason))
 		return Session{}, unauthenticated(reason)
 	}
 	if err := c.audit.record(ctx, ev); err != nil {
@@ -425,7 +425,7 @@ func outsideReason(o authn.Outcome) Reason {
 
 // Whoami audits and returns what a session knows of itself.
 func (c *Core) Whoami(ctx context.Context, a *Access) error {
-	ev := c.event(a.Caller, a.Session.Account, "whoami")
+	ev := c.audit.event(a.Caller, a.Session.Account, "whoami")
 	ev.Actor = a.Session.RoleID()
 	ev.Subject = ev.Actor
 	ev.KeyID = a.Session.KeyID

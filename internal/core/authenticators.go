@@ -227,7 +227,7 @@ func (c *Core) PutAuthenticator(ctx context.Context, a *Access, typ, serviceID s
 			svc.Config[k] = v
 		}
 	}
-	ev := c.event(a.Caller, account, "authenticator.put")
+	ev := c.audit.event(a.Caller, account, "authenticator.put")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
 	ev.Detail = authenticatorDetail(spec, old, oldErr == nil)
 	if err := c.st.PutAuthenticator(ctx, svc, ev); err != nil {
@@ -385,7 +385,7 @@ func (c *Core) DeleteAuthenticator(ctx context.Context, a *Access, typ, serviceI
 		return err
 	}
 	account := a.Session.Account
-	ev := c.event(a.Caller, account, "authenticator.delete")
+	ev := c.audit.event(a.Caller, account, "authenticator.delete")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
 	if err := c.st.DeleteAuthenticator(ctx, account, typ, serviceID, ev); err != nil {
 		return wrapStore(err, "authenticator "+serviceName(typ, serviceID))
@@ -414,7 +414,7 @@ func (c *Core) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serv
 		}
 	}
 	svc.Enabled, svc.UpdatedAt = enabled, c.now().UTC()
-	ev := c.event(a.Caller, account, "authenticator.enable")
+	ev := c.audit.event(a.Caller, account, "authenticator.enable")
 	if !enabled {
 		ev.Event = "authenticator.disable"
 	}
@@ -537,9 +537,9 @@ func (c *Core) AuthenticatorStatus(ctx context.Context, a *Access, account, typ,
 		return &Error{Kind: NotFound, Reason: ReasonServiceNotFound, Msg: "authenticator " + serviceName(typ, serviceID) + " not found"}
 	}
 	if a.Session.Account != account || (!a.Has(PermAuthenticatorsManage) && !c.allowedByID(ctx, svc, a.Session)) {
-		ev := fail(c.event(a.Caller, account, "authenticator.status"), ReasonMissingPermission)
+		ev := fail(c.audit.event(a.Caller, account, "authenticator.status"), ReasonMissingPermission)
 		ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
-		c.recordFailure(ctx, ev)
+		c.audit.recordFailure(ctx, ev)
 		return &Error{Kind: Forbidden, Reason: ReasonMissingPermission, Msg: "the caller may not read this authenticator's status"}
 	}
 	if err := c.configStatus(ctx, svc); err != nil {

@@ -225,7 +225,7 @@ func (c *Core) Access(ctx context.Context, caller Caller, s Session) (*Access, e
 		return nil, err
 	}
 	for _, roleID := range pending {
-		ev := c.event(caller, s.Account, "grant.activate")
+		ev := c.audit.event(caller, s.Account, "grant.activate")
 		ev.Actor, ev.Subject, ev.KeyID, ev.Detail = s.RoleID(), s.RoleID(), s.KeyID, "role "+roleID
 		if err := c.st.ActivateGrant(ctx, s.Account, s.PrincipalID, roleID, now.UTC(), ev); err != nil {
 			return nil, wrapStore(err, "grant activation")
@@ -246,19 +246,19 @@ func (c *Core) Require(ctx context.Context, a *Access, perm string) error {
 // Refuse audits a refusal decided by a surface's own rules (event names
 // the operation, subject its object) and returns err.
 func (c *Core) Refuse(ctx context.Context, a *Access, event, subject string, err *Error) error {
-	ev := fail(c.event(a.Caller, a.Session.Account, event), err.Reason)
+	ev := fail(c.audit.event(a.Caller, a.Session.Account, event), err.Reason)
 	ev.Actor, ev.Subject, ev.KeyID, ev.Authenticator = a.Session.RoleID(), subject, a.Session.KeyID, "authn"
-	c.recordFailure(ctx, ev)
+	c.audit.recordFailure(ctx, ev)
 	return err
 }
 
 // deny audits an authorization refusal and returns the Forbidden error for
 // it; detail (a permission) goes to the record only.
 func (c *Core) deny(ctx context.Context, a *Access, reason Reason, detail, msg string) error {
-	ev := fail(c.event(a.Caller, a.Session.Account, "authorize"), reason)
+	ev := fail(c.audit.event(a.Caller, a.Session.Account, "authorize"), reason)
 	ev.Actor, ev.Detail, ev.KeyID = a.Session.RoleID(), detail, a.Session.KeyID
 	ev.Subject = ev.Actor
-	c.recordFailure(ctx, ev)
+	c.audit.recordFailure(ctx, ev)
 	return forbidden(reason, msg)
 }
 

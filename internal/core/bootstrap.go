@@ -25,7 +25,7 @@ func (c *Core) Bootstrap(ctx context.Context, caller Caller, account string) (st
 		return "", invalid("account", "account names are 1 to 64 letters, digits and / @ . - _")
 	}
 	now := c.now().UTC()
-	ev := c.event(caller, account, "account.create")
+	ev := c.audit.event(caller, account, "account.create")
 	ev.Actor = account + ":user:admin"
 	ev.Subject = ev.Actor
 	if err := c.st.CreateAccount(ctx, model.Account{Name: account, CreatedAt: now}, ev); err != nil {

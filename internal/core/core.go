@@ -149,7 +149,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	if d.LendProcs {
 		c.bcrypt.procs = newProcLender()
 	}
-	c.audit = newAuditor(d.Store, d.Logger)
+	c.audit = newAuditor(d.Store, d.Logger, d.Now)
 	c.throttle = newThrottle()
 	c.touches = newToucher(d.Store, d.Logger)
 	c.keys = newKeyring(d.Store)

@@ -111,7 +111,7 @@ func (c *Core) CreateAPIKey(ctx context.Context, a *Access, principalID string, 
 	key, secret := crypto.NewAPIKey(id)
 	k := model.APIKey{ID: id, Account: a.Session.Account, PrincipalID: principalID, Description: spec.Description,
 		Hash: c.sealer.KeyHash(secret), ExpiresAt: expires, ValidSources: sources, Roles: spec.Roles, CreatedAt: now}
-	ev := c.event(a.Caller, a.Session.Account, "apikey.create")
+	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), owner.RoleID(), id, actingKey(a)
 	if err := c.st.CreateAPIKey(ctx, k, ev); err != nil {
 		return model.APIKey{}, "", wrapStore(err, "API key")
@@ -153,7 +153,7 @@ func (c *Core) RevokeAPIKey(ctx context.Context, a *Access, keyID string) error 
 		return &Error{Kind: NotFound, Msg: "API key " + keyID + " is already revoked"}
 	}
 	now := c.now().UTC()
-	ev := c.event(a.Caller, a.Session.Account, "apikey.revoke")
+	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.revoke")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
 	if _, err := c.st.UpdateAPIKey(ctx, keyID, func(k model.APIKey) (model.APIKey, error) {
 		k.RevokedAt, k.Sealed, k.PrevHash, k.PrevUntil = &now, nil, nil, nil
@@ -179,7 +179,7 @@ func (c *Core) RotateAPIKey(ctx context.Context, a *Access, keyID string, grace 
 	if k.RevokedAt != nil {
 		return model.APIKey{}, "", &Error{Kind: NotFound, Msg: "API key " + keyID + " is revoked"}
 	}
-	ev := c.event(a.Caller, a.Session.Account, "rotate")
+	ev := c.audit.event(a.Caller, a.Session.Account, "rotate")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
 	return c.rotate(ctx, keyID, grace, ev)
 }
@@ -237,7 +237,7 @@ func (c *Core) ConjurKey(ctx context.Context, caller Caller, s Session) (string,
 	if err != nil {
 		return "", &Error{Kind: Internal, Msg: "API key cannot be read", Err: err}
 	}
-	ev := c.event(caller, s.Account, "apikey.read")
+	ev := c.audit.event(caller, s.Account, "apikey.read")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Authenticator = s.RoleID(), s.RoleID(), k.ID, s.Authenticator
 	if err := c.audit.record(ctx, ev); err != nil {
 		return "", err
@@ -250,15 +250,15 @@ func (c *Core) ConjurKey(ctx context.Context, caller Caller, s Session) (string,
 // session is LevelToken: ReasonCredentialStrength); another's needs
 // users-manage and outranking it.
 func (c *Core) RotateConjurKey(ctx context.Context, a *Access, target model.Principal) (string, error) {
-	ev := c.event(a.Caller, a.Session.Account, "rotate")
+	ev := c.audit.event(a.Caller, a.Session.Account, "rotate")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.Detail = a.Session.RoleID(), target.RoleID(), "authn", actingKey(a)
 	self := target.ID == a.Session.PrincipalID && target.Account == a.Session.Account
 	switch {
 	case self && a.Session.Level < LevelKey:
-		c.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
+		c.audit.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
 		return "", &Error{Kind: Unauthenticated, Reason: ReasonCredentialStrength, Msg: "a token cannot change its own credentials"}
 	case target.Account != a.Session.Account:
-		c.recordFailure(ctx, fail(ev, ReasonNotVisible))
+		c.audit.recordFailure(ctx, fail(ev, ReasonNotVisible))
 		return "", &Error{Kind: NotFound, Reason: ReasonNotVisible, Msg: "role not found"}
 	case !self:
 		if err := c.Require(ctx, a, PermUsersManage); err != nil {

@@ -38,7 +38,7 @@ func (c *Core) resolveOutside(ctx context.Context, account, typ, login string) (
 // the service's token lifetime, where it sets one.
 func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	name := serviceName(cred.Type, cred.ServiceID)
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = name
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	if cred.Login == "" {
@@ -54,7 +54,7 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 	}
 	refuse := func(reason Reason, detail string, err error) (Session, error) {
 		ev.Detail = detail
-		c.recordFailure(ctx, fail(ev, reason))
+		c.audit.recordFailure(ctx, fail(ev, reason))
 		return Session{}, err
 	}
 	bad := func(reason Reason, detail string) (Session, error) {

@@ -98,7 +98,7 @@ func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpe
 		return model.Principal{}, "", err
 	}
 	key, k := c.newConjurKey(p)
-	ev := c.event(a.Caller, a.Session.Account, "user.create")
+	ev := c.audit.event(a.Caller, a.Session.Account, "user.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), p.RoleID(), k.ID, actingKey(a)
 	if err := c.st.CreatePrincipal(ctx, p, &k, ev); err != nil {
 		return model.Principal{}, "", wrapStore(err, "login "+p.Login)
@@ -253,7 +253,7 @@ func (c *Core) UpdatePrincipal(ctx context.Context, a *Access, id string, patch 
 		hash = h
 	}
 	now := c.now().UTC()
-	ev := c.event(a.Caller, a.Session.Account, "user.update")
+	ev := c.audit.event(a.Caller, a.Session.Account, "user.update")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), target.RoleID(), a.Session.KeyID
 	ev.Detail = patchDetail(patch, restricted)
 	evs := []audit.Event{ev}
@@ -358,7 +358,7 @@ func (c *Core) DeletePrincipal(ctx context.Context, a *Access, id string) error 
 	if err := c.outranks(ctx, a, p); err != nil {
 		return err
 	}
-	ev := c.event(a.Caller, a.Session.Account, "user.delete")
+	ev := c.audit.event(a.Caller, a.Session.Account, "user.delete")
 	ev.Actor, ev.Subject, ev.Detail = a.Session.RoleID(), p.RoleID(), actingKey(a)
 	if err := c.st.DeletePrincipal(ctx, a.Session.Account, id, ev); err != nil {
 		return wrapStore(err, "principal "+id)

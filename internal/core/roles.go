@@ -72,7 +72,7 @@ func (c *Core) CreateRole(ctx context.Context, a *Access, spec RoleSpec) (model.
 	now := c.now().UTC()
 	r := model.Role{ID: crypto.NewID(), Account: a.Session.Account, Name: spec.Name, Description: spec.Description,
 		Permissions: nonNil(spec.Permissions), Context: spec.Context, CreatedAt: now, UpdatedAt: now}
-	ev := c.event(a.Caller, a.Session.Account, "role.create")
+	ev := c.audit.event(a.Caller, a.Session.Account, "role.create")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID
 	ev.Detail = joinDetail("id "+r.ID, roleDetail(r))
 	if err := c.st.CreateRole(ctx, r, ev); err != nil {
@@ -135,7 +135,7 @@ func (c *Core) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleS
 		return model.Role{}, err
 	}
 	now := c.now().UTC()
-	ev := c.event(a.Caller, a.Session.Account, "role.update")
+	ev := c.audit.event(a.Caller, a.Session.Account, "role.update")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+spec.Name, a.Session.KeyID
 	r, err := c.st.UpdateRole(ctx, a.Session.Account, id, func(r model.Role) (model.Role, error) {
 		if r.BuiltIn {
@@ -185,7 +185,7 @@ func (c *Core) DeleteRole(ctx context.Context, a *Access, id string) error {
 	if r.BuiltIn {
 		return invalid("id", "the built-in role %s cannot be deleted", r.Name)
 	}
-	ev := c.event(a.Caller, a.Session.Account, "role.delete")
+	ev := c.audit.event(a.Caller, a.Session.Account, "role.delete")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID, "id "+id
 	if err := c.st.DeleteRole(ctx, a.Session.Account, id, ev); err != nil {
 		return wrapStore(err, "role "+id)
@@ -249,7 +249,7 @@ func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, spe
 			return nil, err
 		}
 	}
-	ev := c.event(a.Caller, a.Session.Account, "grant.set")
+	ev := c.audit.event(a.Caller, a.Session.Account, "grant.set")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), p.RoleID(), a.Session.KeyID
 	ev.Detail = "roles [" + strings.Join(names, ", ") + "]"
 	if err := c.st.SetGrants(ctx, a.Session.Account, principalID, model.GrantExplicit, gs, ev); err != nil {

@@ -218,7 +218,7 @@ func (c *Core) RotateSigningKey(ctx context.Context, a *Access) error {
 		return err
 	}
 	s := a.Session
-	ev := c.event(a.Caller, s.Account, "signing_key.rotate")
+	ev := c.audit.event(a.Caller, s.Account, "signing_key.rotate")
 	ev.Actor, ev.KeyID = s.RoleID(), s.KeyID
 	now := c.now()
 	if err := rotateSigningKey(ctx, c.st, c.sealer, s.Account, now, c.tokenTTL, ev); err != nil {
