@@ -71,6 +71,8 @@ type Core struct {
 	authns   *authnCache
 	touches  *toucher
 
+	*accessService
+
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
 	closeErr error
@@ -154,6 +156,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.touches = newToucher(d.Store, d.Logger)
 	c.keys = newKeyring(d.Store)
 	c.authns = newAuthnCache()
+	c.accessService = &accessService{st: d.Store, now: d.Now, keys: c.keys, audit: c.audit}
 	if err := c.keys.load(ctx); err != nil {
 		stop()
 		return nil, fmt.Errorf("load API keys: %w", err)
