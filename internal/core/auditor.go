@@ -160,7 +160,7 @@ func (a *auditor) count(ev audit.Event) {
 
 // AuditCounts returns how many audit records of each event and outcome this
 // process has written, for metrics.
-func (c *Core) AuditCounts() map[[2]string]int64 {
+func (c *auditService) AuditCounts() map[[2]string]int64 {
 	out := map[[2]string]int64{}
 	c.audit.counts.Range(func(k, v any) bool {
 		out[k.([2]string)] = v.(*atomic.Int64).Load()

@@ -72,6 +72,7 @@ type Core struct {
 	touches  *toucher
 
 	*accessService
+	*auditService
 
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
@@ -157,6 +158,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.keys = newKeyring(d.Store)
 	c.authns = newAuthnCache()
 	c.accessService = &accessService{st: d.Store, now: d.Now, keys: c.keys, audit: c.audit}
+	c.auditService = &auditService{st: d.Store, audit: c.audit, access: c.accessService}
 	if err := c.keys.load(ctx); err != nil {
 		stop()
 		return nil, fmt.Errorf("load API keys: %w", err)
