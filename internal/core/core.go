@@ -73,6 +73,7 @@ type Core struct {
 
 	*accessService
 	*auditService
+	*tokenService
 
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
@@ -169,6 +170,8 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 		return nil, err
 	}
 	c.tokens = tk
+	c.tokenService = &tokenService{st: d.Store, sealer: d.Sealer, now: d.Now, tokenTTL: d.TokenTTL, tokens: tk, keys: c.keys,
+		audit: c.audit, access: c.accessService}
 	c.bcrypt.start()
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()
