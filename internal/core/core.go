@@ -74,6 +74,7 @@ type Core struct {
 	*accessService
 	*auditService
 	*tokenService
+	*keyService
 
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
@@ -159,6 +160,8 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.keys = newKeyring(d.Store)
 	c.authns = newAuthnCache()
 	c.accessService = &accessService{st: d.Store, now: d.Now, keys: c.keys, audit: c.audit}
+	c.keyService = &keyService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: c.keys, touches: c.touches, audit: c.audit,
+		access: c.accessService}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: c.accessService}
 	if err := c.keys.load(ctx); err != nil {
 		stop()

@@ -366,3 +366,16 @@ func (c *Core) DeletePrincipal(ctx context.Context, a *Access, id string) error 
 	c.keys.forgetPrincipal(a.Session.Account, id, true)
 	return nil
 }
+
+// FindPrincipal resolves a Conjur-style login (alice, user/alice,
+// host/myapp) in an account, for the surfaces.
+func (c *Core) FindPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
+	p, err := c.findPrincipal(ctx, account, login)
+	return p, wrapStore(err, "role "+login)
+}
+
+// FindPrincipalOfKind resolves a principal by kind and exact login.
+func (c *Core) FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error) {
+	p, err := c.st.GetPrincipalByLogin(ctx, account, kind, login)
+	return p, wrapStore(err, "role "+string(kind)+":"+login)
+}

@@ -341,3 +341,12 @@ func (c *Core) ListGrants(ctx context.Context, a *Access, principalID string) ([
 	gs, err := c.st.ListGrants(ctx, a.Session.Account, principalID)
 	return gs, wrapStore(err, "grants")
 }
+
+// RoleExists reports whether a role of that name exists in the account.
+func (c *Core) RoleExists(ctx context.Context, account, name string) (bool, error) {
+	_, err := c.st.GetRoleByName(ctx, account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, wrapStore(err, "role "+name)
+}
