@@ -75,6 +75,7 @@ type Core struct {
 	*auditService
 	*tokenService
 	*keyService
+	*authenticatorService
 
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
@@ -160,6 +161,8 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.keys = newKeyring(d.Store)
 	c.authns = newAuthnCache()
 	c.accessService = &accessService{st: d.Store, now: d.Now, keys: c.keys, audit: c.audit}
+	c.authenticatorService = &authenticatorService{st: d.Store, sealer: d.Sealer, factory: d.Authenticators, now: d.Now,
+		envAuthn: d.EnvAuthenticators, authns: c.authns, keys: c.keys, audit: c.audit, access: c.accessService}
 	c.keyService = &keyService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: c.keys, touches: c.touches, audit: c.audit,
 		access: c.accessService}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: c.accessService}

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/model"
@@ -141,20 +140,4 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 		s.TTL = pr.TokenTTL()
 	}
 	return s, nil
-}
-
-// allowedBy reports whether the service's allowed list admits p now: by its
-// login, or by a role it holds now.
-func (c *Core) allowedBy(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
-	if slices.Contains(svc.Allowed, string(p.Kind)+":"+p.Login) {
-		return true
-	}
-	now := c.now()
-	found := false
-	_ = c.eachGrant(ctx, p.Account, p.ID, func(g model.Grant, r model.Role) {
-		if grantHolds(g, now) && slices.Contains(svc.Allowed, "role:"+r.Name) {
-			found = true
-		}
-	})
-	return found
 }
