@@ -330,14 +330,14 @@ func (c *Core) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event
 
 // findPrincipal resolves a login: Conjur-style with a kind prefix, or bare
 // (a user first, then a host).
-func (c *Core) findPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
+func findPrincipal(ctx context.Context, st store.Store, account, login string) (model.Principal, error) {
 	kind, bare := splitLogin(login)
 	if kind != "" {
-		return c.st.GetPrincipalByLogin(ctx, account, kind, bare)
+		return st.GetPrincipalByLogin(ctx, account, kind, bare)
 	}
-	p, err := c.st.GetPrincipalByLogin(ctx, account, model.KindUser, bare)
+	p, err := st.GetPrincipalByLogin(ctx, account, model.KindUser, bare)
 	if errors.Is(err, store.ErrNotFound) {
-		return c.st.GetPrincipalByLogin(ctx, account, model.KindHost, bare)
+		return st.GetPrincipalByLogin(ctx, account, model.KindHost, bare)
 	}
 	return p, err
 }
@@ -367,7 +367,7 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 		c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 		return Session{}, &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait}
 	}
-	p, err := c.findPrincipal(ctx, cred.Account, cred.Login)
+	p, err := findPrincipal(ctx, c.st, cred.Account, cred.Login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Session{}, wrapStore(err, "principal")
 	}

@@ -76,6 +76,7 @@ type Core struct {
 	*tokenService
 	*keyService
 	*authenticatorService
+	*principalService
 
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
@@ -178,6 +179,8 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.tokens = tk
 	c.tokenService = &tokenService{st: d.Store, sealer: d.Sealer, now: d.Now, tokenTTL: d.TokenTTL, tokens: tk, keys: c.keys,
 		audit: c.audit, access: c.accessService}
+	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: c.keys, audit: c.audit,
+		access: c.accessService, keySvc: c.keyService, tokenSvc: c.tokenService}
 	c.bcrypt.start()
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()

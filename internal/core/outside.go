@@ -26,7 +26,7 @@ func (c *Core) resolveOutside(ctx context.Context, account, typ, login string) (
 	if usersOnly(typ) {
 		return c.st.GetPrincipalByLogin(ctx, account, model.KindUser, login)
 	}
-	return c.findPrincipal(ctx, account, login)
+	return findPrincipal(ctx, c.st, account, login)
 }
 
 // authenticateOutside authenticates through a configured service: the

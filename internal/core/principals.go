@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -13,6 +14,22 @@ import (
 	"github.com/keyward/keyward/internal/netpolicy"
 	"github.com/keyward/keyward/internal/store"
 )
+
+// principalService is principals (users and hosts), roles and grants, and
+// the accounts they live in: each change authorized by the access service,
+// audited in its transaction, and dropped from the hot-path cache after it
+// commits.
+type principalService struct {
+	st       store.Store
+	sealer   *crypto.Sealer
+	now      func() time.Time
+	bcrypt   *bcryptPool
+	keys     *keyring
+	audit    *auditor
+	access   *accessService
+	keySvc   *keyService
+	tokenSvc *tokenService
+}
 
 // PrincipalSpec is a new user or host.
 type PrincipalSpec struct {
@@ -89,8 +106,8 @@ func validateLabels(field string, m map[string]string) error {
 
 // CreatePrincipal stores a new user or host with its Conjur API key and
 // returns the principal and that key (shown once here).
-func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpec) (model.Principal, string, error) {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpec) (model.Principal, string, error) {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, "", err
 	}
 	p, err := c.newPrincipal(ctx, a.Session.Account, spec)
@@ -107,7 +124,7 @@ func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpe
 	return p, key, nil
 }
 
-func (c *Core) newPrincipal(ctx context.Context, account string, spec PrincipalSpec) (model.Principal, error) {
+func (c *principalService) newPrincipal(ctx context.Context, account string, spec PrincipalSpec) (model.Principal, error) {
 	if err := validatePrincipalLogin(spec.Login); err != nil {
 		return model.Principal{}, err
 	}
@@ -156,7 +173,7 @@ func (c *Core) newPrincipal(ctx context.Context, account string, spec PrincipalS
 
 // newConjurKey makes a principal's Conjur API key: its secret is sealed so
 // Conjur's login can return it again.
-func (c *Core) newConjurKey(p model.Principal) (string, model.APIKey) {
+func (c *principalService) newConjurKey(p model.Principal) (string, model.APIKey) {
 	id := crypto.NewKeyID()
 	key, secret := crypto.NewAPIKey(id)
 	return key, model.APIKey{
@@ -166,13 +183,13 @@ func (c *Core) newConjurKey(p model.Principal) (string, model.APIKey) {
 }
 
 // GetPrincipal returns one principal; a caller may always read itself.
-func (c *Core) GetPrincipal(ctx context.Context, a *Access, id string) (model.Principal, error) {
+func (c *principalService) GetPrincipal(ctx context.Context, a *Access, id string) (model.Principal, error) {
 	if id != a.Session.PrincipalID {
-		if err := c.Require(ctx, a, PermUsersView); err != nil {
+		if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 			return model.Principal{}, err
 		}
 	}
-	return c.principalIn(ctx, a, id)
+	return c.access.principalIn(ctx, a, id)
 }
 
 // normalizePage refuses a negative limit or offset and bounds the limit:
@@ -188,8 +205,8 @@ func normalizePage(page store.Page) (store.Page, error) {
 }
 
 // ListPrincipals returns one page of principals and the total.
-func (c *Core) ListPrincipals(ctx context.Context, a *Access, page Page) ([]model.Principal, int, error) {
-	if err := c.Require(ctx, a, PermUsersView); err != nil {
+func (c *principalService) ListPrincipals(ctx context.Context, a *Access, page Page) ([]model.Principal, int, error) {
+	if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)
@@ -203,19 +220,19 @@ func (c *Core) ListPrincipals(ctx context.Context, a *Access, page Page) ([]mode
 // UpdatePrincipal applies a partial update. A narrowed credential (a key
 // limited by roles or sources, or a token minted from one) may not set its
 // own principal's password or restriction: it would log in unnarrowed.
-func (c *Core) UpdatePrincipal(ctx context.Context, a *Access, id string, patch PrincipalPatch) (model.Principal, error) {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id string, patch PrincipalPatch) (model.Principal, error) {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, err
 	}
-	target, err := c.principalIn(ctx, a, id)
+	target, err := c.access.principalIn(ctx, a, id)
 	if err != nil {
 		return model.Principal{}, err
 	}
-	if err := c.outranks(ctx, a, target); err != nil {
+	if err := c.access.outranks(ctx, a, target); err != nil {
 		return model.Principal{}, err
 	}
 	if target.ID == a.Session.PrincipalID && a.Session.Narrowed && (patch.Password != nil || patch.RestrictedTo != nil) {
-		return model.Principal{}, c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password or restriction")
+		return model.Principal{}, c.access.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password or restriction")
 	}
 	var restricted []string
 	if patch.RestrictedTo != nil {
@@ -347,15 +364,15 @@ func setIf[T any](dst *T, src *T) {
 }
 
 // DeletePrincipal removes a principal with its keys and grants.
-func (c *Core) DeletePrincipal(ctx context.Context, a *Access, id string) error {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) DeletePrincipal(ctx context.Context, a *Access, id string) error {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return err
 	}
-	p, err := c.principalIn(ctx, a, id)
+	p, err := c.access.principalIn(ctx, a, id)
 	if err != nil {
 		return err
 	}
-	if err := c.outranks(ctx, a, p); err != nil {
+	if err := c.access.outranks(ctx, a, p); err != nil {
 		return err
 	}
 	ev := c.audit.event(a.Caller, a.Session.Account, "user.delete")
@@ -369,13 +386,13 @@ func (c *Core) DeletePrincipal(ctx context.Context, a *Access, id string) error 
 
 // FindPrincipal resolves a Conjur-style login (alice, user/alice,
 // host/myapp) in an account, for the surfaces.
-func (c *Core) FindPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
-	p, err := c.findPrincipal(ctx, account, login)
+func (c *principalService) FindPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
+	p, err := findPrincipal(ctx, c.st, account, login)
 	return p, wrapStore(err, "role "+login)
 }
 
 // FindPrincipalOfKind resolves a principal by kind and exact login.
-func (c *Core) FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error) {
+func (c *principalService) FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error) {
 	p, err := c.st.GetPrincipalByLogin(ctx, account, kind, login)
 	return p, wrapStore(err, "role "+string(kind)+":"+login)
 }

@@ -51,8 +51,8 @@ func validateRole(spec RoleSpec) error {
 
 // checkRoleSpec authorizes a role write and validates and normalizes its
 // content. Nobody writes a role granting what they do not hold.
-func (c *Core) checkRoleSpec(ctx context.Context, a *Access, spec *RoleSpec) error {
-	if err := c.Require(ctx, a, PermRolesManage); err != nil {
+func (c *principalService) checkRoleSpec(ctx context.Context, a *Access, spec *RoleSpec) error {
+	if err := c.access.Require(ctx, a, PermRolesManage); err != nil {
 		return err
 	}
 	if err := validateRole(*spec); err != nil {
@@ -61,11 +61,11 @@ func (c *Core) checkRoleSpec(ctx context.Context, a *Access, spec *RoleSpec) err
 	if spec.Context != nil {
 		spec.Context.IPMasks, _ = netpolicy.Normalize(spec.Context.IPMasks)
 	}
-	return c.covers(ctx, a, permsOf(spec.Permissions), "role grants a permission the caller does not hold")
+	return c.access.covers(ctx, a, permsOf(spec.Permissions), "role grants a permission the caller does not hold")
 }
 
 // CreateRole stores a new role.
-func (c *Core) CreateRole(ctx context.Context, a *Access, spec RoleSpec) (model.Role, error) {
+func (c *principalService) CreateRole(ctx context.Context, a *Access, spec RoleSpec) (model.Role, error) {
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}
@@ -89,8 +89,8 @@ func nonNil(ss []string) []string {
 }
 
 // GetRole returns one role.
-func (c *Core) GetRole(ctx context.Context, a *Access, id string) (model.Role, error) {
-	if err := c.Require(ctx, a, PermRolesView); err != nil {
+func (c *principalService) GetRole(ctx context.Context, a *Access, id string) (model.Role, error) {
+	if err := c.access.Require(ctx, a, PermRolesView); err != nil {
 		return model.Role{}, err
 	}
 	r, err := c.st.GetRole(ctx, a.Session.Account, id)
@@ -103,8 +103,8 @@ func withAdminPerms(r model.Role) model.Role {
 }
 
 // ListRoles returns one page of roles and the total.
-func (c *Core) ListRoles(ctx context.Context, a *Access, page Page) ([]model.Role, int, error) {
-	if err := c.Require(ctx, a, PermRolesView); err != nil {
+func (c *principalService) ListRoles(ctx context.Context, a *Access, page Page) ([]model.Role, int, error) {
+	if err := c.access.Require(ctx, a, PermRolesView); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)
@@ -123,7 +123,7 @@ func (c *Core) ListRoles(ctx context.Context, a *Access, page Page) ([]model.Rol
 // will be: widening a role one holds, filling an empty one, or loosening
 // the context of one holding a permission one lacks would each give more
 // than the caller has.
-func (c *Core) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleSpec) (model.Role, error) {
+func (c *principalService) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleSpec) (model.Role, error) {
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}
@@ -131,7 +131,7 @@ func (c *Core) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleS
 	if err != nil {
 		return model.Role{}, wrapStore(err, "role "+id)
 	}
-	if err := c.covers(ctx, a, rolePerms(old), "role holds a permission the caller does not"); err != nil {
+	if err := c.access.covers(ctx, a, rolePerms(old), "role holds a permission the caller does not"); err != nil {
 		return model.Role{}, err
 	}
 	now := c.now().UTC()
@@ -174,8 +174,8 @@ func roleDetail(r model.Role) string {
 }
 
 // DeleteRole removes a role and every grant of it.
-func (c *Core) DeleteRole(ctx context.Context, a *Access, id string) error {
-	if err := c.Require(ctx, a, PermRolesManage); err != nil {
+func (c *principalService) DeleteRole(ctx context.Context, a *Access, id string) error {
+	if err := c.access.Require(ctx, a, PermRolesManage); err != nil {
 		return err
 	}
 	r, err := c.st.GetRole(ctx, a.Session.Account, id)
@@ -206,15 +206,15 @@ type GrantSpec struct {
 // is resolved in the caller's account first, then outranked; nobody grants
 // a role holding a permission they lack; and nobody lengthens or widens
 // their own grants (ownGrantsOK).
-func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, specs []GrantSpec) ([]model.Grant, error) {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) SetGrants(ctx context.Context, a *Access, principalID string, specs []GrantSpec) ([]model.Grant, error) {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return nil, err
 	}
-	p, err := c.principalIn(ctx, a, principalID)
+	p, err := c.access.principalIn(ctx, a, principalID)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.outranks(ctx, a, p); err != nil {
+	if err := c.access.outranks(ctx, a, p); err != nil {
 		return nil, err
 	}
 	now := c.now().UTC()
@@ -234,7 +234,7 @@ func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, spe
 			return nil, wrapStore(err, "role "+sp.RoleID)
 		}
 		// Nobody grants what they do not hold: users-manage is not admin.
-		if err := c.covers(ctx, a, rolePerms(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
+		if err := c.access.covers(ctx, a, rolePerms(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
 			return nil, err
 		}
 		g, err := newGrant(a.Session.Account, principalID, sp, now)
@@ -290,7 +290,7 @@ func newGrant(account, principalID string, sp GrantSpec, now time.Time) (model.G
 // more roles than one has: a role one does not hold explicitly, a grant
 // made PERMANENT, a period ending later or added, a floating length raised.
 // Dropping grants or narrowing them is allowed.
-func (c *Core) ownGrantsOK(ctx context.Context, a *Access, next []model.Grant) error {
+func (c *principalService) ownGrantsOK(ctx context.Context, a *Access, next []model.Grant) error {
 	cur, err := c.st.ListGrants(ctx, a.Session.Account, a.Session.PrincipalID)
 	if err != nil {
 		return wrapStore(err, "grants")
@@ -298,10 +298,10 @@ func (c *Core) ownGrantsOK(ctx context.Context, a *Access, next []model.Grant) e
 	for _, g := range next {
 		i := slices.IndexFunc(cur, func(o model.Grant) bool { return o.RoleID == g.RoleID && o.Source == model.GrantExplicit })
 		if i < 0 {
-			return c.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot give itself a role")
+			return c.access.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot give itself a role")
 		}
 		if !grantWithin(g, cur[i]) {
-			return c.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot lengthen its own grant")
+			return c.access.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot lengthen its own grant")
 		}
 	}
 	return nil
@@ -329,13 +329,13 @@ func grantWithin(g, old model.Grant) bool {
 }
 
 // ListGrants returns a principal's grants.
-func (c *Core) ListGrants(ctx context.Context, a *Access, principalID string) ([]model.Grant, error) {
+func (c *principalService) ListGrants(ctx context.Context, a *Access, principalID string) ([]model.Grant, error) {
 	if principalID != a.Session.PrincipalID {
-		if err := c.Require(ctx, a, PermUsersView); err != nil {
+		if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := c.principalIn(ctx, a, principalID); err != nil {
+	if _, err := c.access.principalIn(ctx, a, principalID); err != nil {
 		return nil, err
 	}
 	gs, err := c.st.ListGrants(ctx, a.Session.Account, principalID)
@@ -343,7 +343,7 @@ func (c *Core) ListGrants(ctx context.Context, a *Access, principalID string) ([
 }
 
 // RoleExists reports whether a role of that name exists in the account.
-func (c *Core) RoleExists(ctx context.Context, account, name string) (bool, error) {
+func (c *principalService) RoleExists(ctx context.Context, account, name string) (bool, error) {
 	_, err := c.st.GetRoleByName(ctx, account, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
