@@ -16,6 +16,24 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
+// authService is authentication: the one way from a credential (token, API
+// key, password, outside proof) to a session, with the admission check,
+// the failure throttle, the bcrypt pool and an audit record of every
+// attempt.
+type authService struct {
+	st       store.Store
+	sealer   *crypto.Sealer
+	now      func() time.Time
+	keys     *keyring
+	throttle *throttle
+	bcrypt   *bcryptPool
+	touches  *toucher
+	audit    *auditor
+	access   *accessService
+	tokenSvc *tokenService
+	authnSvc *authenticatorService
+}
+
 // CredentialKind is the closed set of credentials Authenticate takes.
 type CredentialKind int
 
@@ -77,13 +95,13 @@ func (cr *Credential) authenticator() string {
 // malformed credentials included. A success of a key, password or outside
 // credential returns only once its record is committed; a token's use is
 // not recorded (its issue was), only its refusals.
-func (c *Core) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}
 	switch cred.Kind {
 	case CredToken:
-		s, reason := c.checkToken(ctx, caller, cred.Secret)
+		s, reason := c.tokenSvc.checkToken(ctx, caller, cred.Secret)
 		if reason != ReasonNone {
 			ev := c.audit.event(caller, cred.Account, cred.Event)
 			ev.Actor = unknownActor(cred.Account)
@@ -159,8 +177,8 @@ func admit(p *principalEntry, k *keyEntry, caller Caller, now time.Time) Reason 
 
 // authnDisabled audits and refuses a Conjur authn login while the
 // environment's authenticator list leaves authn out.
-func (c *Core) authnDisabled(ctx context.Context, caller Caller, cred Credential) error {
-	if !cred.Conjur || c.BasicAuthnEnabled() {
+func (c *authService) authnDisabled(ctx context.Context, caller Caller, cred Credential) error {
+	if !cred.Conjur || c.authnSvc.BasicAuthnEnabled() {
 		return nil
 	}
 	ev := c.audit.event(caller, cred.Account, cred.Event)
@@ -224,7 +242,7 @@ type KeyCheck struct {
 // checkKey does the hot-path work of an API-key check: parse, look up by id,
 // compare the HMAC in constant time, then admit. It reads only memory (the
 // owner is cached after its first use) and writes nothing.
-func (c *Core) checkKey(ctx context.Context, caller Caller, account, login, key string) KeyCheck {
+func (c *authService) checkKey(ctx context.Context, caller Caller, account, login, key string) KeyCheck {
 	id, secret, ok := crypto.ParseAPIKey(key)
 	if !ok {
 		return KeyCheck{Code: ReasonMalformedKey}
@@ -269,7 +287,7 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, account, login, key 
 }
 
 // finishKey audits a key check and returns its session or refusal.
-func (c *Core) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
+func (c *authService) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
 	ev := c.keyEvent(caller, cred, kc)
 	if !kc.Valid {
 		c.audit.recordFailure(ctx, ev)
@@ -286,7 +304,7 @@ func (c *Core) finishKey(ctx context.Context, caller Caller, cred Credential, kc
 // and why not, with the permissions it gives. The key is checked against
 // caller's address (verify's caller passes the presenting client's when it
 // may). Every verification is audited.
-func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string) (KeyCheck, []string, error) {
+func (c *authService) VerifyKey(ctx context.Context, caller Caller, key string) (KeyCheck, []string, error) {
 	cred := Credential{Kind: CredAPIKey, Secret: key, Event: "apikey.verify"}
 	kc := c.checkKey(ctx, caller, "", "", key)
 	if _, err := c.finishKey(ctx, caller, cred, kc); err != nil && kc.Valid {
@@ -298,14 +316,14 @@ func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string) (KeyChe
 		}
 		return kc, nil, nil
 	}
-	set, _, err := c.effective(ctx, kc.Session, caller, c.now())
+	set, _, err := c.access.effective(ctx, kc.Session, caller, c.now())
 	if err != nil {
 		return KeyCheck{}, nil, err
 	}
 	return kc, set.list(), nil
 }
 
-func (c *Core) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event {
+func (c *authService) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event {
 	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.KeyID = kc.Key.ID
@@ -346,7 +364,7 @@ func findPrincipal(ctx context.Context, st store.Store, account, login string) (
 // AcceptKey, the principal's Conjur API key also works as the password
 // (Conjur's Basic login). An unknown login costs the same bcrypt work.
 // Failures count towards the login's throttle.
-func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+func (c *authService) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
@@ -424,7 +442,7 @@ func outsideReason(o authn.Outcome) Reason {
 }
 
 // Whoami audits and returns what a session knows of itself.
-func (c *Core) Whoami(ctx context.Context, a *Access) error {
+func (c *authService) Whoami(ctx context.Context, a *Access) error {
 	ev := c.audit.event(a.Caller, a.Session.Account, "whoami")
 	ev.Actor = a.Session.RoleID()
 	ev.Subject = ev.Actor

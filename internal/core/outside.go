@@ -22,7 +22,7 @@ func isBuiltinAdmin(p model.Principal) bool { return p.Kind == model.KindUser &&
 
 // resolveOutside turns an authenticator's identity into a principal of the
 // account.
-func (c *Core) resolveOutside(ctx context.Context, account, typ, login string) (model.Principal, error) {
+func (c *authService) resolveOutside(ctx context.Context, account, typ, login string) (model.Principal, error) {
 	if usersOnly(typ) {
 		return c.st.GetPrincipalByLogin(ctx, account, model.KindUser, login)
 	}
@@ -35,7 +35,7 @@ func (c *Core) resolveOutside(ctx context.Context, account, typ, login string) (
 // must agree with the credential, then the one admission check. Failures
 // count towards the login's throttle, as passwords do. The session's TTL is
 // the service's token lifetime, where it sets one.
-func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	name := serviceName(cred.Type, cred.ServiceID)
 	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = name
@@ -75,10 +75,10 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 		}
 		return refuse(ReasonAuthnUnavailable, "", wrapStore(err, "authenticator"))
 	}
-	if !c.enabled(svc) {
+	if !c.authnSvc.enabled(svc) {
 		return refuse(ReasonAuthnDisabled, "", unauthenticated(ReasonAuthnDisabled))
 	}
-	a, err := c.authenticator(svc)
+	a, err := c.authnSvc.authenticator(svc)
 	if err != nil {
 		return refuse(ReasonAuthnMisconfigured, "", &Error{Kind: Unavailable, Reason: ReasonAuthnMisconfigured, Msg: "authenticator is misconfigured", Err: err})
 	}
@@ -113,7 +113,7 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 	if isBuiltinAdmin(p) {
 		return bad(ReasonBuiltinAdmin, "")
 	}
-	if !c.allowedBy(ctx, svc, p) {
+	if !c.authnSvc.allowedBy(ctx, svc, p) {
 		return refuse(ReasonNotAllowed, "", forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
 	if ac, ok := a.(authn.AnnotationChecker); ok {
