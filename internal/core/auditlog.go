@@ -4,11 +4,21 @@ import (
 	"context"
 
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store"
 )
 
+// auditService is the audit log as the surfaces see it: listing records and
+// the counts for metrics. The group commit behind it (auditor) is shared:
+// every service records through it.
+type auditService struct {
+	st     store.Store
+	audit  *auditor
+	access *accessService
+}
+
 // ListAudit returns one page of the account's audit records, newest first.
-func (c *Core) ListAudit(ctx context.Context, a *Access, limit, offset int) ([]audit.Record, int, error) {
-	if err := c.Require(ctx, a, PermAuditView); err != nil {
+func (c *auditService) ListAudit(ctx context.Context, a *Access, limit, offset int) ([]audit.Record, int, error) {
+	if err := c.access.Require(ctx, a, PermAuditView); err != nil {
 		return nil, 0, err
 	}
 	if limit < 0 || offset < 0 {

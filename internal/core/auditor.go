@@ -20,6 +20,7 @@ type auditor struct {
 	counts sync.Map // [2]string{event, outcome} -> *atomic.Int64
 	st     store.Store
 	log    *slog.Logger
+	now    func() time.Time // the core's clock, for the time of records
 	in     chan auditReq
 	done   chan struct{}
 	// waits pools the one-slot channels callers wait on; a channel goes back
@@ -44,8 +45,8 @@ const (
 	auditBusy        = 2 * time.Millisecond // a flush this recent means load
 )
 
-func newAuditor(st store.Store, log *slog.Logger) *auditor {
-	a := &auditor{st: st, log: log, in: make(chan auditReq, 4096), done: make(chan struct{})}
+func newAuditor(st store.Store, log *slog.Logger, now func() time.Time) *auditor {
+	a := &auditor{st: st, log: log, now: now, in: make(chan auditReq, 4096), done: make(chan struct{})}
 	a.waits.New = func() any { return make(chan error, 1) }
 	return a
 }
@@ -159,7 +160,7 @@ func (a *auditor) count(ev audit.Event) {
 
 // AuditCounts returns how many audit records of each event and outcome this
 // process has written, for metrics.
-func (c *Core) AuditCounts() map[[2]string]int64 {
+func (c *auditService) AuditCounts() map[[2]string]int64 {
 	out := map[[2]string]int64{}
 	c.audit.counts.Range(func(k, v any) bool {
 		out[k.([2]string)] = v.(*atomic.Int64).Load()
@@ -169,9 +170,9 @@ func (c *Core) AuditCounts() map[[2]string]int64 {
 }
 
 // event starts an audit event for caller.
-func (c *Core) event(caller Caller, account, name string) audit.Event {
+func (a *auditor) event(caller Caller, account, name string) audit.Event {
 	return audit.Event{
-		Time: c.now(), Account: account, Event: name, Outcome: audit.Success,
+		Time: a.now(), Account: account, Event: name, Outcome: audit.Success,
 		ClientIP: addrString(caller.ClientIP), PeerIP: addrString(caller.PeerIP), RequestID: caller.RequestID,
 	}
 }
@@ -185,8 +186,8 @@ func fail(ev audit.Event, reason Reason) audit.Event {
 
 // recordFailure writes a failure record; its own failure is logged, since
 // the caller is being refused anyway.
-func (c *Core) recordFailure(ctx context.Context, ev audit.Event) {
-	if err := c.audit.record(ctx, ev); err != nil {
-		c.log.Error("audit of a refusal failed", "event", ev.Event, "err", err)
+func (a *auditor) recordFailure(ctx context.Context, ev audit.Event) {
+	if err := a.record(ctx, ev); err != nil {
+		a.log.Error("audit of a refusal failed", "event", ev.Event, "err", err)
 	}
 }

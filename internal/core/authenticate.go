@@ -16,6 +16,24 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
+// authService is authentication: the one way from a credential (token, API
+// key, password, outside proof) to a session, with the admission check,
+// the failure throttle, the bcrypt pool and an audit record of every
+// attempt.
+type authService struct {
+	st       store.Store
+	sealer   *crypto.Sealer
+	now      func() time.Time
+	keys     *keyring
+	throttle *throttle
+	bcrypt   *bcryptPool
+	touches  *toucher
+	audit    *auditor
+	access   *accessService
+	tokenSvc *tokenService
+	authnSvc *authenticatorService
+}
+
 // CredentialKind is the closed set of credentials Authenticate takes.
 type CredentialKind int
 
@@ -77,21 +95,21 @@ func (cr *Credential) authenticator() string {
 // malformed credentials included. A success of a key, password or outside
 // credential returns only once its record is committed; a token's use is
 // not recorded (its issue was), only its refusals.
-func (c *Core) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}
 	switch cred.Kind {
 	case CredToken:
-		s, reason := c.checkToken(ctx, caller, cred.Secret)
+		s, reason := c.tokenSvc.checkToken(ctx, caller, cred.Secret)
 		if reason != ReasonNone {
-			ev := c.event(caller, cred.Account, cred.Event)
+			ev := c.audit.event(caller, cred.Account, cred.Event)
 			ev.Actor = unknownActor(cred.Account)
 			if s.PrincipalID != "" {
 				ev.Account, ev.Actor = s.Account, s.RoleID()
 			}
 			ev.Subject = ev.Actor
-			c.recordFailure(ctx, fail(ev, reason))
+			c.audit.recordFailure(ctx, fail(ev, reason))
 			return Session{}, unauthenticated(reason)
 		}
 		if cred.Conjur {
@@ -116,14 +134,14 @@ func (c *Core) Authenticate(ctx context.Context, caller Caller, cred Credential)
 	if cred.Malformed {
 		reason = ReasonMalformedCredentials
 	}
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = cred.authenticator()
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	if cred.Login == "" {
 		ev.Actor = unknownActor(cred.Account)
 	}
 	ev.Subject = ev.Actor
-	c.recordFailure(ctx, fail(ev, reason))
+	c.audit.recordFailure(ctx, fail(ev, reason))
 	e := unauthenticated(reason)
 	if !cred.Malformed {
 		e.Msg = "authentication required"
@@ -159,15 +177,15 @@ func admit(p *principalEntry, k *keyEntry, caller Caller, now time.Time) Reason 
 
 // authnDisabled audits and refuses a Conjur authn login while the
 // environment's authenticator list leaves authn out.
-func (c *Core) authnDisabled(ctx context.Context, caller Caller, cred Credential) error {
-	if !cred.Conjur || c.BasicAuthnEnabled() {
+func (c *authService) authnDisabled(ctx context.Context, caller Caller, cred Credential) error {
+	if !cred.Conjur || c.authnSvc.BasicAuthnEnabled() {
 		return nil
 	}
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
-	c.recordFailure(ctx, fail(ev, ReasonAuthnDisabled))
+	c.audit.recordFailure(ctx, fail(ev, ReasonAuthnDisabled))
 	return unauthenticated(ReasonAuthnDisabled)
 }
 
@@ -224,7 +242,7 @@ type KeyCheck struct {
 // checkKey does the hot-path work of an API-key check: parse, look up by id,
 // compare the HMAC in constant time, then admit. It reads only memory (the
 // owner is cached after its first use) and writes nothing.
-func (c *Core) checkKey(ctx context.Context, caller Caller, account, login, key string) KeyCheck {
+func (c *authService) checkKey(ctx context.Context, caller Caller, account, login, key string) KeyCheck {
 	id, secret, ok := crypto.ParseAPIKey(key)
 	if !ok {
 		return KeyCheck{Code: ReasonMalformedKey}
@@ -269,10 +287,10 @@ func (c *Core) checkKey(ctx context.Context, caller Caller, account, login, key 
 }
 
 // finishKey audits a key check and returns its session or refusal.
-func (c *Core) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
+func (c *authService) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
 	ev := c.keyEvent(caller, cred, kc)
 	if !kc.Valid {
-		c.recordFailure(ctx, ev)
+		c.audit.recordFailure(ctx, ev)
 		return Session{}, unauthenticated(kc.Code)
 	}
 	if err := c.audit.record(ctx, ev); err != nil {
@@ -294,7 +312,7 @@ type Vouch struct {
 // and why not, with the permissions it gives. The key is checked against
 // caller's address (verify's caller passes the presenting client's when it
 // may). Every verification is audited.
-func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string, vouch Vouch) (KeyCheck, []string, error) {
+func (c *authService) VerifyKey(ctx context.Context, caller Caller, key string, vouch Vouch) (KeyCheck, []string, error) {
 	if vouch.ClientIP.IsValid() {
 		// Honoured for keys of the voucher's own account only: a resource
 		// server of one tenant does not speak for another's clients.
@@ -316,19 +334,19 @@ func (c *Core) VerifyKey(ctx context.Context, caller Caller, key string, vouch V
 		return kc, nil, nil
 	}
 	now := c.now()
-	set, pending, err := c.effective(ctx, kc.Session, caller, now)
+	set, pending, err := c.access.effective(ctx, kc.Session, caller, now)
 	if err != nil {
 		return KeyCheck{}, nil, err
 	}
 	// A resource server acting on these permissions is their first use.
-	if err := c.activate(ctx, kc.Session, caller, pending, now); err != nil {
+	if err := c.access.activate(ctx, kc.Session, caller, pending, now); err != nil {
 		return KeyCheck{}, nil, err
 	}
 	return kc, set.list(), nil
 }
 
-func (c *Core) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event {
-	ev := c.event(caller, cred.Account, cred.Event)
+func (c *authService) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event {
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.KeyID = kc.Key.ID
 	switch {
@@ -352,14 +370,14 @@ func (c *Core) keyEvent(caller Caller, cred Credential, kc KeyCheck) audit.Event
 
 // findPrincipal resolves a login: Conjur-style with a kind prefix, or bare
 // (a user first, then a host).
-func (c *Core) findPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
+func findPrincipal(ctx context.Context, st store.Store, account, login string) (model.Principal, error) {
 	kind, bare := splitLogin(login)
 	if kind != "" {
-		return c.st.GetPrincipalByLogin(ctx, account, kind, bare)
+		return st.GetPrincipalByLogin(ctx, account, kind, bare)
 	}
-	p, err := c.st.GetPrincipalByLogin(ctx, account, model.KindUser, bare)
+	p, err := st.GetPrincipalByLogin(ctx, account, model.KindUser, bare)
 	if errors.Is(err, store.ErrNotFound) {
-		return c.st.GetPrincipalByLogin(ctx, account, model.KindHost, bare)
+		return st.GetPrincipalByLogin(ctx, account, model.KindHost, bare)
 	}
 	return p, err
 }
@@ -368,8 +386,8 @@ func (c *Core) findPrincipal(ctx context.Context, account, login string) (model.
 // AcceptKey, the principal's Conjur API key also works as the password
 // (Conjur's Basic login). An unknown login costs the same bcrypt work.
 // Failures count towards the login's throttle.
-func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
-	ev := c.event(caller, cred.Account, cred.Event)
+func (c *authService) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = "authn"
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
@@ -384,7 +402,7 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 			}
 		}
 	}
-	p, err := c.findPrincipal(ctx, cred.Account, cred.Login)
+	p, err := findPrincipal(ctx, c.st, cred.Account, cred.Login)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return Session{}, wrapStore(err, "principal")
 	}
@@ -395,12 +413,12 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 		throttleKey = cred.Account + "\x00" + p.ID
 	}
 	if wait := c.throttle.blocked(throttleKey, c.now()); wait > 0 {
-		c.recordFailure(ctx, fail(ev, ReasonThrottled))
+		c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 		return Session{}, &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait}
 	}
 	ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, cred.Secret)
 	if perr != nil {
-		c.recordFailure(ctx, fail(ev, ReasonThrottled))
+		c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 		return Session{}, perr
 	}
 	if p.ID != "" {
@@ -424,7 +442,7 @@ func (c *Core) authenticatePassword(ctx context.Context, caller Caller, cred Cre
 		if reason == ReasonUnknownLogin || reason == ReasonNoPassword || reason == ReasonBadPassword {
 			c.throttle.fail(throttleKey, c.now())
 		}
-		c.recordFailure(ctx, fail(ev, reason))
+		c.audit.recordFailure(ctx, fail(ev, reason))
 		return Session{}, unauthenticated(reason)
 	}
 	if err := c.audit.record(ctx, ev); err != nil {
@@ -451,8 +469,8 @@ func outsideReason(o authn.Outcome) Reason {
 }
 
 // Whoami audits and returns what a session knows of itself.
-func (c *Core) Whoami(ctx context.Context, a *Access) error {
-	ev := c.event(a.Caller, a.Session.Account, "whoami")
+func (c *authService) Whoami(ctx context.Context, a *Access) error {
+	ev := c.audit.event(a.Caller, a.Session.Account, "whoami")
 	ev.Actor = a.Session.RoleID()
 	ev.Subject = ev.Actor
 	ev.KeyID = a.Session.KeyID

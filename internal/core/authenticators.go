@@ -60,6 +60,21 @@ type AuthenticatorView struct {
 	UpdatedAt time.Time
 }
 
+// authenticatorService is the outside authenticator services of each
+// account: defining, enabling and listing them, building each (cached until
+// it changes), their status checks, and whether one admits a principal.
+type authenticatorService struct {
+	st       store.Store
+	sealer   *crypto.Sealer
+	factory  map[string]authn.Factory
+	now      func() time.Time
+	envAuthn []string
+	authns   *authnCache
+	keys     *keyring
+	audit    *auditor
+	access   *accessService
+}
+
 // authnCache keeps built authenticators, rebuilt when their service changes.
 type authnCache struct {
 	mu sync.Mutex
@@ -80,7 +95,7 @@ func serviceName(typ, serviceID string) string {
 	return typ + "/" + serviceID
 }
 
-func (c *Core) checkType(typ, serviceID string) error {
+func (c *authenticatorService) checkType(typ, serviceID string) error {
 	if !slices.Contains(InstalledAuthenticators(), typ) || typ == "authn" {
 		return &Error{Kind: NotFound, Reason: ReasonUnsupportedType, Field: "type", Msg: "authenticator type " + typ + " is not supported"}
 	}
@@ -103,7 +118,7 @@ func (c *Core) checkType(typ, serviceID string) error {
 }
 
 // build makes an authenticator from a stored service, opening its secrets.
-func (c *Core) build(svc model.AuthenticatorService) (authn.Authenticator, error) {
+func (c *authenticatorService) build(svc model.AuthenticatorService) (authn.Authenticator, error) {
 	vals := maps.Clone(svc.Config)
 	if vals == nil {
 		vals = map[string]string{}
@@ -122,7 +137,7 @@ func secretAAD(svc model.AuthenticatorService, key string) string {
 	return "authn:" + svc.Account + ":" + serviceName(svc.Type, svc.ServiceID) + ":" + key
 }
 
-func (c *Core) authenticator(svc model.AuthenticatorService) (authn.Authenticator, error) {
+func (c *authenticatorService) authenticator(svc model.AuthenticatorService) (authn.Authenticator, error) {
 	name := svc.Account + "|" + serviceName(svc.Type, svc.ServiceID)
 	c.authns.mu.Lock()
 	ca, ok := c.authns.m[name]
@@ -172,8 +187,8 @@ func serviceSubject(account, typ, serviceID string) string {
 // unless every value is good, and unless the caller outranks every
 // principal the allowed list admits (mayAdmit): whoever defines a service
 // aimed at a directory or IdP they control can log in as anyone it admits.
-func (c *Core) PutAuthenticator(ctx context.Context, a *Access, typ, serviceID string, spec AuthenticatorSpec) (AuthenticatorView, error) {
-	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, typ, serviceID string, spec AuthenticatorSpec) (AuthenticatorView, error) {
+	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return AuthenticatorView{}, err
 	}
 	account := a.Session.Account
@@ -228,7 +243,7 @@ func (c *Core) PutAuthenticator(ctx context.Context, a *Access, typ, serviceID s
 			svc.Config[k] = v
 		}
 	}
-	ev := c.event(a.Caller, account, "authenticator.put")
+	ev := c.audit.event(a.Caller, account, "authenticator.put")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
 	ev.Detail = authenticatorDetail(spec, old, oldErr == nil)
 	if err := c.st.PutAuthenticator(ctx, svc, ev); err != nil {
@@ -265,7 +280,7 @@ func authenticatorDetail(spec AuthenticatorSpec, old model.AuthenticatorService,
 // admits: user:<login> and host:<login> that principal; role:<name> every
 // holder of the role by any grant, now or later, and the role's own
 // permissions (role:admin means all).
-func (c *Core) mayAdmit(ctx context.Context, a *Access, allowed []string) error {
+func (c *authenticatorService) mayAdmit(ctx context.Context, a *Access, allowed []string) error {
 	account := a.Session.Account
 	for _, entry := range allowed {
 		kind, name, _ := strings.Cut(entry, ":")
@@ -278,21 +293,21 @@ func (c *Core) mayAdmit(ctx context.Context, a *Access, allowed []string) error 
 			if err != nil {
 				return wrapStore(err, "principal "+entry)
 			}
-			if err := c.outranks(ctx, a, p); err != nil {
+			if err := c.access.outranks(ctx, a, p); err != nil {
 				return err
 			}
 		case "role":
 			r, err := c.st.GetRoleByName(ctx, account, name)
 			if errors.Is(err, store.ErrNotFound) {
 				if name == AdminRole {
-					return c.covers(ctx, a, allPermSet, "the allowed list admits a role holding a permission the caller does not")
+					return c.access.covers(ctx, a, allPermSet, "the allowed list admits a role holding a permission the caller does not")
 				}
 				continue
 			}
 			if err != nil {
 				return wrapStore(err, "role "+name)
 			}
-			if err := c.covers(ctx, a, rolePerms(r), "the allowed list admits a role holding a permission the caller does not"); err != nil {
+			if err := c.access.covers(ctx, a, rolePerms(r), "the allowed list admits a role holding a permission the caller does not"); err != nil {
 				return err
 			}
 			holders, err := c.st.RoleHolders(ctx, account, r.ID)
@@ -304,7 +319,7 @@ func (c *Core) mayAdmit(ctx context.Context, a *Access, allowed []string) error 
 				if err != nil {
 					continue
 				}
-				if err := c.outranks(ctx, a, p); err != nil {
+				if err := c.access.outranks(ctx, a, p); err != nil {
 					return err
 				}
 			}
@@ -313,7 +328,7 @@ func (c *Core) mayAdmit(ctx context.Context, a *Access, allowed []string) error 
 	return nil
 }
 
-func (c *Core) view(ctx context.Context, svc model.AuthenticatorService, check bool) AuthenticatorView {
+func (c *authenticatorService) view(ctx context.Context, svc model.AuthenticatorService, check bool) AuthenticatorView {
 	v := AuthenticatorView{Type: svc.Type, ServiceID: svc.ServiceID, Enabled: c.enabled(svc), Config: maps.Clone(svc.Config),
 		Allowed: svc.Allowed, Status: "ok", UpdatedAt: svc.UpdatedAt}
 	if v.Config == nil {
@@ -339,7 +354,7 @@ func (c *Core) view(ctx context.Context, svc model.AuthenticatorService, check b
 }
 
 // configStatus builds the service and runs its status check, if it has one.
-func (c *Core) configStatus(ctx context.Context, svc model.AuthenticatorService) error {
+func (c *authenticatorService) configStatus(ctx context.Context, svc model.AuthenticatorService) error {
 	a, err := c.authenticator(svc)
 	if err != nil {
 		return err
@@ -353,8 +368,8 @@ func (c *Core) configStatus(ctx context.Context, svc model.AuthenticatorService)
 }
 
 // GetAuthenticator returns one service with its configuration status.
-func (c *Core) GetAuthenticator(ctx context.Context, a *Access, typ, serviceID string) (AuthenticatorView, error) {
-	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+func (c *authenticatorService) GetAuthenticator(ctx context.Context, a *Access, typ, serviceID string) (AuthenticatorView, error) {
+	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return AuthenticatorView{}, err
 	}
 	svc, err := c.st.GetAuthenticator(ctx, a.Session.Account, typ, serviceID)
@@ -365,8 +380,8 @@ func (c *Core) GetAuthenticator(ctx context.Context, a *Access, typ, serviceID s
 }
 
 // ListAuthenticators returns the account's services with their status.
-func (c *Core) ListAuthenticators(ctx context.Context, a *Access) ([]AuthenticatorView, error) {
-	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+func (c *authenticatorService) ListAuthenticators(ctx context.Context, a *Access) ([]AuthenticatorView, error) {
+	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return nil, err
 	}
 	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)
@@ -381,12 +396,12 @@ func (c *Core) ListAuthenticators(ctx context.Context, a *Access) ([]Authenticat
 }
 
 // DeleteAuthenticator removes a service.
-func (c *Core) DeleteAuthenticator(ctx context.Context, a *Access, typ, serviceID string) error {
-	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+func (c *authenticatorService) DeleteAuthenticator(ctx context.Context, a *Access, typ, serviceID string) error {
+	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return err
 	}
 	account := a.Session.Account
-	ev := c.event(a.Caller, account, "authenticator.delete")
+	ev := c.audit.event(a.Caller, account, "authenticator.delete")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
 	if err := c.st.DeleteAuthenticator(ctx, account, typ, serviceID, ev); err != nil {
 		return wrapStore(err, "authenticator "+serviceName(typ, serviceID))
@@ -400,8 +415,8 @@ func (c *Core) DeleteAuthenticator(ctx context.Context, a *Access, typ, serviceI
 // SetAuthenticatorEnabled enables or disables a defined service (Conjur's
 // PATCH). Enabling one is admitting everyone its allowed list names, so it
 // needs what defining it needs. An undefined service is NotFound.
-func (c *Core) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serviceID string, enabled bool) error {
-	if err := c.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+func (c *authenticatorService) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serviceID string, enabled bool) error {
+	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return err
 	}
 	account := a.Session.Account
@@ -416,7 +431,7 @@ func (c *Core) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serv
 		svc.DefinedBy = a.Session.PrincipalID
 	}
 	svc.Enabled, svc.UpdatedAt = enabled, c.now().UTC()
-	ev := c.event(a.Caller, account, "authenticator.enable")
+	ev := c.audit.event(a.Caller, account, "authenticator.enable")
 	if !enabled {
 		ev.Event = "authenticator.disable"
 	}
@@ -426,7 +441,7 @@ func (c *Core) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serv
 
 // enabled decides whether a service is enabled: the environment's list
 // overrides the store, as CONJUR_AUTHENTICATORS does.
-func (c *Core) enabled(svc model.AuthenticatorService) bool {
+func (c *authenticatorService) enabled(svc model.AuthenticatorService) bool {
 	if c.envAuthn != nil {
 		return slices.Contains(c.envAuthn, serviceName(svc.Type, svc.ServiceID))
 	}
@@ -434,7 +449,7 @@ func (c *Core) enabled(svc model.AuthenticatorService) bool {
 }
 
 // BasicAuthnEnabled reports whether the built-in authn is enabled.
-func (c *Core) BasicAuthnEnabled() bool {
+func (c *authenticatorService) BasicAuthnEnabled() bool {
 	return c.envAuthn == nil || slices.Contains(c.envAuthn, "authn")
 }
 
@@ -443,7 +458,7 @@ func (c *Core) BasicAuthnEnabled() bool {
 // none, and naming every account's services would tell anyone what other
 // tenants run), and the enabled ones (every entry of the environment list
 // counts as enabled, defined or not).
-func (c *Core) AuthenticatorLists(ctx context.Context, account string) (configured, enabled []string, err error) {
+func (c *authenticatorService) AuthenticatorLists(ctx context.Context, account string) (configured, enabled []string, err error) {
 	conf, en := map[string]bool{"authn": true}, map[string]bool{}
 	if c.BasicAuthnEnabled() {
 		en["authn"] = true
@@ -481,7 +496,7 @@ type OIDCProvider struct {
 
 // OIDCProviders lists an account's enabled code-flow OIDC services, each
 // with a fresh nonce and PKCE verifier and the provider's authorization URL.
-func (c *Core) OIDCProviders(ctx context.Context, account string) ([]OIDCProvider, error) {
+func (c *authenticatorService) OIDCProviders(ctx context.Context, account string) ([]OIDCProvider, error) {
 	if _, err := c.st.GetAccount(ctx, account); err != nil {
 		return nil, wrapStore(err, "account "+account)
 	}
@@ -522,7 +537,7 @@ func (c *Core) OIDCProviders(ctx context.Context, account string) ([]OIDCProvide
 // the service, the caller's access, then the configuration. Each failure
 // is an *Error whose Reason the surface words (Conjur: its error class and
 // CONJ code); a configuration error is Internal with the check's message.
-func (c *Core) AuthenticatorStatus(ctx context.Context, a *Access, account, typ, serviceID string) error {
+func (c *authenticatorService) AuthenticatorStatus(ctx context.Context, a *Access, account, typ, serviceID string) error {
 	if !slices.Contains(InstalledAuthenticators(), typ) {
 		return &Error{Kind: NotFound, Reason: ReasonUnsupportedType, Msg: "authenticator " + typ + " is not supported"}
 	}
@@ -553,14 +568,30 @@ func (c *Core) AuthenticatorStatus(ctx context.Context, a *Access, account, typ,
 }
 
 // statusDenied audits and refuses a status read.
-func (c *Core) statusDenied(ctx context.Context, a *Access, account, typ, serviceID string) error {
-	ev := fail(c.event(a.Caller, a.Session.Account, "authenticator.status"), ReasonMissingPermission)
+func (c *authenticatorService) statusDenied(ctx context.Context, a *Access, account, typ, serviceID string) error {
+	ev := fail(c.audit.event(a.Caller, a.Session.Account, "authenticator.status"), ReasonMissingPermission)
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
-	c.recordFailure(ctx, ev)
+	c.audit.recordFailure(ctx, ev)
 	return &Error{Kind: Forbidden, Reason: ReasonMissingPermission, Msg: "the caller may not read this authenticator's status"}
 }
 
-func (c *Core) allowedByID(ctx context.Context, svc model.AuthenticatorService, s Session) bool {
+func (c *authenticatorService) allowedByID(ctx context.Context, svc model.AuthenticatorService, s Session) bool {
 	pe, err := c.keys.principal(ctx, s.Account, s.PrincipalID)
 	return err == nil && c.allowedBy(ctx, svc, pe.p)
+}
+
+// allowedBy reports whether the service's allowed list admits p now: by its
+// login, or by a role it holds now.
+func (c *authenticatorService) allowedBy(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
+	if slices.Contains(svc.Allowed, string(p.Kind)+":"+p.Login) {
+		return true
+	}
+	now := c.now()
+	found := false
+	_ = c.access.eachGrant(ctx, p.Account, p.ID, func(g model.Grant, r model.Role) {
+		if grantHolds(g, now) && slices.Contains(svc.Allowed, "role:"+r.Name) {
+			found = true
+		}
+	})
+	return found
 }

@@ -10,7 +10,19 @@ import (
 
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/netpolicy"
+	"github.com/keyward/keyward/internal/store"
 )
+
+// accessService is authorization: what a session may do now (effective),
+// what a principal could ever do (potential), the access snapshot, and the
+// checks operations run on it (Require, covers, outranks, mayMint), each
+// refusal audited. It reads grants and roles through the hot-path cache.
+type accessService struct {
+	st    store.Store
+	now   func() time.Time
+	keys  *keyring
+	audit *auditor
+}
 
 // Permissions a role can hold. Every native route declares one of them (or
 // says it is public); the built-in admin role holds them all.
@@ -151,7 +163,7 @@ func contextHolds(rc *model.RoleContext, now time.Time, addr netip.Addr) bool {
 // role (a role deleted under us grants nothing and is skipped). What holds
 // is the caller's filter: now (effective), ever again (potential), or a
 // role name (authenticators' allowed lists).
-func (c *Core) eachGrant(ctx context.Context, account, principalID string, fn func(g model.Grant, r model.Role)) error {
+func (c *accessService) eachGrant(ctx context.Context, account, principalID string, fn func(g model.Grant, r model.Role)) error {
 	grants, err := c.keys.grantsOf(ctx, account, principalID)
 	if err != nil {
 		return wrapStore(err, "grants")
@@ -170,14 +182,14 @@ func (c *Core) eachGrant(ctx context.Context, account, principalID string, fn fu
 // valid now, of roles whose context holds, narrowed by the credential's
 // scope. It is pure: floating grants it counts that were never used are
 // returned for Access to activate.
-func (c *Core) effective(ctx context.Context, s Session, caller Caller, now time.Time) (permSet, []string, error) {
+func (c *accessService) effective(ctx context.Context, s Session, caller Caller, now time.Time) (permSet, []string, error) {
 	set, _, pending, err := c.effectiveDurable(ctx, s, caller, now)
 	return set, pending, err
 }
 
 // effectiveDurable is effective, and the part of it held through
 // PERMANENT grants.
-func (c *Core) effectiveDurable(ctx context.Context, s Session, caller Caller, now time.Time) (set, durable permSet, pending []string, err error) {
+func (c *accessService) effectiveDurable(ctx context.Context, s Session, caller Caller, now time.Time) (set, durable permSet, pending []string, err error) {
 	err = c.eachGrant(ctx, s.Account, s.PrincipalID, func(g model.Grant, r model.Role) {
 		if len(s.Scope) > 0 && !slices.Contains(s.Scope, g.RoleID) || !grantHolds(g, now) || !contextHolds(r.Context, now, caller.ClientIP) {
 			return
@@ -195,9 +207,9 @@ func (c *Core) effectiveDurable(ctx context.Context, s Session, caller Caller, n
 
 // activate starts the clock of floating grants used for the first time:
 // an audited write, apart from the (pure) permission computation.
-func (c *Core) activate(ctx context.Context, s Session, caller Caller, pending []string, now time.Time) error {
+func (c *accessService) activate(ctx context.Context, s Session, caller Caller, pending []string, now time.Time) error {
 	for _, roleID := range pending {
-		ev := c.event(caller, s.Account, "grant.activate")
+		ev := c.audit.event(caller, s.Account, "grant.activate")
 		ev.Actor, ev.Subject, ev.KeyID, ev.Detail = s.RoleID(), s.RoleID(), s.KeyID, "role "+roleID
 		if err := c.st.ActivateGrant(ctx, s.Account, s.PrincipalID, roleID, now.UTC(), ev); err != nil {
 			return wrapStore(err, "grant activation")
@@ -210,7 +222,7 @@ func (c *Core) activate(ctx context.Context, s Session, caller Caller, pending [
 // potential is every permission a principal's grants could give, now or
 // later, regardless of role context and of any key's scope: what it could
 // do at its most privileged.
-func (c *Core) potential(ctx context.Context, account, principalID string, now time.Time) (permSet, error) {
+func (c *accessService) potential(ctx context.Context, account, principalID string, now time.Time) (permSet, error) {
 	var set permSet
 	err := c.eachGrant(ctx, account, principalID, func(g model.Grant, r model.Role) {
 		if grantCanHold(g, now) {
@@ -244,7 +256,7 @@ func (a *Access) Permissions() []string { return a.perms.list() }
 // Access computes a session's access snapshot. Using a floating grant for
 // the first time starts its clock: that write, audited, happens here, not
 // in the permission computation.
-func (c *Core) Access(ctx context.Context, caller Caller, s Session) (*Access, error) {
+func (c *accessService) Access(ctx context.Context, caller Caller, s Session) (*Access, error) {
 	now := c.now()
 	set, durable, pending, err := c.effectiveDurable(ctx, s, caller, now)
 	if err != nil {
@@ -257,7 +269,7 @@ func (c *Core) Access(ctx context.Context, caller Caller, s Session) (*Access, e
 }
 
 // Require checks that the access holds perm; a denial is audited.
-func (c *Core) Require(ctx context.Context, a *Access, perm string) error {
+func (c *accessService) Require(ctx context.Context, a *Access, perm string) error {
 	if a.perms.has(perm) {
 		return nil
 	}
@@ -266,25 +278,25 @@ func (c *Core) Require(ctx context.Context, a *Access, perm string) error {
 
 // Refuse audits a refusal decided by a surface's own rules (event names
 // the operation, subject its object) and returns err.
-func (c *Core) Refuse(ctx context.Context, a *Access, event, subject string, err *Error) error {
-	ev := fail(c.event(a.Caller, a.Session.Account, event), err.Reason)
+func (c *accessService) Refuse(ctx context.Context, a *Access, event, subject string, err *Error) error {
+	ev := fail(c.audit.event(a.Caller, a.Session.Account, event), err.Reason)
 	ev.Actor, ev.Subject, ev.KeyID, ev.Authenticator = a.Session.RoleID(), subject, a.Session.KeyID, "authn"
-	c.recordFailure(ctx, ev)
+	c.audit.recordFailure(ctx, ev)
 	return err
 }
 
 // deny audits an authorization refusal and returns the Forbidden error for
 // it; detail (a permission) goes to the record only.
-func (c *Core) deny(ctx context.Context, a *Access, reason Reason, detail, msg string) error {
-	ev := fail(c.event(a.Caller, a.Session.Account, "authorize"), reason)
+func (c *accessService) deny(ctx context.Context, a *Access, reason Reason, detail, msg string) error {
+	ev := fail(c.audit.event(a.Caller, a.Session.Account, "authorize"), reason)
 	ev.Actor, ev.Detail, ev.KeyID = a.Session.RoleID(), detail, a.Session.KeyID
 	ev.Subject = ev.Actor
-	c.recordFailure(ctx, ev)
+	c.audit.recordFailure(ctx, ev)
 	return forbidden(reason, msg)
 }
 
 // covers checks that the access holds every permission in want.
-func (c *Core) covers(ctx context.Context, a *Access, want permSet, why string) error {
+func (c *accessService) covers(ctx context.Context, a *Access, want permSet, why string) error {
 	if p := a.perms.missing(want); p != "" {
 		return c.deny(ctx, a, ReasonEscalation, p, why+": "+p)
 	}
@@ -297,7 +309,7 @@ func (c *Core) covers(ctx context.Context, a *Access, want permSet, why string) 
 // password, minting an admin's key, even one whose admin grant starts in an
 // hour). target must already be resolved in the session's account. A
 // refusal is audited.
-func (c *Core) outranks(ctx context.Context, a *Access, target model.Principal) error {
+func (c *accessService) outranks(ctx context.Context, a *Access, target model.Principal) error {
 	if target.ID == a.Session.PrincipalID && target.Account == a.Session.Account {
 		return nil
 	}
@@ -313,7 +325,7 @@ func (c *Core) outranks(ctx context.Context, a *Access, target model.Principal) 
 // source-bound key must not mint an unbounded one for its owner, whatever
 // permissions it holds); another's with api-keys-manage and every
 // permission the other could hold.
-func (c *Core) mayMint(ctx context.Context, a *Access, target model.Principal) error {
+func (c *accessService) mayMint(ctx context.Context, a *Access, target model.Principal) error {
 	if err := c.notNarrowed(ctx, a); err != nil {
 		return err
 	}
@@ -330,7 +342,7 @@ func (c *Core) mayMint(ctx context.Context, a *Access, target model.Principal) e
 // sources (or a token minted from one): such a session uses what it was
 // given but never makes a credential, a password or a grant, for its owner
 // or anyone else, which would shed its limits through a second principal.
-func (c *Core) notNarrowed(ctx context.Context, a *Access) error {
+func (c *accessService) notNarrowed(ctx context.Context, a *Access) error {
 	if a.Session.Narrowed {
 		return c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot create or change credentials or grants")
 	}
@@ -340,7 +352,7 @@ func (c *Core) notNarrowed(ctx context.Context, a *Access) error {
 // principalIn resolves a principal id in the access's account. An id of
 // another account is answered exactly as one that exists nowhere, before
 // any outranking or minting check looks at it.
-func (c *Core) principalIn(ctx context.Context, a *Access, id string) (model.Principal, error) {
+func (c *accessService) principalIn(ctx context.Context, a *Access, id string) (model.Principal, error) {
 	p, err := c.st.GetPrincipal(ctx, a.Session.Account, id)
 	if err == nil && p.Account != a.Session.Account {
 		return model.Principal{}, &Error{Kind: NotFound, Msg: "principal " + id + " not found"}
@@ -353,6 +365,6 @@ func joinDetail(parts ...string) string { return strings.Join(parts, "; ") }
 
 // Outranks is outranks for the surfaces whose own rules act on a principal
 // (Conjur's credentials routes): a refusal is audited.
-func (c *Core) Outranks(ctx context.Context, a *Access, target model.Principal) error {
+func (c *accessService) Outranks(ctx context.Context, a *Access, target model.Principal) error {
 	return c.outranks(ctx, a, target)
 }

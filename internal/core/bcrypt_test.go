@@ -55,6 +55,7 @@ func TestThrottledLoginsNeverRefuseAKey(t *testing.T) {
 	}
 	c.bcrypt.close()
 	c.bcrypt = newBcryptPool(1, 0)
+	c.authService.bcrypt = c.bcrypt // logins use the service's pool
 	c.bcrypt.start()
 	release := make(chan struct{})
 	started := make(chan struct{})
@@ -79,7 +80,7 @@ func TestThrottledLoginsNeverRefuseAKey(t *testing.T) {
 func TestTokenTTLIsConfigurable(t *testing.T) {
 	ctx := context.Background()
 	c, admin, _ := testCore(t, nil)
-	c2, err := New(ctx, Deps{Store: c.st, Sealer: c.sealer, TokenTTL: 2 * time.Minute})
+	c2, err := New(ctx, Deps{Store: c.st, Sealer: c.tokenService.sealer, TokenTTL: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

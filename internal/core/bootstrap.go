@@ -9,7 +9,7 @@ import (
 )
 
 // Initialized reports whether any account exists.
-func (c *Core) Initialized(ctx context.Context) (bool, error) {
+func (c *principalService) Initialized(ctx context.Context) (bool, error) {
 	as, err := c.st.ListAccounts(ctx)
 	if err != nil {
 		return false, fmt.Errorf("list accounts: %w", err)
@@ -20,12 +20,12 @@ func (c *Core) Initialized(ctx context.Context) (bool, error) {
 // Bootstrap creates an account with its built-in admin role, an admin user
 // holding it and its first token signing key, and returns the admin's API
 // key. An account that exists already is a Conflict and nothing changes.
-func (c *Core) Bootstrap(ctx context.Context, caller Caller, account string) (string, error) {
+func (c *principalService) Bootstrap(ctx context.Context, caller Caller, account string) (string, error) {
 	if err := ValidateLogin(account); err != nil || len(account) > 64 {
 		return "", invalid("account", "account names are 1 to 64 letters, digits and / @ . - _")
 	}
 	now := c.now().UTC()
-	ev := c.event(caller, account, "account.create")
+	ev := c.audit.event(caller, account, "account.create")
 	ev.Actor = account + ":user:admin"
 	ev.Subject = ev.Actor
 	if err := c.st.CreateAccount(ctx, model.Account{Name: account, CreatedAt: now}, ev); err != nil {
@@ -56,7 +56,7 @@ func (c *Core) Bootstrap(ctx context.Context, caller Caller, account string) (st
 		return "", wrapStore(err, "admin grant")
 	}
 	c.keys.refreshKey(ctx, k.ID)
-	if err := c.createSigningKey(ctx, ev); err != nil {
+	if err := c.tokenSvc.createSigningKey(ctx, ev); err != nil {
 		return "", err
 	}
 	return key, nil

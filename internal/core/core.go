@@ -52,25 +52,25 @@ type Deps struct {
 	Version string
 }
 
-// Core is keyward's one core. It is safe for concurrent use.
+// Core is keyward's one core: a thin facade over one service per concept,
+// each holding only what it uses. The services are embedded, so their
+// exported methods are Core's. It is safe for concurrent use.
 type Core struct {
-	st       store.Store
-	sealer   *crypto.Sealer
-	factory  map[string]authn.Factory
-	now      func() time.Time
-	log      *slog.Logger
-	tokenTTL time.Duration
-	envAuthn []string
-	version  string
+	*authService          // authentication: Authenticate, VerifyKey, Whoami
+	*accessService        // authorization: Access, Require, Refuse, Outranks
+	*principalService     // accounts, principals, roles and grants, passwords
+	*keyService           // API keys and Conjur keys
+	*tokenService         // tokens, signing keys, JWKS
+	*authenticatorService // outside authenticator services
+	*auditService         // audit listing and counts
 
+	st      store.Store
+	version string
+
+	// The background workers Close stops.
 	audit    *auditor
-	throttle *throttle
 	bcrypt   *bcryptPool
-	keys     *keyring
-	tokens   *tokenKeys
-	authns   *authnCache
 	touches  *toucher
-
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
 	closeErr error
@@ -141,29 +141,38 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	c := &Core{
-		st: d.Store, sealer: d.Sealer, factory: d.Authenticators, now: d.Now, log: d.Logger,
-		tokenTTL: d.TokenTTL, envAuthn: d.EnvAuthenticators, version: d.Version,
-		bcrypt: newBcryptPool(d.BcryptWorkers, d.BcryptQueue),
-		stop:   stop,
+		st: d.Store, version: d.Version,
+		audit:   newAuditor(d.Store, d.Logger, d.Now),
+		bcrypt:  newBcryptPool(d.BcryptWorkers, d.BcryptQueue),
+		touches: newToucher(d.Store, d.Logger),
+		stop:    stop,
 	}
 	if d.LendProcs {
 		c.bcrypt.procs = newProcLender()
 	}
-	c.audit = newAuditor(d.Store, d.Logger)
-	c.throttle = newThrottle()
-	c.touches = newToucher(d.Store, d.Logger)
-	c.keys = newKeyring(d.Store)
-	c.authns = newAuthnCache()
-	if err := c.keys.load(ctx); err != nil {
+	keys := newKeyring(d.Store)
+	if err := keys.load(ctx); err != nil {
 		stop()
 		return nil, fmt.Errorf("load API keys: %w", err)
 	}
-	tk, err := loadTokenKeys(ctx, d.Store, d.Sealer, d.Now(), d.TokenTTL)
+	tokens, err := loadTokenKeys(ctx, d.Store, d.Sealer, d.Now(), d.TokenTTL)
 	if err != nil {
 		stop()
 		return nil, err
 	}
-	c.tokens = tk
+	access := &accessService{st: d.Store, now: d.Now, keys: keys, audit: c.audit}
+	tokenSvc := &tokenService{st: d.Store, sealer: d.Sealer, now: d.Now, tokenTTL: d.TokenTTL, tokens: tokens, keys: keys,
+		audit: c.audit, access: access}
+	keySvc := &keyService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, touches: c.touches, audit: c.audit,
+		access: access}
+	authnSvc := &authenticatorService{st: d.Store, sealer: d.Sealer, factory: d.Authenticators, now: d.Now,
+		envAuthn: d.EnvAuthenticators, authns: newAuthnCache(), keys: keys, audit: c.audit, access: access}
+	c.accessService, c.tokenService, c.keyService, c.authenticatorService = access, tokenSvc, keySvc, authnSvc
+	c.authService = &authService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, throttle: newThrottle(), bcrypt: c.bcrypt,
+		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc}
+	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
+		access: access, keySvc: keySvc, tokenSvc: tokenSvc}
+	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}
 	c.bcrypt.start()
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
+	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/store/sqlite"
 )
 
@@ -32,21 +35,88 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// testCore is a real core over SQLite in a temp folder, bootstrapped with
-// account acme; it returns the core, the admin's session and its key.
-func testCore(tb testing.TB, now func() time.Time) (*Core, Session, string) {
+// testStore is a real SQLite store in a temp folder (closed at cleanup) and
+// a sealer under a random master key: what services are built over.
+func testStore(tb testing.TB) (store.Store, *crypto.Sealer) {
 	tb.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "keyward.db"), audit.NewKey([]byte("core test audit chain key")))
+	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "keyward.db"), audit.NewKey([]byte("core test audit chain key")))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { st.Close() })
 	mk := make([]byte, crypto.MasterKeySize)
 	_, _ = rand.Read(mk)
 	sealer, err := crypto.NewSealer(mk)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return st, sealer
+}
+
+// runAuditor starts the audit group commit over st, as New does; it stops
+// at cleanup (before the store closes).
+func runAuditor(tb testing.TB, st store.Store, now func() time.Time) *auditor {
+	tb.Helper()
+	if now == nil {
+		now = time.Now
+	}
+	a := newAuditor(st, slog.New(slog.DiscardHandler), now)
+	ctx, stop := context.WithCancel(context.Background())
+	go a.run(ctx)
+	tb.Cleanup(func() { stop(); <-a.done })
+	return a
+}
+
+// seedAccount writes account with principals (login → kind) and roles
+// (name → permissions) straight into st, and returns their ids by name.
+func seedAccount(tb testing.TB, st store.Store, account string, principals map[string]model.Kind, roles map[string][]string) (pids, rids map[string]string) {
+	tb.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := st.CreateAccount(ctx, model.Account{Name: account, CreatedAt: now}); err != nil {
+		tb.Fatal(err)
+	}
+	pids, rids = map[string]string{}, map[string]string{}
+	for login, kind := range principals {
+		p := model.Principal{ID: crypto.NewID(), Account: account, Login: login, Kind: kind, Status: model.StatusActive,
+			Source: "local", CreatedAt: now, UpdatedAt: now}
+		if err := st.CreatePrincipal(ctx, p, nil); err != nil {
+			tb.Fatal(err)
+		}
+		pids[login] = p.ID
+	}
+	for name, perms := range roles {
+		r := model.Role{ID: crypto.NewID(), Account: account, Name: name, Permissions: perms, CreatedAt: now, UpdatedAt: now}
+		if err := st.CreateRole(ctx, r); err != nil {
+			tb.Fatal(err)
+		}
+		rids[name] = r.ID
+	}
+	return pids, rids
+}
+
+// auditEvents lists account's audit records of event name, newest first.
+func auditEvents(tb testing.TB, st store.Store, account, name string) []audit.Record {
+	tb.Helper()
+	rs, _, err := st.ListAudit(context.Background(), account, 1000, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []audit.Record
+	for _, r := range rs {
+		if r.Event.Event == name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// testCore is a real core over SQLite in a temp folder, bootstrapped with
+// account acme; it returns the core, the admin's session and its key.
+func testCore(tb testing.TB, now func() time.Time) (*Core, Session, string) {
+	tb.Helper()
+	ctx := context.Background()
+	st, sealer := testStore(tb)
 	c, err := New(ctx, Deps{Store: st, Sealer: sealer, Now: now, BcryptWorkers: 2})
 	if err != nil {
 		tb.Fatal(err)
@@ -55,7 +125,6 @@ func testCore(tb testing.TB, now func() time.Time) (*Core, Session, string) {
 		if err := c.Close(); err != nil {
 			tb.Error(err)
 		}
-		st.Close()
 	})
 	key, err := c.Bootstrap(ctx, Caller{RequestID: "init"}, "acme")
 	if err != nil {

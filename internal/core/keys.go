@@ -13,6 +13,19 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
+// keyService is API keys and each principal's Conjur key: create, list,
+// rotate, revoke and read them, each change checked by the access service
+// and refreshed into the hot-path cache after it commits.
+type keyService struct {
+	st      store.Store
+	sealer  *crypto.Sealer
+	now     func() time.Time
+	keys    *keyring
+	touches *toucher
+	audit   *auditor
+	access  *accessService
+}
+
 // KeySpec is a new API key's constraints; every field is optional.
 type KeySpec struct {
 	Description   string
@@ -28,36 +41,36 @@ const maxGrace = 30 * 24 * time.Hour
 // MayChangeKey answers, and audits a refusal, whether the access may
 // rotate or revoke the key: the pipeline asks it before a body is read,
 // since whose key it is decides (the change checks again).
-func (c *Core) MayChangeKey(ctx context.Context, a *Access, keyID string) error {
+func (c *keyService) MayChangeKey(ctx context.Context, a *Access, keyID string) error {
 	_, err := c.keyForChange(ctx, a, keyID)
 	return err
 }
 
 // keyForChange loads a key the access may rotate or revoke: as keyAccess,
 // and then as mayMint for the key's owner.
-func (c *Core) keyForChange(ctx context.Context, a *Access, keyID string) (model.APIKey, error) {
+func (c *keyService) keyForChange(ctx context.Context, a *Access, keyID string) (model.APIKey, error) {
 	k, err := c.keyAccess(ctx, a, keyID)
 	if err != nil {
 		return model.APIKey{}, err
 	}
-	owner, err := c.principalIn(ctx, a, k.PrincipalID)
+	owner, err := c.access.principalIn(ctx, a, k.PrincipalID)
 	if err != nil {
 		return model.APIKey{}, err
 	}
-	return k, c.mayMint(ctx, a, owner)
+	return k, c.access.mayMint(ctx, a, owner)
 }
 
 // keyAccess loads a key the access may act on. Without api-keys-manage a
 // key that is not the caller's is refused exactly like one that does not
 // exist, so the answer reveals nothing.
-func (c *Core) keyAccess(ctx context.Context, a *Access, keyID string) (model.APIKey, error) {
+func (c *keyService) keyAccess(ctx context.Context, a *Access, keyID string) (model.APIKey, error) {
 	k, err := c.st.GetAPIKey(ctx, keyID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return model.APIKey{}, wrapStore(err, "API key")
 	}
 	owned := err == nil && k.Account == a.Session.Account && k.PrincipalID == a.Session.PrincipalID
 	if !a.Has(PermAPIKeysManage) && !owned {
-		return model.APIKey{}, c.deny(ctx, a, ReasonMissingPermission, PermAPIKeysManage, "permission "+PermAPIKeysManage+" is required")
+		return model.APIKey{}, c.access.deny(ctx, a, ReasonMissingPermission, PermAPIKeysManage, "permission "+PermAPIKeysManage+" is required")
 	}
 	if err != nil || k.Account != a.Session.Account {
 		return model.APIKey{}, &Error{Kind: NotFound, Msg: "API key " + keyID + " not found"}
@@ -67,17 +80,17 @@ func (c *Core) keyAccess(ctx context.Context, a *Access, keyID string) (model.AP
 
 // CreateAPIKey makes a new key for a principal and returns it with its
 // secret, shown this once.
-func (c *Core) CreateAPIKey(ctx context.Context, a *Access, principalID string, spec KeySpec) (model.APIKey, string, error) {
+func (c *keyService) CreateAPIKey(ctx context.Context, a *Access, principalID string, spec KeySpec) (model.APIKey, string, error) {
 	if principalID != a.Session.PrincipalID {
-		if err := c.Require(ctx, a, PermAPIKeysManage); err != nil {
+		if err := c.access.Require(ctx, a, PermAPIKeysManage); err != nil {
 			return model.APIKey{}, "", err
 		}
 	}
-	owner, err := c.principalIn(ctx, a, principalID)
+	owner, err := c.access.principalIn(ctx, a, principalID)
 	if err != nil {
 		return model.APIKey{}, "", err
 	}
-	if err := c.mayMint(ctx, a, owner); err != nil {
+	if err := c.access.mayMint(ctx, a, owner); err != nil {
 		return model.APIKey{}, "", err
 	}
 	sources, err := netpolicy.Normalize(spec.ValidSources)
@@ -111,7 +124,7 @@ func (c *Core) CreateAPIKey(ctx context.Context, a *Access, principalID string, 
 	key, secret := crypto.NewAPIKey(id)
 	k := model.APIKey{ID: id, Account: a.Session.Account, PrincipalID: principalID, Description: spec.Description,
 		Hash: c.sealer.KeyHash(secret), ExpiresAt: expires, ValidSources: sources, Roles: spec.Roles, CreatedAt: now}
-	ev := c.event(a.Caller, a.Session.Account, "apikey.create")
+	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), owner.RoleID(), id, actingKey(a)
 	if err := c.st.CreateAPIKey(ctx, k, ev); err != nil {
 		return model.APIKey{}, "", wrapStore(err, "API key")
@@ -122,13 +135,13 @@ func (c *Core) CreateAPIKey(ctx context.Context, a *Access, principalID string, 
 }
 
 // ListAPIKeys lists a principal's keys, never their secrets.
-func (c *Core) ListAPIKeys(ctx context.Context, a *Access, principalID string) ([]model.APIKey, error) {
+func (c *keyService) ListAPIKeys(ctx context.Context, a *Access, principalID string) ([]model.APIKey, error) {
 	if principalID != a.Session.PrincipalID {
-		if err := c.Require(ctx, a, PermAPIKeysManage); err != nil {
+		if err := c.access.Require(ctx, a, PermAPIKeysManage); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := c.principalIn(ctx, a, principalID); err != nil {
+	if _, err := c.access.principalIn(ctx, a, principalID); err != nil {
 		return nil, err
 	}
 	c.touches.flush() // so last use is current
@@ -141,7 +154,7 @@ func (c *Core) ListAPIKeys(ctx context.Context, a *Access, principalID string) (
 
 // RevokeAPIKey revokes a key at once. It stays as a tombstone, so a later
 // verification can answer "revoked".
-func (c *Core) RevokeAPIKey(ctx context.Context, a *Access, keyID string) error {
+func (c *keyService) RevokeAPIKey(ctx context.Context, a *Access, keyID string) error {
 	k, err := c.keyForChange(ctx, a, keyID)
 	if err != nil {
 		return err
@@ -153,7 +166,7 @@ func (c *Core) RevokeAPIKey(ctx context.Context, a *Access, keyID string) error 
 		return &Error{Kind: NotFound, Msg: "API key " + keyID + " is already revoked"}
 	}
 	now := c.now().UTC()
-	ev := c.event(a.Caller, a.Session.Account, "apikey.revoke")
+	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.revoke")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
 	if _, err := c.st.UpdateAPIKey(ctx, keyID, func(k model.APIKey) (model.APIKey, error) {
 		k.RevokedAt, k.Sealed, k.PrevHash, k.PrevUntil = &now, nil, nil, nil
@@ -168,7 +181,7 @@ func (c *Core) RevokeAPIKey(ctx context.Context, a *Access, keyID string) error 
 // RotateAPIKey gives a key a new secret. During grace the old secret still
 // works, never past the key's expiry. Of concurrent rotations the last to
 // commit wins; only its secret (and its grace secret) stays valid.
-func (c *Core) RotateAPIKey(ctx context.Context, a *Access, keyID string, grace time.Duration) (model.APIKey, string, error) {
+func (c *keyService) RotateAPIKey(ctx context.Context, a *Access, keyID string, grace time.Duration) (model.APIKey, string, error) {
 	if grace < 0 || grace > maxGrace {
 		return model.APIKey{}, "", invalid("grace_period_seconds", "grace_period_seconds must be 0 to %d", int(maxGrace.Seconds()))
 	}
@@ -179,12 +192,12 @@ func (c *Core) RotateAPIKey(ctx context.Context, a *Access, keyID string, grace 
 	if k.RevokedAt != nil {
 		return model.APIKey{}, "", &Error{Kind: NotFound, Msg: "API key " + keyID + " is revoked"}
 	}
-	ev := c.event(a.Caller, a.Session.Account, "rotate")
+	ev := c.audit.event(a.Caller, a.Session.Account, "rotate")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
 	return c.rotate(ctx, keyID, grace, ev)
 }
 
-func (c *Core) rotate(ctx context.Context, keyID string, grace time.Duration, ev audit.Event) (model.APIKey, string, error) {
+func (c *keyService) rotate(ctx context.Context, keyID string, grace time.Duration, ev audit.Event) (model.APIKey, string, error) {
 	key, secret := crypto.NewAPIKey(keyID)
 	hash := c.sealer.KeyHash(secret)
 	now := c.now().UTC()
@@ -216,7 +229,7 @@ func (c *Core) rotate(ctx context.Context, keyID string, grace time.Duration, ev
 }
 
 // subjectOf names a principal as a role id for audit records.
-func (c *Core) subjectOf(ctx context.Context, account, principalID string) string {
+func (c *keyService) subjectOf(ctx context.Context, account, principalID string) string {
 	if pe, err := c.keys.principal(ctx, account, principalID); err == nil {
 		return pe.p.RoleID()
 	}
@@ -225,7 +238,7 @@ func (c *Core) subjectOf(ctx context.Context, account, principalID string) strin
 
 // ConjurKey returns a principal's current Conjur API key (what Conjur's
 // login answers), reading its sealed secret; the read is audited.
-func (c *Core) ConjurKey(ctx context.Context, caller Caller, s Session) (string, error) {
+func (c *keyService) ConjurKey(ctx context.Context, caller Caller, s Session) (string, error) {
 	k, err := c.st.GetConjurKey(ctx, s.Account, s.PrincipalID)
 	if err != nil {
 		return "", wrapStore(err, "API key")
@@ -237,7 +250,7 @@ func (c *Core) ConjurKey(ctx context.Context, caller Caller, s Session) (string,
 	if err != nil {
 		return "", &Error{Kind: Internal, Msg: "API key cannot be read", Err: err}
 	}
-	ev := c.event(caller, s.Account, "apikey.read")
+	ev := c.audit.event(caller, s.Account, "apikey.read")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Authenticator = s.RoleID(), s.RoleID(), k.ID, s.Authenticator
 	if err := c.audit.record(ctx, ev); err != nil {
 		return "", err
@@ -249,26 +262,26 @@ func (c *Core) ConjurKey(ctx context.Context, caller Caller, s Session) (string,
 // working at once. One's own needs a credential, not a token (a token
 // session is LevelToken: ReasonCredentialStrength); another's needs
 // users-manage and outranking it.
-func (c *Core) RotateConjurKey(ctx context.Context, a *Access, target model.Principal) (string, error) {
-	ev := c.event(a.Caller, a.Session.Account, "rotate")
+func (c *keyService) RotateConjurKey(ctx context.Context, a *Access, target model.Principal) (string, error) {
+	ev := c.audit.event(a.Caller, a.Session.Account, "rotate")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.Detail = a.Session.RoleID(), target.RoleID(), "authn", actingKey(a)
 	self := target.ID == a.Session.PrincipalID && target.Account == a.Session.Account
 	switch {
 	case self && a.Session.Level < LevelKey:
-		c.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
+		c.audit.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
 		return "", &Error{Kind: Unauthenticated, Reason: ReasonCredentialStrength, Msg: "a token cannot change its own credentials"}
 	case target.Account != a.Session.Account:
-		c.recordFailure(ctx, fail(ev, ReasonNotVisible))
+		c.audit.recordFailure(ctx, fail(ev, ReasonNotVisible))
 		return "", &Error{Kind: NotFound, Reason: ReasonNotVisible, Msg: "role not found"}
 	case !self:
-		if err := c.Require(ctx, a, PermUsersManage); err != nil {
+		if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 			return "", err
 		}
-		if err := c.notNarrowed(ctx, a); err != nil {
+		if err := c.access.notNarrowed(ctx, a); err != nil {
 			return "", err
 		}
 	}
-	if err := c.outranks(ctx, a, target); err != nil {
+	if err := c.access.outranks(ctx, a, target); err != nil {
 		return "", err
 	}
 	k, err := c.st.GetConjurKey(ctx, target.Account, target.ID)
@@ -280,31 +293,9 @@ func (c *Core) RotateConjurKey(ctx context.Context, a *Access, target model.Prin
 	return key, err
 }
 
-// FindPrincipal resolves a Conjur-style login (alice, user/alice,
-// host/myapp) in an account, for the surfaces.
-func (c *Core) FindPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
-	p, err := c.findPrincipal(ctx, account, login)
-	return p, wrapStore(err, "role "+login)
-}
-
-// FindPrincipalOfKind resolves a principal by kind and exact login.
-func (c *Core) FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error) {
-	p, err := c.st.GetPrincipalByLogin(ctx, account, kind, login)
-	return p, wrapStore(err, "role "+string(kind)+":"+login)
-}
-
-// RoleExists reports whether a role of that name exists in the account.
-func (c *Core) RoleExists(ctx context.Context, account, name string) (bool, error) {
-	_, err := c.st.GetRoleByName(ctx, account, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, wrapStore(err, "role "+name)
-}
-
 // ConjurKeyRotatedAt returns when a principal's Conjur API key last
 // changed (its rotation, else its creation): Conjur's "last rotated" time.
-func (c *Core) ConjurKeyRotatedAt(ctx context.Context, p model.Principal) (time.Time, error) {
+func (c *keyService) ConjurKeyRotatedAt(ctx context.Context, p model.Principal) (time.Time, error) {
 	k, err := c.st.GetConjurKey(ctx, p.Account, p.ID)
 	if err != nil {
 		return time.Time{}, wrapStore(err, "API key")

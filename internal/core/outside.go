@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/keyward/keyward/internal/authn"
@@ -24,11 +23,11 @@ func isBuiltinAdmin(p model.Principal) bool { return p.Kind == model.KindUser &&
 
 // resolveOutside turns an authenticator's identity into a principal of the
 // account.
-func (c *Core) resolveOutside(ctx context.Context, account, typ, login string) (model.Principal, error) {
+func (c *authService) resolveOutside(ctx context.Context, account, typ, login string) (model.Principal, error) {
 	if usersOnly(typ) {
 		return c.st.GetPrincipalByLogin(ctx, account, model.KindUser, login)
 	}
-	return c.findPrincipal(ctx, account, login)
+	return findPrincipal(ctx, c.st, account, login)
 }
 
 // authenticateOutside authenticates through a configured service: the
@@ -37,9 +36,9 @@ func (c *Core) resolveOutside(ctx context.Context, account, typ, login string) (
 // must agree with the credential, then the one admission check. Failures
 // count towards the login's throttle, as passwords do. The session's TTL is
 // the service's token lifetime, where it sets one.
-func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	name := serviceName(cred.Type, cred.ServiceID)
-	ev := c.event(caller, cred.Account, cred.Event)
+	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = name
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	if cred.Login == "" {
@@ -56,7 +55,7 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 	}
 	refuse := func(reason Reason, detail string, err error) (Session, error) {
 		ev.Detail = detail
-		c.recordFailure(ctx, fail(ev, reason))
+		c.audit.recordFailure(ctx, fail(ev, reason))
 		return Session{}, err
 	}
 	bad := func(reason Reason, detail string) (Session, error) {
@@ -78,10 +77,10 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 		}
 		return refuse(ReasonAuthnUnavailable, "", wrapStore(err, "authenticator"))
 	}
-	if !c.enabled(svc) {
+	if !c.authnSvc.enabled(svc) {
 		return refuse(ReasonAuthnDisabled, "", unauthenticated(ReasonAuthnDisabled))
 	}
-	a, err := c.authenticator(svc)
+	a, err := c.authnSvc.authenticator(svc)
 	if err != nil {
 		return refuse(ReasonAuthnMisconfigured, "", &Error{Kind: Unavailable, Reason: ReasonAuthnMisconfigured, Msg: "authenticator is misconfigured", Err: err})
 	}
@@ -116,7 +115,7 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 	if isBuiltinAdmin(p) {
 		return bad(ReasonBuiltinAdmin, "")
 	}
-	if !c.allowedBy(ctx, svc, p) {
+	if !c.authnSvc.allowedBy(ctx, svc, p) {
 		return refuse(ReasonNotAllowed, "", forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
 	if !c.authorOutranks(ctx, svc, p) {
@@ -157,7 +156,7 @@ func (c *Core) authenticateOutside(ctx context.Context, caller Caller, cred Cred
 // log in as someone stronger than the one who pointed keyward at it. A
 // service from before this check (no author) is not limited; an author
 // since deleted admits no one until the service is saved again.
-func (c *Core) authorOutranks(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
+func (c *authService) authorOutranks(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
 	if svc.DefinedBy == "" || svc.DefinedBy == p.ID {
 		return true
 	}
@@ -165,26 +164,10 @@ func (c *Core) authorOutranks(ctx context.Context, svc model.AuthenticatorServic
 		return false
 	}
 	now := c.now()
-	author, err := c.potential(ctx, svc.Account, svc.DefinedBy, now)
+	author, err := c.access.potential(ctx, svc.Account, svc.DefinedBy, now)
 	if err != nil {
 		return false
 	}
-	theirs, err := c.potential(ctx, p.Account, p.ID, now)
+	theirs, err := c.access.potential(ctx, p.Account, p.ID, now)
 	return err == nil && author.missing(theirs) == ""
-}
-
-// allowedBy reports whether the service's allowed list admits p now: by its
-// login, or by a role it holds now.
-func (c *Core) allowedBy(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
-	if slices.Contains(svc.Allowed, string(p.Kind)+":"+p.Login) {
-		return true
-	}
-	now := c.now()
-	found := false
-	_ = c.eachGrant(ctx, p.Account, p.ID, func(g model.Grant, r model.Role) {
-		if grantHolds(g, now) && slices.Contains(svc.Allowed, "role:"+r.Name) {
-			found = true
-		}
-	})
-	return found
 }

@@ -53,35 +53,35 @@ func CheckPasswordStrength(pw string) error {
 // must have proved itself with a credential (not a token), as Conjur
 // requires. Hosts have no passwords on this route. The principal's Conjur
 // API key is replaced too, as Conjur does.
-func (c *Core) ChangePassword(ctx context.Context, a *Access, password string) error {
+func (c *principalService) ChangePassword(ctx context.Context, a *Access, password string) error {
 	s, caller := a.Session, a.Caller
-	ev := c.event(caller, s.Account, "password")
+	ev := c.audit.event(caller, s.Account, "password")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = s.RoleID(), s.RoleID(), "authn", s.KeyID
 	switch {
 	case s.Level < LevelKey:
-		c.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
+		c.audit.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
 		return &Error{Kind: Unauthenticated, Reason: ReasonCredentialStrength, Msg: "a token cannot change its own credentials"}
 	case s.Narrowed:
-		return c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password")
+		return c.access.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password")
 	case s.Kind == string(model.KindHost):
-		c.recordFailure(ctx, fail(ev, ReasonHostPassword))
+		c.audit.recordFailure(ctx, fail(ev, ReasonHostPassword))
 		return forbidden(ReasonHostPassword, "hosts cannot change passwords here")
 	}
 	if err := CheckPasswordStrength(password); err != nil {
-		c.recordFailure(ctx, fail(ev, ReasonWeakPassword))
+		c.audit.recordFailure(ctx, fail(ev, ReasonWeakPassword))
 		return err
 	}
 	hash, err := c.bcrypt.hash(ctx, password)
 	if err != nil {
-		c.recordFailure(ctx, fail(ev, AsError(err).Reason))
+		c.audit.recordFailure(ctx, fail(ev, AsError(err).Reason))
 		return err
 	}
 	// The Conjur key is replaced first: if that fails, the old password
 	// still stands and the caller can simply retry.
 	if k, err := c.st.GetConjurKey(ctx, s.Account, s.PrincipalID); err == nil {
-		rev := c.event(caller, s.Account, "rotate")
+		rev := c.audit.event(caller, s.Account, "rotate")
 		rev.Actor, rev.Subject, rev.KeyID, rev.Detail = s.RoleID(), s.RoleID(), k.ID, "password change"
-		if _, _, err := c.rotate(ctx, k.ID, 0, rev); err != nil {
+		if _, _, err := c.keySvc.rotate(ctx, k.ID, 0, rev); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -13,6 +14,22 @@ import (
 	"github.com/keyward/keyward/internal/netpolicy"
 	"github.com/keyward/keyward/internal/store"
 )
+
+// principalService is principals (users and hosts), roles and grants, and
+// the accounts they live in: each change authorized by the access service,
+// audited in its transaction, and dropped from the hot-path cache after it
+// commits.
+type principalService struct {
+	st       store.Store
+	sealer   *crypto.Sealer
+	now      func() time.Time
+	bcrypt   *bcryptPool
+	keys     *keyring
+	audit    *auditor
+	access   *accessService
+	keySvc   *keyService
+	tokenSvc *tokenService
+}
 
 // PrincipalSpec is a new user or host.
 type PrincipalSpec struct {
@@ -89,12 +106,12 @@ func validateLabels(field string, m map[string]string) error {
 
 // CreatePrincipal stores a new user or host with its Conjur API key and
 // returns the principal and that key (shown once here).
-func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpec) (model.Principal, string, error) {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpec) (model.Principal, string, error) {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, "", err
 	}
 	if spec.Password != nil {
-		if err := c.notNarrowed(ctx, a); err != nil {
+		if err := c.access.notNarrowed(ctx, a); err != nil {
 			return model.Principal{}, "", err
 		}
 	}
@@ -103,7 +120,7 @@ func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpe
 		return model.Principal{}, "", err
 	}
 	key, k := c.newConjurKey(p)
-	ev := c.event(a.Caller, a.Session.Account, "user.create")
+	ev := c.audit.event(a.Caller, a.Session.Account, "user.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), p.RoleID(), k.ID, actingKey(a)
 	if err := c.st.CreatePrincipal(ctx, p, &k, ev); err != nil {
 		return model.Principal{}, "", wrapStore(err, "login "+p.Login)
@@ -112,7 +129,7 @@ func (c *Core) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpe
 	return p, key, nil
 }
 
-func (c *Core) newPrincipal(ctx context.Context, account string, spec PrincipalSpec) (model.Principal, error) {
+func (c *principalService) newPrincipal(ctx context.Context, account string, spec PrincipalSpec) (model.Principal, error) {
 	if err := validatePrincipalLogin(spec.Login); err != nil {
 		return model.Principal{}, err
 	}
@@ -161,7 +178,7 @@ func (c *Core) newPrincipal(ctx context.Context, account string, spec PrincipalS
 
 // newConjurKey makes a principal's Conjur API key: its secret is sealed so
 // Conjur's login can return it again.
-func (c *Core) newConjurKey(p model.Principal) (string, model.APIKey) {
+func (c *principalService) newConjurKey(p model.Principal) (string, model.APIKey) {
 	id := crypto.NewKeyID()
 	key, secret := crypto.NewAPIKey(id)
 	return key, model.APIKey{
@@ -171,13 +188,13 @@ func (c *Core) newConjurKey(p model.Principal) (string, model.APIKey) {
 }
 
 // GetPrincipal returns one principal; a caller may always read itself.
-func (c *Core) GetPrincipal(ctx context.Context, a *Access, id string) (model.Principal, error) {
+func (c *principalService) GetPrincipal(ctx context.Context, a *Access, id string) (model.Principal, error) {
 	if id != a.Session.PrincipalID {
-		if err := c.Require(ctx, a, PermUsersView); err != nil {
+		if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 			return model.Principal{}, err
 		}
 	}
-	return c.principalIn(ctx, a, id)
+	return c.access.principalIn(ctx, a, id)
 }
 
 // normalizePage refuses a negative limit or offset and bounds the limit:
@@ -193,8 +210,8 @@ func normalizePage(page store.Page) (store.Page, error) {
 }
 
 // ListPrincipals returns one page of principals and the total.
-func (c *Core) ListPrincipals(ctx context.Context, a *Access, page Page) ([]model.Principal, int, error) {
-	if err := c.Require(ctx, a, PermUsersView); err != nil {
+func (c *principalService) ListPrincipals(ctx context.Context, a *Access, page Page) ([]model.Principal, int, error) {
+	if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)
@@ -208,19 +225,19 @@ func (c *Core) ListPrincipals(ctx context.Context, a *Access, page Page) ([]mode
 // UpdatePrincipal applies a partial update. A narrowed credential (a key
 // limited by roles or sources, or a token minted from one) may not set its
 // own principal's password or restriction: it would log in unnarrowed.
-func (c *Core) UpdatePrincipal(ctx context.Context, a *Access, id string, patch PrincipalPatch) (model.Principal, error) {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id string, patch PrincipalPatch) (model.Principal, error) {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, err
 	}
-	target, err := c.principalIn(ctx, a, id)
+	target, err := c.access.principalIn(ctx, a, id)
 	if err != nil {
 		return model.Principal{}, err
 	}
-	if err := c.outranks(ctx, a, target); err != nil {
+	if err := c.access.outranks(ctx, a, target); err != nil {
 		return model.Principal{}, err
 	}
 	if a.Session.Narrowed && (patch.Password != nil || target.ID == a.Session.PrincipalID && patch.RestrictedTo != nil) {
-		return model.Principal{}, c.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot set passwords or its owner's restriction")
+		return model.Principal{}, c.access.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot set passwords or its owner's restriction")
 	}
 	var restricted []string
 	if patch.RestrictedTo != nil {
@@ -258,7 +275,7 @@ func (c *Core) UpdatePrincipal(ctx context.Context, a *Access, id string, patch 
 		hash = h
 	}
 	now := c.now().UTC()
-	ev := c.event(a.Caller, a.Session.Account, "user.update")
+	ev := c.audit.event(a.Caller, a.Session.Account, "user.update")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), target.RoleID(), a.Session.KeyID
 	ev.Detail = patchDetail(patch, restricted)
 	evs := []audit.Event{ev}
@@ -352,22 +369,35 @@ func setIf[T any](dst *T, src *T) {
 }
 
 // DeletePrincipal removes a principal with its keys and grants.
-func (c *Core) DeletePrincipal(ctx context.Context, a *Access, id string) error {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) DeletePrincipal(ctx context.Context, a *Access, id string) error {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return err
 	}
-	p, err := c.principalIn(ctx, a, id)
+	p, err := c.access.principalIn(ctx, a, id)
 	if err != nil {
 		return err
 	}
-	if err := c.outranks(ctx, a, p); err != nil {
+	if err := c.access.outranks(ctx, a, p); err != nil {
 		return err
 	}
-	ev := c.event(a.Caller, a.Session.Account, "user.delete")
+	ev := c.audit.event(a.Caller, a.Session.Account, "user.delete")
 	ev.Actor, ev.Subject, ev.Detail = a.Session.RoleID(), p.RoleID(), actingKey(a)
 	if err := c.st.DeletePrincipal(ctx, a.Session.Account, id, ev); err != nil {
 		return wrapStore(err, "principal "+id)
 	}
 	c.keys.forgetPrincipal(a.Session.Account, id, true)
 	return nil
+}
+
+// FindPrincipal resolves a Conjur-style login (alice, user/alice,
+// host/myapp) in an account, for the surfaces.
+func (c *principalService) FindPrincipal(ctx context.Context, account, login string) (model.Principal, error) {
+	p, err := findPrincipal(ctx, c.st, account, login)
+	return p, wrapStore(err, "role "+login)
+}
+
+// FindPrincipalOfKind resolves a principal by kind and exact login.
+func (c *principalService) FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error) {
+	p, err := c.st.GetPrincipalByLogin(ctx, account, kind, login)
+	return p, wrapStore(err, "role "+string(kind)+":"+login)
 }

@@ -51,8 +51,8 @@ func validateRole(spec RoleSpec) error {
 
 // checkRoleSpec authorizes a role write and validates and normalizes its
 // content. Nobody writes a role granting what they do not hold.
-func (c *Core) checkRoleSpec(ctx context.Context, a *Access, spec *RoleSpec) error {
-	if err := c.Require(ctx, a, PermRolesManage); err != nil {
+func (c *principalService) checkRoleSpec(ctx context.Context, a *Access, spec *RoleSpec) error {
+	if err := c.access.Require(ctx, a, PermRolesManage); err != nil {
 		return err
 	}
 	if err := validateRole(*spec); err != nil {
@@ -61,18 +61,18 @@ func (c *Core) checkRoleSpec(ctx context.Context, a *Access, spec *RoleSpec) err
 	if spec.Context != nil {
 		spec.Context.IPMasks, _ = netpolicy.Normalize(spec.Context.IPMasks)
 	}
-	return c.covers(ctx, a, permsOf(spec.Permissions), "role grants a permission the caller does not hold")
+	return c.access.covers(ctx, a, permsOf(spec.Permissions), "role grants a permission the caller does not hold")
 }
 
 // CreateRole stores a new role.
-func (c *Core) CreateRole(ctx context.Context, a *Access, spec RoleSpec) (model.Role, error) {
+func (c *principalService) CreateRole(ctx context.Context, a *Access, spec RoleSpec) (model.Role, error) {
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}
 	now := c.now().UTC()
 	r := model.Role{ID: crypto.NewID(), Account: a.Session.Account, Name: spec.Name, Description: spec.Description,
 		Permissions: nonNil(spec.Permissions), Context: spec.Context, CreatedAt: now, UpdatedAt: now}
-	ev := c.event(a.Caller, a.Session.Account, "role.create")
+	ev := c.audit.event(a.Caller, a.Session.Account, "role.create")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID
 	ev.Detail = joinDetail("id "+r.ID, roleDetail(r))
 	if err := c.st.CreateRole(ctx, r, ev); err != nil {
@@ -89,8 +89,8 @@ func nonNil(ss []string) []string {
 }
 
 // GetRole returns one role.
-func (c *Core) GetRole(ctx context.Context, a *Access, id string) (model.Role, error) {
-	if err := c.Require(ctx, a, PermRolesView); err != nil {
+func (c *principalService) GetRole(ctx context.Context, a *Access, id string) (model.Role, error) {
+	if err := c.access.Require(ctx, a, PermRolesView); err != nil {
 		return model.Role{}, err
 	}
 	r, err := c.st.GetRole(ctx, a.Session.Account, id)
@@ -103,8 +103,8 @@ func withAdminPerms(r model.Role) model.Role {
 }
 
 // ListRoles returns one page of roles and the total.
-func (c *Core) ListRoles(ctx context.Context, a *Access, page Page) ([]model.Role, int, error) {
-	if err := c.Require(ctx, a, PermRolesView); err != nil {
+func (c *principalService) ListRoles(ctx context.Context, a *Access, page Page) ([]model.Role, int, error) {
+	if err := c.access.Require(ctx, a, PermRolesView); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)
@@ -123,7 +123,7 @@ func (c *Core) ListRoles(ctx context.Context, a *Access, page Page) ([]model.Rol
 // will be: widening a role one holds, filling an empty one, or loosening
 // the context of one holding a permission one lacks would each give more
 // than the caller has.
-func (c *Core) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleSpec) (model.Role, error) {
+func (c *principalService) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleSpec) (model.Role, error) {
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}
@@ -131,11 +131,11 @@ func (c *Core) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleS
 	if err != nil {
 		return model.Role{}, wrapStore(err, "role "+id)
 	}
-	if err := c.covers(ctx, a, rolePerms(old), "role holds a permission the caller does not"); err != nil {
+	if err := c.access.covers(ctx, a, rolePerms(old), "role holds a permission the caller does not"); err != nil {
 		return model.Role{}, err
 	}
 	now := c.now().UTC()
-	ev := c.event(a.Caller, a.Session.Account, "role.update")
+	ev := c.audit.event(a.Caller, a.Session.Account, "role.update")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+spec.Name, a.Session.KeyID
 	r, err := c.st.UpdateRole(ctx, a.Session.Account, id, func(r model.Role) (model.Role, error) {
 		if r.BuiltIn {
@@ -174,8 +174,8 @@ func roleDetail(r model.Role) string {
 }
 
 // DeleteRole removes a role and every grant of it.
-func (c *Core) DeleteRole(ctx context.Context, a *Access, id string) error {
-	if err := c.Require(ctx, a, PermRolesManage); err != nil {
+func (c *principalService) DeleteRole(ctx context.Context, a *Access, id string) error {
+	if err := c.access.Require(ctx, a, PermRolesManage); err != nil {
 		return err
 	}
 	r, err := c.st.GetRole(ctx, a.Session.Account, id)
@@ -186,10 +186,10 @@ func (c *Core) DeleteRole(ctx context.Context, a *Access, id string) error {
 		return invalid("id", "the built-in role %s cannot be deleted", r.Name)
 	}
 	// Deleting a role strips its holders of what made them outrank others.
-	if err := c.covers(ctx, a, rolePerms(r), "role holds a permission the caller does not"); err != nil {
+	if err := c.access.covers(ctx, a, rolePerms(r), "role holds a permission the caller does not"); err != nil {
 		return err
 	}
-	ev := c.event(a.Caller, a.Session.Account, "role.delete")
+	ev := c.audit.event(a.Caller, a.Session.Account, "role.delete")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID, "id "+id
 	if err := c.st.DeleteRole(ctx, a.Session.Account, id, ev); err != nil {
 		return wrapStore(err, "role "+id)
@@ -210,18 +210,18 @@ type GrantSpec struct {
 // is resolved in the caller's account first, then outranked; nobody grants
 // a role holding a permission they lack; and nobody lengthens or widens
 // their own grants (ownGrantsOK).
-func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, specs []GrantSpec) ([]model.Grant, error) {
-	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+func (c *principalService) SetGrants(ctx context.Context, a *Access, principalID string, specs []GrantSpec) ([]model.Grant, error) {
+	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return nil, err
 	}
-	if err := c.notNarrowed(ctx, a); err != nil {
+	if err := c.access.notNarrowed(ctx, a); err != nil {
 		return nil, err
 	}
-	p, err := c.principalIn(ctx, a, principalID)
+	p, err := c.access.principalIn(ctx, a, principalID)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.outranks(ctx, a, p); err != nil {
+	if err := c.access.outranks(ctx, a, p); err != nil {
 		return nil, err
 	}
 	now := c.now().UTC()
@@ -242,11 +242,11 @@ func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, spe
 		}
 		// Nobody grants what they do not hold: users-manage is not admin.
 		// And nobody hands on for good what they hold for a while only.
-		if err := c.covers(ctx, a, rolePerms(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
+		if err := c.access.covers(ctx, a, rolePerms(role), "role "+role.Name+" holds a permission the caller does not"); err != nil {
 			return nil, err
 		}
 		if p := a.durable.missing(rolePerms(role)); p != "" {
-			return nil, c.deny(ctx, a, ReasonEscalation, p, "role "+role.Name+" holds a permission the caller holds only for a while: "+p)
+			return nil, c.access.deny(ctx, a, ReasonEscalation, p, "role "+role.Name+" holds a permission the caller holds only for a while: "+p)
 		}
 		g, err := newGrant(a.Session.Account, principalID, sp, now)
 		if err != nil {
@@ -260,7 +260,7 @@ func (c *Core) SetGrants(ctx context.Context, a *Access, principalID string, spe
 			return nil, err
 		}
 	}
-	ev := c.event(a.Caller, a.Session.Account, "grant.set")
+	ev := c.audit.event(a.Caller, a.Session.Account, "grant.set")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), p.RoleID(), a.Session.KeyID
 	ev.Detail = "roles [" + strings.Join(names, ", ") + "]"
 	if err := c.st.SetGrants(ctx, a.Session.Account, principalID, model.GrantExplicit, gs, ev); err != nil {
@@ -301,7 +301,7 @@ func newGrant(account, principalID string, sp GrantSpec, now time.Time) (model.G
 // more roles than one has: a role one does not hold explicitly, a grant
 // made PERMANENT, a period ending later or added, a floating length raised.
 // Dropping grants or narrowing them is allowed.
-func (c *Core) ownGrantsOK(ctx context.Context, a *Access, next []model.Grant) error {
+func (c *principalService) ownGrantsOK(ctx context.Context, a *Access, next []model.Grant) error {
 	cur, err := c.st.ListGrants(ctx, a.Session.Account, a.Session.PrincipalID)
 	if err != nil {
 		return wrapStore(err, "grants")
@@ -309,10 +309,10 @@ func (c *Core) ownGrantsOK(ctx context.Context, a *Access, next []model.Grant) e
 	for _, g := range next {
 		i := slices.IndexFunc(cur, func(o model.Grant) bool { return o.RoleID == g.RoleID && o.Source == model.GrantExplicit })
 		if i < 0 {
-			return c.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot give itself a role")
+			return c.access.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot give itself a role")
 		}
 		if !grantWithin(g, cur[i]) {
-			return c.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot lengthen its own grant")
+			return c.access.deny(ctx, a, ReasonOwnGrantExtension, g.RoleID, "a principal cannot lengthen its own grant")
 		}
 	}
 	return nil
@@ -340,15 +340,24 @@ func grantWithin(g, old model.Grant) bool {
 }
 
 // ListGrants returns a principal's grants.
-func (c *Core) ListGrants(ctx context.Context, a *Access, principalID string) ([]model.Grant, error) {
+func (c *principalService) ListGrants(ctx context.Context, a *Access, principalID string) ([]model.Grant, error) {
 	if principalID != a.Session.PrincipalID {
-		if err := c.Require(ctx, a, PermUsersView); err != nil {
+		if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := c.principalIn(ctx, a, principalID); err != nil {
+	if _, err := c.access.principalIn(ctx, a, principalID); err != nil {
 		return nil, err
 	}
 	gs, err := c.st.ListGrants(ctx, a.Session.Account, principalID)
 	return gs, wrapStore(err, "grants")
+}
+
+// RoleExists reports whether a role of that name exists in the account.
+func (c *principalService) RoleExists(ctx context.Context, account, name string) (bool, error) {
+	_, err := c.st.GetRoleByName(ctx, account, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, wrapStore(err, "role "+name)
 }

@@ -201,7 +201,7 @@ func rotateSigningKey(ctx context.Context, st store.Store, sealer *crypto.Sealer
 }
 
 // createSigningKey gives a new account its first signing key, audited in it.
-func (c *Core) createSigningKey(ctx context.Context, ev audit.Event) error {
+func (c *tokenService) createSigningKey(ctx context.Context, ev audit.Event) error {
 	ev.Event = "signing_key.create"
 	if err := rotateSigningKey(ctx, c.st, c.sealer, ev.Account, c.now(), c.tokenTTL, ev); err != nil {
 		return err
@@ -213,12 +213,12 @@ func (c *Core) createSigningKey(ctx context.Context, ev audit.Event) error {
 // in that account; tokens signed by the old one verify until they expire,
 // and the account's keys that verify nothing any more are deleted. Other
 // accounts' keys are untouched.
-func (c *Core) RotateSigningKey(ctx context.Context, a *Access) error {
-	if err := c.Require(ctx, a, PermSigningKeysManage); err != nil {
+func (c *tokenService) RotateSigningKey(ctx context.Context, a *Access) error {
+	if err := c.access.Require(ctx, a, PermSigningKeysManage); err != nil {
 		return err
 	}
 	s := a.Session
-	ev := c.event(a.Caller, s.Account, "signing_key.rotate")
+	ev := c.audit.event(a.Caller, s.Account, "signing_key.rotate")
 	ev.Actor, ev.KeyID = s.RoleID(), s.KeyID
 	now := c.now()
 	if err := rotateSigningKey(ctx, c.st, c.sealer, s.Account, now, c.tokenTTL, ev); err != nil {
@@ -240,7 +240,7 @@ func (c *Core) RotateSigningKey(ctx context.Context, a *Access) error {
 
 // JWKS returns every account's public token keys, current and retired, as a
 // JSON Web Key Set; each kid is one account's key.
-func (c *Core) JWKS() []byte {
+func (c *tokenService) JWKS() []byte {
 	c.tokens.mu.RLock()
 	keys := c.tokens.jwks
 	c.tokens.mu.RUnlock()

@@ -136,7 +136,7 @@ func TestTokenOfAnotherAccountsKeyRefused(t *testing.T) {
 	ctx := context.Background()
 	c, acme, _ := testCore(t, nil)
 	secondAccount(t, c)
-	now := c.now()
+	now := c.tokenService.now()
 	claims, err := json.Marshal(Claims{Issuer: issuer, Subject: acme.Login, Account: "acme", PrincipalID: acme.PrincipalID,
 		Kind: acme.Kind, Level: acme.Level, IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Minute).Unix(), ID: crypto.NewID()})
 	if err != nil {
@@ -273,7 +273,7 @@ func TestLegacySigningKeyUpgrade(t *testing.T) {
 	start()
 	// Keep a token of beta signed with the old key too, as the old code did.
 	oldKey := c.tokens.verify[old].key
-	now := c.now()
+	now := c.tokenService.now()
 	claims := Claims{Issuer: issuer, Subject: beta.Login, Account: "beta", PrincipalID: beta.PrincipalID, Kind: beta.Kind,
 		Level: beta.Level, IssuedAt: now.Unix(), ExpiresAt: now.Add(c.tokenTTL).Unix(), ID: crypto.NewID()}
 	payload, _ := json.Marshal(claims)

@@ -8,7 +8,22 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/crypto"
+	"github.com/keyward/keyward/internal/store"
 )
+
+// tokenService issues access tokens and checks them at each use (signature,
+// expiry, then admission against the principal and key in the hot-path
+// cache), and keeps each account's signing keys and the JWKS.
+type tokenService struct {
+	st       store.Store
+	sealer   *crypto.Sealer
+	now      func() time.Time
+	tokenTTL time.Duration
+	tokens   *tokenKeys
+	keys     *keyring
+	audit    *auditor
+	access   *accessService
+}
 
 // Claims are the contents of an access token. Conjur clients read iat, exp
 // and sub; the rest is keyward's.
@@ -47,10 +62,10 @@ type Token struct {
 const issuer = "keyward"
 
 // TokenTTL is the default access-token lifetime.
-func (c *Core) TokenTTL() time.Duration { return c.tokenTTL }
+func (c *tokenService) TokenTTL() time.Duration { return c.tokenTTL }
 
 // IssueToken signs an access token for the session. ttl 0 means the default.
-func (c *Core) IssueToken(s Session, format TokenFormat) (Token, error) {
+func (c *tokenService) IssueToken(s Session, format TokenFormat) (Token, error) {
 	ttl := s.TTL
 	if ttl <= 0 {
 		ttl = c.tokenTTL
@@ -85,7 +100,7 @@ func (c *Core) IssueToken(s Session, format TokenFormat) (Token, error) {
 
 // parseToken checks a token's signature and expiry and returns its claims.
 // Either rendering is accepted. A token seen before is answered from memory.
-func (c *Core) parseToken(token string) (Claims, *Error) {
+func (c *tokenService) parseToken(token string) (Claims, *Error) {
 	if len(token) == 0 || len(token) > 16<<10 {
 		return Claims{}, unauthenticated(ReasonMalformedToken)
 	}
@@ -148,7 +163,7 @@ func (c *Core) parseToken(token string) (Claims, *Error) {
 // check against its principal and, for a token minted from a key, that key
 // (revoked, expired or used from outside its sources, the token stops).
 // It reads only memory and writes nothing.
-func (c *Core) checkToken(ctx context.Context, caller Caller, token string) (Session, Reason) {
+func (c *tokenService) checkToken(ctx context.Context, caller Caller, token string) (Session, Reason) {
 	cl, e := c.parseToken(token)
 	if e != nil {
 		return Session{}, e.Reason
@@ -184,7 +199,7 @@ type Introspection struct {
 
 // Introspect reports whether a token is active, without auditing: it is a
 // resource server's cheap check, and the token's issue was audited.
-func (c *Core) Introspect(ctx context.Context, caller Caller, token string) Introspection {
+func (c *tokenService) Introspect(ctx context.Context, caller Caller, token string) Introspection {
 	s, reason := c.checkToken(ctx, caller, token)
 	if reason != ReasonNone {
 		return Introspection{}
