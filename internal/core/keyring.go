@@ -213,15 +213,15 @@ type keyring struct {
 	mu        sync.RWMutex
 	keys      *keyTable                  // guarded by mu
 	gen       uint64                     // bumped by every invalidation, guarded by mu
-	princ     map[string]*principalEntry // by cacheKey(account, principal id)
-	grants    map[string][]model.Grant   // by cacheKey(account, principal id)
-	roles     map[string]model.Role      // by cacheKey(account, role id)
+	princ     map[objKey]*principalEntry // by cacheKey(account, principal id)
+	grants    map[objKey][]model.Grant   // by cacheKey(account, principal id)
+	roles     map[objKey]model.Role      // by cacheKey(account, role id)
 	refreshMu sync.Mutex
 }
 
 func newKeyring(st store.Store) *keyring {
-	return &keyring{st: st, keys: newKeyTable(), princ: map[string]*principalEntry{},
-		grants: map[string][]model.Grant{}, roles: map[string]model.Role{}}
+	return &keyring{st: st, keys: newKeyTable(), princ: map[objKey]*principalEntry{},
+		grants: map[objKey][]model.Grant{}, roles: map[objKey]model.Role{}}
 }
 
 func (r *keyring) load(ctx context.Context) error {
@@ -263,10 +263,13 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 	r.keys.put(k)
 }
 
-// cacheKey names an object of an account in the caches: ids are unique,
+// objKey names an object of an account in the caches (a struct, so a
+// lookup builds no string): ids are unique,
 // but a request of one account naming another's id must neither read nor
 // overwrite what the other account cached.
-func cacheKey(account, id string) string { return account + "\x00" + id }
+type objKey struct{ account, id string }
+
+func cacheKey(account, id string) objKey { return objKey{account, id} }
 
 // principal returns a principal, from memory or the store.
 func (r *keyring) principal(ctx context.Context, account, id string) (*principalEntry, error) {
@@ -311,7 +314,7 @@ func (r *keyring) forgetPrincipal(account, id string, deleted bool) {
 
 // loadThrough reads id from the cache m, or loads it and remembers it,
 // unless the cache was invalidated while it loaded (the value may be stale).
-func loadThrough[V any](r *keyring, m func() map[string]V, id string, load func() (V, error)) (V, error) {
+func loadThrough[V any](r *keyring, m func() map[objKey]V, id objKey, load func() (V, error)) (V, error) {
 	r.mu.RLock()
 	v, ok := m()[id]
 	gen := r.gen
@@ -333,21 +336,21 @@ func loadThrough[V any](r *keyring, m func() map[string]V, id string, load func(
 
 // grantsOf returns the principal's grants, from memory or the store.
 func (r *keyring) grantsOf(ctx context.Context, account, principalID string) ([]model.Grant, error) {
-	return loadThrough(r, func() map[string][]model.Grant { return r.grants }, cacheKey(account, principalID),
+	return loadThrough(r, func() map[objKey][]model.Grant { return r.grants }, cacheKey(account, principalID),
 		func() ([]model.Grant, error) { return r.st.ListGrants(ctx, account, principalID) })
 }
 
 // role returns a role, from memory or the store.
 func (r *keyring) role(ctx context.Context, account, id string) (model.Role, error) {
-	return loadThrough(r, func() map[string]model.Role { return r.roles }, cacheKey(account, id),
+	return loadThrough(r, func() map[objKey]model.Role { return r.roles }, cacheKey(account, id),
 		func() (model.Role, error) { return r.st.GetRole(ctx, account, id) })
 }
 
 // forgetRoles drops cached roles and grants after a role or grant write.
 func (r *keyring) forgetRoles() {
 	r.mu.Lock()
-	r.roles = map[string]model.Role{}
-	r.grants = map[string][]model.Grant{}
+	r.roles = map[objKey]model.Role{}
+	r.grants = map[objKey][]model.Grant{}
 	r.gen++
 	r.mu.Unlock()
 }

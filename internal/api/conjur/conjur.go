@@ -14,24 +14,40 @@ import (
 	"github.com/keyward/keyward/internal/model"
 )
 
-// coreAPI is the slice of the core this surface calls.
+// coreAPI is the slice of the core this surface calls, named by the core
+// service each part belongs to.
 type coreAPI interface {
-	api.Core
-	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
-	ConjurKey(ctx context.Context, caller core.Caller, s core.Session) (string, error)
+	api.Core                                                                    // the pipeline's: authentication and authorization
+	Outranks(ctx context.Context, a *core.Access, target model.Principal) error // authorization, for Conjur's credentials rules
+	Whoami(ctx context.Context, a *core.Access) error                           // authentication
+	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)     // tokens
+	principalsAPI
+	keysAPI
+	authenticatorsAPI
+	Version() string
+}
+
+// principalsAPI is the principals service: lookups and password change.
+type principalsAPI interface {
 	GetPrincipal(ctx context.Context, a *core.Access, id string) (model.Principal, error)
 	FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error)
 	RoleExists(ctx context.Context, account, name string) (bool, error)
-	Outranks(ctx context.Context, a *core.Access, target model.Principal) error
+	ChangePassword(ctx context.Context, a *core.Access, password string) error
+}
+
+// keysAPI is the key service: a principal's Conjur API key.
+type keysAPI interface {
+	ConjurKey(ctx context.Context, caller core.Caller, s core.Session) (string, error)
 	RotateConjurKey(ctx context.Context, a *core.Access, target model.Principal) (string, error)
 	ConjurKeyRotatedAt(ctx context.Context, p model.Principal) (time.Time, error)
-	ChangePassword(ctx context.Context, a *core.Access, password string) error
-	Whoami(ctx context.Context, a *core.Access) error
+}
+
+// authenticatorsAPI is the authenticator service.
+type authenticatorsAPI interface {
 	AuthenticatorStatus(ctx context.Context, a *core.Access, account, typ, serviceID string) error
 	SetAuthenticatorEnabled(ctx context.Context, a *core.Access, typ, serviceID string, enabled bool) error
 	AuthenticatorLists(ctx context.Context, account string) (configured, enabled []string, err error)
 	OIDCProviders(ctx context.Context, account string) ([]core.OIDCProvider, error)
-	Version() string
 }
 
 // Surface is the Conjur API.

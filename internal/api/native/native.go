@@ -12,13 +12,33 @@ import (
 	"github.com/keyward/keyward/internal/model"
 )
 
-// coreAPI is the slice of the core this surface calls.
+// coreAPI is the slice of the core this surface calls, named by the core
+// service each part belongs to.
 type coreAPI interface {
-	api.Core
+	api.Core // the pipeline's: authentication and authorization
+	authAPI
+	tokensAPI
+	principalsAPI
+	keysAPI
+	authenticatorsAPI
+	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error) // audit
+}
+
+// authAPI is what the native API asks of the core's authentication service.
+type authAPI interface {
 	Authenticate(ctx context.Context, caller core.Caller, cred core.Credential) (core.Session, error)
+	VerifyKey(ctx context.Context, caller core.Caller, key string, vouch core.Vouch) (core.KeyCheck, []string, error)
+}
+
+// tokensAPI is the token service: issue, introspect, rotate signing keys.
+type tokensAPI interface {
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
 	Introspect(ctx context.Context, caller core.Caller, token string) core.Introspection
-	VerifyKey(ctx context.Context, caller core.Caller, key string, vouch core.Vouch) (core.KeyCheck, []string, error)
+	RotateSigningKey(ctx context.Context, a *core.Access) error
+}
+
+// principalsAPI is the principals service: users, hosts, roles and grants.
+type principalsAPI interface {
 	CreatePrincipal(ctx context.Context, a *core.Access, spec core.PrincipalSpec) (model.Principal, string, error)
 	GetPrincipal(ctx context.Context, a *core.Access, id string) (model.Principal, error)
 	ListPrincipals(ctx context.Context, a *core.Access, page core.Page) ([]model.Principal, int, error)
@@ -31,13 +51,19 @@ type coreAPI interface {
 	DeleteRole(ctx context.Context, a *core.Access, id string) error
 	SetGrants(ctx context.Context, a *core.Access, principalID string, specs []core.GrantSpec) ([]model.Grant, error)
 	ListGrants(ctx context.Context, a *core.Access, principalID string) ([]model.Grant, error)
+}
+
+// keysAPI is the key service: API keys.
+type keysAPI interface {
 	CreateAPIKey(ctx context.Context, a *core.Access, principalID string, spec core.KeySpec) (model.APIKey, string, error)
 	ListAPIKeys(ctx context.Context, a *core.Access, principalID string) ([]model.APIKey, error)
 	RevokeAPIKey(ctx context.Context, a *core.Access, keyID string) error
 	RotateAPIKey(ctx context.Context, a *core.Access, keyID string, grace time.Duration) (model.APIKey, string, error)
 	MayChangeKey(ctx context.Context, a *core.Access, keyID string) error
-	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error)
-	RotateSigningKey(ctx context.Context, a *core.Access) error
+}
+
+// authenticatorsAPI is the authenticator service: outside authenticators.
+type authenticatorsAPI interface {
 	PutAuthenticator(ctx context.Context, a *core.Access, typ, serviceID string, spec core.AuthenticatorSpec) (core.AuthenticatorView, error)
 	GetAuthenticator(ctx context.Context, a *core.Access, typ, serviceID string) (core.AuthenticatorView, error)
 	ListAuthenticators(ctx context.Context, a *core.Access) ([]core.AuthenticatorView, error)
