@@ -152,6 +152,7 @@ type Core interface {
 	Authenticate(ctx context.Context, caller core.Caller, cred core.Credential) (core.Session, error)
 	Access(ctx context.Context, caller core.Caller, s core.Session) (*core.Access, error)
 	Require(ctx context.Context, a *core.Access, perm string) error
+	Begin(ctx context.Context, a *core.Access) error
 	Refuse(ctx context.Context, a *core.Access, event, subject string, err *core.Error) error
 }
 
@@ -264,9 +265,11 @@ func authorize(s Surface, c Core, rt Route, r *http.Request, rc *Ctx) error {
 		}
 	}
 	if rt.PreCheck != nil {
-		return rt.PreCheck(r, rc)
+		if err := rt.PreCheck(r, rc); err != nil {
+			return err
+		}
 	}
-	return nil
+	return c.Begin(ctx, a)
 }
 
 // IsTooLarge reports whether err comes from a body over the server's limit.

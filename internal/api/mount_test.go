@@ -53,6 +53,7 @@ func (nocore) Access(context.Context, core.Caller, core.Session) (*core.Access, 
 	panic("not reached")
 }
 func (nocore) Require(context.Context, *core.Access, string) error { panic("not reached") }
+func (nocore) Begin(context.Context, *core.Access) error           { panic("not reached") }
 func (nocore) Refuse(context.Context, *core.Access, string, string, *core.Error) error {
 	panic("not reached")
 }

@@ -245,6 +245,7 @@ type Access struct {
 	// its scope): what it may hand on to others for good. A permission
 	// held for a while only is not one to grant PERMANENT to a sock puppet.
 	durable permSet
+	pending []string // floating grants counted but never used: Begin activates them
 }
 
 // Has reports whether the access holds perm.
@@ -253,19 +254,28 @@ func (a *Access) Has(perm string) bool { return a.perms.has(perm) }
 // Permissions lists the access's permissions, sorted.
 func (a *Access) Permissions() []string { return a.perms.list() }
 
-// Access computes a session's access snapshot. Using a floating grant for
-// the first time starts its clock: that write, audited, happens here, not
-// in the permission computation.
+// Access computes a session's access snapshot, purely: the floating grants
+// it counts that were never used are activated by Begin, once the route
+// admits the request.
 func (c *accessService) Access(ctx context.Context, caller Caller, s Session) (*Access, error) {
 	now := c.now()
 	set, durable, pending, err := c.effectiveDurable(ctx, s, caller, now)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.activate(ctx, s, caller, pending, now); err != nil {
-		return nil, err
+	return &Access{Session: s, Caller: caller, Now: now, perms: set, durable: durable, pending: pending}, nil
+}
+
+// Begin marks the access as used once the route admitted it: the first use
+// of a floating grant starts its clock, an audited write. A request refused
+// by the route's checks uses nothing.
+func (c *accessService) Begin(ctx context.Context, a *Access) error {
+	if len(a.pending) == 0 {
+		return nil
 	}
-	return &Access{Session: s, Caller: caller, Now: now, perms: set, durable: durable}, nil
+	err := c.activate(ctx, a.Session, a.Caller, a.pending, a.Now)
+	a.pending = nil
+	return err
 }
 
 // Require checks that the access holds perm; a denial is audited.

@@ -142,6 +142,9 @@ var loopback = Caller{ClientIP: netip.MustParseAddr("127.0.0.1"), PeerIP: netip.
 // acc is the access snapshot of s from loopback, as the pipeline computes it.
 func acc(c *Core, s Session) *Access {
 	a, err := c.Access(context.Background(), loopback, s)
+	if err == nil {
+		err = c.Begin(context.Background(), a)
+	}
 	if err != nil {
 		panic(err)
 	}

@@ -50,8 +50,10 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	// to guess a secret for, and one key would throttle every workload.
 	throttleKey := ""
 	if cred.Login != "" {
-		// Directories match logins without regard to case: so does the count.
-		throttleKey = cred.Account + "\x00" + name + "\x00" + strings.ToLower(cred.Login)
+		// Directories match logins without regard to case or to leading,
+		// trailing and repeated spaces: so does the count, or each spelling
+		// would get its own ten tries at the same entry's password.
+		throttleKey = cred.Account + "\x00" + name + "\x00" + strings.ToLower(strings.Join(strings.Fields(cred.Login), " "))
 	}
 	refuse := func(reason Reason, detail string, err error) (Session, error) {
 		ev.Detail = detail

@@ -110,10 +110,10 @@ func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec 
 	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, "", err
 	}
-	if spec.Password != nil {
-		if err := c.access.notNarrowed(ctx, a); err != nil {
-			return model.Principal{}, "", err
-		}
+	// A new principal comes with an unnarrowed API key (and maybe a
+	// password): a narrowed credential makes none.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
+		return model.Principal{}, "", err
 	}
 	p, err := c.newPrincipal(ctx, a.Session.Account, spec)
 	if err != nil {

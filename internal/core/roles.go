@@ -134,6 +134,15 @@ func (c *principalService) ReplaceRole(ctx context.Context, a *Access, id string
 	if err := c.access.covers(ctx, a, rolePerms(old), "role holds a permission the caller does not"); err != nil {
 		return model.Role{}, err
 	}
+	// Changing a role is granting to every holder at once: as for a grant,
+	// the caller must hold what the role gives through PERMANENT grants, and
+	// a narrowed credential changes no role.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
+		return model.Role{}, err
+	}
+	if p := a.durable.missing(rolePerms(old) | permsOf(spec.Permissions)); p != "" {
+		return model.Role{}, c.access.deny(ctx, a, ReasonEscalation, p, "role holds a permission the caller holds only for a while: "+p)
+	}
 	now := c.now().UTC()
 	ev := c.audit.event(a.Caller, a.Session.Account, "role.update")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+spec.Name, a.Session.KeyID

@@ -346,3 +346,30 @@ func TestReviewStatusIsNoOracleAcrossAccounts(t *testing.T) {
 		t.Errorf("existing and missing services answer differently:\n%s\n%s", answers["/authn-jwt/ci/myorg/status"], answers["/authn-jwt/nosuch/myorg/status"])
 	}
 }
+
+// Review 2, finding 2: the outside-login throttle counts a directory entry
+// once, however its login is spelled: the directory ignores case and
+// leading, trailing and repeated spaces, so must the count.
+func TestReviewLDAPThrottleIgnoresSpelling(t *testing.T) {
+	srv := ldaptest.Start(t)
+	srv.AddUser(t, "dave", "dave-ldap-pw")
+	e := newEnv(t)
+	e.user("dave", nil)
+	e.putAuthenticator("authn-ldap/corp", true, map[string]string{"uri": srv.URL, "base_dn": srv.BaseDN,
+		"bind_dn": srv.BindDN, "bind-password": srv.BindPassword}, "user:dave")
+	login := func(name, pw string) int {
+		return e.do("GET", "/authn-ldap/corp/myorg/login", nil, "Authorization", basic(name, pw)).status
+	}
+	limited := false
+	for i := 0; i < 12 && !limited; i++ {
+		limited = login("dave", "wrong") == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("12 wrong LDAP passwords for dave were never throttled")
+	}
+	for _, spelling := range []string{"dave ", " dave", "DAVE", "  dave  "} {
+		if got := login(spelling, "dave-ldap-pw"); got != http.StatusTooManyRequests {
+			t.Errorf("throttled login spelled %q: %d, want 429", spelling, got)
+		}
+	}
+}

@@ -37,7 +37,59 @@ func TestReviewTimeLimitedPermissionIsNotHandedOn(t *testing.T) {
 	e.do("POST", "/api/v1/users", btok, map[string]any{"login": "escapee", "password": "Very-Good-Pass-123"}).errBody(http.StatusForbidden)
 	e.do("PUT", "/api/v1/users/"+sockID+"/roles", btok, map[string]any{"roles": []map[string]any{}}).errBody(http.StatusForbidden)
 	e.do("PATCH", "/api/v1/users/"+sockID, btok, map[string]any{"password": "Very-Good-Pass-123"}).errBody(http.StatusForbidden)
-	e.do("POST", "/api/v1/users", btok, map[string]any{"login": "nopass"}).want(http.StatusCreated)
+	// Nor a principal at all: it would come with an unnarrowed API key.
+	e.do("POST", "/api/v1/users", btok, map[string]any{"login": "nopass"}).errBody(http.StatusForbidden)
+}
+
+// Review 2, finding 1: changing a role grants to every holder at once, so
+// it needs the role's permissions through PERMANENT grants, and a narrowed
+// key changes no role.
+func TestReviewRoleChangeIsAGrant(t *testing.T) {
+	e := newEnv(t)
+	ops := e.createRole("ops", "users-manage", "users-view", "roles-manage", "roles-view")
+	temp := e.createRole("temp", "audit-view")
+	malID, malKey := e.createUser("mallory", "user", nil)
+	now := time.Now().UTC()
+	e.do("PUT", "/api/v1/users/"+malID+"/roles", e.admin, map[string]any{"roles": []map[string]any{
+		{"id": ops, "type": "PERMANENT"},
+		{"id": temp, "type": "TIME_RESTRICTED", "periods": []map[string]any{{"start": now.Add(-time.Hour), "end": now.Add(time.Hour)}}},
+	}}).want(200)
+	mal := e.keyToken(malKey)
+	shell := e.do("POST", "/api/v1/roles", mal, map[string]any{"name": "shell", "permissions": []string{}}).want(201).str("id")
+	pupID, _ := e.createUser("pup", "user", nil)
+	e.do("PUT", "/api/v1/users/"+pupID+"/roles", mal, map[string]any{"roles": []map[string]any{{"id": shell, "type": "PERMANENT"}}}).want(200)
+	// Filling the puppet's empty role with what mallory holds for an hour.
+	e.do("PUT", "/api/v1/roles/"+shell, mal, map[string]any{"name": "shell", "permissions": []string{"audit-view"}}).errBody(http.StatusForbidden)
+	// Widening her own permanent role with it.
+	e.do("PUT", "/api/v1/roles/"+ops, mal, map[string]any{"name": "ops",
+		"permissions": []string{"users-manage", "users-view", "roles-manage", "roles-view", "audit-view"}}).errBody(http.StatusForbidden)
+	// What she holds for good she may put in a role.
+	e.do("PUT", "/api/v1/roles/"+shell, mal, map[string]any{"name": "shell", "permissions": []string{"users-view"}}).want(200)
+	// A narrowed admin key changes no role.
+	_, nk := e.createKey(e.adminID, map[string]any{"valid_sources": []string{"127.0.0.0/8"}})
+	e.do("PUT", "/api/v1/roles/"+shell, e.keyToken(nk), map[string]any{"name": "shell", "permissions": []string{"audit-view"}}).errBody(http.StatusForbidden)
+	if perms := e.do("GET", "/api/v1/roles/"+shell, e.admin, nil).want(200).obj()["permissions"].([]any); len(perms) != 1 || perms[0] != "users-view" {
+		t.Fatalf("role changed by a refused request: %v", perms)
+	}
+}
+
+// Review 2, side note: a request the route refuses uses no floating grant.
+func TestReviewRefusedRequestActivatesNothing(t *testing.T) {
+	e := newEnv(t)
+	fv := e.createRole("float-viewers", "users-view")
+	id, key := e.createUser("flo", "user", nil)
+	e.do("PUT", "/api/v1/users/"+id+"/roles", e.admin, map[string]any{"roles": []map[string]any{
+		{"id": fv, "type": "FLOATING", "floating_length": 1}}}).want(200)
+	e.do("GET", "/api/v1/audit", key, nil).errBody(http.StatusForbidden)
+	gs, _ := e.do("GET", "/api/v1/users/"+id+"/roles", e.admin, nil).want(200).obj()["roles"].([]any)
+	if len(gs) != 1 || gs[0].(map[string]any)["activated_at"] != nil {
+		t.Fatalf("a refused request started the floating grant's clock: %v", gs)
+	}
+	e.do("GET", "/api/v1/users", key, nil).want(200)
+	gs, _ = e.do("GET", "/api/v1/users/"+id+"/roles", e.admin, nil).want(200).obj()["roles"].([]any)
+	if gs[0].(map[string]any)["activated_at"] == nil {
+		t.Fatal("using the floating grant did not start its clock")
+	}
 }
 
 // Review F4: a floating grant used only through verify starts its clock.
