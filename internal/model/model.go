@@ -59,7 +59,7 @@ type Principal struct {
 	// MFARecovery are the HMACs of the recovery codes not used yet.
 	MFARecovery [][]byte
 	CreatedAt   time.Time
-	UpdatedAt    time.Time
+	UpdatedAt   time.Time
 }
 
 // RoleID returns the Conjur role id of the principal: account:kind:login.

@@ -185,7 +185,9 @@ func TestMFARoundTrip(t *testing.T) {
 	if code, _, msg := e.do("POST", "/api/v1/token", "", pw).errBody(401); code != "mfa_required" || msg == "" {
 		t.Errorf("no code: %q %q", code, msg)
 	}
-	with := func(k, v string) map[string]any { return map[string]any{"login": "alice", "password": goodPassword, k: v} }
+	with := func(k, v string) map[string]any {
+		return map[string]any{"login": "alice", "password": goodPassword, k: v}
+	}
 	if code, _, _ := e.do("POST", "/api/v1/token", "", with("totp", wrong)).errBody(401); code != "mfa_invalid" {
 		t.Errorf("wrong code: %q", code)
 	}
