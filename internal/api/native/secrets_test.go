@@ -94,7 +94,7 @@ func TestSecretsStayPut(t *testing.T) {
 		keep(c)
 	}
 	r = e.do("POST", "/api/v1/token", "", map[string]any{"login": "jo", "password": goodPassword, "recovery_code": recovery[0]}).want(200)
-	joTok = keep(r.str("access_token"))
+	joStrong := keep(r.str("access_token"))
 	e.do("POST", "/api/v1/token", "", map[string]any{"login": "jo", "password": goodPassword, "totp": totpAt(t, seed, time.Now().Add(30*time.Second))}).want(200)
 	keep(e.keyToken(rotated))
 	keep(e.keyToken(hostKey))
@@ -120,7 +120,7 @@ func TestSecretsStayPut(t *testing.T) {
 		"/api/v1/openapi.json", "/.well-known/jwks.json", "/metrics", "/healthz", "/readyz",
 	}
 	for _, path := range reads {
-		for _, who := range []string{e.admin, joTok} {
+		for _, who := range []string{e.admin, joTok, joStrong} {
 			r := e.do("GET", path, who, nil)
 			if r.status != 200 && r.status != 403 {
 				t.Errorf("GET %s: %d", path, r.status)
