@@ -253,6 +253,10 @@ func (e *apiError) Error() string {
 	case http.StatusUnauthorized:
 		msg += ": the server did not accept the token; check KEYWARD_TOKEN or --token"
 	case http.StatusForbidden:
+		if e.Code == "insufficient_level" {
+			msg += " (use a token from a password login: POST /api/v1/token with login and password)"
+			break
+		}
 		if msg == "" || msg == http.StatusText(http.StatusForbidden) {
 			msg = "permission denied"
 		}

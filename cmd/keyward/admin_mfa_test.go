@@ -61,6 +61,10 @@ func TestUserMFA(t *testing.T) {
 	if code, _, _ := cli(t, "user", "mfa", "frobnicate", "alice"); code != exitUsage {
 		t.Errorf("unknown action: exit %d", code)
 	}
+	// One's own MFA with a key: refused, saying how to log in instead.
+	if code, _, errs := cli(t, "user", "mfa", "enable", "admin"); code != exitFail || !strings.Contains(errs, "password login") {
+		t.Errorf("own MFA with a key: exit %d, %q", code, errs)
+	}
 	if out := cliOK(t, "user", "help"); !strings.Contains(out, "keyward user mfa enable USER") {
 		t.Errorf("help lacks mfa:\n%s", out)
 	}
