@@ -43,6 +43,7 @@ var stdin io.Reader = os.Stdin
 var adminGroups = map[string]map[string]func(*adminCmd) int{
 	"user": {
 		"create": userCreate, "list": userList, "show": userShow, "update": userUpdate, "delete": userDelete,
+		"mfa": userMFA,
 	},
 	"apikey": {
 		"create": keyCreate, "list": keyList, "revoke": keyRevoke, "rotate": keyRotate,
@@ -68,7 +69,13 @@ var adminUsage = map[string]string{
   keyward user update USER [--password-stdin] [--status active|disabled] [--restricted-to CIDR,…]
                       [--email E] [--display-name N] [--full-name N] [--annotation k=v]… [--remove-annotation k]…
   keyward user delete USER
-USER is a user's id or login.`,
+  keyward user mfa enable USER           start (or reset) TOTP enrolment: prints the QR code, the otpauth URL and the seed
+  keyward user mfa verify USER CODE      enable MFA with a code from the app: prints the recovery codes, shown once
+  keyward user mfa disable USER          turn MFA off and destroy the seed
+  keyward user mfa recovery-codes USER   replace the recovery codes with a new set
+USER is a user's id or login. Your own MFA needs a password session (a token from
+POST /api/v1/token with login and password); an administrator with users-manage may
+manage another user's with any credential.`,
 	"apikey": `Usage:
   keyward apikey create --user USER [--description D] [--valid-sources CIDR,…] [--expires-in-days N] [--role ROLE_ID]…
   keyward apikey list --user USER
@@ -246,6 +253,10 @@ func (e *apiError) Error() string {
 	case http.StatusUnauthorized:
 		msg += ": the server did not accept the token; check KEYWARD_TOKEN or --token"
 	case http.StatusForbidden:
+		if e.Code == "insufficient_level" {
+			msg += " (use a token from a password login: POST /api/v1/token with login and password)"
+			break
+		}
 		if msg == "" || msg == http.StatusText(http.StatusForbidden) {
 			msg = "permission denied"
 		}

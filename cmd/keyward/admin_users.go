@@ -117,6 +117,7 @@ func (c *adminCmd) showUser(u native.User, grants []native.Grant, extra ...strin
 		"attributes:", pairs(u.Attributes),
 		"annotations:", pairs(u.Annotations),
 		"has_password:", strconv.FormatBool(u.HasPassword),
+		"mfa:", u.MFA,
 		"roles:", strings.Join(roles, ", "),
 		"created_at:", stamp(&u.CreatedAt),
 		"updated_at:", stamp(&u.UpdatedAt),

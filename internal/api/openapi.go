@@ -41,6 +41,9 @@ func OpenAPI(title, version string, routes []Route) map[string]any {
 		if rt.Self != "" || rt.SelfService {
 			op["x-keyward-self-service"] = true
 		}
+		if rt.MinLevel > 0 {
+			op["x-keyward-min-level"] = rt.MinLevel
+		}
 		if rt.Request != nil {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.Request))}}}

@@ -32,6 +32,7 @@ type authService struct {
 	access   *accessService
 	tokenSvc *tokenService
 	authnSvc *authenticatorService
+	mfa      *mfaService
 }
 
 // CredentialKind is the closed set of credentials Authenticate takes.
@@ -61,6 +62,9 @@ type Credential struct {
 	Login string
 	// Secret is the token, API key, password or outside proof.
 	Secret string
+	// Second is a TOTP code and Recovery a recovery code, with a password
+	// (CredPassword): a user whose MFA is enabled needs one of them.
+	Second, Recovery string
 	// AcceptKey lets the principal's Conjur API key stand in for its
 	// password, as Conjur's Basic credentials do.
 	AcceptKey bool
@@ -445,12 +449,25 @@ func (c *authService) authenticatePassword(ctx context.Context, caller Caller, c
 		c.audit.recordFailure(ctx, fail(ev, reason))
 		return Session{}, unauthenticated(reason)
 	}
+	// Only now, the password being right, does the second factor speak:
+	// mfa_required tells nothing to whoever lacks the password. Conjur's
+	// Basic login has no field for a code, so it is refused here for a user
+	// whose MFA is enabled (its Conjur API key still works: a key is its
+	// own factor).
+	level := LevelPassword
+	if p.MFA == model.MFAEnabled {
+		var err error
+		if ev, err = c.mfa.login(ctx, caller, p, cred.Second, cred.Recovery, ev); err != nil {
+			return Session{}, err
+		}
+		level = LevelStrong
+	}
 	if err := c.audit.record(ctx, ev); err != nil {
 		return Session{}, err
 	}
 	c.throttle.reset(throttleKey)
 	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind),
-		Level: LevelPassword, Authenticator: "authn"}, nil
+		Level: level, Authenticator: "authn"}, nil
 }
 
 // outsideReason is the refusal reason of an authenticator's outcome.
@@ -477,24 +494,38 @@ func (c *authService) Whoami(ctx context.Context, a *Access) error {
 	return c.audit.record(ctx, ev)
 }
 
+// TokenBody is what a token-exchange body may carry: an API key, or a
+// login with a password and, for a user whose MFA is enabled, a TOTP code
+// or a recovery code.
+type TokenBody struct {
+	Account, Login, APIKey, Password string
+	TOTP, RecoveryCode               string
+}
+
 // TokenExchange is the rule, shared by every token-exchange route (native
 // token, OAuth, Argus, PS-Auth), of which credential a body carries: an API
-// key, or a login with a password, never both. account defaults to
-// defaultAccount when a login is given.
-func TokenExchange(account, login, apiKey, password, defaultAccount string) (Credential, error) {
-	if account == "" && login != "" {
+// key, or a login with a password (and perhaps a second factor), never
+// both. The account defaults to defaultAccount when a login is given.
+func TokenExchange(b TokenBody, defaultAccount string) (Credential, error) {
+	account := b.Account
+	if account == "" && b.Login != "" {
 		account = defaultAccount
 	}
 	switch {
-	case apiKey != "" && password != "":
+	case b.APIKey != "" && b.Password != "":
 		return Credential{}, invalid("password", "give api_key or password, not both")
-	case apiKey != "":
-		return Credential{Kind: CredAPIKey, Account: account, Login: login, Secret: apiKey, Event: "token"}, nil
-	case password != "":
-		if login == "" {
+	case b.TOTP != "" && b.RecoveryCode != "":
+		return Credential{}, invalid("recovery_code", "give totp or recovery_code, not both")
+	case b.APIKey != "" && (b.TOTP != "" || b.RecoveryCode != ""):
+		return Credential{}, invalid("totp", "a second factor goes with a password, not an API key")
+	case b.APIKey != "":
+		return Credential{Kind: CredAPIKey, Account: account, Login: b.Login, Secret: b.APIKey, Event: "token"}, nil
+	case b.Password != "":
+		if b.Login == "" {
 			return Credential{}, invalid("login", "login is required with a password")
 		}
-		return Credential{Kind: CredPassword, Account: account, Login: login, Secret: password, Event: "token"}, nil
+		return Credential{Kind: CredPassword, Account: account, Login: b.Login, Secret: b.Password, Second: b.TOTP,
+			Recovery: b.RecoveryCode, Event: "token"}, nil
 	}
 	return Credential{}, invalid("api_key", "api_key or password is required")
 }

@@ -63,6 +63,7 @@ type Core struct {
 	*tokenService         // tokens, signing keys, JWKS
 	*authenticatorService // outside authenticator services
 	*auditService         // audit listing and counts
+	*mfaService           // second factor: TOTP enrolment, recovery codes
 
 	st      store.Store
 	version string
@@ -168,8 +169,9 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	authnSvc := &authenticatorService{st: d.Store, sealer: d.Sealer, factory: d.Authenticators, now: d.Now,
 		envAuthn: d.EnvAuthenticators, authns: newAuthnCache(), keys: keys, audit: c.audit, access: access}
 	c.accessService, c.tokenService, c.keyService, c.authenticatorService = access, tokenSvc, keySvc, authnSvc
+	c.mfaService = &mfaService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access, locks: newMFALocks()}
 	c.authService = &authService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, throttle: newThrottle(), bcrypt: c.bcrypt,
-		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc}
+		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService}
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
 		access: access, keySvc: keySvc, tokenSvc: tokenSvc}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}

@@ -43,6 +43,9 @@ const (
 	ReasonForeignRole          Reason = "foreign_role"        // a credential acting on another principal where only its own is allowed
 	ReasonBasicNotAccepted     Reason = "basic_not_accepted"  // Basic credentials on a route that names no account
 	ReasonInsufficientLevel    Reason = "insufficient_level"  // the session's security level is below the route's minimum
+	ReasonMFARequired          Reason = "mfa_required"        // a correct password of a user whose MFA is enabled, without a code
+	ReasonMFAInvalid           Reason = "mfa_invalid"         // a wrong, malformed or already used TOTP or recovery code
+	ReasonMFALocked            Reason = "mfa_locked"          // too many wrong codes in a row: the user's code checks are locked (Kind RateLimited)
 )
 
 // Reasons of refused authorizations (Kind Forbidden, or NotFound where the
@@ -65,6 +68,7 @@ const (
 	ReasonAccountNotDefined   Reason = "account_not_defined"  // the account does not exist (Kind NotFound)
 	ReasonServiceNotFound     Reason = "service_not_found"    // the authenticator service does not exist (Kind NotFound)
 	ReasonServiceMisconfigure Reason = "invalid_configuration"
+	ReasonMFAState            Reason = "mfa_state" // the principal's MFA is not in the state the operation needs (Kind Conflict)
 )
 
 // Reasons lists every reason, for the surfaces' error-table tests.
@@ -75,8 +79,8 @@ func Reasons() []Reason {
 		ReasonThrottled, ReasonMalformedToken, ReasonUnknownSigningKey, ReasonBadSignature, ReasonUnknownAccount,
 		ReasonAuthnDisabled, ReasonUndefinedAuthn, ReasonAuthnUnavailable, ReasonAuthnMisconfigured, ReasonBadCredential,
 		ReasonAnnotationMismatch, ReasonBuiltinAdmin, ReasonNotAllowed, ReasonCredentialStrength, ReasonForeignRole,
-		ReasonBasicNotAccepted, ReasonInsufficientLevel, ReasonMissingPermission, ReasonEscalation, ReasonNarrowedCredential,
+		ReasonBasicNotAccepted, ReasonInsufficientLevel, ReasonMFARequired, ReasonMFAInvalid, ReasonMFALocked, ReasonMissingPermission, ReasonEscalation, ReasonNarrowedCredential,
 		ReasonNotVisible, ReasonHostPassword, ReasonOwnGrantExtension, ReasonRoleNotFound, ReasonNotApplicable,
 		ReasonWeakPassword, ReasonBadRequest, ReasonTokenExpired, ReasonNotImplemented, ReasonUnsupportedType,
-		ReasonStatusNotSupported, ReasonAccountNotDefined, ReasonServiceNotFound, ReasonServiceMisconfigure}
+		ReasonStatusNotSupported, ReasonAccountNotDefined, ReasonServiceNotFound, ReasonServiceMisconfigure, ReasonMFAState}
 }

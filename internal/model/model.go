@@ -21,6 +21,13 @@ const (
 	StatusDisabled = "disabled"
 )
 
+// MFA states of a principal.
+const (
+	MFANone      = "none"
+	MFAEnrolling = "enrolling"
+	MFAEnabled   = "enabled"
+)
+
 // Account is a tenant owning every other object.
 type Account struct {
 	Name      string
@@ -44,8 +51,15 @@ type Principal struct {
 	RestrictedTo []string // CIDRs the principal may authenticate from; empty means anywhere
 	Annotations  map[string]string
 	PasswordHash string // bcrypt; empty when the principal has no password
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// MFA is the second factor's state: MFANone, MFAEnrolling or MFAEnabled.
+	MFA string
+	// MFASeed is the TOTP seed sealed under the master key (bound to the
+	// principal id); nil when MFA is MFANone. Never shown by any read.
+	MFASeed []byte
+	// MFARecovery are the HMACs of the recovery codes not used yet.
+	MFARecovery [][]byte
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // RoleID returns the Conjur role id of the principal: account:kind:login.

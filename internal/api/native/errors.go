@@ -22,7 +22,11 @@ type ErrorDetail struct {
 // render decides what the client sees of an error: the kind's usual status;
 // failed authentication is one generic answer whatever the reason (the
 // reason is in the audit), except that a token refused a credential change
-// is told so.
+// is told so, and that a correct password still lacking a right second
+// factor is told mfa_required or mfa_invalid (never said before the
+// password is proven, so it tells a stranger nothing). A session below a
+// route's security level is told insufficient_level, so a client knows to
+// log in more strongly.
 func render(e *core.Error) (int, ErrorBody) {
 	status := api.Status(e.Kind)
 	body := ErrorBody{Error: ErrorDetail{Code: e.Kind.String(), Message: e.Msg, Field: e.Field}}
@@ -30,8 +34,15 @@ func render(e *core.Error) (int, ErrorBody) {
 	case core.Unauthenticated:
 		body.Error.Message = "authentication failed"
 		body.Error.Field = ""
-		if e.Reason == core.ReasonCredentialStrength {
+		switch e.Reason {
+		case core.ReasonCredentialStrength:
 			body.Error.Message = e.Msg
+		case core.ReasonMFARequired, core.ReasonMFAInvalid:
+			body.Error.Code, body.Error.Message = string(e.Reason), e.Msg
+		}
+	case core.Forbidden:
+		if e.Reason == core.ReasonInsufficientLevel {
+			body.Error.Code = string(e.Reason)
 		}
 	case core.Internal:
 		body.Error.Message = "internal error"

@@ -108,4 +108,21 @@ func TestErrorGolden(t *testing.T) {
 		t.Errorf("authentication failures differ or leak:\n%s\n%s", a, b)
 	}
 	golden(t, "unauthenticated-any-reason", a)
+	// Except after a right password: the second factor is missing or wrong.
+	// And a session below the level needed is told so.
+	for _, tc := range []struct {
+		name string
+		e    *core.Error
+		code string
+	}{
+		{"unauthenticated-mfa_required", &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonMFARequired, Msg: "a second factor is required: totp or recovery_code"}, "mfa_required"},
+		{"unauthenticated-mfa_invalid", &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonMFAInvalid, Msg: "the second factor is wrong"}, "mfa_invalid"},
+		{"forbidden-insufficient_level", &core.Error{Kind: core.Forbidden, Reason: core.ReasonInsufficientLevel, Msg: "this route needs a session of security level 2 or more"}, "insufficient_level"},
+	} {
+		got := renderError(t, log, tc.e)
+		golden(t, tc.name, got)
+		if !strings.Contains(got, `"code":"`+tc.code+`"`) {
+			t.Errorf("%s: %s", tc.name, got)
+		}
+	}
 }

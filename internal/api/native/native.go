@@ -21,6 +21,7 @@ type coreAPI interface {
 	principalsAPI
 	keysAPI
 	authenticatorsAPI
+	mfaAPI
 	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error) // audit
 }
 
@@ -51,6 +52,14 @@ type principalsAPI interface {
 	DeleteRole(ctx context.Context, a *core.Access, id string) error
 	SetGrants(ctx context.Context, a *core.Access, principalID string, specs []core.GrantSpec) ([]model.Grant, error)
 	ListGrants(ctx context.Context, a *core.Access, principalID string) ([]model.Grant, error)
+}
+
+// mfaAPI is the MFA service: TOTP enrolment and recovery codes.
+type mfaAPI interface {
+	EnrollMFA(ctx context.Context, a *core.Access, id string) (core.MFAEnrollment, error)
+	VerifyMFA(ctx context.Context, a *core.Access, id, code string) ([]string, error)
+	DisableMFA(ctx context.Context, a *core.Access, id string) error
+	NewRecoveryCodes(ctx context.Context, a *core.Access, id string) ([]string, error)
 }
 
 // keysAPI is the key service: API keys.
@@ -123,6 +132,10 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "DELETE", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersManage, Summary: "Delete a user with its keys and grants", Status: 204, Handler: s.deleteUser},
 		{Method: "PUT", Pattern: "/api/v1/users/{id}/roles", Permission: core.PermUsersManage, Summary: "Set a user's explicit role grants", Request: grantsRequest{}, Handler: s.setGrants},
 		{Method: "GET", Pattern: "/api/v1/users/{id}/roles", Permission: core.PermUsersView, Self: "id", Summary: "List a user's role grants", Handler: s.listGrants},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa", Permission: core.PermUsersManage, Self: "id", Summary: "Start (or reset) TOTP enrolment: seed, otpauth URL and QR code, shown once; your own needs a password session", Status: 201, Handler: s.enrollMFA},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa/verify", Permission: core.PermUsersManage, Self: "id", Summary: "Enable MFA with a code from the app; answers the first recovery codes, shown once", Request: MFAVerifyRequest{}, Handler: s.verifyMFA},
+		{Method: "DELETE", Pattern: "/api/v1/users/{id}/mfa", Permission: core.PermUsersManage, Self: "id", Summary: "Disable MFA and destroy the seed", Status: 204, Handler: s.disableMFA},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa/recovery-codes", Permission: core.PermUsersManage, Self: "id", Summary: "Replace the recovery codes with a new set, shown once", Handler: s.recoveryCodes},
 		{Method: "POST", Pattern: "/api/v1/users/{id}/api-keys", Permission: core.PermAPIKeysManage, Self: "id", Summary: "Create an API key", Request: keyCreate{}, Status: 201, Handler: s.createKey},
 		{Method: "GET", Pattern: "/api/v1/users/{id}/api-keys", Permission: core.PermAPIKeysManage, Self: "id", Summary: "List a user's API keys (no secrets)", Handler: s.listKeys},
 		{Method: "DELETE", Pattern: "/api/v1/api-keys/{id}", Permission: core.PermAPIKeysManage, SelfService: true, PreCheck: s.mayChangeKey, Summary: "Revoke an API key", Status: 204, Handler: s.revokeKey},

@@ -26,6 +26,14 @@ var bodies = map[string]any{
 	"PUT /api/v1/authenticators/{type}/{service_id}": map[string]any{"enabled": true, "config": map[string]string{"jwks-uri": "https://example.com/jwks"}, "allowed": []string{}},
 }
 
+// mfaEvents are the audit events of the MFA routes.
+var mfaEvents = map[string]string{
+	"POST /api/v1/users/{id}/mfa":                "mfa.enroll",
+	"POST /api/v1/users/{id}/mfa/verify":         "mfa.verify",
+	"DELETE /api/v1/users/{id}/mfa":              "mfa.disable",
+	"POST /api/v1/users/{id}/mfa/recovery-codes": "mfa.recovery_codes",
+}
+
 // fill puts values into a route pattern's path parameters.
 func fill(pattern string, vals map[string]string) string {
 	p := pattern
@@ -49,8 +57,10 @@ func routeName(rt api.Route) string { return rt.Method + " " + rt.Pattern }
 func TestEveryRouteRefusesCallersWithoutPermission(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	nobodyID, nobodyKey := e.createUser("nobody", "user", nil)
+	nobodyID, nobodyKey := e.createUser("nobody", "user", map[string]any{"password": goodPassword})
 	nobody := e.keyToken(nobodyKey)
+	// Changing one's own second factor needs a password session (level 2).
+	nobodyPw := e.token(map[string]any{"login": "nobody", "password": goodPassword})
 	adminKeyID := e.do("GET", "/api/v1/users/"+e.adminID+"/api-keys", e.admin, nil).want(200).items()[0]["id"].(string)
 	roleID := e.createRole("existing", "users-view")
 	ownKeyID, _ := e.createKey(nobodyID, map[string]any{"description": "nobody's spare"})
@@ -182,6 +192,7 @@ func TestEveryRouteRefusesCallersWithoutPermission(t *testing.T) {
 	for _, rt := range routes {
 		byName[routeName(rt)] = rt
 	}
+	mfaSeed := ""
 	for _, name := range order {
 		rt := byName[name]
 		self["id"] = nobodyID
@@ -192,7 +203,25 @@ func TestEveryRouteRefusesCallersWithoutPermission(t *testing.T) {
 		if body == nil && rt.Request != nil {
 			body = map[string]any{}
 		}
-		r := e.do(rt.Method, fill(rt.Pattern, self), nobody, body)
+		auth := nobody
+		if strings.Contains(rt.Pattern, "/mfa") {
+			// A key session (level 1) is refused, audited; a password one is not.
+			if code, _, _ := e.do(rt.Method, fill(rt.Pattern, self), nobody, body).errBody(403); code != "insufficient_level" {
+				t.Errorf("%s on itself with a key: code %q, want insufficient_level", name, code)
+			}
+			if rec := e.findAudit(map[string]string{"actor": account + ":user:nobody", "reason": "insufficient_level",
+				"event": mfaEvents[name]}); rec == nil || rec["outcome"] != "failure" {
+				t.Errorf("%s on itself with a key: refusal not audited", name)
+			}
+			auth = nobodyPw
+			if name == "POST /api/v1/users/{id}/mfa/verify" {
+				body = map[string]any{"code": totpNow(t, mfaSeed)}
+			}
+		}
+		r := e.do(rt.Method, fill(rt.Pattern, self), auth, body)
+		if name == "POST /api/v1/users/{id}/mfa" && r.status == 201 {
+			mfaSeed = r.str("seed")
+		}
 		if r.status < 200 || r.status > 299 {
 			t.Errorf("%s on itself: status %d, want 2xx: %s", name, r.status, r.body)
 		}

@@ -2,16 +2,19 @@ package native_test
 
 import (
 	"bytes"
+	"encoding/base32"
 	"encoding/json"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // secretNames are the JSON members that hold secrets and nothing else.
-var secretNames = map[string]bool{"key": true, "api_key": true, "token": true, "access_token": true, "secret": true, "password": true}
+var secretNames = map[string]bool{"key": true, "api_key": true, "token": true, "access_token": true, "secret": true, "password": true,
+	"seed": true, "recovery_codes": true, "totp": true, "recovery_code": true}
 
 // secretMembers walks a JSON value and returns the paths of secret-named
 // members holding a value.
@@ -70,6 +73,29 @@ func TestSecretsStayPut(t *testing.T) {
 	if got := secretMembers(r.obj(), ""); len(got) != 1 || got[0] != ".access_token" {
 		t.Errorf("token answer has secret members %v", got)
 	}
+	// MFA: the seed is shown once, by the enrolment answer alone (and in
+	// its URL and QR code); recovery codes once, by verify.
+	r = e.do("POST", "/api/v1/users/"+joID+"/mfa", e.admin, nil).want(201)
+	seed := keep(r.str("seed"))
+	if raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(seed); err != nil || len(raw) < 16 {
+		t.Fatalf("seed %q is not base32 of 16 bytes or more: %v", seed, err)
+	} else {
+		keep(string(raw))
+	}
+	if got := secretMembers(r.obj(), ""); len(got) != 1 || got[0] != ".seed" {
+		t.Errorf("MFA enrolment answer has secret members %v", got)
+	}
+	r = e.do("POST", "/api/v1/users/"+joID+"/mfa/verify", e.admin, map[string]any{"code": totpNow(t, seed)}).want(200)
+	if got := secretMembers(r.obj(), ""); len(got) != 1 || got[0] != ".recovery_codes" {
+		t.Errorf("MFA verify answer has secret members %v", got)
+	}
+	recovery := strs(r.obj()["recovery_codes"])
+	for _, c := range recovery {
+		keep(c)
+	}
+	r = e.do("POST", "/api/v1/token", "", map[string]any{"login": "jo", "password": goodPassword, "recovery_code": recovery[0]}).want(200)
+	joStrong := keep(r.str("access_token"))
+	e.do("POST", "/api/v1/token", "", map[string]any{"login": "jo", "password": goodPassword, "totp": totpAt(t, seed, time.Now().Add(30*time.Second))}).want(200)
 	keep(e.keyToken(rotated))
 	keep(e.keyToken(hostKey))
 	e.verify(rotated)
@@ -94,7 +120,7 @@ func TestSecretsStayPut(t *testing.T) {
 		"/api/v1/openapi.json", "/.well-known/jwks.json", "/metrics", "/healthz", "/readyz",
 	}
 	for _, path := range reads {
-		for _, who := range []string{e.admin, joTok} {
+		for _, who := range []string{e.admin, joTok, joStrong} {
 			r := e.do("GET", path, who, nil)
 			if r.status != 200 && r.status != 403 {
 				t.Errorf("GET %s: %d", path, r.status)

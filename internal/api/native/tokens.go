@@ -16,6 +16,9 @@ type tokenRequest struct {
 	Login    string `json:"login"`
 	APIKey   string `json:"api_key"`
 	Password string `json:"password"`
+	// TOTP or RecoveryCode is the second factor of a user whose MFA is enabled.
+	TOTP         string `json:"totp"`
+	RecoveryCode string `json:"recovery_code"`
 }
 
 type tokenResponse struct {
@@ -29,7 +32,8 @@ func (s *Surface) token(w http.ResponseWriter, r *http.Request, rc *api.Ctx) err
 	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	cred, err := core.TokenExchange(req.Account, req.Login, req.APIKey, req.Password, s.defaultAccount)
+	cred, err := core.TokenExchange(core.TokenBody{Account: req.Account, Login: req.Login, APIKey: req.APIKey,
+		Password: req.Password, TOTP: req.TOTP, RecoveryCode: req.RecoveryCode}, s.defaultAccount)
 	if err != nil {
 		return err
 	}
@@ -93,6 +97,7 @@ type verifyResponse struct {
 	Principal   string     `json:"principal,omitempty"`
 	PrincipalID string     `json:"principal_id,omitempty"`
 	Kind        string     `json:"kind,omitempty"`
+	Level       int        `json:"security_level,omitempty"`
 	KeyID       string     `json:"key_id,omitempty"`
 	Permissions []string   `json:"permissions,omitempty"`
 	Roles       []string   `json:"roles,omitempty"`
@@ -132,7 +137,7 @@ func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) er
 	out := verifyResponse{Valid: false, Code: string(kc.Code)}
 	if kc.Valid {
 		out = verifyResponse{Valid: true, Account: kc.Session.Account, Principal: kc.Session.Login,
-			PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles, ExpiresAt: kc.Key.ExpiresAt}
+			PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, Level: kc.Session.Level, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles, ExpiresAt: kc.Key.ExpiresAt}
 	}
 	buf := verifyBufs.Get().(*[]byte)
 	*buf = out.appendJSON((*buf)[:0])
@@ -176,6 +181,10 @@ func (v *verifyResponse) appendJSON(b []byte) []byte {
 	str("principal", v.Principal)
 	str("principal_id", v.PrincipalID)
 	str("kind", v.Kind)
+	if v.Level != 0 {
+		b = append(b, `,"security_level":`...)
+		b = strconv.AppendInt(b, int64(v.Level), 10)
+	}
 	str("key_id", v.KeyID)
 	list("permissions", v.Permissions)
 	list("roles", v.Roles)

@@ -14,6 +14,8 @@ func TestVerifyResponseEncodingMatchesWriteJSON(t *testing.T) {
 		{Valid: false, Code: "revoked"},
 		{Valid: false},
 		{Valid: true, Account: "acme", Principal: "bob", PrincipalID: "p1", Kind: "user", KeyID: "k1"},
+		{Valid: true, Account: "acme", Principal: "bob", PrincipalID: "p1", Kind: "user", Level: 1, KeyID: "k1"},
+		{Valid: true, Level: 3, Permissions: []string{"users-view"}},
 		{Valid: true, Account: "acme", Principal: "host/app\"1\n", PrincipalID: "p1", Kind: "host", KeyID: "k1",
 			Permissions: []string{"api-keys-verify", "users-view"}, Roles: []string{"r<1>", "ünï"}, ExpiresAt: &exp},
 		{Valid: true, Permissions: []string{}, Roles: nil},

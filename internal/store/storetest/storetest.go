@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PrincipalLoginUnique", testPrincipalLoginUnique},
 		{"PrincipalList", testPrincipalList},
 		{"PrincipalDeleteCascades", testPrincipalDeleteCascades},
+		{"PrincipalMFA", testPrincipalMFA},
 		{"Roles", testRoles},
 		{"RoleList", testRoleList},
 		{"Grants", testGrants},
@@ -47,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentUpdateAPIKeyAudited", testConcurrentUpdateAPIKeyAudited},
 		{"ConcurrentUseOnce", testConcurrentUseOnce},
 		{"ConcurrentAppendAudit", testConcurrentAppendAudit},
+		{"ConcurrentRecoveryCode", testConcurrentRecoveryCode},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
