@@ -45,6 +45,7 @@ func (c *levelCore) Access(_ context.Context, caller core.Caller, s core.Session
 	return &core.Access{Session: s, Caller: caller}, nil
 }
 func (c *levelCore) Require(context.Context, *core.Access, string) error { return nil }
+func (c *levelCore) Begin(context.Context, *core.Access) error           { return nil }
 func (c *levelCore) Refuse(_ context.Context, _ *core.Access, event, _ string, err *core.Error) error {
 	if event == "authorize" {
 		c.refused = append(c.refused, err.Reason)
