@@ -98,6 +98,20 @@ func (c *mfaService) mayManageMFA(ctx context.Context, a *Access, id, event stri
 	if err := c.access.notNarrowed(ctx, a); err != nil {
 		return model.Principal{}, err
 	}
+	if a.Session.Level < LevelPassword {
+		// Below a password session, only a caller strictly stronger than the
+		// target may: an equal is what a stolen key can make of itself (a
+		// new principal granted its own roles), and it would then lift its
+		// owner's second factor on its owner's behalf.
+		theirs, err := c.access.potential(ctx, target.Account, target.ID, a.Now)
+		if err != nil {
+			return model.Principal{}, err
+		}
+		if a.perms&^theirs == 0 {
+			return model.Principal{}, c.access.Refuse(ctx, a, event, target.RoleID(), &Error{Kind: Forbidden,
+				Reason: ReasonInsufficientLevel, Msg: "managing the second factor of a principal as strong as you needs a password session (security level 2 or more)"})
+		}
+	}
 	return target, nil
 }
 
@@ -346,13 +360,14 @@ func (c *mfaService) spendRecoveryCode(ctx context.Context, caller Caller, p mod
 	h := c.recoveryHash(p, code)
 	used := c.audit.event(caller, p.Account, "mfa.recovery_code_used")
 	used.Actor, used.Subject, used.Authenticator = p.RoleID(), p.RoleID(), "authn"
+	// Said before the write: the record is handed to the store by value.
+	used.Detail = strconv.Itoa(max(len(p.MFARecovery)-1, 0)) + " recovery codes left"
 	_, err := c.st.UpdatePrincipal(ctx, p.Account, p.ID, func(q model.Principal) (model.Principal, error) {
 		i := slices.IndexFunc(q.MFARecovery, func(x []byte) bool { return hmac.Equal(x, h) })
 		if q.MFA != model.MFAEnabled || i < 0 {
 			return q, errNoRecoveryCode
 		}
 		q.MFARecovery = slices.Delete(slices.Clone(q.MFARecovery), i, i+1)
-		used.Detail = strconv.Itoa(len(q.MFARecovery)) + " recovery codes left"
 		return q, nil
 	}, used)
 	if errors.Is(err, errNoRecoveryCode) {

@@ -211,8 +211,9 @@ func TestMFARoundTrip(t *testing.T) {
 	if code, _, _ := e.do("POST", "/api/v1/token", "", with("recovery_code", recovery[3])).errBody(401); code != "mfa_invalid" {
 		t.Errorf("reused recovery code: %q", code)
 	}
-	if rec := e.findAudit(map[string]string{"event": "mfa.recovery_code_used", "subject": account + ":user:alice"}); rec == nil || rec["outcome"] != "success" {
-		t.Errorf("recovery code use not audited: %v", rec)
+	if rec := e.findAudit(map[string]string{"event": "mfa.recovery_code_used", "subject": account + ":user:alice"}); rec == nil || rec["outcome"] != "success" ||
+		rec["detail"] != "9 recovery codes left" {
+		t.Errorf("recovery code use not audited with what is left: %v", rec)
 	}
 	// API keys are their own factor: still level 1, no code asked.
 	if l := e.level(e.keyToken(aliceKey)); l != 1 {
@@ -374,4 +375,35 @@ func TestMFADenials(t *testing.T) {
 		t.Errorf("admin's mfa after refusals = %q", got)
 	}
 	e.do("POST", "/api/v1/users/does-not-exist/mfa", e.admin, nil).errBody(404)
+}
+
+// TestMFASockPuppetCannotLiftItsMakersFactor (review): a level-1 key of a
+// user manager makes a principal with its own roles and, with that
+// principal's key, would lift its owner's second factor on its owner's
+// behalf. Below a password session only a strictly stronger caller may act
+// on another's factor; provisioning by a stronger key still works.
+func TestMFASockPuppetCannotLiftItsMakersFactor(t *testing.T) {
+	e := newEnv(t)
+	um := e.createRole("user-managers", "users-manage", "users-view")
+	mgrID, mgrKey := e.createUser("mgr", "user", map[string]any{"password": goodPassword})
+	e.grant(mgrID, um)
+	pwTok := e.token(map[string]any{"account": account, "login": "mgr", "password": goodPassword})
+	seed := e.do("POST", "/api/v1/users/"+mgrID+"/mfa", pwTok, nil).want(201).str("seed")
+	e.do("POST", "/api/v1/users/"+mgrID+"/mfa/verify", pwTok, map[string]any{"code": totpNow(t, seed)}).want(200)
+
+	// The stolen key makes a puppet with the same role.
+	mk := e.keyToken(mgrKey)
+	pupID := e.do("POST", "/api/v1/users", mk, map[string]any{"login": "puppet"}).want(201).str("id")
+	pupKey := e.do("POST", "/api/v1/users", mk, map[string]any{"login": "puppet2"}).want(201).str("api_key")
+	_ = pupID
+	pup2ID := e.do("GET", "/api/v1/users?search=puppet2", e.admin, nil).want(200).items()[0]["id"].(string)
+	e.do("PUT", "/api/v1/users/"+pup2ID+"/roles", mk, map[string]any{"roles": []map[string]any{{"id": um, "type": "PERMANENT"}}}).want(200)
+	if code, _, _ := e.do("DELETE", "/api/v1/users/"+mgrID+"/mfa", pupKey, nil).errBody(403); code != "insufficient_level" {
+		t.Fatalf("an equal's key lifting mgr's factor: code %q, want insufficient_level", code)
+	}
+	if got := e.mfaState(mgrID, "mgr"); got != "enabled" {
+		t.Fatalf("mgr's factor after the refused request: %q", got)
+	}
+	// A strictly stronger key (the admin's) may, for provisioning.
+	e.do("DELETE", "/api/v1/users/"+mgrID+"/mfa", e.adminKey, nil).want(204)
 }
