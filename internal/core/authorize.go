@@ -348,6 +348,20 @@ func (c *accessService) mayMint(ctx context.Context, a *Access, target model.Pri
 	return c.outranks(ctx, a, target)
 }
 
+// managed resolves principal id for a users-manage operation: the
+// permission, the principal in the access's account (a foreign id is a
+// missing one), and outranking it. Every refusal is audited.
+func (c *accessService) managed(ctx context.Context, a *Access, id string) (model.Principal, error) {
+	if err := c.Require(ctx, a, PermUsersManage); err != nil {
+		return model.Principal{}, err
+	}
+	target, err := c.principalIn(ctx, a, id)
+	if err != nil {
+		return model.Principal{}, err
+	}
+	return target, c.outranks(ctx, a, target)
+}
+
 // notNarrowed refuses, audited, a session from a key narrowed by roles or
 // sources (or a token minted from one): such a session uses what it was
 // given but never makes a credential, a password or a grant, for its owner

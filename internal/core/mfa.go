@@ -85,14 +85,8 @@ func (c *mfaService) mayManageMFA(ctx context.Context, a *Access, id, event stri
 		}
 		return c.access.principalIn(ctx, a, id)
 	}
-	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
-		return model.Principal{}, err
-	}
-	target, err := c.access.principalIn(ctx, a, id)
+	target, err := c.access.managed(ctx, a, id)
 	if err != nil {
-		return model.Principal{}, err
-	}
-	if err := c.access.outranks(ctx, a, target); err != nil {
 		return model.Principal{}, err
 	}
 	if err := c.access.notNarrowed(ctx, a); err != nil {
@@ -156,14 +150,12 @@ func (c *mfaService) EnrollMFA(ctx context.Context, a *Access, id string) (MFAEn
 	if target.MFA == model.MFAEnrolling || target.MFA == model.MFAEnabled {
 		ev.Detail = joinDetail(nonEmpty("reset of "+target.MFA+" MFA", ev.Detail)...)
 	}
-	now := c.now().UTC()
-	if _, err := c.st.UpdatePrincipal(ctx, target.Account, target.ID, func(p model.Principal) (model.Principal, error) {
-		p.MFA, p.MFASeed, p.MFARecovery, p.UpdatedAt = model.MFAEnrolling, sealed, nil, now
-		return p, nil
-	}, ev); err != nil {
-		return MFAEnrollment{}, wrapStore(err, "principal "+id)
+	if err := c.updateMFA(ctx, target, ev, "", func(p *model.Principal) bool {
+		p.MFA, p.MFASeed, p.MFARecovery = model.MFAEnrolling, sealed, nil
+		return true
+	}); err != nil {
+		return MFAEnrollment{}, err
 	}
-	c.keys.forgetPrincipal(target.Account, target.ID, false)
 	c.locks.reset(target.Account + "\x00" + target.ID)
 	return MFAEnrollment{Seed: seed, URL: u, QR: png}, nil
 }
@@ -192,21 +184,40 @@ func (c *mfaService) VerifyMFA(ctx context.Context, a *Access, id, code string) 
 	}
 	codes, hashes := c.newRecoveryCodes(target)
 	ev.Detail = joinDetail(nonEmpty(ev.Detail, "enabled with "+strconv.Itoa(mfaRecoveryCount)+" recovery codes")...)
-	now := c.now().UTC()
-	if _, err := c.st.UpdatePrincipal(ctx, target.Account, target.ID, func(p model.Principal) (model.Principal, error) {
+	err = c.updateMFA(ctx, target, ev, "MFA was reset or disabled meanwhile", func(p *model.Principal) bool {
 		if p.MFA != model.MFAEnrolling || !bytes.Equal(p.MFASeed, target.MFASeed) {
+			return false
+		}
+		p.MFA, p.MFARecovery = model.MFAEnabled, hashes
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
+}
+
+// updateMFA writes a principal's second factor with ev in one transaction:
+// set changes it, or reports false when the stored state changed under the
+// operation (another enrolment, reset or disable won the race), which is
+// Conflict with msg.
+func (c *mfaService) updateMFA(ctx context.Context, target model.Principal, ev audit.Event, msg string, set func(p *model.Principal) bool) error {
+	now := c.now().UTC()
+	_, err := c.st.UpdatePrincipal(ctx, target.Account, target.ID, func(p model.Principal) (model.Principal, error) {
+		if !set(&p) {
 			return p, errMFAState
 		}
-		p.MFA, p.MFARecovery, p.UpdatedAt = model.MFAEnabled, hashes, now
+		p.UpdatedAt = now
 		return p, nil
-	}, ev); err != nil {
-		if errors.Is(err, errMFAState) {
-			return nil, &Error{Kind: Conflict, Reason: ReasonMFAState, Msg: "MFA was reset or disabled meanwhile", Err: err}
-		}
-		return nil, wrapStore(err, "principal "+id)
+	}, ev)
+	if errors.Is(err, errMFAState) {
+		return &Error{Kind: Conflict, Reason: ReasonMFAState, Msg: msg, Err: err}
+	}
+	if err != nil {
+		return wrapStore(err, "principal "+target.ID)
 	}
 	c.keys.forgetPrincipal(target.Account, target.ID, false)
-	return codes, nil
+	return nil
 }
 
 // DisableMFA turns the second factor off and destroys the seed and the
@@ -218,14 +229,12 @@ func (c *mfaService) DisableMFA(ctx context.Context, a *Access, id string) error
 	}
 	ev := c.mfaEvent(a, target, "mfa.disable")
 	ev.Detail = joinDetail(nonEmpty(ev.Detail, "was "+mfaState(target))...)
-	now := c.now().UTC()
-	if _, err := c.st.UpdatePrincipal(ctx, target.Account, target.ID, func(p model.Principal) (model.Principal, error) {
-		p.MFA, p.MFASeed, p.MFARecovery, p.UpdatedAt = model.MFANone, nil, nil, now
-		return p, nil
-	}, ev); err != nil {
-		return wrapStore(err, "principal "+id)
+	if err := c.updateMFA(ctx, target, ev, "", func(p *model.Principal) bool {
+		p.MFA, p.MFASeed, p.MFARecovery = model.MFANone, nil, nil
+		return true
+	}); err != nil {
+		return err
 	}
-	c.keys.forgetPrincipal(target.Account, target.ID, false)
 	c.locks.reset(target.Account + "\x00" + target.ID)
 	return nil
 }
@@ -244,20 +253,15 @@ func (c *mfaService) NewRecoveryCodes(ctx context.Context, a *Access, id string)
 	}
 	codes, hashes := c.newRecoveryCodes(target)
 	ev.Detail = joinDetail(nonEmpty(ev.Detail, strconv.Itoa(mfaRecoveryCount)+" new recovery codes")...)
-	now := c.now().UTC()
-	if _, err := c.st.UpdatePrincipal(ctx, target.Account, target.ID, func(p model.Principal) (model.Principal, error) {
+	if err := c.updateMFA(ctx, target, ev, "MFA was disabled meanwhile", func(p *model.Principal) bool {
 		if p.MFA != model.MFAEnabled {
-			return p, errMFAState
+			return false
 		}
-		p.MFARecovery, p.UpdatedAt = hashes, now
-		return p, nil
-	}, ev); err != nil {
-		if errors.Is(err, errMFAState) {
-			return nil, &Error{Kind: Conflict, Reason: ReasonMFAState, Msg: "MFA was disabled meanwhile", Err: err}
-		}
-		return nil, wrapStore(err, "principal "+id)
+		p.MFARecovery = hashes
+		return true
+	}); err != nil {
+		return nil, err
 	}
-	c.keys.forgetPrincipal(target.Account, target.ID, false)
 	return codes, nil
 }
 

@@ -226,14 +226,8 @@ func (c *principalService) ListPrincipals(ctx context.Context, a *Access, page P
 // limited by roles or sources, or a token minted from one) may not set its
 // own principal's password or restriction: it would log in unnarrowed.
 func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id string, patch PrincipalPatch) (model.Principal, error) {
-	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
-		return model.Principal{}, err
-	}
-	target, err := c.access.principalIn(ctx, a, id)
+	target, err := c.access.managed(ctx, a, id)
 	if err != nil {
-		return model.Principal{}, err
-	}
-	if err := c.access.outranks(ctx, a, target); err != nil {
 		return model.Principal{}, err
 	}
 	if a.Session.Narrowed && (patch.Password != nil || target.ID == a.Session.PrincipalID && patch.RestrictedTo != nil) {
@@ -370,14 +364,8 @@ func setIf[T any](dst *T, src *T) {
 
 // DeletePrincipal removes a principal with its keys and grants.
 func (c *principalService) DeletePrincipal(ctx context.Context, a *Access, id string) error {
-	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
-		return err
-	}
-	p, err := c.access.principalIn(ctx, a, id)
+	p, err := c.access.managed(ctx, a, id)
 	if err != nil {
-		return err
-	}
-	if err := c.access.outranks(ctx, a, p); err != nil {
 		return err
 	}
 	ev := c.audit.event(a.Caller, a.Session.Account, "user.delete")
