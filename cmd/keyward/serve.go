@@ -35,10 +35,12 @@ type options struct {
 	TokenTTL       string `json:"token_ttl"`
 	BcryptWorkers  int    `json:"bcrypt_workers"`
 	LogLevel       string `json:"log_level"`
+	LoginMaxWait   string `json:"login_max_wait"`
+	MetricsListen  string `json:"metrics_listen"`
 }
 
 func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.FlagSet, error) {
-	o := options{Data: "./keyward-data", Listen: "127.0.0.1:8080", Account: "default", TokenTTL: "8m", LogLevel: "info"}
+	o := options{Data: "./keyward-data", Listen: "127.0.0.1:8080", Account: "default", TokenTTL: "8m", LogLevel: "info", LoginMaxWait: "2s"}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgFile := fs.String("config", os.Getenv("KEYWARD_CONFIG"), "JSON config file")
@@ -50,6 +52,8 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	fs.String("token-ttl", "", "access token lifetime (e.g. 8m)")
 	fs.Int("bcrypt-workers", 0, "concurrent password checks (default: half the cores)")
 	fs.String("log-level", "", "debug, info, warn or error")
+	fs.String("login-max-wait", "", "longest expected wait in the password-check queue before a login is refused with 429 (default 2s)")
+	fs.String("metrics-listen", "", "serve /metrics on this address instead of the main listener")
 	if err := fs.Parse(args); err != nil {
 		return o, fs, err
 	}
@@ -85,6 +89,8 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	apply("account", &o.Account)
 	apply("token-ttl", &o.TokenTTL)
 	apply("log-level", &o.LogLevel)
+	apply("login-max-wait", &o.LoginMaxWait)
+	apply("metrics-listen", &o.MetricsListen)
 	bw := strconv.Itoa(o.BcryptWorkers)
 	apply("bcrypt-workers", &bw)
 	// Each worker holds an OS thread of its own: bound them by the cores.
@@ -113,6 +119,10 @@ func (o options) config(log *slog.Logger) (server.Config, error) {
 		return cfg, fmt.Errorf("token-ttl: %q is not a positive duration", o.TokenTTL)
 	}
 	cfg.TokenTTL = ttl
+	if cfg.LoginMaxWait, err = time.ParseDuration(o.LoginMaxWait); err != nil || cfg.LoginMaxWait <= 0 {
+		return cfg, fmt.Errorf("login-max-wait: %q is not a positive duration", o.LoginMaxWait)
+	}
+	cfg.MetricsListen = o.MetricsListen
 	for _, env := range []string{"KEYWARD_AUTHENTICATORS", "CONJUR_AUTHENTICATORS"} {
 		if v, ok := os.LookupEnv(env); ok {
 			list := []string{}

@@ -40,6 +40,13 @@ type Deps struct {
 	// BcryptQueue bounds logins waiting for a worker; 0 means 64. Beyond it
 	// logins are refused with RateLimited and a retry hint.
 	BcryptQueue int
+	// LoginMaxWait bounds the expected wait in the bcrypt queue (queue
+	// length × measured bcrypt time ÷ workers); a login that would wait
+	// longer is refused with RateLimited and that wait as its retry hint.
+	// 0 means 2 s.
+	LoginMaxWait time.Duration
+	// Meter receives the core's measurements; nil measures nothing.
+	Meter Meter
 	// LendProcs lets the bcrypt pool raise GOMAXPROCS by one per busy
 	// worker while it works, so the workers' locked threads never take a P
 	// that cheap requests need. For the process that owns GOMAXPROCS (serve).
@@ -83,6 +90,8 @@ type Caller struct {
 	PeerIP    netip.Addr
 	RequestID string
 	UserAgent string
+	// Surface names the API surface the request came through, for metrics.
+	Surface string
 }
 
 // Session is a proven identity: what every authorization decision starts from.
@@ -140,6 +149,9 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	if d.BcryptQueue <= 0 {
 		d.BcryptQueue = 64
 	}
+	if d.Meter == nil {
+		d.Meter = nopMeter{}
+	}
 	bg, stop := context.WithCancel(context.Background())
 	c := &Core{
 		st: d.Store, version: d.Version,
@@ -150,6 +162,10 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	}
 	if d.LendProcs {
 		c.bcrypt.procs = newProcLender()
+	}
+	c.bcrypt.meter = d.Meter
+	if d.LoginMaxWait > 0 {
+		c.bcrypt.maxWait = d.LoginMaxWait
 	}
 	keys := newKeyring(d.Store)
 	if err := keys.load(ctx); err != nil {

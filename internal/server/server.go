@@ -48,7 +48,12 @@ type Config struct {
 	// core.Deps); for the process that owns GOMAXPROCS.
 	LendProcs   bool
 	BcryptQueue int
-	MaxBody     int64
+	// LoginMaxWait bounds a login's expected wait for bcrypt (core.Deps).
+	LoginMaxWait time.Duration
+	// MetricsListen, when set, is where /metrics is served instead of the
+	// main listener (see ServeMetrics).
+	MetricsListen string
+	MaxBody       int64
 	// Account is the default account: created by init, used where a request names none.
 	Account string
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
@@ -207,7 +212,7 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
-		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,
+		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue, LoginMaxWait: cfg.LoginMaxWait,
 		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
 	if err != nil {
 		st.Close()
