@@ -257,6 +257,19 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward serve:", err)
 		return 1
 	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			fmt.Fprintln(stderr, "keyward serve: metrics-listen:", err)
+			return 1
+		}
+		go func() {
+			if err := s.ServeMetrics(ctx, mln); err != nil {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		log.Info("keyward metrics listening", "addr", mln.Addr().String())
+	}
 	log.Info("keyward listening", "addr", ln.Addr().String(), "version", server.Version)
 	if err := s.Serve(ctx, ln); err != nil {
 		fmt.Fprintln(stderr, "keyward serve:", err)

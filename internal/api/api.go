@@ -218,6 +218,7 @@ func recoverIn(log *slog.Logger, write ErrorWriter, next http.Handler) http.Hand
 func handler(s Surface, c Core, write ErrorWriter, rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &Ctx{Caller: CallerFrom(r.Context())}
+		rc.Caller.Surface = s.Name()
 		if err := authorize(s, c, rt, r, rc); err != nil {
 			write(w, r, err)
 			return

@@ -26,6 +26,7 @@ type auditor struct {
 	// waits pools the one-slot channels callers wait on; a channel goes back
 	// only after its answer was received, so it is always empty in the pool.
 	waits sync.Pool
+	meter Meter
 }
 
 type auditReq struct {
@@ -45,8 +46,11 @@ const (
 	auditBusy        = 2 * time.Millisecond // a flush this recent means load
 )
 
-func newAuditor(st store.Store, log *slog.Logger, now func() time.Time) *auditor {
-	a := &auditor{st: st, log: log, now: now, in: make(chan auditReq, 4096), done: make(chan struct{})}
+func newAuditor(st store.Store, log *slog.Logger, now func() time.Time, meter Meter) *auditor {
+	if meter == nil {
+		meter = nopMeter{}
+	}
+	a := &auditor{st: st, log: log, now: now, meter: meter, in: make(chan auditReq, 4096), done: make(chan struct{})}
 	a.waits.New = func() any { return make(chan error, 1) }
 	return a
 }
@@ -117,6 +121,9 @@ func (a *auditor) flush(batch []auditReq, evs []audit.Event) {
 	if err != nil {
 		a.log.Error("audit append failed", "records", len(evs), "err", err)
 		err = fmt.Errorf("append audit: %w", err)
+	} else {
+		a.meter.AuditAppended(len(evs))
+		a.meter.AuditBatch(len(evs))
 	}
 	for _, r := range batch {
 		if err == nil {

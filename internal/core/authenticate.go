@@ -33,6 +33,7 @@ type authService struct {
 	tokenSvc *tokenService
 	authnSvc *authenticatorService
 	mfa      *mfaService
+	meter    Meter
 }
 
 // CredentialKind is the closed set of credentials Authenticate takes.
@@ -100,6 +101,14 @@ func (cr *Credential) authenticator() string {
 // credential returns only once its record is committed; a token's use is
 // not recorded (its issue was), only its refusals.
 func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	s, err := c.authenticate(ctx, caller, cred)
+	if c.meter != nil {
+		c.meter.Authentication(caller.Surface, methodOf(&cred), outcomeOf(err))
+	}
+	return s, err
+}
+
+func (c *authService) authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}
@@ -317,6 +326,18 @@ type Vouch struct {
 // caller's address (verify's caller passes the presenting client's when it
 // may). Every verification is audited.
 func (c *authService) VerifyKey(ctx context.Context, caller Caller, key string, vouch Vouch) (KeyCheck, []string, error) {
+	kc, perms, err := c.verifyKey(ctx, caller, key, vouch)
+	if c.meter != nil {
+		outcome := outcomeOf(err)
+		if err == nil && !kc.Valid {
+			outcome = "failure"
+		}
+		c.meter.Authentication(caller.Surface, "api_key_verify", outcome)
+	}
+	return kc, perms, err
+}
+
+func (c *authService) verifyKey(ctx context.Context, caller Caller, key string, vouch Vouch) (KeyCheck, []string, error) {
 	if vouch.ClientIP.IsValid() {
 		// Honoured for keys of the voucher's own account only: a resource
 		// server of one tenant does not speak for another's clients.

@@ -134,6 +134,9 @@ func TestLoginMaxWaitRefusesPasswordLogins(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.bcrypt.do(ctx, func() { close(started); <-release }) }()
 	<-started
+	if st := c.Stats(); st.BcryptBusy != 1 || st.BcryptQueue != 0 {
+		t.Fatalf("stats with one job running: %+v", st)
+	}
 	_, _, err = authPw(ctx, c, "acme", "admin", "whatever-Password-1")
 	if e := AsError(err); e.Kind != RateLimited || e.RetryAfter < time.Second {
 		t.Fatalf("a login behind a busy worker with a 100ms bound: %v (retry after %v), want RateLimited with a hint", err, e.RetryAfter)
@@ -147,5 +150,8 @@ func TestLoginMaxWaitRefusesPasswordLogins(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if st := c.Stats(); st.BcryptBusy != 0 || st.BcryptQueue != 0 || st.CachedKeys != 1 || st.CachedPrincipals < 1 {
+		t.Fatalf("stats after the job: %+v; want an idle pool, one key and its principal cached", st)
 	}
 }

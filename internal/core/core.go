@@ -155,7 +155,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	bg, stop := context.WithCancel(context.Background())
 	c := &Core{
 		st: d.Store, version: d.Version,
-		audit:   newAuditor(d.Store, d.Logger, d.Now),
+		audit:   newAuditor(d.Store, d.Logger, d.Now, d.Meter),
 		bcrypt:  newBcryptPool(d.BcryptWorkers, d.BcryptQueue),
 		touches: newToucher(d.Store, d.Logger),
 		stop:    stop,
@@ -187,7 +187,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.accessService, c.tokenService, c.keyService, c.authenticatorService = access, tokenSvc, keySvc, authnSvc
 	c.mfaService = &mfaService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access, locks: newMFALocks()}
 	c.authService = &authService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, throttle: newThrottle(), bcrypt: c.bcrypt,
-		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService}
+		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService, meter: d.Meter}
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
 		access: access, keySvc: keySvc, tokenSvc: tokenSvc}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}

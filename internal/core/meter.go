@@ -38,15 +38,40 @@ type Stats struct {
 	BcryptBusy       int // bcrypt workers at work
 	CachedKeys       int // API keys held in memory
 	CachedPrincipals int // principals held in memory
-	CachedTokens     int // token signing keys held in memory
+	CachedTokens     int // verified tokens held in memory (their claims, by hash)
 }
 
 // Stats returns the core's gauges now.
 func (c *Core) Stats() Stats {
-	return Stats{
+	st := Stats{
 		BcryptQueue: int(c.bcrypt.queueLength()),
 		BcryptBusy:  int(c.bcrypt.busy.Load()),
 	}
+	r := c.authService.keys
+	r.mu.RLock()
+	st.CachedKeys = len(r.keys.keys) + len(r.keys.odd)
+	st.CachedPrincipals = len(r.princ)
+	r.mu.RUnlock()
+	t := c.tokenService.tokens
+	t.cacheMu.Lock()
+	st.CachedTokens = len(t.cache)
+	t.cacheMu.Unlock()
+	return st
+}
+
+// methodOf names a credential's way in for metrics.
+func methodOf(cr *Credential) string {
+	switch cr.Kind {
+	case CredToken:
+		return "token"
+	case CredAPIKey:
+		return "api_key"
+	case CredPassword:
+		return "password"
+	case CredOutside:
+		return cr.Type
+	}
+	return "none"
 }
 
 // outcomeOf names an authentication's outcome for metrics.

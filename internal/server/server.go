@@ -211,7 +211,8 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
+	m := newMetrics()
+	c, err := core.New(ctx, core.Deps{Meter: m, Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
 		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue, LoginMaxWait: cfg.LoginMaxWait,
 		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
 	if err != nil {
@@ -221,7 +222,8 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	// Loading every API key into memory leaves the rows it decoded as
 	// garbage; hand it back now rather than carry it as resident memory.
 	debug.FreeOSMemory()
-	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: newMetrics(), rids: newRequestIDs()}
+	m.watch(c, st)
+	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: m, rids: newRequestIDs()}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -273,17 +275,9 @@ func (s *Server) routes() http.Handler {
 		}
 		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		counts := map[[2]string]int64{}
-		for k, v := range s.Core.AuditCounts() {
-			switch k[0] {
-			case "authn", "token", "apikey.verify", "login":
-				counts[k] = v
-			}
-		}
-		s.metrics.write(w, counts)
-	})
+	if s.cfg.MetricsListen == "" {
+		mux.Handle("GET /metrics", s.metrics.handler())
+	}
 	return s.middleware(mux)
 }
 

@@ -71,7 +71,7 @@ func (k *KeySet) Fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		uri = d.JWKSURI
 	}
 	var set jose.JSONWebKeySet
-	if err := getJSON(ctx, k.client, uri, &set); err != nil {
+	if err := getJSON(ctx, k.client, "jwks", uri, &set); err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
 	}
 	if len(set.Keys) == 0 {
