@@ -43,8 +43,18 @@ type Route struct {
 	// body, for decisions that depend on the object (whose key it is).
 	PreCheck func(r *http.Request, rc *Ctx) error
 	Summary  string
-	// Request is a zero value of the JSON body type, for the OpenAPI document.
+	// Request is a zero value of the JSON body type (a Media for other
+	// content types), for the OpenAPI document.
 	Request any
+	// Response is a zero value of the success body (JSON, or a Media), for
+	// the OpenAPI document; nil for none.
+	Response any
+	// Query is a zero value of a struct whose fields' `query` tags name the
+	// query parameters the handler reads (`doc` describes each).
+	Query any
+	// Errors are the errors the handler can answer beyond those the route's
+	// shape implies (see impliedErrors), for the OpenAPI document.
+	Errors []core.Error
 	// Status is the success status, for the OpenAPI document.
 	Status  int
 	Handler func(w http.ResponseWriter, r *http.Request, rc *Ctx) error
@@ -156,10 +166,16 @@ type Core interface {
 	Refuse(ctx context.Context, a *core.Access, event, subject string, err *core.Error) error
 }
 
+// Registrar is where Mount registers handlers: an *http.ServeMux, or one
+// wrapped to see what is registered.
+type Registrar interface {
+	Handle(pattern string, h http.Handler)
+}
+
 // Mount registers every route of a surface on mux behind the pipeline, and
 // a fallback under each of its prefixes that answers unknown routes in its
 // format.
-func Mount(mux *http.ServeMux, s Surface, c Core, log *slog.Logger) {
+func Mount(mux Registrar, s Surface, c Core, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

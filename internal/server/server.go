@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,10 @@ type Server struct {
 	metrics *metrics
 	rids    *requestIDs
 	handler http.Handler
+	docOnce sync.Once
+	doc     []byte
+	// patterns are the ServeMux patterns registered, for tests.
+	patterns []string
 }
 
 // MasterKeyFile is the master key's file name in the data folder.
@@ -243,42 +248,63 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Store is the server's store (for the CLI's offline commands).
 func (s *Server) Store() store.Store { return s.st }
 
-// Surfaces returns every API surface, in mounting order.
+// Surfaces returns every API surface, in mounting order, the service's
+// own routes (health, metrics, JWKS, OpenAPI) last.
 func (s *Server) Surfaces() []api.Surface {
+	nat := native.New(s.Core, s.log, s.cfg.Account)
 	return []api.Surface{
-		native.New(s.Core, s.log, s.cfg.Account),
+		nat,
 		conjur.New(s.Core, s.log, s.cfg.Account),
+		&service{s: s, errs: nat.Errors(), doc: s.openAPI},
 	}
 }
 
+// OpenAPI is the OpenAPI document of every surface's routes.
+func (s *Server) OpenAPI() map[string]any {
+	return api.OpenAPI(api.DocInfo{
+		Title:   "keyward API",
+		Version: Version,
+		Description: "keyward's native API under /api/v1, the Conjur-compatible authentication API, and the service's own " +
+			"routes. Generated from the route tables and wire types of the running server.",
+		License: map[string]any{"name": License, "url": LicenseURL},
+		Servers: []map[string]any{{"url": "http://127.0.0.1:8080", "description": "keyward serve's default listen address"},
+			{"url": "https://{host}", "description": "a keyward serving TLS", "variables": map[string]any{"host": map[string]any{"default": "keyward.example.net:8443"}}}},
+	}, s.Surfaces())
+}
+
+// License names keyward's licence in the OpenAPI document. The repository
+// has no licence file yet: UNLICENSED (no rights granted) until one is
+// chosen; LicenseURL points at where it will be.
+const (
+	License    = "UNLICENSED"
+	LicenseURL = "https://github.com/keyward/keyward/blob/main/LICENSE"
+)
+
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	var all []api.Route
+	mux := &recordingMux{ServeMux: http.NewServeMux()}
 	for _, sf := range s.Surfaces() {
 		api.Mount(mux, sf, s.Core, s.log)
-		all = append(all, sf.Routes()...)
 	}
-	doc := api.OpenAPI("keyward API", Version, all)
-	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, doc) })
-	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		_, _ = w.Write(s.Core.JWKS())
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Core.Ready(r.Context()); err != nil {
-			api.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	if s.cfg.MetricsListen == "" {
-		mux.Handle("GET /metrics", s.metrics.handler())
-	}
+	s.patterns = mux.patterns
 	return s.middleware(mux)
+}
+
+// recordingMux remembers every pattern registered on it, so a test can
+// hold what the server answers against the OpenAPI document.
+type recordingMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *recordingMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// openAPI is the document, encoded once on first use.
+func (s *Server) openAPI() []byte {
+	s.docOnce.Do(func() { s.doc = marshalDoc(s.OpenAPI()) })
+	return s.doc
 }
 
 // middleware is the transport chain: panic recovery, request id, client
