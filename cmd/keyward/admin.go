@@ -54,6 +54,9 @@ var adminGroups = map[string]map[string]func(*adminCmd) int{
 	"audit": {
 		"list": auditList,
 	},
+	"signing-key": {
+		"rotate": signingKeyRotate,
+	},
 	"authenticator": {
 		"list": authnList, "show": authnShow, "set": authnSet, "enable": authnEnable, "disable": authnDisable, "delete": authnDelete,
 	},
@@ -94,6 +97,9 @@ grant adds to the user's explicit grants; with --replace they become exactly the
   keyward audit list [--limit N] [--offset N]   (newest first)
   keyward audit verify --data DIR               (offline: checks the keyed hash chain; honours KEYWARD_MASTER_KEY)
   keyward audit rekey --data DIR                (offline, once: keys records written before the chain was keyed)`,
+	"signing-key": `Usage:
+  keyward signing-key rotate   a new token signing key for your account (needs signing-keys-manage);
+                               tokens signed with the old one keep verifying until they expire`,
 	"authenticator": `Usage:
   keyward authenticator list
   keyward authenticator show TYPE[/SERVICE_ID]
