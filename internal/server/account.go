@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 
 	"github.com/keyward/keyward/internal/core"
@@ -15,4 +16,10 @@ func ValidateAccount(name string) error {
 		return errors.New(AccountRule)
 	}
 	return nil
+}
+
+// RecoverAdmin gives account's built-in admin a new API key (keyward admin
+// recover, server stopped), audited as admin.recover by "operator".
+func (s *Server) RecoverAdmin(ctx context.Context, account string) (string, error) {
+	return s.Core.RecoverAdmin(ctx, core.Caller{RequestID: "admin-recover"}, account)
 }
