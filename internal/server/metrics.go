@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"sort"
 	"strconv"
 	"time"
 
@@ -30,6 +32,21 @@ type metrics struct {
 	bcryptRefused prometheus.Counter
 	auditAppended prometheus.Counter
 	auditBatch    prometheus.Histogram
+	// kinds are keyward's collectors with their metric type, for MetricDocs.
+	kinds []typedCollector
+}
+
+type typedCollector struct {
+	typ string // counter, gauge or histogram
+	c   prometheus.Collector
+}
+
+// register adds keyward collectors of one metric type to the registry.
+func (m *metrics) register(typ string, cs ...prometheus.Collector) {
+	for _, c := range cs {
+		m.reg.MustRegister(c)
+		m.kinds = append(m.kinds, typedCollector{typ, c})
+	}
 }
 
 // auditStats is what a store with an audit journal (SQLite) tells of it.
@@ -60,22 +77,25 @@ func newMetrics() *metrics {
 			Help:    "Records per group-commit append.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}}),
 	}
-	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.authns, m.bcryptWait, m.bcryptRefused, m.auditAppended, m.auditBatch)
-	m.reg.MustRegister(jwks.Collectors()...)
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.register("counter", m.requests, m.authns, m.bcryptRefused, m.auditAppended)
+	m.register("histogram", m.duration, m.bcryptWait, m.auditBatch)
+	fetches, fetchSeconds := jwks.Collectors()
+	m.register("counter", fetches)
+	m.register("histogram", fetchSeconds)
 	return m
 }
 
 // watch registers the gauges read from the core and the store at scrape.
 func (m *metrics) watch(c *core.Core, st any) {
 	gauge := func(name, help string, f func() float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+		m.register("gauge", prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
 	gauge("keyward_bcrypt_queue_length", "Password checks admitted and waiting for a bcrypt worker.",
 		func() float64 { return float64(c.Stats().BcryptQueue) })
 	gauge("keyward_bcrypt_workers_busy", "bcrypt workers at work.",
 		func() float64 { return float64(c.Stats().BcryptBusy) })
-	m.reg.MustRegister(cacheEntries{c: c, desc: prometheus.NewDesc("keyward_cache_entries",
+	m.register("gauge", cacheEntries{c: c, desc: prometheus.NewDesc("keyward_cache_entries",
 		"Entries of the in-memory caches by kind (keys: API keys; principals; tokens: verified tokens).", []string{"kind"}, nil)})
 	backlog, failures := func() float64 { return 0 }, func() float64 { return 0 }
 	if as, ok := st.(auditStats); ok {
@@ -83,7 +103,7 @@ func (m *metrics) watch(c *core.Core, st any) {
 		failures = func() float64 { return float64(as.AuditIngestFailures()) }
 	}
 	gauge("keyward_audit_journal_backlog", "Audit records in the journal waiting for the table (SQLite; 0 on PostgreSQL, which has no journal).", backlog)
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keyward_audit_ingest_failures_total",
+	m.register("counter", prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keyward_audit_ingest_failures_total",
 		Help: "Failed moves of the audit journal into the table (each is retried; SQLite only)."}, failures))
 }
 
@@ -165,4 +185,38 @@ func (s *Server) MetricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.handler())
 	return mux
+}
+
+// MetricDoc is one keyward metric as docs/operations.md lists it.
+type MetricDoc struct {
+	Name, Type, Labels, Help string
+}
+
+// descRE reads what prometheus.Desc.String says of a metric (Desc has no
+// accessors).
+var descRE = regexp.MustCompile(`fqName: "([^"]+)", help: "((?:[^"\\]|\\.)*)", .*variableLabels: \{([^}]*)\}`)
+
+// MetricDocs lists keyward's own metrics (not the Go runtime's and the
+// process's), sorted by name: the source of the metrics table of
+// docs/operations.md.
+func (s *Server) MetricDocs() []MetricDoc {
+	var out []MetricDoc
+	for _, tc := range s.metrics.kinds {
+		ch := make(chan *prometheus.Desc, 8)
+		tc.c.Describe(ch)
+		close(ch)
+		for d := range ch {
+			m := descRE.FindStringSubmatch(d.String())
+			if m == nil {
+				continue
+			}
+			help, err := strconv.Unquote(`"` + m[2] + `"`)
+			if err != nil {
+				help = m[2]
+			}
+			out = append(out, MetricDoc{Name: m[1], Type: tc.typ, Labels: m[3], Help: help})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

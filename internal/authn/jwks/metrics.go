@@ -21,8 +21,9 @@ var (
 	}, []string{"kind"})
 )
 
-// Collectors are the outside-fetch metrics, for the server's registry.
-func Collectors() []prometheus.Collector { return []prometheus.Collector{fetches, fetchSeconds} }
+// Collectors are the outside-fetch metrics, for the server's registry:
+// the fetch counter and the fetch-time histogram.
+func Collectors() (counter, histogram prometheus.Collector) { return fetches, fetchSeconds }
 
 func observeFetch(kind string, err error, d time.Duration) {
 	outcome := "success"

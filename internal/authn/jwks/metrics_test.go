@@ -17,7 +17,8 @@ import (
 func fetchCounts(t *testing.T) (fetches map[string]float64, timed map[string]uint64) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(jwks.Collectors()...)
+	c, h := jwks.Collectors()
+	reg.MustRegister(c, h)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
