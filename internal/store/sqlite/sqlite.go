@@ -148,6 +148,14 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 	return s.Store.ListAudit(ctx, account, limit, offset)
 }
 
+// AuditSince brings the journal into the table, then reads it.
+func (s *Store) AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
+	if err := s.db.ingest(ctx); err != nil {
+		return nil, fmt.Errorf("read audit: %w", err)
+	}
+	return s.Store.AuditSince(ctx, from, limit)
+}
+
 // VerifyAudit brings the journal into the table, then walks the chain.
 func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
 	if err := s.db.ingest(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store"
 )
 
 // An audit record is kept compact (migration 0006): the names that repeat
@@ -519,4 +520,100 @@ func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, er
 	}
 	s.Remember(fresh)
 	return c, nil
+}
+
+// pruneChunk is how many records one transaction of PruneAudit removes at
+// most, so that appends (which wait for it) are held up briefly.
+const pruneChunk = 50000
+
+// PruneAudit removes the oldest records, those before before, a
+// transaction of at most pruneChunk records at a time, and moves the
+// checkpoint after each. Only a prefix of the chain goes: it stops at the
+// first record at or after before, even if later ones are older. Each
+// removed record is verified first: a broken chain is refused, since
+// removing the evidence would hide it. The last transaction appends ev,
+// with what was removed as its Detail; nothing to remove appends nothing.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, ev audit.Event) (store.AuditPrune, error) {
+	var p store.AuditPrune
+	for {
+		var fresh Names
+		done := false
+		err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted, LockAudit: true}, func(q Querier) error {
+			fresh = Names{}
+			var err error
+			done, err = s.pruneChunk(ctx, q, before, ev, &p, fresh)
+			return err
+		})
+		if err != nil {
+			if p.To != 0 {
+				return p, fmt.Errorf("prune audit: records %d-%d were removed, then: %w", p.From, p.To, err)
+			}
+			return p, fmt.Errorf("prune audit: %w", err)
+		}
+		s.Remember(fresh)
+		if done {
+			return p, nil
+		}
+	}
+}
+
+// pruneChunk is one transaction of PruneAudit; it reports whether it was
+// the last.
+func (s *Store) pruneChunk(ctx context.Context, q Querier, before time.Time, ev audit.Event, p *store.AuditPrune, fresh Names) (bool, error) {
+	head, _, err := s.readHead(ctx, q, s.db.ForUpdate())
+	if err != nil {
+		return false, err
+	}
+	cp, err := s.AuditCheckpoint(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	if !s.key.ValidCheckpoint(cp) {
+		c := checkpointBroken(cp)
+		return false, fmt.Errorf("the chain is broken at record %d (%s): nothing was removed", c.Broken, c.Why)
+	}
+	stop := head
+	err = queryOne(ctx, q, func(r Rows) error { return r.Scan(&stop) },
+		"SELECT seq - 1 FROM audit_events WHERE seq > $1 AND time_us >= $2 ORDER BY seq LIMIT 1", cp.Seq, before.UnixMicro())
+	if err != nil && err != errNoRows {
+		return false, err
+	}
+	to := min(stop, cp.Seq+pruneChunk)
+	if to <= cp.Seq {
+		return true, nil
+	}
+	v := audit.NewVerifierFrom(s.key, cp)
+	var last audit.Record
+	err = queryAll(ctx, q, func(r Rows) error {
+		if err := scanRecord(r, &last); err != nil {
+			return err
+		}
+		last.PrevHash = v.Prev()
+		v.Next(&last)
+		return nil
+	}, auditSelect+" WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq", cp.Seq, to)
+	if err != nil {
+		return false, err
+	}
+	if c := v.Finish(to, last.Hash); c.Broken != 0 {
+		return false, fmt.Errorf("the chain is broken at record %d (%s): removing it would hide that, so it was kept", c.Broken, c.Why)
+	}
+	next := s.key.Checkpoint(&last)
+	if _, err := q.Exec(ctx, "DELETE FROM audit_events WHERE seq <= $1", to); err != nil {
+		return false, fmt.Errorf("remove records: %w", err)
+	}
+	if _, err := q.Exec(ctx, "UPDATE audit_checkpoint SET seq = $1, hash = $2, keyed = $3, mac = $4 WHERE id = 1",
+		next.Seq, next.Hash, keyedInt(next.Keyed), next.MAC); err != nil {
+		return false, fmt.Errorf("move the checkpoint: %w", err)
+	}
+	if p.To == 0 {
+		p.From = cp.Seq + 1
+	}
+	p.To, p.Checkpoint = to, next
+	if to < stop {
+		return false, nil
+	}
+	ev.Detail = fmt.Sprintf("removed records %d-%d (before %s); checkpoint seq %d hash %s",
+		p.From, p.To, before.UTC().Format(time.RFC3339), next.Seq, next.Hash)
+	return true, s.appendAudit(ctx, q, []audit.Event{ev}, fresh)
 }
