@@ -35,6 +35,7 @@ type options struct {
 	TokenTTL       string `json:"token_ttl"`
 	BcryptWorkers  int    `json:"bcrypt_workers"`
 	LogLevel       string `json:"log_level"`
+	AuditRetention string `json:"audit_retention"`
 }
 
 func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.FlagSet, error) {
@@ -50,6 +51,7 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	fs.String("token-ttl", "", "access token lifetime (e.g. 8m)")
 	fs.Int("bcrypt-workers", 0, "concurrent password checks (default: half the cores)")
 	fs.String("log-level", "", "debug, info, warn or error")
+	fs.String("audit-retention", "", "prune audit records older than this (e.g. 2160h; default: keep every record)")
 	if err := fs.Parse(args); err != nil {
 		return o, fs, err
 	}
@@ -85,6 +87,7 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	apply("account", &o.Account)
 	apply("token-ttl", &o.TokenTTL)
 	apply("log-level", &o.LogLevel)
+	apply("audit-retention", &o.AuditRetention)
 	bw := strconv.Itoa(o.BcryptWorkers)
 	apply("bcrypt-workers", &bw)
 	// Each worker holds an OS thread of its own: bound them by the cores.
@@ -113,6 +116,9 @@ func (o options) config(log *slog.Logger) (server.Config, error) {
 		return cfg, fmt.Errorf("token-ttl: %q is not a positive duration", o.TokenTTL)
 	}
 	cfg.TokenTTL = ttl
+	if cfg.AuditRetention, err = auditRetention(o.AuditRetention); err != nil {
+		return cfg, err
+	}
 	for _, env := range []string{"KEYWARD_AUTHENTICATORS", "CONJUR_AUTHENTICATORS"} {
 		if v, ok := os.LookupEnv(env); ok {
 			list := []string{}
@@ -295,12 +301,15 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 	case c.Unkeyed != 0:
 		// Their SHA-256 chain holds, but anyone who can write the folder
 		// could have rewritten them and chained them again: not "intact".
-		fmt.Fprintf(stdout, "audit chain NOT AUTHENTICATED: %d records; records 1-%d are unkeyed (written before the chain was keyed), "+
+		fmt.Fprintf(stdout, "audit chain NOT AUTHENTICATED: %d records; records %d-%d are unkeyed (written before the chain was keyed), "+
 			"their hash chain holds but proves nothing against whoever can write the data folder; the %d keyed records after them verify. "+
-			"Run `keyward audit rekey` once (server stopped) to key them.\n", c.Records, c.Unkeyed, c.Records-c.Unkeyed)
+			"Run `keyward audit rekey` once (server stopped) to key them.\n", c.Records, c.From+1, c.From+c.Unkeyed, c.Records-c.Unkeyed)
 		return 1
-	case c.Records == 0:
+	case c.Records == 0 && c.From == 0:
 		fmt.Fprintln(stdout, "audit chain empty")
+		return 0
+	case c.From != 0:
+		fmt.Fprintf(stdout, "audit chain intact from seq %d (checkpoint): %d records after it, all keyed\n", c.From, c.Records)
 		return 0
 	}
 	fmt.Fprintf(stdout, "audit chain intact: %d records, all keyed\n", c.Records)

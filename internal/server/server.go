@@ -54,6 +54,8 @@ type Config struct {
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
 	EnvAuthenticators []string
 	Logger            *slog.Logger
+	// AuditRetention prunes audit records older than it (0: never).
+	AuditRetention time.Duration
 }
 
 // Server is a running keyward.
@@ -371,6 +373,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	mctx, stopMaintenance := context.WithCancel(ctx)
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); s.maintainAudit(mctx) }()
+	defer func() { stopMaintenance(); <-mdone }()
 	select {
 	case err := <-errc:
 		return err
