@@ -94,6 +94,13 @@ func render(e *core.Error) reply {
 	case core.RateLimited:
 		return reply{status, message("too_many_requests", e.Msg)}
 	case core.Unavailable:
+		if e.Reason == core.ReasonAuthnUnavailable || e.Reason == core.ReasonAuthnMisconfigured {
+			// An outside provider (JWKS, discovery, directory) that cannot
+			// be reached or a service that cannot be built: Conjur answers
+			// authenticate like any failed authentication; its status
+			// route names the cause.
+			return reply{http.StatusUnauthorized, nil}
+		}
 		return reply{status, message("service_unavailable", e.Msg)}
 	case core.NotImplemented:
 		return reply{status, message("not_implemented", e.Msg)}
