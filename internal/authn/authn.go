@@ -140,3 +140,25 @@ func (es ConfigErrors) Error() string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// FetchError is an outside provider's document (a JWKS, an OpenID discovery
+// document and the keys it names) that could not be fetched or read:
+// connection refused, DNS failure, an untrusted certificate, a status other
+// than 200, a body that is not the document. Status checks name it.
+type FetchError struct {
+	// Discovery is set when the source is a provider-uri (discovery, then
+	// the keys it names), unset for a jwks-uri.
+	Discovery bool
+	// URI is the configured provider-uri or jwks-uri.
+	URI string
+	Err error
+}
+
+func (e *FetchError) Error() string {
+	if e.Discovery {
+		return "provider discovery " + e.URI + ": " + e.Err.Error()
+	}
+	return "jwks " + e.URI + ": " + e.Err.Error()
+}
+
+func (e *FetchError) Unwrap() error { return e.Err }

@@ -546,6 +546,9 @@ func (c *authenticatorService) AuthenticatorStatus(ctx context.Context, a *Acces
 	default:
 		return &Error{Kind: NotImplemented, Reason: ReasonStatusNotSupported, Msg: "status check not supported for authenticator " + typ}
 	}
+	if serviceID == "" && !noServiceID(typ) {
+		return &Error{Kind: Invalid, Reason: ReasonServiceIDMissing, Field: "service_id", Msg: typ + " needs a service id"}
+	}
 	if a.Session.Account != account {
 		// Before looking anything up: a session of another account learns
 		// nothing of which accounts and services exist.
@@ -562,6 +565,14 @@ func (c *authenticatorService) AuthenticatorStatus(ctx context.Context, a *Acces
 		return c.statusDenied(ctx, a, account, typ, serviceID)
 	}
 	if err := c.configStatus(ctx, svc); err != nil {
+		var fe *authn.FetchError
+		if errors.As(err, &fe) {
+			reason := ReasonJWKSFetchFailed
+			if fe.Discovery {
+				reason = ReasonDiscoveryFailed
+			}
+			return &Error{Kind: Internal, Reason: reason, Msg: fe.URI, Err: fe.Err}
+		}
 		return &Error{Kind: Internal, Reason: ReasonServiceMisconfigure, Msg: err.Error(), Err: err}
 	}
 	return nil

@@ -95,7 +95,7 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 		ev.Detail = "the user's Conjur API key"
 	}
 	if err != nil {
-		return refuse(ReasonAuthnUnavailable, "", &Error{Kind: Unavailable, Reason: ReasonAuthnUnavailable, Msg: "authenticator could not decide", Err: err})
+		return refuse(ReasonAuthnUnavailable, err.Error(), &Error{Kind: Unavailable, Reason: ReasonAuthnUnavailable, Msg: "authenticator could not decide", Err: err})
 	}
 	if id.Login != "" {
 		ev.Actor = subjectRoleID(cred.Account, id.Login)

@@ -1,12 +1,43 @@
 package conjur_test
 
 import (
+	"flag"
+	"fmt"
+	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/keyward/keyward/internal/authn/jwt/jwttest"
 	"github.com/keyward/keyward/internal/authn/ldap/ldaptest"
 )
+
+// goldenReply compares a response's status and body with
+// testdata/<name>.golden, after replacing each old, new pair (random
+// ports); -update (the internal tests' flag) rewrites it.
+func goldenReply(t *testing.T, name string, r resp, oldNew ...string) {
+	t.Helper()
+	got := fmt.Sprintf("%d\n%s", r.status, strings.NewReplacer(oldNew...).Replace(r.body))
+	path := filepath.Join("testdata", name+".golden")
+	if f := flag.Lookup("update"); f != nil && f.Value.String() == "true" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s\n got: %s\nwant: %s", path, got, want)
+	}
+}
 
 // Issue 19, point 2: authn-ldap's authenticate takes the Conjur API key
 // that its login answered, or the LDAP password; the key is checked first,
@@ -56,4 +87,58 @@ func TestLDAPAuthenticateAcceptsTheAPIKey(t *testing.T) {
 	// A disabled service takes neither.
 	e.do("PATCH", "/authn-ldap/corp/myorg", form("enabled", "false"), "Authorization", e.admin, "Content-Type", formType).expect(t, 204, empty)
 	authn("corp", "alice", alice.key).expect(t, 401, empty)
+}
+
+// Issue 19, point 3: a JWKS, discovery document or provider that cannot be
+// fetched is Conjur's empty 401 on authenticate, and on the status route a
+// 500 naming the cause: CONJ00087E for jwks-uri, CONJ00011E for
+// provider-uri.
+func TestUnreachableProvider(t *testing.T) {
+	iss := jwttest.NewIssuer(t)
+	iss.Handle("GET /garbage", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>")) }))
+	tlsIss := jwttest.NewTLSIssuer(t)
+	e := newEnv(t)
+	jwksURIs := map[string]string{
+		"refused":   "http://127.0.0.1:1/jwks",
+		"dns":       "http://no-such-host.invalid/jwks",
+		"untrusted": tlsIss.JWKSURL,
+		"not200":    iss.URL + "/nothing",
+		"notjson":   iss.URL + "/garbage",
+	}
+	for svc, uri := range jwksURIs {
+		e.putAuthenticator("authn-jwt/"+svc, true, map[string]string{"jwks-uri": uri, "token-app-property": "sub"})
+	}
+	e.putAuthenticator("authn-jwt/provider", true, map[string]string{"provider-uri": "http://127.0.0.1:1", "token-app-property": "sub"})
+	e.putAuthenticator("authn-oidc/down", true, map[string]string{"provider-uri": "http://127.0.0.1:1", "id-token-user-property": "sub"})
+	e.putAuthenticator("authn-oidc/garbage", true, map[string]string{"provider-uri": iss.URL + "/garbage", "id-token-user-property": "sub"})
+	tok := iss.Sign(iss.Claims("myapp", ""))
+	status := func(path string) resp { return e.do("GET", path, nil, "Authorization", e.admin) }
+	for svc := range jwksURIs {
+		e.do("POST", "/authn-jwt/"+svc+"/myorg/authenticate", form("jwt", tok), "Content-Type", formType).expect(t, 401, empty)
+		r := status("/authn-jwt/" + svc + "/myorg/status")
+		want := `{"status":"error","error":"Errors::Authentication::AuthnJwt::FetchJwksKeysFailed: CONJ00087E Failed to fetch JWKS from '` + jwksURIs[svc] + `'. Reason: '`
+		if r.status != 500 || !strings.HasPrefix(r.body, want) {
+			t.Errorf("%s: status %d %s; want 500 %s…", svc, r.status, r.body, want)
+		}
+	}
+	goldenReply(t, "status/CONJ00087E", status("/authn-jwt/refused/myorg/status"))
+	e.do("POST", "/authn-jwt/provider/myorg/authenticate", form("jwt", tok), "Content-Type", formType).expect(t, 401, empty)
+	goldenReply(t, "status/CONJ00011E-jwt", status("/authn-jwt/provider/myorg/status"))
+	e.do("POST", "/authn-oidc/down/myorg/authenticate", form("id_token", tok), "Content-Type", formType).expect(t, 401, empty)
+	goldenReply(t, "status/CONJ00011E", status("/authn-oidc/down/myorg/status"))
+	r := status("/authn-oidc/garbage/myorg/status")
+	if want := `{"status":"error","error":"Errors::Authentication::OAuth::ProviderDiscoveryFailed: CONJ00011E Failed to discover Identity Provider (Provider URI: '` + iss.URL + `/garbage'). Reason: '`; r.status != 500 || !strings.HasPrefix(r.body, want) {
+		t.Errorf("bad discovery JSON: %d %s", r.status, r.body)
+	}
+	// The native surface keeps its own answer, and the audit the precise reason.
+	var reasons []string
+	for _, it := range e.native("GET", "/api/v1/audit?limit=100", nil, 200)["items"].([]any) {
+		rec := it.(map[string]any)
+		if rec["authenticator"] == "authn-oidc/down" && rec["event"] == "authn" {
+			reasons = append(reasons, fmt.Sprint(rec["reason"]))
+		}
+	}
+	if strings.Join(reasons, ",") != "authenticator_unavailable" {
+		t.Errorf("audit reasons of authn-oidc/down: %v", reasons)
+	}
 }

@@ -142,10 +142,34 @@ func renderStatus(r *http.Request, sess core.Session, typ string, e *core.Error)
 			"'"+sess.RoleID()+"' does not have 'read' privilege on "+account+":webservice:conjur/"+svc+"/status"
 	case core.ReasonServiceMisconfigure:
 		class, code, msg = "Errors::Authentication::AuthnJwt::InvalidConfiguration", "CONJ00118E", e.Msg
+	case core.ReasonJWKSFetchFailed:
+		class, code, msg = "Errors::Authentication::AuthnJwt::FetchJwksKeysFailed", "CONJ00087E",
+			"Failed to fetch JWKS from '"+e.Msg+"'. Reason: '"+cause(e)+"'"
+	case core.ReasonDiscoveryFailed:
+		class, code, msg = "Errors::Authentication::OAuth::ProviderDiscoveryFailed", "CONJ00011E",
+			"Failed to discover Identity Provider (Provider URI: '"+e.Msg+"'). Reason: '"+cause(e)+"'"
+	case core.ReasonServiceIDMissing:
+		switch typ {
+		case "authn-oidc":
+			class, code, msg = "Errors::Authentication::AuthnOidc::ServiceIdMissing", "CONJ00075E", "Service id is required when authenticating with authn-oidc"
+		case "authn-jwt":
+			class, code, msg = "Errors::Authentication::AuthnJwt::ServiceIdMissing", "CONJ00097E", "Service ID is required when authenticating with authn-jwt"
+		default:
+			return reply{http.StatusNotFound, statusBody{Status: "error", Error: "Errors::Authentication::Security::WebserviceNotFound: CONJ00005E Webservice '" + svc + "' not found"}}
+		}
+		return reply{http.StatusInternalServerError, statusBody{Status: "error", Error: class + ": " + code + " " + msg}}
 	default:
 		return render(e)
 	}
 	return reply{statusOf(e.Kind), statusBody{Status: "error", Error: class + ": " + code + " " + msg}}
+}
+
+// cause is the underlying error's text of a core error, or its message.
+func cause(e *core.Error) string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return e.Msg
 }
 
 // marshal encodes a body as Rails does: no HTML escaping, no newline.
