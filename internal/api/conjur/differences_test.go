@@ -142,3 +142,49 @@ func TestUnreachableProvider(t *testing.T) {
 		t.Errorf("audit reasons of authn-oidc/down: %v", reasons)
 	}
 }
+
+// Issue 19, point 4: a setting given with an empty value is refused when
+// the service is defined (400, field config.<key>), nothing stored: the
+// Conjur status route then finds no such service.
+func TestEmptySettingsRefused(t *testing.T) {
+	iss := jwttest.NewIssuer(t)
+	e := newEnv(t)
+	jwt := map[string]string{"jwks-uri": iss.JWKSURL, "token-app-property": "sub"}
+	cases := []struct{ path, key string }{
+		{"authn-jwt/e1", "token-app-property"}, {"authn-jwt/e2", "identity-path"}, {"authn-jwt/e3", "audience"},
+		{"authn-jwt/e4", "issuer"}, {"authn-jwt/e5", "claim-aliases"}, {"authn-jwt/e6", "enforced-claims"},
+		{"authn-jwt/e7", "jwks-uri"}, {"authn-jwt/e8", "provider-uri"}, {"authn-oidc/e9", "provider-uri"},
+		{"authn-oidc/e10", "client-id"}, {"authn-ldap/e11", "bind_dn"},
+	}
+	for _, tc := range cases {
+		cfg := map[string]string{}
+		switch {
+		case strings.HasPrefix(tc.path, "authn-jwt/"):
+			for k, v := range jwt {
+				cfg[k] = v
+			}
+			if tc.key == "jwks-uri" {
+				delete(cfg, "jwks-uri")
+				cfg["provider-uri"] = iss.URL
+			}
+		case strings.HasPrefix(tc.path, "authn-oidc/"):
+			cfg = map[string]string{"provider-uri": iss.URL, "id-token-user-property": "sub"}
+		default:
+			cfg = map[string]string{"uri": "ldap://127.0.0.1:1", "base_dn": "dc=example,dc=com"}
+		}
+		cfg[tc.key] = ""
+		body := map[string]any{"enabled": true, "config": cfg, "allowed": []string{}}
+		out := e.native("PUT", "/api/v1/authenticators/"+tc.path, body, 400)
+		if errObj, _ := out["error"].(map[string]any); errObj["field"] != "config."+tc.key {
+			t.Errorf("%s with %s empty: %v", tc.path, tc.key, out)
+		}
+		e.native("GET", "/api/v1/authenticators/"+tc.path, nil, 404)
+		if strings.HasPrefix(tc.path, "authn-ldap/") {
+			continue
+		}
+		r := e.do("GET", "/"+strings.Replace(tc.path, "/", "/", 1)+"/myorg/status", nil, "Authorization", e.admin)
+		if r.status != 404 || !strings.Contains(r.body, "CONJ00005E") {
+			t.Errorf("status of %s: %d %s", tc.path, r.status, r.body)
+		}
+	}
+}
