@@ -188,3 +188,48 @@ func TestEmptySettingsRefused(t *testing.T) {
 		}
 	}
 }
+
+// Issue 19, point 5: authn-jwt reads annotations as Conjur's current code
+// does: only authn-jwt/{service_id}/{claim path} restricts (nested paths,
+// after claim-aliases); general annotations, other services' and malformed
+// names are ignored.
+func TestJWTAnnotationsAsConjurReadsThem(t *testing.T) {
+	e := newEnv(t)
+	iss := jwttest.NewIssuer(t)
+	hosts := map[string]map[string]string{
+		"nested":        {"authn-jwt/raw/additional_data/group_name": "ops"},
+		"aliased":       {"authn-jwt/raw/team": "blue"},
+		"general":       {"authn-jwt/raw/sub": "x", "authn-jwt/group_name": "not-ops", "authn-jwt/sub": "y"},
+		"otherservice":  {"authn-jwt/raw/sub": "x", "authn-jwt/other-service/aud": "nobody", "authn-jwt/other-service/sub": "z"},
+		"malformed":     {"authn-jwt/raw/sub": "x", "authn-jwt": "a", "authn-jwt/raw": "b"},
+		"onlygeneral":   {"authn-jwt/sub": "x"},
+		"onlymalformed": {"authn-jwt": "x", "authn-jwt/raw": "x"},
+		"none":          nil,
+		"empty":         {"authn-jwt/raw/sub": ""},
+		"missing":       {"authn-jwt/raw/additional_data/nothing": "ops"},
+		"differs":       {"authn-jwt/raw/additional_data/group_name": "dev"},
+		"brackets":      {"authn-jwt/raw/sub": "x", "authn-jwt/raw/groups[0]": "ops"},
+	}
+	for name, ann := range hosts {
+		e.host(name, ann)
+	}
+	allowed := []string{}
+	for name := range hosts {
+		allowed = append(allowed, "host:"+name)
+	}
+	e.putAuthenticator("authn-jwt/raw", true, map[string]string{"jwks-uri": iss.JWKSURL, "issuer": iss.URL,
+		"claim-aliases": "team:additional_data/team"}, allowed...)
+	claims := iss.Claims("x", "")
+	claims["additional_data"] = map[string]any{"group_name": "ops", "team": "blue"}
+	claims["groups"] = []any{"ops"}
+	tok := iss.Sign(claims)
+	for name, want := range map[string]int{
+		"nested": 200, "aliased": 200, "general": 200, "otherservice": 200, "malformed": 200,
+		"onlygeneral": 401, "onlymalformed": 401, "none": 401, "empty": 401, "missing": 401, "differs": 401, "brackets": 401,
+	} {
+		r := e.do("POST", "/authn-jwt/raw/myorg/host%2F"+name+"/authenticate", form("jwt", tok), "Content-Type", formType)
+		if r.status != want {
+			t.Errorf("host %s: %d %q, want %d", name, r.status, r.body, want)
+		}
+	}
+}
