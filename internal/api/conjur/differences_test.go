@@ -233,3 +233,26 @@ func TestJWTAnnotationsAsConjurReadsThem(t *testing.T) {
 		}
 	}
 }
+
+// Issue 19, point 6 on the Conjur surface: the issuer rotates its signing
+// key and a token under the new kid is accepted at once, without a restart;
+// made-up kids do not make keyward ask the issuer for every token.
+func TestJWKSRotation(t *testing.T) {
+	e, iss, _ := jwtSetup(t)
+	post := func(tok string) resp {
+		return e.do("POST", "/authn-jwt/ci/myorg/authenticate", form("jwt", tok), "Content-Type", formType)
+	}
+	post(iss.Sign(ciClaims(iss, "myapp"))).expect(t, 200, nil)
+	before := iss.JWKSFetches()
+	iss.RotateRSA()
+	post(iss.Sign(ciClaims(iss, "myapp"))).expect(t, 200, nil)
+	if n := iss.JWKSFetches(); n != before+1 {
+		t.Fatalf("%d fetches after the rotation, want %d", n, before+1)
+	}
+	for range 5 {
+		post(iss.SignUnknownKid(ciClaims(iss, "myapp"))).expect(t, 401, empty)
+	}
+	if n := iss.JWKSFetches(); n > before+2 {
+		t.Fatalf("%d fetches after five made-up kids, want at most %d", n, before+2)
+	}
+}
