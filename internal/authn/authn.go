@@ -23,6 +23,7 @@ const (
 	Forbidden                   // the identity is proven but may not use this service
 	SourceDenied                // the client address is not allowed
 	Mismatch                    // the principal's annotations disagree with the credential
+	Invalid                     // the request's own parameters are refused (an OIDC code, code_verifier or nonce)
 )
 
 // String names the outcome as audit reasons do.
@@ -40,6 +41,8 @@ func (o Outcome) String() string {
 		return "source_not_allowed"
 	case Mismatch:
 		return "annotation_mismatch"
+	case Invalid:
+		return "bad_request"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }

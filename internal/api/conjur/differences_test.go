@@ -1,6 +1,7 @@
 package conjur_test
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/keyward/keyward/internal/authn/jwt/jwttest"
 	"github.com/keyward/keyward/internal/authn/ldap/ldaptest"
+	"github.com/keyward/keyward/internal/authn/oidc/oidctest"
 )
 
 // goldenReply compares a response's status and body with
@@ -254,5 +256,79 @@ func TestJWKSRotation(t *testing.T) {
 	}
 	if n := iss.JWKSFetches(); n > before+2 {
 		t.Fatalf("%d fetches after five made-up kids, want at most %d", n, before+2)
+	}
+}
+
+// Issue 19, point 7: authn-oidc as Conjur answers it: the id token also as
+// a Bearer header with an empty body; no service id is 401 on authenticate
+// and CONJ00075E on status; the code flow's request errors are 400, a
+// claim missing from the token 401.
+func TestOIDCDetails(t *testing.T) {
+	e := newEnv(t)
+	p := oidctest.New(t)
+	e.putAuthenticator("authn-oidc/okta", true, map[string]string{"provider-uri": p.URL, "client-id": p.ClientID,
+		"client-secret": p.ClientSecret, "claim-mapping": "preferred_username", "redirect-uri": "https://app.example/callback",
+		"id-token-user-property": "preferred_username"}, "user:alice")
+	e.user("alice", nil)
+	e.user("bob", nil)
+	idToken := func(user string) string {
+		c := p.Claims("u-"+user, p.ClientID)
+		c["preferred_username"] = user
+		return p.Sign(c)
+	}
+	const okta = "/authn-oidc/okta/myorg/authenticate"
+	r := e.do("POST", okta, nil, "Authorization", "Bearer "+idToken("alice"))
+	r.expect(t, 200, nil)
+	if payload(t, r.body)["sub"] != "alice" {
+		t.Fatalf("token %s", r.body)
+	}
+	e.do("POST", okta, strings.NewReader(""), "Authorization", "Bearer "+idToken("alice"), "Content-Type", formType).expect(t, 200, nil)
+	e.do("POST", okta, nil, "Authorization", "Bearer "+idToken("bob")).expect(t, 403, empty)
+	e.do("POST", okta, nil, "Authorization", "Bearer not-a-token").expect(t, 401, empty)
+	e.do("POST", okta, nil).expect(t, 400, empty)
+	// The body wins over the header when both are given.
+	e.do("POST", okta, form("id_token", idToken("bob")), "Authorization", "Bearer "+idToken("alice"), "Content-Type", formType).expect(t, 403, empty)
+
+	e.do("POST", "/authn-oidc/myorg/authenticate", form("id_token", idToken("alice")), "Content-Type", formType).expect(t, 401, empty)
+	goldenReply(t, "status/CONJ00075E", e.do("GET", "/authn-oidc/myorg/status", nil, "Authorization", e.admin))
+
+	type provider struct {
+		Nonce        string `json:"nonce"`
+		CodeVerifier string `json:"code_verifier"`
+		RedirectURI  string `json:"redirect_uri"`
+	}
+	var ps []provider
+	r = e.do("GET", "/authn-oidc/myorg/providers", nil)
+	if err := json.Unmarshal([]byte(r.body), &ps); err != nil || len(ps) != 1 {
+		t.Fatalf("providers %s: %v", r.body, err)
+	}
+	code := func(claims map[string]any) string {
+		p.SetLogin(claims)
+		return oidcCode(t, ps[0].RedirectURI)
+	}
+	get := func(svc, code, nonce, verifier string) resp {
+		q := url.Values{"code": {code}, "nonce": {nonce}, "code_verifier": {verifier}}
+		return e.do("GET", "/authn-oidc/"+svc+"/myorg/authenticate?"+q.Encode(), nil)
+	}
+	alice := map[string]any{"sub": "u-alice", "preferred_username": "alice"}
+	get("okta", code(alice), ps[0].Nonce, ps[0].CodeVerifier).expect(t, 200, nil)
+	for name, r := range map[string]resp{
+		"missing code":             e.do("GET", "/authn-oidc/okta/myorg/authenticate?nonce=n&code_verifier=v", nil),
+		"empty code":               get("okta", "", ps[0].Nonce, ps[0].CodeVerifier),
+		"invalid code":             get("okta", "nope", ps[0].Nonce, ps[0].CodeVerifier),
+		"refused code_verifier":    get("okta", code(alice), ps[0].Nonce, "wrong"),
+		"nonce not the token's":    get("okta", code(alice), "another-nonce", ps[0].CodeVerifier),
+		"undefined service":        get("nosuch", code(alice), ps[0].Nonce, ps[0].CodeVerifier),
+		"user that is no role":     get("okta", code(map[string]any{"sub": "u-carol", "preferred_username": "carol"}), ps[0].Nonce, ps[0].CodeVerifier),
+		"user not in allowed":      get("okta", code(map[string]any{"sub": "u-bob", "preferred_username": "bob"}), ps[0].Nonce, ps[0].CodeVerifier),
+		"claim absent (stays 401)": get("okta", code(map[string]any{"sub": "u-alice"}), ps[0].Nonce, ps[0].CodeVerifier),
+	} {
+		want := 400
+		if strings.HasPrefix(name, "claim absent") {
+			want = 401
+		}
+		if r.status != want || r.body != "" {
+			t.Errorf("%s: %d %q, want %d and no body", name, r.status, r.body, want)
+		}
 	}
 }
