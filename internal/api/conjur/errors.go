@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
@@ -196,8 +197,15 @@ func send(w http.ResponseWriter, rp reply) {
 // Errors is the Conjur error table.
 func (s *Surface) Errors() api.ErrorTable { return errorTable }
 
-func errorTable(_ *http.Request, e *core.Error) api.Reply {
+func errorTable(r *http.Request, e *core.Error) api.Reply {
 	rp := render(e)
+	if e.Kind == core.NotFound && e.Reason == core.ReasonUnsupportedType {
+		// An authenticator type keyward does not know (Unknown): the first
+		// segment of the path names it, as Conjur's status answer does.
+		typ, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		rp = reply{http.StatusNotFound, statusBody{Status: "error",
+			Error: "Errors::Authentication::AuthenticatorNotSupported: CONJ00001E Authenticator '" + typ + "' is not supported in Conjur"}}
+	}
 	if rp.body == nil {
 		return api.Reply{Status: rp.status}
 	}
