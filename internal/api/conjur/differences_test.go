@@ -8,12 +8,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/authn/jwt/jwttest"
 	"github.com/keyward/keyward/internal/authn/ldap/ldaptest"
 	"github.com/keyward/keyward/internal/authn/oidc/oidctest"
+	"github.com/keyward/keyward/internal/server"
 )
 
 // goldenReply compares a response's status and body with
@@ -331,4 +333,96 @@ func TestOIDCDetails(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d and no body", name, r.status, r.body, want)
 		}
 	}
+}
+
+var createdAt = regexp.MustCompile(`"created_at":"[^"]*"`)
+
+// stable replaces the times of a body, for golden files.
+func stable(r resp) resp {
+	r.body = createdAt.ReplaceAllString(r.body, `"created_at":"<time>"`)
+	return r
+}
+
+// Issue 19, point 8: the identity reads conjur-api-go's RoleExists, Role
+// and ResourceExists call, with what the native API would let the caller
+// see; a refusal is the same 404 as a missing role (403 would read as
+// "exists").
+func TestRolesAndResources(t *testing.T) {
+	e := newEnv(t)
+	alice := e.user("alice", nil)
+	bob := e.user("bob", nil)
+	e.host("apps/myapp", map[string]string{"authn-jwt/ci/ref": "main", "description": "the app"})
+	viewer := e.user("viewer", nil)
+	e.grant(viewer, "viewers", "users-view", "roles-view")
+	e.grant(bob, "ops")
+	// A second holder of ops, by the same role.
+	ops := e.native("GET", "/api/v1/roles", nil, 200)
+	var opsID string
+	for _, it := range ops["items"].([]any) {
+		if m := it.(map[string]any); m["name"] == "ops" {
+			opsID = m["id"].(string)
+		}
+	}
+	e.native("PUT", "/api/v1/users/"+alice.id+"/roles", map[string]any{"roles": []map[string]any{{"id": opsID}}}, 200)
+	aliceTok := e.tokenHeader(e.token("alice", alice.key))
+	viewerTok := e.tokenHeader(e.token("viewer", viewer.key))
+	get := func(auth, path string) resp { return e.do("GET", path, nil, "Authorization", auth) }
+	notFound := func(r resp) {
+		t.Helper()
+		if r.status != 404 || !strings.HasPrefix(r.body, `{"error":{"code":"not_found"`) {
+			t.Errorf("want Conjur's 404, got %d %s", r.status, r.body)
+		}
+	}
+
+	goldenReply(t, "roles/user", stable(get(e.admin, "/roles/myorg/user/alice")))
+	goldenReply(t, "roles/group", stable(get(viewerTok, "/roles/myorg/group/ops")))
+	goldenReply(t, "roles/host", stable(get(e.admin, "/roles/myorg/host/apps%2Fmyapp")))
+	goldenReply(t, "resources/host", stable(get(viewerTok, "/resources/myorg/host/apps%2Fmyapp")))
+	get(e.admin, "/resources/myorg/user/alice").expect(t, 200, nil)
+	notFound(get(e.admin, "/roles/myorg/user/nobody"))
+	notFound(get(e.admin, "/roles/myorg/group/nothing"))
+	notFound(get(e.admin, "/resources/myorg/host/nothing"))
+	notFound(get(e.admin, "/roles/otherorg/user/alice"))
+	notFound(get(e.admin, "/roles/myorg/bogus/alice"))
+	// Alice sees herself, and nobody else: bob and a missing user alike.
+	get(aliceTok, "/roles/myorg/user/alice").expect(t, 200, nil)
+	get(aliceTok, "/resources/myorg/user/alice").expect(t, 200, nil)
+	for _, path := range []string{"/roles/myorg/user/bob", "/roles/myorg/user/nobody", "/roles/myorg/group/ops",
+		"/roles/myorg/host/apps%2Fmyapp", "/resources/myorg/host/apps%2Fmyapp", "/roles/myorg/user/viewer"} {
+		r := get(aliceTok, path)
+		notFound(r)
+		if want := get(aliceTok, "/roles/myorg/user/nobody"); r.body != want.body {
+			t.Errorf("%s: %s, unlike a missing role's %s", path, r.body, want.body)
+		}
+	}
+	get("", "/roles/myorg/user/alice").expect(t, 401, empty)
+	// Conjur's other role and resource actions, and kinds keyward does not
+	// hold, are 501.
+	for _, path := range []string{"/roles/myorg/group/ops?members", "/roles/myorg/user/alice?all", "/roles/myorg/layer/x",
+		"/resources/myorg/variable/db/password", "/resources/myorg/host/apps%2Fmyapp?check=true&privilege=read", "/resources/myorg"} {
+		r := get(e.admin, path)
+		if r.status != 501 || !strings.HasPrefix(r.body, `{"error":{"code":"not_implemented","message":"keyward serves Conjur's authentication API`) {
+			t.Errorf("%s: %d %s", path, r.status, r.body)
+		}
+	}
+	// Each refusal is audited.
+	n := 0
+	for _, it := range e.native("GET", "/api/v1/audit?limit=100", nil, 200)["items"].([]any) {
+		if rec := it.(map[string]any); rec["event"] == "identity.read" && rec["reason"] == "not_visible" && rec["actor"] == "myorg:user:alice" {
+			n++
+		}
+	}
+	if n < 6 {
+		t.Errorf("%d audited refusals of alice's reads, want at least 6", n)
+	}
+}
+
+// Issue 19, point 8: GET / as JSON, and the status of an authenticator
+// type keyward does not know.
+func TestRootAndUnknownAuthenticator(t *testing.T) {
+	e := newEnv(t)
+	goldenReply(t, "root", e.do("GET", "/", nil, "Accept", "application/json"), server.Version, "<version>")
+	goldenReply(t, "status/CONJ00001E-unknown", e.do("GET", "/authn-nonexist/test/myorg/status", nil, "Authorization", e.admin))
+	goldenReply(t, "status/CONJ00001E-unknown", e.do("GET", "/authn-nonexist/myorg/status", nil, "Authorization", e.admin))
+	goldenReply(t, "unserved", e.do("GET", "/secrets/myorg/variable/db%2Fpassword", nil, "Authorization", e.admin))
 }
