@@ -426,3 +426,64 @@ func TestRootAndUnknownAuthenticator(t *testing.T) {
 	goldenReply(t, "status/CONJ00001E-unknown", e.do("GET", "/authn-nonexist/myorg/status", nil, "Authorization", e.admin))
 	goldenReply(t, "unserved", e.do("GET", "/secrets/myorg/variable/db%2Fpassword", nil, "Authorization", e.admin))
 }
+
+// Issue 19, must show: every route of Conjur's published authentication API
+// (../shared/seeds/conjur-authentication-api.txt), the routes issue 19
+// adds, and the Conjur routes keyward does not serve answer with an empty or
+// JSON body, never the mux's plain-text 404; a 404, 405 or 501 always
+// carries a JSON body.
+func TestEveryConjurRouteAnswersJSON(t *testing.T) {
+	e := newEnv(t)
+	routes := [][2]string{
+		// The published authentication API.
+		{"PUT", "/authn/myorg/password"}, {"PATCH", "/authn-gcp/myorg"}, {"PATCH", "/authn-jwt/svc/myorg"},
+		{"GET", "/authn/myorg/login"}, {"GET", "/authn-ldap/svc/myorg/login"}, {"POST", "/authn/myorg/alice/authenticate"},
+		{"POST", "/authn-iam/svc/myorg/host%2Fx/authenticate"}, {"POST", "/authn-azure/svc/myorg/host%2Fx/authenticate"},
+		{"POST", "/authn-gcp/myorg/authenticate"}, {"POST", "/authn-jwt/svc/myorg/authenticate"},
+		{"POST", "/authn-jwt/svc/myorg/host%2Fx/authenticate"}, {"POST", "/authn-k8s/svc/myorg/host%2Fx/authenticate"},
+		{"POST", "/authn-ldap/svc/myorg/alice/authenticate"}, {"POST", "/authn-oidc/svc/myorg/authenticate"},
+		{"POST", "/authn-k8s/svc/inject_client_cert"}, {"PUT", "/authn/myorg/api_key"},
+		// The routes around them.
+		{"GET", "/authn/myorg/api_key"}, {"GET", "/authn-jwt/svc/myorg/status"}, {"GET", "/authn-gcp/myorg/status"},
+		{"GET", "/authn-oidc/myorg/status"}, {"POST", "/authn-oidc/myorg/authenticate"}, {"GET", "/authn-oidc/svc/myorg/authenticate"},
+		{"GET", "/authn-oidc/myorg/providers"}, {"GET", "/whoami"}, {"GET", "/authenticators"},
+		{"GET", "/roles/myorg/user/alice"}, {"GET", "/roles/myorg/group/ops"}, {"GET", "/resources/myorg/host/x"},
+		{"GET", "/authn-nonexist/test/myorg/status"}, {"GET", "/authn-nonexist/myorg/status"},
+		{"POST", "/authn-nonexist/test/myorg/alice/authenticate"},
+		// Conjur's routes keyward does not serve.
+		{"GET", "/secrets/myorg/variable/db"}, {"POST", "/secrets/myorg/variable/db"}, {"GET", "/secrets?variable_ids=myorg:variable:db"},
+		{"GET", "/policies/myorg/policy/root"}, {"POST", "/policies/myorg/policy/root"}, {"PUT", "/policies/myorg/policy/root"},
+		{"PATCH", "/policies/myorg/policy/root"}, {"GET", "/resources"}, {"GET", "/resources/myorg"}, {"GET", "/resources/myorg/variable"},
+		{"GET", "/resources/myorg/variable/db"}, {"GET", "/roles/myorg/user/alice?memberships"}, {"POST", "/roles/myorg/group/ops?members&member=myorg:user:bob"},
+		{"DELETE", "/roles/myorg/group/ops?members&member=myorg:user:bob"}, {"GET", "/public_keys/myorg/user/alice"},
+		{"POST", "/host_factories/hosts"}, {"POST", "/host_factory_tokens"}, {"DELETE", "/host_factory_tokens/abc"},
+		{"GET", "/issuers/myorg"}, {"POST", "/issuers/myorg"}, {"GET", "/issuers/myorg/aws"}, {"POST", "/ca/myorg/svc/sign"},
+		{"GET", "/authenticators/myorg"}, {"POST", "/groups/myorg/ops/members"}, {"GET", "/branches/myorg"},
+	}
+	for _, rt := range routes {
+		for _, auth := range []string{"", e.admin} {
+			var h []string
+			if auth != "" {
+				h = []string{"Authorization", auth}
+			}
+			r := e.do(rt[0], rt[1], nil, h...)
+			ct := r.header.Get("Content-Type")
+			if strings.Contains(r.body, "404 page not found") || (r.status == 404 || r.status == 405 || r.status == 501) && !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("%s %s (token %t): %d %q %q", rt[0], rt[1], auth != "", r.status, ct, r.body)
+				continue
+			}
+			if r.body != "" && r.status != 200 && !json.Valid([]byte(r.body)) {
+				t.Errorf("%s %s (token %t): %d body is not JSON: %q", rt[0], rt[1], auth != "", r.status, r.body)
+			}
+		}
+	}
+	r := e.do("GET", "/", nil, "Accept", "application/json")
+	if !json.Valid([]byte(r.body)) || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Errorf("GET / as JSON: %q %q", r.header.Get("Content-Type"), r.body)
+	}
+	// The native API's routes keep working on the same mux.
+	e.native("GET", "/api/v1/users", nil, 200)
+	if r := e.do("GET", "/api/v1/nothing-here", nil, "Authorization", e.admin); r.status != 404 || strings.Contains(r.body, "not_implemented") {
+		t.Errorf("native unknown route: %d %s", r.status, r.body)
+	}
+}
