@@ -184,11 +184,18 @@ func (g *docGen) operation(sf Surface, rt Route, path string) map[string]any {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	ok := map[string]any{"description": http.StatusText(status)}
-	if rt.Response != nil && status != http.StatusNoContent {
-		ok["content"] = g.content(rt.Response)
+	responses := map[string]any{}
+	if status < 400 {
+		ok := map[string]any{"description": http.StatusText(status)}
+		if rt.Response != nil && status != http.StatusNoContent {
+			ok["content"] = g.content(rt.Response)
+		}
+		responses[strconv.Itoa(status)] = ok
+	} else {
+		// The route never succeeds (a Conjur route keyward answers only
+		// with this refusal): its status is one of its errors.
+		op["x-keyward-never-succeeds"] = true
 	}
-	responses := map[string]any{strconv.Itoa(status): ok}
 	for code, resp := range g.errorResponses(sf, rt, path) {
 		responses[code] = resp
 	}

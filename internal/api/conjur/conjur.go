@@ -33,6 +33,7 @@ type principalsAPI interface {
 	FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error)
 	RoleExists(ctx context.Context, account, name string) (bool, error)
 	ChangePassword(ctx context.Context, a *core.Access, password string) error
+	ReadIdentity(ctx context.Context, a *core.Access, account, kind, name string) (core.Identity, error)
 }
 
 // keysAPI is the key service: a principal's Conjur API key.
@@ -70,9 +71,11 @@ func New(c coreAPI, log *slog.Logger, defaultAccount string) *Surface {
 func (s *Surface) Name() string { return "conjur" }
 
 // Prefixes is what the Conjur API owns: an unknown route under one of its
-// authenticators' paths answers in Conjur's format.
+// authenticators' paths answers in Conjur's format, and so does every path
+// no other surface owns (the root: Conjur's API starts at /, and its
+// clients must never meet a plain-text 404; see Unknown).
 func (s *Surface) Prefixes() []string {
-	ps := []string{}
+	ps := []string{"/"}
 	for _, typ := range authenticators() {
 		ps = append(ps, "/"+typ+"/")
 	}
@@ -122,8 +125,10 @@ func authenticators() []string {
 // Routes is the Conjur route table.
 func (s *Surface) Routes() []api.Route {
 	rs := []api.Route{
-		{Method: "GET", Pattern: "/{$}", Public: true, Summary: "Status page (HTML, or {\"version\"} for JSON)", Response: api.Media{"text/html": "", "application/json": versionBody{}}, Handler: s.root},
+		{Method: "GET", Pattern: "/{$}", Public: true, Summary: "Status page (HTML, or {\"version\"} for JSON)", Response: api.Media{"text/html": "", "application/json": rootBody{}}, Handler: s.root},
 		{Method: "GET", Pattern: "/whoami", SelfService: true, Summary: "Who the access token belongs to", Response: whoamiBody{}, Handler: s.whoami},
+		{Method: "GET", Pattern: "/roles/{account}/{kind}/{id...}", SelfService: true, Summary: "A user, host or group (keyward role) the caller may see; 404 otherwise", Response: roleBody{}, Errors: identityErrors, Handler: s.role},
+		{Method: "GET", Pattern: "/resources/{account}/{kind}/{id...}", SelfService: true, Summary: "A user or host the caller may see, as a Conjur resource; 404 otherwise", Response: resourceBody{}, Errors: identityErrors, Handler: s.resource},
 		{Method: "GET", Pattern: "/authenticators", Public: true, Summary: "Installed, configured and enabled authenticators", Response: authenticatorLists{}, Handler: s.listAuthenticators},
 		{Method: "GET", Pattern: "/authn/{account}/login", Public: true, Summary: "Exchange Basic login:password for the API key", Response: api.Media{"text/plain": ""}, Errors: authnErrors, Handler: s.login},
 		{Method: "POST", Pattern: "/authn/{account}/{login}/authenticate", Public: true, Summary: "Exchange an API key for an access token", Request: api.Media{"text/plain": ""}, Response: tokenMedia, Errors: authnErrors, Handler: s.authenticate},
@@ -135,13 +140,14 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "POST", Pattern: "/authn-ldap/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an LDAP password", Request: api.Media{"text/plain": ""}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-ldap", bodyRaw)},
 		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with a JWT (form jwt=…)", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-jwt", bodyForm("jwt"))},
 		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a JWT for the login in the path", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-jwt", bodyForm("jwt"))},
-		{Method: "POST", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC id token (form id_token=…)", Request: api.Media{"application/x-www-form-urlencoded": idTokenForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-oidc", bodyForm("id_token"))},
+		{Method: "POST", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC id token (form id_token=…, or Bearer with an empty body)", Request: api.Media{"application/x-www-form-urlencoded": idTokenForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-oidc", idToken)},
+		{Method: "POST", Pattern: "/authn-oidc/{account}/authenticate", Public: true, Summary: "authn-oidc without a service id (401, as Conjur)", Status: 401, Errors: authnErrors, Handler: s.oidcNoService},
 		{Method: "GET", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC authorization code (code, nonce, code_verifier)", Query: codeQuery{}, Response: tokenMedia, Errors: authnErrors, Handler: s.oidcCode},
 		{Method: "POST", Pattern: "/authn-gcp/{account}/authenticate", Public: true, Summary: "Authenticate with a Google identity token (form jwt=…)", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-gcp", bodyForm("jwt"))},
 		{Method: "POST", Pattern: "/authn-azure/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an Azure managed-identity token (form jwt=…)", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-azure", bodyForm("jwt"))},
 		{Method: "POST", Pattern: "/authn-iam/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a signed AWS STS GetCallerIdentity request", Request: api.Media{"text/plain": ""}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-iam", bodyRaw)},
-		{Method: "POST", Pattern: "/authn-k8s/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "authn-k8s (not available: 501)", Errors: k8sErrors, Handler: s.k8s},
-		{Method: "POST", Pattern: "/authn-k8s/{service_id}/inject_client_cert", Public: true, Summary: "authn-k8s (not available: 501)", Errors: k8sErrors, Handler: s.k8s},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "authn-k8s (not available: 501)", Status: 501, Errors: k8sErrors, Handler: s.k8s},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/inject_client_cert", Public: true, Summary: "authn-k8s (not available: 501)", Status: 501, Errors: k8sErrors, Handler: s.k8s},
 	}
 	for _, typ := range authenticators() {
 		if typ != "authn" {

@@ -20,11 +20,6 @@ type conjurToken struct {
 // Accept-Encoding: base64 the base64 of it as text.
 var tokenMedia = api.Media{"application/json": conjurToken{}, "text/plain": ""}
 
-// versionBody is GET / asked for JSON.
-type versionBody struct {
-	Version string `json:"version"`
-}
-
 // jwtForm and idTokenForm are the outside authenticators' form bodies.
 type jwtForm struct {
 	JWT string `json:"jwt"`
@@ -69,6 +64,9 @@ var (
 	basicErrors = []core.Error{{Kind: core.RateLimited}, {Kind: core.Invalid, Reason: core.ReasonBadRequest}}
 	// statusErrors: a status check answers why the service is not ok.
 	statusErrors = []core.Error{{Kind: core.NotFound}, {Kind: core.NotImplemented}}
+	// identityErrors: a query Conjur knows but keyward does not answer
+	// (graph, memberships…) is 501.
+	identityErrors = []core.Error{{Kind: core.NotImplemented}, {Kind: core.Invalid, Reason: core.ReasonBadRequest}}
 	// k8sErrors: authn-k8s is not available.
 	k8sErrors = []core.Error{{Kind: core.NotImplemented}}
 )
