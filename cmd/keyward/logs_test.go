@@ -243,14 +243,14 @@ func TestLogFormatDefault(t *testing.T) {
 	}
 	clearSettingsEnv(t)
 	for _, bad := range [][]string{{"--log-format", "xml"}, {"--log-level", "verbose"}, {"--access-log=maybe"}} {
-		if _, _, err := loadOptions("serve", bad, io.Discard); err == nil {
+		if _, _, err := loadOptions("serve", bad, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}
-	if o, _, err := loadOptions("serve", []string{"--access-log=false", "--log-level", "WARN"}, io.Discard); err != nil || o.AccessLog || o.LogLevel != "warn" {
+	if o, _, err := loadOptions("serve", []string{"--access-log=false", "--log-level", "WARN"}, io.Discard, io.Discard); err != nil || o.AccessLog || o.LogLevel != "warn" {
 		t.Errorf("%+v %v", o, err)
 	}
-	if o, _, _ := loadOptions("serve", nil, io.Discard); !o.AccessLog || o.LogLevel != "info" {
+	if o, _, _ := loadOptions("serve", nil, io.Discard, io.Discard); !o.AccessLog || o.LogLevel != "info" {
 		t.Errorf("defaults %+v", o)
 	}
 }
