@@ -214,4 +214,3 @@ func (ca testCA) pool() *x509.CertPool {
 	p.AddCert(ca.cert)
 	return p
 }
-

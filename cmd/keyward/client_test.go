@@ -6,9 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
 )
 
 // TestEveryCommandHelp: --help of every command exits 0 and prints, on
@@ -77,8 +81,10 @@ func TestLoginSession(t *testing.T) {
 	t.Setenv("XDG_CONFIG_HOME", cfgHome)
 	const pw = "Correct-Horse-42-battery"
 	withStdin(t, pw+"\n")
-	cliOK(t, "user", "create", "--login", "alice", "--password-stdin")
-	cliOK(t, "role", "grant", "--user", "alice", "admin")
+	var alice struct {
+		ID string `json:"id"`
+	}
+	cliJSON(t, &alice, "user", "create", "--login", "alice", "--password-stdin")
 	t.Setenv("KEYWARD_TOKEN", "")
 
 	if code, out, errs := cli(t, "whoami"); code != 1 || out != "" || !strings.Contains(errs, "not logged in") {
@@ -116,7 +122,7 @@ func TestLoginSession(t *testing.T) {
 		t.Errorf("token: %q", tok)
 	}
 	// Other commands use the stored token.
-	if out := cliOK(t, "user", "show", "alice"); !strings.Contains(out, "alice") {
+	if out := cliOK(t, "user", "show", alice.ID); !strings.Contains(out, "alice") {
 		t.Errorf("user show with the stored token: %q", out)
 	}
 	cliOK(t, "logout")
@@ -135,6 +141,26 @@ func TestLoginSession(t *testing.T) {
 	b, _ = os.ReadFile(file)
 	if strings.Contains(string(b), srv.Key) {
 		t.Error("the API key is stored")
+	}
+	// With MFA: refused without --totp, logged in with it.
+	t.Setenv("KEYWARD_TOKEN", srv.Key)
+	out := cliOK(t, "user", "mfa", "enable", "alice")
+	m := regexp.MustCompile(`secret=([A-Z2-7]+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("mfa enable: %s", out)
+	}
+	code, _ := totp.GenerateCode(m[1], time.Now())
+	cliOK(t, "user", "mfa", "verify", "alice", code)
+	t.Setenv("KEYWARD_TOKEN", "")
+	withStdin(t, pw+"\n")
+	if code, _, errs := cli(t, "login", "--login", "alice"); code != 1 || !strings.Contains(strings.ToLower(errs), "mfa") && !strings.Contains(errs, "code") {
+		t.Errorf("login without --totp for a user with MFA: exit %d, %q", code, errs)
+	}
+	next, _ := totp.GenerateCode(m[1], time.Now().Add(30*time.Second)) // a code not spent yet
+	withStdin(t, pw+"\n")
+	cliOK(t, "login", "--login", "alice", "--totp", next)
+	if out := cliOK(t, "whoami"); out != "alice\n" {
+		t.Errorf("whoami after an MFA login: %q", out)
 	}
 	// keyward token with KEYWARD_TOKEN an API key: a new access token.
 	t.Setenv("KEYWARD_TOKEN", srv.Key)
