@@ -88,7 +88,7 @@ func cmdAuditPrune(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward audit prune:", err)
 		return 2
 	}
-	o, _, err := loadOptions("audit prune", rest, stderr)
+	o, _, err := loadOptions("audit prune", rest, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit prune:", err)
 		return 2
@@ -164,7 +164,7 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 2
 	}
-	o, _, err := loadOptions("audit export", rest, stderr)
+	o, _, err := loadOptions("audit export", rest, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 2
