@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/server"
 )
 
@@ -210,7 +209,7 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 	defer st.Close()
 	w := bufio.NewWriter(stdout)
 	host, _ := os.Hostname()
-	write := func(r *audit.Record) error {
+	write := func(r *server.AuditRecord) error {
 		if format == "jsonl" {
 			b, err := json.Marshal(r)
 			if err != nil {
@@ -278,10 +277,10 @@ func orFalse(s string) string {
 // keyward@32473 (RFC 5612's documentation number: keyward has none of its
 // own). Facility authpriv (10); severity info for a success, warning for a
 // failure. MSGID is the event.
-func rfc5424(r *audit.Record, host string) string {
+func rfc5424(r *server.AuditRecord, host string) string {
 	var b strings.Builder
 	pri := 10*8 + 6
-	if r.Outcome != audit.Success {
+	if r.Outcome != server.AuditSuccess {
 		pri = 10*8 + 4
 	}
 	fmt.Fprintf(&b, "<%d>1 %s %s keyward - %s ", pri, r.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),

@@ -305,9 +305,13 @@ func deliverAdminKey(cfg server.Config, key string, stdout io.Writer, stderr io.
 		return nil
 	}
 	p := filepath.Join(cfg.DataDir, InitialAdminKeyFile)
+	// A shared store may run without a data folder of its own yet.
+	if err := os.Mkdir(cfg.DataDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("write the initial admin key: %w (recover the admin with keyward admin recover)", err)
+	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("write the initial admin key: %w", err)
+		return fmt.Errorf("write the initial admin key: %w (recover the admin with keyward admin recover)", err)
 	}
 	_ = f.Chmod(0o600)
 	_, err = fmt.Fprintln(f, key)
