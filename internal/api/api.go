@@ -45,6 +45,8 @@ type Route struct {
 	Summary  string
 	// Request is a zero value of the JSON body type, for the OpenAPI document.
 	Request any
+	// Response is a zero value of the success body type, for the OpenAPI document.
+	Response any
 	// Status is the success status, for the OpenAPI document.
 	Status  int
 	Handler func(w http.ResponseWriter, r *http.Request, rc *Ctx) error
