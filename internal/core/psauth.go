@@ -154,7 +154,7 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	} else {
 		var err error
 		g, err = c.st.GetAPIRegistrationByKeyHash(ctx, c.regKeyHash(pr.Key))
-		if err != nil || g.Type != model.APIKeyPolicy || (cred.Account != "" && g.Account != cred.Account) {
+		if err != nil || g.Type != model.APIKeyPolicy {
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return Session{}, wrapStore(err, "API registration")
 			}
