@@ -36,8 +36,6 @@ type PSAuthProof struct {
 	Bearer string
 	// XFF holds the X-Forwarded-For header lines as sent.
 	XFF []string
-	// ClientCert: a certificate verified against --client-ca was presented.
-	ClientCert bool
 	// Method, Path (lower case, no query or trailing /) and BodySHA256 (hex)
 	// are what a PSRUN signature covers.
 	Method, Path, BodySHA256 string
@@ -167,7 +165,7 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	if reason != ReasonNone {
 		return refuse(reason)
 	}
-	if g.ClientCertRequired && !pr.ClientCert {
+	if g.ClientCertRequired && len(caller.ClientCert) == 0 {
 		return refuse(ReasonClientCertMissing)
 	}
 	if pr.Bearer == "" && (g.VerifyPSRUN || (byPSRUN && !byIP)) {
@@ -407,12 +405,12 @@ func (c *apiRegService) Signout(ctx context.Context, caller Caller, account, coo
 	return wrapStore(c.st.DeleteSurfaceSession(ctx, h, ev), "session")
 }
 
-// PSTokenRequest is an OAuth client-credentials request with what the
-// transport saw.
+// PSTokenRequest is an OAuth client-credentials request with the
+// X-Forwarded-For lines the transport saw (the client certificate is the
+// caller's: Caller.ClientCert, a chain verified against --client-ca).
 type PSTokenRequest struct {
 	ClientID, ClientSecret, GrantType string
 	XFF                               []string
-	ClientCert                        bool
 }
 
 // PSAuthToken issues an access policy's OAuth token: the client id and
@@ -451,7 +449,7 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 	if _, _, reason := ruleSource(g.Rules, caller.PeerIP, req.XFF); reason != ReasonNone {
 		return refuse(reason)
 	}
-	if g.ClientCertRequired && !req.ClientCert {
+	if g.ClientCertRequired && len(caller.ClientCert) == 0 {
 		return refuse(ReasonClientCertMissing)
 	}
 	p, err := findPrincipal(ctx, c.st, g.Account, g.RunAs)

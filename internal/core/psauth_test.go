@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"net/netip"
 	"strconv"
@@ -210,7 +211,9 @@ func TestPSAuthKeyRunAsPasswordCert(t *testing.T) {
 	_, cert := e.reg(APIRegSpec{EnforceMFA: ptrTo(false), ClientCertRequired: ptrTo(true)})
 	_, err = e.sign(lo, PSAuthProof{Key: cert.Key, RunAs: "bob"})
 	e.want("no client certificate", err, ReasonClientCertMissing)
-	_, err = e.sign(lo, PSAuthProof{Key: cert.Key, RunAs: "bob", ClientCert: true})
+	withCert := lo
+	withCert.ClientCert = []*x509.Certificate{{}}
+	_, err = e.sign(withCert, PSAuthProof{Key: cert.Key, RunAs: "bob"})
 	e.want("client certificate", err, ReasonNone)
 
 	// No record holds the key, password or cookie.

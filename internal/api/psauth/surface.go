@@ -141,10 +141,6 @@ func setSession(w http.ResponseWriter, r *http.Request, v string) {
 	w.Header().Add("Set-Cookie", c)
 }
 
-// clientCert reports whether the TLS handshake verified a client
-// certificate against --client-ca (VerifiedChains is only set then).
-func clientCert(r *http.Request) bool { return r.TLS != nil && len(r.TLS.VerifiedChains) > 0 }
-
 // credential reads SignAppin's credential: a PS-Auth header or a bearer
 // token, with what a PSRUN signature covers and what the rules check.
 func (s *Surface) credential(r *http.Request, body []byte) core.Credential {
@@ -154,7 +150,7 @@ func (s *Surface) credential(r *http.Request, body []byte) core.Credential {
 		return cred
 	}
 	sum := sha256.Sum256(body)
-	proof := &core.PSAuthProof{XFF: r.Header.Values("X-Forwarded-For"), ClientCert: clientCert(r), Method: r.Method,
+	proof := &core.PSAuthProof{XFF: r.Header.Values("X-Forwarded-For"), Method: r.Method,
 		Path: strings.TrimSuffix(strings.ToLower(r.URL.Path), "/"), BodySHA256: hex.EncodeToString(sum[:]), Cookie: SessionCookie(r)}
 	switch {
 	case IsPSAuth(h):
@@ -217,8 +213,7 @@ func (s *Surface) token(w http.ResponseWriter, r *http.Request, rc *api.Ctx) err
 		return &core.Error{Kind: core.Invalid, Reason: core.ReasonBadRequest, Msg: "the form cannot be parsed"}
 	}
 	tok, err := s.core.PSAuthToken(r.Context(), rc.Caller, s.defaultAccount, core.PSTokenRequest{ClientID: form.Get("client_id"),
-		ClientSecret: form.Get("client_secret"), GrantType: form.Get("grant_type"), XFF: r.Header.Values("X-Forwarded-For"),
-		ClientCert: clientCert(r)})
+		ClientSecret: form.Get("client_secret"), GrantType: form.Get("grant_type"), XFF: r.Header.Values("X-Forwarded-For")})
 	if err != nil {
 		return err
 	}
