@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -91,9 +92,12 @@ func (c *apiRegService) SignAppin(ctx context.Context, caller Caller, cred Crede
 	}
 	ss := model.SurfaceSession{Hash: c.sessionHash(cred.PS.issued), Account: s.Account, Kind: model.SessionCookie,
 		RegistrationID: s.KeyID, PrincipalID: s.PrincipalID, Level: s.Level, CreatedAt: now, LastUsedAt: now,
-		ExpiresAt: now.Add(24 * time.Hour * 365)}
+		ExpiresAt: now.Add(PSSessionIdle)}
 	if err := c.st.CreateSurfaceSession(ctx, ss); err != nil {
 		return PSSignIn{}, wrapStore(err, "session")
+	}
+	if rand.IntN(64) == 0 { // ended sessions, pending sign-ins and tokens go without a background job
+		_ = c.st.PurgeSurfaceSessions(ctx, now)
 	}
 	_ = c.st.TouchAPIRegistration(ctx, s.KeyID, now)
 	p, err := c.st.GetPrincipal(ctx, s.Account, s.PrincipalID)
@@ -358,7 +362,7 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 	}
 	ev.Account, ev.KeyID = ss.Account, ss.RegistrationID
 	now := c.now()
-	if now.Sub(ss.LastUsedAt) >= PSSessionIdle {
+	if now.Sub(ss.LastUsedAt) >= PSSessionIdle || !now.Before(ss.ExpiresAt) {
 		_ = c.st.DeleteSurfaceSession(ctx, h)
 		return refuse(ReasonSessionIdle)
 	}
@@ -374,7 +378,7 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 		}
 		return refuse(reason)
 	}
-	if err := c.st.TouchSurfaceSession(ctx, h, now); err != nil {
+	if err := c.st.TouchSurfaceSession(ctx, h, now, now.Add(PSSessionIdle)); err != nil {
 		return Session{}, wrapStore(err, "session")
 	}
 	p := pe.p

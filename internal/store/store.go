@@ -194,8 +194,10 @@ type APIRegistrationStore interface {
 type SurfaceSessionStore interface {
 	CreateSurfaceSession(ctx context.Context, s model.SurfaceSession, evs ...audit.Event) error
 	GetSurfaceSession(ctx context.Context, hash []byte) (model.SurfaceSession, error)
-	// TouchSurfaceSession sets the session's last use.
-	TouchSurfaceSession(ctx context.Context, hash []byte, at time.Time) error
+	// TouchSurfaceSession sets the session's last use and its new end.
+	TouchSurfaceSession(ctx context.Context, hash []byte, at, expires time.Time) error
+	// PurgeSurfaceSessions removes the sessions whose end is at or before now.
+	PurgeSurfaceSessions(ctx context.Context, now time.Time) error
 	// DeleteSurfaceSession ends a session; ending one that does not exist is no error.
 	DeleteSurfaceSession(ctx context.Context, hash []byte, evs ...audit.Event) error
 }

@@ -296,4 +296,34 @@ func TestSignAppinOverHTTP(t *testing.T) {
 	if a := e.do("GET", "/api/v1/users", "", "Authorization", "Bearer "+tok.AccessToken); a.status != 401 {
 		t.Fatalf("the OAuth token works on the native API: %d", a.status)
 	}
+
+	var audit struct {
+		Items []map[string]any `json:"items"`
+	}
+	e.native("GET", "/api/v1/audit?limit=500", "", 200, &audit)
+	seen := map[string]bool{}
+	for _, r := range audit.Items {
+		ev, _ := r["event"].(string)
+		if !strings.HasPrefix(ev, "psauth.") || r["outcome"] != "success" {
+			continue
+		}
+		seen[ev] = true
+		if ev != "psauth.signout" || r["key_id"] != nil {
+			if r["key_id"] != g.ID && r["key_id"] != acc.ID || r["actor"] != "acme:user:bob" || r["client_ip"] != "127.0.0.1" {
+				t.Errorf("record %v", r)
+			}
+		}
+	}
+	for _, ev := range []string{"psauth.signappin", "psauth.signout", "psauth.token"} {
+		if !seen[ev] {
+			t.Errorf("no %s record", ev)
+		}
+	}
+	oa := e.do("GET", "/api/v1/openapi.json", "")
+	for _, p := range []string{"/api/v1/api-registrations", "/api/v1/api-registrations/{id}/key", "/api/v1/api-registrations/{id}/psrun-secret/rotate",
+		"/BeyondTrust/api/public/v3/Auth/SignAppin", "/BeyondTrust/api/public/v3/Auth/connect/token"} {
+		if !bytes.Contains(oa.body, []byte(`"`+p+`"`)) {
+			t.Errorf("OpenAPI lacks %s", p)
+		}
+	}
 }

@@ -230,10 +230,10 @@ func (s *Store) GetSurfaceSession(ctx context.Context, hash []byte) (model.Surfa
 	return ss, nil
 }
 
-// TouchSurfaceSession sets the session's last use.
-func (s *Store) TouchSurfaceSession(ctx context.Context, hash []byte, at time.Time) error {
+// TouchSurfaceSession sets the session's last use and its new end.
+func (s *Store) TouchSurfaceSession(ctx context.Context, hash []byte, at, expires time.Time) error {
 	err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted}, func(q Querier) error {
-		_, err := q.Exec(ctx, "UPDATE surface_sessions SET last_used_at = $1 WHERE hash = $2", s.db.Time(at), hash)
+		_, err := q.Exec(ctx, "UPDATE surface_sessions SET last_used_at = $1, expires_at = $2 WHERE hash = $3", s.db.Time(at), s.db.Time(expires), hash)
 		return err
 	})
 	if err != nil {
@@ -250,6 +250,18 @@ func (s *Store) DeleteSurfaceSession(ctx context.Context, hash []byte, evs ...au
 	})
 	if err != nil {
 		return fmt.Errorf("delete surface session: %w", err)
+	}
+	return nil
+}
+
+// PurgeSurfaceSessions removes the sessions that ended at or before now.
+func (s *Store) PurgeSurfaceSessions(ctx context.Context, now time.Time) error {
+	err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted}, func(q Querier) error {
+		_, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE expires_at <= $1", s.db.Time(now))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("purge surface sessions: %w", err)
 	}
 	return nil
 }

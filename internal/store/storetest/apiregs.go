@@ -119,10 +119,20 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 	if err := s.CreateSurfaceSession(ctx, bad); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session of a missing registration: %v, want ErrNotFound", err)
 	}
-	must(t, "touch", s.TouchSurfaceSession(ctx, ss.Hash, at(time.Minute)))
+	must(t, "touch", s.TouchSurfaceSession(ctx, ss.Hash, at(time.Minute), at(2*time.Hour)))
 	got, _ = s.GetSurfaceSession(ctx, ss.Hash)
-	if !got.LastUsedAt.Equal(at(time.Minute)) {
-		t.Fatalf("touched: %v", got.LastUsedAt)
+	if !got.LastUsedAt.Equal(at(time.Minute)) || !got.ExpiresAt.Equal(at(2*time.Hour)) {
+		t.Fatalf("touched: %v %v", got.LastUsedAt, got.ExpiresAt)
+	}
+	early := ss
+	early.Hash, early.ExpiresAt = []byte{7}, at(time.Hour)
+	must(t, "early", s.CreateSurfaceSession(ctx, early))
+	must(t, "purge", s.PurgeSurfaceSessions(ctx, at(time.Hour)))
+	if _, err := s.GetSurfaceSession(ctx, early.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an ended session survived the purge: %v", err)
+	}
+	if _, err := s.GetSurfaceSession(ctx, ss.Hash); err != nil {
+		t.Fatalf("a live session was purged: %v", err)
 	}
 	must(t, "delete", s.DeleteSurfaceSession(ctx, ss.Hash, ev("acme", "psauth.signout")))
 	if _, err := s.GetSurfaceSession(ctx, ss.Hash); !errors.Is(err, store.ErrNotFound) {
