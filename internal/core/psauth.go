@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/netpolicy"
 	"github.com/keyward/keyward/internal/store"
@@ -116,12 +115,6 @@ func (c *apiRegService) SignAppin(ctx context.Context, caller Caller, cred Crede
 		name = p.Login
 	}
 	return PSSignIn{Cookie: cred.PS.issued, UserID: n, Email: p.Email, UserName: p.Login, Name: name}, nil
-}
-
-// psCheck is one sign-in's state while its checks run, for the record.
-type psCheck struct {
-	ev  audit.Event
-	reg model.APIRegistration
 }
 
 // authenticatePS is Authenticate for a PS-Auth header or an OAuth bearer

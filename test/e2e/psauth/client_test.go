@@ -23,7 +23,7 @@ type memLog struct {
 	lines []string
 }
 
-func (l *memLog) add(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Unlock() }
+func (l *memLog) add(s string)   { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Unlock() }
 func (l *memLog) Info(s string)  { l.add(s) }
 func (l *memLog) Error(s string) { l.add(s) }
 func (l *memLog) Debug(s string) { l.add(s) }
