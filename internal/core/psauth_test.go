@@ -307,6 +307,15 @@ func TestPSAuthMFAChallenge(t *testing.T) {
 	// A run-as without TOTP is asked nothing.
 	_, err = e.sign(lo, PSAuthProof{Key: sec.Key, RunAs: "bob"})
 	e.want("bob has no TOTP", err, ReasonNone)
+	// Wrong codes count toward the MFA issue's per-user limit: five in a
+	// row lock alice's code checks, a right code included.
+	for i := 0; i < 5; i++ {
+		_, err = e.sign(lo, PSAuthProof{Key: sec.Key, RunAs: "alice", Challenge: "000000"})
+		e.want("wrong code "+strconv.Itoa(i), err, ReasonBadChallenge)
+	}
+	e.clk.advance(30 * time.Second)
+	_, err = e.sign(lo, PSAuthProof{Key: sec.Key, RunAs: "alice", Challenge: code(t, e.seed, e.clk.now())})
+	wantReason(t, "locked", err, RateLimited, ReasonMFALocked)
 }
 
 func TestPSAuthSessions(t *testing.T) {

@@ -19,8 +19,9 @@ var notAuthenticated = []byte(`"User not authenticated"`)
 func (s *Surface) Errors() api.ErrorTable { return errorTable }
 
 // errorTable: any failed authentication is 401 with the JSON string "User
-// not authenticated" (the reason is only in the audit); an MFA challenge
-// adds WWW-Authenticate-2FA. The OAuth token route answers RFC 6749's
+// not authenticated" (the reason is only in the audit), a rate limit too
+// (five wrong MFA codes lock the user's code checks; a full bcrypt queue),
+// with Retry-After; an MFA challenge adds WWW-Authenticate-2FA. The OAuth token route answers RFC 6749's
 // {"error":…} with 400. Other kinds keep their usual status with the
 // message as a JSON string; a server failure never says why.
 func errorTable(r *http.Request, e *core.Error) api.Reply {
@@ -35,7 +36,7 @@ func errorTable(r *http.Request, e *core.Error) api.Reply {
 		}
 	}
 	status := api.Status(e.Kind)
-	if e.Kind == core.Unauthenticated {
+	if e.Kind == core.Unauthenticated || e.Kind == core.RateLimited {
 		rp := api.Reply{Status: http.StatusUnauthorized, ContentType: "application/json", Body: notAuthenticated}
 		if e.Reason == core.ReasonMFARequired || e.Reason == core.ReasonBadChallenge {
 			rp.Header = map[string]string{MFAHeader: "Enter the 6-digit code from your authenticator app"}
