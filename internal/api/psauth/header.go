@@ -107,9 +107,6 @@ func ParseHeader(v string) (Header, error) {
 			}
 			val = strings.TrimSpace(s[i : i+end])
 			i += end
-			if strings.ContainsAny(val, "\"[") {
-				return Header{}, errHeader
-			}
 		}
 		f := h.field(name)
 		if f == nil {

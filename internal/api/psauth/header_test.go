@@ -27,6 +27,7 @@ var forms = []struct {
 	{"empty-pwd", "PS-Auth key=K; runas=U; pwd=[];", Header{Key: "K", RunAs: "U"}},
 	{"unknown-ignored", "PS-Auth foo=bar; key=K; runas=U; Version=3", Header{Key: "K", RunAs: "U"}},
 	{"domain-runas", `PS-Auth key=K; runas=doe-main\johndoe; pwd=[un1qu3];`, Header{Key: "K", RunAs: `doe-main\johndoe`, Pwd: "un1qu3"}},
+	{"bare-with-quote", `PS-Auth key=K; runas=o"brien`, Header{Key: "K", RunAs: `o"brien`}},
 	{"psrun", "PS-Auth key=K; runas=U; timestamp=1700000000; signature=ab12", Header{Key: "K", RunAs: "U", Timestamp: "1700000000", Signature: "ab12"}},
 }
 
