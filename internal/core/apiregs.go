@@ -126,11 +126,9 @@ func validateRules(rules []model.APIRule, old []model.APIRule) ([]model.APIRule,
 		default:
 			return nil, invalid("rules", "rule %d: type must be ip, xff or psrun; got %q", i, r.Type)
 		}
-		rg, err := netpolicy.ParseRange(r.Value)
-		if err != nil {
+		if _, err := netpolicy.ParseRange(r.Value); err != nil {
 			return nil, invalid("rules", "rule %d: %v", i, err)
 		}
-		_ = rg
 		if r.ID != "" {
 			j := -1
 			for k, o := range old {
@@ -245,7 +243,7 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	now := c.now().UTC()
 	g := model.APIRegistration{ID: crypto.NewID(), Account: a.Session.Account, Type: spec.Type, EnforceMFA: true,
-		AccessTokenMinutes: 0, CreatedAt: now, UpdatedAt: now, Allowed: []string{}}
+		CreatedAt: now, UpdatedAt: now, Allowed: []string{}}
 	switch g.Type {
 	case "":
 		g.Type = model.APIKeyPolicy
@@ -316,7 +314,7 @@ func (c *apiRegService) update(ctx context.Context, a *Access, id, event string,
 	next.UpdatedAt = c.now().UTC()
 	ev := c.regEvent(a, next, event)
 	g, err := c.st.UpdateAPIRegistration(ctx, a.Session.Account, id, func(cur model.APIRegistration) (model.APIRegistration, error) {
-		if cur.UpdatedAt != old.UpdatedAt || string(cur.KeyHash) != string(old.KeyHash) {
+		if !cur.UpdatedAt.Equal(old.UpdatedAt) || string(cur.KeyHash) != string(old.KeyHash) {
 			return cur, &Error{Kind: Conflict, Msg: "the API registration changed meanwhile; try again"}
 		}
 		next.LastUsedAt = cur.LastUsedAt
