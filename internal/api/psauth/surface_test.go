@@ -327,3 +327,28 @@ func TestSignAppinOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesSeeThePeerNotXFF: loopback is a trusted proxy by default, so the
+// server takes the client address from X-Forwarded-For; the rules still
+// check the TCP peer only.
+func TestRulesSeeThePeerNotXFF(t *testing.T) {
+	e := newEnv(t)
+	e.native("POST", "/api/v1/users", `{"login":"bob","kind":"user"}`, 201, nil)
+	var spoof, xff created
+	e.native("POST", "/api/v1/api-registrations", `{"name":"spoof","enforce_mfa":false,"allowed":["user:bob"],"rules":[{"type":"ip","value":"10.1.2.3"}]}`, 201, &spoof)
+	e.native("POST", "/api/v1/api-registrations", `{"name":"lb","enforce_mfa":false,"allowed":["user:bob"],"rules":[{"type":"ip","value":"127.0.0.1"},{"type":"xff","value":"10.1.2.0/24"}]}`, 201, &xff)
+	sign := func(key string, hdr ...string) int {
+		return e.do("POST", base+"Auth/SignAppin", "", append([]string{"Authorization", "PS-Auth key=" + key + "; runas=bob"}, hdr...)...).status
+	}
+	if s := sign(spoof.Key, "X-Forwarded-For", "10.1.2.3"); s != 401 {
+		t.Fatalf("an ip rule admitted an X-Forwarded-For address: %d", s)
+	}
+	if s := sign(xff.Key, "X-Forwarded-For", "10.1.2.3"); s != 200 {
+		t.Fatalf("load balancer peer with its client's address: %d", s)
+	}
+	for _, h := range [][]string{nil, {"X-Forwarded-For", "10.1.2.3, 10.1.2.4"}, {"X-Forwarded-For", "10.1.2.3", "X-Forwarded-For", "10.1.2.3"}, {"X-Forwarded-For", "10.9.9.9"}} {
+		if s := sign(xff.Key, h...); s != 401 {
+			t.Fatalf("X-Forwarded-For %v: %d, want 401", h, s)
+		}
+	}
+}
