@@ -29,6 +29,7 @@ Usage:
   keyward role create|list|show|delete|grant …
   keyward audit list
   keyward authenticator list|show|set|enable|disable|delete …
+  keyward api-registration list|show|create|update|delete|show-key|rotate|rotate-psrun-secret …
 
   keyward login --login NAME [--account A] [--totp CODE] | --api-key-stdin
   keyward logout | whoami | token
@@ -96,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdAuditExport(args[2:], stdout, stderr)
 		}
 		return cmdAdmin(args, stdout, stderr)
-	case "user", "apikey", "role", "authenticator":
+	case "user", "apikey", "role", "authenticator", "api-registration":
 		return cmdAdmin(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
