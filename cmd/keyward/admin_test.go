@@ -54,13 +54,7 @@ func tableByDefault(args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
-	switch args[0] {
-	case "user", "apikey", "role", "authenticator":
-	case "audit":
-		if args[1] != "list" {
-			return args
-		}
-	default:
+	if _, ok := adminGroups[args[0]]; !ok || args[0] == "audit" && args[1] != "list" {
 		return args
 	}
 	for _, a := range args {

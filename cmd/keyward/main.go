@@ -45,18 +45,17 @@ JSON config file given with --config or KEYWARD_CONFIG.
 
 // helpTopic is keyward help TOPIC [SUB]: the topic's own --help.
 func helpTopic(topic []string, stdout, stderr io.Writer) int {
+	_, group := adminGroups[topic[0]]
 	switch topic[0] {
-	case "serve", "init", "account", "audit", "admin", "login", "logout", "whoami", "token",
-		"user", "apikey", "role", "authenticator":
+	case "serve", "init", "account", "audit", "admin", "login", "logout", "whoami", "token":
 	default:
-		fmt.Fprintf(stderr, "keyward help: no topic %q\n\n%s", topic[0], usage)
-		return exitUsage
-	}
-	if len(topic) == 1 {
-		switch topic[0] {
-		case "user", "apikey", "role", "authenticator", "audit", "account", "admin":
-			return run([]string{topic[0], "help"}, stdout, stderr)
+		if !group {
+			fmt.Fprintf(stderr, "keyward help: no topic %q\n\n%s", topic[0], usage)
+			return exitUsage
 		}
+	}
+	if len(topic) == 1 && (group || topic[0] == "account" || topic[0] == "admin") {
+		return run([]string{topic[0], "help"}, stdout, stderr)
 	}
 	return run(append(append([]string{}, topic...), "--help"), stdout, stderr)
 }
