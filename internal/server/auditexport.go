@@ -89,7 +89,6 @@ func ExportAudit(ctx context.Context, cfg Config, o ExportOptions, w, warn io.Wr
 	}
 }
 
-
 // RFC5424 renders r as one RFC 5424 syslog line, with the structured data
 // elements Conjur's audit uses (subject, auth, client, action, under
 // CyberArk's enterprise number 43868, so SIEM rules written for Conjur read
