@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInit(args[1:], stdout, stderr)
 	case "account":
 		return cmdAccount(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
 			return cmdAuditVerify(args[2:], stdout, stderr)
