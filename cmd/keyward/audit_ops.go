@@ -99,7 +99,7 @@ func cmdAuditPrune(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward audit prune:", err)
 		return 2
 	}
-	cfg, err := o.config(logger("error", stderr))
+	cfg, err := o.config(newLogger("error", "", stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit prune:", err)
 		return 2
@@ -179,7 +179,7 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keyward audit export: --follow=%q is not a boolean\n", own["follow"])
 		return 2
 	}
-	cfg, err := o.config(logger("error", stderr))
+	cfg, err := o.config(newLogger("error", "", stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 2
