@@ -72,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInit(args[1:], stdout, stderr)
 	case "account":
 		return cmdAccount(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
 	case "admin":
 		return cmdAdminGroup(args[1:], stdout, stderr)
 	case "login":
