@@ -18,7 +18,7 @@ func TestServeLoginMaxWaitAndMetricsListen(t *testing.T) {
 	for _, k := range []string{"KEYWARD_CONFIG", "KEYWARD_LOGIN_MAX_WAIT", "KEYWARD_METRICS_LISTEN"} {
 		t.Setenv(k, "")
 	}
-	o, _, err := loadOptions("serve", nil, io.Discard)
+	o, _, err := loadOptions("serve", nil, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestServeLoginMaxWaitAndMetricsListen(t *testing.T) {
 		t.Fatalf("defaults: %v %q %v; want 2s and no metrics listener", cfg.LoginMaxWait, cfg.MetricsListen, err)
 	}
 	t.Setenv("KEYWARD_LOGIN_MAX_WAIT", "750ms")
-	o, _, err = loadOptions("serve", []string{"--metrics-listen", "127.0.0.1:9100"}, io.Discard)
+	o, _, err = loadOptions("serve", []string{"--metrics-listen", "127.0.0.1:9100"}, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestServeLoginMaxWaitAndMetricsListen(t *testing.T) {
 		t.Fatalf("from env and flag: %v %q %v", cfg.LoginMaxWait, cfg.MetricsListen, err)
 	}
 	for _, bad := range []string{"soon", "0s", "-1s"} {
-		o, _, err := loadOptions("serve", []string{"--login-max-wait", bad}, io.Discard)
+		o, _, err := loadOptions("serve", []string{"--login-max-wait", bad}, io.Discard, io.Discard)
 		if err == nil {
 			_, err = o.config(nil)
 		}

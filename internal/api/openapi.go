@@ -28,7 +28,14 @@ const (
 	SchemeAPIKey = "apiKey"      // Authorization: Bearer <API key>
 	SchemeBasic  = "basic"       // Authorization: Basic login:password (or login:API key)
 	SchemeConjur = "conjurToken" // Authorization: Token token="<base64 access token>"
+	// SchemePSAuth is BeyondTrust's Authorization: PS-Auth key=…; runas=…; pwd=[…].
+	SchemePSAuth = "psAuth"
+	// SchemePSSession is the ASP.NET_SessionId cookie a PS-Auth sign-in sets.
+	SchemePSSession = "psSession"
 )
+
+// NoBody documents a success answered without a body (other than 204).
+var NoBody = Media{}
 
 // SecurityDoc is implemented by surfaces that document which security
 // schemes each of their authenticated routes accepts.
@@ -86,6 +93,10 @@ func OpenAPI(info DocInfo, surfaces []Surface) map[string]any {
 					"description": "login:password, or login:API key where Conjur accepts it."},
 				SchemeConjur: map[string]any{"type": "apiKey", "in": "header", "name": "Authorization",
 					"description": `Conjur's form: Token token="<base64 of the access token>".`},
+				SchemePSAuth: map[string]any{"type": "apiKey", "in": "header", "name": "Authorization",
+					"description": `BeyondTrust's form: PS-Auth key=<API key>; runas=<user>; pwd=[<password>] (or a PSRUN signature).`},
+				SchemePSSession: map[string]any{"type": "apiKey", "in": "cookie", "name": "ASP.NET_SessionId",
+					"description": "The session cookie Auth/SignAppin sets."},
 			},
 			"schemas": g.schemas,
 		},
@@ -187,7 +198,9 @@ func (g *docGen) operation(sf Surface, rt Route, path string) map[string]any {
 	responses := map[string]any{}
 	if status < 400 {
 		ok := map[string]any{"description": http.StatusText(status)}
-		if rt.Response != nil && status != http.StatusNoContent {
+		if m, isMedia := rt.Response.(Media); isMedia && len(m) == 0 {
+			op["x-keyward-empty-body"] = true
+		} else if rt.Response != nil && status != http.StatusNoContent {
 			ok["content"] = g.content(rt.Response)
 		}
 		responses[strconv.Itoa(status)] = ok

@@ -24,6 +24,7 @@ import (
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
+	"github.com/keyward/keyward/internal/api/psauth"
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
@@ -259,6 +260,7 @@ func (s *Server) Surfaces() []api.Surface {
 	return []api.Surface{
 		nat,
 		conjur.New(s.Core, s.log, s.cfg.Account),
+		psauth.New(s.Core, s.log, s.cfg.Account),
 		&service{s: s, errs: nat.Errors(), doc: s.openAPI},
 	}
 }
@@ -286,11 +288,12 @@ const (
 
 func (s *Server) routes() http.Handler {
 	mux := &recordingMux{ServeMux: http.NewServeMux()}
-	for _, sf := range s.Surfaces() {
+	surfaces := s.Surfaces()
+	for _, sf := range surfaces {
 		api.Mount(mux, sf, s.Core, s.log)
 	}
 	s.patterns = mux.patterns
-	return s.middleware(mux)
+	return s.middleware(api.FoldPaths(surfaces, mux))
 }
 
 // recordingMux remembers every pattern registered on it, so a test can
@@ -327,6 +330,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 			caller.ClientCert = r.TLS.VerifiedChains[0]
 		}
+		var seen *core.Seen
+		if s.cfg.AccessLog {
+			seen = &core.Seen{}
+			caller.Seen = seen
+		}
 		r = r.WithContext(api.WithCaller(r.Context(), caller))
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
@@ -352,13 +360,32 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			s.metrics.observe(route, status, d)
-			if s.log.Enabled(r.Context(), slog.LevelDebug) {
-				s.log.Debug("request", "request_id", rid, "method", r.Method, "route", route, "status", status,
-					"duration_ms", d.Milliseconds(), "client_ip", caller.ClientIP.String())
+			if s.cfg.AccessLog {
+				s.accessLog(r, rid, route, status, d, caller, seen)
 			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// accessLog writes the request's line: always the same keys, plus the
+// caller's account, principal and authenticator when a credential was
+// authenticated. route is the ServeMux pattern, never the path (which may
+// hold ids or, on some Conjur routes, secrets).
+func (s *Server) accessLog(r *http.Request, rid, route string, status int, d time.Duration, caller core.Caller, l *core.Seen) {
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs, slog.String("request_id", rid), slog.String("method", r.Method), slog.String("route", route),
+		slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("client", caller.ClientIP.String()))
+	if l.Account != "" {
+		attrs = append(attrs, slog.String("account", l.Account))
+	}
+	if l.Principal != "" {
+		attrs = append(attrs, slog.String("principal", l.Principal))
+	}
+	if l.Authenticator != "" {
+		attrs = append(attrs, slog.String("authenticator", l.Authenticator))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 func peerAddr(remote string) netip.Addr {

@@ -22,6 +22,7 @@ type coreAPI interface {
 	keysAPI
 	authenticatorsAPI
 	mfaAPI
+	apiRegsAPI
 	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error) // audit
 }
 
@@ -148,6 +149,10 @@ type introspectForm struct {
 
 // Routes is the native route table.
 func (s *Surface) Routes() []api.Route {
+	return append(s.baseRoutes(), s.apiRegRoutes()...)
+}
+
+func (s *Surface) baseRoutes() []api.Route {
 	return []api.Route{
 		{Method: "POST", Pattern: "/api/v1/token", Public: true, Summary: "Exchange an API key or password for an access token", Request: tokenRequest{}, Response: tokenResponse{}, Errors: authnErrors, Handler: s.token},
 		{Method: "POST", Pattern: "/api/v1/token/introspect", Public: true, Summary: "RFC 7662 token introspection (form token=…)", Request: api.Media{"application/x-www-form-urlencoded": introspectForm{}}, Response: introspection{}, Handler: s.introspect},
