@@ -24,7 +24,9 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2;
 go build -o "$work/keyward" ./cmd/keyward
 ADMIN=$("$work/keyward" init --data "$work/data" --account bench 2>/dev/null | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 "$work/keyward" serve --data "$work/data" --listen "127.0.0.1:$PORT" --log-level warn --login-max-wait "$MAXWAIT" 2>"$work/serve.log" & pids+=($!)
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+up=""
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && { up=1; break; }; sleep 0.1; done
+[ -n "$up" ] || { echo "keyward did not become ready on port $PORT:" >&2; cat "$work/serve.log" >&2; exit 1; }
 base="http://127.0.0.1:$PORT"
 json() { sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/"; }
 TOKEN=$(curl -sf -XPOST "$base/api/v1/token" -d "{\"api_key\":\"$ADMIN\"}" | json access_token)

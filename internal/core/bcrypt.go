@@ -41,10 +41,19 @@ type bcryptPool struct {
 	limit   int64
 	workers int
 	maxWait time.Duration
+	// pace delays each refusal's answer (holding no worker): a client that
+	// retries at once, ignoring Retry-After, then sends one login per pace
+	// instead of turning cheap refusals into a flood of their own. 0 in a
+	// bare pool; core.New sets min(1s, maxWait/2), within the answer bound.
+	pace time.Duration
 	// perOp is the measured time of one bcrypt job (a moving average, in
 	// nanoseconds), starting from an estimate until the first is measured.
 	perOp        atomic.Int64
 	measuredOnce atomic.Bool
+	// starts holds each worker's current job's start (unix ns; 0 when
+	// idle): a job running longer than perOp says bcrypt got slower (the
+	// cores are busy) before any job finishes to say so.
+	starts []atomic.Int64
 	// now is the pool's clock, for measuring jobs and waits.
 	now   func() time.Time
 	meter Meter
@@ -71,19 +80,20 @@ func newBcryptPool(workers, queue int) *bcryptPool {
 	p := &bcryptPool{jobs: make(chan bcryptJob), limit: int64(queue + workers), workers: workers,
 		maxWait: defaultLoginMaxWait, now: time.Now, meter: nopMeter{}, stop: make(chan struct{})}
 	p.perOp.Store(int64(bcryptEstimate))
+	p.starts = make([]atomic.Int64, workers)
 	return p
 }
 
 // start launches the workers; close stops them.
 func (p *bcryptPool) start() {
 	for i := 0; i < p.workers; i++ {
-		go p.work()
+		go p.work(&p.starts[i])
 	}
 }
 
 func (p *bcryptPool) close() { p.once.Do(func() { close(p.stop) }) }
 
-func (p *bcryptPool) work() {
+func (p *bcryptPool) work(started *atomic.Int64) {
 	runtime.LockOSThread() // never unlocked: the thread keeps its lower priority and dies with the goroutine
 	lowerThreadPriority()
 	for {
@@ -92,9 +102,11 @@ func (p *bcryptPool) work() {
 			p.busy.Add(1)
 			p.procs.begin()
 			start := p.now()
+			started.Store(start.UnixNano())
 			p.meter.BcryptWait(start.Sub(j.enqueued))
 			j.fn()
 			p.measured(p.now().Sub(start))
+			started.Store(0)
 			p.procs.end()
 			p.busy.Add(-1)
 			close(j.done)
@@ -105,14 +117,14 @@ func (p *bcryptPool) work() {
 }
 
 // measured folds one job's duration into perOp (a moving average weighing
-// the newest job 1/8); the first measurement replaces the estimate.
+// the newest job 1/4); the first measurement replaces the estimate.
 func (p *bcryptPool) measured(d time.Duration) {
 	if d <= 0 {
 		return
 	}
 	for {
 		old := p.perOp.Load()
-		next := old + (int64(d)-old)/8
+		next := old + (int64(d)-old)/4
 		if !p.measuredOnce.Load() {
 			next = int64(d)
 		}
@@ -125,14 +137,22 @@ func (p *bcryptPool) measured(d time.Duration) {
 
 // expectedWait is how long a job admitted behind ahead others (running and
 // queued) waits for a worker: nothing while a worker is free, else the
-// queued jobs in front of it and itself, each taking perOp, shared by the
+// queued jobs in front of it and itself, each taking perOp (or as long as
+// the longest-running job has run, when that is longer), shared by the
 // workers.
 func (p *bcryptPool) expectedWait(ahead int64) time.Duration {
 	queued := ahead - int64(p.workers)
 	if queued < 0 {
 		return 0
 	}
-	return time.Duration((queued + 1) * p.perOp.Load() / int64(p.workers))
+	per := p.perOp.Load()
+	now := p.now().UnixNano()
+	for i := range p.starts {
+		if s := p.starts[i].Load(); s != 0 && now-s > per {
+			per = now - s
+		}
+	}
+	return time.Duration((queued + 1) * per / int64(p.workers))
 }
 
 // queueLength is the number of jobs admitted and not yet running.
@@ -143,6 +163,15 @@ func (p *bcryptPool) do(ctx context.Context, fn func()) error {
 	if wait := p.expectedWait(ahead); ahead >= p.limit || wait > p.maxWait {
 		p.waiting.Add(-1)
 		p.meter.BcryptRefused()
+		if p.pace > 0 {
+			t := time.NewTimer(p.pace)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			case <-p.stop:
+			}
+			t.Stop()
+		}
 		return &Error{Kind: RateLimited, Msg: "too many password checks in progress; retry later",
 			RetryAfter: max(time.Second, wait)}
 	}

@@ -182,6 +182,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	if d.LoginMaxWait > 0 {
 		c.bcrypt.maxWait = d.LoginMaxWait
 	}
+	c.bcrypt.pace = min(time.Second, c.bcrypt.maxWait/2)
 	keys := newKeyring(d.Store)
 	if err := keys.load(ctx); err != nil {
 		stop()
