@@ -320,6 +320,14 @@ func (c *authService) finishKey(ctx context.Context, caller Caller, cred Credent
 		c.audit.recordFailure(ctx, ev)
 		return Session{}, unauthenticated(kc.Code)
 	}
+	return c.keyUsed(ctx, ev, kc)
+}
+
+// keyUsed records a successful authentication with the valid key kc: its
+// audit record ev (given the key's id) and the key's use. The session is
+// the key's.
+func (c *authService) keyUsed(ctx context.Context, ev audit.Event, kc KeyCheck) (Session, error) {
+	ev.KeyID = kc.Key.ID
 	if err := c.audit.record(ctx, ev); err != nil {
 		return Session{}, err
 	}
