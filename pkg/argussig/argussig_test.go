@@ -35,7 +35,7 @@ func TestParseHeader(t *testing.T) {
 	bad := []string{
 		"",
 		goodHeader + ";",
-		goodHeader + ";sig=AQID",                                    // twice
+		goodHeader + ";sig=AQID", // twice
 		strings.Replace(goodHeader, "keyId", "keyid", 1),            // case-sensitive
 		strings.Replace(goodHeader, ";alg=ed25519", "", 1),          // missing
 		strings.Replace(goodHeader, "ts=1765130400000", "ts=+1", 1), // sign
