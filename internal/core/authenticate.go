@@ -42,12 +42,12 @@ type CredentialKind int
 // Credential kinds. Later surfaces add signed requests, PS-Auth headers
 // and console cookies here, never a way in of their own.
 const (
-	CredNone     CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
-	CredToken                          // an access token keyward issued
-	CredAPIKey                         // an API key
-	CredPassword                       // a login and password of an account
-	CredOutside                        // a proof for an outside authenticator service (JWT, LDAP password, id token…)
-	CredSignature                      // a signed request (Argus-Signature, ARGUS-SIG-V1): Secret is the header, Signed the request
+	CredNone      CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
+	CredToken                           // an access token keyward issued
+	CredAPIKey                          // an API key
+	CredPassword                        // a login and password of an account
+	CredOutside                         // a proof for an outside authenticator service (JWT, LDAP password, id token…)
+	CredSignature                       // a signed request (Argus-Signature, ARGUS-SIG-V1): Secret is the header, Signed the request
 )
 
 // Credential is what a surface extracted from a request; Authenticate is

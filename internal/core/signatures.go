@@ -270,4 +270,3 @@ func (c *signatureService) touch(ctx context.Context, id string, now time.Time) 
 	c.touchMu.Unlock()
 	_ = c.st.TouchSignatureKey(ctx, id, now.UTC()) // bookkeeping: the use itself is audited
 }
-

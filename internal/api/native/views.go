@@ -25,7 +25,7 @@ type User struct {
 	RestrictedTo []string          `json:"restricted_to"`
 	Annotations  map[string]string `json:"annotations"`
 	HasPassword  bool              `json:"has_password"`
-	MFA          string            `json:"mfa"` // none, enrolling or enabled; the seed is never shown here
+	MFA          string            `json:"mfa"`      // none, enrolling or enabled; the seed is never shown here
 	Customer     string            `json:"customer"` // "" when none
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
