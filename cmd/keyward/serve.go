@@ -34,6 +34,7 @@ type options struct {
 	Account        string `json:"account"`
 	TokenTTL       string `json:"token_ttl"`
 	BcryptWorkers  int    `json:"bcrypt_workers"`
+	ReplayEntries  int    `json:"replay_cache_entries"`
 	LogLevel       string `json:"log_level"`
 }
 
@@ -50,6 +51,7 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	fs.String("token-ttl", "", "access token lifetime (e.g. 8m)")
 	fs.Int("bcrypt-workers", 0, "concurrent password checks (default: half the cores)")
 	fs.String("log-level", "", "debug, info, warn or error")
+	fs.Int("replay-cache-entries", 0, "signed-request nonces kept in memory with SQLite (default 1000000; when full, signed requests get 503)")
 	if err := fs.Parse(args); err != nil {
 		return o, fs, err
 	}
@@ -94,11 +96,17 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 		return o, fs, fmt.Errorf("bcrypt-workers must be an integer from 0 (half the cores) to %d (4 per core)", maxWorkers)
 	}
 	o.BcryptWorkers = n
+	re := strconv.Itoa(o.ReplayEntries)
+	apply("replay-cache-entries", &re)
+	if o.ReplayEntries, err = strconv.Atoi(re); err != nil || o.ReplayEntries < 0 {
+		return o, fs, fmt.Errorf("replay-cache-entries must be a whole number (0: the default, 1000000)")
+	}
 	return o, fs, nil
 }
 
 func (o options) config(log *slog.Logger) (server.Config, error) {
-	cfg := server.Config{DataDir: o.Data, Listen: o.Listen, StoreURL: o.Store, Account: o.Account, BcryptWorkers: o.BcryptWorkers, Logger: log}
+	cfg := server.Config{DataDir: o.Data, Listen: o.Listen, StoreURL: o.Store, Account: o.Account, BcryptWorkers: o.BcryptWorkers, Logger: log,
+		ReplayEntries: o.ReplayEntries}
 	if o.TrustedProxies != "" {
 		ps, err := netpolicy.ParseCIDRs(strings.Split(o.TrustedProxies, ","))
 		if err != nil {

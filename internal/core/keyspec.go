@@ -242,3 +242,45 @@ func ArgusKeyCredential(account, userID, keyID, secret string) Credential {
 	}
 	return Credential{Kind: CredAPIKey, Account: account, Owner: userID, Secret: key}
 }
+
+// RevokeUserKey revokes principal ownerID's key keyID (Argus's delete by
+// prefix) and returns it as it was: another's key needs what RevokeAPIKey
+// needs, and a key that is not ownerID's live, deletable key is NotFound.
+func (c *keyService) RevokeUserKey(ctx context.Context, a *Access, ownerID, keyID string) (model.APIKey, error) {
+	if ownerID != a.Session.PrincipalID {
+		if err := c.access.Require(ctx, a, PermAPIKeysManage); err != nil {
+			return model.APIKey{}, err
+		}
+	}
+	owner, err := c.access.principalIn(ctx, a, ownerID)
+	if err != nil {
+		return model.APIKey{}, err
+	}
+	if err := c.access.mayMint(ctx, a, owner); err != nil {
+		return model.APIKey{}, err
+	}
+	k, err := c.st.GetAPIKey(ctx, keyID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return model.APIKey{}, wrapStore(err, "API key")
+	}
+	if err != nil || k.Account != a.Session.Account || k.PrincipalID != ownerID || k.RevokedAt != nil || k.Conjur {
+		return model.APIKey{}, &Error{Kind: NotFound, Msg: "API key " + ownerID + "/" + keyID + " not found"}
+	}
+	if err := c.RevokeAPIKey(ctx, a, keyID); err != nil {
+		return model.APIKey{}, err
+	}
+	k.Sealed, k.Hash, k.PrevHash = nil, nil, nil
+	return k, nil
+}
+
+// RoleNames names the roles of ids in the access's account, in order; a
+// role deleted since is left out.
+func (c *keyService) RoleNames(ctx context.Context, a *Access, ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if r, err := c.keys.role(ctx, a.Session.Account, id); err == nil {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/api/argus"
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/audit"
@@ -54,6 +55,9 @@ type Config struct {
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
 	EnvAuthenticators []string
 	Logger            *slog.Logger
+	// ReplayEntries bounds the SQLite store's in-memory replay cache of
+	// signed requests; 0 means sqlite.DefaultReplayEntries.
+	ReplayEntries int
 }
 
 // Server is a running keyward.
@@ -94,7 +98,12 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), key)
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), key)
+	if err != nil {
+		return nil, err
+	}
+	st.SetReplayEntries(cfg.ReplayEntries)
+	return st, nil
 }
 
 // auditKey is the audit chain's key, derived from the master key.
@@ -241,6 +250,7 @@ func (s *Server) Surfaces() []api.Surface {
 	return []api.Surface{
 		native.New(s.Core, s.log, s.cfg.Account),
 		conjur.New(s.Core, s.log, s.cfg.Account),
+		argus.New(s.Core, s.log, s.cfg.Account),
 	}
 }
 
