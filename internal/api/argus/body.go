@@ -52,7 +52,11 @@ func (o *object) unknown(prefix string, m map[string]json.RawMessage, known []st
 	}
 }
 
+// fail records a bad field, once per field.
 func (o *object) fail(field, value, msg string) {
+	if slices.ContainsFunc(o.bad, func(f core.FieldError) bool { return f.Field == field }) {
+		return
+	}
 	o.bad = append(o.bad, core.FieldError{Field: field, Value: value, Msg: msg})
 }
 
