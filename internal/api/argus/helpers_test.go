@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/server"
 	"github.com/keyward/keyward/pkg/argussig"
 )
@@ -267,6 +268,12 @@ func (e *env) newUser(login, customer string, mfa bool, roles ...string) user {
 		e.clock.Add(31 * time.Second) // the next code is another step's
 	}
 	return u
+}
+
+// nativeKeyOf is the native form of an Argus key: the same core key.
+func nativeKeyOf(argusKey string) string {
+	p := strings.Split(argusKey, "/")
+	return core.ArgusKeyCredential("", p[0], p[1], p[2]).Secret
 }
 
 var roleIDs sync.Map
