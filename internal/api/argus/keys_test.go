@@ -204,4 +204,3 @@ func TestKeyValidation(t *testing.T) {
 		t.Fatalf("sources %s", got)
 	}
 }
-
