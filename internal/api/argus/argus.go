@@ -146,7 +146,7 @@ func (s *Surface) Routes() []api.Route {
 		rt.MinLevel, rt.LevelReason, rt.PreCheck = core.LevelStrong, core.ReasonSecurityLevel, s.precheckUser
 		return rt
 	}
-	return []api.Route{
+	rs := []api.Route{
 		{Method: "POST", Pattern: base + "/password/authentication", Public: true, Summary: "Password session (level 2)", Handler: s.passwordSession},
 		{Method: "POST", Pattern: base + "/totp/authentication", Public: true, Summary: "Password and TOTP session (level 3)", Handler: s.totpSession},
 		{Method: "GET", Pattern: base + "/user/{user}/apikey", SelfService: true, Permission: core.PermAPIKeysManage,
@@ -164,11 +164,30 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "DELETE", Pattern: base + "/user/signature/session", SelfService: true,
 			Summary: "Forget the caller's signature sessions", Handler: s.evictSessions},
 	}
+	for i := range rs {
+		if !rs[i].Public && rs[i].PreCheck == nil {
+			rs[i].PreCheck = s.precheckAccount
+		}
+	}
+	return rs
+}
+
+// precheckAccount refuses (401, audited) a session of another account than
+// the one the routes serve, as a token of another account is refused.
+func (s *Surface) precheckAccount(r *http.Request, rc *api.Ctx) error {
+	if a := rc.Access; a.Session.Account != s.account {
+		return s.core.Refuse(r.Context(), a, "authn", a.Session.RoleID(), &core.Error{Kind: core.Unauthenticated,
+			Reason: core.ReasonWrongAccount, Msg: "authentication failed"})
+	}
+	return nil
 }
 
 // precheckUser decides, before the body is read, what needs no body: the
 // user exists, and another's keys need api-keys-manage.
 func (s *Surface) precheckUser(r *http.Request, rc *api.Ctx) error {
+	if err := s.precheckAccount(r, rc); err != nil {
+		return err
+	}
 	p, err := s.core.ResolveUser(r.Context(), rc.Access, r.PathValue("user"))
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package argus_test
 
 import (
+	"context"
 	"testing"
 )
 
@@ -95,6 +96,24 @@ func TestCredentials(t *testing.T) {
 	}
 	e.call("GET", path, nil, header("argus-api-key", u.id+"/aaaaaaaaaaaaaaaa/secret")).fails(401, "authentication.apikey.invalid")
 	e.call("GET", path, nil, header("Argus-Signature", "keyId=a/b")).fails(401, "authentication.signature.invalid")
+	// The routes serve the default account: another account's token or key is refused.
+	otherKey, err := e.s.Init(context.Background(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ot struct {
+		AccessToken string `json:"access_token"`
+	}
+	e.native("POST", "/api/v1/token", "", map[string]any{"api_key": otherKey}).want(200).decode(&ot)
+	e.call("GET", "/authentication/v1/user/admin/apikey", nil, bearer(ot.AccessToken)).fails(401, "authentication.failed")
+	var page struct {
+		Items []auditRec `json:"items"`
+	}
+	e.native("GET", "/api/v1/audit?limit=1", ot.AccessToken, nil).want(200).decode(&page)
+	if rec := page.Items[0]; rec.Event != "authn" || rec.Reason != "wrong_account" {
+		t.Fatalf("another account's token recorded %+v", rec)
+	}
+	e.call("POST", "/authentication/v1/user/admin/apikey", nil, bearer(ot.AccessToken)).fails(403, "authorization.securitylevel")
 	if rec := e.lastAudit(1)[0]; rec.Event != "authn" || rec.Outcome != "failure" || rec.Reason != "signature_invalid" || rec.Authenticator != "signature" {
 		t.Fatalf("malformed signature recorded %+v", rec)
 	}
