@@ -122,6 +122,9 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	if en.Count != 1 || en.Size != 1 || en.Limit != 25 || len(list) != 1 || list[0].ID != k.ID || list[0].APIKey != "" {
 		t.Fatalf("list %+v %+v", en, list)
 	}
+	if list[0].LastUsedTimestamp == nil || *list[0].LastUsedTimestamp != now.UnixMilli() {
+		t.Fatalf("last use %v, want the use just made", list[0].LastUsedTimestamp)
+	}
 	// Pages: limit and offset as applied.
 	e.createKey(tok, "alice", nil)
 	en = e.call("GET", "/authentication/v1/user/alice/apikey?limit=1&offset=1", nil, bearer(tok)).want(200).data(&list)

@@ -156,6 +156,11 @@ func TestSignedRequests(t *testing.T) {
 	if rec := e.lastAudit(1)[0]; rec.Event != "authn" || rec.Outcome != "success" || rec.Authenticator != "signature" || rec.KeyID != sk.ID {
 		t.Fatalf("signed request recorded %+v", rec)
 	}
+	var listed []sigObj
+	e.call("GET", "/authentication/v1/user/alice/signature", nil, bearer(e.session(u))).want(200).data(&listed)
+	if len(listed) != 1 || listed[0].LastUsedTimestamp == nil || *listed[0].LastUsedTimestamp != e.clock.Now().Add(-31*time.Second).UnixMilli() {
+		t.Fatalf("last use of the signature key not recorded: %+v", listed)
+	}
 	// Level 3: it may create a key, with a body and a query.
 	var k keyObj
 	sg.signed("POST", path+"?source=ci", `{"description":"signed"}`).want(200).data(&k)
