@@ -141,4 +141,3 @@ func start(t *testing.T, env ...string) *keyward {
 		}
 	}
 }
-
