@@ -39,7 +39,7 @@ type authService struct {
 // CredentialKind is the closed set of credentials Authenticate takes.
 type CredentialKind int
 
-// Credential kinds. Later surfaces add signed requests, PS-Auth headers
+// Credential kinds. Later surfaces add PS-Auth headers
 // and console cookies here, never a way in of their own.
 const (
 	CredNone      CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
