@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/server"
 )
 
 // TestKeyConstraints: each constraint of a key's session, allowed and refused.
@@ -94,8 +96,10 @@ func TestAnotherUsersKeys(t *testing.T) {
 // TestIdempotency: a repeated creating POST with the same Idempotency-Key
 // and body gets the first answer; another body 409; concurrent repeats
 // make one key.
-func TestIdempotency(t *testing.T) {
-	e := newEnv(t)
+func TestIdempotency(t *testing.T) { idempotency(t, server.Config{}) }
+
+func idempotency(t *testing.T, cfg server.Config) {
+	e := newEnvWith(t, cfg)
 	u := e.newUser("alice", "", true)
 	tok := e.session(u)
 	path := "/authentication/v1/user/alice/apikey"

@@ -149,8 +149,10 @@ func signedEnv(t *testing.T, cfg server.Config) (*env, user, *signer, sigObj) {
 
 // TestSignedRequests: a signed request is a level-3 session of the key's
 // user; each refusal is its own 401 and its own audit reason.
-func TestSignedRequests(t *testing.T) {
-	e, u, sg, sk := signedEnv(t, server.Config{})
+func TestSignedRequests(t *testing.T) { signedRequests(t, server.Config{}) }
+
+func signedRequests(t *testing.T, cfg server.Config) {
+	e, u, sg, sk := signedEnv(t, cfg)
 	path := "/authentication/v1/user/alice/apikey"
 	sg.signed("GET", path, "").want(200)
 	if rec := e.lastAudit(1)[0]; rec.Event != "authn" || rec.Outcome != "success" || rec.Authenticator != "signature" || rec.KeyID != sk.ID {
