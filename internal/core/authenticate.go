@@ -33,6 +33,7 @@ type authService struct {
 	tokenSvc *tokenService
 	authnSvc *authenticatorService
 	mfa      *mfaService
+	regs     *apiRegService
 	sigs     *signatureService
 }
 
@@ -47,6 +48,8 @@ const (
 	CredAPIKey                          // an API key
 	CredPassword                        // a login and password of an account
 	CredOutside                         // a proof for an outside authenticator service (JWT, LDAP password, id token…)
+	CredPSAuth                          // a PS-Auth header or an access policy's OAuth token at SignAppin (PS)
+	CredPSSession                       // a PS-Auth session cookie (Secret)
 	CredSignature                       // a signed request (Argus-Signature, ARGUS-SIG-V1): Secret is the header, Signed the request
 )
 
@@ -82,6 +85,8 @@ type Credential struct {
 	// a token proves only LevelToken (Conjur lets a token act, but never
 	// change its own credentials).
 	Conjur bool
+	// PS is a PS-Auth sign-in's proof (CredPSAuth).
+	PS *PSAuthProof
 	// Owner, with an API key, is the principal id the key must belong to
 	// (Argus's <userID>/<keyID>/<secret> names it).
 	Owner string
@@ -159,6 +164,12 @@ func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Cred
 		return c.authenticatePassword(ctx, caller, cred)
 	case CredOutside:
 		return c.authenticateOutside(ctx, caller, cred)
+	case CredPSAuth:
+		if cred.PS != nil {
+			return c.regs.authenticatePS(ctx, caller, cred)
+		}
+	case CredPSSession:
+		return c.regs.authenticatePSSession(ctx, caller, cred)
 	}
 	reason := ReasonMissingCredentials
 	if cred.Malformed {
