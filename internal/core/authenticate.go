@@ -124,6 +124,14 @@ func (cr *Credential) authenticator() string {
 // credential returns only once its record is committed; a token's use is
 // not recorded (its issue was), only its refusals.
 func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	s, err := c.authenticate(ctx, caller, cred)
+	if err == nil && caller.Seen != nil {
+		caller.Seen.Account, caller.Seen.Principal, caller.Seen.Authenticator = s.Account, s.Login, s.Authenticator
+	}
+	return s, err
+}
+
+func (c *authService) authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}
@@ -334,6 +342,14 @@ func (c *authService) finishKey(ctx context.Context, caller Caller, cred Credent
 		c.audit.recordFailure(ctx, ev)
 		return Session{}, unauthenticated(kc.Code)
 	}
+	return c.keyUsed(ctx, ev, kc)
+}
+
+// keyUsed records a successful authentication with the valid key kc: its
+// audit record ev (given the key's id) and the key's use. The session is
+// the key's.
+func (c *authService) keyUsed(ctx context.Context, ev audit.Event, kc KeyCheck) (Session, error) {
+	ev.KeyID = kc.Key.ID
 	if err := c.audit.record(ctx, ev); err != nil {
 		return Session{}, err
 	}
