@@ -209,7 +209,7 @@ type Verifier struct {
 }
 
 // NewVerifier starts a check at the genesis record, under key.
-func NewVerifier(key *Key) *Verifier { return &Verifier{key: key, prev: GenesisHash, want: 1} }
+func NewVerifier(key *Key) *Verifier { return &Verifier{key: key, prev: GenesisHash, want: 1, vouched: true} }
 
 // NewVerifierFrom starts a check after a checkpoint: the records before
 // record cp.Seq+1 were pruned, and the first one left must link to cp.Hash.
@@ -229,7 +229,7 @@ func (v *Verifier) Vouch() { v.vouched = true }
 // Checkpoint is what pruning leaves of the records it removed: the
 // sequence number and hash of the last of them, whether it was keyed, and a
 // MAC of the three under the chain's key. The zero Seq (with GenesisHash) is
-// the start of a chain nothing was pruned from.
+// the start of a chain nothing was pruned from (GenesisCheckpoint).
 type Checkpoint struct {
 	Seq   int64
 	Hash  string
@@ -237,8 +237,6 @@ type Checkpoint struct {
 	MAC   string
 }
 
-// Genesis is the checkpoint of a chain nothing was pruned from.
-var Genesis = Checkpoint{Hash: GenesisHash}
 
 // Checkpoint returns the checkpoint after r, with its MAC.
 func (k *Key) Checkpoint(r *Record) Checkpoint {
@@ -276,19 +274,15 @@ func (k *Key) GenesisCheckpoint(keyed bool) Checkpoint {
 	return cp
 }
 
-// ValidCheckpoint reports whether cp is the genesis or a checkpoint made
-// under k: nobody without the key can move a checkpoint after removing
-// more records. A genesis without a MAC (a database from before signed
-// genesis checkpoints) is the unkeyed one: it lets unkeyed records verify
-// (as unkeyed, never as authenticated) before the first keyed one.
+// ValidCheckpoint reports whether cp is a checkpoint made under k, the
+// genesis included: nobody without the key can move a checkpoint after
+// removing more records, nor turn a keyed genesis into an unkeyed one (which
+// would let a chain rewritten as unkeyed records verify as unkeyed).
 func (k *Key) ValidCheckpoint(cp Checkpoint) bool {
-	if cp.Seq == 0 && cp.MAC == "" {
-		return cp.Hash == GenesisHash && !cp.Keyed
-	}
-	if cp.Seq == 0 && cp.Hash != GenesisHash {
+	if cp.Seq < 0 || (cp.Seq == 0 && cp.Hash != GenesisHash) || cp.MAC == "" {
 		return false
 	}
-	return cp.Seq >= 0 && hmac.Equal([]byte(k.checkpointMAC(cp)), []byte(cp.MAC))
+	return hmac.Equal([]byte(k.checkpointMAC(cp)), []byte(cp.MAC))
 }
 
 // PruneEvent is the event of the record a prune appends; its Subject is

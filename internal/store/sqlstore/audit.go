@@ -208,7 +208,7 @@ func (s *Store) readHead(ctx context.Context, q Querier, suffix string) (int64, 
 	return seq, hash, nil
 }
 
-// AuditCheckpoint returns the checkpoint pruning left (audit.Genesis when
+// AuditCheckpoint returns the checkpoint pruning left (the signed genesis when
 // nothing was pruned).
 func (s *Store) AuditCheckpoint(ctx context.Context, q Querier) (audit.Checkpoint, error) {
 	var cp audit.Checkpoint

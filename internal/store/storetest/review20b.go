@@ -27,6 +27,10 @@ func RunPruneLaundering(t *testing.T, open func(t *testing.T) (store.Store, Exec
 		ctx := context.Background()
 		s, exec := open(t)
 		appendTimed(t, s, 0, 10)
+		// A chain upgraded with unkeyed records at its start has an
+		// unkeyed genesis (a keyed one breaks at record 1: the subtest
+		// below); a rewrite of its whole chain verifies as unkeyed.
+		LegacyGenesis(t, exec)
 		recs, err := s.AuditSince(ctx, 0, 100) // the SQLite journal is in the table now
 		must(t, "since", err)
 		prev := audit.GenesisHash
@@ -54,6 +58,31 @@ func RunPruneLaundering(t *testing.T, open func(t *testing.T) (store.Store, Exec
 		if c.Broken == 0 && c.Unkeyed == 0 {
 			t.Fatalf("prune (err %v) removed forged unkeyed records %d-%d and left a checkpoint after them: verify now says intact (%+v)",
 				perr, p.From, p.To, c)
+		}
+	})
+
+	// Review 20b, finding 1, stronger: a chain whose genesis is keyed (every
+	// chain started or upgraded from keyed records) breaks at record 1
+	// when it is rewritten as unkeyed records, and prune refuses it.
+	t.Run("unkeyed forgery of a keyed chain is broken", func(t *testing.T) {
+		ctx := context.Background()
+		s, exec := open(t)
+		appendTimed(t, s, 0, 10)
+		recs, err := s.AuditSince(ctx, 0, 100)
+		must(t, "since", err)
+		prev := audit.GenesisHash
+		for _, r := range recs {
+			f := audit.SealUnkeyed(r.Seq, prev, r.Event)
+			prev = f.Hash
+			hash, _ := hex.DecodeString(f.Hash)
+			must(t, "forge", exec("UPDATE audit_events SET hash = $1, keyed = 0 WHERE seq = $2", hash, f.Seq))
+		}
+		must(t, "move head", exec("UPDATE audit_head SET hash = $1 WHERE id = 1", prev))
+		if c, err := s.VerifyAudit(ctx); err != nil || c.Broken != 1 {
+			t.Fatalf("verify of a keyed chain rewritten unkeyed = %+v, %v; want broken at 1", c, err)
+		}
+		if _, err := s.PruneAudit(ctx, base.Add(time.Hour), ev("acme", "audit.prune")); err == nil {
+			t.Fatal("prune of a keyed chain rewritten unkeyed succeeded")
 		}
 	})
 
