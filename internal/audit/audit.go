@@ -209,7 +209,9 @@ type Verifier struct {
 }
 
 // NewVerifier starts a check at the genesis record, under key.
-func NewVerifier(key *Key) *Verifier { return &Verifier{key: key, prev: GenesisHash, want: 1, vouched: true} }
+func NewVerifier(key *Key) *Verifier {
+	return &Verifier{key: key, prev: GenesisHash, want: 1, vouched: true}
+}
 
 // NewVerifierFrom starts a check after a checkpoint: the records before
 // record cp.Seq+1 were pruned, and the first one left must link to cp.Hash.
@@ -236,7 +238,6 @@ type Checkpoint struct {
 	Keyed bool
 	MAC   string
 }
-
 
 // Checkpoint returns the checkpoint after r, with its MAC.
 func (k *Key) Checkpoint(r *Record) Checkpoint {

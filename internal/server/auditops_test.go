@@ -175,7 +175,7 @@ func TestRFC5424Escapes(t *testing.T) {
 	want := `<84>1 1970-01-01T00:00:00.000000Z - keyward - token_one [subject@43868 role="acme:user:y\\"]` +
 		`[auth@43868 user="acme:user:x\"\] [evil@1 a=\"b"][client@43868 ip="192.0.2.1"]` +
 		`[action@43868 result="failure" operation="token one" reason="bad_secret"][keyward@32473 seq="7" account="acme" hash="ab"] ` +
-		`acme:user:x"] [evil@1 a="b token one failure (bad_secret) on acme:user:y\: two lines` + "\n"
+		`acme:user:x"] [evil@1 a="b token one failure (bad_secret) on acme:user:y\: two\nlines` + "\n"
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
