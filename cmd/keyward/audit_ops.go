@@ -55,6 +55,9 @@ func ownFlags(args []string, own map[string]bool) (map[string]string, []string, 
 // parseBefore reads --before: an RFC 3339 time, or a duration ago (720h).
 func parseBefore(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if t.After(now) {
+			return time.Time{}, fmt.Errorf("--before %q is in the future: that would remove every record, those written a moment ago included", s)
+		}
 		return t, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
