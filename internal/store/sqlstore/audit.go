@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -89,10 +90,34 @@ func (c *nameCache) get(name string) (int64, bool) {
 	return id, ok
 }
 
-// Remember makes the names of a committed transaction known.
+// Keys of Names that are not names (no name holds a NUL byte: audit.clean
+// replaces it): the head a transaction wrote, and the head it found moved
+// back (audit.head_rollback).
+const (
+	headKey     = "\x00head"
+	rollbackKey = "\x00rollback"
+)
+
+// Remember makes the names of a committed transaction known, and the
+// chain head it wrote.
 func (s *Store) Remember(fresh Names) {
 	if len(fresh) == 0 {
 		return
+	}
+	if head, ok := fresh[headKey]; ok {
+		delete(fresh, headKey)
+		if from, ok := fresh[rollbackKey]; ok {
+			delete(fresh, rollbackKey)
+			slog.Error("audit: the chain head went back under this keyward (records removed, or the database restored): recorded as audit.head_rollback",
+				"from", from, "to", head)
+			s.head.Store(head)
+		}
+		for {
+			cur := s.head.Load()
+			if head <= cur || s.head.CompareAndSwap(cur, head) {
+				break
+			}
+		}
 	}
 	c := &s.names
 	c.mu.Lock()
@@ -178,6 +203,16 @@ func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event, f
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
+	if seen := s.head.Load(); seq < seen {
+		// Someone with the database moved the head back (removed the
+		// newest records) under this process: say so in the chain, after
+		// what is appended now, so the newest record tells.
+		evs = append(evs[:len(evs):len(evs)], audit.Event{Time: time.Now(), Account: evs[0].Account, Event: HeadRollbackEvent,
+			Outcome: audit.Failure, Actor: "keyward", RequestID: evs[0].RequestID,
+			Detail: fmt.Sprintf("the chain head went back from seq %d to %d under this keyward: records %d-%d were removed, or the database was restored; sequence numbers %d-%d are used again",
+				seen, seq, seq+1, seen, seq+1, seen)})
+		fresh[rollbackKey] = seen
+	}
 	recs := make([]audit.Record, len(evs))
 	now := time.Now()
 	for i, ev := range evs {
@@ -188,8 +223,13 @@ func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event, f
 		recs[i] = s.key.Seal(seq, prev, ev)
 		prev = recs[i].Hash
 	}
+	fresh[headKey] = seq
 	return s.InsertRecords(ctx, q, recs, fresh)
 }
+
+// HeadRollbackEvent is the event of the record a store appends when it
+// finds the chain head below one it committed itself.
+const HeadRollbackEvent = "audit.head_rollback"
 
 // AuditHead returns the sequence number and hash of the last record in the
 // table (0 and audit.GenesisHash when there is none).
