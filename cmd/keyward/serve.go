@@ -126,7 +126,8 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		// could have rewritten them and chained them again: not "intact".
 		fmt.Fprintf(stdout, "audit chain NOT AUTHENTICATED: %d records; records %d-%d are unkeyed (written before the chain was keyed), "+
 			"their hash chain holds but proves nothing against whoever can write the data folder; the %d keyed records after them verify. "+
-			"Run `keyward audit rekey` once (server stopped) to key them.\n", c.Records, c.From+1, c.From+c.Unkeyed, c.Records-c.Unkeyed)
+			"`keyward audit rekey` (server stopped) keys them as they read now: first check them against a backup or an export "+
+			"taken before anyone else could write the folder, since rekey would make a forgery among them authentic.\n", c.Records, c.From+1, c.From+c.Unkeyed, c.Records-c.Unkeyed)
 		return 1
 	case c.Records == 0 && c.From == 0:
 		fmt.Fprintln(stdout, "audit chain empty")

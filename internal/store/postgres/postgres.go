@@ -60,7 +60,7 @@ func Open(ctx context.Context, dsn string, key *audit.Key) (*Store, error) {
 	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
 	if err == nil {
 		// PostgreSQL runs several statements in one simple-protocol Exec.
-		err = sqlstore.Migrate(ctx, d, ms, func(s string) []string { return []string{s} })
+		err = sqlstore.Migrate(ctx, d, sqlstore.WithAuditSteps(ms, key, false), func(s string) []string { return []string{s} })
 	}
 	if err != nil {
 		pool.Close()

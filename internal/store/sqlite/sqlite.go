@@ -88,9 +88,14 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 		d.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// A journal left by a keyward from before keyed chaining may start the
+	// chain with unkeyed records: then the genesis the migration signs is
+	// the unkeyed one.
+	recs, _ := j.load()
+	firstUnkeyed := len(recs) > 0 && recs[0].Seq == 1 && !recs[0].Keyed
 	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
 	if err == nil {
-		err = sqlstore.Migrate(ctx, d, ms, sqlstore.SplitStatements)
+		err = sqlstore.Migrate(ctx, d, sqlstore.WithAuditSteps(ms, key, firstUnkeyed), sqlstore.SplitStatements)
 	}
 	d.st = sqlstore.New(d, key)
 	if err == nil {

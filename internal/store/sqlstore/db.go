@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -83,6 +84,9 @@ type Store struct {
 	db    DB
 	key   *audit.Key
 	names nameCache // committed audit_names ids
+	// head is the highest chain head this process committed (headSeen):
+	// a head found below it was moved back under the process.
+	head atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
