@@ -121,8 +121,20 @@ func AsError(err error) *Error {
 		return &Error{Kind: NotFound, Msg: "not found", Err: err}
 	case errors.Is(err, store.ErrAlreadyExists):
 		return &Error{Kind: Conflict, Msg: "already exists", Err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		return storeError(err)
 	}
 	return &Error{Kind: Internal, Msg: "internal error", Err: err}
+}
+
+// storeError is an error of a store that could not decide (unreachable,
+// slow): Unavailable, never a refusal or an internal error.
+func storeError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: Unavailable, Msg: "store unavailable", Err: err}
 }
 
 // wrapStore maps a store error with a message naming the object.
@@ -137,6 +149,8 @@ func wrapStore(err error, what string) error {
 		return &Error{Kind: Conflict, Msg: what + " already exists", Err: err}
 	case errors.Is(err, store.ErrInvalidText):
 		return &Error{Kind: Invalid, Msg: what + ": text must be valid UTF-8 without NUL characters", Err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		return storeError(err)
 	}
 	var e *Error
 	if errors.As(err, &e) {

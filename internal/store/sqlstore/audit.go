@@ -120,16 +120,36 @@ func InsertRecords(ctx context.Context, q Querier, recs []audit.Record) error {
 	return nil
 }
 
-// write runs fn and appends evs in one write transaction.
-func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, fn func(Querier) error) error {
+// write runs fn and appends evs in one write transaction: the single write
+// path. When fn succeeds, what note names (see changed) is announced to the
+// other instances in the same transaction (DB.Notify), so a change is
+// announced if and only if it commits.
+func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, note func() []string, fn func(Querier) error) error {
 	return s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0}, func(q Querier) error {
 		if fn != nil {
 			if err := fn(q); err != nil {
 				return err
 			}
 		}
-		return s.appendAudit(ctx, q, evs)
+		if err := s.appendAudit(ctx, q, evs); err != nil {
+			return err
+		}
+		if note == nil {
+			return nil
+		}
+		if err := s.db.Notify(ctx, q, note()); err != nil {
+			return fmt.Errorf("announce change: %w", err)
+		}
+		return nil
 	})
+}
+
+// changed names the cached objects a write changes, as the payloads of its
+// change notification: key:<account>:<id>, principal:<account>:<id>,
+// grants:<account>:<principal id>, role:<account>:<id>, signing-keys,
+// authenticator:<account>:<type>/<service id>, account:<name>.
+func changed(payloads ...string) func() []string {
+	return func() []string { return payloads }
 }
 
 // AppendAudit appends evs in one transaction, in order.
@@ -137,7 +157,7 @@ func (s *Store) AppendAudit(ctx context.Context, evs ...audit.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.write(ctx, ReadCommitted, evs, nil); err != nil {
+	if err := s.write(ctx, ReadCommitted, evs, nil, nil); err != nil {
 		return fmt.Errorf("append %d audit events: %w", len(evs), err)
 	}
 	return nil

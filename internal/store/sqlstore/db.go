@@ -74,6 +74,10 @@ type DB interface {
 	ForUpdate() string
 	// Classify reports which constraint err broke, if any.
 	Classify(err error) ErrClass
+	// Notify announces payloads to every instance when the transaction q
+	// commits (PostgreSQL's pg_notify); a backend with one instance does
+	// nothing.
+	Notify(ctx context.Context, q Querier, payloads []string) error
 	Ping(ctx context.Context) error
 	Close() error
 }
