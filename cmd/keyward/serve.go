@@ -35,6 +35,7 @@ type options struct {
 	TokenTTL       string `json:"token_ttl"`
 	BcryptWorkers  int    `json:"bcrypt_workers"`
 	LogLevel       string `json:"log_level"`
+	storeOptions
 }
 
 func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.FlagSet, error) {
@@ -50,6 +51,7 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	fs.String("token-ttl", "", "access token lifetime (e.g. 8m)")
 	fs.Int("bcrypt-workers", 0, "concurrent password checks (default: half the cores)")
 	fs.String("log-level", "", "debug, info, warn or error")
+	addStoreFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, fs, err
 	}
@@ -85,6 +87,9 @@ func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.F
 	apply("account", &o.Account)
 	apply("token-ttl", &o.TokenTTL)
 	apply("log-level", &o.LogLevel)
+	if err := o.applyStore(apply); err != nil {
+		return o, fs, err
+	}
 	bw := strconv.Itoa(o.BcryptWorkers)
 	apply("bcrypt-workers", &bw)
 	// Each worker holds an OS thread of its own: bound them by the cores.
@@ -113,6 +118,9 @@ func (o options) config(log *slog.Logger) (server.Config, error) {
 		return cfg, fmt.Errorf("token-ttl: %q is not a positive duration", o.TokenTTL)
 	}
 	cfg.TokenTTL = ttl
+	if err := o.configureStore(&cfg); err != nil {
+		return cfg, err
+	}
 	for _, env := range []string{"KEYWARD_AUTHENTICATORS", "CONJUR_AUTHENTICATORS"} {
 		if v, ok := os.LookupEnv(env); ok {
 			list := []string{}
@@ -221,7 +229,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	cfg.LendProcs = true
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	s, err := server.Open(ctx, cfg, true)
+	s, err := server.Open(ctx, cfg, cfg.StoreURL == "")
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward serve:", err)
 		return 1
@@ -230,6 +238,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	done, err := s.Core.Initialized(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward serve:", err)
+		return 1
+	}
+	if !done && cfg.StoreURL != "" {
+		fmt.Fprintln(stderr, "keyward serve:", uninitialisedStore)
 		return 1
 	}
 	if !done {

@@ -40,7 +40,11 @@ type Config struct {
 	DataDir string
 	Listen  string
 	// StoreURL is a postgres:// URL; empty means SQLite in DataDir.
-	StoreURL       string
+	StoreURL string
+	// StoreTimeout bounds every wait on PostgreSQL (0: 5 s); StoreMaxConns
+	// sizes its pool (0: max(4, cores)).
+	StoreTimeout   time.Duration
+	StoreMaxConns  int
 	TrustedProxies []netip.Prefix
 	TokenTTL       time.Duration
 	BcryptWorkers  int
@@ -89,7 +93,7 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
 			return nil, errors.New("--store must be a postgres:// URL")
 		}
-		return postgres.Open(ctx, cfg.StoreURL, key)
+		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns})
 	}
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
@@ -154,7 +158,8 @@ func masterKey(cfg Config, create bool) ([]byte, bool, error) {
 	if !create {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, false, fmt.Errorf("read master key: %w", err)
+			return nil, false, fmt.Errorf("read master key: %w (every instance needs the master key of the one that ran "+
+				"`keyward init --store`: a copy of its %s in the data folder, or KEYWARD_MASTER_KEY)", err, MasterKeyFile)
 		}
 		if len(b) != crypto.MasterKeySize {
 			return nil, false, fmt.Errorf("master key %s has the wrong size", p)
@@ -206,6 +211,12 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	// Before anything is written: a master key other than the store's
+	// would seal and chain under the wrong key.
+	if err := core.CheckMasterKey(ctx, st, sealer); err != nil {
+		st.Close()
+		return nil, err
+	}
 	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
 		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,
 		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
@@ -255,6 +266,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, doc) })
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if err := s.Core.Fresh(); err != nil {
+			api.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"error": map[string]string{"code": "unavailable", "message": "store unavailable"}})
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=60")
 		_, _ = w.Write(s.Core.JWKS())
 	})
