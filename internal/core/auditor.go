@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -114,8 +115,9 @@ func (a *auditor) flush(batch []auditReq, evs []audit.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err := a.st.AppendAudit(ctx, evs...)
 	cancel()
+	ctx = context.Background()
 	if err != nil {
-		a.log.Error("audit append failed", "records", len(evs), "err", err)
+		a.log.Log(ctx, outageLevel(err), "audit append failed", "records", len(evs), "err", err)
 		err = fmt.Errorf("append audit: %w", err)
 	}
 	for _, r := range batch {
@@ -188,6 +190,15 @@ func fail(ev audit.Event, reason Reason) audit.Event {
 // the caller is being refused anyway.
 func (a *auditor) recordFailure(ctx context.Context, ev audit.Event) {
 	if err := a.record(ctx, ev); err != nil {
-		a.log.Error("audit of a refusal failed", "event", ev.Event, "err", err)
+		a.log.Log(ctx, outageLevel(err), "audit of a refusal failed", "event", ev.Event, "err", err)
 	}
+}
+
+// outageLevel is the level of a failure: debug when it only says the store
+// is out of reach (the change listener logs the outage once), else error.
+func outageLevel(err error) slog.Level {
+	if errors.Is(err, store.ErrUnavailable) {
+		return slog.LevelDebug
+	}
+	return slog.LevelError
 }

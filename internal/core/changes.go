@@ -23,6 +23,7 @@ const staleAfter = time.Second
 type freshness struct {
 	shared bool
 	alive  atomic.Int64 // unix nanoseconds of the last proof; 0 none yet
+	lost   atomic.Bool  // the listener is between a loss and its next reload
 }
 
 // check returns Unavailable when the caches may miss another instance's
@@ -32,13 +33,23 @@ func (f *freshness) check() error {
 		return nil
 	}
 	if at := f.alive.Load(); at == 0 || time.Since(time.Unix(0, at)) > staleAfter {
-		return &Error{Kind: Unavailable, Msg: "store unavailable: caches may be out of date"}
+		return &Error{Kind: Unavailable, Msg: "store unavailable: caches may be out of date", Err: store.ErrUnavailable}
 	}
 	return nil
 }
 
 // Fresh reports whether the caches are current (see freshness).
 func (c *Core) Fresh() error { return c.accessService.keys.fresh.check() }
+
+// listening reports Unavailable while the change listener is down, even
+// within the second its last proof still covers: /readyz takes an instance
+// out of a load balancer's rotation at once.
+func (f *freshness) listening() error {
+	if f.shared && f.lost.Load() {
+		return &Error{Kind: Unavailable, Msg: "store unavailable: change listener reconnecting", Err: store.ErrUnavailable}
+	}
+	return f.check()
+}
 
 // changeHandler applies other instances' committed changes to the caches
 // (store.ChangeHandler).
@@ -94,17 +105,19 @@ func (h *changeHandler) Changed(ctx context.Context, payload string) error {
 
 // Alive records a proof that the caches hold every change committed before at.
 func (h *changeHandler) Alive(at time.Time) {
-	h.c.accessService.keys.fresh.alive.Store(at.UnixNano())
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.lost {
 		h.lost = false
 		h.log.Info("store reachable again: reconnected and caches reloaded")
 	}
+	h.mu.Unlock()
+	h.c.accessService.keys.fresh.alive.Store(at.UnixNano())
+	h.c.accessService.keys.fresh.lost.Store(false)
 }
 
 // Lost drops the proof of freshness and logs the first loss of an outage.
 func (h *changeHandler) Lost(err error) {
+	h.c.accessService.keys.fresh.lost.Store(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.lost {

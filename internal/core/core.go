@@ -202,7 +202,7 @@ func (c *Core) Ready(ctx context.Context) error {
 	if err := c.st.Ping(ctx); err != nil {
 		return &Error{Kind: Unavailable, Msg: "store unavailable", Err: err}
 	}
-	return c.Fresh()
+	return c.accessService.keys.fresh.listening()
 }
 
 func roleID(account, kind, login string) string {

@@ -90,6 +90,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Outage reports an error that only says the store is out of reach (or the
+// caches unproven): logged once by the change listener, not per request.
+func (e *Error) Outage() bool { return e.Kind == Unavailable && errors.Is(e.Err, store.ErrUnavailable) }
+
 // Errorf builds an Error of kind with a safe message.
 func Errorf(kind Kind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}

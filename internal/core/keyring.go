@@ -419,7 +419,7 @@ func (t *toucher) flush() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := t.st.TouchAPIKeys(ctx, uses); err != nil {
-		t.log.Warn("recording API key use failed", "keys", len(uses), "err", err)
+		t.log.Log(ctx, min(outageLevel(err), slog.LevelWarn), "recording API key use failed", "keys", len(uses), "err", err)
 	}
 }
 
