@@ -17,6 +17,7 @@ Usage:
   keyward serve [--data DIR] [--listen ADDR] [--store postgres://…] [--trusted-proxies CIDR,…]
   keyward init --data DIR [--account NAME]
   keyward account add --data DIR --account NAME   (server stopped)
+  keyward admin recover --data DIR [--account NAME]   (server stopped: a new admin API key for a lost one)
   keyward audit verify --data DIR
   keyward audit rekey --data DIR     (once, server stopped: keys records from before keyed chaining)
   keyward user create|list|show|update|delete …
@@ -44,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInit(args[1:], stdout, stderr)
 	case "account":
 		return cmdAccount(args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdminGroup(args[1:], stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
 			return cmdAuditVerify(args[2:], stdout, stderr)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -13,44 +12,44 @@ import (
 // storeOptions are the settings of a shared PostgreSQL store: how long any
 // request or background task waits on it, and how many connections it uses.
 type storeOptions struct {
-	StoreTimeout  string `json:"store_timeout"`
-	StoreMaxConns int    `json:"store_max_conns"`
+	StoreTimeout  time.Duration // 0: the store's default (5 s)
+	StoreMaxConns int           // 0: max(4, cores)
 }
 
-func addStoreFlags(fs *flag.FlagSet) {
-	fs.String("store-timeout", "", "longest wait on PostgreSQL per request or task, e.g. 5s (default 5s)")
-	fs.Int("store-max-conns", 0, fmt.Sprintf("PostgreSQL pool size (default max(4, cores) = %d); the change listener is one more", max(4, runtime.NumCPU())))
-}
-
-// applyStore reads the store settings from the environment and flags over
-// the config file (apply is loadOptions' precedence rule).
-func (so *storeOptions) applyStore(apply func(flagName string, dst *string)) error {
-	apply("store-timeout", &so.StoreTimeout)
-	n := strconv.Itoa(so.StoreMaxConns)
-	apply("store-max-conns", &n)
-	v, err := strconv.Atoi(n)
-	if err != nil || v < 0 || v > 10000 {
-		return fmt.Errorf("store-max-conns must be an integer from 0 (max(4, cores)) to 10000")
-	}
-	so.StoreMaxConns = v
-	return nil
+// The store settings join settingsTable from here, so the table's file
+// stays the settings issue's.
+func init() {
+	settingsTable = append(settingsTable,
+		setting{Name: "store-timeout", Default: "5s", Scope: scopeStore,
+			Help: "longest wait on PostgreSQL of any request or background task (connection, statements, commit); also its statement_timeout",
+			Set: func(o *options, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("store-timeout: %q is not a positive duration", v)
+				}
+				o.StoreTimeout = d
+				return nil
+			}},
+		setting{Name: "store-max-conns", Default: "0", Scope: scopeStore,
+			Help: fmt.Sprintf("PostgreSQL pool size (0: max(4, cores) = %d); the change listener is one more connection", max(4, runtime.NumCPU())),
+			Set: func(o *options, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > 10000 {
+					return fmt.Errorf("store-max-conns must be an integer from 0 (max(4, cores)) to 10000")
+				}
+				o.StoreMaxConns = n
+				return nil
+			}},
+	)
 }
 
 // configureStore puts the store settings into cfg.
-func (so storeOptions) configureStore(cfg *server.Config) error {
-	if so.StoreTimeout != "" {
-		d, err := time.ParseDuration(so.StoreTimeout)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("store-timeout: %q is not a positive duration", so.StoreTimeout)
-		}
-		cfg.StoreTimeout = d
-	}
-	cfg.StoreMaxConns = so.StoreMaxConns
-	return nil
+func (so storeOptions) configureStore(cfg *server.Config) {
+	cfg.StoreTimeout, cfg.StoreMaxConns = so.StoreTimeout, so.StoreMaxConns
 }
 
 // uninitialisedStore is serve's answer to a shared store nobody initialised:
 // with --store, serve never initialises (instances starting together would
-// each make an admin).
+// each make an admin and a master key).
 const uninitialisedStore = "the store at --store is not initialised: run `keyward init --data DIR --store URL --account NAME` once, " +
 	"then give every instance a copy of DIR/master.key (or KEYWARD_MASTER_KEY)"

@@ -132,7 +132,7 @@ func serve(t *testing.T, dir string) *proc {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`keyward listening.*addr=(\S+)`)
+		re := regexp.MustCompile(`keyward listening.*?addr[=":]+([0-9.:\[\]a-f]+)`)
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
@@ -401,7 +401,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 
 func TestInitTwiceChangesNothing(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "missing", "data")
+	dir := filepath.Join(t.TempDir(), "data")
 	a := initData(t, dir)
 	fi, err := os.Stat(filepath.Join(dir, server.MasterKeyFile))
 	if err != nil {
@@ -478,7 +478,7 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 	var logs strings.Builder
 	go func() {
 		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`keyward listening.*addr=(\S+)`)
+		re := regexp.MustCompile(`keyward listening.*?addr[=":]+([0-9.:\[\]a-f]+)`)
 		for sc.Scan() {
 			logMu.Lock()
 			logs.WriteString(sc.Text() + "\n")
@@ -496,11 +496,25 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatal("serve did not start")
 	}
-	var a initAnswer
-	printed, _ := os.ReadFile(outFile.Name())
-	if err := json.Unmarshal(printed, &a); err != nil || a.Login != "admin" || a.APIKey == "" {
-		t.Fatalf("serve on an empty folder printed %q", printed)
+	// Standard output is not a terminal: the key is in a file only
+	// keyward's user may read, and the log says where.
+	if printed, _ := os.ReadFile(outFile.Name()); len(printed) != 0 {
+		t.Errorf("serve with stdout not a terminal printed %q", printed)
 	}
+	keyFile := filepath.Join(dir, "initial-admin-key")
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := initAnswer{Login: "admin", APIKey: strings.TrimSpace(string(kb))}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 || !strings.HasPrefix(a.APIKey, "kw_") {
+		t.Fatalf("initial-admin-key: %v %v %q", fi.Mode(), err, kb)
+	}
+	logMu.Lock()
+	if !strings.Contains(logs.String(), keyFile) {
+		t.Errorf("the log does not say where the key is: %s", logs.String())
+	}
+	logMu.Unlock()
 	res, err := http.Get(base + "/readyz")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", err, res)

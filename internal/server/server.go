@@ -58,6 +58,8 @@ type Config struct {
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
 	EnvAuthenticators []string
 	Logger            *slog.Logger
+	// AccessLog logs one line per request at info level.
+	AccessLog bool
 }
 
 // Server is a running keyward.
@@ -310,6 +312,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		peer := peerAddr(r.RemoteAddr)
 		caller := core.Caller{PeerIP: peer, ClientIP: netpolicy.ClientAddr(peer, r.Header.Values("X-Forwarded-For"), s.cfg.TrustedProxies),
 			RequestID: rid, UserAgent: r.UserAgent()}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			caller.ClientCert = r.TLS.VerifiedChains[0]
+		}
 		r = r.WithContext(api.WithCaller(r.Context(), caller))
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
@@ -381,11 +386,25 @@ func (g *requestIDs) next() string {
 
 // Serve answers on ln until ctx ends, then stops gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, nil)
+}
+
+// ServeTLS answers HTTPS on ln, as Serve does HTTP.
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, t *TLS) error {
+	return s.serve(ctx, ln, t)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, t *TLS) error {
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if t != nil {
+		hs.TLSConfig = t.Config()
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
