@@ -51,5 +51,5 @@ func (so storeOptions) configureStore(cfg *server.Config) {
 // uninitialisedStore is serve's answer to a shared store nobody initialised:
 // with --store, serve never initialises (instances starting together would
 // each make an admin and a master key).
-const uninitialisedStore = "the store at --store is not initialised: run `keyward init --data DIR --store URL --account NAME` once, " +
+const uninitialisedStore = "the store at --store is not initialised: run `keyward init --store URL --data DIR --account NAME` once, " +
 	"then give every instance a copy of DIR/master.key (or KEYWARD_MASTER_KEY)"
