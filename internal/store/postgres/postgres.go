@@ -42,8 +42,10 @@ const maxAttempts = 12
 // with 40001; then they read the head with SELECT ... FOR UPDATE.
 type Store struct {
 	*sqlstore.Store
-	db     *database
-	listen *pgx.ConnConfig
+	db         *database
+	listen     *pgx.ConnConfig
+	stopLinker context.CancelFunc
+	linkerDone chan struct{}
 }
 
 // Options bound how the store uses PostgreSQL.
@@ -111,7 +113,12 @@ func OpenWith(ctx context.Context, dsn string, key *audit.Key, opts Options) (*S
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg}, nil
+	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{})}
+	st.Store.UsePendingAudit()
+	var lctx context.Context
+	lctx, st.stopLinker = context.WithCancel(context.Background())
+	go st.runLinker(lctx, st.linkerDone)
+	return st, nil
 }
 
 // database implements sqlstore.DB.

@@ -52,9 +52,22 @@ func auditInsertSQL(n int) string {
 	return q
 }
 
-// appendAudit seals evs after the current head and writes them and the new
-// head with q, which must be a transaction that holds the audit lock.
+// appendAudit writes evs with q in a write transaction: to audit_pending
+// when the store links records apart (UsePendingAudit), else into the chain
+// (q must then hold the audit lock).
 func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if s.pending {
+		return s.insertPending(ctx, q, evs)
+	}
+	return s.chainAudit(ctx, q, evs)
+}
+
+// chainAudit seals evs after the current head and writes them and the new
+// head with q, which must be a transaction that holds the audit lock.
+func (s *Store) chainAudit(ctx context.Context, q Querier, evs []audit.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -125,7 +138,7 @@ func InsertRecords(ctx context.Context, q Querier, recs []audit.Record) error {
 // other instances in the same transaction (DB.Notify), so a change is
 // announced if and only if it commits.
 func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, note func() []string, fn func(Querier) error) error {
-	return s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0}, func(q Querier) error {
+	return s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0 && !s.pending}, func(q Querier) error {
 		if fn != nil {
 			if err := fn(q); err != nil {
 				return err
@@ -155,6 +168,12 @@ func changed(payloads ...string) func() []string {
 // AppendAudit appends evs in one transaction, in order.
 func (s *Store) AppendAudit(ctx context.Context, evs ...audit.Event) error {
 	if len(evs) == 0 {
+		return nil
+	}
+	if s.pending {
+		if err := s.appendPending(ctx, evs); err != nil {
+			return fmt.Errorf("append %d audit events: %w", len(evs), err)
+		}
 		return nil
 	}
 	if err := s.write(ctx, ReadCommitted, evs, nil, nil); err != nil {
@@ -327,7 +346,7 @@ func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, er
 			return fmt.Errorf("move audit head: %w", err)
 		}
 		ev.Detail = fmt.Sprintf("chained records 1-%d again under the audit key; %d of them were unkeyed", c.Records, c.Unkeyed)
-		return s.appendAudit(ctx, q, []audit.Event{ev})
+		return s.chainAudit(ctx, q, []audit.Event{ev})
 	})
 	if err != nil {
 		return audit.Check{}, fmt.Errorf("rekey audit: %w", err)

@@ -84,8 +84,9 @@ type DB interface {
 
 // Store implements store.Store over a DB.
 type Store struct {
-	db  DB
-	key *audit.Key
+	db      DB
+	key     *audit.Key
+	pending bool // records go to audit_pending (UsePendingAudit)
 }
 
 var _ store.Store = (*Store)(nil)

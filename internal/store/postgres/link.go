@@ -1,0 +1,134 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store/sqlstore"
+)
+
+// linkEvery is how often each instance tries to link pending audit records
+// into the chain; linkBatch is the most one transaction links.
+const (
+	linkEvery = 25 * time.Millisecond
+	linkBatch = 200 // batches (each up to a group commit of records)
+)
+
+// linkLock is the advisory lock one linker at a time holds, per schema,
+// for the length of its transaction: a linker that dies (its connection
+// gone) releases it, and the next instance's linker takes over.
+const linkLock = "hashtext('keyward.audit.link.' || current_schema())"
+
+// LinkPending moves every audit record pending now into the chain. With
+// wait it queues behind a running linker (readers, which must see every
+// acknowledged record); without, it returns at once if another linker is at
+// work (the background loop). It returns how many records it linked.
+func (s *Store) LinkPending(ctx context.Context, wait bool) (int, error) {
+	total := 0
+	for {
+		n, busy, err := s.linkOnce(ctx, wait)
+		total += n
+		if err != nil || busy || n < linkBatch {
+			return total, err
+		}
+	}
+}
+
+func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, busy bool, err error) {
+	err = s.db.Write(ctx, sqlstore.TxOptions{Isolation: sqlstore.ReadCommitted}, func(q sqlstore.Querier) error {
+		n, busy = 0, false
+		if wait {
+			if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock("+linkLock+")"); err != nil {
+				return fmt.Errorf("wait for the audit linker: %w", err)
+			}
+		} else {
+			var got bool
+			rows, err := q.Query(ctx, "SELECT pg_try_advisory_xact_lock("+linkLock+")")
+			if err != nil {
+				return fmt.Errorf("audit linker lock: %w", err)
+			}
+			for rows.Next() {
+				if err := rows.Scan(&got); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if !got {
+				busy = true
+				return nil
+			}
+		}
+		// The head moves only under the linker lock; the table lock keeps
+		// out any appender that still chains directly (audit rekey).
+		if _, err := q.Exec(ctx, "LOCK TABLE audit_head IN EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("lock audit head: %w", err)
+		}
+		var err error
+		n, err = s.Store.LinkPendingTx(ctx, q, linkBatch)
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("link pending audit records: %w", err)
+	}
+	return n, busy, nil
+}
+
+// runLinker links pending records at least every linkEvery until ctx ends,
+// then once more.
+func (s *Store) runLinker(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(linkEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), s.db.timeout)
+			_, _ = s.LinkPending(fctx, false)
+			cancel()
+			return
+		case <-t.C:
+			// Errors are retried at the next tick; what is pending stays
+			// durable, and readers link it themselves.
+			_, _ = s.LinkPending(ctx, false)
+		}
+	}
+}
+
+// ListAudit links what is pending, then lists.
+func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error) {
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		return nil, 0, err
+	}
+	return s.Store.ListAudit(ctx, account, limit, offset)
+}
+
+// VerifyAudit links what is pending, then verifies the whole chain.
+func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		return audit.Check{}, err
+	}
+	return s.Store.VerifyAudit(ctx)
+}
+
+// RekeyAudit links what is pending, then chains everything again.
+func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, error) {
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		return audit.Check{}, err
+	}
+	return s.Store.RekeyAudit(ctx, ev)
+}
+
+// Close stops the linker (which links once more) and closes the pool.
+func (s *Store) Close() error {
+	if s.stopLinker != nil {
+		s.stopLinker()
+		<-s.linkerDone
+	}
+	return s.Store.Close()
+}
