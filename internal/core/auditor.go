@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,11 @@ type auditor struct {
 	// waits pools the one-slot channels callers wait on; a channel goes back
 	// only after its answer was received, so it is always empty in the pool.
 	waits sync.Pool
+	// writers is how many batches may be in flight at once (store.
+	// ConcurrentAppender); slots and inflight bound and track them.
+	writers  int
+	slots    chan struct{}
+	inflight sync.WaitGroup
 }
 
 type auditReq struct {
@@ -47,7 +53,11 @@ const (
 )
 
 func newAuditor(st store.Store, log *slog.Logger, now func() time.Time) *auditor {
-	a := &auditor{st: st, log: log, now: now, in: make(chan auditReq, 4096), done: make(chan struct{})}
+	a := &auditor{st: st, log: log, now: now, in: make(chan auditReq, 4096), done: make(chan struct{}), writers: 1}
+	if ca, ok := st.(store.ConcurrentAppender); ok {
+		a.writers = max(1, ca.AppendWriters())
+	}
+	a.slots = make(chan struct{}, a.writers)
 	a.waits.New = func() any { return make(chan error, 1) }
 	return a
 }
@@ -70,6 +80,7 @@ func (a *auditor) run(ctx context.Context) {
 				case r := <-a.in:
 					batch = append(batch, r)
 				default:
+					a.inflight.Wait()
 					a.flush(batch, evs)
 					return
 				}
@@ -98,7 +109,21 @@ func (a *auditor) run(ctx context.Context) {
 			}
 			linger.Stop()
 		}
-		a.flush(batch, evs)
+		if a.writers <= 1 {
+			a.flush(batch, evs)
+			lastFlush = time.Now()
+			batch = batch[:0]
+			continue
+		}
+		// Several batches in flight: a shared store's commit is a network
+		// round trip, so the next batch need not wait for this one. While
+		// every writer is busy, records pile up into a larger batch.
+		a.slots <- struct{}{}
+		a.inflight.Add(1)
+		go func(batch []auditReq) {
+			defer func() { <-a.slots; a.inflight.Done() }()
+			a.flush(batch, make([]audit.Event, 0, len(batch)))
+		}(slices.Clone(batch))
 		lastFlush = time.Now()
 		batch = batch[:0]
 	}

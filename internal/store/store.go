@@ -25,6 +25,12 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 )
 
+// ConcurrentAppender is a store whose AppendAudit calls may run at once
+// (each its own round trip, no shared lock); AppendWriters says how many.
+type ConcurrentAppender interface {
+	AppendWriters() int
+}
+
 // ChangeFeed is offered by a store that several instances share: it tells
 // each of them what the others committed.
 type ChangeFeed interface {

@@ -132,3 +132,8 @@ func (s *Store) Close() error {
 	}
 	return s.Store.Close()
 }
+
+// AppendWriters lets the core's audit group commit keep up to half the pool
+// busy with batches (store.ConcurrentAppender): appends to audit_pending
+// share no lock, so only the round trips bound them.
+func (s *Store) AppendWriters() int { return max(1, int(s.db.pool.Config().MaxConns)/2) }
