@@ -20,6 +20,9 @@ Usage:
   keyward admin recover --data DIR [--account NAME]   (server stopped: a new admin API key for a lost one)
   keyward audit verify --data DIR
   keyward audit rekey --data DIR     (once, server stopped: keys records from before keyed chaining)
+  keyward audit prune --data DIR|--store URL --before TIME
+  keyward audit export --data DIR|--store URL [--since SEQ] [--format jsonl|rfc5424] [--follow]
+  keyward backup --data DIR --to FILE
   keyward user create|list|show|update|delete …
   keyward user mfa enable|verify|disable|recovery-codes USER
   keyward apikey create|list|revoke|rotate …
@@ -53,6 +56,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "rekey" {
 			return cmdAuditRekey(args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "prune" {
+			return cmdAuditPrune(args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "export" {
+			return cmdAuditExport(args[2:], stdout, stderr)
 		}
 		return cmdAdmin(args, stdout, stderr)
 	case "user", "apikey", "role", "authenticator":

@@ -39,6 +39,11 @@ func (o options) config(log *slog.Logger) (server.Config, error) {
 		cfg.TokenTTL = ttl
 	}
 	o.configureStore(&cfg)
+	ar, err := auditRetention(o.AuditRetention)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.AuditRetention = ar
 	for _, env := range []string{"KEYWARD_AUTHENTICATORS", "CONJUR_AUTHENTICATORS"} {
 		if v, ok := os.LookupEnv(env); ok {
 			list := []string{}
@@ -117,12 +122,15 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 	case c.Unkeyed != 0:
 		// Their SHA-256 chain holds, but anyone who can write the folder
 		// could have rewritten them and chained them again: not "intact".
-		fmt.Fprintf(stdout, "audit chain NOT AUTHENTICATED: %d records; records 1-%d are unkeyed (written before the chain was keyed), "+
+		fmt.Fprintf(stdout, "audit chain NOT AUTHENTICATED: %d records; records %d-%d are unkeyed (written before the chain was keyed), "+
 			"their hash chain holds but proves nothing against whoever can write the data folder; the %d keyed records after them verify. "+
-			"Run `keyward audit rekey` once (server stopped) to key them.\n", c.Records, c.Unkeyed, c.Records-c.Unkeyed)
+			"Run `keyward audit rekey` once (server stopped) to key them.\n", c.Records, c.From+1, c.From+c.Unkeyed, c.Records-c.Unkeyed)
 		return 1
-	case c.Records == 0:
+	case c.Records == 0 && c.From == 0:
 		fmt.Fprintln(stdout, "audit chain empty")
+		return 0
+	case c.From != 0:
+		fmt.Fprintf(stdout, "audit chain intact from seq %d (checkpoint): %d records after it, all keyed\n", c.From, c.Records)
 		return 0
 	}
 	fmt.Fprintf(stdout, "audit chain intact: %d records, all keyed\n", c.Records)

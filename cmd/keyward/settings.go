@@ -37,6 +37,8 @@ var commandScopes = map[string]scope{
 	"account add":   scopeStore | scopeAccount,
 	"audit verify":  scopeStore,
 	"audit rekey":   scopeStore | scopeAccount,
+	"audit prune":   scopeStore,
+	"audit export":  scopeStore,
 	"admin recover": scopeStore | scopeAccount,
 }
 
@@ -73,6 +75,7 @@ type options struct {
 	TLSCert        string
 	TLSKey         string
 	ClientCA       string
+	AuditRetention string
 	storeOptions   // store_flags.go
 }
 
@@ -120,6 +123,9 @@ var settingsTable = []setting{
 	{Name: "tls-key", Scope: scopeServe,
 		Help: "PEM private key file of --tls-cert, reloaded on SIGHUP",
 		Set:  str(func(o *options) *string { return &o.TLSKey })},
+	{Name: "audit-retention", Scope: scopeServe,
+		Help: "prune audit records older than this (e.g. 2160h; default: keep every record)",
+		Set:  str(func(o *options) *string { return &o.AuditRetention })},
 	{Name: "client-ca", Scope: scopeServe,
 		Help: "PEM file of CA certificates: request client certificates and verify those given against it (reloaded on SIGHUP)",
 		Set:  str(func(o *options) *string { return &o.ClientCA })},

@@ -103,7 +103,7 @@ func TestServeWithStoreNeverInitialises(t *testing.T) {
 		}
 		defer c.Close(context.Background())
 		var n int
-		if err := c.QueryRow(context.Background(), "SELECT (SELECT count(*) FROM audit_events) + (SELECT count(*) FROM signing_keys)").Scan(&n); err != nil {
+		if err := c.QueryRow(context.Background(), "SELECT (SELECT count(*) FROM audit_events) + (SELECT count(*) FROM audit_pending) + (SELECT count(*) FROM signing_keys)").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

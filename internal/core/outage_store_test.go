@@ -317,3 +317,17 @@ func (o *outageStore) UseOnce(ctx context.Context, key string, expires time.Time
 	}
 	return o.st.UseOnce(ctx, key, expires)
 }
+
+func (o *outageStore) AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
+	if o.down.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return o.st.AuditSince(ctx, from, limit)
+}
+
+func (o *outageStore) PruneAudit(ctx context.Context, before time.Time, ev audit.Event) (store.AuditPrune, error) {
+	if o.down.Load() {
+		return store.AuditPrune{}, store.ErrUnavailable
+	}
+	return o.st.PruneAudit(ctx, before, ev)
+}

@@ -343,8 +343,9 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		name, pick, sql string
 		tail            bool
 	}{
-		{"altered actor", "SELECT 3", "UPDATE audit_events SET actor = 'acme:user:mallory' WHERE seq = ?", false},
-		{"failure made success", "SELECT min(seq) FROM audit_events WHERE outcome = 'failure'", "UPDATE audit_events SET outcome = 'success', reason = '' WHERE seq = ?", false},
+		{"altered actor", "SELECT 3", "UPDATE audit_events SET actor = (SELECT max(id) FROM audit_names) WHERE seq = ?", false},
+		{"failure made success", "SELECT min(seq) FROM audit_log WHERE outcome = 'failure'",
+			"UPDATE audit_events SET outcome = (SELECT id FROM audit_names WHERE name = 'success'), reason = NULL WHERE seq = ?", false},
 		{"altered time", "SELECT 5", "UPDATE audit_events SET time_us = time_us + 1 WHERE seq = ?", false},
 		{"removed row", "SELECT 2", "DELETE FROM audit_events WHERE seq = ?", false},
 		{"removed tail", "SELECT max(seq) FROM audit_events", "DELETE FROM audit_events WHERE seq = ?", true},

@@ -60,6 +60,8 @@ type Config struct {
 	Logger            *slog.Logger
 	// AccessLog logs one line per request at info level.
 	AccessLog bool
+	// AuditRetention prunes audit records older than it (0: never).
+	AuditRetention time.Duration
 }
 
 // Server is a running keyward.
@@ -405,6 +407,10 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, t *TLS) error {
 	} else {
 		go func() { errc <- hs.Serve(ln) }()
 	}
+	mctx, stopMaintenance := context.WithCancel(ctx)
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); s.maintainAudit(mctx) }()
+	defer func() { stopMaintenance(); <-mdone }()
 	select {
 	case err := <-errc:
 		return err

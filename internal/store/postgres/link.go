@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/store/sqlstore"
 )
 
@@ -37,8 +38,9 @@ func (s *Store) LinkPending(ctx context.Context, wait bool) (int, error) {
 }
 
 func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, busy bool, err error) {
+	var fresh sqlstore.Names
 	err = s.db.Write(ctx, sqlstore.TxOptions{Isolation: sqlstore.ReadCommitted}, func(q sqlstore.Querier) error {
-		n, busy = 0, false
+		n, busy, fresh = 0, false, sqlstore.Names{}
 		if wait {
 			if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock("+linkLock+")"); err != nil {
 				return fmt.Errorf("wait for the audit linker: %w", err)
@@ -70,12 +72,13 @@ func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, busy bool, err 
 			return fmt.Errorf("lock audit head: %w", err)
 		}
 		var err error
-		n, err = s.Store.LinkPendingTx(ctx, q, linkBatch)
+		n, err = s.Store.LinkPendingTx(ctx, q, linkBatch, fresh)
 		return err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("link pending audit records: %w", err)
 	}
+	s.Store.Remember(fresh)
 	return n, busy, nil
 }
 
@@ -122,6 +125,22 @@ func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, er
 		return audit.Check{}, err
 	}
 	return s.Store.RekeyAudit(ctx, ev)
+}
+
+// AuditSince links what is pending, then reads from seq from on.
+func (s *Store) AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		return nil, err
+	}
+	return s.Store.AuditSince(ctx, from, limit)
+}
+
+// PruneAudit links what is pending, then prunes.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, ev audit.Event) (store.AuditPrune, error) {
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		return store.AuditPrune{}, err
+	}
+	return s.Store.PruneAudit(ctx, before, ev)
 }
 
 // Close stops the linker (which links once more) and closes the pool.

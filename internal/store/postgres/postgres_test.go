@@ -83,10 +83,7 @@ func TestTamper(t *testing.T) {
 	testDSN(t)
 	storetest.RunTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
 		s := openFresh(t)
-		return s, func(q string, args ...any) error {
-			_, err := s.db.pool.Exec(context.Background(), q, args...)
-			return err
-		}
+		return s, tamper(s)
 	})
 }
 
@@ -94,10 +91,7 @@ func TestRekey(t *testing.T) {
 	testDSN(t)
 	storetest.RunRekey(t, func(t *testing.T) (store.Store, storetest.Exec) {
 		s := openFresh(t)
-		return s, func(q string, args ...any) error {
-			_, err := s.db.pool.Exec(context.Background(), q, args...)
-			return err
-		}
+		return s, tamper(s)
 	})
 }
 
@@ -194,5 +188,25 @@ func TestTextPostgresRefuses(t *testing.T) {
 	}
 	if c, err := s.VerifyAudit(ctx); err != nil || c.Broken != 0 || c.Unkeyed != 0 {
 		t.Fatalf("verify: %+v %v", c, err)
+	}
+}
+
+func TestPruneTamper(t *testing.T) {
+	testDSN(t)
+	storetest.RunPruneTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
+		s := openFresh(t)
+		return s, tamper(s)
+	})
+}
+
+// tamper runs a statement behind the store's back, once every pending audit
+// record is in the chain (as a tamperer finds it).
+func tamper(s *Store) storetest.Exec {
+	return func(q string, args ...any) error {
+		if _, err := s.LinkPending(context.Background(), true); err != nil {
+			return err
+		}
+		_, err := s.db.pool.Exec(context.Background(), q, args...)
+		return err
 	}
 }

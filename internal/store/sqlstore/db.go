@@ -86,7 +86,8 @@ type DB interface {
 type Store struct {
 	db      DB
 	key     *audit.Key
-	pending bool // records go to audit_pending (UsePendingAudit)
+	names   nameCache // committed audit_names ids
+	pending bool      // records go to audit_pending (UsePendingAudit)
 }
 
 var _ store.Store = (*Store)(nil)

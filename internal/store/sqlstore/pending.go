@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -63,8 +64,9 @@ func (s *Store) appendPending(ctx context.Context, evs []audit.Event) error {
 
 // LinkPendingTx moves up to limit pending batches, oldest first, into the
 // chain after its head, with q: a transaction that holds the audit lock and
-// is the only linker. It returns how many batches it linked.
-func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int) (int, error) {
+// is the only linker; names it adds go to fresh (Remember them once q has
+// committed). It returns how many batches it linked.
+func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int, fresh Names) (int, error) {
 	type batch struct {
 		id  int64
 		evs []audit.Event
@@ -101,13 +103,65 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int) (int, e
 	if len(batches) == 0 {
 		return 0, nil
 	}
+	if err := s.checkHeadKey(ctx, q); err != nil {
+		return 0, err
+	}
 	slices.SortFunc(batches, func(a, b batch) int { return cmp.Compare(a.id, b.id) })
 	var evs []audit.Event
 	for _, b := range batches {
 		evs = append(evs, b.evs...)
 	}
-	if err := s.chainAudit(ctx, q, evs); err != nil {
+	if err := s.chainAudit(ctx, q, evs, fresh); err != nil {
 		return 0, err
 	}
 	return len(batches), nil
+}
+
+// ErrWrongAuditKey means the chain's last record does not verify under the
+// store's key: linking would seal records under another master key.
+var ErrWrongAuditKey = errors.New("the audit chain's last record does not verify under this master key: nothing was linked")
+
+// checkHeadKey verifies the chain's last record under the store's key, so a
+// linker started with another master key links nothing. A chain with
+// nothing after its checkpoint, or ending in an unkeyed record, passes
+// (there is nothing keyed to check against).
+func (s *Store) checkHeadKey(ctx context.Context, q Querier) error {
+	head, _, err := s.readHead(ctx, q, "")
+	if err != nil {
+		return err
+	}
+	cp, err := s.AuditCheckpoint(ctx, q)
+	if err != nil {
+		return err
+	}
+	if head <= cp.Seq {
+		return nil
+	}
+	var recs []audit.Record
+	err = queryAll(ctx, q, func(r Rows) error {
+		var rec audit.Record
+		if err := scanRecord(r, &rec); err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+		return nil
+	}, auditSelect+" WHERE e.seq >= $1 AND e.seq <= $2 ORDER BY e.seq", max(head-1, cp.Seq+1), head)
+	if err != nil {
+		return fmt.Errorf("read the chain's last record: %w", err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	prev := cp.Hash
+	if len(recs) == 2 {
+		prev = recs[0].Hash
+	}
+	last := recs[len(recs)-1]
+	if !last.Keyed {
+		return nil
+	}
+	if s.key.Chain(last.Seq, prev, &last.Event) != last.Hash {
+		return ErrWrongAuditKey
+	}
+	return nil
 }
