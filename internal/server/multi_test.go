@@ -322,6 +322,10 @@ func TestTwoInstances(t *testing.T) {
 				t.Errorf("GET %s on A while refused: %v, want code unavailable", path, out)
 			}
 		}
+		// Conjur's routes answer 503 in Conjur's shape.
+		if st, out, _ := A.call("POST", "/authn/acme/admin/authenticate", "", adminKey); st != 503 || out["error"] == nil {
+			t.Errorf("Conjur authenticate on A while cut off: %d %v, want 503 in Conjur's shape", st, out)
+		}
 		if st, _, took := A.call("GET", "/healthz", "", ""); st != 200 || took > time.Second {
 			t.Errorf("/healthz during the outage: %d in %v", st, took)
 		}
