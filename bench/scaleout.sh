@@ -124,5 +124,15 @@ for op in verify token; do
   total=$(pgsum $op "$src")
   echo "$op: two instances $(printf '%.0f' "$total") req/s = $(ratio "$total" "$(sq $op)") x one SQLite instance ($(printf '%.0f' "$(sq $op)") req/s, mean of before and after)"
 done
+# Context: what one round trip and one commit to this PostgreSQL cost in this run
+# (every audited request waits for one commit: the two-instance figures are
+# bounded by connections / that latency).
+if command -v pgbench >/dev/null; then
+  echo "SELECT 1;" >"$work/rt.sql"
+  echo "INSERT INTO audit_pending (time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail) VALUES ('{0}','{x}','{x}','{x}','{x}','{x}','{x}','{x}','{x}','{x}','{x}','{x}','{x}');" >"$work/commit.sql"
+  echo "postgres round trip (SELECT 1, 1 client): $(pgbench -n -c1 -T2 -f "$work/rt.sql" "$STORE" 2>/dev/null | grep 'latency average')"
+  echo "postgres commit (1-row insert, 1 client): $(pgbench -n -c1 -T2 -f "$work/commit.sql" "$STORE" 2>/dev/null | grep 'latency average')"
+fi
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 non2xx=$(echo "$SQ1"$'\n'"$SQ2"$'\n'"$PGV"$'\n'"$PGT" | grep -o 'non2xx=[0-9]*' | cut -d= -f2 | awk '{ s += $1 } END { print s }')
 echo "non-2xx answers under load: $non2xx"
