@@ -96,8 +96,16 @@ func (s *Store) runLinker(ctx context.Context, done chan<- struct{}) {
 			cancel()
 			return
 		case <-t.C:
-			// Errors are retried at the next tick; what is pending stays
-			// durable, and readers link it themselves.
+			// An idle instance asks one cheap question per tick. Errors
+			// are retried at the next tick; what is pending stays durable,
+			// and readers link it themselves.
+			var pending bool
+			qctx, cancel := context.WithTimeout(ctx, s.db.timeout)
+			err := s.db.pool.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM audit_pending)").Scan(&pending)
+			cancel()
+			if err != nil || !pending {
+				continue
+			}
 			_, _ = s.LinkPending(ctx, false)
 		}
 	}
