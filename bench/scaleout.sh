@@ -8,7 +8,8 @@
 # request that started more than 1 s after the revocation answered and was
 # served with it is a violation. Prints requests/s and p99 per instance,
 # the ratios to SQLite, and the non-2xx count (must be 0).
-# Usage: bench/scaleout.sh   (DUR=30s CONNS=32 by default; KEYWARD_TEST_POSTGRES or PG names the server)
+# Usage: bench/scaleout.sh   (DUR=30s CONNS=32 by default; KEYWARD_TEST_POSTGRES or PG names the server;
+# STORE_MAX_CONNS sets --store-max-conns of both instances, default max(4, cores))
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-30s}
@@ -44,7 +45,8 @@ PG_ADMIN=$("$work/keyward" init --data "$work/a" --store "$STORE" --account benc
 mkdir -m 700 "$work/b" && cp "$work/a/master.key" "$work/b/master.key"
 for i in a b; do
   port=$P1; [ $i = b ] && port=$P2
-  "$work/keyward" serve --data "$work/$i" --store "$STORE" --listen "127.0.0.1:$port" --log-level warn --access-log=false 2>"$work/$i.log" &
+  "$work/keyward" serve --data "$work/$i" --store "$STORE" --listen "127.0.0.1:$port" --log-level warn --access-log=false \
+    ${STORE_MAX_CONNS:+--store-max-conns "$STORE_MAX_CONNS"} 2>"$work/$i.log" &
   pids+=($!)
 done
 ready "$P1"; ready "$P2"
