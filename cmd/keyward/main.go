@@ -29,6 +29,7 @@ Usage:
   keyward role create|list|show|delete|grant …
   keyward audit list
   keyward authenticator list|show|set|enable|disable|delete …
+  keyward api-registration list|show|create|update|delete|show-key|rotate|rotate-psrun-secret …
 
 Admin commands talk to a running server: KEYWARD_ADDR (default http://127.0.0.1:8080)
 and KEYWARD_TOKEN (an access token or an API key). Add --json for JSON output.
@@ -64,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdAuditExport(args[2:], stdout, stderr)
 		}
 		return cmdAdmin(args, stdout, stderr)
-	case "user", "apikey", "role", "authenticator":
+	case "user", "apikey", "role", "authenticator", "api-registration":
 		return cmdAdmin(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())

@@ -33,6 +33,7 @@ type authService struct {
 	tokenSvc *tokenService
 	authnSvc *authenticatorService
 	mfa      *mfaService
+	regs     *apiRegService
 }
 
 // CredentialKind is the closed set of credentials Authenticate takes.
@@ -41,11 +42,13 @@ type CredentialKind int
 // Credential kinds. Later surfaces add signed requests, PS-Auth headers
 // and console cookies here, never a way in of their own.
 const (
-	CredNone     CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
-	CredToken                          // an access token keyward issued
-	CredAPIKey                         // an API key
-	CredPassword                       // a login and password of an account
-	CredOutside                        // a proof for an outside authenticator service (JWT, LDAP password, id token…)
+	CredNone      CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
+	CredToken                           // an access token keyward issued
+	CredAPIKey                          // an API key
+	CredPassword                        // a login and password of an account
+	CredOutside                         // a proof for an outside authenticator service (JWT, LDAP password, id token…)
+	CredPSAuth                          // a PS-Auth header or an access policy's OAuth token at SignAppin (PS)
+	CredPSSession                       // a PS-Auth session cookie (Secret)
 )
 
 // Credential is what a surface extracted from a request; Authenticate is
@@ -80,6 +83,8 @@ type Credential struct {
 	// a token proves only LevelToken (Conjur lets a token act, but never
 	// change its own credentials).
 	Conjur bool
+	// PS is a PS-Auth sign-in's proof (CredPSAuth).
+	PS *PSAuthProof
 }
 
 // authenticator names the credential's way in, for sessions and audit.
@@ -139,6 +144,12 @@ func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Cred
 		return c.authenticatePassword(ctx, caller, cred)
 	case CredOutside:
 		return c.authenticateOutside(ctx, caller, cred)
+	case CredPSAuth:
+		if cred.PS != nil {
+			return c.regs.authenticatePS(ctx, caller, cred)
+		}
+	case CredPSSession:
+		return c.regs.authenticatePSSession(ctx, caller, cred)
 	}
 	reason := ReasonMissingCredentials
 	if cred.Malformed {

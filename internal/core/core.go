@@ -65,6 +65,7 @@ type Core struct {
 	*authenticatorService // outside authenticator services
 	*auditService         // audit listing and counts
 	*mfaService           // second factor: TOTP enrolment, recovery codes
+	*apiRegService        // API registrations and their PS-Auth sign-in
 
 	st      store.Store
 	version string
@@ -181,6 +182,9 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
 		access: access, keySvc: keySvc, tokenSvc: tokenSvc}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}
+	c.apiRegService = &apiRegService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access,
+		authn: authnSvc, mfa: c.mfaService, bcrypt: c.bcrypt, auth: c.authService}
+	c.authService.regs = c.apiRegService
 	c.bcrypt.start()
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()

@@ -23,6 +23,7 @@ import (
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
+	"github.com/keyward/keyward/internal/api/psauth"
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
@@ -256,13 +257,15 @@ func (s *Server) Surfaces() []api.Surface {
 	return []api.Surface{
 		native.New(s.Core, s.log, s.cfg.Account),
 		conjur.New(s.Core, s.log, s.cfg.Account),
+		psauth.New(s.Core, s.log, s.cfg.Account),
 	}
 }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	var all []api.Route
-	for _, sf := range s.Surfaces() {
+	surfaces := s.Surfaces()
+	for _, sf := range surfaces {
 		api.Mount(mux, sf, s.Core, s.log)
 		all = append(all, sf.Routes()...)
 	}
@@ -298,7 +301,7 @@ func (s *Server) routes() http.Handler {
 		}
 		s.metrics.write(w, counts)
 	})
-	return s.middleware(mux)
+	return s.middleware(api.FoldPaths(surfaces, mux))
 }
 
 // middleware is the transport chain: panic recovery, request id, client
