@@ -1,6 +1,7 @@
 package core
 
-// Written for tests from store.Store's method list.
+// Written for tests from store.Store's method list (regenerate when the
+// interface grows).
 
 import (
 	"context"
@@ -22,14 +23,14 @@ type outageStore struct {
 
 var _ store.Store = (*outageStore)(nil)
 
-func (o *outageStore) Close() error { return o.st.Close() }
-
 func (o *outageStore) Ping(ctx context.Context) error {
 	if o.down.Load() {
 		return store.ErrUnavailable
 	}
 	return o.st.Ping(ctx)
 }
+
+func (o *outageStore) Close() error { return o.st.Close() }
 
 func (o *outageStore) CreateAccount(ctx context.Context, a model.Account, evs ...audit.Event) error {
 	if o.down.Load() {
@@ -311,13 +312,6 @@ func (o *outageStore) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Che
 	return o.st.RekeyAudit(ctx, ev)
 }
 
-func (o *outageStore) UseOnce(ctx context.Context, key string, expires time.Time) (bool, error) {
-	if o.down.Load() {
-		return false, store.ErrUnavailable
-	}
-	return o.st.UseOnce(ctx, key, expires)
-}
-
 func (o *outageStore) AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
 	if o.down.Load() {
 		return nil, store.ErrUnavailable
@@ -330,4 +324,109 @@ func (o *outageStore) PruneAudit(ctx context.Context, before time.Time, ev audit
 		return store.AuditPrune{}, store.ErrUnavailable
 	}
 	return o.st.PruneAudit(ctx, before, ev)
+}
+
+func (o *outageStore) UseOnce(ctx context.Context, key string, expires time.Time) (bool, error) {
+	if o.down.Load() {
+		return false, store.ErrUnavailable
+	}
+	return o.st.UseOnce(ctx, key, expires)
+}
+
+func (o *outageStore) CreateAPIRegistration(ctx context.Context, r model.APIRegistration, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.CreateAPIRegistration(ctx, r, evs...)
+}
+
+func (o *outageStore) GetAPIRegistration(ctx context.Context, account, id string) (model.APIRegistration, error) {
+	if o.down.Load() {
+		return model.APIRegistration{}, store.ErrUnavailable
+	}
+	return o.st.GetAPIRegistration(ctx, account, id)
+}
+
+func (o *outageStore) GetAPIRegistrationByKeyHash(ctx context.Context, hash []byte) (model.APIRegistration, error) {
+	if o.down.Load() {
+		return model.APIRegistration{}, store.ErrUnavailable
+	}
+	return o.st.GetAPIRegistrationByKeyHash(ctx, hash)
+}
+
+func (o *outageStore) GetAPIRegistrationByClientID(ctx context.Context, clientID string) (model.APIRegistration, error) {
+	if o.down.Load() {
+		return model.APIRegistration{}, store.ErrUnavailable
+	}
+	return o.st.GetAPIRegistrationByClientID(ctx, clientID)
+}
+
+func (o *outageStore) ListAPIRegistrations(ctx context.Context, account string, p store.Page) ([]model.APIRegistration, int, error) {
+	if o.down.Load() {
+		return nil, 0, store.ErrUnavailable
+	}
+	return o.st.ListAPIRegistrations(ctx, account, p)
+}
+
+func (o *outageStore) UpdateAPIRegistration(ctx context.Context, account, id string, update func(model.APIRegistration) (model.APIRegistration, error), evs ...audit.Event) (model.APIRegistration, error) {
+	if o.down.Load() {
+		return model.APIRegistration{}, store.ErrUnavailable
+	}
+	return o.st.UpdateAPIRegistration(ctx, account, id, update, evs...)
+}
+
+func (o *outageStore) DeleteAPIRegistration(ctx context.Context, account, id string, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.DeleteAPIRegistration(ctx, account, id, evs...)
+}
+
+func (o *outageStore) TouchAPIRegistration(ctx context.Context, id string, at time.Time) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.TouchAPIRegistration(ctx, id, at)
+}
+
+func (o *outageStore) PrincipalNumber(ctx context.Context, account, principalID string) (int64, error) {
+	if o.down.Load() {
+		return 0, store.ErrUnavailable
+	}
+	return o.st.PrincipalNumber(ctx, account, principalID)
+}
+
+func (o *outageStore) CreateSurfaceSession(ctx context.Context, s model.SurfaceSession, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.CreateSurfaceSession(ctx, s, evs...)
+}
+
+func (o *outageStore) GetSurfaceSession(ctx context.Context, hash []byte) (model.SurfaceSession, error) {
+	if o.down.Load() {
+		return model.SurfaceSession{}, store.ErrUnavailable
+	}
+	return o.st.GetSurfaceSession(ctx, hash)
+}
+
+func (o *outageStore) TouchSurfaceSession(ctx context.Context, hash []byte, at, expires time.Time) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.TouchSurfaceSession(ctx, hash, at, expires)
+}
+
+func (o *outageStore) PurgeSurfaceSessions(ctx context.Context, now time.Time) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.PurgeSurfaceSessions(ctx, now)
+}
+
+func (o *outageStore) DeleteSurfaceSession(ctx context.Context, hash []byte, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.DeleteSurfaceSession(ctx, hash, evs...)
 }

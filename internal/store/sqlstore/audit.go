@@ -319,6 +319,11 @@ func changed(payloads ...string) func() []string {
 	return func() []string { return payloads }
 }
 
+// uncached is the note of a write whose objects no instance caches (API
+// registrations and surface sessions are read from the store on every use):
+// nothing to announce.
+var uncached func() []string
+
 // AppendAudit appends evs in one transaction, in order.
 func (s *Store) AppendAudit(ctx context.Context, evs ...audit.Event) error {
 	if len(evs) == 0 {
