@@ -131,6 +131,9 @@ func AsError(err error) *Error {
 	return &Error{Kind: Internal, Msg: "internal error", Err: err}
 }
 
+// outage reports a store error that means no answer (store.ErrUnavailable).
+func outage(err error) bool { return err != nil && errors.Is(err, store.ErrUnavailable) }
+
 // storeError is an error of a store that could not decide (unreachable,
 // slow): Unavailable, never a refusal or an internal error.
 func storeError(err error) *Error {
