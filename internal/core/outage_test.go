@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -31,6 +33,18 @@ func TestStoreOutageIsNeverARefusal(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := acc(c, s)
+	_, psSec, err := c.CreateAPIRegistration(ctx, a, APIRegSpec{Name: ptrTo("outage"), EnforceMFA: ptrTo(false),
+		Allowed: &[]string{"user:admin"}, Rules: rules(RuleIP, "127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	psProof := func() *PSAuthProof {
+		return &PSAuthProof{Key: psSec.Key, RunAs: "admin", Method: "POST", Path: psPath, BodySHA256: hex.EncodeToString(sha256.New().Sum(nil))}
+	}
+	in, err := c.SignAppin(ctx, loopback, Credential{Kind: CredPSAuth, Account: "acme", PS: psProof()})
+	if err != nil {
+		t.Fatalf("PS-Auth sign-in before the outage: %v", err)
+	}
 
 	o.down.Store(true)
 	// Nothing cached but the keys: each check must read the store.
@@ -58,6 +72,11 @@ func TestStoreOutageIsNeverARefusal(t *testing.T) {
 	unavailable("introspect", err)
 	_, err = c.Access(ctx, loopback, s)
 	unavailable("access", err)
+
+	_, err = c.SignAppin(ctx, loopback, Credential{Kind: CredPSAuth, Account: "acme", PS: psProof()})
+	unavailable("PS-Auth sign-in", err)
+	_, err = c.Authenticate(ctx, loopback, Credential{Kind: CredPSSession, Account: "acme", Secret: in.Cookie})
+	unavailable("PS-Auth session", err)
 
 	// Operations of an admitted request: their store errors are 503 too.
 	_, _, err = c.ListPrincipals(ctx, a, Page{})
