@@ -125,7 +125,9 @@ func NewErrorWriter(log *slog.Logger, table ErrorTable) ErrorWriter {
 			e = TooLarge()
 		}
 		rp := table(r, e)
-		if rp.Status >= 500 {
+		// Server faults only: a route keyward does not implement (501) is
+		// the client's news, not the operator's.
+		if rp.Status >= 500 && rp.Status != http.StatusNotImplemented {
 			LogFailure(log, r, e)
 		}
 		SetRetryAfter(w, e)

@@ -105,6 +105,14 @@ func (cr *Credential) authenticator() string {
 // credential returns only once its record is committed; a token's use is
 // not recorded (its issue was), only its refusals.
 func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	s, err := c.authenticate(ctx, caller, cred)
+	if err == nil && caller.Seen != nil {
+		caller.Seen.Account, caller.Seen.Principal, caller.Seen.Authenticator = s.Account, s.Login, s.Authenticator
+	}
+	return s, err
+}
+
+func (c *authService) authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}

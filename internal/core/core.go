@@ -90,6 +90,14 @@ type Caller struct {
 	// unverifiable one never gets this far: the handshake fails). For the
 	// surfaces and authenticators that need client certificates.
 	ClientCert []*x509.Certificate
+	// Seen, when not nil, is where Authenticate notes the session it
+	// proved, for the server's access log (account, principal, authenticator).
+	Seen *Seen
+}
+
+// Seen is who a request turned out to be, as far as Authenticate proved it.
+type Seen struct {
+	Account, Principal, Authenticator string
 }
 
 // Session is a proven identity: what every authorization decision starts from.
