@@ -430,3 +430,73 @@ func (o *outageStore) DeleteSurfaceSession(ctx context.Context, hash []byte, evs
 	}
 	return o.st.DeleteSurfaceSession(ctx, hash, evs...)
 }
+
+func (o *outageStore) CreateSignatureKey(ctx context.Context, k model.SignatureKey, rec *model.IdempotencyRecord, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.CreateSignatureKey(ctx, k, rec, evs...)
+}
+
+func (o *outageStore) GetSignatureKey(ctx context.Context, id string) (model.SignatureKey, error) {
+	if o.down.Load() {
+		return model.SignatureKey{}, store.ErrUnavailable
+	}
+	return o.st.GetSignatureKey(ctx, id)
+}
+
+func (o *outageStore) ListSignatureKeys(ctx context.Context, account, principalID string) ([]model.SignatureKey, error) {
+	if o.down.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return o.st.ListSignatureKeys(ctx, account, principalID)
+}
+
+func (o *outageStore) DeleteSignatureKey(ctx context.Context, id string, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.DeleteSignatureKey(ctx, id, evs...)
+}
+
+func (o *outageStore) TouchSignatureKey(ctx context.Context, id string, at time.Time) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.TouchSignatureKey(ctx, id, at)
+}
+
+func (o *outageStore) CreateAPIKeyOnce(ctx context.Context, k model.APIKey, rec model.IdempotencyRecord, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.CreateAPIKeyOnce(ctx, k, rec, evs...)
+}
+
+func (o *outageStore) GetIdempotency(ctx context.Context, account, scope, key string, now time.Time) (model.IdempotencyRecord, error) {
+	if o.down.Load() {
+		return model.IdempotencyRecord{}, store.ErrUnavailable
+	}
+	return o.st.GetIdempotency(ctx, account, scope, key, now)
+}
+
+func (o *outageStore) UseSignatureNonce(ctx context.Context, keyID, nonce string, until, now time.Time) (bool, error) {
+	if o.down.Load() {
+		return false, store.ErrUnavailable
+	}
+	return o.st.UseSignatureNonce(ctx, keyID, nonce, until, now)
+}
+
+func (o *outageStore) RaiseSignatureSession(ctx context.Context, s store.SignatureSession, ts int64, skew, idle time.Duration, now time.Time) (bool, error) {
+	if o.down.Load() {
+		return false, store.ErrUnavailable
+	}
+	return o.st.RaiseSignatureSession(ctx, s, ts, skew, idle, now)
+}
+
+func (o *outageStore) ForgetSignatureSessions(ctx context.Context, account, principalID string) (int, error) {
+	if o.down.Load() {
+		return 0, store.ErrUnavailable
+	}
+	return o.st.ForgetSignatureSessions(ctx, account, principalID)
+}

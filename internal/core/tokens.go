@@ -186,6 +186,7 @@ func (c *tokenService) checkToken(ctx context.Context, caller Caller, token stri
 			return s, ReasonRevoked, nil
 		}
 		kp = &ke
+		s.Customers = ke.customers
 	}
 	return s, admit(pe, kp, caller, c.now()), nil
 }

@@ -320,8 +320,8 @@ func changed(payloads ...string) func() []string {
 }
 
 // uncached is the note of a write whose objects no instance caches (API
-// registrations and surface sessions are read from the store on every use):
-// nothing to announce.
+// registrations, surface sessions, signature keys and idempotency records
+// are read from the store on every use): nothing to announce.
 var uncached func() []string
 
 // AppendAudit appends evs in one transaction, in order.
