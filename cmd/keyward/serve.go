@@ -38,6 +38,7 @@ func (o options) config(log *slog.Logger) (server.Config, error) {
 		}
 		cfg.TokenTTL = ttl
 	}
+	o.configureStore(&cfg)
 	ar, err := auditRetention(o.AuditRetention)
 	if err != nil {
 		return cfg, err

@@ -80,6 +80,7 @@ type options struct {
 	ReplayEntries  int
 	LoginMaxWait   time.Duration
 	MetricsListen  string
+	storeOptions   // store_flags.go
 }
 
 func str(dst func(o *options) *string) func(o *options, v string) error {

@@ -406,7 +406,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	s, err := server.Open(ctx, cfg, cfg.StoreURL != "")
+	// With --store, serve never initialises nor makes a master key
+	// (keyward init --store does, once).
+	s, err := server.Open(ctx, cfg, false)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward serve:", err)
 		return exitFail
@@ -419,10 +421,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		if !done {
-			if firstKey, err = s.Init(ctx, cfg.Account); err != nil {
-				fmt.Fprintln(stderr, "keyward serve: initialise:", err)
-				return exitFail
-			}
+			fmt.Fprintln(stderr, "keyward serve:", uninitialisedStore)
+			return exitFail
 		}
 	}
 	if firstKey != "" {

@@ -351,7 +351,7 @@ func Status(k core.Kind) int {
 // client went away is not a failure of ours: it is logged at debug level.
 func LogFailure(log *slog.Logger, r *http.Request, e *core.Error) {
 	level := slog.LevelError
-	if r.Context().Err() != nil {
+	if r.Context().Err() != nil || e.Outage() {
 		level = slog.LevelDebug
 	}
 	log.Log(r.Context(), level, "request failed", "request_id", CallerFrom(r.Context()).RequestID, "route", r.Pattern,

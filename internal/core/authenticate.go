@@ -139,9 +139,15 @@ func (c *authService) authenticate(ctx context.Context, caller Caller, cred Cred
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}
+	if err := c.keys.fresh.check(); err != nil {
+		return Session{}, err
+	}
 	switch cred.Kind {
 	case CredToken:
-		s, reason := c.tokenSvc.checkToken(ctx, caller, cred.Secret)
+		s, reason, err := c.tokenSvc.checkToken(ctx, caller, cred.Secret)
+		if err != nil {
+			return Session{}, err
+		}
 		if reason != ReasonNone {
 			ev := c.audit.event(caller, cred.Account, cred.Event)
 			ev.Actor = unknownActor(cred.Account)
@@ -285,8 +291,11 @@ func loginMatches(p model.Principal, login string) bool {
 
 // KeyCheck is the answer about one presented API key.
 type KeyCheck struct {
-	Valid     bool
-	Code      Reason // why not valid
+	Valid bool
+	Code  Reason // why not valid
+	// Err is set when no decision could be made (the store is
+	// unavailable): the check is neither valid nor refused.
+	Err       error
 	Session   Session
 	Principal model.Principal
 	Key       model.APIKey
@@ -322,6 +331,9 @@ func (c *authService) checkKey(ctx context.Context, caller Caller, account, logi
 	pe, err := c.keys.principal(ctx, e.account, e.principalID)
 	if err != nil {
 		kc.Code = ReasonPrincipalGone
+		if !errors.Is(err, store.ErrNotFound) {
+			kc.Err = storeError(err)
+		}
 		return kc
 	}
 	kc.Principal = pe.p
@@ -341,6 +353,9 @@ func (c *authService) checkKey(ctx context.Context, caller Caller, account, logi
 
 // finishKey audits a key check and returns its session or refusal.
 func (c *authService) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
+	if kc.Err != nil {
+		return Session{}, kc.Err
+	}
 	ev := c.keyEvent(caller, cred, kc)
 	if !kc.Valid {
 		c.audit.recordFailure(ctx, ev)
@@ -395,9 +410,12 @@ func (c *authService) verifyKey(ctx context.Context, caller Caller, key string, 
 			}
 		}
 	}
+	if err := c.keys.fresh.check(); err != nil {
+		return KeyCheck{}, nil, err
+	}
 	cred := Credential{Kind: CredAPIKey, Secret: key, Event: "apikey.verify"}
 	kc := c.checkKey(ctx, caller, "", "", key)
-	if _, err := c.finishKey(ctx, caller, cred, kc); err != nil && kc.Valid {
+	if _, err := c.finishKey(ctx, caller, cred, kc); err != nil && (kc.Valid || kc.Err != nil) {
 		return KeyCheck{}, nil, err
 	}
 	if !kc.Valid {

@@ -88,6 +88,13 @@ type cachedAuthn struct {
 
 func newAuthnCache() *authnCache { return &authnCache{m: map[string]cachedAuthn{}} }
 
+// forgetAll drops every built authenticator (another instance changed one).
+func (a *authnCache) forgetAll() {
+	a.mu.Lock()
+	a.m = map[string]cachedAuthn{}
+	a.mu.Unlock()
+}
+
 func serviceName(typ, serviceID string) string {
 	if serviceID == "" {
 		return typ

@@ -222,6 +222,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()
 	go func() { defer c.bg.Done(); c.touches.run(bg) }()
+	c.followChanges(ctx, bg, d.Logger)
 	return c, nil
 }
 
@@ -236,12 +237,15 @@ func (c *Core) Close() error {
 // Version is the running keyward version.
 func (c *Core) Version() string { return c.version }
 
-// Ready reports whether the core can serve: the store answers.
+// Ready reports whether the core can serve: the store answers a ping
+// within a second and the caches are current.
 func (c *Core) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	if err := c.st.Ping(ctx); err != nil {
 		return &Error{Kind: Unavailable, Msg: "store unavailable", Err: err}
 	}
-	return nil
+	return c.accessService.keys.fresh.listening()
 }
 
 func roleID(account, kind, login string) string {

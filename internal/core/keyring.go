@@ -222,6 +222,7 @@ type keyring struct {
 	grants    map[objKey][]model.Grant   // by cacheKey(account, principal id)
 	roles     map[objKey]model.Role      // by cacheKey(account, role id)
 	refreshMu sync.Mutex
+	fresh     freshness
 }
 
 func newKeyring(st store.Store) *keyring {
@@ -266,6 +267,35 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 		return
 	}
 	r.keys.put(k)
+}
+
+// refreshKeyStrict re-reads one key after another instance's change; a
+// store error drops the key and is returned (the feed then reloads).
+func (r *keyring) refreshKeyStrict(ctx context.Context, id string) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	k, err := r.st.GetAPIKey(ctx, id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.keys.delete(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	r.keys.put(k)
+	return nil
+}
+
+// forgetAll drops every cached principal, grant and role (a reload).
+func (r *keyring) forgetAll() {
+	r.mu.Lock()
+	r.princ = map[objKey]*principalEntry{}
+	r.roles = map[objKey]model.Role{}
+	r.grants = map[objKey][]model.Grant{}
+	r.gen++
+	r.mu.Unlock()
 }
 
 // objKey names an object of an account in the caches (a struct, so a
@@ -394,7 +424,7 @@ func (t *toucher) flush() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := t.st.TouchAPIKeys(ctx, uses); err != nil {
-		t.log.Warn("recording API key use failed", "keys", len(uses), "err", err)
+		t.log.Log(ctx, min(outageLevel(err), slog.LevelWarn), "recording API key use failed", "keys", len(uses), "err", err)
 	}
 }
 

@@ -150,7 +150,7 @@ func TestExportFollowReportsGaps(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &gate{first: make(chan struct{}), open: make(chan struct{})}
-	var warn syncBuffer
+	var warn pruneSyncBuffer
 	errc := make(chan error, 1)
 	go func() {
 		errc <- server.ExportAudit(ctx, server.Config{DataDir: dir}, server.ExportOptions{Format: "jsonl", Follow: true}, out, &warn)
@@ -178,18 +178,18 @@ func TestExportFollowReportsGaps(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
+type pruneSyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *pruneSyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *pruneSyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -204,7 +204,7 @@ func TestExportFollowDoesNotHoldTheFolder(t *testing.T) {
 	initData(t, dir)
 	cmd := exec.Command(keywardBin, "audit", "export", "--data", dir, "--follow")
 	cmd.Env = cleanEnv()
-	var stdout syncBuffer
+	var stdout pruneSyncBuffer
 	cmd.Stdout = &stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

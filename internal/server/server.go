@@ -43,7 +43,11 @@ type Config struct {
 	DataDir string
 	Listen  string
 	// StoreURL is a postgres:// URL; empty means SQLite in DataDir.
-	StoreURL       string
+	StoreURL string
+	// StoreTimeout bounds every wait on PostgreSQL (0: 5 s); StoreMaxConns
+	// sizes its pool (0: max(4, cores)).
+	StoreTimeout   time.Duration
+	StoreMaxConns  int
 	TrustedProxies []netip.Prefix
 	TokenTTL       time.Duration
 	BcryptWorkers  int
@@ -110,7 +114,7 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
 			return nil, errors.New("--store must be a postgres:// URL")
 		}
-		return postgres.Open(ctx, cfg.StoreURL, key)
+		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns})
 	}
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
@@ -180,7 +184,8 @@ func masterKey(cfg Config, create bool) ([]byte, bool, error) {
 	if !create {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, false, fmt.Errorf("read master key: %w", err)
+			return nil, false, fmt.Errorf("read master key: %w (every instance needs the master key of the one that ran "+
+				"`keyward init --store`: a copy of its %s in the data folder, or KEYWARD_MASTER_KEY)", err, MasterKeyFile)
 		}
 		if len(b) != crypto.MasterKeySize {
 			return nil, false, fmt.Errorf("master key %s has the wrong size", p)
@@ -231,6 +236,12 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	st, err := openStore(ctx, cfg, key)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// Before anything is written: a master key other than the store's
+	// would seal and chain under the wrong key.
+	if err := core.CheckMasterKey(ctx, st, sealer); err != nil {
+		st.Close()
+		return nil, err
 	}
 	m := newMetrics()
 	c, err := core.New(ctx, core.Deps{Meter: m, Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,

@@ -58,6 +58,11 @@ func (sv *service) Routes() []api.Route {
 			}},
 		{Method: "GET", Pattern: "/.well-known/jwks.json", Public: true, Summary: "Public keys that verify keyward's access tokens",
 			Response: jwksBody{}, Handler: func(w http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
+				// Stale caches (a PostgreSQL listener without proof of life)
+				// may list a retired set: refuse rather than mislead.
+				if err := sv.s.Core.Fresh(); err != nil {
+					return err
+				}
 				w.Header().Set("Content-Type", "application/json")
 				w.Header().Set("Cache-Control", "public, max-age=60")
 				_, _ = w.Write(sv.s.Core.JWKS())
@@ -71,7 +76,8 @@ func (sv *service) Routes() []api.Route {
 		{Method: "GET", Pattern: "/readyz", Public: true, Summary: "Readiness: the store answers (503 otherwise)", Response: healthBody{},
 			Handler: func(w http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
 				if err := sv.s.Core.Ready(r.Context()); err != nil {
-					return err
+					api.WriteJSON(w, http.StatusServiceUnavailable, healthBody{Status: "unavailable"})
+					return nil
 				}
 				api.WriteJSON(w, http.StatusOK, healthBody{Status: "ready"})
 				return nil

@@ -23,7 +23,42 @@ var (
 	ErrFull = errors.New("store is full")
 	// ErrSchemaTooNew means the database was migrated by a newer keyward.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrUnavailable means the backend could not be reached or did not
+	// answer in time: no decision can be drawn from it (never "not found").
+	ErrUnavailable = errors.New("store unavailable")
 )
+
+// ConcurrentAppender is a store whose AppendAudit calls may run at once
+// (each its own round trip, no shared lock); AppendWriters says how many.
+type ConcurrentAppender interface {
+	AppendWriters() int
+}
+
+// ChangeFeed is offered by a store that several instances share: it tells
+// each of them what the others committed.
+type ChangeFeed interface {
+	// FollowChanges runs until ctx ends. On each (re)connection it first
+	// listens, then calls h.Reload, and only then h.Alive; then it hands
+	// every committed change to h.Changed and proves the connection alive
+	// at least every 250 ms. A lost connection is reported once to h.Lost
+	// and retried at once, then at least every 250 ms.
+	FollowChanges(ctx context.Context, h ChangeHandler)
+}
+
+// ChangeHandler is what a ChangeFeed drives (the core's caches).
+type ChangeHandler interface {
+	// Reload reloads every cache from the store.
+	Reload(ctx context.Context) error
+	// Changed handles one committed change, named by its payload
+	// (key:<account>:<id>, principal:<account>:<id>, …); an error makes the
+	// feed reconnect and reload.
+	Changed(ctx context.Context, payload string) error
+	// Alive says every change committed before at has been handed to
+	// Changed (or was read by Reload).
+	Alive(at time.Time)
+	// Lost says the feed lost its connection.
+	Lost(err error)
+}
 
 // Page asks for part of a list.
 type Page struct {

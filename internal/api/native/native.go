@@ -35,7 +35,7 @@ type authAPI interface {
 // tokensAPI is the token service: issue, introspect, rotate signing keys.
 type tokensAPI interface {
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
-	Introspect(ctx context.Context, caller core.Caller, token string) core.Introspection
+	Introspect(ctx context.Context, caller core.Caller, token string) (core.Introspection, error)
 	RotateSigningKey(ctx context.Context, a *core.Access) error
 }
 

@@ -347,6 +347,10 @@ func (d *database) Time(t time.Time) any { return sqlstore.Micro(t).Format(sqlst
 
 func (d *database) ForUpdate() string { return "" }
 
+// Notify does nothing: one process holds an SQLite store, so no other
+// instance has caches to refresh.
+func (d *database) Notify(context.Context, sqlstore.Querier, []string) error { return nil }
+
 func (d *database) Classify(err error) sqlstore.ErrClass {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {

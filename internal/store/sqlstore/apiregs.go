@@ -48,7 +48,7 @@ func (s *Store) CreateAPIRegistration(ctx context.Context, g model.APIRegistrati
 	if err != nil {
 		return fmt.Errorf("create api registration %s: %w", g.ID, err)
 	}
-	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err = s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO api_registrations ("+apiRegCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)", args...)
 		return s.constraint(err)
 	})
@@ -121,7 +121,7 @@ func (s *Store) ListAPIRegistrations(ctx context.Context, account string, p stor
 // registration's sessions in the same transaction.
 func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, update func(model.APIRegistration) (model.APIRegistration, error), evs ...audit.Event) (model.APIRegistration, error) {
 	var out model.APIRegistration
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, uncached, func(q Querier) error {
 		old, err := s.getAPIReg(ctx, q, "account = $1 AND id = $2"+s.db.ForUpdate(), account, id)
 		if err != nil {
 			return err
@@ -156,7 +156,7 @@ func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, u
 
 // DeleteAPIRegistration removes the registration and its sessions.
 func (s *Store) DeleteAPIRegistration(ctx context.Context, account, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		if _, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE registration_id = $1 AND account = $2", id, account); err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ const sessionCols = "hash, account, kind, registration_id, principal_id, level, 
 
 // CreateSurfaceSession stores a session; its registration must exist.
 func (s *Store) CreateSurfaceSession(ctx context.Context, ss model.SurfaceSession, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO surface_sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
 			ss.Hash, ss.Account, ss.Kind, ss.RegistrationID, ss.PrincipalID, ss.Level, s.db.Time(ss.CreatedAt),
 			s.db.Time(ss.LastUsedAt), s.db.Time(ss.ExpiresAt))
@@ -244,7 +244,7 @@ func (s *Store) TouchSurfaceSession(ctx context.Context, hash []byte, at, expire
 
 // DeleteSurfaceSession ends a session, if it exists.
 func (s *Store) DeleteSurfaceSession(ctx context.Context, hash []byte, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		_, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE hash = $1", hash)
 		return err
 	})

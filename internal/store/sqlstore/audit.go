@@ -193,9 +193,22 @@ func auditInsertSQL(n int) string {
 	return q
 }
 
-// appendAudit seals evs after the current head and writes them and the new
-// head with q, which must be a transaction that holds the audit lock.
+// appendAudit writes evs with q in a write transaction: to audit_pending
+// when the store links records apart (UsePendingAudit), else into the chain
+// (q must then hold the audit lock; new names go to fresh).
 func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event, fresh Names) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if s.pending {
+		return s.insertPending(ctx, q, evs)
+	}
+	return s.chainAudit(ctx, q, evs, fresh)
+}
+
+// chainAudit seals evs after the current head and writes them and the new
+// head with q, which must be a transaction that holds the audit lock.
+func (s *Store) chainAudit(ctx context.Context, q Querier, evs []audit.Event, fresh Names) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -308,17 +321,29 @@ func (s *Store) InsertRecords(ctx context.Context, q Querier, recs []audit.Recor
 	return nil
 }
 
-// write runs fn and appends evs in one write transaction.
-func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, fn func(Querier) error) error {
+// write runs fn and appends evs in one write transaction: the single write
+// path. When fn succeeds, what note names (see changed) is announced to the
+// other instances in the same transaction (DB.Notify), so a change is
+// announced if and only if it commits.
+func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, note func() []string, fn func(Querier) error) error {
 	var fresh Names
-	err := s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0}, func(q Querier) error {
+	err := s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0 && !s.pending}, func(q Querier) error {
 		fresh = Names{} // a backend may run fn again
 		if fn != nil {
 			if err := fn(q); err != nil {
 				return err
 			}
 		}
-		return s.appendAudit(ctx, q, evs, fresh)
+		if err := s.appendAudit(ctx, q, evs, fresh); err != nil {
+			return err
+		}
+		if note == nil {
+			return nil
+		}
+		if err := s.db.Notify(ctx, q, note()); err != nil {
+			return fmt.Errorf("announce change: %w", err)
+		}
+		return nil
 	})
 	if err == nil {
 		s.Remember(fresh)
@@ -326,12 +351,31 @@ func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, fn 
 	return err
 }
 
+// changed names the cached objects a write changes, as the payloads of its
+// change notification: key:<account>:<id>, principal:<account>:<id>,
+// grants:<account>:<principal id>, role:<account>:<id>, signing-keys,
+// authenticator:<account>:<type>/<service id>, account:<name>.
+func changed(payloads ...string) func() []string {
+	return func() []string { return payloads }
+}
+
+// uncached is the note of a write whose objects no instance caches (API
+// registrations, surface sessions, signature keys and idempotency records
+// are read from the store on every use): nothing to announce.
+var uncached func() []string
+
 // AppendAudit appends evs in one transaction, in order.
 func (s *Store) AppendAudit(ctx context.Context, evs ...audit.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.write(ctx, ReadCommitted, evs, nil); err != nil {
+	if s.pending {
+		if err := s.appendPending(ctx, evs); err != nil {
+			return fmt.Errorf("append %d audit events: %w", len(evs), err)
+		}
+		return nil
+	}
+	if err := s.write(ctx, ReadCommitted, evs, nil, nil); err != nil {
 		return fmt.Errorf("append %d audit events: %w", len(evs), err)
 	}
 	return nil
@@ -553,7 +597,7 @@ func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, er
 			return fmt.Errorf("move audit head: %w", err)
 		}
 		ev.Detail = fmt.Sprintf("chained records %d-%d again under the audit key; %d of them were unkeyed", cp.Seq+1, cp.Seq+c.Records, c.Unkeyed)
-		return s.appendAudit(ctx, q, []audit.Event{ev}, fresh)
+		return s.chainAudit(ctx, q, []audit.Event{ev}, fresh)
 	})
 	if err != nil {
 		return audit.Check{}, fmt.Errorf("rekey audit: %w", err)

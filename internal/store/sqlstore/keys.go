@@ -50,7 +50,7 @@ func (s *Store) insertAPIKey(ctx context.Context, q Querier, k model.APIKey) err
 // CreateAPIKey stores k; its principal must exist, and a principal has at
 // most one Conjur key.
 func (s *Store) CreateAPIKey(ctx context.Context, k model.APIKey, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error { return s.insertAPIKey(ctx, q, k) })
+	err := s.write(ctx, ReadCommitted, evs, changed("key:"+k.Account+":"+k.ID), func(q Querier) error { return s.insertAPIKey(ctx, q, k) })
 	if err != nil {
 		return fmt.Errorf("create api key %s: %w", k.ID, err)
 	}
@@ -114,7 +114,7 @@ func (s *Store) EachAPIKey(ctx context.Context, fn func(model.APIKey) error) err
 // UpdateAPIKey runs update on the stored key and stores its result.
 func (s *Store) UpdateAPIKey(ctx context.Context, id string, update func(model.APIKey) (model.APIKey, error), evs ...audit.Event) (model.APIKey, error) {
 	var out model.APIKey
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, func() []string { return []string{"key:" + out.Account + ":" + id} }, func(q Querier) error {
 		old, err := s.getAPIKey(ctx, q, "id = $1"+s.db.ForUpdate(), id)
 		if err != nil {
 			return err
@@ -151,11 +151,13 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, update func(model.A
 
 // DeleteAPIKey removes the key.
 func (s *Store) DeleteAPIKey(ctx context.Context, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
-		n, err := q.Exec(ctx, "DELETE FROM api_keys WHERE id = $1", id)
-		if err == nil && n == 0 {
-			err = store.ErrNotFound
+	var acct string
+	err := s.write(ctx, ReadCommitted, evs, func() []string { return []string{"key:" + acct + ":" + id} }, func(q Querier) error {
+		err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&acct) }, "SELECT account FROM api_keys WHERE id = $1", id)
+		if err != nil {
+			return notFound(err)
 		}
+		_, err = q.Exec(ctx, "DELETE FROM api_keys WHERE id = $1", id)
 		return err
 	})
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 // CreateAccount stores a tenant.
 func (s *Store) CreateAccount(ctx context.Context, a model.Account, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("account:"+a.Name), func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO accounts (name, created_at) VALUES ($1, $2)", a.Name, s.db.Time(a.CreatedAt))
 		return s.constraint(err)
 	})
@@ -86,7 +86,7 @@ func (s *Store) CreatePrincipal(ctx context.Context, p model.Principal, key *mod
 	if err != nil {
 		return fmt.Errorf("create principal %s: %w", p.ID, err)
 	}
-	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err = s.write(ctx, ReadCommitted, evs, principalNotes(p, key), func(q Querier) error {
 		if _, err := q.Exec(ctx, "INSERT INTO principals ("+principalCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)", args...); err != nil {
 			return s.constraint(err)
 		}
@@ -166,7 +166,7 @@ var errImmutable = errors.New("an updater may not change the id or account")
 // UpdatePrincipal runs update on the stored principal and stores its result.
 func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update func(model.Principal) (model.Principal, error), evs ...audit.Event) (model.Principal, error) {
 	var out model.Principal
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, changed("principal:"+account+":"+id), func(q Querier) error {
 		old, err := s.getPrincipal(ctx, q, account, id, s.db.ForUpdate())
 		if err != nil {
 			return err
@@ -201,7 +201,7 @@ func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update 
 
 // DeletePrincipal removes the principal; its keys and grants go with it.
 func (s *Store) DeletePrincipal(ctx context.Context, account, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("principal:"+account+":"+id), func(q Querier) error {
 		n, err := q.Exec(ctx, "DELETE FROM principals WHERE account = $1 AND id = $2", account, id)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
@@ -212,4 +212,13 @@ func (s *Store) DeletePrincipal(ctx context.Context, account, id string, evs ...
 		return fmt.Errorf("delete principal %s: %w", id, err)
 	}
 	return nil
+}
+
+// principalNotes names what creating p (and its first key) changes.
+func principalNotes(p model.Principal, key *model.APIKey) func() []string {
+	ns := []string{"principal:" + p.Account + ":" + p.ID}
+	if key != nil {
+		ns = append(ns, "key:"+p.Account+":"+key.ID)
+	}
+	return func() []string { return ns }
 }

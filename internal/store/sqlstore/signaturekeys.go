@@ -25,7 +25,7 @@ func (s *Store) CreateSignatureKey(ctx context.Context, k model.SignatureKey, re
 	if k.ID == "" {
 		return fmt.Errorf("create signature key: empty id")
 	}
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		if rec != nil {
 			if err := s.putIdempotency(ctx, q, *rec); err != nil {
 				return err
@@ -69,7 +69,7 @@ func (s *Store) ListSignatureKeys(ctx context.Context, account, principalID stri
 
 // DeleteSignatureKey removes the key.
 func (s *Store) DeleteSignatureKey(ctx context.Context, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		n, err := q.Exec(ctx, "DELETE FROM signature_keys WHERE id = $1", id)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
@@ -124,7 +124,7 @@ func (s *Store) putIdempotency(ctx context.Context, q Querier, rec model.Idempot
 
 // CreateAPIKeyOnce stores k and rec in one transaction.
 func (s *Store) CreateAPIKeyOnce(ctx context.Context, k model.APIKey, rec model.IdempotencyRecord, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("key:"+k.Account+":"+k.ID), func(q Querier) error {
 		if err := s.putIdempotency(ctx, q, rec); err != nil {
 			return err
 		}
