@@ -23,7 +23,7 @@ type coreAPI interface {
 	authenticatorsAPI
 	mfaAPI
 	apiRegsAPI
-	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error) // audit
+	ListAuditFiltered(ctx context.Context, a *core.Access, f core.AuditFilter, limit, offset int) ([]core.AuditRecord, int, error) // audit
 }
 
 // authAPI is what the native API asks of the core's authentication service.
@@ -150,7 +150,7 @@ func (s *Surface) baseRoutes() []api.Route {
 		{Method: "GET", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesView, Summary: "Show a role", Handler: s.getRole},
 		{Method: "PUT", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesManage, Summary: "Replace a role", Request: roleBody{}, Handler: s.putRole},
 		{Method: "DELETE", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesManage, Summary: "Delete a role and its grants", Status: 204, Handler: s.deleteRole},
-		{Method: "GET", Pattern: "/api/v1/audit", Permission: core.PermAuditView, Summary: "List audit records, newest first", Handler: s.listAudit},
+		{Method: "GET", Pattern: "/api/v1/audit", Permission: core.PermAuditView, Summary: "List audit records, newest first; filters event, outcome, actor, key_id, client_ip (exact), since (inclusive), until (exclusive), RFC 3339", Response: List[AuditRecord]{}, Handler: s.listAudit},
 		{Method: "POST", Pattern: "/api/v1/signing-keys/rotate", Permission: core.PermSigningKeysManage, Summary: "Rotate the token signing key of the caller's account", Status: 204, Handler: s.rotateSigningKey},
 		{Method: "GET", Pattern: "/api/v1/authenticators", Permission: core.PermAuthenticatorsManage, Summary: "List authenticator services", Handler: s.listAuthenticators},
 		{Method: "PUT", Pattern: "/api/v1/authenticators/{type}", Permission: core.PermAuthenticatorsManage, Summary: "Define an authenticator without a service id", Request: authenticatorBody{}, Handler: s.putAuthenticator},
