@@ -25,6 +25,7 @@ import (
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/api/psauth"
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/console"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/netpolicy"
@@ -258,6 +259,8 @@ func (s *Server) routes() http.Handler {
 		api.Mount(mux, sf, s.Core, s.log)
 		all = append(all, sf.Routes()...)
 	}
+	// The admin console: its own mux, a client of the native routes above.
+	mux.Handle(console.Prefix, console.New(s.Core, s.log, s.cfg.Account, mux).Handler())
 	doc := api.OpenAPI("keyward API", Version, all)
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, doc) })
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,616 @@
+// keyward console: a small client of the native API, through the console's
+// same-origin endpoints. No token or secret is ever stored in the browser.
+'use strict';
+
+const main = document.getElementById('main');
+const statusEl = document.getElementById('status');
+const top = document.getElementById('top');
+let me = null; // {login, role_id, permissions, csrf_token}
+const onceSecrets = new Map(); // registration id -> client secret shown once (memory only)
+
+const NAV = [
+  { label: 'Users', path: '/console/users', perm: 'users-view' },
+  { label: 'Roles', path: '/console/roles', perm: 'roles-view' },
+  { label: 'API Keys', path: '/console/api-keys', perm: 'api-keys-manage' },
+  { label: 'Authenticators', path: '/console/authenticators', perm: 'authenticators-manage' },
+  { label: 'Audit Log', path: '/console/audit', perm: 'audit-view' },
+  { label: 'Configuration', path: '/console/configuration', perm: 'api-registrations-manage' },
+  { label: 'My Account', path: '/console/my-account', perm: '' },
+];
+const REGS = '/console/configuration/general/api-registrations';
+const TYPE_NAMES = { api_key_policy: 'API Key Policy', api_access_policy: 'API Access Policy' };
+const RULE_NAMES = { ip: 'IP Rule', xff: 'X-Forwarded-For Rule', psrun: 'PSRUN Rule' };
+const OPTIONS = [
+  { field: 'enforce_mfa', label: 'Enforce multi-factor authentication', desc: 'This setting is enabled by default. When enabled, requires users to abide by multi-factor authentication settings configured for Password Safe. Disabling this setting bypasses multi-factor authentication when accessing user accounts through API. This allows applications integrated with Password Safe using an API key to abide by multi-factor authentication settings configured for the application, as opposed to using the Password Safe settings.' },
+  { field: 'client_certificate_required', label: 'Client Certificate Required', desc: 'When enabled, a client certificate is required with the web request, and if not enabled, client certificates are ignored and do not need to be present. A valid client certificate is any client certificate that is signed by a Certificate Authority trusted by the server on which BeyondInsight resides.' },
+  { field: 'user_password_required', label: 'User Password Required', desc: 'When enabled, an additional Authorization header value containing the RunAs user password is required with the web request. If not enabled, this header value does not need to be present and is ignored if provided.' },
+  { field: 'verify_psrun_signature', label: 'Verify PSRUN Signature', desc: 'The PSRUN signature is an extra level of authentication. It’s computed from the factors using a shared secret between the client and server. PSRUN sends the signature as part of the header during its API request. If enabled, the server recomputes the signature during factor validation and compares it against the one sent by the client. If the signatures match, the client’s identity is considered verified. The signature effectively keeps the client in sync with the server. Changing the secret on the server requires the client to be rebuilt and guarantees that out-of-date clients cannot authenticate.' },
+];
+const ROTATE_SENTENCE = 'Scripts using the old key will receive 401 Unauthorized until they use the new key.';
+
+// ---- small DOM helpers
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'value') el.value = v;
+    else if (k === 'checked') el.checked = !!v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+let uid = 0;
+const nextId = (p) => `${p}-${++uid}`;
+
+// field makes a labelled control; its error element follows it.
+function field(label, control, name) {
+  const id = control.id || nextId('f');
+  control.id = id;
+  if (name) control.dataset.field = name;
+  const err = h('div', { class: 'error', id: id + '-err' });
+  const wrap = h('div', { class: 'field' }, h('label', { for: id, text: label }), control, err);
+  return wrap;
+}
+
+function say(msg) {
+  statusEl.textContent = '';
+  // A fresh text node, so that the same message is announced again.
+  setTimeout(() => { statusEl.textContent = msg; }, 10);
+}
+
+function clearErrors(root) {
+  root.querySelectorAll('.error').forEach((e) => { e.textContent = ''; });
+  root.querySelectorAll('[aria-invalid]').forEach((e) => { e.removeAttribute('aria-invalid'); e.removeAttribute('aria-errormessage'); });
+}
+
+// showError puts a native error next to its field (or in the status region).
+function showError(root, res) {
+  const e = (res.data && res.data.error) || {};
+  let msg = e.message || `Request failed (${res.status})`;
+  if (res.status === 403) msg = `Forbidden: ${msg}`;
+  const el = e.field && root.querySelector(`[data-field="${CSS.escape(e.field)}"]`);
+  if (el) {
+    const err = document.getElementById(el.id + '-err');
+    if (err) err.textContent = msg;
+    el.setAttribute('aria-invalid', 'true');
+    el.setAttribute('aria-errormessage', el.id + '-err');
+    el.focus();
+  }
+  say(msg);
+}
+
+// ---- requests
+
+async function call(method, url, body) {
+  const opts = { method, headers: {}, credentials: 'same-origin', cache: 'no-store' };
+  if (method !== 'GET') opts.headers['X-CSRF-Token'] = me ? me.csrf_token : '';
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(url, opts);
+  let data = null;
+  const text = await r.text();
+  if (text) { try { data = JSON.parse(text); } catch (_) { data = null; } }
+  if (r.status === 401 && me && url.startsWith('/console/api/v1/')) {
+    me = null;
+    renderSignIn();
+  }
+  return { status: r.status, ok: r.ok, data };
+}
+
+const api = (method, path, body) => call(method, '/console/api/v1' + path, body);
+const has = (perm) => !perm || (me && me.permissions.includes(perm));
+
+// ---- dialogs: focus trapped, Escape cancels, focus returns
+
+function dialog(title, body, buttons) {
+  const opener = document.activeElement;
+  const titleId = nextId('dlg');
+  const box = h('div', { class: 'dialog', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': titleId },
+    h('h2', { id: titleId, text: title }), body, h('div', { class: 'row' }, buttons));
+  const back = h('div', { class: 'backdrop' }, box);
+  const close = () => { back.remove(); document.removeEventListener('keydown', onKey, true); if (opener && opener.isConnected) opener.focus(); };
+  const focusables = () => [...box.querySelectorAll('button, input, select, textarea, a[href]')].filter((e) => !e.disabled);
+  const onKey = (ev) => {
+    if (ev.key === 'Escape') { ev.preventDefault(); close(); }
+    if (ev.key === 'Tab') {
+      const f = focusables();
+      if (!f.length) return;
+      const first = f[0]; const last = f[f.length - 1];
+      if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+      else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+      else if (!box.contains(document.activeElement)) { ev.preventDefault(); first.focus(); }
+    }
+  };
+  document.addEventListener('keydown', onKey, true);
+  document.body.append(back);
+  const f = focusables();
+  if (f.length) f[0].focus();
+  return { close, box };
+}
+
+// ---- sign-in
+
+function renderSignIn() {
+  top.replaceChildren(h('span', { class: 'brand', text: 'keyward console' }));
+  const login = h('input', { type: 'text', name: 'login', autocomplete: 'username', required: true });
+  const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
+  const form = h('form', { novalidate: true },
+    field('Login', login), field('Password', password), h('button', { type: 'submit', text: 'Sign In' }));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const r = await call('POST', '/console/api/sign-in', { login: login.value, password: password.value });
+    password.value = '';
+    if (!r.ok) { say('Sign-in failed'); login.focus(); return; }
+    if (r.data.step === 'code') { renderCode(); return; }
+    await boot();
+  });
+  main.replaceChildren(h('h1', { text: 'Sign in' }), form);
+  login.focus();
+}
+
+function renderCode() {
+  const code = h('input', { type: 'text', name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true });
+  const form = h('form', { novalidate: true }, field('Authentication code', code), h('button', { type: 'submit', text: 'Verify' }));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const r = await call('POST', '/console/api/sign-in/code', { code: code.value });
+    code.value = '';
+    if (!r.ok) { say('Sign-in failed'); renderSignIn(); return; }
+    await boot();
+  });
+  main.replaceChildren(h('h1', { text: 'Sign in' }), h('p', { text: 'Enter the code from your authenticator app.' }), form);
+  code.focus();
+}
+
+// ---- shell and routing
+
+function renderTop() {
+  const here = location.pathname;
+  const items = NAV.filter((n) => has(n.perm)).map((n) => {
+    const a = h('a', { href: n.path, text: n.label, 'data-nav': true });
+    if (here === n.path || here.startsWith(n.path + '/')) a.setAttribute('aria-current', 'page');
+    return h('li', {}, a);
+  });
+  const out = h('button', { type: 'button', class: 'signout', text: 'Sign Out', onclick: signOut });
+  top.replaceChildren(h('span', { class: 'brand', text: 'keyward console' }),
+    h('nav', { 'aria-label': 'Main' }, h('ul', {}, items)),
+    h('div', { class: 'who' }, h('span', { text: `Signed in as ${me.login}` }), out));
+}
+
+async function signOut() {
+  await call('POST', '/console/api/sign-out');
+  me = null;
+  history.pushState(null, '', '/console/');
+  renderSignIn();
+  say('Signed out');
+}
+
+function go(path) {
+  history.pushState(null, '', path);
+  route();
+}
+
+document.addEventListener('click', (ev) => {
+  const a = ev.target.closest && ev.target.closest('a[href^="/console/"]');
+  if (!a || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.button !== 0) return;
+  if (a.getAttribute('href').startsWith('/console/assets/')) return;
+  ev.preventDefault();
+  go(a.getAttribute('href'));
+});
+window.addEventListener('popstate', () => { if (me) route(); });
+
+async function boot() {
+  const r = await call('GET', '/console/api/session');
+  if (!r.ok || !r.data.signed_in) { me = null; renderSignIn(); return; }
+  me = r.data;
+  await route();
+}
+
+function forbidden(perm) {
+  main.replaceChildren(h('h1', { text: 'Forbidden' }), h('p', { text: `Missing permission: ${perm}` }));
+}
+
+async function route() {
+  renderTop();
+  const p = location.pathname.replace(/\/+$/, '') || '/console';
+  const entry = NAV.find((n) => p === n.path || p.startsWith(n.path + '/'));
+  if (entry && !has(entry.perm)) { forbidden(entry.perm); return; }
+  main.replaceChildren();
+  try {
+    if (p === '/console') renderHome();
+    else if (p === '/console/configuration') renderConfiguration();
+    else if (p === '/console/configuration/general') renderConfiguration();
+    else if (p === REGS) await renderRegistrations();
+    else if (p === REGS + '/new') renderNewRegistration();
+    else if (p.startsWith(REGS + '/')) await renderRegistration(decodeURIComponent(p.slice(REGS.length + 1)));
+    else if (p === '/console/audit') await renderAudit();
+    else if (p === '/console/users') await renderUsers();
+    else if (p === '/console/roles') await renderRoles();
+    else if (p === '/console/api-keys') await renderAPIKeys();
+    else if (p === '/console/authenticators') await renderAuthenticators();
+    else if (p === '/console/my-account') await renderMyAccount();
+    else main.replaceChildren(h('h1', { text: 'Not found' }), h('p', { text: 'There is no console page at this address.' }));
+  } catch (e) {
+    say('The page could not be shown: ' + e.message);
+  }
+  const h1 = main.querySelector('h1');
+  if (h1) { h1.tabIndex = -1; document.title = h1.textContent + ' · keyward console'; }
+}
+
+function renderHome() {
+  main.append(h('h1', { text: 'keyward console' }), h('p', { text: `Signed in as ${me.login} (${me.role_id}), security level ${me.level}.` }));
+}
+
+function renderConfiguration() {
+  main.append(h('h1', { text: 'Configuration' }), h('h2', { text: 'General' }),
+    h('ul', {}, h('li', {}, h('a', { href: REGS, text: 'API Registrations' }))));
+}
+
+// ---- API registrations
+
+const fmtTime = (t) => (t ? new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : 'Never');
+
+async function renderRegistrations() {
+  const r = await api('GET', '/api-registrations?limit=1000');
+  main.append(h('nav', { 'aria-label': 'Breadcrumb' }, h('a', { href: '/console/configuration', text: 'Configuration' }), ' > General > API Registrations'),
+    h('h1', { text: 'API Registrations' }),
+    h('a', { href: REGS + '/new', text: 'Create New API Registration', class: 'button' }));
+  if (!r.ok) { showError(main, r); return; }
+  const rows = r.data.items.map((g) => h('tr', {},
+    h('td', {}, h('a', { href: `${REGS}/${encodeURIComponent(g.id)}`, text: g.name })),
+    h('td', { text: TYPE_NAMES[g.type] || g.type }),
+    h('td', { text: g.key_masked || g.client_id || '' }),
+    h('td', { text: String(g.rules.length) }),
+    h('td', { text: fmtTime(g.last_used_at) })));
+  main.append(h('table', {}, h('caption', { text: `${r.data.total} registrations` }),
+    h('thead', {}, h('tr', {}, ['Name', 'Type', 'Key', 'Rules', 'Last Use'].map((c) => h('th', { scope: 'col', text: c })))),
+    h('tbody', {}, rows)));
+}
+
+function renderNewRegistration() {
+  const name = h('input', { type: 'text', name: 'name', required: true });
+  const typeName = nextId('type');
+  const radio = (value, label, checked) => {
+    const id = nextId('r');
+    return h('div', {}, h('input', { type: 'radio', id, name: typeName, value, checked }), h('label', { for: id, class: 'inline', text: label }));
+  };
+  const types = h('fieldset', { 'data-field': 'type', id: nextId('types') }, h('legend', { text: 'Type' }),
+    radio('api_key_policy', 'API Key Policy', true), radio('api_access_policy', 'API Access Policy', false));
+  const form = h('form', { novalidate: true }, field('Name', name, 'name'), types,
+    h('div', { class: 'error', id: types.id + '-err' }),
+    h('button', { type: 'submit', text: 'Create API Registration' }));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    const type = form.querySelector(`input[name="${typeName}"]:checked`).value;
+    const r = await api('POST', '/api-registrations', { name: name.value, type });
+    if (!r.ok) { showError(form, r); return; }
+    if (r.data.client_secret) onceSecrets.set(r.data.id, r.data.client_secret);
+    say(`API registration ${r.data.name} created`);
+    go(`${REGS}/${encodeURIComponent(r.data.id)}`);
+  });
+  main.append(h('h1', { text: 'Create New API Registration' }), form);
+  name.focus();
+}
+
+// secretField is a read-only field with show (and copy, rotate) buttons.
+function secretRow(label, masked, name) {
+  const input = h('input', { type: 'text', readonly: true, class: 'wide', value: masked, spellcheck: 'false' });
+  return { input, el: field(label, input, name) };
+}
+
+async function copy(text, what) {
+  await navigator.clipboard.writeText(text);
+  say(`Copied ${what}`.trim() === 'Copied' ? 'Copied' : 'Copied');
+}
+
+async function renderRegistration(id) {
+  const r = await api('GET', `/api-registrations/${encodeURIComponent(id)}`);
+  if (!r.ok) { main.append(h('h1', { text: 'API Registration' })); showError(main, r); return; }
+  const g = r.data;
+  const keyPolicy = g.type === 'api_key_policy';
+  main.append(h('nav', { 'aria-label': 'Breadcrumb' }, h('a', { href: '/console/configuration', text: 'Configuration' }), ' > General > ',
+    h('a', { href: REGS, text: 'API Registrations' })),
+  h('h1', { text: g.name }), h('p', { text: `Type: ${TYPE_NAMES[g.type] || g.type}` }));
+
+  const secrets = async () => {
+    const s = await api('GET', `/api-registrations/${encodeURIComponent(id)}/key`);
+    if (!s.ok) { showError(main, s); return null; }
+    return s.data;
+  };
+  const details = h('section', { 'aria-label': 'Credentials' });
+  main.append(details);
+  if (keyPolicy) {
+    const key = secretRow('Key', g.key_masked, 'key');
+    const psrun = secretRow('PSRUN Secret', '********', 'psrun_secret');
+    let rotateBtn;
+    const rotate = () => {
+      const yes = h('button', { type: 'button', text: 'Rotate Key' });
+      const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+      const d = dialog('Rotate Key', h('p', { text: ROTATE_SENTENCE }), [yes, no]);
+      no.addEventListener('click', () => d.close());
+      yes.addEventListener('click', async () => {
+        d.close();
+        const s = await api('POST', `/api-registrations/${encodeURIComponent(id)}/rotate`);
+        if (!s.ok) { showError(main, s); return; }
+        key.input.value = '********' + s.data.key.slice(-4);
+        say('Key rotated');
+      });
+    };
+    rotateBtn = h('button', { type: 'button', class: 'secondary', onclick: rotate }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '↻' }), 'Rotate Key');
+    details.append(key.el, h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'secondary', onclick: async () => { const s = await secrets(); if (s) { key.input.value = s.key; say('Key shown'); } } },
+        h('span', { class: 'icon', 'aria-hidden': 'true', text: '👁' }), 'Show Key'),
+      h('button', { type: 'button', class: 'secondary', onclick: async () => {
+        let v = key.input.value;
+        if (v.startsWith('*')) { const s = await secrets(); if (!s) return; v = s.key; }
+        await copy(v, '');
+      } }, 'Copy Key'),
+      rotateBtn),
+    psrun.el, h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'secondary', onclick: async () => { const s = await secrets(); if (s) { psrun.input.value = s.psrun_secret; say('PSRUN secret shown'); } } }, 'Show PSRUN Secret'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => {
+        const yes = h('button', { type: 'button', text: 'Rotate PSRUN Secret' });
+        const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+        const d = dialog('Rotate PSRUN Secret', h('p', { text: 'PSRUN clients built with the old secret cannot authenticate until they are rebuilt with the new one.' }), [yes, no]);
+        no.addEventListener('click', () => d.close());
+        yes.addEventListener('click', async () => {
+          d.close();
+          const s = await api('POST', `/api-registrations/${encodeURIComponent(id)}/psrun-secret/rotate`);
+          if (!s.ok) { showError(main, s); return; }
+          psrun.input.value = '********';
+          say('PSRUN secret rotated');
+        });
+      } }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '↻' }), 'Rotate PSRUN Secret')));
+  } else {
+    const cid = secretRow('Client ID', g.client_id, 'client_id');
+    const once = onceSecrets.get(id);
+    onceSecrets.delete(id);
+    const sec = secretRow('Client Secret', once || '********', 'client_secret');
+    details.append(cid.el, sec.el, h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'secondary', onclick: async () => { const s = await secrets(); if (s) { sec.input.value = s.client_secret; say('Client secret shown'); } } }, 'Show Client Secret'),
+      h('button', { type: 'button', class: 'secondary', onclick: async () => { let v = sec.input.value; if (v.startsWith('*')) { const s = await secrets(); if (!s) return; v = s.client_secret; } await copy(v, ''); } }, 'Copy Client Secret'),
+      h('button', { type: 'button', class: 'secondary', onclick: () => {
+        const yes = h('button', { type: 'button', text: 'Rotate Client Secret' });
+        const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+        const d = dialog('Rotate Client Secret', h('p', { text: 'Clients using the old secret will receive 401 Unauthorized until they use the new secret.' }), [yes, no]);
+        no.addEventListener('click', () => d.close());
+        yes.addEventListener('click', async () => {
+          d.close();
+          const s = await api('POST', `/api-registrations/${encodeURIComponent(id)}/rotate`);
+          if (!s.ok) { showError(main, s); return; }
+          sec.input.value = s.data.client_secret;
+          say('Client secret rotated; it is shown once');
+        });
+      } }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '↻' }), 'Rotate Client Secret')));
+  }
+
+  // options, run-as principals and rules, saved together
+  const form = h('form', { novalidate: true });
+  const boxes = {};
+  if (keyPolicy) {
+    const opts = h('fieldset', {}, h('legend', { text: 'Authentication Rule Options' }));
+    for (const o of OPTIONS) {
+      const id2 = nextId('opt'); const did = id2 + '-desc';
+      const cb = h('input', { type: 'checkbox', id: id2, 'aria-describedby': did, checked: g[o.field] });
+      cb.dataset.field = o.field;
+      boxes[o.field] = cb;
+      opts.append(h('label', { class: 'check', for: id2 }, cb, o.label), h('p', { class: 'desc', id: did, text: o.desc }),
+        h('div', { class: 'error', id: id2 + '-err' }));
+    }
+    form.append(opts);
+  } else {
+    const cb = h('input', { type: 'checkbox', id: nextId('opt'), checked: g.client_certificate_required });
+    cb.dataset.field = 'client_certificate_required';
+    boxes.client_certificate_required = cb;
+    form.append(h('fieldset', {}, h('legend', { text: 'Authentication Rule Options' }), h('label', { class: 'check', for: cb.id }, cb, OPTIONS[1].label),
+      h('p', { class: 'desc', text: OPTIONS[1].desc })));
+  }
+  let selects = null;
+  let runAs = null;
+  const [users, roles] = await Promise.all([has('users-view') ? api('GET', '/users?limit=1000') : null, has('roles-view') ? api('GET', '/roles?limit=1000') : null]);
+  const userItems = users && users.ok ? users.data.items : [];
+  const roleItems = roles && roles.ok ? roles.data.items : [];
+  if (keyPolicy) {
+    const allowed = new Set(g.allowed || []);
+    const sel = (label, kind, items, nameOf) => {
+      const s = h('select', { multiple: true, size: 6 }, items.map((it) => {
+        const v = `${kind}:${nameOf(it)}`;
+        return h('option', { value: v, selected: allowed.has(v), text: nameOf(it) });
+      }));
+      return { s, el: field(label, s) };
+    };
+    const bare = (u) => u.login.replace(/^host\//, '');
+    selects = [sel('Users', 'user', userItems.filter((u) => u.kind === 'user'), bare),
+      sel('Hosts', 'host', userItems.filter((u) => u.kind === 'host'), bare),
+      sel('Roles', 'role', roleItems, (ro) => ro.name)];
+    // entries the lists do not hold (e.g. principals not visible) are kept
+    const listed = new Set(selects.flatMap((x) => [...x.s.options].map((o) => o.value)));
+    const kept = [...allowed].filter((v) => !listed.has(v));
+    const fs = h('fieldset', { id: nextId('runas') }, h('legend', { text: 'Run As' }), h('div', { class: 'row' }, selects.map((x) => x.el)),
+      kept.length ? h('p', { class: 'note', text: `Also allowed: ${kept.join(', ')}` }) : null);
+    fs.dataset.field = 'allowed';
+    form.append(fs, h('div', { class: 'error', id: fs.id + '-err' }));
+    selects.kept = kept;
+  } else {
+    runAs = h('input', { type: 'text', value: g.run_as || '' });
+    form.append(field('Run As', runAs, 'run_as'));
+  }
+
+  // rules
+  let rules = g.rules.map((x) => ({ ...x }));
+  const tbody = h('tbody');
+  const drawRules = () => {
+    tbody.replaceChildren(...rules.map((x, i) => h('tr', {},
+      h('td', { text: RULE_NAMES[x.type] || x.type }), h('td', { text: x.value }),
+      h('td', {}, h('button', { type: 'button', class: 'secondary', 'aria-label': `Remove ${RULE_NAMES[x.type] || x.type} ${x.value}`,
+        onclick: () => { rules.splice(i, 1); drawRules(); say(`Rule ${x.value} removed; Update Registration saves it`); } }, 'Remove')))));
+    if (!rules.length) tbody.append(h('tr', {}, h('td', { colspan: '3', text: 'No rules yet.' })));
+  };
+  drawRules();
+  const rulesTable = h('table', { id: nextId('rules') }, h('caption', { text: 'Authentication Rules' }),
+    h('thead', {}, h('tr', {}, ['Type', 'Address', 'Action'].map((c) => h('th', { scope: 'col', text: c })))), tbody);
+  rulesTable.dataset.field = 'rules';
+  rulesTable.tabIndex = -1;
+  const addRule = () => {
+    const typeSel = h('select', {}, Object.entries(RULE_NAMES).map(([v, l]) => h('option', { value: v, text: l })));
+    const addrs = h('textarea', { rows: 5 });
+    const body = h('div', {}, field('Rule Type', typeSel), field('Addresses', addrs),
+      h('p', { class: 'note', text: 'One IP address, IP range or CIDR per line; each line becomes one rule.' }),
+      h('p', { text: 'At least one IP rule or PSRUN rule is required.' }),
+      h('p', { text: 'An X-Forwarded-For rule makes the X-Forwarded-For header mandatory on every request.' }));
+    const create = h('button', { type: 'button', text: 'Create Rule' });
+    const cancel = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+    const d = dialog('Add Authentication Rule', body, [create, cancel]);
+    cancel.addEventListener('click', () => d.close());
+    create.addEventListener('click', () => {
+      const lines = addrs.value.split('\n').map((s) => s.trim()).filter(Boolean);
+      if (!lines.length) { document.getElementById(addrs.id + '-err').textContent = 'Enter at least one address.'; addrs.focus(); return; }
+      for (const v of lines) rules.push({ type: typeSel.value, value: v });
+      d.close();
+      drawRules();
+      say(`${lines.length} rule${lines.length > 1 ? 's' : ''} added; Update Registration saves them`);
+    });
+  };
+  form.append(h('h2', { text: 'Authentication Rules' }), rulesTable, h('div', { class: 'error', id: rulesTable.id + '-err' }),
+    h('button', { type: 'button', class: 'secondary', onclick: addRule, text: 'Add Authentication Rule' }),
+    h('div', {}, h('button', { type: 'submit', text: 'Update Registration' })));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    const body = { rules: rules.map((x) => (x.id ? { id: x.id, type: x.type, value: x.value } : { type: x.type, value: x.value })) };
+    for (const [k, cb] of Object.entries(boxes)) body[k] = cb.checked;
+    if (selects) body.allowed = [...selects.flatMap((x) => [...x.s.selectedOptions].map((o) => o.value)), ...selects.kept];
+    if (runAs) body.run_as = runAs.value;
+    const s = await api('PATCH', `/api-registrations/${encodeURIComponent(id)}`, body);
+    if (!s.ok) { showError(form, s); return; }
+    rules = s.data.rules.map((x) => ({ ...x }));
+    drawRules();
+    say('Registration updated');
+  });
+  main.append(form);
+}
+
+// ---- audit log
+
+const AUDIT_FILTERS = [
+  ['Event', 'event'], ['Outcome', 'outcome'], ['Actor', 'actor'], ['Key ID', 'key_id'], ['Client Address', 'client_ip'],
+];
+
+function toLocalInput(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (isNaN(d)) return '';
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+async function renderAudit() {
+  const q = new URLSearchParams(location.search);
+  const form = h('form', { novalidate: true, class: 'filters' });
+  const inputs = {};
+  const row = h('div', { class: 'row' });
+  for (const [label, name] of AUDIT_FILTERS) {
+    let c;
+    if (name === 'outcome') {
+      c = h('select', {}, h('option', { value: '', text: 'Any' }), h('option', { value: 'success', text: 'success' }), h('option', { value: 'failure', text: 'failure' }));
+      c.value = q.get(name) || '';
+    } else c = h('input', { type: 'text', value: q.get(name) || '' });
+    inputs[name] = c;
+    row.append(field(label, c, name));
+  }
+  inputs.since = h('input', { type: 'datetime-local', value: toLocalInput(q.get('since')) });
+  inputs.until = h('input', { type: 'datetime-local', value: toLocalInput(q.get('until')) });
+  row.append(field('From', inputs.since, 'since'), field('Until', inputs.until, 'until'), h('button', { type: 'submit', text: 'Filter' }));
+  form.append(row);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const [name, c] of Object.entries(inputs)) {
+      if (!c.value) continue;
+      p.set(name, name === 'since' || name === 'until' ? new Date(c.value).toISOString() : c.value.trim());
+    }
+    go('/console/audit' + (p.toString() ? '?' + p : ''));
+  });
+  main.append(h('h1', { text: 'Audit Log' }), form);
+  const limit = 50;
+  const offset = Math.max(0, parseInt(q.get('offset') || '0', 10) || 0);
+  const aq = new URLSearchParams();
+  for (const name of ['event', 'outcome', 'actor', 'key_id', 'client_ip', 'since', 'until']) if (q.get(name)) aq.set(name, q.get(name));
+  aq.set('limit', String(limit)); aq.set('offset', String(offset));
+  const r = await api('GET', '/audit?' + aq);
+  if (!r.ok) { showError(form, r); return; }
+  const cols = ['Time', 'Event', 'Outcome', 'Reason', 'Actor', 'Subject', 'Client Address', 'Request ID'];
+  const rows = r.data.items.map((x) => h('tr', {}, [x.time, x.event, x.outcome, x.reason || '', x.actor, x.subject, x.client_ip, x.request_id].map((v) => h('td', { text: v }))));
+  main.append(h('table', {}, h('caption', { text: `${r.data.total} records` }),
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))), h('tbody', {}, rows)));
+  const pageLink = (label, off) => { const p = new URLSearchParams(q); p.set('offset', String(off)); return h('a', { href: '/console/audit?' + p, text: label }); };
+  main.append(h('nav', { 'aria-label': 'Pages', class: 'row' },
+    offset > 0 ? pageLink('Previous page', Math.max(0, offset - limit)) : null,
+    offset + limit < r.data.total ? pageLink('Next page', offset + limit) : null));
+}
+
+// ---- other pages (lists through the native API)
+
+async function listPage(title, path, cols, cells) {
+  main.append(h('h1', { text: title }));
+  const r = await api('GET', path);
+  if (!r.ok) { showError(main, r); return null; }
+  const items = r.data.items || [];
+  main.append(h('table', {}, h('caption', { text: `${r.data.total ?? items.length} ${title.toLowerCase()}` }),
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))),
+    h('tbody', {}, items.map((it) => h('tr', {}, cells(it).map((v) => (v instanceof Node ? h('td', {}, v) : h('td', { text: v ?? '' }))))))));
+  return r.data;
+}
+
+async function renderUsers() {
+  const q = new URLSearchParams(location.search);
+  const search = h('input', { type: 'search', value: q.get('search') || '' });
+  const form = h('form', { class: 'row', role: 'search' }, field('Search', search), h('button', { type: 'submit', text: 'Search' }));
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); go('/console/users' + (search.value ? '?search=' + encodeURIComponent(search.value) : '')); });
+  const aq = new URLSearchParams({ limit: '100', offset: q.get('offset') || '0' });
+  if (q.get('search')) aq.set('search', q.get('search'));
+  await listPage('Users', '/users?' + aq, ['Login', 'Kind', 'Status', 'MFA', 'Email'], (u) => [u.login, u.kind, u.enabled === false ? 'disabled' : 'enabled', u.mfa || 'none', u.email || '']);
+  main.insertBefore(form, main.children[1]);
+}
+
+async function renderRoles() {
+  await listPage('Roles', '/roles?limit=1000', ['Name', 'Permissions', 'Built in'], (ro) => [ro.name, (ro.permissions || []).join(', '), ro.builtin ? 'yes' : 'no']);
+}
+
+async function renderAPIKeys() {
+  main.append(h('p', { class: 'note', text: 'Your own keys are under My Account.' }));
+  await listPage('API Keys', `/users/${encodeURIComponent(me.principal_id)}/api-keys`, ['Description', 'Last Use', 'Client Address', 'Expires'],
+    (k) => [k.description || k.id, fmtTime(k.last_used_at), k.last_used_ip || '', k.expires_at ? fmtTime(k.expires_at) : 'Never']);
+}
+
+async function renderAuthenticators() {
+  await listPage('Authenticators', '/authenticators', ['Name', 'Status'], (a) => [a.id || a.name || `${a.type}${a.service_id ? '/' + a.service_id : ''}`, a.enabled ? 'enabled' : 'disabled']);
+}
+
+async function renderMyAccount() {
+  main.append(h('h1', { text: 'My Account' }), h('p', { text: `Signed in as ${me.login} (${me.role_id}).` }));
+  const pw = h('input', { type: 'password', autocomplete: 'new-password' });
+  const form = h('form', { novalidate: true }, h('h2', { text: 'Change password' }), field('New password', pw, 'password'), h('button', { type: 'submit', text: 'Change Password' }));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    clearErrors(form);
+    const r = await api('PATCH', `/users/${encodeURIComponent(me.principal_id)}`, { password: pw.value });
+    pw.value = '';
+    if (!r.ok) { showError(form, r); return; }
+    say('Password changed');
+  });
+  main.append(form);
+}
+
+boot();
