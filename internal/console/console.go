@@ -88,7 +88,7 @@ func New(c Core, log *slog.Logger, account string, native http.Handler) *Console
 	mux.HandleFunc("/console/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errBody("not_found", "no such console endpoint"))
 	})
-	mux.HandleFunc("GET /console/{page...}", cs.page)
+	mux.HandleFunc("/console/", cs.page)
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, errBody("csrf", "cross-origin request refused"))
@@ -333,7 +333,12 @@ func safeMethod(m string) bool {
 // page serves the console's shell for every page URL; a signed-in user
 // lacking a page's permission gets 403 naming it.
 func (cs *Console) page(w http.ResponseWriter, r *http.Request) {
-	p := "/console/" + r.PathValue("page")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	p := r.URL.Path
 	perm, known := pagePermission(p)
 	if !known {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -87,6 +87,18 @@ function showError(root, res) {
   say(msg);
 }
 
+// guard ignores a second activation while the first is still running
+// (a double click, or Enter pressed twice).
+function guard(fn) {
+  let busy = false;
+  return async (ev) => {
+    if (ev && ev.preventDefault && ev.type === 'submit') ev.preventDefault();
+    if (busy) return;
+    busy = true;
+    try { await fn(ev); } finally { busy = false; }
+  };
+}
+
 // ---- requests
 
 async function call(method, url, body) {
@@ -146,14 +158,15 @@ function renderSignIn() {
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const form = h('form', { novalidate: true },
     field('Login', login), field('Password', password), h('button', { type: 'submit', text: 'Sign In' }));
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener('submit', guard(async (ev) => {
     ev.preventDefault();
+    if (!login.value || !password.value) { say('Enter your login and password'); return; }
     const r = await call('POST', '/console/api/sign-in', { login: login.value, password: password.value });
     password.value = '';
     if (!r.ok) { say('Sign-in failed'); login.focus(); return; }
     if (r.data.step === 'code') { renderCode(); return; }
     await boot();
-  });
+  }));
   main.replaceChildren(h('h1', { text: 'Sign in' }), form);
   login.focus();
 }
@@ -161,13 +174,14 @@ function renderSignIn() {
 function renderCode() {
   const code = h('input', { type: 'text', name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true });
   const form = h('form', { novalidate: true }, field('Authentication code', code), h('button', { type: 'submit', text: 'Verify' }));
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener('submit', guard(async (ev) => {
     ev.preventDefault();
+    if (!code.value.trim()) { say('Enter the authentication code'); return; }
     const r = await call('POST', '/console/api/sign-in/code', { code: code.value });
     code.value = '';
     if (!r.ok) { say('Sign-in failed'); renderSignIn(); return; }
     await boot();
-  });
+  }));
   main.replaceChildren(h('h1', { text: 'Sign in' }), h('p', { text: 'Enter the code from your authenticator app.' }), form);
   code.focus();
 }
@@ -244,7 +258,9 @@ async function route() {
     say('The page could not be shown: ' + e.message);
   }
   const h1 = main.querySelector('h1');
-  if (h1) { h1.tabIndex = -1; document.title = h1.textContent + ' · keyward console'; }
+  // The new page's heading takes the focus, as after a page load: a
+  // screen reader announces it, and Tab goes on from there.
+  if (h1) { h1.tabIndex = -1; document.title = h1.textContent + ' · keyward console'; h1.focus(); }
 }
 
 function renderHome() {
@@ -289,7 +305,7 @@ function renderNewRegistration() {
   const form = h('form', { novalidate: true }, field('Name', name, 'name'), types,
     h('div', { class: 'error', id: types.id + '-err' }),
     h('button', { type: 'submit', text: 'Create API Registration' }));
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener('submit', guard(async (ev) => {
     ev.preventDefault();
     clearErrors(form);
     const type = form.querySelector(`input[name="${typeName}"]:checked`).value;
@@ -298,9 +314,8 @@ function renderNewRegistration() {
     if (r.data.client_secret) onceSecrets.set(r.data.id, r.data.client_secret);
     say(`API registration ${r.data.name} created`);
     go(`${REGS}/${encodeURIComponent(r.data.id)}`);
-  });
+  }));
   main.append(h('h1', { text: 'Create New API Registration' }), form);
-  name.focus();
 }
 
 // secretField is a read-only field with show (and copy, rotate) buttons.
@@ -349,16 +364,16 @@ async function renderRegistration(id) {
     };
     rotateBtn = h('button', { type: 'button', class: 'secondary', onclick: rotate }, h('span', { class: 'icon', 'aria-hidden': 'true', text: '↻' }), 'Rotate Key');
     details.append(key.el, h('div', { class: 'row' },
-      h('button', { type: 'button', class: 'secondary', onclick: async () => { const s = await secrets(); if (s) { key.input.value = s.key; say('Key shown'); } } },
-        h('span', { class: 'icon', 'aria-hidden': 'true', text: '👁' }), 'Show Key'),
-      h('button', { type: 'button', class: 'secondary', onclick: async () => {
+      h('button', { type: 'button', class: 'secondary', onclick: guard(async () => { const s = await secrets(); if (s) { key.input.value = s.key; say('Key shown'); } }) },
+        h('span', { class: 'icon', 'aria-hidden': 'true', text: '◉' }), 'Show Key'),
+      h('button', { type: 'button', class: 'secondary', onclick: guard(async () => {
         let v = key.input.value;
         if (v.startsWith('*')) { const s = await secrets(); if (!s) return; v = s.key; }
         await copy(v, '');
-      } }, 'Copy Key'),
+      }) }, 'Copy Key'),
       rotateBtn),
     psrun.el, h('div', { class: 'row' },
-      h('button', { type: 'button', class: 'secondary', onclick: async () => { const s = await secrets(); if (s) { psrun.input.value = s.psrun_secret; say('PSRUN secret shown'); } } }, 'Show PSRUN Secret'),
+      h('button', { type: 'button', class: 'secondary', onclick: guard(async () => { const s = await secrets(); if (s) { psrun.input.value = s.psrun_secret; say('PSRUN secret shown'); } }) }, 'Show PSRUN Secret'),
       h('button', { type: 'button', class: 'secondary', onclick: () => {
         const yes = h('button', { type: 'button', text: 'Rotate PSRUN Secret' });
         const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
@@ -378,8 +393,8 @@ async function renderRegistration(id) {
     onceSecrets.delete(id);
     const sec = secretRow('Client Secret', once || '********', 'client_secret');
     details.append(cid.el, sec.el, h('div', { class: 'row' },
-      h('button', { type: 'button', class: 'secondary', onclick: async () => { const s = await secrets(); if (s) { sec.input.value = s.client_secret; say('Client secret shown'); } } }, 'Show Client Secret'),
-      h('button', { type: 'button', class: 'secondary', onclick: async () => { let v = sec.input.value; if (v.startsWith('*')) { const s = await secrets(); if (!s) return; v = s.client_secret; } await copy(v, ''); } }, 'Copy Client Secret'),
+      h('button', { type: 'button', class: 'secondary', onclick: guard(async () => { const s = await secrets(); if (s) { sec.input.value = s.client_secret; say('Client secret shown'); } }) }, 'Show Client Secret'),
+      h('button', { type: 'button', class: 'secondary', onclick: guard(async () => { let v = sec.input.value; if (v.startsWith('*')) { const s = await secrets(); if (!s) return; v = s.client_secret; } await copy(v, ''); }) }, 'Copy Client Secret'),
       h('button', { type: 'button', class: 'secondary', onclick: () => {
         const yes = h('button', { type: 'button', text: 'Rotate Client Secret' });
         const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
@@ -485,7 +500,7 @@ async function renderRegistration(id) {
   form.append(h('h2', { text: 'Authentication Rules' }), rulesTable, h('div', { class: 'error', id: rulesTable.id + '-err' }),
     h('button', { type: 'button', class: 'secondary', onclick: addRule, text: 'Add Authentication Rule' }),
     h('div', {}, h('button', { type: 'submit', text: 'Update Registration' })));
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener('submit', guard(async (ev) => {
     ev.preventDefault();
     clearErrors(form);
     const body = { rules: rules.map((x) => (x.id ? { id: x.id, type: x.type, value: x.value } : { type: x.type, value: x.value })) };
@@ -497,7 +512,7 @@ async function renderRegistration(id) {
     rules = s.data.rules.map((x) => ({ ...x }));
     drawRules();
     say('Registration updated');
-  });
+  }));
   main.append(form);
 }
 
@@ -602,14 +617,14 @@ async function renderMyAccount() {
   main.append(h('h1', { text: 'My Account' }), h('p', { text: `Signed in as ${me.login} (${me.role_id}).` }));
   const pw = h('input', { type: 'password', autocomplete: 'new-password' });
   const form = h('form', { novalidate: true }, h('h2', { text: 'Change password' }), field('New password', pw, 'password'), h('button', { type: 'submit', text: 'Change Password' }));
-  form.addEventListener('submit', async (ev) => {
+  form.addEventListener('submit', guard(async (ev) => {
     ev.preventDefault();
     clearErrors(form);
     const r = await api('PATCH', `/users/${encodeURIComponent(me.principal_id)}`, { password: pw.value });
     pw.value = '';
     if (!r.ok) { showError(form, r); return; }
     say('Password changed');
-  });
+  }));
   main.append(form);
 }
 
