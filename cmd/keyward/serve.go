@@ -18,7 +18,7 @@ func version() string { return "keyward " + server.Version }
 
 func (o options) config(log *slog.Logger) (server.Config, error) {
 	cfg := server.Config{DataDir: o.Data, Listen: o.Listen, StoreURL: o.Store, Account: o.Account, BcryptWorkers: o.BcryptWorkers, Logger: log,
-		AccessLog: o.AccessLog}
+		AccessLog: o.AccessLog, ReplayEntries: o.ReplayEntries}
 	if o.Store != "" && !strings.HasPrefix(o.Store, "postgres://") && !strings.HasPrefix(o.Store, "postgresql://") {
 		return cfg, fmt.Errorf("store: %q is not a postgres:// URL", o.Store)
 	}

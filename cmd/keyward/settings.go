@@ -76,6 +76,7 @@ type options struct {
 	TLSKey         string
 	ClientCA       string
 	AuditRetention string
+	ReplayEntries  int
 }
 
 func str(dst func(o *options) *string) func(o *options, v string) error {
@@ -144,6 +145,16 @@ var settingsTable = []setting{
 				return fmt.Errorf("bcrypt-workers must be an integer from 0 (half the cores) to %d (4 per core)", maxWorkers)
 			}
 			o.BcryptWorkers = n
+			return nil
+		}},
+	{Name: "replay-cache-entries", Default: "0", Scope: scopeServe,
+		Help: "signed-request nonces kept in memory with SQLite (0: 1000000); when full, signed requests get 503",
+		Set: func(o *options, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("replay-cache-entries: %q is not a whole number", v)
+			}
+			o.ReplayEntries = n
 			return nil
 		}},
 	{Name: "access-log", Default: "true", Scope: scopeServe, Bool: true,

@@ -36,6 +36,9 @@ type Route struct {
 	SelfService bool
 	// MinLevel is the lowest session security level the route accepts.
 	MinLevel int
+	// LevelReason is the reason a MinLevel refusal is recorded and
+	// rendered with; core.ReasonInsufficientLevel when empty.
+	LevelReason core.Reason
 	// Account names the path parameter that must equal the session's
 	// account (else 401, as Conjur answers a token of another account).
 	Account string
@@ -273,7 +276,11 @@ func authorize(s Surface, c Core, rt Route, r *http.Request, rc *Ctx) error {
 		return c.Refuse(ctx, a, "authn", sess.RoleID(), &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonWrongAccount, Msg: "authentication failed"})
 	}
 	if sess.Level < rt.MinLevel {
-		return c.Refuse(ctx, a, "authorize", sess.RoleID(), &core.Error{Kind: core.Forbidden, Reason: core.ReasonInsufficientLevel,
+		reason := rt.LevelReason
+		if reason == "" {
+			reason = core.ReasonInsufficientLevel
+		}
+		return c.Refuse(ctx, a, "authorize", sess.RoleID(), &core.Error{Kind: core.Forbidden, Reason: reason,
 			Msg: "this route needs a session of security level " + strconv.Itoa(rt.MinLevel) + " or more"})
 	}
 	self := rt.Self != "" && r.PathValue(rt.Self) == sess.PrincipalID

@@ -142,6 +142,8 @@ var layers = []layer{
 	{"leaves", is("internal/model", "internal/audit", "internal/crypto", "internal/netpolicy", "internal/authn"), nil,
 		"record types, the audit event and chain, primitives, address rules and authenticator interfaces import nothing of keyward, " +
 			"so every layer above can use them without a cycle"},
+	{"public packages", is("pkg/argussig"), nil,
+		"the Argus signer clients import: it depends on nothing of keyward, and the core verifies with the same code"},
 	{"store interface", is("internal/store"), []string{"internal/model", "internal/audit"},
 		"the store's interfaces speak in records and audit events only"},
 	{"store backends", is("internal/store/sqlstore", "internal/store/sqlite", "internal/store/postgres"),
@@ -151,7 +153,7 @@ var layers = []layer{
 		"keeps to an authenticator's own limits"},
 	{"authenticators", isAuthnImpl, []string{"internal/authn", "internal/crypto", "internal/netpolicy", "internal/authn/jwks"},
 		"authn/<name> imports only the interfaces and primitives, so core never needs an implementation and there is no cycle"},
-	{"core", is("internal/core"), []string{"internal/store", "internal/crypto", "internal/netpolicy", "internal/audit", "internal/authn", "internal/model"},
+	{"core", is("internal/core"), []string{"internal/store", "internal/crypto", "internal/netpolicy", "internal/audit", "internal/authn", "internal/model", "pkg/argussig"},
 		"the rules talk to store.Store and authn interfaces; the server picks backends and builds authenticators"},
 	{"pipeline", is("internal/api"), []string{"internal/core", "internal/model"},
 		"the pipeline runs every surface's requests through the core; it never touches storage or crypto"},

@@ -34,12 +34,13 @@ type authService struct {
 	authnSvc *authenticatorService
 	mfa      *mfaService
 	regs     *apiRegService
+	sigs     *signatureService
 }
 
 // CredentialKind is the closed set of credentials Authenticate takes.
 type CredentialKind int
 
-// Credential kinds. Later surfaces add signed requests, PS-Auth headers
+// Credential kinds. Later surfaces add PS-Auth headers
 // and console cookies here, never a way in of their own.
 const (
 	CredNone      CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
@@ -49,6 +50,7 @@ const (
 	CredOutside                         // a proof for an outside authenticator service (JWT, LDAP password, id token…)
 	CredPSAuth                          // a PS-Auth header or an access policy's OAuth token at SignAppin (PS)
 	CredPSSession                       // a PS-Auth session cookie (Secret)
+	CredSignature                       // a signed request (Argus-Signature, ARGUS-SIG-V1): Secret is the header, Signed the request
 )
 
 // Credential is what a surface extracted from a request; Authenticate is
@@ -85,10 +87,25 @@ type Credential struct {
 	Conjur bool
 	// PS is a PS-Auth sign-in's proof (CredPSAuth).
 	PS *PSAuthProof
+	// Owner, with an API key, is the principal id the key must belong to
+	// (Argus's <userID>/<keyID>/<secret> names it).
+	Owner string
+	// RequireSecond, with a password, refuses a user whose MFA is not
+	// enabled (a route that exists for the second factor).
+	RequireSecond bool
+	// Signed is the signed request, with CredSignature.
+	Signed *SignedRequest
 	// Via names the client a password was typed into (the console), for
 	// the session and its records; "authn" when empty. The checks are the
 	// same whatever it says.
 	Via string
+}
+
+// SignedRequest is what a signed request's signature covers: the method,
+// the path and query exactly as sent, and the body bytes.
+type SignedRequest struct {
+	Method, Path, Query string
+	Body                []byte
 }
 
 // authenticator names the credential's way in, for sessions and audit.
@@ -96,6 +113,8 @@ func (cr *Credential) authenticator() string {
 	switch cr.Kind {
 	case CredOutside:
 		return serviceName(cr.Type, cr.ServiceID)
+	case CredSignature:
+		return "signature"
 	case CredToken, CredNone:
 		return ""
 	}
@@ -142,7 +161,14 @@ func (c *authService) authenticate(ctx context.Context, caller Caller, cred Cred
 			return Session{}, err
 		}
 		kc := c.checkKey(ctx, caller, cred.Account, cred.Login, cred.Secret)
+		if cred.Owner != "" && kc.Key.ID != "" && kc.Key.PrincipalID != cred.Owner {
+			// The key is not the named user's: as unknown as a wrong secret,
+			// whatever else is wrong with it.
+			kc.Valid, kc.Code, kc.Session = false, ReasonLoginMismatch, Session{}
+		}
 		return c.finishKey(ctx, caller, cred, kc)
+	case CredSignature:
+		return c.sigs.authenticate(ctx, caller, cred)
 	case CredPassword:
 		if err := c.authnDisabled(ctx, caller, cred); err != nil {
 			return Session{}, err
@@ -208,12 +234,8 @@ func (c *authService) authnDisabled(ctx context.Context, caller Caller, cred Cre
 	if !cred.Conjur || c.authnSvc.BasicAuthnEnabled() {
 		return nil
 	}
-	via := "authn"
-	if cred.Via != "" {
-		via = cred.Via
-	}
 	ev := c.audit.event(caller, cred.Account, cred.Event)
-	ev.Authenticator = via
+	ev.Authenticator = "authn"
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
 	c.audit.recordFailure(ctx, fail(ev, ReasonAuthnDisabled))
@@ -312,8 +334,8 @@ func (c *authService) checkKey(ctx context.Context, caller Caller, account, logi
 	}
 	kc.Valid = true
 	kc.Session = Session{Account: pe.p.Account, PrincipalID: pe.p.ID, Login: pe.p.ConjurLogin(), Kind: string(pe.p.Kind),
-		Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: "authn",
-		Narrowed: len(e.roles) > 0 || len(e.sources) > 0}
+		Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: "authn", Customers: e.customers,
+		Narrowed: len(e.roles) > 0 || len(e.sources) > 0 || len(e.customers) > 0}
 	return kc
 }
 
@@ -494,6 +516,11 @@ func (c *authService) authenticatePassword(ctx context.Context, caller Caller, c
 	// whose MFA is enabled (its Conjur API key still works: a key is its
 	// own factor).
 	level := LevelPassword
+	if cred.RequireSecond && p.MFA != model.MFAEnabled {
+		c.throttle.fail(throttleKey, c.now())
+		c.audit.recordFailure(ctx, fail(ev, ReasonMFANotEnabled))
+		return Session{}, unauthenticated(ReasonMFANotEnabled)
+	}
 	if p.MFA == model.MFAEnabled {
 		var err error
 		if ev, err = c.mfa.login(ctx, caller, p, cred.Second, cred.Recovery, ev); err != nil {

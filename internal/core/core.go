@@ -66,6 +66,7 @@ type Core struct {
 	*auditService         // audit listing and counts
 	*mfaService           // second factor: TOTP enrolment, recovery codes
 	*apiRegService        // API registrations and their PS-Auth sign-in
+	*signatureService     // signature keys and signed requests (Argus)
 
 	st      store.Store
 	version string
@@ -117,6 +118,10 @@ type Session struct {
 	ExpiresAt time.Time
 	// Authenticator names the way in (authn, authn-jwt/ci…).
 	Authenticator string
+	// Customers, from a key constrained to customers (or a token minted
+	// from one), limits the principals the session acts on to those of
+	// these customers, and itself.
+	Customers []string
 	// TTL is the lifetime of tokens issued for this session where its
 	// authenticator sets one (an OIDC provider's); 0 means the default.
 	TTL time.Duration
@@ -185,8 +190,11 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 		envAuthn: d.EnvAuthenticators, authns: newAuthnCache(), keys: keys, audit: c.audit, access: access}
 	c.accessService, c.tokenService, c.keyService, c.authenticatorService = access, tokenSvc, keySvc, authnSvc
 	c.mfaService = &mfaService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access, locks: newMFALocks()}
+	c.signatureService = &signatureService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access,
+		touched: map[string]time.Time{}}
 	c.authService = &authService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, throttle: newThrottle(), bcrypt: c.bcrypt,
-		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService}
+		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService,
+		sigs: c.signatureService}
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
 		access: access, keySvc: keySvc, tokenSvc: tokenSvc}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}

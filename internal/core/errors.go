@@ -72,6 +72,16 @@ type Error struct {
 	Msg        string
 	Err        error
 	RetryAfter time.Duration
+	// Value is the offending input of Field, where showing it is safe.
+	Value string
+	// Fields lists every bad field of an Invalid error that found several
+	// (the first is also Field, Msg and Value).
+	Fields []FieldError
+}
+
+// FieldError is one bad field of a request.
+type FieldError struct {
+	Field, Msg, Value string
 }
 
 func (e *Error) Error() string {

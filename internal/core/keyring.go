@@ -29,6 +29,7 @@ type keyEntry struct {
 	expires     int64 // unix nanoseconds; 0 never
 	sources     []netip.Prefix
 	roles       []string
+	customers   []string // the key acts only on principals of these customers (and its owner)
 }
 
 // sourceStrings renders the key's source restriction, or nil.
@@ -55,7 +56,7 @@ func (e *keyEntry) expiresAt() *time.Time {
 // summary is the part of the key a caller of checkKey may see.
 func (e *keyEntry) summary() model.APIKey {
 	return model.APIKey{ID: e.id, Account: e.account, PrincipalID: e.principalID, Roles: e.roles, ExpiresAt: e.expiresAt(),
-		Conjur: e.conjur, ValidSources: e.sourceStrings()}
+		Conjur: e.conjur, ValidSources: e.sourceStrings(), Customers: e.customers}
 }
 
 // keyTable holds every API key for lookup by id. Its map has neither keys
@@ -85,8 +86,9 @@ type keySlot struct {
 }
 
 type keyExtra struct {
-	sources []netip.Prefix
-	roles   []string
+	sources   []netip.Prefix
+	roles     []string
+	customers []string
 }
 
 func newKeyTable() *keyTable {
@@ -115,8 +117,11 @@ func (t *keyTable) put(k model.APIKey) {
 	if k.ExpiresAt != nil {
 		e.expires = k.ExpiresAt.UnixNano()
 	}
-	if len(k.ValidSources) > 0 || len(k.Roles) > 0 {
+	if len(k.ValidSources) > 0 || len(k.Roles) > 0 || len(k.Customers) > 0 {
 		var x keyExtra
+		if len(k.Customers) > 0 {
+			x.customers = k.Customers
+		}
 		if len(k.ValidSources) > 0 {
 			x.sources, _ = netpolicy.ParseCIDRs(k.ValidSources) // validated when written
 		}
@@ -193,7 +198,7 @@ func (t *keyTable) entry(id string) (keyEntry, bool) {
 		prevHash: e.prevHash, hasPrev: e.hasPrev, revoked: e.revoked, conjur: e.conjur, prevUntil: e.prevUntil, expires: e.expires}
 	if e.extra != 0 {
 		x := t.extras[e.extra-1]
-		out.sources, out.roles = x.sources, x.roles
+		out.sources, out.roles, out.customers = x.sources, x.roles, x.customers
 	}
 	return out, true
 }

@@ -182,6 +182,7 @@ func (c *tokenService) checkToken(ctx context.Context, caller Caller, token stri
 			return s, ReasonRevoked
 		}
 		kp = &ke
+		s.Customers = ke.customers
 	}
 	return s, admit(pe, kp, caller, c.now())
 }

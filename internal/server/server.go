@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/api/argus"
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/api/psauth"
@@ -56,6 +57,11 @@ type Config struct {
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
 	EnvAuthenticators []string
 	Logger            *slog.Logger
+	// Now is the clock (time.Now when nil); tests inject one.
+	Now func() time.Time
+	// ReplayEntries bounds the SQLite store's in-memory replay cache of
+	// signed requests; 0 means sqlite.DefaultReplayEntries.
+	ReplayEntries int
 	// AccessLog logs one line per request at info level.
 	AccessLog bool
 	// AuditRetention prunes audit records older than it (0: never).
@@ -100,7 +106,12 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), key)
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), key)
+	if err != nil {
+		return nil, err
+	}
+	st.SetReplayEntries(cfg.ReplayEntries)
+	return st, nil
 }
 
 // auditKey is the audit chain's key, derived from the master key.
@@ -214,7 +225,7 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	}
 	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
 		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,
-		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
+		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version, Now: cfg.Now})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("start core: %w", err)
@@ -248,6 +259,7 @@ func (s *Server) Surfaces() []api.Surface {
 		native.New(s.Core, s.log, s.cfg.Account),
 		conjur.New(s.Core, s.log, s.cfg.Account),
 		psauth.New(s.Core, s.log, s.cfg.Account),
+		argus.New(s.Core, s.log, s.cfg.Account),
 	}
 }
 

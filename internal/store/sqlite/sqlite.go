@@ -30,7 +30,8 @@ var migrations embed.FS
 // read while the writer writes.
 type Store struct {
 	*sqlstore.Store
-	db *database
+	db     *database
+	replay *replayCache
 }
 
 // Open opens (creating if needed) and migrates the database at path; audit
@@ -103,7 +104,7 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 	}
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.ingester(d.stop, d.done)
-	return &Store{Store: d.st, db: d}, nil
+	return &Store{Store: d.st, db: d, replay: newReplayCache(DefaultReplayEntries)}, nil
 }
 
 // OpenReadOnly opens the database at path for reading only, beside a
@@ -122,7 +123,7 @@ func OpenReadOnly(ctx context.Context, path string, key *audit.Key) (*Store, err
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	d := &database{r: r}
-	return &Store{Store: sqlstore.New(d, key), db: d}, nil
+	return &Store{Store: sqlstore.New(d, key), db: d, replay: newReplayCache(DefaultReplayEntries)}, nil
 }
 
 // AppendAudit seals evs after the chain's head and writes them to the audit
