@@ -603,29 +603,148 @@ async function renderRoles() {
   await listPage('Roles', '/roles?limit=1000', ['Name', 'Permissions', 'Built in'], (ro) => [ro.name, (ro.permissions || []).join(', '), ro.builtin ? 'yes' : 'no']);
 }
 
-async function renderAPIKeys() {
-  main.append(h('p', { class: 'note', text: 'Your own keys are under My Account.' }));
-  await listPage('API Keys', `/users/${encodeURIComponent(me.principal_id)}/api-keys`, ['Description', 'Last Use', 'Client Address', 'Expires'],
-    (k) => [k.description || k.id, fmtTime(k.last_used_at), k.last_used_ip || '', k.expires_at ? fmtTime(k.expires_at) : 'Never']);
+// keysPanel lists a principal's API keys with create (the secret shown
+// once, with Copy), rotate (with a grace period) and revoke.
+async function keysPanel(principalID, container) {
+  const list = h('div');
+  const draw = async () => {
+    const r = await api('GET', `/users/${encodeURIComponent(principalID)}/api-keys`);
+    if (!r.ok) { showError(container, r); return; }
+    const items = r.data.items || [];
+    list.replaceChildren(h('table', {}, h('caption', { text: `${items.length} API keys` }),
+      h('thead', {}, h('tr', {}, ['Description', 'Status', 'Last Use', 'Client Address', 'Expires', 'Actions'].map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', {}, items.map((k) => {
+        const name = k.description || k.id;
+        const status = k.revoked_at ? 'revoked' : (k.grace_until ? `rotated (old key valid until ${fmtTime(k.grace_until)})` : 'active');
+        const actions = k.revoked_at ? [] : [
+          h('button', { type: 'button', class: 'secondary', 'aria-label': `Rotate ${name}`, onclick: () => rotateKey(k, name) }, 'Rotate'),
+          h('button', { type: 'button', class: 'secondary', 'aria-label': `Revoke ${name}`, onclick: () => revokeKey(k, name) }, 'Revoke')];
+        return h('tr', {}, h('td', { text: name }), h('td', { text: status }), h('td', { text: fmtTime(k.last_used_at) }),
+          h('td', { text: k.last_used_addr || '' }), h('td', { text: k.expires_at ? fmtTime(k.expires_at) : 'Never' }), h('td', {}, actions));
+      }))));
+  };
+  const shown = h('div', { class: 'secret' });
+  const showOnce = (key) => {
+    const f = h('input', { type: 'text', readonly: true, class: 'wide', value: key, spellcheck: 'false' });
+    shown.replaceChildren(field('New API key (shown once)', f),
+      h('button', { type: 'button', onclick: guard(async () => { await navigator.clipboard.writeText(f.value); say('Copied'); }) }, 'Copy'),
+      h('p', { class: 'note', text: 'Store it now: keyward keeps only its hash and will not show it again.' }));
+    f.focus();
+  };
+  const rotateKey = (k, name) => {
+    const grace = h('input', { type: 'text', inputmode: 'numeric', value: '0' });
+    const yes = h('button', { type: 'button', text: 'Rotate' });
+    const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+    const d = dialog(`Rotate ${name}`, h('div', {}, field('Grace period (seconds)', grace, 'grace_period_seconds'),
+      h('p', { text: 'The old key keeps working during the grace period, then fails.' })), [yes, no]);
+    no.addEventListener('click', () => d.close());
+    yes.addEventListener('click', guard(async () => {
+      const r = await api('POST', `/api-keys/${encodeURIComponent(k.id)}/rotate`, { grace_period_seconds: parseInt(grace.value || '0', 10) || 0 });
+      if (!r.ok) { showError(d.box, r); return; }
+      d.close();
+      showOnce(r.data.key);
+      say('Key rotated; the new key is shown once');
+      await draw();
+    }));
+  };
+  const revokeKey = (k, name) => {
+    const yes = h('button', { type: 'button', text: 'Revoke' });
+    const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+    const d = dialog(`Revoke ${name}`, h('p', { text: 'The key stops working at once.' }), [yes, no]);
+    no.addEventListener('click', () => d.close());
+    yes.addEventListener('click', guard(async () => {
+      const r = await api('DELETE', `/api-keys/${encodeURIComponent(k.id)}`);
+      d.close();
+      if (!r.ok) { showError(container, r); return; }
+      say('Key revoked');
+      await draw();
+    }));
+  };
+  const desc = h('input', { type: 'text' });
+  const sources = h('input', { type: 'text', placeholder: '10.0.0.0/8, 192.0.2.7' });
+  const days = h('input', { type: 'text', inputmode: 'numeric' });
+  const roles = h('input', { type: 'text', placeholder: 'role ids, comma separated' });
+  const form = h('form', { novalidate: true }, h('h2', { text: 'Create API key' }),
+    h('div', { class: 'row' }, field('Description', desc, 'description'), field('Valid sources', sources, 'valid_sources'),
+      field('Expires in days', days, 'expires_in_days'), field('Role scope', roles, 'roles')),
+    h('button', { type: 'submit', text: 'Create API Key' }));
+  const split = (v) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  form.addEventListener('submit', guard(async () => {
+    clearErrors(form);
+    const body = { description: desc.value, valid_sources: split(sources.value), roles: split(roles.value) };
+    if (days.value.trim()) body.expires_in_days = parseInt(days.value, 10);
+    const r = await api('POST', `/users/${encodeURIComponent(principalID)}/api-keys`, body);
+    if (!r.ok) { showError(form, r); return; }
+    showOnce(r.data.key);
+    say('API key created; it is shown once');
+    await draw();
+  }));
+  container.append(list, form, shown);
+  await draw();
 }
 
-async function renderAuthenticators() {
-  await listPage('Authenticators', '/authenticators', ['Name', 'Status'], (a) => [a.id || a.name || `${a.type}${a.service_id ? '/' + a.service_id : ''}`, a.enabled ? 'enabled' : 'disabled']);
+async function renderAPIKeys() {
+  main.append(h('h1', { text: 'API Keys' }), h('p', { class: 'note', text: 'Your own keys are under My Account.' }));
+  const q = new URLSearchParams(location.search);
+  let users = [];
+  if (has('users-view')) {
+    const r = await api('GET', '/users?limit=1000');
+    if (r.ok) users = r.data.items;
+  }
+  const pick = h('select', {}, users.map((u) => h('option', { value: u.id, text: u.login })));
+  const chosen = q.get('principal') || (users.find((u) => u.id !== me.principal_id) || { id: me.principal_id }).id;
+  pick.value = chosen;
+  pick.addEventListener('change', () => go('/console/api-keys?principal=' + encodeURIComponent(pick.value)));
+  if (users.length) main.append(field('Principal', pick));
+  await keysPanel(chosen, main);
+}
+
+async function enrolTOTP(container) {
+  const r = await api('POST', `/users/${encodeURIComponent(me.principal_id)}/mfa`);
+  if (!r.ok) { showError(container, r); return; }
+  // The QR code arrives as a data: URL; it is drawn from its bytes, as the
+  // console's CSP loads images from itself only.
+  const canvas = h('canvas', { role: 'img', 'aria-label': 'QR code of the TOTP seed' });
+  const bytes = Uint8Array.from(atob(r.data.qr_code.split(',')[1]), (c) => c.charCodeAt(0));
+  const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+  canvas.width = bmp.width; canvas.height = bmp.height;
+  canvas.getContext('2d').drawImage(bmp, 0, 0);
+  const seed = h('input', { type: 'text', readonly: true, class: 'wide', value: r.data.seed });
+  const code = h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code' });
+  const form = h('form', { novalidate: true }, field('Code from the app', code, 'code'), h('button', { type: 'submit', text: 'Verify Code' }));
+  form.addEventListener('submit', guard(async () => {
+    clearErrors(form);
+    const v = await api('POST', `/users/${encodeURIComponent(me.principal_id)}/mfa/verify`, { code: code.value });
+    if (!v.ok) { showError(form, v); return; }
+    const codes = (v.data.recovery_codes || []).join('\n');
+    container.replaceChildren(h('p', { text: 'TOTP is enabled. Recovery codes, shown once:' }),
+      field('Recovery codes', h('textarea', { readonly: true, rows: 10, value: codes })));
+    say('TOTP enabled');
+  }));
+  container.replaceChildren(canvas, field('Seed', seed), form);
 }
 
 async function renderMyAccount() {
   main.append(h('h1', { text: 'My Account' }), h('p', { text: `Signed in as ${me.login} (${me.role_id}).` }));
   const pw = h('input', { type: 'password', autocomplete: 'new-password' });
   const form = h('form', { novalidate: true }, h('h2', { text: 'Change password' }), field('New password', pw, 'password'), h('button', { type: 'submit', text: 'Change Password' }));
-  form.addEventListener('submit', guard(async (ev) => {
-    ev.preventDefault();
+  form.addEventListener('submit', guard(async () => {
     clearErrors(form);
     const r = await api('PATCH', `/users/${encodeURIComponent(me.principal_id)}`, { password: pw.value });
     pw.value = '';
     if (!r.ok) { showError(form, r); return; }
     say('Password changed');
   }));
-  main.append(form);
+  const mfa = h('section', { 'aria-labelledby': 'mfa-h' }, h('h2', { id: 'mfa-h', text: 'Two-factor authentication (TOTP)' }));
+  const mfaBody = h('div');
+  mfa.append(mfaBody, h('button', { type: 'button', class: 'secondary', onclick: guard(() => enrolTOTP(mfaBody)) }, 'Enrol TOTP'));
+  const keys = h('section', { 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h', text: 'My API keys' }));
+  main.append(form, mfa, keys);
+  await keysPanel(me.principal_id, keys);
+}
+
+async function renderAuthenticators() {
+  await listPage('Authenticators', '/authenticators', ['Name', 'Status'], (a) => [a.id || a.name || `${a.type}${a.service_id ? '/' + a.service_id : ''}`, a.enabled ? 'enabled' : 'disabled']);
 }
 
 boot();

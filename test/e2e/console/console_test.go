@@ -254,6 +254,34 @@ func TestConsoleInChromium(t *testing.T) {
 	// Steps 2–4 again, with the keyboard alone.
 	keyboardPass(t, b, kw)
 	b.checkFaults()
+
+	// My Account: a key of one's own, its secret shown once with Copy.
+	b.clickRole("link", "My Account")
+	b.find("heading", "My API keys")
+	b.checkA11y("my-account")
+	b.typeInto("textbox", "Description", "laptop")
+	b.clickRole("button", "Create API Key")
+	secret := b.value(b.find("textbox", "New API key (shown once)"))
+	if !strings.HasPrefix(secret, "kw_") {
+		t.Fatalf("new key field shows %q", secret)
+	}
+	b.clickRole("button", "Copy")
+	b.waitStatus("Copied")
+	b.eval(`window.__copied`, &copied)
+	if copied[len(copied)-1] != secret {
+		t.Fatalf("copied %q, want the new key", copied[len(copied)-1])
+	}
+	b.find("button", "Revoke laptop")
+	b.shot("my-account-key")
+	for _, nav := range []string{"Users", "Roles", "API Keys", "Authenticators"} {
+		b.clickRole("link", nav)
+		b.find("heading", nav)
+		b.checkA11y(nav)
+		b.shot(strings.ToLower(strings.ReplaceAll(nav, " ", "-")))
+	}
+	b.clickRole("button", "Sign Out")
+	b.find("button", "Sign In")
+	b.checkFaults()
 }
 
 func jsString(s string) string { return "'" + strings.ReplaceAll(s, "'", `\'`) + "'" }
