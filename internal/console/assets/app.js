@@ -210,6 +210,7 @@ async function signOut() {
 }
 
 function go(path) {
+  statusEl.textContent = '';
   history.pushState(null, '', path);
   route();
 }
