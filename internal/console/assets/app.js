@@ -250,6 +250,7 @@ async function route() {
     else if (p.startsWith(REGS + '/')) await renderRegistration(decodeURIComponent(p.slice(REGS.length + 1)));
     else if (p === '/console/audit') await renderAudit();
     else if (p === '/console/users') await renderUsers();
+    else if (p.startsWith('/console/users/')) await renderUser(decodeURIComponent(p.slice('/console/users/'.length)));
     else if (p === '/console/roles') await renderRoles();
     else if (p === '/console/api-keys') await renderAPIKeys();
     else if (p === '/console/authenticators') await renderAuthenticators();
@@ -594,14 +595,144 @@ async function renderUsers() {
   const search = h('input', { type: 'search', value: q.get('search') || '' });
   const form = h('form', { class: 'row', role: 'search' }, field('Search', search), h('button', { type: 'submit', text: 'Search' }));
   form.addEventListener('submit', (ev) => { ev.preventDefault(); go('/console/users' + (search.value ? '?search=' + encodeURIComponent(search.value) : '')); });
-  const aq = new URLSearchParams({ limit: '100', offset: q.get('offset') || '0' });
+  const limit = 50;
+  const offset = Math.max(0, parseInt(q.get('offset') || '0', 10) || 0);
+  const aq = new URLSearchParams({ limit: String(limit), offset: String(offset) });
   if (q.get('search')) aq.set('search', q.get('search'));
-  await listPage('Users', '/users?' + aq, ['Login', 'Kind', 'Status', 'MFA', 'Email'], (u) => [u.login, u.kind, u.enabled === false ? 'disabled' : 'enabled', u.mfa || 'none', u.email || '']);
+  const data = await listPage('Users', '/users?' + aq, ['Login', 'Kind', 'Status', 'MFA', 'Email'],
+    (u) => [h('a', { href: '/console/users/' + encodeURIComponent(u.id), text: u.login }), u.kind, u.status, u.mfa || 'none', u.email || '']);
   main.insertBefore(form, main.children[1]);
+  if (data) {
+    const pageLink = (label, off) => { const p = new URLSearchParams(q); p.set('offset', String(off)); return h('a', { href: '/console/users?' + p, text: label }); };
+    main.append(h('nav', { 'aria-label': 'Pages', class: 'row' }, offset > 0 ? pageLink('Previous page', Math.max(0, offset - limit)) : null,
+      offset + limit < data.total ? pageLink('Next page', offset + limit) : null));
+  }
+  if (!has('users-manage')) return;
+  const login = h('input', { type: 'text' });
+  const kind = h('select', {}, h('option', { value: 'user', text: 'user' }), h('option', { value: 'host', text: 'host' }));
+  const pw = h('input', { type: 'password', autocomplete: 'new-password' });
+  const email = h('input', { type: 'text' });
+  const dn = h('input', { type: 'text' });
+  const cf = h('form', { novalidate: true }, h('h2', { text: 'Create user' }),
+    h('div', { class: 'row' }, field('Login', login, 'login'), field('Kind', kind, 'kind'), field('Password', pw, 'password'),
+      field('Email', email, 'email'), field('Display name', dn, 'display_name')), h('button', { type: 'submit', text: 'Create User' }));
+  cf.addEventListener('submit', guard(async () => {
+    clearErrors(cf);
+    const body = { login: login.value, kind: kind.value, email: email.value, display_name: dn.value };
+    if (pw.value) body.password = pw.value;
+    const r = await api('POST', '/users', body);
+    pw.value = '';
+    if (!r.ok) { showError(cf, r); return; }
+    say(`User ${r.data.login} created`);
+    go('/console/users/' + encodeURIComponent(r.data.id));
+  }));
+  main.append(cf);
 }
 
+async function renderUser(id) {
+  const r = await api('GET', '/users/' + encodeURIComponent(id));
+  if (!r.ok) { main.append(h('h1', { text: 'User' })); showError(main, r); return; }
+  const u = r.data;
+  main.append(h('nav', { 'aria-label': 'Breadcrumb' }, h('a', { href: '/console/users', text: 'Users' })), h('h1', { text: u.login }),
+    h('p', { text: `${u.kind} · ${u.role_id} · MFA: ${u.mfa || 'none'}` }));
+  const manage = has('users-manage');
+  const email = h('input', { type: 'text', value: u.email || '' });
+  const dn = h('input', { type: 'text', value: u.display_name || '' });
+  const status = h('select', {}, h('option', { value: 'active', text: 'active' }), h('option', { value: 'disabled', text: 'disabled' }));
+  status.value = u.status;
+  const restricted = h('input', { type: 'text', value: (u.restricted_to || []).join(', ') });
+  const ann = h('textarea', { rows: 4, value: Object.entries(u.annotations || {}).map(([k, v]) => `${k}=${v}`).join('\n') });
+  const pf = h('form', { novalidate: true }, h('h2', { text: 'Profile' }),
+    h('div', { class: 'row' }, field('Email', email, 'email'), field('Display name', dn, 'display_name'), field('Status', status, 'status'),
+      field('Network restriction', restricted, 'restricted_to')), field('Annotations', ann, 'annotations'),
+    manage ? h('button', { type: 'submit', text: 'Save User' }) : null);
+  pf.addEventListener('submit', guard(async () => {
+    clearErrors(pf);
+    const annotations = {};
+    const lines = ann.value.split('\n').map((x) => x.trim()).filter(Boolean);
+    for (const k of Object.keys(u.annotations || {})) annotations[k] = null;
+    for (const l of lines) { const i = l.indexOf('='); if (i > 0) annotations[l.slice(0, i).trim()] = l.slice(i + 1).trim(); }
+    const body = { email: email.value, display_name: dn.value, status: status.value, annotations,
+      restricted_to: restricted.value.split(',').map((x) => x.trim()).filter(Boolean) };
+    const s2 = await api('PATCH', '/users/' + encodeURIComponent(id), body);
+    if (!s2.ok) { showError(pf, s2); return; }
+    Object.assign(u, s2.data);
+    say('User saved');
+  }));
+  main.append(pf);
+  const g = await api('GET', `/users/${encodeURIComponent(id)}/roles`);
+  if (g.ok) {
+    const roles = g.data.roles || g.data.items || [];
+    main.append(h('h2', { text: 'Role grants' }), h('table', {}, h('thead', {}, h('tr', {}, ['Role', 'Type', 'Periods', 'Floating length'].map((c) => h('th', { scope: 'col', text: c })))),
+      h('tbody', {}, roles.map((x) => h('tr', {}, [x.name || x.id, x.type || 'permanent', JSON.stringify(x.periods || []), String(x.floating_length || '')].map((v) => h('td', { text: v })))))));
+  }
+  if (manage && u.kind === 'user') {
+    const mfaBox = h('section', { 'aria-labelledby': 'mfa-u' }, h('h2', { id: 'mfa-u', text: 'Second factor' }), h('p', { text: `MFA: ${u.mfa || 'none'}` }));
+    if (u.mfa && u.mfa !== 'none') {
+      mfaBox.append(h('button', { type: 'button', class: 'secondary', onclick: () => {
+        const yes = h('button', { type: 'button', text: 'Reset MFA' });
+        const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+        const d = dialog('Reset MFA', h('p', { text: `${u.login} will sign in with a password alone until TOTP is enrolled again.` }), [yes, no]);
+        no.addEventListener('click', () => d.close());
+        yes.addEventListener('click', guard(async () => {
+          const s2 = await api('DELETE', `/users/${encodeURIComponent(id)}/mfa`);
+          d.close();
+          if (!s2.ok) { showError(main, s2); return; }
+          say('MFA reset');
+          await route();
+        }));
+      } }, 'Reset MFA'));
+    }
+    main.append(mfaBox);
+  }
+  if (has('api-keys-manage')) {
+    const keys = h('section', { 'aria-labelledby': 'keys-u' }, h('h2', { id: 'keys-u', text: 'API keys' }));
+    main.append(keys);
+    await keysPanel(id, keys);
+  }
+}
+
+const PERMISSIONS = ['api-keys-manage', 'api-keys-verify', 'audit-view', 'authenticators-manage', 'roles-manage', 'roles-view',
+  'signing-keys-manage', 'users-manage', 'users-view', 'api-registrations-manage'];
+
 async function renderRoles() {
-  await listPage('Roles', '/roles?limit=1000', ['Name', 'Permissions', 'Built in'], (ro) => [ro.name, (ro.permissions || []).join(', '), ro.builtin ? 'yes' : 'no']);
+  const manage = has('roles-manage');
+  await listPage('Roles', '/roles?limit=1000', ['Name', 'Permissions', 'Context', 'Actions'], (ro) => [ro.name, (ro.permissions || []).join(', '),
+    ro.context ? JSON.stringify(ro.context) : '',
+    manage && !ro.builtin ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete ${ro.name}`, onclick: () => {
+      const yes = h('button', { type: 'button', text: 'Delete' });
+      const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
+      const d = dialog(`Delete ${ro.name}`, h('p', { text: 'The role and its grants are deleted.' }), [yes, no]);
+      no.addEventListener('click', () => d.close());
+      yes.addEventListener('click', guard(async () => {
+        const r = await api('DELETE', '/roles/' + encodeURIComponent(ro.id));
+        d.close();
+        if (!r.ok) { showError(main, r); return; }
+        say('Role deleted');
+        await route();
+      }));
+    } }, 'Delete') : '']);
+  if (!manage) return;
+  const name = h('input', { type: 'text' });
+  const desc = h('input', { type: 'text' });
+  const boxes = PERMISSIONS.map((p) => { const cb = h('input', { type: 'checkbox', id: nextId('perm'), value: p }); return { cb, el: h('label', { class: 'check', for: cb.id }, cb, p) }; });
+  const permsFs = h('fieldset', { id: nextId('perms') }, h('legend', { text: 'Permissions' }), boxes.map((b) => b.el));
+  permsFs.dataset.field = 'permissions';
+  const ctx = h('textarea', { rows: 4, placeholder: '{"weekdays":[1,2,3,4,5],"from":"08:00","until":"18:00","time_zone":"Europe/Paris","ip_masks":["10.0.0.0/8"]}' });
+  const rf = h('form', { novalidate: true }, h('h2', { text: 'Create role' }), h('div', { class: 'row' }, field('Name', name, 'name'), field('Description', desc, 'description')),
+    permsFs, h('div', { class: 'error', id: permsFs.id + '-err' }), field('Context (JSON)', ctx, 'context'), h('button', { type: 'submit', text: 'Create Role' }));
+  rf.addEventListener('submit', guard(async () => {
+    clearErrors(rf);
+    const body = { name: name.value, description: desc.value, permissions: boxes.filter((b) => b.cb.checked).map((b) => b.cb.value) };
+    if (ctx.value.trim()) {
+      try { body.context = JSON.parse(ctx.value); } catch (e) { document.getElementById(ctx.id + '-err').textContent = 'Not valid JSON'; say('Context is not valid JSON'); ctx.focus(); return; }
+    }
+    const r = await api('POST', '/roles', body);
+    if (!r.ok) { showError(rf, r); return; }
+    say(`Role ${r.data.name} created`);
+    await route();
+  }));
+  main.append(rf);
 }
 
 // keysPanel lists a principal's API keys with create (the secret shown

@@ -279,6 +279,35 @@ func TestConsoleInChromium(t *testing.T) {
 		b.checkA11y(nav)
 		b.shot(strings.ToLower(strings.ReplaceAll(nav, " ", "-")))
 	}
+	// Users: create one, disable it; Roles: create one.
+	b.clickRole("link", "Users")
+	b.find("heading", "Users")
+	b.typeInto("textbox", "Login", "alice")
+	b.typeInto("textbox", "Password", "ALice-passw0rd!")
+	b.clickRole("button", "Create User")
+	b.find("heading", "alice")
+	b.checkA11y("user")
+	st := b.find("combobox", "Status")
+	b.on(st, `function() { this.value = 'disabled'; }`, nil)
+	b.clickRole("button", "Save User")
+	b.waitStatus("User saved")
+	b.shot("user")
+	var listed struct {
+		Items []struct{ Login, Status string } `json:"items"`
+	}
+	kw.native(t, "GET", "/api/v1/users?search=alice", nil, 200, &listed)
+	if len(listed.Items) != 1 || listed.Items[0].Status != "disabled" {
+		t.Fatalf("alice after the console: %+v", listed.Items)
+	}
+	b.clickRole("link", "Roles")
+	b.find("heading", "Create role")
+	b.typeInto("textbox", "Name", "readers")
+	b.clickRole("checkbox", "users-view")
+	b.clickRole("button", "Create Role")
+	b.waitStatus("Role readers created")
+	b.find("button", "Delete readers")
+	b.checkA11y("roles-after")
+	b.shot("roles-created")
 	b.clickRole("button", "Sign Out")
 	b.find("button", "Sign In")
 	b.checkFaults()
