@@ -875,8 +875,43 @@ async function renderMyAccount() {
   await keysPanel(me.principal_id, keys);
 }
 
+const authnName = (a) => `${a.type}${a.service_id ? '/' + a.service_id : ''}`;
+
+async function putAuthenticator(a, patch) {
+  const body = { enabled: a.enabled, config: a.config || {}, allowed: a.allowed || [], ...patch };
+  return api('PUT', '/authenticators/' + authnName(a).split('/').map(encodeURIComponent).join('/'), body);
+}
+
 async function renderAuthenticators() {
-  await listPage('Authenticators', '/authenticators', ['Name', 'Status'], (a) => [a.id || a.name || `${a.type}${a.service_id ? '/' + a.service_id : ''}`, a.enabled ? 'enabled' : 'disabled']);
+  const q = new URLSearchParams(location.search);
+  const data = await listPage('Authenticators', '/authenticators', ['Name', 'Enabled', 'Status', 'Actions'], (a) => [authnName(a), a.enabled ? 'enabled' : 'disabled',
+    a.status + (a.warnings && a.warnings.length ? ' (' + a.warnings.join('; ') + ')' : ''),
+    h('span', {},
+      h('button', { type: 'button', class: 'secondary', onclick: guard(async () => {
+        const r = await putAuthenticator(a, { enabled: !a.enabled });
+        if (!r.ok) { showError(main, r); return; }
+        say(`${authnName(a)} ${r.data.enabled ? 'enabled' : 'disabled'}`);
+        await route();
+      }) }, `${a.enabled ? 'Disable' : 'Enable'} ${authnName(a)}`),
+      h('a', { href: '/console/authenticators?edit=' + encodeURIComponent(authnName(a)), text: `Edit ${authnName(a)}` }))]);
+  const a = data && q.get('edit') && data.items.find((x) => authnName(x) === q.get('edit'));
+  if (!a) return;
+  // Secret values come back masked; sent back unchanged they keep the
+  // stored secret, so a secret is only ever replaced, never read.
+  const cfg = h('textarea', { rows: 6, value: Object.entries(a.config || {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n') });
+  const allowed = h('input', { type: 'text', class: 'wide', value: (a.allowed || []).join(', ') });
+  const f = h('form', { novalidate: true }, h('h2', { text: `Edit ${authnName(a)}` }), field('Configuration', cfg, 'config'),
+    h('p', { class: 'note', text: 'One name=value per line; secret values show as ***** and keep their stored value unless replaced.' }),
+    field('Allowed principals', allowed, 'allowed'), h('button', { type: 'submit', text: 'Save Authenticator' }));
+  f.addEventListener('submit', guard(async () => {
+    clearErrors(f);
+    const config = {};
+    for (const l of cfg.value.split('\n').map((x) => x.trim()).filter(Boolean)) { const i = l.indexOf('='); if (i > 0) config[l.slice(0, i).trim()] = l.slice(i + 1).trim(); }
+    const r = await putAuthenticator(a, { config, allowed: allowed.value.split(',').map((x) => x.trim()).filter(Boolean) });
+    if (!r.ok) { showError(f, r); return; }
+    say('Authenticator saved');
+  }));
+  main.append(f);
 }
 
 boot();

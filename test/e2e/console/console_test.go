@@ -308,6 +308,23 @@ func TestConsoleInChromium(t *testing.T) {
 	b.find("button", "Delete readers")
 	b.checkA11y("roles-after")
 	b.shot("roles-created")
+	// Authenticators: enable one defined through the native API.
+	kw.native(t, "PUT", "/api/v1/authenticators/authn-jwt/ci", map[string]any{"enabled": false,
+		"config": map[string]any{"jwks-uri": "http://127.0.0.1:9/jwks.json"}, "allowed": []string{}}, 200, nil)
+	b.clickRole("link", "Authenticators")
+	b.clickRole("button", "Enable authn-jwt/ci")
+	b.waitStatus("authn-jwt/ci enabled")
+	b.clickRole("link", "Edit authn-jwt/ci")
+	b.find("textbox", "Configuration")
+	b.checkA11y("authenticators")
+	b.shot("authenticators")
+	var authn struct {
+		Enabled bool `json:"enabled"`
+	}
+	kw.native(t, "GET", "/api/v1/authenticators/authn-jwt/ci", nil, 200, &authn)
+	if !authn.Enabled {
+		t.Fatal("Enable did not enable the authenticator")
+	}
 	b.clickRole("button", "Sign Out")
 	b.find("button", "Sign In")
 	b.checkFaults()
