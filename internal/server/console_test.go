@@ -205,6 +205,11 @@ func TestConsoleHeadersAndAssets(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		for _, store := range []string{"localStorage", "sessionStorage", "document.cookie"} {
+			if bytes.Contains(b, []byte(store)) {
+				t.Errorf("%s uses %s", p, store)
+			}
+		}
 		if loc := ext.FindIndex(b); loc != nil {
 			t.Errorf("%s refers to another host: %q", p, b[loc[0]:min(len(b), loc[1]+40)])
 		}

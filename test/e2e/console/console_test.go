@@ -80,9 +80,24 @@ func TestConsoleInChromium(t *testing.T) {
 
 	b := newBrowser(t, exe)
 
-	// 1. Sign in with password and TOTP.
+	// A wrong password: exactly "Sign-in failed" in the live region.
 	b.run(chromedp.Navigate(kw.url + "/console/"))
 	b.checkA11y("sign-in")
+	b.typeInto("textbox", "Login", "ops")
+	b.typeInto("textbox", "Password", "Wrong-passw0rd!!")
+	b.clickRole("button", "Sign In")
+	b.waitStatus("Sign-in failed")
+	b.shot("sign-in-failed")
+	// The browser saw the 401 (the only refusal this test provokes).
+	seen := 0
+	for deadline := time.Now().Add(5 * time.Second); seen == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		seen = b.expected("/console/api/sign-in")
+	}
+	if seen == 0 {
+		t.Fatal("the refused sign-in was not seen by the browser")
+	}
+
+	// 1. Sign in with password and TOTP.
 	b.typeInto("textbox", "Login", "ops")
 	b.typeInto("textbox", "Password", opsPassword)
 	b.shot("sign-in")
