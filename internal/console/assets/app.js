@@ -660,12 +660,7 @@ async function renderUser(id) {
     say('User saved');
   }));
   main.append(pf);
-  const g = await api('GET', `/users/${encodeURIComponent(id)}/roles`);
-  if (g.ok) {
-    const roles = g.data.roles || g.data.items || [];
-    main.append(h('h2', { text: 'Role grants' }), h('table', {}, h('thead', {}, h('tr', {}, ['Role', 'Type', 'Periods', 'Floating length'].map((c) => h('th', { scope: 'col', text: c })))),
-      h('tbody', {}, roles.map((x) => h('tr', {}, [x.name || x.id, x.type || 'permanent', JSON.stringify(x.periods || []), String(x.floating_length || '')].map((v) => h('td', { text: v })))))));
-  }
+  await grantsPanel(id, manage);
   if (manage && u.kind === 'user') {
     const mfaBox = h('section', { 'aria-labelledby': 'mfa-u' }, h('h2', { id: 'mfa-u', text: 'Second factor' }), h('p', { text: `MFA: ${u.mfa || 'none'}` }));
     if (u.mfa && u.mfa !== 'none') {
@@ -692,6 +687,64 @@ async function renderUser(id) {
   }
 }
 
+const GRANT_TYPES = { PERMANENT: 'Permanent', TIME_RESTRICTED: 'Time-restricted', FLOATING: 'Floating' };
+
+// grantsPanel shows a user's role grants and, with users-manage, edits the
+// explicit ones (saved together with PUT /users/{id}/roles).
+async function grantsPanel(id, manage) {
+  const g = await api('GET', `/users/${encodeURIComponent(id)}/roles`);
+  if (!g.ok) return;
+  const rolesR = has('roles-view') ? await api('GET', '/roles?limit=1000') : null;
+  const roleList = rolesR && rolesR.ok ? rolesR.data.items : [];
+  const roleName = (rid) => (roleList.find((r) => r.id === rid) || { name: rid }).name;
+  const all = g.data.roles || [];
+  const mapped = all.filter((x) => x.source && x.source !== 'explicit');
+  let grants = all.filter((x) => !x.source || x.source === 'explicit').map((x) => ({ ...x }));
+  const section = h('section', { 'aria-labelledby': 'grants-h' }, h('h2', { id: 'grants-h', text: 'Role grants' }));
+  const tbody = h('tbody');
+  const describe = (x) => (x.type === 'TIME_RESTRICTED' ? (x.periods || []).map((p) => `${p.start} – ${p.end}`).join('; ')
+    : x.type === 'FLOATING' ? `${x.floating_length} hours${x.activated_at ? ', activated ' + fmtTime(x.activated_at) : ''}` : '');
+  const draw = () => {
+    tbody.replaceChildren(...grants.map((x, i) => h('tr', {}, h('td', { text: roleName(x.id) }), h('td', { text: GRANT_TYPES[x.type] || x.type }),
+      h('td', { text: describe(x) }), h('td', { text: 'explicit' }),
+      h('td', {}, manage ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Remove grant of ${roleName(x.id)}`,
+        onclick: () => { grants.splice(i, 1); draw(); say(`Grant of ${roleName(x.id)} removed; Save Grants saves it`); } }, 'Remove') : ''))),
+    ...mapped.map((x) => h('tr', {}, [roleName(x.id), GRANT_TYPES[x.type] || x.type, describe(x), x.source, ''].map((v) => h('td', { text: v })))));
+  };
+  draw();
+  const table = h('table', { id: nextId('grants') }, h('thead', {}, h('tr', {}, ['Role', 'Type', 'Periods or length', 'Source', 'Actions'].map((c) => h('th', { scope: 'col', text: c })))), tbody);
+  table.dataset.field = 'roles';
+  table.tabIndex = -1;
+  section.append(table, h('div', { class: 'error', id: table.id + '-err' }));
+  if (manage) {
+    const role = h('select', {}, roleList.map((r) => h('option', { value: r.id, text: r.name })));
+    const type = h('select', {}, Object.entries(GRANT_TYPES).map(([v, l]) => h('option', { value: v, text: l })));
+    const periods = h('textarea', { rows: 3, placeholder: '2026-01-05T08:00:00Z/2026-01-09T18:00:00Z' });
+    const hours = h('input', { type: 'text', inputmode: 'numeric' });
+    const add = h('button', { type: 'button', class: 'secondary', text: 'Add Grant', onclick: () => {
+      const x = { id: role.value, type: type.value };
+      if (x.type === 'TIME_RESTRICTED') {
+        x.periods = periods.value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => { const [start, end] = l.split('/'); return { start: (start || '').trim(), end: (end || '').trim() }; });
+      }
+      if (x.type === 'FLOATING') x.floating_length = parseInt(hours.value, 10) || 0;
+      grants.push(x);
+      draw();
+      say(`Grant of ${roleName(x.id)} added; Save Grants saves it`);
+    } });
+    const save = h('button', { type: 'button', text: 'Save Grants', onclick: guard(async () => {
+      clearErrors(section);
+      const r = await api('PUT', `/users/${encodeURIComponent(id)}/roles`, { roles: grants.map((x) => ({ id: x.id, type: x.type, periods: x.periods || [], floating_length: x.floating_length || 0 })) });
+      if (!r.ok) { showError(section, r); return; }
+      grants = (r.data.roles || []).filter((x) => !x.source || x.source === 'explicit').map((x) => ({ ...x }));
+      draw();
+      say('Grants saved');
+    }) });
+    section.append(h('div', { class: 'row' }, field('Role', role), field('Grant type', type), field('Periods (start/end, one per line)', periods),
+      field('Floating length (hours)', hours), add), save);
+  }
+  main.append(section);
+}
+
 const PERMISSIONS = ['api-keys-manage', 'api-keys-verify', 'audit-view', 'authenticators-manage', 'roles-manage', 'roles-view',
   'signing-keys-manage', 'users-manage', 'users-view', 'api-registrations-manage'];
 
@@ -699,7 +752,7 @@ async function renderRoles() {
   const manage = has('roles-manage');
   await listPage('Roles', '/roles?limit=1000', ['Name', 'Permissions', 'Context', 'Actions'], (ro) => [ro.name, (ro.permissions || []).join(', '),
     ro.context ? JSON.stringify(ro.context) : '',
-    manage && !ro.builtin ? h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete ${ro.name}`, onclick: () => {
+    manage ? h('span', {}, h('a', { href: '/console/roles?edit=' + encodeURIComponent(ro.id), text: `Edit ${ro.name}` }), ' ', h('button', { type: 'button', class: 'secondary', 'aria-label': `Delete ${ro.name}`, onclick: () => {
       const yes = h('button', { type: 'button', text: 'Delete' });
       const no = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
       const d = dialog(`Delete ${ro.name}`, h('p', { text: 'The role and its grants are deleted.' }), [yes, no]);
@@ -711,26 +764,40 @@ async function renderRoles() {
         say('Role deleted');
         await route();
       }));
-    } }, 'Delete') : '']);
+    } }, 'Delete')) : '']);
   if (!manage) return;
-  const name = h('input', { type: 'text' });
-  const desc = h('input', { type: 'text' });
-  const boxes = PERMISSIONS.map((p) => { const cb = h('input', { type: 'checkbox', id: nextId('perm'), value: p }); return { cb, el: h('label', { class: 'check', for: cb.id }, cb, p) }; });
+  const q = new URLSearchParams(location.search);
+  const rolesR = await api('GET', '/roles?limit=1000');
+  const editing = q.get('edit') && rolesR.ok ? rolesR.data.items.find((r) => r.id === q.get('edit')) : null;
+  const ctx0 = (editing && editing.context) || {};
+  const name = h('input', { type: 'text', value: editing ? editing.name : '' });
+  const desc = h('input', { type: 'text', value: editing ? editing.description || '' : '' });
+  const boxes = PERMISSIONS.map((p) => { const cb = h('input', { type: 'checkbox', id: nextId('perm'), value: p, checked: editing && (editing.permissions || []).includes(p) }); return { cb, el: h('label', { class: 'check', for: cb.id }, cb, p) }; });
   const permsFs = h('fieldset', { id: nextId('perms') }, h('legend', { text: 'Permissions' }), boxes.map((b) => b.el));
   permsFs.dataset.field = 'permissions';
-  const ctx = h('textarea', { rows: 4, placeholder: '{"weekdays":[1,2,3,4,5],"from":"08:00","until":"18:00","time_zone":"Europe/Paris","ip_masks":["10.0.0.0/8"]}' });
-  const rf = h('form', { novalidate: true }, h('h2', { text: 'Create role' }), h('div', { class: 'row' }, field('Name', name, 'name'), field('Description', desc, 'description')),
-    permsFs, h('div', { class: 'error', id: permsFs.id + '-err' }), field('Context (JSON)', ctx, 'context'), h('button', { type: 'submit', text: 'Create Role' }));
+  const days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => { const cb = h('input', { type: 'checkbox', id: nextId('day'), value: d, checked: (ctx0.weekdays || []).includes(d) }); return { cb, el: h('label', { class: 'check', for: cb.id }, cb, d) }; });
+  const daysFs = h('fieldset', { id: nextId('days') }, h('legend', { text: 'Weekdays' }), h('div', { class: 'row' }, days.map((d) => d.el)));
+  const st = h('input', { type: 'text', placeholder: '08:00', value: ctx0.start_time || '' });
+  const et = h('input', { type: 'text', placeholder: '18:00', value: ctx0.end_time || '' });
+  const tz = h('input', { type: 'text', placeholder: 'Europe/Paris', value: ctx0.time_zone || '' });
+  const masks = h('input', { type: 'text', placeholder: '10.0.0.0/8, 192.0.2.0/24', value: (ctx0.ip_masks || []).join(', ') });
+  const ctxFs = h('fieldset', { id: nextId('ctx') }, h('legend', { text: 'Context' }), daysFs,
+    h('div', { class: 'row' }, field('Start time', st), field('End time', et), field('Time zone', tz), field('IP masks', masks)));
+  ctxFs.dataset.field = 'context';
+  const title = editing ? `Edit role ${editing.name}` : 'Create role';
+  const rf = h('form', { novalidate: true }, h('h2', { text: title }), h('div', { class: 'row' }, field('Name', name, 'name'), field('Description', desc, 'description')),
+    permsFs, h('div', { class: 'error', id: permsFs.id + '-err' }), ctxFs, h('div', { class: 'error', id: ctxFs.id + '-err' }),
+    h('button', { type: 'submit', text: editing ? 'Save Role' : 'Create Role' }));
   rf.addEventListener('submit', guard(async () => {
     clearErrors(rf);
     const body = { name: name.value, description: desc.value, permissions: boxes.filter((b) => b.cb.checked).map((b) => b.cb.value) };
-    if (ctx.value.trim()) {
-      try { body.context = JSON.parse(ctx.value); } catch (e) { document.getElementById(ctx.id + '-err').textContent = 'Not valid JSON'; say('Context is not valid JSON'); ctx.focus(); return; }
-    }
-    const r = await api('POST', '/roles', body);
+    const context = { weekdays: days.filter((d) => d.cb.checked).map((d) => d.cb.value), start_time: st.value.trim(), end_time: et.value.trim(),
+      time_zone: tz.value.trim(), ip_masks: masks.value.split(',').map((x) => x.trim()).filter(Boolean) };
+    if (context.weekdays.length || context.start_time || context.end_time || context.time_zone || context.ip_masks.length) body.context = context;
+    const r = editing ? await api('PUT', '/roles/' + encodeURIComponent(editing.id), body) : await api('POST', '/roles', body);
     if (!r.ok) { showError(rf, r); return; }
-    say(`Role ${r.data.name} created`);
-    await route();
+    say(`Role ${r.data.name} ${editing ? 'saved' : 'created'}`);
+    if (editing) go('/console/roles'); else await route();
   }));
   main.append(rf);
 }

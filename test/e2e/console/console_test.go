@@ -318,11 +318,70 @@ func TestConsoleInChromium(t *testing.T) {
 	b.find("heading", "Create role")
 	b.typeInto("textbox", "Name", "readers")
 	b.clickRole("checkbox", "users-view")
+	b.clickRole("checkbox", "mon")
+	b.typeInto("textbox", "IP masks", "10.0.0.0/8")
 	b.clickRole("button", "Create Role")
 	b.waitStatus("Role readers created")
 	b.find("button", "Delete readers")
-	b.checkA11y("roles-after")
-	b.shot("roles-created")
+	b.clickRole("link", "Edit readers")
+	b.find("heading", "Edit role readers")
+	b.checkA11y("role-edit")
+	b.clickRole("checkbox", "roles-view")
+	b.clickRole("button", "Save Role")
+	b.waitStatus("Role readers saved")
+	b.shot("roles")
+	var rl struct {
+		Items []struct {
+			ID, Name    string
+			Permissions []string
+			Context     *struct {
+				Weekdays []string `json:"weekdays"`
+				IPMasks  []string `json:"ip_masks"`
+			}
+		} `json:"items"`
+	}
+	kw.native(t, "GET", "/api/v1/roles", nil, 200, &rl)
+	readers := ""
+	for _, r := range rl.Items {
+		if r.Name == "readers" {
+			readers = r.ID
+			if len(r.Permissions) != 2 || r.Context == nil || len(r.Context.Weekdays) != 1 || r.Context.Weekdays[0] != "mon" || len(r.Context.IPMasks) != 1 {
+				t.Fatalf("role readers after the console: %+v %+v", r, r.Context)
+			}
+		}
+	}
+	if readers == "" {
+		t.Fatal("role readers not created")
+	}
+	// A floating grant of readers to alice.
+	b.clickRole("link", "Users")
+	b.clickRole("link", "alice")
+	b.find("heading", "Role grants")
+	b.on(b.find("combobox", "Role"), `function() { for (const o of this.options) if (o.textContent === 'readers') this.value = o.value; }`, nil)
+	b.on(b.find("combobox", "Grant type"), `function() { this.value = 'FLOATING'; }`, nil)
+	b.typeInto("textbox", "Floating length (hours)", "8")
+	b.clickRole("button", "Add Grant")
+	b.clickRole("button", "Save Grants")
+	b.waitStatus("Grants saved")
+	b.checkA11y("grants")
+	b.shot("grants")
+	var grants struct {
+		Roles []struct {
+			ID             string `json:"id"`
+			Type           string `json:"type"`
+			FloatingLength int    `json:"floating_length"`
+		} `json:"roles"`
+	}
+	var full struct {
+		Items []struct{ ID, Login string } `json:"items"`
+	}
+	kw.native(t, "GET", "/api/v1/users?search=alice", nil, 200, &full)
+	aliceID := full.Items[0].ID
+	kw.native(t, "GET", "/api/v1/users/"+aliceID+"/roles", nil, 200, &grants)
+	if len(grants.Roles) != 1 || grants.Roles[0].ID != readers || grants.Roles[0].Type != "FLOATING" || grants.Roles[0].FloatingLength != 8 {
+		t.Fatalf("alice's grants after the console: %+v", grants.Roles)
+	}
+
 	// Authenticators: enable one defined through the native API.
 	kw.native(t, "PUT", "/api/v1/authenticators/authn-jwt/ci", map[string]any{"enabled": false,
 		"config": map[string]any{"jwks-uri": "http://127.0.0.1:9/jwks.json"}, "allowed": []string{}}, 200, nil)
