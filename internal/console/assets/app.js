@@ -304,14 +304,18 @@ function renderNewRegistration() {
   };
   const types = h('fieldset', { 'data-field': 'type', id: nextId('types') }, h('legend', { text: 'Type' }),
     radio('api_key_policy', 'API Key Policy', true), radio('api_access_policy', 'API Access Policy', false));
+  const runAs = h('input', { type: 'text', 'aria-describedby': 'runas-note' });
   const form = h('form', { novalidate: true }, field('Name', name, 'name'), types,
     h('div', { class: 'error', id: types.id + '-err' }),
+    field('Run As', runAs, 'run_as'), h('p', { class: 'note', id: 'runas-note', text: 'API Access Policy only: the user its tokens sign in as.' }),
     h('button', { type: 'submit', text: 'Create API Registration' }));
   form.addEventListener('submit', guard(async (ev) => {
     ev.preventDefault();
     clearErrors(form);
     const type = form.querySelector(`input[name="${typeName}"]:checked`).value;
-    const r = await api('POST', '/api-registrations', { name: name.value, type });
+    const body = { name: name.value, type };
+    if (type === 'api_access_policy') body.run_as = runAs.value.trim();
+    const r = await api('POST', '/api-registrations', body);
     if (!r.ok) { showError(form, r); return; }
     if (r.data.client_secret) onceSecrets.set(r.data.id, r.data.client_secret);
     say(`API registration ${r.data.name} created`);

@@ -382,6 +382,32 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("alice's grants after the console: %+v", grants.Roles)
 	}
 
+	// An access policy: its client secret shown once, then masked.
+	b.run(chromedp.Navigate(kw.url + "/console/configuration/general/api-registrations/new"))
+	b.typeInto("textbox", "Name", "oauth-client")
+	b.clickRole("radio", "API Access Policy")
+	b.typeInto("textbox", "Run As", "runner")
+	b.clickRole("button", "Create API Registration")
+	clientID := b.value(b.find("textbox", "Client ID"))
+	once := b.value(b.find("textbox", "Client Secret"))
+	if clientID == "" || once == "" || strings.HasPrefix(once, "*") {
+		t.Fatalf("access policy: client id %q, secret %q", clientID, once)
+	}
+	b.checkA11y("access-policy")
+	b.shot("access-policy")
+	b.run(chromedp.Reload())
+	if again := b.value(b.find("textbox", "Client Secret")); again != "********" {
+		t.Fatalf("client secret after a reload: %q", again)
+	}
+	b.clickRole("button", "Show Client Secret")
+	shown := b.value(b.find("textbox", "Client Secret"))
+	for deadline := time.Now().Add(5 * time.Second); shown != once && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		shown = b.value(b.find("textbox", "Client Secret"))
+	}
+	if shown != once {
+		t.Fatalf("Show Client Secret: %q, want the secret shown at creation", shown)
+	}
+
 	// Authenticators: enable one defined through the native API.
 	kw.native(t, "PUT", "/api/v1/authenticators/authn-jwt/ci", map[string]any{"enabled": false,
 		"config": map[string]any{"jwks-uri": "http://127.0.0.1:9/jwks.json"}, "allowed": []string{}}, 200, nil)
