@@ -243,24 +243,36 @@ func (cs *Console) csrfOK(r *http.Request, se *session) bool {
 // the one way in (admission, revocation, a disabled principal: all the
 // core's), then the access snapshot. nil with the answer written.
 func (cs *Console) access(w http.ResponseWriter, r *http.Request, se *session) (*core.Access, string) {
+	a, tok, err := cs.accessOf(r, se)
+	switch {
+	case errors.Is(err, errSessionEnded):
+		writeJSON(w, http.StatusUnauthorized, errBody("unauthenticated", "session ended"))
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, errBody("unavailable", "cannot read the session's access"))
+	}
+	return a, tok
+}
+
+var errSessionEnded = errors.New("console session ended")
+
+// accessOf is access without an answer: errSessionEnded when the core no
+// longer admits the session's principal (the session is then ended).
+func (cs *Console) accessOf(r *http.Request, se *session) (*core.Access, string, error) {
 	tok, err := cs.sessions.token(se, cs.core)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errBody("unavailable", "cannot issue a session token"))
-		return nil, ""
+		return nil, "", err
 	}
 	caller := api.CallerFrom(r.Context())
 	s, err := cs.core.Authenticate(r.Context(), caller, core.Credential{Kind: core.CredToken, Account: cs.account, Secret: tok})
 	if err != nil {
 		cs.sessions.end(cookieValue(r))
-		writeJSON(w, http.StatusUnauthorized, errBody("unauthenticated", "session ended"))
-		return nil, ""
+		return nil, "", errSessionEnded
 	}
 	a, err := cs.core.Access(r.Context(), caller, s)
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, errBody("unavailable", "cannot read the session's access"))
-		return nil, ""
+		return nil, "", err
 	}
-	return a, tok
+	return a, tok, nil
 }
 
 type sessionAnswer struct {
@@ -347,15 +359,21 @@ func (cs *Console) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if se := cs.sessions.get(cookieValue(r)); se != nil && perm != "" {
-		a, _ := cs.access(w, r, se)
-		if a == nil {
+		// A session the core no longer admits gets the shell, which signs in.
+		a, _, err := cs.accessOf(r, se)
+		if err != nil && !errors.Is(err, errSessionEnded) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = messageTmpl.Execute(w, message{Title: "Unavailable", Text: "The console cannot read your session's access; try again."})
 			return
 		}
-		if err := cs.core.Require(r.Context(), a, perm); err != nil {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(http.StatusForbidden)
-			_ = messageTmpl.Execute(w, message{Title: "Forbidden", Text: "Missing permission: " + perm, Link: true})
-			return
+		if a != nil {
+			if err := cs.core.Require(r.Context(), a, perm); err != nil {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				w.WriteHeader(http.StatusForbidden)
+				_ = messageTmpl.Execute(w, message{Title: "Forbidden", Text: "Missing permission: " + perm, Link: true})
+				return
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -404,6 +404,23 @@ func TestConsoleCookieOnlyUnderConsole(t *testing.T) {
 	if a := e.do("GET", "/console/api/v1/users", cookie, nil); a.status != 200 {
 		t.Fatalf("under /console/: %d", a.status)
 	}
+	// A principal the core no longer admits loses the console at once.
+	var opsID string
+	for _, u := range e.admin("GET", "/api/v1/users?search=ops", nil, 200)["items"].([]any) {
+		if m := u.(map[string]any); m["login"] == "ops" {
+			opsID = m["id"].(string)
+		}
+	}
+	e.admin("PATCH", "/api/v1/users/"+opsID, map[string]any{"status": "disabled"}, 200)
+	if a := e.do("GET", "/console/api/v1/users", cookie, nil); a.status != 401 {
+		t.Fatalf("forward for a disabled principal: %d", a.status)
+	}
+	if a := e.do("GET", "/console/users", cookie, nil); a.status != 200 || !strings.Contains(string(a.body), "app.") {
+		t.Fatalf("page for a disabled principal: %d %s", a.status, a.body)
+	}
+	if a := e.do("GET", "/console/api/session", cookie, nil); a.status != 200 || a.json(t)["signed_in"] != false {
+		t.Fatalf("session of a disabled principal: %d %s", a.status, a.body)
+	}
 }
 
 func TestConsoleMissingPermission(t *testing.T) {
