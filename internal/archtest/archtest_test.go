@@ -159,6 +159,8 @@ var layers = []layer{
 		"the pipeline runs every surface's requests through the core; it never touches storage or crypto"},
 	{"surfaces", isSurfacePkg, []string{"internal/api", "internal/core", "internal/model"},
 		"a surface extracts, renders and calls the core: each constraint and audit record exists once, in the core"},
+	{"console", is("internal/console"), []string{"internal/api", "internal/core"},
+		"the admin console is a client of the core: sign-in through core.Authenticate, everything else through the native routes"},
 	{"wiring", is("internal/server"), []string{"*"}, "internal/server is the only package that sees everything"},
 	{"command", is("cmd/keyward"), []string{"internal/server", "internal/netpolicy", "internal/api/native", "internal/audit"},
 		"the CLI opens a server or talks to the native API, decoding answers with the surface's own wire types so the shapes cannot drift; audit export formats the audit package's records"},

@@ -38,6 +38,13 @@ type Event struct {
 	Detail        string    `json:"detail,omitempty"` // short, secret-free text
 }
 
+// Filter narrows an audit listing: each non-empty field must match
+// exactly; Since is inclusive and Until exclusive (zero: unbounded).
+type Filter struct {
+	Event, Outcome, Actor, KeyID, ClientIP string
+	Since, Until                           time.Time
+}
+
 // Record is an Event as stored: its place in the chain and the hashes binding it.
 type Record struct {
 	Seq      int64  `json:"seq"`

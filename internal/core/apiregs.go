@@ -209,7 +209,10 @@ func (c *apiRegService) apply(ctx context.Context, a *Access, g *model.APIRegist
 		}
 	}
 	if g.Rules == nil {
-		return invalid("rules", "at least one ip or psrun rule is required")
+		// Created without rules (the console's first step, as in
+		// BeyondInsight): it admits nobody until rules are given, and a
+		// rules list given must hold an ip or psrun rule.
+		g.Rules = []model.APIRule{}
 	}
 	return nil
 }
@@ -255,9 +258,6 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	if spec.Name == nil {
 		return g, APIRegSecrets{}, invalid("name", "name is required")
-	}
-	if spec.Rules == nil {
-		spec.Rules = &[]model.APIRule{}
 	}
 	if err := c.apply(ctx, a, &g, spec); err != nil {
 		return model.APIRegistration{}, APIRegSecrets{}, err

@@ -96,6 +96,10 @@ type Credential struct {
 	RequireSecond bool
 	// Signed is the signed request, with CredSignature.
 	Signed *SignedRequest
+	// Via names the client a password was typed into (the console), for
+	// the session and its records; "authn" when empty. The checks are the
+	// same whatever it says.
+	Via string
 }
 
 // SignedRequest is what a signed request's signature covers: the method,
@@ -478,8 +482,12 @@ func findPrincipal(ctx context.Context, st store.Store, account, login string) (
 // (Conjur's Basic login). An unknown login costs the same bcrypt work.
 // Failures count towards the login's throttle.
 func (c *authService) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	via := "authn"
+	if cred.Via != "" {
+		via = cred.Via
+	}
 	ev := c.audit.event(caller, cred.Account, cred.Event)
-	ev.Authenticator = "authn"
+	ev.Authenticator = via
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
 	if cred.AcceptKey {
@@ -559,7 +567,7 @@ func (c *authService) authenticatePassword(ctx context.Context, caller Caller, c
 	}
 	c.throttle.reset(throttleKey)
 	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind),
-		Level: level, Authenticator: "authn"}, nil
+		Level: level, Authenticator: via}, nil
 }
 
 // outsideReason is the refusal reason of an authenticator's outcome.

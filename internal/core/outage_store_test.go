@@ -500,3 +500,10 @@ func (o *outageStore) ForgetSignatureSessions(ctx context.Context, account, prin
 	}
 	return o.st.ForgetSignatureSessions(ctx, account, principalID)
 }
+
+func (o *outageStore) ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
+	if o.down.Load() {
+		return nil, 0, store.ErrUnavailable
+	}
+	return o.st.ListAuditFiltered(ctx, account, f, limit, offset)
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/api/psauth"
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/console"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/netpolicy"
@@ -316,6 +317,8 @@ func (s *Server) routes() http.Handler {
 		api.Mount(mux, sf, s.Core, s.log)
 	}
 	s.patterns = mux.patterns
+	// The admin console: its own mux, a client of the native routes above.
+	mux.Handle(console.Prefix, console.New(s.Core, s.log, s.cfg.Account, mux).Handler())
 	return s.middleware(api.FoldPaths(surfaces, mux))
 }
 

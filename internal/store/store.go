@@ -191,6 +191,9 @@ type AuditStore interface {
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 	// ListAudit returns one page of an account's records, newest first, and the total.
 	ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error)
+	// ListAuditFiltered is ListAudit of the records f matches; the total
+	// counts them.
+	ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error)
 	// VerifyAudit walks the whole chain under the store's key: how many
 	// records hold, how many of them are unkeyed, and the first broken one.
 	VerifyAudit(ctx context.Context) (audit.Check, error)

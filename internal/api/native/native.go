@@ -23,7 +23,7 @@ type coreAPI interface {
 	authenticatorsAPI
 	mfaAPI
 	apiRegsAPI
-	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error) // audit
+	ListAuditFiltered(ctx context.Context, a *core.Access, f core.AuditFilter, limit, offset int) ([]core.AuditRecord, int, error) // audit
 }
 
 // authAPI is what the native API asks of the core's authentication service.
@@ -138,8 +138,15 @@ type pageQuery struct {
 
 // auditQuery documents the query of the audit listing.
 type auditQuery struct {
-	Limit  int `query:"limit" doc:"records per page"`
-	Offset int `query:"offset" doc:"records to skip"`
+	Limit    int    `query:"limit" doc:"records per page"`
+	Offset   int    `query:"offset" doc:"records to skip"`
+	Event    string `query:"event" doc:"only records of this event (exact)"`
+	Outcome  string `query:"outcome" doc:"only records with this outcome (exact)"`
+	Actor    string `query:"actor" doc:"only records of this actor role id (exact)"`
+	KeyID    string `query:"key_id" doc:"only records naming this key id (exact)"`
+	ClientIP string `query:"client_ip" doc:"only records from this client address (exact)"`
+	Since    string `query:"since" doc:"RFC 3339 time, inclusive"`
+	Until    string `query:"until" doc:"RFC 3339 time, exclusive"`
 }
 
 // introspectForm is the body of token introspection (RFC 7662).
@@ -177,7 +184,7 @@ func (s *Surface) baseRoutes() []api.Route {
 		{Method: "GET", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesView, Summary: "Show a role", Response: Role{}, Handler: s.getRole},
 		{Method: "PUT", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesManage, Summary: "Replace a role", Request: roleBody{}, Response: Role{}, Handler: s.putRole},
 		{Method: "DELETE", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesManage, Summary: "Delete a role and its grants", Status: 204, Handler: s.deleteRole},
-		{Method: "GET", Pattern: "/api/v1/audit", Permission: core.PermAuditView, Summary: "List audit records, newest first", Response: List[AuditRecord]{}, Query: auditQuery{}, Handler: s.listAudit},
+		{Method: "GET", Pattern: "/api/v1/audit", Permission: core.PermAuditView, Summary: "List audit records, newest first; filters event, outcome, actor, key_id, client_ip (exact), since (inclusive), until (exclusive), RFC 3339", Response: List[AuditRecord]{}, Query: auditQuery{}, Handler: s.listAudit},
 		{Method: "POST", Pattern: "/api/v1/signing-keys/rotate", Permission: core.PermSigningKeysManage, Summary: "Rotate the token signing key of the caller's account", Status: 204, Handler: s.rotateSigningKey},
 		{Method: "GET", Pattern: "/api/v1/authenticators", Permission: core.PermAuthenticatorsManage, Summary: "List authenticator services", Response: List[Authenticator]{}, Handler: s.listAuthenticators},
 		{Method: "PUT", Pattern: "/api/v1/authenticators/{type}", Permission: core.PermAuthenticatorsManage, Summary: "Define an authenticator without a service id", Request: authenticatorBody{}, Response: Authenticator{}, Handler: s.putAuthenticator},

@@ -119,6 +119,15 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 	return s.Store.ListAudit(ctx, account, limit, offset)
 }
 
+// ListAuditFiltered links what is pending, then lists the records that
+// match f.
+func (s *Store) ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		return nil, 0, err
+	}
+	return s.Store.ListAuditFiltered(ctx, account, f, limit, offset)
+}
+
 // VerifyAudit links what is pending, then verifies the whole chain.
 func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
 	if _, err := s.LinkPending(ctx, true); err != nil {

@@ -154,6 +154,14 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 	return s.Store.ListAudit(ctx, account, limit, offset)
 }
 
+// ListAuditFiltered brings the journal into the table, then lists it.
+func (s *Store) ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
+	if err := s.db.ingest(ctx); err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	return s.Store.ListAuditFiltered(ctx, account, f, limit, offset)
+}
+
 // AuditSince brings the journal into the table, then reads it.
 func (s *Store) AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
 	if err := s.db.ingest(ctx); err != nil {

@@ -391,6 +391,55 @@ func keyedInt(keyed bool) int {
 // ListAudit returns one page of account's records ("" for every account),
 // newest first, and how many there are.
 func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error) {
+	return s.ListAuditFiltered(ctx, account, audit.Filter{}, limit, offset)
+}
+
+// auditWhere is the WHERE clause (with its arguments) of account's records
+// ("" for every account) that f matches.
+func auditWhere(account string, f audit.Filter) (string, []any) {
+	var conds []string
+	var args []any
+	name := func(col, v string) {
+		args = append(args, v)
+		conds = append(conds, "e."+col+" = (SELECT id FROM audit_names WHERE name = $"+strconv.Itoa(len(args))+")")
+	}
+	if account != "" {
+		name("account", account)
+	}
+	if f.Event != "" {
+		name("event", f.Event)
+	}
+	if f.Outcome != "" {
+		name("outcome", f.Outcome)
+	}
+	if f.Actor != "" {
+		name("actor", f.Actor)
+	}
+	if f.KeyID != "" {
+		args = append(args, f.KeyID)
+		conds = append(conds, "e.key_id = $"+strconv.Itoa(len(args)))
+	}
+	if f.ClientIP != "" {
+		args = append(args, f.ClientIP)
+		conds = append(conds, "e.client_ip = $"+strconv.Itoa(len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, f.Since.UnixMicro())
+		conds = append(conds, "e.time_us >= $"+strconv.Itoa(len(args)))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, f.Until.UnixMicro())
+		conds = append(conds, "e.time_us < $"+strconv.Itoa(len(args)))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListAuditFiltered returns one page of account's records ("" for every
+// account) that f matches, newest first, and how many match.
+func (s *Store) ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -402,14 +451,12 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 		if err != nil {
 			return err
 		}
-		var where string
-		var args []any
-		if account == "" {
+		where, args := auditWhere(account, f)
+		if where == "" {
 			// The chain has no gaps, so the head's seq less the
 			// checkpoint's is the count.
 			total, err = count(ctx, q, "SELECT seq - $1 FROM audit_head WHERE id = 1", cp.Seq)
 		} else {
-			where, args = " WHERE e.account = (SELECT id FROM audit_names WHERE name = $1)", []any{account}
 			total, err = count(ctx, q, "SELECT count(*) FROM audit_events e"+where, args...)
 		}
 		if err != nil {

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditRoundTrip", testAuditRoundTrip},
 		{"AuditSince", testAuditSince},
 		{"AuditPrune", testAuditPrune},
+		{"AuditFiltered", testAuditFiltered},
 		{"Nonces", testNonces},
 		{"APIRegistrations", testAPIRegistrations},
 		{"SurfaceSessions", testSurfaceSessions},
