@@ -230,6 +230,22 @@ func (c *apiRegService) mayManageRegs(ctx context.Context, a *Access) error {
 	return nil
 }
 
+// mayHoldReg checks that the caller outranks every principal the current
+// registration admits (a key policy's allowed list) or runs as (an access
+// policy's run_as): using, loosening or rotating a registration someone
+// stronger wrote would let the caller act as its principals. Refusals are
+// audited by the outranking rule.
+func (c *apiRegService) mayHoldReg(ctx context.Context, a *Access, g model.APIRegistration) error {
+	if g.Type == model.APIAccessPolicy {
+		p, err := findPrincipal(ctx, c.st, g.Account, g.RunAs)
+		if err != nil {
+			return nil // runs as nobody: admits no one
+		}
+		return c.authn.mayAdmit(ctx, a, []string{string(p.Kind) + ":" + p.Login})
+	}
+	return c.authn.mayAdmit(ctx, a, g.Allowed)
+}
+
 func (c *apiRegService) regEvent(a *Access, g model.APIRegistration, name string) audit.Event {
 	ev := c.audit.event(a.Caller, a.Session.Account, name)
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), regSubject(g.Account, g.ID), g.ID
@@ -306,6 +322,9 @@ func (c *apiRegService) update(ctx context.Context, a *Access, id, event string,
 	if err != nil {
 		return model.APIRegistration{}, wrapStore(err, "API registration")
 	}
+	if err := c.mayHoldReg(ctx, a, old); err != nil {
+		return model.APIRegistration{}, err
+	}
 	next := old
 	next.Allowed, next.Rules = append([]string{}, old.Allowed...), append([]model.APIRule{}, old.Rules...)
 	if err := change(&next); err != nil {
@@ -352,6 +371,9 @@ func (c *apiRegService) DeleteAPIRegistration(ctx context.Context, a *Access, id
 	if err != nil {
 		return wrapStore(err, "API registration")
 	}
+	if err := c.mayHoldReg(ctx, a, g); err != nil {
+		return err
+	}
 	return wrapStore(c.st.DeleteAPIRegistration(ctx, a.Session.Account, id, c.regEvent(a, g, "api_registration.delete")), "API registration")
 }
 
@@ -363,6 +385,9 @@ func (c *apiRegService) ShowAPIRegistrationKey(ctx context.Context, a *Access, i
 	g, err := c.st.GetAPIRegistration(ctx, a.Session.Account, id)
 	if err != nil {
 		return APIRegSecrets{}, wrapStore(err, "API registration")
+	}
+	if err := c.mayHoldReg(ctx, a, g); err != nil {
+		return APIRegSecrets{}, err
 	}
 	key, err := c.sealer.Open(g.KeySealed, regKeyAAD(g))
 	if err != nil {

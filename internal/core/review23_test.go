@@ -1,0 +1,98 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/keyward/keyward/internal/crypto"
+	"github.com/keyward/keyward/internal/model"
+)
+
+// review23Manager adds mgr, a principal whose only permission is
+// api-registrations-manage, and returns its session. It does not outrank
+// the admin, nor anyone given more than that permission.
+func review23Manager(t *testing.T, e *psEnv) Session {
+	t.Helper()
+	ctx := context.Background()
+	now := e.clk.now().UTC()
+	p := model.Principal{ID: crypto.NewID(), Account: "acme", Login: "mgr", Kind: model.KindUser, Status: model.StatusActive,
+		Source: "local", CreatedAt: now, UpdatedAt: now}
+	if err := e.c.st.CreatePrincipal(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.c.CreateRole(ctx, acc(e.c, e.admin), RoleSpec{Name: "regmgr", Permissions: []string{PermAPIRegistrationsManage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetGrants(ctx, acc(e.c, e.admin), p.ID, []GrantSpec{{RoleID: r.ID, Type: model.GrantPermanent}}); err != nil {
+		t.Fatal(err)
+	}
+	e.ids["mgr"] = p.ID
+	return Session{Account: "acme", PrincipalID: p.ID, Login: "mgr", Kind: "user", Level: LevelPassword}
+}
+
+func review23AdminRole(t *testing.T, e *psEnv) string {
+	t.Helper()
+	r, err := e.c.st.GetRoleByName(context.Background(), "acme", AdminRole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+func review23WantForbidden(t *testing.T, what string, err error) {
+	t.Helper()
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Kind != Forbidden {
+		t.Errorf("%s: err = %v, want Forbidden (the caller does not outrank a principal the registration admits)", what, err)
+	}
+}
+
+// Finding 1: a registration manager who does not outrank the principals an
+// existing registration admits must not read its key, rotate it, loosen its
+// rules or options: each hands them a sign-in as that principal.
+func TestReview23ManagingAnotherRegistrationNeedsOutrank(t *testing.T) {
+	e := newPSEnv(t)
+	ctx := context.Background()
+	mgr := review23Manager(t, e)
+	// The admin's own registrations: one admitting the admin, one running as it.
+	g, _ := e.reg(APIRegSpec{Allowed: &[]string{"user:admin"}, Rules: rules(RuleIP, "10.9.9.9"),
+		PasswordRequired: ptrTo(true), ClientCertRequired: ptrTo(true)})
+	ap, _, err := e.c.CreateAPIRegistration(ctx, acc(e.c, e.admin), APIRegSpec{Name: ptrTo("admin-oauth"),
+		Type: model.APIAccessPolicy, RunAs: ptrTo("admin"), Rules: rules(RuleIP, "127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := func() *Access { return acc(e.c, mgr) }
+	_, err = e.c.ShowAPIRegistrationKey(ctx, m(), g.ID)
+	review23WantForbidden(t, "show-key of a registration admitting the admin", err)
+	_, err = e.c.RotateAPIRegistrationKey(ctx, m(), g.ID)
+	review23WantForbidden(t, "rotate a registration admitting the admin", err)
+	_, err = e.c.RotatePSRUNSecret(ctx, m(), g.ID)
+	review23WantForbidden(t, "rotate the PSRUN secret of a registration admitting the admin", err)
+	_, err = e.c.UpdateAPIRegistration(ctx, m(), g.ID, APIRegSpec{Rules: rules(RuleIP, "0.0.0.0/0"),
+		PasswordRequired: ptrTo(false), ClientCertRequired: ptrTo(false), EnforceMFA: ptrTo(false)})
+	review23WantForbidden(t, "PATCH rules/options of a registration admitting the admin", err)
+	_, err = e.c.ShowAPIRegistrationKey(ctx, m(), ap.ID)
+	review23WantForbidden(t, "show-key of an access policy running as the admin", err)
+	_, err = e.c.RotateAPIRegistrationKey(ctx, m(), ap.ID)
+	review23WantForbidden(t, "rotate an access policy running as the admin", err)
+	_, err = e.c.UpdateAPIRegistration(ctx, m(), ap.ID, APIRegSpec{AccessTokenMinutes: ptrTo(1440)})
+	review23WantForbidden(t, "PATCH an access policy running as the admin", err)
+
+	// What the manager outranks stays theirs to manage (carol holds no role).
+	own, _ := e.reg(APIRegSpec{Allowed: &[]string{"user:carol"}})
+	if _, err := e.c.ShowAPIRegistrationKey(ctx, m(), own.ID); err != nil {
+		t.Errorf("show-key of a registration admitting only carol: %v", err)
+	}
+	if _, err := e.c.UpdateAPIRegistration(ctx, m(), own.ID, APIRegSpec{Rules: rules(RuleIP, "127.0.0.2")}); err != nil {
+		t.Errorf("PATCH of a registration admitting only carol: %v", err)
+	}
+}
+
+// Finding 2: allowed/run_as are checked against the manager only when
+// written. A principal admitted then and given more since (or created later
+// under an admitted name, or a role's later holder) must not be signed in
+// through the manager's registration: authenticators keep DefinedBy and check
+// authorOutranks at every sign-in; registrations must too.
