@@ -262,7 +262,7 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	now := c.now().UTC()
 	g := model.APIRegistration{ID: crypto.NewID(), Account: a.Session.Account, Type: spec.Type, EnforceMFA: true,
-		CreatedAt: now, UpdatedAt: now, Allowed: []string{}}
+		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID}
 	switch g.Type {
 	case "":
 		g.Type = model.APIKeyPolicy
@@ -331,6 +331,7 @@ func (c *apiRegService) update(ctx context.Context, a *Access, id, event string,
 		return model.APIRegistration{}, err
 	}
 	next.UpdatedAt = c.now().UTC()
+	next.DefinedBy = a.Session.PrincipalID
 	ev := c.regEvent(a, next, event)
 	g, err := c.st.UpdateAPIRegistration(ctx, a.Session.Account, id, func(cur model.APIRegistration) (model.APIRegistration, error) {
 		if !cur.UpdatedAt.Equal(old.UpdatedAt) || string(cur.KeyHash) != string(old.KeyHash) {

@@ -138,7 +138,7 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	if !c.authnSvc.allowedBy(ctx, svc, p) {
 		return refuse(ReasonNotAllowed, "", forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
-	if ok, err := c.authorOutranks(ctx, svc, p); err != nil {
+	if ok, err := c.authorOutranks(ctx, svc.Account, svc.DefinedBy, p); err != nil {
 		return Session{}, storeError(err)
 	} else if !ok {
 		return refuse(ReasonNotAllowed, "the service's author no longer outranks the principal",
@@ -223,15 +223,15 @@ func (c *authService) outsideKey(ctx context.Context, caller Caller, cred Creden
 // log in as someone stronger than the one who pointed keyward at it. A
 // service from before this check (no author) is not limited; an author
 // since deleted admits no one until the service is saved again.
-func (c *authService) authorOutranks(ctx context.Context, svc model.AuthenticatorService, p model.Principal) (bool, error) {
-	if svc.DefinedBy == "" || svc.DefinedBy == p.ID {
+func (c *authService) authorOutranks(ctx context.Context, account, definedBy string, p model.Principal) (bool, error) {
+	if definedBy == "" || definedBy == p.ID {
 		return true, nil
 	}
-	if _, err := c.keys.principal(ctx, svc.Account, svc.DefinedBy); err != nil {
+	if _, err := c.keys.principal(ctx, account, definedBy); err != nil {
 		return false, noDecision(err)
 	}
 	now := c.now()
-	author, err := c.access.potential(ctx, svc.Account, svc.DefinedBy, now)
+	author, err := c.access.potential(ctx, account, definedBy, now)
 	if err != nil {
 		return false, noDecision(err)
 	}

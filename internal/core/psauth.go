@@ -194,6 +194,11 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 			return refuse(ReasonUserNotAllowed)
 		}
 	}
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
+		return Session{}, storeError(err)
+	} else if !ok {
+		return refuse(ReasonAuthorNotOutranks)
+	}
 	pe, err := c.keys.principal(ctx, p.Account, p.ID)
 	if outage(err) {
 		return Session{}, storeError(err)
@@ -485,6 +490,11 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 		return refuse(ReasonPrincipalGone)
 	}
 	ev.Actor = p.RoleID()
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
+		return PSToken{}, storeError(err)
+	} else if !ok {
+		return refuse(ReasonAuthorNotOutranks)
+	}
 	pe, err := c.keys.principal(ctx, p.Account, p.ID)
 	if outage(err) {
 		return PSToken{}, storeError(err)

@@ -69,6 +69,7 @@ const (
 	ReasonServiceNotFound     Reason = "service_not_found"    // the authenticator service does not exist (Kind NotFound)
 	ReasonServiceMisconfigure Reason = "invalid_configuration"
 	ReasonMFAState            Reason = "mfa_state" // the principal's MFA is not in the state the operation needs (Kind Conflict)
+	ReasonAuthorNotOutranks   Reason = "author_not_outranks"  // whoever wrote the registration no longer outranks the principal it signs in as
 	// A service's jwks-uri, or its provider-uri (discovery, then the keys it
 	// names), could not be fetched or read (Kind Internal; Msg is the URI).
 	ReasonJWKSFetchFailed  Reason = "jwks_fetch_failed"
@@ -123,5 +124,6 @@ func Reasons() []Reason {
 		ReasonSignatureReplayed, ReasonUserNotAllowed, ReasonBadChallenge, ReasonBadClient, ReasonUnsupportedGrant,
 		ReasonSessionUnknown, ReasonSessionIdle,
 		ReasonMFANotEnabled, ReasonSecurityLevel, ReasonCustomer, ReasonSignatureInvalid, ReasonSignatureTimestamp,
-		ReasonSignatureReplay, ReasonSignatureClockSkew, ReasonReplayFull, ReasonIdempotencyConflict}
+		ReasonSignatureReplay, ReasonSignatureClockSkew, ReasonReplayFull, ReasonIdempotencyConflict,
+		ReasonAuthorNotOutranks}
 }

@@ -96,3 +96,42 @@ func TestReview23ManagingAnotherRegistrationNeedsOutrank(t *testing.T) {
 // under an admitted name, or a role's later holder) must not be signed in
 // through the manager's registration: authenticators keep DefinedBy and check
 // authorOutranks at every sign-in; registrations must too.
+func TestReview23SignInNeedsAuthorOutranks(t *testing.T) {
+	e := newPSEnv(t)
+	ctx := context.Background()
+	lo := from("127.0.0.1")
+	mgr := review23Manager(t, e)
+	g, sec, err := e.c.CreateAPIRegistration(ctx, acc(e.c, mgr), APIRegSpec{Name: ptrTo("mgr-reg"), EnforceMFA: ptrTo(false),
+		Allowed: &[]string{"user:carol", "user:ghost"}, Rules: rules(RuleIP, "127.0.0.1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = g
+	adminRole := review23AdminRole(t, e)
+	// carol (enabled, no role at creation) is made an administrator later.
+	if _, err := e.c.UpdatePrincipal(ctx, acc(e.c, e.admin), e.ids["carol"], PrincipalPatch{Status: ptrTo(model.StatusActive)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetGrants(ctx, acc(e.c, e.admin), e.ids["carol"], []GrantSpec{{RoleID: adminRole, Type: model.GrantPermanent}}); err != nil {
+		t.Fatal(err)
+	}
+	// ghost did not exist when the registration was written.
+	now := e.clk.now().UTC()
+	ghost := model.Principal{ID: crypto.NewID(), Account: "acme", Login: "ghost", Kind: model.KindUser, Status: model.StatusActive,
+		Source: "local", CreatedAt: now, UpdatedAt: now}
+	if err := e.c.st.CreatePrincipal(ctx, ghost, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SetGrants(ctx, acc(e.c, e.admin), ghost.ID, []GrantSpec{{RoleID: adminRole, Type: model.GrantPermanent}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"carol", "ghost"} {
+		in, err := e.sign(lo, PSAuthProof{Key: sec.Key, RunAs: who})
+		if err == nil {
+			t.Errorf("the manager's key signed in as %s, now an administrator the manager does not outrank (UserName %q)", who, in.UserName)
+		}
+	}
+}
+
+// Finding 3: a session ends when its principal is disabled, even if the
+// cookie is not used while the principal is disabled.

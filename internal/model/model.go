@@ -219,6 +219,7 @@ type APIRegistration struct {
 	Allowed            []string // user:<login>, host:<login>, role:<name>
 	Rules              []APIRule
 	RunAs              string // access policy: the login it signs in as
+	DefinedBy          string // principal id of who last wrote the registration (its allowed list or run_as)
 	AccessTokenMinutes int
 	ClientID           string // access policy: lowercase GUID
 	KeyHash            []byte // HMAC of the key or client secret

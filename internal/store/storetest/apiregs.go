@@ -16,7 +16,7 @@ func newAPIReg(account, id, name string, hash byte) model.APIRegistration {
 		Allowed: []string{"user:alice", "role:ops"},
 		Rules:   []model.APIRule{{ID: "r1", Type: "ip", Value: "10.0.0.0/8"}, {ID: "r2", Type: "xff", Value: "::1"}},
 		KeyHash: []byte{hash, 1, 2, 3}, KeySealed: []byte("sealed\x00key"), KeyLast4: "abcd", PSRUNSealed: []byte("sealed psrun"),
-		CreatedAt: at(time.Second), UpdatedAt: at(time.Second),
+		CreatedAt: at(time.Second), UpdatedAt: at(time.Second), DefinedBy: "author-" + id,
 	}
 }
 
