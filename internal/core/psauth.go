@@ -210,14 +210,23 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		return refuse(reason)
 	}
 	if pr.Bearer == "" && g.PasswordRequired {
+		// The same per-login throttle as native password login: a
+		// registration key is no unthrottled password oracle, and a
+		// locked login stays locked here.
+		throttleKey := p.Account + "\x00" + p.ID
+		if wait := c.auth.throttle.blocked(throttleKey, c.now()); wait > 0 {
+			return refuse(ReasonThrottled)
+		}
 		ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, pr.Password)
 		if perr != nil {
 			c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 			return Session{}, perr
 		}
 		if !ok || pr.Password == "" {
+			c.auth.throttle.fail(throttleKey, c.now())
 			return refuse(ReasonBadPassword)
 		}
+		c.auth.throttle.reset(throttleKey)
 		level = max(level, LevelPassword)
 	}
 	if pr.Bearer == "" && g.EnforceMFA && p.MFA == model.MFAEnabled {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
@@ -135,3 +136,25 @@ func TestReview23SignInNeedsAuthorOutranks(t *testing.T) {
 
 // Finding 3: a session ends when its principal is disabled, even if the
 // cookie is not used while the principal is disabled.
+// Finding 5: pwd= at SignAppin is a password check like any other: it
+// counts toward the login's throttle and is refused while the login is
+// throttled (else a registration key is an unthrottled password oracle).
+func TestReview23PSAuthPasswordThrottled(t *testing.T) {
+	e := newPSEnv(t)
+	ctx := context.Background()
+	lo := from("127.0.0.1")
+	_, sec := e.reg(APIRegSpec{EnforceMFA: ptrTo(false), PasswordRequired: ptrTo(true)})
+	for i := 0; i < throttleFailures+2; i++ {
+		_, _ = e.sign(lo, PSAuthProof{Key: sec.Key, RunAs: "bob", Password: "wrong-" + time.Duration(i).String()})
+	}
+	if _, err := e.sign(lo, PSAuthProof{Key: sec.Key, RunAs: "bob", Password: "bob-secret-1"}); err == nil {
+		t.Error("PS-Auth accepted the right password after a run of wrong ones (no throttle)")
+	}
+	_, err := e.c.Authenticate(ctx, lo, Credential{Kind: CredPassword, Account: "acme", Login: "bob", Secret: "bob-secret-1"})
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Kind != RateLimited {
+		t.Errorf("native password login after %d wrong PS-Auth passwords: err = %v, want RateLimited", throttleFailures+2, err)
+	}
+}
+
+// Finding 6 (low): a sign-in admitted only through a FLOATING grant is a
