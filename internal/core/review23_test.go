@@ -158,3 +158,21 @@ func TestReview23PSAuthPasswordThrottled(t *testing.T) {
 }
 
 // Finding 6 (low): a sign-in admitted only through a FLOATING grant is a
+func TestReview23SessionEndsOnDisableUnused(t *testing.T) {
+	e := newPSEnv(t)
+	ctx := context.Background()
+	lo := from("127.0.0.1")
+	_, sec := e.reg(APIRegSpec{EnforceMFA: ptrTo(false)})
+	in, err := e.sign(lo, PSAuthProof{Key: sec.Key, RunAs: "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []string{model.StatusDisabled, model.StatusActive} {
+		if _, err := e.c.UpdatePrincipal(ctx, acc(e.c, e.admin), e.ids["bob"], PrincipalPatch{Status: ptrTo(st)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.c.Authenticate(ctx, lo, Credential{Kind: CredPSSession, Account: "acme", Secret: in.Cookie}); err == nil {
+		t.Error("a session begun before its principal was disabled still works after it is enabled again")
+	}
+}

@@ -189,6 +189,13 @@ func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update 
 			WHERE id = $1 AND account = $2`, args...); err != nil {
 			return s.constraint(err)
 		}
+		if p.Status != model.StatusActive && old.Status != p.Status {
+			// Disabling ends the principal's surface sessions (PS-Auth
+			// cookies, pending sign-ins, tokens) at once.
+			if _, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE account = $1 AND principal_id = $2", account, id); err != nil {
+				return err
+			}
+		}
 		out = p
 		return nil
 	})
@@ -206,6 +213,10 @@ func (s *Store) DeletePrincipal(ctx context.Context, account, id string, evs ...
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
 		}
+		if err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx, "DELETE FROM surface_sessions WHERE account = $1 AND principal_id = $2", account, id)
 		return err
 	})
 	if err != nil {

@@ -41,6 +41,7 @@ CREATE TABLE surface_sessions (
 	expires_at      TEXT NOT NULL
 );
 CREATE INDEX surface_sessions_registration ON surface_sessions (registration_id);
+CREATE INDEX surface_sessions_principal ON surface_sessions (principal_id);
 
 CREATE TABLE principal_numbers (
 	number       INTEGER PRIMARY KEY AUTOINCREMENT,
