@@ -236,6 +236,11 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return AuthenticatorView{}, err
 	}
+	// A narrowed key (roles, sources, customers) must not define who may
+	// log in as whom: an authenticator names principals outside its scope.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
+		return AuthenticatorView{}, err
+	}
 	account := a.Session.Account
 	if err := c.checkType(typ, serviceID); err != nil {
 		return AuthenticatorView{}, err
@@ -448,6 +453,11 @@ func (c *authenticatorService) DeleteAuthenticator(ctx context.Context, a *Acces
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return err
 	}
+	// A narrowed key (roles, sources, customers) must not define who may
+	// log in as whom: an authenticator names principals outside its scope.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
+		return err
+	}
 	account := a.Session.Account
 	ev := c.audit.event(a.Caller, account, "authenticator.delete")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
@@ -465,6 +475,11 @@ func (c *authenticatorService) DeleteAuthenticator(ctx context.Context, a *Acces
 // needs what defining it needs. An undefined service is NotFound.
 func (c *authenticatorService) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serviceID string, enabled bool) error {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return err
+	}
+	// A narrowed key (roles, sources, customers) must not define who may
+	// log in as whom: an authenticator names principals outside its scope.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
 		return err
 	}
 	account := a.Session.Account
