@@ -467,6 +467,11 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 		}
 		return PSToken{}, unauthenticated(reason)
 	}
+	// The run-as principal comes from the caches: stale ones (a PostgreSQL
+	// listener without proof of life) must not issue a token (review 25, F4).
+	if err := c.keys.fresh.check(); err != nil {
+		return PSToken{}, err
+	}
 	if req.GrantType != "client_credentials" {
 		return refuse(ReasonUnsupportedGrant)
 	}
