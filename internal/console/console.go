@@ -29,6 +29,7 @@ type Core interface {
 	Access(ctx context.Context, caller core.Caller, s core.Session) (*core.Access, error)
 	Require(ctx context.Context, a *core.Access, perm string) error
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
+	CredentialStamp(ctx context.Context, account, principalID string) (string, error)
 }
 
 // Console serves /console/.
@@ -209,7 +210,12 @@ func (cs *Console) signInCode(w http.ResponseWriter, r *http.Request) {
 
 // start begins a console session for s: a new cookie value every time.
 func (cs *Console) start(w http.ResponseWriter, r *http.Request, s core.Session) {
-	value := cs.sessions.start(s)
+	stamp, err := cs.core.CredentialStamp(r.Context(), s.Account, s.PrincipalID)
+	if err != nil {
+		cs.failSignIn(w, r, err)
+		return
+	}
+	value := cs.sessions.start(s, stamp)
 	setCookie(w, r, value)
 	writeJSON(w, http.StatusOK, signInAnswer{Step: "done"})
 }
@@ -258,6 +264,9 @@ var errSessionEnded = errors.New("console session ended")
 // accessOf is access without an answer: errSessionEnded when the core no
 // longer admits the session's principal (the session is then ended).
 func (cs *Console) accessOf(r *http.Request, se *session) (*core.Access, string, error) {
+	if !cs.stampHolds(r, se) {
+		return nil, "", errSessionEnded
+	}
 	tok, err := cs.sessions.token(se, cs.core)
 	if err != nil {
 		return nil, "", err
@@ -320,6 +329,10 @@ func (cs *Console) forward(w http.ResponseWriter, r *http.Request) {
 	target := path.Clean("/api/v1/" + r.PathValue("rest"))
 	if !strings.HasPrefix(target, "/api/v1/") {
 		writeJSON(w, http.StatusNotFound, errBody("not_found", "no such endpoint"))
+		return
+	}
+	if !cs.stampHolds(r, se) {
+		writeJSON(w, http.StatusUnauthorized, errBody("unauthenticated", "the console session has ended; sign in again"))
 		return
 	}
 	tok, err := cs.sessions.token(se, cs.core)
@@ -403,3 +416,15 @@ var messageTmpl = template.Must(template.New("m").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · keyward console</title></head>
 <body><main><h1>{{.Title}}</h1><p>{{.Text}}</p>{{if .Link}}<p><a href="/console/">Back to the console</a></p>{{end}}</main></body></html>
 `))
+
+// stampHolds reports whether the principal still signs in with what the
+// session's sign-in proved (password, second factor, status); when not (a
+// password change, an MFA reset), the session is ended.
+func (cs *Console) stampHolds(r *http.Request, se *session) bool {
+	stamp, err := cs.core.CredentialStamp(r.Context(), se.core.Account, se.core.PrincipalID)
+	if err == nil && stamp == se.stamp {
+		return true
+	}
+	cs.sessions.end(cookieValue(r))
+	return false
+}

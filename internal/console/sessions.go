@@ -34,6 +34,8 @@ type session struct {
 	// the code step holds what the first step proved
 	pending         bool
 	login, password string
+	// stamp is the principal's credential stamp at sign-in.
+	stamp string
 }
 
 type sessions struct {
@@ -83,9 +85,9 @@ func (ss *sessions) expired(se *session, now time.Time) bool {
 	return now.Sub(se.lastSeen) >= IdleTimeout || now.Sub(se.started) >= AbsoluteTimeout
 }
 
-func (ss *sessions) start(s core.Session) string {
+func (ss *sessions) start(s core.Session, stamp string) string {
 	now := ss.now()
-	return ss.put(&session{core: s, csrf: random(), started: now, lastSeen: now})
+	return ss.put(&session{core: s, stamp: stamp, csrf: random(), started: now, lastSeen: now})
 }
 
 func (ss *sessions) pending(login, password string) string {

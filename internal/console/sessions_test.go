@@ -13,8 +13,8 @@ import (
 func TestSessionLifetimes(t *testing.T) {
 	now := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
 	ss := newSessions(func() time.Time { return now })
-	v := ss.start(core.Session{Login: "ops"})
-	if len(v) < 43 || ss.start(core.Session{}) == v {
+	v := ss.start(core.Session{Login: "ops"}, "stamp")
+	if len(v) < 43 || ss.start(core.Session{}, "stamp") == v {
 		t.Fatalf("cookie value %q", v)
 	}
 	if ss.getPending(v) != nil {
@@ -31,7 +31,7 @@ func TestSessionLifetimes(t *testing.T) {
 	if ss.get(v) != nil {
 		t.Fatal("session outlived the absolute timeout")
 	}
-	w := ss.start(core.Session{Login: "ops"})
+	w := ss.start(core.Session{Login: "ops"}, "stamp")
 	now = now.Add(IdleTimeout)
 	if ss.get(w) != nil {
 		t.Fatal("session outlived the idle timeout")
@@ -44,7 +44,7 @@ func TestSessionLifetimes(t *testing.T) {
 	if ss.getPending(p) != nil {
 		t.Fatal("code step outlived its 5 minutes")
 	}
-	x := ss.start(core.Session{})
+	x := ss.start(core.Session{}, "stamp")
 	ss.end(x)
 	if ss.get(x) != nil {
 		t.Fatal("ended session still answers")
