@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,8 +21,15 @@ func version() string { return "keyward " + server.Version }
 func (o options) config(log *slog.Logger) (server.Config, error) {
 	cfg := server.Config{DataDir: o.Data, Listen: o.Listen, StoreURL: o.Store, Account: o.Account, BcryptWorkers: o.BcryptWorkers, Logger: log,
 		AccessLog: o.AccessLog, ReplayEntries: o.ReplayEntries, LoginMaxWait: o.LoginMaxWait, MetricsListen: o.MetricsListen}
-	if o.Store != "" && !strings.HasPrefix(o.Store, "postgres://") && !strings.HasPrefix(o.Store, "postgresql://") {
-		return cfg, fmt.Errorf("store: %q is not a postgres:// URL", o.Store)
+	if o.Store != "" {
+		u, err := url.Parse(o.Store)
+		if err != nil {
+			// Never echo the URL: it may hold a password.
+			return cfg, errors.New("store: not a valid postgres:// URL")
+		}
+		if s := strings.ToLower(u.Scheme); s != "postgres" && s != "postgresql" {
+			return cfg, fmt.Errorf("store: %q is not a postgres:// URL", u.Redacted())
+		}
 	}
 	if o.TrustedProxies != "" {
 		ps, err := netpolicy.ParseCIDRs(strings.Split(o.TrustedProxies, ","))
