@@ -20,3 +20,21 @@ func TestReviewStoreURLNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// The CLI must not send a password (or a token, or an API key) in clear
+// text to a server that is not on this machine.
+func TestReviewCLIRefusesPlainHTTPToRemote(t *testing.T) {
+	clearSettingsEnv(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("KEYWARD_TOKEN", "")
+	t.Setenv("KEYWARD_ADDR", "http://keyward.invalid:9")
+	withStdin(t, "hunter2\n")
+	code, _, errs := cli(t, "login", "--login", "alice")
+	if code != exitUsage || !strings.Contains(errs, "https") {
+		t.Errorf("login over http:// to a remote host: exit %d, %s (want a usage error asking for https://)", code, errs)
+	}
+	t.Setenv("KEYWARD_TOKEN", "kw_abcdefghijklmnop_secret")
+	if code, _, errs := cli(t, "user", "list"); code != exitUsage || !strings.Contains(errs, "https") {
+		t.Errorf("user list over http:// to a remote host: exit %d, %s", code, errs)
+	}
+}
