@@ -6,14 +6,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/keyward/keyward/test/e2e/e2ekit"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,67 +25,23 @@ var binary, root string
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "keyward-e2e-console-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	root, err = filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	binary = filepath.Join(dir, "keyward")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/keyward")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build keyward:", err)
-		return 1
-	}
-	return m.Run()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	code := e2ekit.Run(m, "console", &binary)
+	root = e2ekit.Root
+	return code
 }
 
 type keyward struct {
 	url      string
 	adminKey string
-	logs     *syncBuffer
+	logs     *e2ekit.SyncBuffer
 	hc       *http.Client
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // start runs keyward init and keyward serve on a temporary folder.
 func start(t *testing.T) *keyward {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
-	kw := &keyward{logs: &syncBuffer{}, hc: &http.Client{Timeout: 10 * time.Second}}
+	kw := &keyward{logs: &e2ekit.SyncBuffer{}, hc: &http.Client{Timeout: 10 * time.Second}}
 	var out bytes.Buffer
 	initCmd := exec.Command(binary, "init", "--data", data, "--account", account)
 	initCmd.Stdout, initCmd.Stderr = &out, kw.logs
@@ -104,7 +59,7 @@ func start(t *testing.T) *keyward {
 		ans.APIKey = strings.TrimSpace(string(b))
 	}
 	kw.adminKey = ans.APIKey
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", e2ekit.FreePort(t))
 	kw.url = "http://" + addr
 	serve := exec.Command(binary, "serve", "--data", data, "--listen", addr, "--account", account, "--log-level", "debug")
 	serve.Stdout, serve.Stderr = kw.logs, kw.logs
