@@ -30,6 +30,7 @@ type Core interface {
 	Require(ctx context.Context, a *core.Access, perm string) error
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
 	CredentialStamp(ctx context.Context, account, principalID string) (string, error)
+	EndCodeStep(ctx context.Context, caller core.Caller, account, login, via string, failures int)
 }
 
 // Console serves /console/.
@@ -199,8 +200,21 @@ func (cs *Console) signInCode(w http.ResponseWriter, r *http.Request) {
 	}
 	cred := core.Credential{Kind: core.CredPassword, Account: cs.account, Login: p.login, Secret: p.password, Second: b.Code,
 		Event: "login", Via: Authenticator}
-	s, err := cs.core.Authenticate(r.Context(), api.CallerFrom(r.Context()), cred)
+	caller := api.CallerFrom(r.Context())
+	s, err := cs.core.Authenticate(r.Context(), caller, cred)
 	if err != nil {
+		// Wrong codes (or codes refused while locked) end the code step
+		// after as many as lock the principal's code checks: a stolen
+		// pending cookie cannot keep guessing, and the password it holds
+		// is forgotten.
+		var e *core.Error
+		if errors.As(err, &e) && (e.Reason == core.ReasonMFAInvalid || e.Reason == core.ReasonMFALocked) {
+			if n := cs.sessions.failCode(p); n >= core.MFAMaxFailures {
+				cs.sessions.end(cookieValue(r))
+				clearCookie(w, r)
+				cs.core.EndCodeStep(r.Context(), caller, cs.account, p.login, Authenticator, n)
+			}
+		}
 		cs.failSignIn(w, r, err)
 		return
 	}

@@ -452,3 +452,63 @@ func TestConsoleMissingPermission(t *testing.T) {
 		t.Fatalf("refusals audited: %d", len(recs))
 	}
 }
+
+// TestConsoleCodeStepEndsAfterWrongCodes: a pending code step is ended after
+// as many wrong codes as lock MFA (its cookie cleared, the end audited), and
+// its cookie then reaches no code check at all.
+func TestConsoleCodeStepEndsAfterWrongCodes(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t, false)
+	id := e.user("ops", true)
+	tok := e.do("POST", "/api/v1/token", "", map[string]string{"login": "ops", "password": consolePassword}).json(t)["access_token"].(string)
+	seed := e.do("POST", "/api/v1/users/"+id+"/mfa", "", nil, "Authorization", "Bearer "+tok).json(t)["seed"].(string)
+	code := func(at time.Time) string {
+		c, err := totp.GenerateCodeCustom(seed, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if a := e.do("POST", "/api/v1/users/"+id+"/mfa/verify", "", map[string]string{"code": code(time.Now().Add(-30 * time.Second))}, "Authorization", "Bearer "+tok); a.status != 200 {
+		t.Fatalf("verify: %d %s", a.status, a.body)
+	}
+	// A code that is none of the previous, current or next step's.
+	wrong := "000000"
+	for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+		if code(time.Now().Add(d)) == wrong {
+			wrong = "999999"
+		}
+	}
+	count := func(q string) float64 {
+		return e.admin("GET", "/api/v1/audit?"+q, nil, 200)["total"].(float64)
+	}
+	pending, _ := e.signIn("ops", consolePassword)
+	for i := 1; i <= 5; i++ {
+		a := e.do("POST", "/console/api/sign-in/code", pending.Value, map[string]string{"code": wrong}, sameOrigin...)
+		if a.status != 401 || a.json(t)["error"].(map[string]any)["message"] != "Sign-in failed" {
+			t.Fatalf("wrong code %d: %d %s", i, a.status, a.body)
+		}
+		cleared := false
+		for _, c := range (&http.Response{Header: a.header}).Cookies() {
+			cleared = cleared || (c.Name == console.CookieName && c.MaxAge < 0)
+		}
+		if cleared != (i == 5) {
+			t.Fatalf("wrong code %d: cookie cleared = %v", i, cleared)
+		}
+	}
+	if n := count("event=mfa.code_step_ended&outcome=failure&actor=acme:user:ops"); n != 1 {
+		t.Fatalf("code step end audited %v times, want 1", n)
+	}
+	logins := count("event=login&actor=acme:user:ops")
+	if logins < 6 {
+		t.Fatalf("login records of ops: %v, want the first step and five wrong codes at least", logins)
+	}
+	// The ended step's cookie reaches no code check: refused by the console
+	// itself, so the core records no further login attempt.
+	if a := e.do("POST", "/console/api/sign-in/code", pending.Value, map[string]string{"code": code(time.Now())}, sameOrigin...); a.status != 401 {
+		t.Fatalf("code after the step ended: %d %s", a.status, a.body)
+	}
+	if n := count("event=login&actor=acme:user:ops"); n != logins {
+		t.Fatalf("the ended step reached the core: login records %v → %v", logins, n)
+	}
+}
