@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,12 @@ type browser struct {
 	n      int
 	mu     sync.Mutex
 	faults []string
+	// pages are the signed-in page URLs checkA11y saw, for the layout sweep.
+	pages []string
+	// the lowest contrast ratios measured, and where
+	visualChecks         int
+	minText, minRing     float64
+	minTextAt, minRingAt string
 }
 
 func newBrowser(t *testing.T, exe string) *browser {
@@ -374,6 +381,13 @@ func (b *browser) checkA11y(where string) {
 		b.shot("a11y-" + where)
 		b.t.Fatalf("%s: controls without an accessible name: %v", where, bad)
 	}
+	var signedIn, dialogOpen bool
+	b.eval(`!!document.querySelector('.signout')`, &signedIn)
+	b.eval(`!!document.querySelector('[role=dialog]')`, &dialogOpen)
+	if p := b.path(); signedIn && !dialogOpen && !slices.Contains(b.pages, p) {
+		b.pages = append(b.pages, p)
+	}
+	b.checkVisual(where)
 }
 
 // path is the page's path and query.
