@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/keyward/keyward/test/e2e/e2ekit"
 )
 
 // chromiumPath finds Debian's chromium; without it the test skips locally
@@ -69,7 +70,7 @@ func newBrowser(t *testing.T, exe string) *browser {
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	b := &browser{t: t, ctx: ctx, shots: filepath.Join(root, "test-output", "console")}
+	b := &browser{t: t, ctx: ctx, shots: filepath.Join(e2ekit.Root, "test-output", "console")}
 	if err := os.MkdirAll(b.shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
