@@ -259,20 +259,6 @@ func (cs *Console) csrfOK(r *http.Request, se *session) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(se.csrf)) == 1
 }
 
-// access turns the console session into a core access: its token through
-// the one way in (admission, revocation, a disabled principal: all the
-// core's), then the access snapshot. nil with the answer written.
-func (cs *Console) access(w http.ResponseWriter, r *http.Request, se *session) (*core.Access, string) {
-	a, tok, err := cs.accessOf(r, se)
-	switch {
-	case errors.Is(err, errSessionEnded):
-		writeJSON(w, http.StatusUnauthorized, errBody("unauthenticated", "session ended"))
-	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, errBody("unavailable", "cannot read the session's access"))
-	}
-	return a, tok
-}
-
 var errSessionEnded = errors.New("console session ended")
 
 // accessOf is access without an answer: errSessionEnded when the core no
@@ -315,8 +301,15 @@ func (cs *Console) session(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionAnswer{Permissions: []string{}})
 		return
 	}
-	a, _ := cs.access(w, r, se)
-	if a == nil {
+	a, _, err := cs.accessOf(r, se)
+	if errors.Is(err, errSessionEnded) {
+		// Ended (a password change, an MFA reset, a disabled principal):
+		// signed out, as with no session at all.
+		writeJSON(w, http.StatusOK, sessionAnswer{Permissions: []string{}})
+		return
+	}
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errBody("unavailable", "cannot read the session's access"))
 		return
 	}
 	perms := a.Permissions()

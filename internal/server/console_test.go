@@ -512,3 +512,51 @@ func TestConsoleCodeStepEndsAfterWrongCodes(t *testing.T) {
 		t.Fatalf("the ended step reached the core: login records %v → %v", logins, n)
 	}
 }
+
+// TestConsoleSessionThroughOwnEnrolmentAndPassword: enrolling one's TOTP
+// from the console does not end the session that enrols (the new seed is
+// not yet a way in); enabling it does (the sign-in is now below the
+// principal's second factor), and so does changing one's password through
+// PUT /api/v1/password.
+func TestConsoleSessionThroughOwnEnrolmentAndPassword(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t, false)
+	id := e.user("bob", false)
+	cookie, csrf := e.session("bob")
+	post := func(path string, body any) answer {
+		return e.do("POST", path, cookie, body, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf)
+	}
+	a := post("/console/api/v1/users/"+id+"/mfa", nil)
+	if a.status != 201 {
+		t.Fatalf("enrol through the console: %d %s", a.status, a.body)
+	}
+	seed := a.json(t)["seed"].(string)
+	if a := e.do("GET", "/console/api/v1/users/"+id, cookie, nil); a.status != 200 {
+		t.Fatalf("the session ended at enrolment: %d %s", a.status, a.body)
+	}
+	c, _ := totp.GenerateCodeCustom(seed, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if a := post("/console/api/v1/users/"+id+"/mfa/verify", map[string]string{"code": c}); a.status != 200 {
+		t.Fatalf("verify through the console: %d %s", a.status, a.body)
+	}
+	if a := e.do("GET", "/console/api/v1/users/"+id, cookie, nil); a.status != 401 {
+		t.Fatalf("after enabling TOTP the level-2 session still works: %d", a.status)
+	}
+	if s := e.do("GET", "/console/api/session", cookie, nil).json(t); s["signed_in"] != false {
+		t.Fatalf("session after enabling TOTP: %v", s)
+	}
+
+	// carol changes her own password through the console: 204, the new
+	// one signs in, the session that changed it is over.
+	e.user("carol", false)
+	cookie, csrf = e.session("carol")
+	const newPw = "CArol-new-passw0rd!"
+	if a := e.do("PUT", "/console/api/v1/password", cookie, map[string]string{"password": newPw}, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf); a.status != 204 {
+		t.Fatalf("own password through the console: %d %s", a.status, a.body)
+	}
+	if a := e.do("POST", "/api/v1/token", "", map[string]string{"login": "carol", "password": newPw}); a.status != 200 {
+		t.Fatalf("new password: %d %s", a.status, a.body)
+	}
+	if s := e.do("GET", "/console/api/session", cookie, nil).json(t); s["signed_in"] != false {
+		t.Fatalf("session after the password change: %v", s)
+	}
+}

@@ -175,3 +175,25 @@ func (s *Surface) listGrants(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	api.WriteJSON(w, http.StatusOK, grantsResponse{Roles: grantViews(gs)})
 	return nil
 }
+
+// passwordChange is PUT /api/v1/password's body.
+type passwordChange struct {
+	Password string `json:"password" doc:"the new password"`
+}
+
+// changePassword is PUT /api/v1/password: the session's own principal sets
+// a new password (the core's self-service check, as Conjur's route).
+func (s *Surface) changePassword(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	var req passwordChange
+	if err := api.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Password == "" {
+		return &core.Error{Kind: core.Invalid, Field: "password", Msg: "password is required"}
+	}
+	if err := s.core.ChangePassword(r.Context(), rc.Access, req.Password); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -395,6 +395,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	b.checkA11y("access-policy")
 	b.shot("access-policy")
+	apPath := b.path()
 	b.run(chromedp.Reload())
 	if again := b.value(b.find("textbox", "Client Secret")); again != "********" {
 		t.Fatalf("client secret after a reload: %q", again)
@@ -425,6 +426,8 @@ func TestConsoleInChromium(t *testing.T) {
 	if !authn.Enabled {
 		t.Fatal("Enable did not enable the authenticator")
 	}
+
+	exerciseDialogs(t, b, kw, regPath, apPath, secret, opsID, once)
 
 	// Layout and contrast of every page visited, reloaded by its URL, at
 	// 1280×800, 1366×768 and 200 % zoom (640×400 CSS pixels at scale 2);
@@ -462,6 +465,7 @@ func TestConsoleInChromium(t *testing.T) {
 	for _, v := range viewports {
 		b.atViewport(v, func() { b.checkVisual(v.name + "-code") })
 	}
+	accountPass(t, b, kw, func() string { return code(time.Now().Add(30 * time.Second)) })
 	t.Logf("contrast measured in %d page states: lowest text %.2f:1 (%s), lowest focus ring %.2f:1 (%s); %d page URLs swept at %d viewports",
 		b.visualChecks, b.minText, b.minTextAt, b.minRing, b.minRingAt, len(b.pages), len(viewports))
 	b.checkFaults()
