@@ -517,7 +517,7 @@ func TestConsoleCodeStepEndsAfterWrongCodes(t *testing.T) {
 // from the console does not end the session that enrols (the new seed is
 // not yet a way in); enabling it does (the sign-in is now below the
 // principal's second factor), and so does changing one's password through
-// PUT /api/v1/password.
+// PUT /api/v1/users/{id}/password.
 func TestConsoleSessionThroughOwnEnrolmentAndPassword(t *testing.T) {
 	t.Parallel()
 	e := newConsoleEnv(t, false)
@@ -547,10 +547,10 @@ func TestConsoleSessionThroughOwnEnrolmentAndPassword(t *testing.T) {
 
 	// carol changes her own password through the console: 204, the new
 	// one signs in, the session that changed it is over.
-	e.user("carol", false)
+	carol := e.user("carol", false)
 	cookie, csrf = e.session("carol")
 	const newPw = "CArol-new-passw0rd!"
-	if a := e.do("PUT", "/console/api/v1/password", cookie, map[string]string{"password": newPw}, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf); a.status != 204 {
+	if a := e.do("PUT", "/console/api/v1/users/"+carol+"/password", cookie, map[string]string{"password": newPw}, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf); a.status != 204 {
 		t.Fatalf("own password through the console: %d %s", a.status, a.body)
 	}
 	if a := e.do("POST", "/api/v1/token", "", map[string]string{"login": "carol", "password": newPw}); a.status != 200 {

@@ -176,14 +176,16 @@ func (s *Surface) listGrants(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	return nil
 }
 
-// passwordChange is PUT /api/v1/password's body.
+// passwordChange is PUT /api/v1/users/{id}/password's body.
 type passwordChange struct {
-	Password string `json:"password" doc:"the new password"`
+	Password string `json:"password"`
 }
 
-// changePassword is PUT /api/v1/password: the session's own principal sets
-// a new password (the core's self-service check, as Conjur's route).
-func (s *Surface) changePassword(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+// setPassword is PUT /api/v1/users/{id}/password: one's own password
+// through the core's self-service change (as Conjur's PUT
+// /authn/{account}/password), another's as PATCH /api/v1/users/{id} sets it
+// (users-manage, checked by the pipeline and the core).
+func (s *Surface) setPassword(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	var req passwordChange
 	if err := api.DecodeJSON(r, &req); err != nil {
 		return err
@@ -191,7 +193,13 @@ func (s *Surface) changePassword(w http.ResponseWriter, r *http.Request, rc *api
 	if req.Password == "" {
 		return &core.Error{Kind: core.Invalid, Field: "password", Msg: "password is required"}
 	}
-	if err := s.core.ChangePassword(r.Context(), rc.Access, req.Password); err != nil {
+	var err error
+	if id := r.PathValue("id"); id == rc.Access.Session.PrincipalID {
+		err = s.core.ChangePassword(r.Context(), rc.Access, req.Password)
+	} else {
+		_, err = s.core.UpdatePrincipal(r.Context(), rc.Access, id, core.PrincipalPatch{Password: &req.Password})
+	}
+	if err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

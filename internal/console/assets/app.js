@@ -933,7 +933,7 @@ async function renderMyAccount() {
   const form = h('form', { novalidate: true }, h('h2', { text: 'Change password' }), field('New password', pw, 'password'), h('button', { type: 'submit', text: 'Change Password' }));
   form.addEventListener('submit', guard(async () => {
     clearErrors(form);
-    const r = await api('PUT', '/password', { password: pw.value });
+    const r = await api('PUT', `/users/${encodeURIComponent(me.principal_id)}/password`, { password: pw.value });
     pw.value = '';
     if (!r.ok) { showError(form, r); return; }
     say('Password changed');
