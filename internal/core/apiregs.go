@@ -262,7 +262,7 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	now := c.now().UTC()
 	g := model.APIRegistration{ID: crypto.NewID(), Account: a.Session.Account, Type: spec.Type, EnforceMFA: true,
-		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID}
+		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID, Version: 1}
 	switch g.Type {
 	case "":
 		g.Type = model.APIKeyPolicy
