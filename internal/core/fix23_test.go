@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -247,4 +248,38 @@ func TestFix23SessionRecheckedAndCapped(t *testing.T) {
 	}
 	e.clk.advance(start.Add(PSSessionMaxAge).Sub(e.clk.now()))
 	wantReason(t, "session at its absolute lifetime", use(in.Cookie), Unauthenticated, ReasonExpired)
+}
+
+// Review 23 notes N3/N6: rules and allowed lists are bounded (400 on the
+// field), and an update's record names the fields it set, never values.
+func TestFix23RegistrationLimitsAndUpdateRecord(t *testing.T) {
+	e := newPSEnv(t)
+	ctx := context.Background()
+	many := make([]string, maxRegEntries+1)
+	var manyRules []model.APIRule
+	for i := range many {
+		many[i] = "user:u" + strconv.Itoa(i)
+		manyRules = append(manyRules, model.APIRule{Type: RuleIP, Value: "10.0.0." + strconv.Itoa(i%250+1)})
+	}
+	_, _, err := e.c.CreateAPIRegistration(ctx, acc(e.c, e.admin), APIRegSpec{Name: ptrTo("big"), Allowed: &many, Rules: rules(RuleIP, "127.0.0.1")})
+	wantField(t, "too many allowed entries", err, "allowed")
+	_, _, err = e.c.CreateAPIRegistration(ctx, acc(e.c, e.admin), APIRegSpec{Name: ptrTo("big"), Rules: &manyRules})
+	wantField(t, "too many rules", err, "rules")
+	g, _ := e.reg(APIRegSpec{Rules: &[]model.APIRule{{Type: RuleIP, Value: "127.0.0.1"}}})
+	if _, err := e.c.UpdateAPIRegistration(ctx, acc(e.c, e.admin), g.ID, APIRegSpec{EnforceMFA: ptrTo(false),
+		Rules: rules(RuleIP, "0.0.0.0/0"), Allowed: &[]string{"user:bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	rs := auditEvents(t, e.c.st, "acme", "api_registration.update")
+	if len(rs) == 0 || rs[0].Detail != "name "+g.Name+"; set enforce_mfa,allowed,rules" {
+		t.Fatalf("update record: %+v", rs)
+	}
+}
+
+func wantField(t *testing.T, what string, err error, field string) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Invalid || e.Field != field {
+		t.Fatalf("%s: %v, want Invalid on %s", what, err, field)
+	}
 }

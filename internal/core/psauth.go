@@ -62,6 +62,15 @@ type PSToken struct {
 	ExpiresIn   int
 }
 
+// maybePurge removes ended sessions, pending sign-ins and tokens on one
+// call in 64 (sign-ins, refused ones too, and token requests): no
+// background job.
+func (c *apiRegService) maybePurge(ctx context.Context) {
+	if rand.IntN(64) == 0 {
+		_ = c.st.PurgeSurfaceSessions(ctx, c.now())
+	}
+}
+
 func (c *apiRegService) sessionHash(v string) []byte {
 	return c.sealer.KeyHash("psauth-session\x00" + v)
 }
@@ -78,6 +87,7 @@ func (c *apiRegService) SignAppin(ctx context.Context, caller Caller, cred Crede
 	cred.PS.issued = randomHex(32)
 	s, err := c.auth.Authenticate(ctx, caller, cred)
 	if err != nil {
+		c.maybePurge(ctx) // pending sign-ins pile up on refusals
 		var e *Error
 		if errors.As(err, &e) && (e.Reason == ReasonMFARequired || e.Reason == ReasonBadChallenge) {
 			return PSSignIn{Cookie: cred.PS.issued, Pending: true}, err
@@ -91,9 +101,7 @@ func (c *apiRegService) SignAppin(ctx context.Context, caller Caller, cred Crede
 			_ = c.st.DeleteSurfaceSession(ctx, old.Hash)
 		}
 	}
-	if rand.IntN(64) == 0 { // ended sessions, pending sign-ins and tokens go without a background job
-		_ = c.st.PurgeSurfaceSessions(ctx, now)
-	}
+	c.maybePurge(ctx)
 	_ = c.st.TouchAPIRegistration(ctx, s.KeyID, now)
 	p, err := c.st.GetPrincipal(ctx, s.Account, s.PrincipalID)
 	if err != nil {
@@ -617,5 +625,6 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 	} else if err != nil {
 		return PSToken{}, wrapStore(err, "token")
 	}
+	c.maybePurge(ctx)
 	return PSToken{AccessToken: tok, ExpiresIn: g.AccessTokenMinutes * 60}, nil
 }
