@@ -172,6 +172,39 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 	}
 }
 
+// testSurfaceSessionRace: a session insert made under the version an
+// update is replacing, arriving while that update's transaction is open,
+// waits for it and is refused (ErrNotFound), never stored after the
+// update ended the registration's sessions (review 23, F4).
+func testSurfaceSessionRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "acme")
+	must(t, "registration", s.CreateAPIRegistration(ctx, newAPIReg("acme", "reg-a", "alpha", 1)))
+	inside, release, created := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	ss := model.SurfaceSession{Hash: []byte{4, 2}, Account: "acme", Kind: model.SessionCookie, RegistrationID: "reg-a",
+		RegistrationVersion: 1, PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+	go func() {
+		<-inside
+		created <- s.CreateSurfaceSession(ctx, ss)
+	}()
+	_, err := s.UpdateAPIRegistration(ctx, "acme", "reg-a", func(g model.APIRegistration) (model.APIRegistration, error) {
+		close(inside)
+		select { // let the insert reach the registration's lock (not an assertion: any order must refuse it)
+		case <-release:
+		case <-time.After(50 * time.Millisecond):
+		}
+		g.KeyHash = []byte{8}
+		return g, nil
+	})
+	must(t, "update", err)
+	if err := <-created; !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session insert racing an update: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetSurfaceSession(ctx, ss.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a session made under the old version survived the update: %v", err)
+	}
+}
+
 func testPrincipalNumbers(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	mustAccount(t, s, "acme")
