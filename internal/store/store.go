@@ -43,6 +43,7 @@ type Store interface {
 	AuthenticatorStore
 	AuditStore
 	NonceStore
+	AuthorizedKeyStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	// Close releases the backend.
@@ -67,6 +68,21 @@ type PrincipalStore interface {
 	UpdatePrincipal(ctx context.Context, account, id string, update func(model.Principal) (model.Principal, error), evs ...audit.Event) (model.Principal, error)
 	// DeletePrincipal removes the principal with its keys and grants.
 	DeletePrincipal(ctx context.Context, account, id string, evs ...audit.Event) error
+	// SearchPrincipals returns the account's principals matching q, in no
+	// particular order: a superset the caller refines (see PrincipalQuery).
+	SearchPrincipals(ctx context.Context, account string, q PrincipalQuery) ([]model.Principal, error)
+}
+
+// PrincipalQuery selects principals; its criteria AND together, an empty
+// one matches all. Each of Terms (lower case) occurs in the login, email,
+// full name or the attributes' JSON text, compared in ASCII lower case: a
+// superset of principals whose named fields hold the term, for the caller
+// to refine.
+type PrincipalQuery struct {
+	Kind   model.Kind
+	Terms  []string
+	IDs    []string
+	Source string
 }
 
 // RoleStore keeps roles. Role names are unique per account.
@@ -78,6 +94,26 @@ type RoleStore interface {
 	UpdateRole(ctx context.Context, account, id string, update func(model.Role) (model.Role, error), evs ...audit.Event) (model.Role, error)
 	// DeleteRole removes the role and every grant of it.
 	DeleteRole(ctx context.Context, account, id string, evs ...audit.Event) error
+	// RoleMemberCounts counts each role's holders: by any grant, and by an
+	// explicit one. Roles nobody holds are absent.
+	RoleMemberCounts(ctx context.Context, account string) (map[string]MemberCount, error)
+}
+
+// MemberCount is how many principals hold a role (All) and how many of
+// them by an explicit grant.
+type MemberCount struct {
+	All, Explicit int
+}
+
+// AuthorizedKeyStore keeps users' SSH public keys. A user holds a public
+// key (by fingerprint) once: another gives ErrAlreadyExists.
+type AuthorizedKeyStore interface {
+	CreateAuthorizedKey(ctx context.Context, k model.AuthorizedKey, evs ...audit.Event) error
+	GetAuthorizedKey(ctx context.Context, account, id string) (model.AuthorizedKey, error)
+	// ListAuthorizedKeys returns the principal's keys, by name then id.
+	ListAuthorizedKeys(ctx context.Context, account, principalID string) ([]model.AuthorizedKey, error)
+	UpdateAuthorizedKey(ctx context.Context, account, id string, update func(model.AuthorizedKey) (model.AuthorizedKey, error), evs ...audit.Event) (model.AuthorizedKey, error)
+	DeleteAuthorizedKey(ctx context.Context, account, id string, evs ...audit.Event) error
 }
 
 // GrantStore keeps which principal holds which role.

@@ -49,6 +49,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentUseOnce", testConcurrentUseOnce},
 		{"ConcurrentAppendAudit", testConcurrentAppendAudit},
 		{"ConcurrentRecoveryCode", testConcurrentRecoveryCode},
+		{"AuthorsAndRoleFields", testAuthorsAndRoleFields},
+		{"AuthorizedKeys", testAuthorizedKeys},
+		{"SearchPrincipals", testSearchPrincipals},
+		{"RoleMemberCounts", testRoleMemberCounts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
