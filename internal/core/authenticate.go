@@ -80,6 +80,10 @@ type Credential struct {
 	// a token proves only LevelToken (Conjur lets a token act, but never
 	// change its own credentials).
 	Conjur bool
+	// KeyID, with an API key, is the key id the client names beside it
+	// (PrivX's OAuth username): a key of another id is refused
+	// (ReasonLoginMismatch).
+	KeyID string
 }
 
 // authenticator names the credential's way in, for sessions and audit.
@@ -125,6 +129,9 @@ func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Cred
 			return Session{}, err
 		}
 		kc := c.checkKey(ctx, caller, cred.Account, cred.Login, cred.Secret)
+		if id, _, _ := crypto.ParseAPIKey(cred.Secret); cred.KeyID != "" && kc.Valid && id != cred.KeyID {
+			kc.Valid, kc.Code, kc.Session = false, ReasonLoginMismatch, Session{}
+		}
 		return c.finishKey(ctx, caller, cred, kc)
 	case CredPassword:
 		if err := c.authnDisabled(ctx, caller, cred); err != nil {

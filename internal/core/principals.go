@@ -119,6 +119,7 @@ func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec 
 	if err != nil {
 		return model.Principal{}, "", err
 	}
+	p.Author, p.UpdatedBy = a.Session.PrincipalID, a.Session.PrincipalID
 	key, k := c.newConjurKey(p)
 	ev := c.audit.event(a.Caller, a.Session.Account, "user.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), p.RoleID(), k.ID, actingKey(a)
@@ -307,7 +308,7 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 		setIf(&p.Tags, patch.Tags)
 		setIf(&p.Source, patch.Source)
 		setIf(&p.Settings, patch.Settings)
-		p.UpdatedAt = now
+		p.UpdatedAt, p.UpdatedBy = now, a.Session.PrincipalID
 		return p, nil
 	}, evs...)
 	if err != nil {
