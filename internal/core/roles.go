@@ -149,6 +149,12 @@ func (c *principalService) ListRoles(ctx context.Context, a *Access, page Page) 
 // the context of one holding a permission one lacks would each give more
 // than the caller has.
 func (c *principalService) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleSpec) (model.Role, error) {
+	if err := c.access.Require(ctx, a, PermRolesManage); err != nil {
+		return model.Role{}, err
+	}
+	if old, err := c.st.GetRole(ctx, a.Session.Account, id); err == nil && old.BuiltIn {
+		return model.Role{}, invalid("id", "the built-in role %s cannot be changed", old.Name)
+	}
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}

@@ -187,11 +187,14 @@ func (c *principalService) RoleMembers(ctx context.Context, a *Access, id string
 	return ps, wrapStore(err, "role members")
 }
 
-// RoleMemberCounts counts each role's holders (roles-view).
-func (c *principalService) RoleMemberCounts(ctx context.Context, a *Access) (map[string]store.MemberCount, error) {
-	if err := c.access.Require(ctx, a, PermRolesView); err != nil {
-		return nil, err
-	}
+// MemberCount is how many principals hold a role, by any grant and by an
+// explicit one.
+type MemberCount = store.MemberCount
+
+// RoleMemberCounts counts each role's holders in the caller's account:
+// numbers only, shown with every role object a caller may see (a user's
+// own grants included), so it needs no permission.
+func (c *principalService) RoleMemberCounts(ctx context.Context, a *Access) (map[string]MemberCount, error) {
 	m, err := c.st.RoleMemberCounts(ctx, a.Session.Account)
 	return m, wrapStore(err, "role members")
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
+	"github.com/keyward/keyward/internal/api/privx"
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
@@ -241,6 +242,7 @@ func (s *Server) Surfaces() []api.Surface {
 	return []api.Surface{
 		native.New(s.Core, s.log, s.cfg.Account),
 		conjur.New(s.Core, s.log, s.cfg.Account),
+		privx.New(s.Core, s.log, s.cfg.Account),
 	}
 }
 
