@@ -55,6 +55,8 @@ type Config struct {
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
 	EnvAuthenticators []string
 	Logger            *slog.Logger
+	// Now is the clock (tests inject one); nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is a running keyward.
@@ -209,7 +211,7 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	}
 	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
 		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,
-		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version})
+		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version, Now: cfg.Now})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("start core: %w", err)
