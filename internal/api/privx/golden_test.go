@@ -15,7 +15,7 @@ func TestGoldenAnswers(t *testing.T) {
 	g := e.golden
 	alice, aliceKey := e.user("alice", map[string]any{"email": "alice@example.com", "full_name": "Alice Liddell",
 		"attributes": map[string]string{"first_name": "Alice", "last_name": "Liddell", "job_title": "Engineer", "locale": "fi_FI"},
-		"tags": []string{"ops"}, "password": "Correct-Horse-9-Battery"})
+		"tags":       []string{"ops"}, "password": "Correct-Horse-9-Battery"})
 	bob, _ := e.user("bob", nil)
 
 	// OAuth.
