@@ -64,8 +64,8 @@ func TestGoldenAnswers(t *testing.T) {
 	// Authorized keys.
 	k1 := e.do("POST", p+"users/"+alice+"/authorizedkeys", e.admin, map[string]any{"name": "work", "comment": "laptop",
 		"public_key": sshKey(1) + " alice@laptop", "source_address": []string{"192.168.100.7/24", "10.1.2.3"}, "expires_in": 3600})
-	g("keys-create", k1)
 	kid := e.name(k1.str("id"), "work-key")
+	g("keys-create", k1)
 	g("keys-create-duplicate", e.do("POST", p+"users/"+alice+"/authorizedkeys", e.admin, map[string]any{"name": "again", "public_key": sshKey(1)}))
 	g("keys-create-garbage", e.do("POST", p+"users/"+alice+"/authorizedkeys", e.admin, map[string]any{"name": "bad", "public_key": "ssh-rsa AAAA"}))
 	g("keys-get", e.do("GET", p+"users/"+alice+"/authorizedkeys/"+kid, e.admin, nil))
@@ -73,9 +73,10 @@ func TestGoldenAnswers(t *testing.T) {
 		"not_before": "2026-12-07T00:00:00Z", "not_after": "2027-12-07T00:00:00Z", "source_address": nil}))
 	g("keys-list", e.do("GET", p+"users/"+alice+"/authorizedkeys", e.admin, nil))
 	aliceTok := e.nativeToken(aliceKey)
+	e.clock.add(time.Second)
 	own := e.do("POST", p+"users/current/authorizedkeys", aliceTok, map[string]any{"name": "home", "public_key": sshKey(2)})
-	g("current-keys-create", own)
 	ownID := e.name(own.str("id"), "home-key")
+	g("current-keys-create", own)
 	g("current-keys-list", e.do("GET", p+"users/current/authorizedkeys?sortkey=created&sortdir=DESC", aliceTok, nil))
 	g("current-keys-get", e.do("GET", p+"users/current/authorizedkeys/"+ownID, aliceTok, nil))
 	g("current-keys-put", e.do("PUT", p+"users/current/authorizedkeys/"+ownID, aliceTok, map[string]any{"name": "home2", "public_key": sshKey(2)}))
