@@ -36,9 +36,9 @@ func (c *mfaService) SetMFA(ctx context.Context, a *Access, action string, ids [
 	for _, p := range targets {
 		var err error
 		switch {
-		case action == MFAActionEnable && p.MFA == model.MFANone, action == MFAActionReset:
+		case action == MFAActionEnable && mfaState(p) == model.MFANone, action == MFAActionReset:
 			_, err = c.EnrollMFA(ctx, a, p.ID)
-		case action == MFAActionDisable && p.MFA != model.MFANone:
+		case action == MFAActionDisable && mfaState(p) != model.MFANone:
 			err = c.DisableMFA(ctx, a, p.ID)
 		default:
 			// Nothing to change, but the caller must still be one who may.
