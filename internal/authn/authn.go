@@ -66,6 +66,9 @@ type Identity struct {
 	Login string
 	// Claims are the verified claims, where the credential has them.
 	Claims map[string]any
+	// Groups are the directory groups (DNs) the identity is a member of,
+	// where the authenticator looks them up (authn-ldap).
+	Groups []string
 	// Reason says, for the audit, why an outcome other than OK was reached.
 	Reason string
 }

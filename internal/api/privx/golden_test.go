@@ -107,6 +107,23 @@ func TestGoldenAnswers(t *testing.T) {
 	g("mfa-unknown-user", e.do("POST", p+"users/mfa/enable", e.admin, []string{bob, "nobody"}))
 	g("mfa-not-array", e.do("POST", p+"users/mfa/enable", e.admin, `{"ids":[]}`))
 
+	// Sources (never contacted on write).
+	srcBody := map[string]any{"name": "corp", "enabled": true, "comment": "directory", "connection": map[string]any{"type": "LDAP",
+		"address": "127.0.0.1", "port": 1, "ldap_protocol": "STARTTLS", "ldap_base_dn": "dc=example,dc=com",
+		"ldap_bind_dn": "cn=reader,dc=example,dc=com", "ldap_bind_password": "s3cret", "ldap_user_filter": "(objectClass=person)"}}
+	src := e.do("POST", p+"sources", e.admin, srcBody)
+	srcID := e.name(src.str("id"), "corp-source")
+	g("sources-create", src)
+	g("sources-get", e.do("GET", p+"sources/"+srcID, e.admin, nil))
+	srcBody["connection"].(map[string]any)["ldap_bind_password"] = "*****"
+	srcBody["comment"] = "changed"
+	g("sources-put", e.do("PUT", p+"sources/"+srcID, e.admin, srcBody))
+	g("sources-list", e.do("GET", p+"sources", e.admin, nil))
+	g("sources-get-local", e.do("GET", p+"sources/local", e.admin, nil))
+	g("sources-put-local", e.do("PUT", p+"sources/local", e.admin, srcBody))
+	g("sources-create-bad-type", e.do("POST", p+"sources", e.admin, map[string]any{"name": "x", "connection": map[string]any{"type": "SCIM"}}))
+	g("sources-delete", e.do("DELETE", p+"sources/"+srcID, e.admin, nil))
+
 	// Deletes and the unknown.
 	g("current-keys-delete", e.do("DELETE", p+"users/current/authorizedkeys/"+ownID, aliceTok, nil))
 	g("keys-delete", e.do("DELETE", p+"users/"+alice+"/authorizedkeys/"+kid, e.admin, nil))

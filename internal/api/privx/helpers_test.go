@@ -57,9 +57,12 @@ type env struct {
 
 const account = "acme"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvAt(t, start) }
+
+// newEnvAt starts an env whose clock reads at.
+func newEnvAt(t *testing.T, at time.Time) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: start}, names: map[string]string{}}
+	e := &env{t: t, clock: &clock{t: at}, names: map[string]string{}}
 	s, err := server.Open(context.Background(), server.Config{DataDir: t.TempDir(), Account: account, Now: e.clock.Now}, true)
 	if err != nil {
 		t.Fatal(err)

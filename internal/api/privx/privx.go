@@ -20,6 +20,7 @@ type coreAPI interface {
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
 	principalsAPI
 	mfaAPI
+	sourcesAPI
 }
 
 // principalsAPI is the principals service: users, roles, grants, keys.
@@ -126,6 +127,12 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "GET", Pattern: p + "users/{id}/authorizedkeys/{key_id}", Permission: view, Self: "id", Summary: "One authorized key", Handler: s.getKey},
 		{Method: "PUT", Pattern: p + "users/{id}/authorizedkeys/{key_id}", Permission: manage, Summary: "Replace an authorized key", Handler: s.putKey},
 		{Method: "DELETE", Pattern: p + "users/{id}/authorizedkeys/{key_id}", Permission: manage, Summary: "Delete an authorized key", Handler: s.deleteKey},
+
+		{Method: "GET", Pattern: p + "sources", Permission: core.PermAuthenticatorsManage, Summary: "List sources (local first)", Handler: s.listSources},
+		{Method: "POST", Pattern: p + "sources", Permission: core.PermAuthenticatorsManage, Summary: "Create an LDAP or OIDC source", Status: 201, Handler: s.createSource},
+		{Method: "GET", Pattern: p + "sources/{id}", Permission: core.PermAuthenticatorsManage, Summary: "A source", Handler: s.getSource},
+		{Method: "PUT", Pattern: p + "sources/{id}", Permission: core.PermAuthenticatorsManage, Summary: "Replace a source", Handler: s.putSource},
+		{Method: "DELETE", Pattern: p + "sources/{id}", Permission: core.PermAuthenticatorsManage, Summary: "Delete a source", Handler: s.deleteSource},
 
 		{Method: "GET", Pattern: p + "roles", Permission: core.PermRolesView, Summary: "List roles", Handler: s.listRoles},
 		{Method: "POST", Pattern: p + "roles", Permission: core.PermRolesManage, Summary: "Create a role", Status: 201, Handler: s.createRole},

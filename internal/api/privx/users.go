@@ -36,11 +36,11 @@ func (s *Surface) render(r *http.Request, rc *api.Ctx, d core.UserDetail, inEffe
 }
 
 // sourceType is a user's source type: LOCAL for native users.
-func (s *Surface) sourceType(_ *http.Request, p model.Principal) string {
+func (s *Surface) sourceType(r *http.Request, p model.Principal) string {
 	if p.Source == "" || p.Source == "local" {
 		return "LOCAL"
 	}
-	return s.sourceTypeOf(p)
+	return s.sourceTypeOf(r.Context(), p.Account, p)
 }
 
 func (s *Surface) getUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
