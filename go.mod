@@ -3,6 +3,7 @@ module github.com/keyward/keyward
 go 1.26.8
 
 require (
+	github.com/SSHcom/privx-sdk-go/v2 v2.44.0
 	github.com/aws/aws-sdk-go-v2 v1.48.0
 	github.com/cyberark/conjur-api-go v0.15.7
 	github.com/go-jose/go-jose/v4 v4.1.9
@@ -19,6 +20,7 @@ require (
 require (
 	al.essio.dev/pkg/shellescape v1.6.0 // indirect
 	github.com/Azure/go-ntlmssp v0.1.1 // indirect
+	github.com/BurntSushi/toml v1.3.2 // indirect
 	github.com/Masterminds/semver/v3 v3.4.0 // indirect
 	github.com/aws/aws-sdk-go-v2/config v1.31.10 // indirect
 	github.com/aws/aws-sdk-go-v2/credentials v1.18.14 // indirect
