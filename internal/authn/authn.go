@@ -100,6 +100,18 @@ type Warner interface {
 	Warnings() []string
 }
 
+// Directory is implemented by authenticators that can list their users
+// (authn-ldap): entries in which every term occurs (ignoring case) in the
+// login, name or email, at most limit of them.
+type Directory interface {
+	SearchUsers(ctx context.Context, terms []string, limit int) ([]DirectoryEntry, error)
+}
+
+// DirectoryEntry is one user of a directory.
+type DirectoryEntry struct {
+	DN, Login, Email, FullName, FirstName, LastName string
+}
+
 // Provider is implemented by the OIDC authorization-code flow: it builds the
 // provider's authorization URL for a login attempt.
 type Provider interface {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
@@ -308,4 +309,45 @@ func (c *authService) mapRoles(ctx context.Context, caller Caller, svc model.Aut
 	}
 	c.keys.forgetRoles()
 	return nil
+}
+
+// DirectoryUser is a user found in a source's directory.
+type DirectoryUser struct {
+	Source string
+	authn.DirectoryEntry
+}
+
+// SearchDirectories searches every enabled LDAP source live for users
+// whose login, name or email hold every keyword (users-view), at most 1000
+// per source. A source that cannot be searched is Unavailable.
+func (c *authenticatorService) SearchDirectories(ctx context.Context, a *Access, keywords string, source string) ([]DirectoryUser, error) {
+	if err := c.access.Require(ctx, a, PermUsersView); err != nil {
+		return nil, err
+	}
+	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)
+	if err != nil {
+		return nil, wrapStore(err, "sources")
+	}
+	var out []DirectoryUser
+	for _, svc := range svcs {
+		if !isSource(svc) || svc.Type != "authn-ldap" || !c.enabled(svc) || source != "" && svc.ServiceID != source {
+			continue
+		}
+		au, err := c.authenticator(svc)
+		if err != nil {
+			return nil, &Error{Kind: Unavailable, Msg: "source " + svc.ServiceID + " is misconfigured", Err: err}
+		}
+		dir, ok := au.(authn.Directory)
+		if !ok {
+			continue
+		}
+		entries, err := dir.SearchUsers(ctx, strings.Fields(keywords), 1000)
+		if err != nil {
+			return nil, &Error{Kind: Unavailable, Msg: "source " + svc.ServiceID + " could not be searched", Err: err}
+		}
+		for _, e := range entries {
+			out = append(out, DirectoryUser{Source: svc.ServiceID, DirectoryEntry: e})
+		}
+	}
+	return out, nil
 }

@@ -168,7 +168,7 @@ func userMatches(p model.Principal, words []string) bool {
 	return true
 }
 
-// RoleMembers returns the principals holding role id by any grant (roles-view).
+// RoleMembers returns the users holding role id by any grant (roles-view).
 func (c *principalService) RoleMembers(ctx context.Context, a *Access, id string) ([]model.Principal, error) {
 	if err := c.access.Require(ctx, a, PermRolesView); err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ func (c *principalService) RoleMembers(ctx context.Context, a *Access, id string
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	ps, err := c.st.SearchPrincipals(ctx, a.Session.Account, store.PrincipalQuery{IDs: ids})
+	ps, err := c.st.SearchPrincipals(ctx, a.Session.Account, store.PrincipalQuery{Kind: model.KindUser, IDs: ids})
 	return ps, wrapStore(err, "role members")
 }
 

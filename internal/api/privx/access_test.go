@@ -273,3 +273,24 @@ func TestOAuthRoute(t *testing.T) {
 	e.do("DELETE", "/api/v1/api-keys/"+kid, e.admin, nil).want(204)
 	grant(url.Values{"grant_type": {"password"}, "username": {kid}, "password": {scoped}}, "invalid_grant", "INVALID_GRANT")
 }
+
+// TestHostsNeverAppear: PrivX knows users only; a host's id is a missing
+// user, and hosts are left out of searches and role members.
+func TestHostsNeverAppear(t *testing.T) {
+	e := newEnv(t)
+	const p = "/role-store/api/v1/"
+	r := e.role(map[string]any{"name": "shared", "permissions": []string{"users-view"}})
+	host := e.do("POST", "/api/v1/users", e.admin, map[string]any{"login": "ci-runner", "kind": "host"}).want(201).str("id")
+	user, _ := e.user("ci-runner-owner", nil)
+	e.grant(host, map[string]any{"id": r})
+	e.grant(user, map[string]any{"id": r})
+	for _, path := range []string{"users/" + host, "users/" + host + "/roles", "users/" + host + "/settings", "users/" + host + "/authorizedkeys", "users/" + host + "/resolve"} {
+		e.do("GET", p+path, e.admin, nil).wantError(404, "NOT_FOUND", "")
+	}
+	if n := e.do("POST", p+"users/search", e.admin, map[string]any{"keywords": "ci-runner"}).want(200).count(); n != 1 {
+		t.Fatalf("search found %d (a host among them?)", n)
+	}
+	if n := e.do("GET", p+"roles/"+r+"/members", e.admin, nil).want(200).count(); n != 1 {
+		t.Fatalf("%d members (a host among them?)", n)
+	}
+}

@@ -52,7 +52,7 @@ func (s *Surface) createKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 }
 
 func (s *Surface) owner(r *http.Request, rc *api.Ctx) (model.Principal, error) {
-	return s.core.GetPrincipal(r.Context(), rc.Access, userID(r, rc))
+	return s.user(r, rc, userID(r, rc))
 }
 
 func (s *Surface) listKeys(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {

@@ -19,6 +19,7 @@ type sourcesAPI interface {
 	ListSources(ctx context.Context, a *core.Access) ([]core.SourceView, error)
 	DeleteSource(ctx context.Context, a *core.Access, id string) error
 	SourceTypes(ctx context.Context, account string) (map[string]string, error)
+	SearchDirectories(ctx context.Context, a *core.Access, keywords, source string) ([]core.DirectoryUser, error)
 }
 
 // The secret members of a source's connection, kept sealed by the core and
@@ -242,11 +243,31 @@ func (s *Surface) sourceTypeOf(ctx context.Context, account string, p model.Prin
 	return "LOCAL"
 }
 
-// searchExternal searches enabled LDAP sources live.
+// searchExternal searches enabled LDAP sources live; the entries answer as
+// user objects of their source.
 func (s *Surface) searchExternal(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	if _, err := readSearch(r); err != nil {
+	q, err := readSearch(r)
+	if err != nil {
 		return err
 	}
-	api.WriteJSON(w, http.StatusOK, List[User]{Items: []User{}})
+	found, err := s.core.SearchDirectories(r.Context(), rc.Access, q.Keywords, q.Source)
+	if err != nil {
+		return err
+	}
+	out := List[User]{Count: len(found), Items: make([]User, 0, len(found))}
+	for _, f := range found {
+		login := f.Login
+		p := model.Principal{Login: f.Login, Source: f.Source, Email: f.Email, FullName: f.FullName,
+			Attributes: map[string]string{"first_name": f.FirstName, "last_name": f.LastName, "distinguished_name": f.DN}}
+		for k, v := range p.Attributes {
+			if v == "" {
+				delete(p.Attributes, k)
+			}
+		}
+		u := userView(core.UserDetail{Principal: p}, nil, nil, nil, "LDAP")
+		u.SourceUserID = &login
+		out.Items = append(out.Items, u)
+	}
+	api.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -80,6 +80,17 @@ func TestSourcesAndLDAPRoleMappings(t *testing.T) {
 		t.Fatalf("authenticator %v", native)
 	}
 
+	// External search: the directory live.
+	srv.AddUser(t, "albert", "x-pw")
+	ext := e.do("POST", p+"users/search/external", e.admin, map[string]any{"keywords": "ALI"}).want(200)
+	if items := ext.items(); ext.count() != 1 || items[0]["principal"] != "alice" || items[0]["source"] != src ||
+		items[0]["source_type"] != "LDAP" || items[0]["distinguished_name"] != aliceDN || items[0]["source_user_id"] != "alice" {
+		t.Fatalf("external search: %s", ext.body)
+	}
+	if n := e.do("POST", p+"users/search/external", e.admin, map[string]any{}).want(200).count(); n != 2 {
+		t.Fatalf("external search of all: %d", n)
+	}
+
 	alice, _ := e.user("alice", map[string]any{"source": src})
 	ops := group(t, srv, "ops", aliceDN)
 	dev := group(t, srv, "dev")

@@ -55,8 +55,27 @@ func (s *Surface) currentUser(w http.ResponseWriter, r *http.Request, rc *api.Ct
 	return s.writeUser(w, r, rc, rc.Session().PrincipalID, false, true)
 }
 
-func (s *Surface) writeUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx, id string, inEffectOnly, settings bool) error {
+// userDetail is GetUserDetail for PrivX, which knows users only: a host's
+// id is answered as a missing one.
+func (s *Surface) userDetail(r *http.Request, rc *api.Ctx, id string) (core.UserDetail, error) {
 	d, err := s.core.GetUserDetail(r.Context(), rc.Access, id)
+	if err == nil && d.Principal.Kind != model.KindUser {
+		return core.UserDetail{}, &core.Error{Kind: core.NotFound, Msg: "user " + id + " not found"}
+	}
+	return d, err
+}
+
+// user is GetPrincipal for PrivX: users only.
+func (s *Surface) user(r *http.Request, rc *api.Ctx, id string) (model.Principal, error) {
+	p, err := s.core.GetPrincipal(r.Context(), rc.Access, id)
+	if err == nil && p.Kind != model.KindUser {
+		return model.Principal{}, &core.Error{Kind: core.NotFound, Msg: "user " + id + " not found"}
+	}
+	return p, err
+}
+
+func (s *Surface) writeUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx, id string, inEffectOnly, settings bool) error {
+	d, err := s.userDetail(r, rc, id)
 	if err != nil {
 		return err
 	}
@@ -79,7 +98,7 @@ func settingsOf(p model.Principal) json.RawMessage {
 }
 
 func (s *Surface) getSettings(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	p, err := s.core.GetPrincipal(r.Context(), rc.Access, userID(r, rc))
+	p, err := s.user(r, rc, userID(r, rc))
 	if err != nil {
 		return err
 	}
@@ -100,7 +119,7 @@ func (s *Surface) putSettings(w http.ResponseWriter, r *http.Request, rc *api.Ct
 }
 
 func (s *Surface) userRoles(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
-	d, err := s.core.GetUserDetail(r.Context(), rc.Access, userID(r, rc))
+	d, err := s.userDetail(r, rc, userID(r, rc))
 	if err != nil {
 		return err
 	}
