@@ -173,7 +173,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.authService = &authService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, throttle: newThrottle(), bcrypt: c.bcrypt,
 		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService}
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
-		access: access, keySvc: keySvc, tokenSvc: tokenSvc}
+		access: access, keySvc: keySvc, tokenSvc: tokenSvc, search: newSearchIndex()}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}
 	c.bcrypt.start()
 	c.bg.Add(2)

@@ -29,6 +29,7 @@ type principalService struct {
 	access   *accessService
 	keySvc   *keyService
 	tokenSvc *tokenService
+	search   *searchIndex
 }
 
 // PrincipalSpec is a new user or host.
@@ -127,6 +128,7 @@ func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec 
 		return model.Principal{}, "", wrapStore(err, "login "+p.Login)
 	}
 	c.keys.refreshKey(ctx, k.ID)
+	c.search.put(p)
 	return p, key, nil
 }
 
@@ -315,6 +317,7 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 		return model.Principal{}, wrapStore(err, "principal "+id)
 	}
 	c.keys.forgetPrincipal(a.Session.Account, id, false)
+	c.search.put(p)
 	return p, nil
 }
 
@@ -375,6 +378,7 @@ func (c *principalService) DeletePrincipal(ctx context.Context, a *Access, id st
 		return wrapStore(err, "principal "+id)
 	}
 	c.keys.forgetPrincipal(a.Session.Account, id, true)
+	c.search.drop(a.Session.Account, id)
 	return nil
 }
 

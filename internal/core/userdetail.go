@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
@@ -114,77 +113,41 @@ type UserQuery struct {
 	Source   string
 }
 
-// SearchUsers returns the users matching q, in no particular order
+// UserPage orders and pages a user list: by login ignoring case (or
+// creation time), ties by id; Limit 0 means all.
+type UserPage struct {
+	ByCreated, Desc bool
+	Limit, Offset   int
+}
+
+// SearchUsers returns one page of the users matching q and how many match
 // (users-view).
-func (c *principalService) SearchUsers(ctx context.Context, a *Access, q UserQuery) ([]model.Principal, error) {
+func (c *principalService) SearchUsers(ctx context.Context, a *Access, q UserQuery, pg UserPage) ([]model.Principal, int, error) {
 	if err := c.access.Require(ctx, a, PermUsersView); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	words := strings.Fields(strings.ToLower(q.Keywords))
-	// The store narrows by terms it can compare byte for byte (ASCII
-	// without JSON escapes); the rest are checked here only.
-	var terms []string
-	for _, w := range words {
-		if asciiPlain(w) {
-			terms = append(terms, w)
-		}
-	}
-	ps, err := c.st.SearchPrincipals(ctx, a.Session.Account, store.PrincipalQuery{Kind: model.KindUser, Terms: terms, IDs: q.IDs, Source: q.Source})
-	if err != nil {
-		return nil, wrapStore(err, "users")
-	}
-	if len(words) == 0 {
-		return ps, nil
-	}
-	out := ps[:0]
-	for _, p := range ps {
-		if userMatches(p, words) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return c.searchUsers(ctx, a.Session.Account, q, pg)
 }
 
-func asciiPlain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if b >= utf8.RuneSelf || b < 0x20 || strings.IndexByte(`"\<>&`, b) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func userMatches(p model.Principal, words []string) bool {
-	fields := []string{p.Login, p.Email, p.FullName, p.Attributes["first_name"], p.Attributes["last_name"]}
-	for i, f := range fields {
-		fields[i] = strings.ToLower(f)
-	}
-	for _, w := range words {
-		if !slices.ContainsFunc(fields, func(f string) bool { return strings.Contains(f, w) }) {
-			return false
-		}
-	}
-	return true
-}
-
-// RoleMembers returns the users holding role id by any grant (roles-view).
-func (c *principalService) RoleMembers(ctx context.Context, a *Access, id string) ([]model.Principal, error) {
+// RoleMembers returns one page of the users holding role id by any grant
+// and how many do (roles-view).
+func (c *principalService) RoleMembers(ctx context.Context, a *Access, id string, pg UserPage) ([]model.Principal, int, error) {
 	if err := c.access.Require(ctx, a, PermRolesView); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if _, err := c.st.GetRole(ctx, a.Session.Account, id); err != nil {
-		return nil, wrapStore(err, "role "+id)
+		return nil, 0, wrapStore(err, "role "+id)
 	}
 	ids, err := c.st.RoleHolders(ctx, a.Session.Account, id)
 	if err != nil {
-		return nil, wrapStore(err, "role members")
+		return nil, 0, wrapStore(err, "role members")
 	}
-	if len(ids) == 0 {
-		return nil, nil
+	if ids == nil {
+		ids = []string{}
 	}
-	ps, err := c.st.SearchPrincipals(ctx, a.Session.Account, store.PrincipalQuery{Kind: model.KindUser, IDs: ids})
-	return ps, wrapStore(err, "role members")
+	ps, total, err := c.st.SearchPrincipals(ctx, a.Session.Account, store.PrincipalQuery{Kind: model.KindUser, IDs: ids,
+		ByCreated: pg.ByCreated, Desc: pg.Desc, Limit: pg.Limit, Offset: pg.Offset})
+	return ps, total, wrapStore(err, "role members")
 }
 
 // MemberCount is how many principals hold a role, by any grant and by an

@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -68,21 +69,41 @@ type PrincipalStore interface {
 	UpdatePrincipal(ctx context.Context, account, id string, update func(model.Principal) (model.Principal, error), evs ...audit.Event) (model.Principal, error)
 	// DeletePrincipal removes the principal with its keys and grants.
 	DeletePrincipal(ctx context.Context, account, id string, evs ...audit.Event) error
-	// SearchPrincipals returns the account's principals matching q, in no
-	// particular order: a superset the caller refines (see PrincipalQuery).
-	SearchPrincipals(ctx context.Context, account string, q PrincipalQuery) ([]model.Principal, error)
+	// SearchPrincipals returns one page of the account's principals matching
+	// q, in q's order, and how many match in all.
+	SearchPrincipals(ctx context.Context, account string, q PrincipalQuery) ([]model.Principal, int, error)
+	// PrincipalSearchEntries returns what a search needs of every principal
+	// of the account, for an in-memory index.
+	PrincipalSearchEntries(ctx context.Context, account string) ([]SearchEntry, error)
 }
 
-// PrincipalQuery selects principals; its criteria AND together, an empty
-// one matches all. Each of Terms (lower case) occurs in the login, email,
-// full name or the attributes' JSON text, compared in ASCII lower case: a
-// superset of principals whose named fields hold the term, for the caller
-// to refine.
+// SearchEntry is what a search needs of one principal.
+type SearchEntry struct {
+	ID, Login, Source, Text string
+	Kind                    model.Kind
+	CreatedAt               time.Time
+}
+
+// PrincipalQuery selects and orders principals; its criteria AND together,
+// an empty one matches all. Each of Terms must occur in the principal's
+// search text: its login, email, full name and first_name and last_name
+// attributes, lower-cased (strings.ToLower), one per line; so terms are
+// given lower-cased and without line breaks.
 type PrincipalQuery struct {
 	Kind   model.Kind
 	Terms  []string
-	IDs    []string
+	IDs    []string // nil: any; empty: none
 	Source string
+	// ByCreated orders by creation time, else by login ignoring ASCII case;
+	// ties by id. Desc reverses.
+	ByCreated, Desc bool
+	// Limit 0 means all.
+	Limit, Offset int
+}
+
+// SearchText is a principal's search text (see PrincipalQuery).
+func SearchText(p model.Principal) string {
+	return strings.ToLower(strings.Join([]string{p.Login, p.Email, p.FullName, p.Attributes["first_name"], p.Attributes["last_name"]}, "\n"))
 }
 
 // RoleStore keeps roles. Role names are unique per account.

@@ -1,6 +1,9 @@
 package privx_test
 
 import (
+	"context"
+
+	"github.com/keyward/keyward/internal/model"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -292,5 +295,46 @@ func TestHostsNeverAppear(t *testing.T) {
 	}
 	if n := e.do("GET", p+"roles/"+r+"/members", e.admin, nil).want(200).count(); n != 1 {
 		t.Fatalf("%d members (a host among them?)", n)
+	}
+}
+
+// TestSearchFollowsWrites: the search's in-memory index follows this
+// instance's writes at once, and another writer's (the store written
+// directly, as another instance would) after a minute.
+func TestSearchFollowsWrites(t *testing.T) {
+	e := newEnv(t)
+	const p = "/role-store/api/v1/users/search"
+	count := func(kw string) int {
+		t.Helper()
+		e.admin = e.nativeToken(e.adminKey)
+		return e.do("POST", p, e.admin, map[string]any{"keywords": kw}).want(200).count()
+	}
+	if n := count("zed"); n != 0 {
+		t.Fatalf("%d before", n)
+	}
+	id, _ := e.user("zed", map[string]any{"attributes": map[string]string{"last_name": "Zedson"}})
+	if n := count("ZEDSON"); n != 1 {
+		t.Fatalf("%d after create", n)
+	}
+	e.do("PATCH", "/api/v1/users/"+id, e.admin, map[string]any{"email": "zz@corp.example", "attributes": map[string]string{}}).want(200)
+	if count("zedson") != 0 || count("corp.example") != 1 {
+		t.Fatal("the index did not follow the update")
+	}
+	if _, err := e.s.Store().UpdatePrincipal(context.Background(), account, id, func(p model.Principal) (model.Principal, error) {
+		p.FullName = "Written Elsewhere"
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("elsewhere"); n != 0 {
+		t.Fatalf("another writer's change showed at once (%d): the index is not what is searched", n)
+	}
+	e.clock.add(61 * time.Second)
+	if n := count("elsewhere"); n != 1 {
+		t.Fatalf("another writer's change not seen after a minute: %d", n)
+	}
+	e.do("DELETE", "/api/v1/users/"+id, e.admin, nil).want(204)
+	if n := count("elsewhere"); n != 0 {
+		t.Fatalf("%d after delete", n)
 	}
 }

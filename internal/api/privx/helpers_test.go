@@ -291,3 +291,33 @@ func (e *env) golden(name string, r *resp) {
 		e.t.Errorf("%s differs from %s:\n--- got\n%s\n--- want\n%s", r.method+" "+r.path, file, got, want)
 	}
 }
+
+// newBenchEnv is a real keyward for benchmarks (real clock).
+func newBenchEnv(b *testing.B) *env {
+	b.Helper()
+	e := &env{clock: &clock{t: time.Now()}, names: map[string]string{}}
+	s, err := server.Open(context.Background(), server.Config{DataDir: b.TempDir(), Account: account}, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.s = s
+	e.srv = httptest.NewServer(s.Handler())
+	b.Cleanup(func() { e.srv.Close(); _ = s.Close() })
+	key, err := s.Init(context.Background(), account)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := http.Post(e.srv.URL+"/api/v1/token", "application/json", strings.NewReader(`{"api_key":"`+key+`"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer res.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil {
+		b.Fatal(err)
+	}
+	e.admin = tok.AccessToken
+	return e
+}

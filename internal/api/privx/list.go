@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/core"
 )
 
 // List is PrivX's list: count is the total before paging.
@@ -92,4 +94,9 @@ func page[T any](pg paging, items []T, name func(T) string, created func(T) time
 		return items[:0]
 	}
 	return items[pg.offset:min(len(items), pg.offset+pg.limit)]
+}
+
+// users is the page for the core's user lists.
+func (pg paging) users() core.UserPage {
+	return core.UserPage{ByCreated: pg.byCreated, Desc: pg.desc, Limit: pg.limit, Offset: pg.offset}
 }

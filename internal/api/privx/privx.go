@@ -27,14 +27,14 @@ type coreAPI interface {
 type principalsAPI interface {
 	GetPrincipal(ctx context.Context, a *core.Access, id string) (model.Principal, error)
 	GetUserDetail(ctx context.Context, a *core.Access, id string) (core.UserDetail, error)
-	SearchUsers(ctx context.Context, a *core.Access, q core.UserQuery) ([]model.Principal, error)
+	SearchUsers(ctx context.Context, a *core.Access, q core.UserQuery, pg core.UserPage) ([]model.Principal, int, error)
 	SetSettings(ctx context.Context, a *core.Access, id string, settings json.RawMessage) (model.Principal, error)
 	CreateRole(ctx context.Context, a *core.Access, spec core.RoleSpec) (model.Role, error)
 	GetRole(ctx context.Context, a *core.Access, id string) (model.Role, error)
 	ListRoles(ctx context.Context, a *core.Access, page core.Page) ([]model.Role, int, error)
 	ReplaceRole(ctx context.Context, a *core.Access, id string, spec core.RoleSpec) (model.Role, error)
 	DeleteRole(ctx context.Context, a *core.Access, id string) error
-	RoleMembers(ctx context.Context, a *core.Access, id string) ([]model.Principal, error)
+	RoleMembers(ctx context.Context, a *core.Access, id string, pg core.UserPage) ([]model.Principal, int, error)
 	RoleMemberCounts(ctx context.Context, a *core.Access) (map[string]core.MemberCount, error)
 	SetGrants(ctx context.Context, a *core.Access, principalID string, specs []core.GrantSpec) ([]model.Grant, error)
 	CreateAuthorizedKey(ctx context.Context, a *core.Access, principalID string, spec core.AuthorizedKeySpec) (model.AuthorizedKey, error)

@@ -200,9 +200,9 @@ func (s *Surface) roleMembers(w http.ResponseWriter, r *http.Request, rc *api.Ct
 	if err := pg.sortKeys(r, "principal"); err != nil {
 		return err
 	}
-	ps, err := s.core.RoleMembers(r.Context(), rc.Access, r.PathValue("id"))
+	ps, total, err := s.core.RoleMembers(r.Context(), rc.Access, r.PathValue("id"), pg.users())
 	if err != nil {
 		return err
 	}
-	return s.writeUsers(w, r, rc, pg, ps)
+	return s.writeUsers(w, r, rc, ps, total)
 }

@@ -248,18 +248,15 @@ func (s *Surface) searchUsers(w http.ResponseWriter, r *http.Request, rc *api.Ct
 	if err != nil {
 		return err
 	}
-	ps, err := s.core.SearchUsers(r.Context(), rc.Access, q)
+	ps, total, err := s.core.SearchUsers(r.Context(), rc.Access, q, pg.users())
 	if err != nil {
 		return err
 	}
-	return s.writeUsers(w, r, rc, pg, ps)
+	return s.writeUsers(w, r, rc, ps, total)
 }
 
 // writeUsers answers one page of users as full user objects.
-func (s *Surface) writeUsers(w http.ResponseWriter, r *http.Request, rc *api.Ctx, pg paging, ps []model.Principal) error {
-	total := len(ps)
-	ps = page(pg, ps, func(p model.Principal) string { return p.Login }, func(p model.Principal) time.Time { return p.CreatedAt },
-		func(p model.Principal) string { return p.ID })
+func (s *Surface) writeUsers(w http.ResponseWriter, r *http.Request, rc *api.Ctx, ps []model.Principal, total int) error {
 	out := List[User]{Count: total, Items: make([]User, 0, len(ps))}
 	for _, p := range ps {
 		d, err := s.core.GetUserDetail(r.Context(), rc.Access, p.ID)

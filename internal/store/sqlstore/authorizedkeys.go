@@ -133,9 +133,10 @@ func (s *Store) DeleteAuthorizedKey(ctx context.Context, account, id string, evs
 	return nil
 }
 
-// SearchPrincipals returns the account's principals matching q (a superset
-// for the caller to refine; see store.PrincipalQuery).
-func (s *Store) SearchPrincipals(ctx context.Context, account string, pq store.PrincipalQuery) ([]model.Principal, error) {
+// SearchPrincipals returns one page of the account's principals matching
+// q, and how many match: the matching ids are found by a scan of the narrow
+// (account, kind, search_text, id) index, then only the page's rows read.
+func (s *Store) SearchPrincipals(ctx context.Context, account string, pq store.PrincipalQuery) ([]model.Principal, int, error) {
 	where := []string{"account = $1"}
 	args := []any{account}
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
@@ -147,7 +148,7 @@ func (s *Store) SearchPrincipals(ctx context.Context, account string, pq store.P
 	}
 	if pq.IDs != nil {
 		if len(pq.IDs) == 0 {
-			return nil, nil
+			return nil, 0, nil
 		}
 		ph := make([]string, len(pq.IDs))
 		for i, id := range pq.IDs {
@@ -156,20 +157,58 @@ func (s *Store) SearchPrincipals(ctx context.Context, account string, pq store.P
 		where = append(where, "id IN ("+strings.Join(ph, ",")+")")
 	}
 	for _, t := range pq.Terms {
-		p := arg("%" + escapeLike(t) + "%")
-		where = append(where, "(lower(login) LIKE "+p+" ESCAPE '\\' OR lower(email) LIKE "+p+" ESCAPE '\\' OR lower(full_name) LIKE "+
-			p+" ESCAPE '\\' OR lower(attributes) LIKE "+p+" ESCAPE '\\')")
+		where = append(where, "search_text LIKE "+arg("%"+escapeLike(t)+"%")+" ESCAPE '\\'")
 	}
+	cond := " FROM principals WHERE " + strings.Join(where, " AND ")
+	key, dir := "lower(login)", ""
+	if pq.ByCreated {
+		key = "created_at"
+	}
+	if pq.Desc {
+		dir = " DESC"
+	}
+	order := " ORDER BY " + key + dir + ", id" + dir
 	var ps []model.Principal
-	err := queryAll(ctx, s.db.Pool(), func(r Rows) error {
-		p, err := scanPrincipal(r)
-		ps = append(ps, p)
-		return err
-	}, "SELECT "+principalCols+" FROM principals WHERE "+strings.Join(where, " AND "), args...)
+	var total int
+	err := s.db.Read(ctx, func(q Querier) error {
+		var err error
+		if total, err = count(ctx, q, "SELECT count(*)"+cond, args...); err != nil {
+			return err
+		}
+		page := ""
+		pargs := args
+		if pq.Limit > 0 {
+			page = " LIMIT $" + strconv.Itoa(len(args)+1) + " OFFSET $" + strconv.Itoa(len(args)+2)
+			pargs = append(append([]any{}, args...), pq.Limit, pq.Offset)
+		}
+		ps = nil
+		return queryAll(ctx, q, func(r Rows) error {
+			p, err := scanPrincipal(r)
+			ps = append(ps, p)
+			return err
+		}, "SELECT "+principalCols+cond+order+page, pargs...)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("search principals of %s: %w", account, err)
+		return nil, 0, fmt.Errorf("search principals of %s: %w", account, err)
 	}
-	return ps, nil
+	return ps, total, nil
+}
+
+// PrincipalSearchEntries returns what a search needs of every principal of the account.
+func (s *Store) PrincipalSearchEntries(ctx context.Context, account string) ([]store.SearchEntry, error) {
+	var out []store.SearchEntry
+	err := queryAll(ctx, s.db.Pool(), func(r Rows) error {
+		var e store.SearchEntry
+		var kind string
+		err := r.Scan(&e.ID, &e.Login, &kind, &e.Source, timeCol{&e.CreatedAt}, &e.Text)
+		e.Kind = model.Kind(kind)
+		out = append(out, e)
+		return err
+	}, "SELECT id, login, kind, source, created_at, search_text FROM principals WHERE account = $1", account)
+	if err != nil {
+		return nil, fmt.Errorf("search entries of %s: %w", account, err)
+	}
+	return out, nil
 }
 
 // RoleMemberCounts counts each role's holders, by any grant and by an explicit one.

@@ -74,7 +74,7 @@ func (s *Store) principalArgs(p model.Principal) ([]any, error) {
 	}
 	return []any{p.ID, p.Account, p.Login, string(p.Kind), p.Email, p.DisplayName, p.FullName,
 		js[0], js[1], p.Source, string(p.Settings), p.Status, js[2], js[3], p.PasswordHash,
-		s.db.Time(p.CreatedAt), s.db.Time(p.UpdatedAt), p.MFA, p.MFASeed, js[4], p.Author, p.UpdatedBy}, nil
+		s.db.Time(p.CreatedAt), s.db.Time(p.UpdatedAt), p.MFA, p.MFASeed, js[4], p.Author, p.UpdatedBy, store.SearchText(p)}, nil
 }
 
 // CreatePrincipal stores p and, if key is not nil, its first API key.
@@ -87,7 +87,7 @@ func (s *Store) CreatePrincipal(ctx context.Context, p model.Principal, key *mod
 		return fmt.Errorf("create principal %s: %w", p.ID, err)
 	}
 	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
-		if _, err := q.Exec(ctx, "INSERT INTO principals ("+principalCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)", args...); err != nil {
+		if _, err := q.Exec(ctx, "INSERT INTO principals ("+principalCols+", search_text) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)", args...); err != nil {
 			return s.constraint(err)
 		}
 		if key == nil {
@@ -185,7 +185,7 @@ func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update 
 		if _, err := q.Exec(ctx, `UPDATE principals SET login = $3, kind = $4, email = $5, display_name = $6,
 			full_name = $7, attributes = $8, tags = $9, source = $10, settings = $11, status = $12,
 			restricted_to = $13, annotations = $14, password_hash = $15, created_at = $16, updated_at = $17,
-			mfa = $18, mfa_seed = $19, mfa_recovery = $20, author = $21, updated_by = $22
+			mfa = $18, mfa_seed = $19, mfa_recovery = $20, author = $21, updated_by = $22, search_text = $23
 			WHERE id = $1 AND account = $2`, args...); err != nil {
 			return s.constraint(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,22 +124,25 @@ func testAuthorizedKeys(t *testing.T, s store.Store) {
 	mustVerify(t, s)
 }
 
-// testSearchPrincipals: terms AND together over login, email, full name and
-// attributes; ids and source narrow; an empty id list matches nothing.
+// testSearchPrincipals: terms AND together over login, email, full name,
+// first and last name (exactly those, ignoring case); ids, source and kind
+// narrow; an empty id list matches nothing; order, direction and paging;
+// the search text follows updates.
 func testSearchPrincipals(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	mustAccount(t, s, "acme")
 	mustAccount(t, s, "other")
 	a := newUser("acme", "p1", "alice")
-	a.Attributes = map[string]string{"first_name": "Alice", "last_name": "Liddell"}
-	b := newUser("acme", "p2", "bob")
+	a.Attributes = map[string]string{"first_name": "Ålice", "last_name": "Liddell", "dept": "smith-dept"}
+	a.CreatedAt = at(3 * time.Second)
+	b := newUser("acme", "p2", "Bob")
 	b.FullName, b.Source = "Robert Smith", "ldap1"
 	c := newUser("other", "p3", "alice2")
 	for _, p := range []model.Principal{a, b, c} {
 		mustPrincipal(t, s, p)
 	}
-	ids := func(q store.PrincipalQuery) []string {
-		ps, err := s.SearchPrincipals(ctx, "acme", q)
+	ids := func(q store.PrincipalQuery) ([]string, int) {
+		ps, total, err := s.SearchPrincipals(ctx, "acme", q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,27 +150,54 @@ func testSearchPrincipals(t *testing.T, s store.Store) {
 		for _, p := range ps {
 			out = append(out, p.ID)
 		}
-		slices.Sort(out)
-		return out
+		return out, total
 	}
 	for _, tc := range []struct {
-		q    store.PrincipalQuery
-		want []string
+		q     store.PrincipalQuery
+		want  []string
+		total int
 	}{
-		{store.PrincipalQuery{}, []string{"p1", "p2"}},
-		{store.PrincipalQuery{Terms: []string{"liddell"}}, []string{"p1"}},
-		{store.PrincipalQuery{Terms: []string{"smith", "bob"}}, []string{"p2"}},
-		{store.PrincipalQuery{Terms: []string{"smith", "alice"}}, nil},
-		{store.PrincipalQuery{Terms: []string{"example.com"}}, []string{"p1", "p2"}},
-		{store.PrincipalQuery{Terms: []string{"100%"}}, nil},
-		{store.PrincipalQuery{Source: "ldap1"}, []string{"p2"}},
-		{store.PrincipalQuery{IDs: []string{"p1", "p3"}}, []string{"p1"}},
-		{store.PrincipalQuery{IDs: []string{}}, nil},
-		{store.PrincipalQuery{Kind: model.KindHost}, nil},
+		{store.PrincipalQuery{}, []string{"p1", "p2"}, 2},
+		{store.PrincipalQuery{Terms: []string{"liddell"}}, []string{"p1"}, 1},
+		{store.PrincipalQuery{Terms: []string{"ålice"}}, []string{"p1"}, 1},
+		{store.PrincipalQuery{Terms: []string{"smith", "bob"}}, []string{"p2"}, 1},
+		{store.PrincipalQuery{Terms: []string{"smith", "alice"}}, nil, 0},
+		{store.PrincipalQuery{Terms: []string{"dept"}}, nil, 0},
+		{store.PrincipalQuery{Terms: []string{"example.com"}}, []string{"p1", "p2"}, 2},
+		{store.PrincipalQuery{Terms: []string{"100%"}}, nil, 0},
+		{store.PrincipalQuery{Terms: []string{"_"}}, nil, 0},
+		{store.PrincipalQuery{Source: "ldap1"}, []string{"p2"}, 1},
+		{store.PrincipalQuery{IDs: []string{"p1", "p3"}}, []string{"p1"}, 1},
+		{store.PrincipalQuery{IDs: []string{}}, nil, 0},
+		{store.PrincipalQuery{Kind: model.KindHost}, nil, 0},
+		{store.PrincipalQuery{Desc: true}, []string{"p2", "p1"}, 2},
+		{store.PrincipalQuery{ByCreated: true}, []string{"p2", "p1"}, 2},
+		{store.PrincipalQuery{ByCreated: true, Desc: true}, []string{"p1", "p2"}, 2},
+		{store.PrincipalQuery{Limit: 1, Offset: 1}, []string{"p2"}, 2},
+		{store.PrincipalQuery{Limit: 1, Offset: 5}, nil, 2},
 	} {
-		if got := ids(tc.q); !slices.Equal(got, tc.want) {
-			t.Errorf("%+v: got %v, want %v", tc.q, got, tc.want)
+		if got, total := ids(tc.q); !slices.Equal(got, tc.want) || total != tc.total {
+			t.Errorf("%+v: got %v of %d, want %v of %d", tc.q, got, total, tc.want, tc.total)
 		}
+	}
+	if _, err := s.UpdatePrincipal(ctx, "acme", "p2", func(p model.Principal) (model.Principal, error) {
+		p.Email = "robert@corp.example"
+		return p, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ids(store.PrincipalQuery{Terms: []string{"corp.example"}}); !slices.Equal(got, []string{"p2"}) {
+		t.Errorf("after an update: %v", got)
+	}
+	es, err := s.PrincipalSearchEntries(ctx, "acme")
+	if err != nil || len(es) != 2 {
+		t.Fatalf("search entries: %v %v", es, err)
+	}
+	slices.SortFunc(es, func(x, y store.SearchEntry) int { return strings.Compare(x.ID, y.ID) })
+	want := store.SearchEntry{ID: "p2", Login: "Bob", Source: "ldap1", Kind: model.KindUser, CreatedAt: b.CreatedAt,
+		Text: "bob\nrobert@corp.example\nrobert smith\n\n"}
+	if es[1] != want || es[0].Text != "alice\nalice@example.com\nf alice\nålice\nliddell" {
+		t.Fatalf("search entries:\n got %+v\nwant %+v", es, want)
 	}
 }
 

@@ -27,3 +27,9 @@ CREATE TABLE authorized_keys (
 	UNIQUE (account, principal_id, fingerprint),
 	FOREIGN KEY (account, principal_id) REFERENCES principals (account, id) ON DELETE CASCADE
 );
+
+-- A principal's search text (PrivX's user search): login, email, full name, first and last name, lower-cased,
+-- one per line, kept by the store on every write. (No index here: a B-tree entry may not hold a long text.)
+ALTER TABLE principals ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+UPDATE principals SET search_text = lower(login || chr(10) || email || chr(10) || full_name || chr(10) ||
+	coalesce(attributes::jsonb ->> 'first_name', '') || chr(10) || coalesce(attributes::jsonb ->> 'last_name', ''));

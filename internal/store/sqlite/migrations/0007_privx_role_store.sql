@@ -27,3 +27,10 @@ CREATE TABLE authorized_keys (
 	UNIQUE (account, principal_id, fingerprint),
 	FOREIGN KEY (account, principal_id) REFERENCES principals (account, id) ON DELETE CASCADE
 );
+
+-- A principal's search text (PrivX's user search): login, email, full name, first and last name, lower-cased,
+-- one per line, kept by the store on every write; the index makes the search a scan of narrow entries.
+ALTER TABLE principals ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+UPDATE principals SET search_text = lower(login || char(10) || email || char(10) || full_name || char(10) ||
+	coalesce(json_extract(attributes, '$.first_name'), '') || char(10) || coalesce(json_extract(attributes, '$.last_name'), ''));
+CREATE INDEX principals_search ON principals (account, kind, search_text, id);
