@@ -51,7 +51,7 @@ func cmdAccountAdd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keyward account add: --account NAME is required and nothing else may follow\n\n%s", accountUsage)
 		return 2
 	}
-	cfg, err := o.config(logger(o.LogLevel, stderr))
+	cfg, err := o.config(logger(o, stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward account add:", err)
 		return 2

@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -289,7 +291,11 @@ func (c *adminCmd) call(method, path string, in any) ([]byte, error) {
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc, err := httpClient()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach keyward at %s: %w", c.addr, unwrapURLError(err))
 	}
@@ -306,6 +312,26 @@ func (c *adminCmd) call(method, path string, in any) ([]byte, error) {
 		return nil, &apiError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Field: eb.Error.Field}
 	}
 	return nil, &apiError{Status: resp.StatusCode, Message: fmt.Sprintf("the server answered %s", resp.Status)}
+}
+
+// httpClient is the client the CLI talks to keyward with: the system's
+// roots, or only the CA certificates in KEYWARD_CACERT when it is set.
+func httpClient() (*http.Client, error) {
+	file := os.Getenv("KEYWARD_CACERT")
+	if file == "" {
+		return http.DefaultClient, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("KEYWARD_CACERT: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("KEYWARD_CACERT: no PEM certificate in %s", file)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
 }
 
 // unwrapURLError drops the *url.Error wrapping, which repeats the URL.

@@ -17,8 +17,12 @@ Usage:
   keyward serve [--data DIR] [--listen ADDR] [--store postgres://…] [--trusted-proxies CIDR,…]
   keyward init --data DIR [--account NAME]
   keyward account add --data DIR --account NAME   (server stopped)
+  keyward admin recover --data DIR [--account NAME]   (server stopped: a new admin API key for a lost one)
   keyward audit verify --data DIR
   keyward audit rekey --data DIR     (once, server stopped: keys records from before keyed chaining)
+  keyward audit prune --data DIR|--store URL --before TIME
+  keyward audit export --data DIR|--store URL [--since SEQ] [--format jsonl|rfc5424] [--follow]
+  keyward backup --data DIR --to FILE
   keyward user create|list|show|update|delete …
   keyward user mfa enable|verify|disable|recovery-codes USER
   keyward apikey create|list|revoke|rotate …
@@ -44,12 +48,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInit(args[1:], stdout, stderr)
 	case "account":
 		return cmdAccount(args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdminGroup(args[1:], stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
 			return cmdAuditVerify(args[2:], stdout, stderr)
 		}
 		if len(args) > 1 && args[1] == "rekey" {
 			return cmdAuditRekey(args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "prune" {
+			return cmdAuditPrune(args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "export" {
+			return cmdAuditExport(args[2:], stdout, stderr)
 		}
 		return cmdAdmin(args, stdout, stderr)
 	case "user", "apikey", "role", "authenticator":

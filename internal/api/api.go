@@ -88,6 +88,14 @@ type Surface interface {
 	Errors() ErrorTable
 }
 
+// Fallback is implemented by a surface that words some unknown routes
+// under its prefixes itself (Conjur: 501 for the routes of its product's API
+// that keyward does not serve). Unknown returns nil for the usual 405 or
+// 404; it decides from the path and method alone, reading no credential.
+type Fallback interface {
+	Unknown(r *http.Request) error
+}
+
 // Reply is a surface's answer to an error: a status, headers and a body (nil
 // for an empty one).
 type Reply struct {
@@ -171,6 +179,12 @@ func Mount(mux *http.ServeMux, s Surface, c Core, log *slog.Logger) {
 	}
 	for _, p := range s.Prefixes() {
 		mux.Handle(p, s.Wrap(recoverIn(log, write, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if fb, ok := s.(Fallback); ok {
+				if err := fb.Unknown(r); err != nil {
+					write(w, r, err)
+					return
+				}
+			}
 			if allow := allowed(own, r); allow != "" {
 				w.Header().Set("Allow", allow)
 				write(w, r, &core.Error{Kind: core.MethodNotAllowed, Msg: r.Method + " is not allowed here; allowed: " + allow})

@@ -158,8 +158,8 @@ var layers = []layer{
 	{"surfaces", isSurfacePkg, []string{"internal/api", "internal/core", "internal/model"},
 		"a surface extracts, renders and calls the core: each constraint and audit record exists once, in the core"},
 	{"wiring", is("internal/server"), []string{"*"}, "internal/server is the only package that sees everything"},
-	{"command", is("cmd/keyward"), []string{"internal/server", "internal/netpolicy", "internal/api/native"},
-		"the CLI opens a server or talks to the native API, decoding answers with the surface's own wire types so the shapes cannot drift"},
+	{"command", is("cmd/keyward"), []string{"internal/server", "internal/netpolicy", "internal/api/native", "internal/audit"},
+		"the CLI opens a server or talks to the native API, decoding answers with the surface's own wire types so the shapes cannot drift; audit export formats the audit package's records"},
 	{"tools and tests", func(rel string) bool {
 		return isTestHelper(rel) || strings.HasPrefix(rel, "test/") || strings.HasPrefix(rel, "bench/") || rel == "internal/archtest"
 	}, []string{"*"}, "test helpers, end-to-end tests and benchmark tools stand in for anything; none ships in the binary (TestBinaryHasNoTesting)"},

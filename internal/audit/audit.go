@@ -183,7 +183,8 @@ func cleanText(s string) string {
 
 // Check is the outcome of walking a chain.
 type Check struct {
-	Records int64  // intact records walked
+	From    int64  // the checkpoint the walk started from (0: the genesis)
+	Records int64  // intact records walked after it
 	Unkeyed int64  // how many of them (the first ones) are unkeyed
 	Broken  int64  // the first broken record's sequence number; 0 if none
 	Why     string // why it is broken
@@ -196,6 +197,7 @@ type Verifier struct {
 	key     *Key
 	prev    string
 	want    int64
+	from    int64
 	unkeyed int64
 	keyed   bool
 	broken  int64
@@ -204,6 +206,66 @@ type Verifier struct {
 
 // NewVerifier starts a check at the genesis record, under key.
 func NewVerifier(key *Key) *Verifier { return &Verifier{key: key, prev: GenesisHash, want: 1} }
+
+// NewVerifierFrom starts a check after a checkpoint: the records before
+// record cp.Seq+1 were pruned, and the first one left must link to cp.Hash.
+// The caller checks cp with ValidCheckpoint first.
+func NewVerifierFrom(key *Key, cp Checkpoint) *Verifier {
+	return &Verifier{key: key, prev: cp.Hash, want: cp.Seq + 1, from: cp.Seq, keyed: cp.Keyed}
+}
+
+// Checkpoint is what pruning leaves of the records it removed: the
+// sequence number and hash of the last of them, whether it was keyed, and a
+// MAC of the three under the chain's key. The zero Seq (with GenesisHash) is
+// the start of a chain nothing was pruned from.
+type Checkpoint struct {
+	Seq   int64
+	Hash  string
+	Keyed bool
+	MAC   string
+}
+
+// Genesis is the checkpoint of a chain nothing was pruned from.
+var Genesis = Checkpoint{Hash: GenesisHash}
+
+// Checkpoint returns the checkpoint after r, with its MAC.
+func (k *Key) Checkpoint(r *Record) Checkpoint {
+	cp := Checkpoint{Seq: r.Seq, Hash: r.Hash, Keyed: r.Keyed}
+	cp.MAC = k.checkpointMAC(cp)
+	return cp
+}
+
+func (k *Key) checkpointMAC(cp Checkpoint) string {
+	var b []byte
+	b = appendField(b, "checkpoint")
+	b = appendIntField(b, cp.Seq)
+	b = appendField(b, cp.Hash)
+	if cp.Keyed {
+		b = appendField(b, "keyed")
+	} else {
+		b = appendField(b, "unkeyed")
+	}
+	st := k.states.Get().(*macState)
+	st.h.Reset()
+	st.h.Write(b)
+	mac := hex.EncodeToString(st.h.Sum(st.sum[:0]))
+	k.states.Put(st)
+	return mac
+}
+
+// ValidCheckpoint reports whether cp is the genesis or a checkpoint made
+// under k: nobody without the key can move a checkpoint after removing
+// more records.
+func (k *Key) ValidCheckpoint(cp Checkpoint) bool {
+	if cp.Seq == 0 {
+		return cp.Hash == GenesisHash && !cp.Keyed
+	}
+	return cp.Seq > 0 && hmac.Equal([]byte(k.checkpointMAC(cp)), []byte(cp.MAC))
+}
+
+// Prev is the hash the next record must link to (for a store that does not
+// keep each record's previous hash, but derives it while walking).
+func (v *Verifier) Prev() string { return v.prev }
 
 // Next checks one record; it returns false once the chain is broken.
 func (v *Verifier) Next(r *Record) bool {
@@ -239,7 +301,7 @@ func (v *Verifier) Next(r *Record) bool {
 // a removed tail is noticed too (unless the head was moved back with it).
 func (v *Verifier) Finish(headSeq int64, headHash string) Check {
 	last := v.want - 1
-	c := Check{Records: last, Unkeyed: v.unkeyed, Broken: v.broken, Why: v.why}
+	c := Check{From: v.from, Records: last - v.from, Unkeyed: v.unkeyed, Broken: v.broken, Why: v.why}
 	if v.broken == 0 && (headSeq != last || (headSeq > 0 && headHash != v.prev)) {
 		c.Broken, c.Why = last+1, "the chain head names record "+strconv.FormatInt(headSeq, 10)+" but the last intact record is "+strconv.FormatInt(last, 10)
 	}

@@ -23,6 +23,7 @@ const (
 	Forbidden                   // the identity is proven but may not use this service
 	SourceDenied                // the client address is not allowed
 	Mismatch                    // the principal's annotations disagree with the credential
+	Invalid                     // the request's own parameters are refused (an OIDC code, code_verifier or nonce)
 )
 
 // String names the outcome as audit reasons do.
@@ -40,6 +41,8 @@ func (o Outcome) String() string {
 		return "source_not_allowed"
 	case Mismatch:
 		return "annotation_mismatch"
+	case Invalid:
+		return "bad_request"
 	}
 	return fmt.Sprintf("outcome(%d)", int(o))
 }
@@ -155,3 +158,25 @@ func (es ConfigErrors) Error() string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// FetchError is an outside provider's document (a JWKS, an OpenID discovery
+// document and the keys it names) that could not be fetched or read:
+// connection refused, DNS failure, an untrusted certificate, a status other
+// than 200, a body that is not the document. Status checks name it.
+type FetchError struct {
+	// Discovery is set when the source is a provider-uri (discovery, then
+	// the keys it names), unset for a jwks-uri.
+	Discovery bool
+	// URI is the configured provider-uri or jwks-uri.
+	URI string
+	Err error
+}
+
+func (e *FetchError) Error() string {
+	if e.Discovery {
+		return "provider discovery " + e.URI + ": " + e.Err.Error()
+	}
+	return "jwks " + e.URI + ": " + e.Err.Error()
+}
+
+func (e *FetchError) Unwrap() error { return e.Err }

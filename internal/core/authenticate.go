@@ -488,6 +488,8 @@ func outsideReason(o authn.Outcome) Reason {
 		return ReasonSourceNotAllowed
 	case authn.Mismatch:
 		return ReasonAnnotationMismatch
+	case authn.Invalid:
+		return ReasonBadRequest
 	}
 	return ReasonBadCredential
 }

@@ -130,7 +130,25 @@ func (c *authenticatorService) build(svc model.AuthenticatorService) (authn.Auth
 		}
 		vals[k] = string(v)
 	}
-	return c.factory[svc.Type](authn.Config{Account: svc.Account, Type: svc.Type, ServiceID: svc.ServiceID, Values: serviceValues(vals)})
+	vals = serviceValues(vals)
+	if err := emptySettings(vals); err != nil {
+		return nil, err
+	}
+	return c.factory[svc.Type](authn.Config{Account: svc.Account, Type: svc.Type, ServiceID: svc.ServiceID, Values: vals})
+}
+
+// emptySettings refuses settings given with an empty value: a setting
+// present is a setting meant, and "" is no value for any of them (Conjur,
+// where a variable can exist without a value, refuses it as a missing
+// value), so `audience: ""` is an error, never "no audience check".
+func emptySettings(vals map[string]string) error {
+	var errs authn.ConfigErrors
+	for k, v := range vals {
+		if v == "" {
+			errs = append(errs, authn.ConfigError{Key: k, Msg: "empty value; leave the setting out instead"})
+		}
+	}
+	return errs.Err()
 }
 
 func secretAAD(svc model.AuthenticatorService, key string) string {
@@ -208,6 +226,9 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 	vals, err := c.openMasked(spec.Config, old, oldErr)
 	if err != nil {
 		return AuthenticatorView{}, err
+	}
+	if err := emptySettings(serviceValues(vals)); err != nil {
+		return AuthenticatorView{}, configError(err)
 	}
 	built, err := c.factory[typ](authn.Config{Account: account, Type: typ, ServiceID: serviceID, Values: serviceValues(vals)})
 	if err != nil {
@@ -578,6 +599,9 @@ func (c *authenticatorService) AuthenticatorStatus(ctx context.Context, a *Acces
 	default:
 		return &Error{Kind: NotImplemented, Reason: ReasonStatusNotSupported, Msg: "status check not supported for authenticator " + typ}
 	}
+	if serviceID == "" && !noServiceID(typ) {
+		return &Error{Kind: Invalid, Reason: ReasonServiceIDMissing, Field: "service_id", Msg: typ + " needs a service id"}
+	}
 	if a.Session.Account != account {
 		// Before looking anything up: a session of another account learns
 		// nothing of which accounts and services exist.
@@ -594,6 +618,14 @@ func (c *authenticatorService) AuthenticatorStatus(ctx context.Context, a *Acces
 		return c.statusDenied(ctx, a, account, typ, serviceID)
 	}
 	if err := c.configStatus(ctx, svc); err != nil {
+		var fe *authn.FetchError
+		if errors.As(err, &fe) {
+			reason := ReasonJWKSFetchFailed
+			if fe.Discovery {
+				reason = ReasonDiscoveryFailed
+			}
+			return &Error{Kind: Internal, Reason: reason, Msg: fe.URI, Err: fe.Err}
+		}
 		return &Error{Kind: Internal, Reason: ReasonServiceMisconfigure, Msg: err.Error(), Err: err}
 	}
 	return nil

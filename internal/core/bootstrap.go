@@ -61,3 +61,22 @@ func (c *principalService) Bootstrap(ctx context.Context, caller Caller, account
 	}
 	return key, nil
 }
+
+// RecoverAdmin gives an account's built-in admin a new API key in place of
+// its Conjur API key (the one init printed), for an operator who lost it:
+// keyward admin recover, run on the store with no server holding it. The
+// old key stops working at once. Audited as admin.recover by "operator".
+func (c *keyService) RecoverAdmin(ctx context.Context, caller Caller, account string) (string, error) {
+	admin, err := c.st.GetPrincipalByLogin(ctx, account, model.KindUser, "admin")
+	if err != nil {
+		return "", wrapStore(err, "account "+account+"'s admin")
+	}
+	k, err := c.st.GetConjurKey(ctx, account, admin.ID)
+	if err != nil {
+		return "", wrapStore(err, "admin API key")
+	}
+	ev := c.audit.event(caller, account, "admin.recover")
+	ev.Actor, ev.Subject, ev.KeyID = "operator", admin.RoleID(), k.ID
+	_, key, err := c.rotate(ctx, k.ID, 0, ev)
+	return key, err
+}

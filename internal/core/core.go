@@ -3,6 +3,7 @@ package core
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -83,6 +84,11 @@ type Caller struct {
 	PeerIP    netip.Addr
 	RequestID string
 	UserAgent string
+	// ClientCert is the TLS client certificate's verified chain, leaf
+	// first, up to a --client-ca root; nil when the caller sent none (an
+	// unverifiable one never gets this far: the handshake fails). For the
+	// surfaces and authenticators that need client certificates.
+	ClientCert []*x509.Certificate
 }
 
 // Session is a proven identity: what every authorization decision starts from.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/internal/authn"
+	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -86,10 +87,15 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	if err != nil {
 		return refuse(ReasonAuthnMisconfigured, "", &Error{Kind: Unavailable, Reason: ReasonAuthnMisconfigured, Msg: "authenticator is misconfigured", Err: err})
 	}
-	id, outcome, err := a.Verify(ctx, authn.Request{Account: cred.Account, ServiceID: cred.ServiceID, Login: cred.Login,
-		Credential: cred.Secret, Code: cred.Code, CodeVerifier: cred.CodeVerifier, Nonce: cred.Nonce, ClientIP: caller.ClientIP, Now: c.now()})
+	id, outcome, err := authn.Identity{Login: cred.Login}, authn.OK, error(nil)
+	if !c.outsideKey(ctx, caller, cred) {
+		id, outcome, err = a.Verify(ctx, authn.Request{Account: cred.Account, ServiceID: cred.ServiceID, Login: cred.Login,
+			Credential: cred.Secret, Code: cred.Code, CodeVerifier: cred.CodeVerifier, Nonce: cred.Nonce, ClientIP: caller.ClientIP, Now: c.now()})
+	} else {
+		ev.Detail = "the user's Conjur API key"
+	}
 	if err != nil {
-		return refuse(ReasonAuthnUnavailable, "", &Error{Kind: Unavailable, Reason: ReasonAuthnUnavailable, Msg: "authenticator could not decide", Err: err})
+		return refuse(ReasonAuthnUnavailable, err.Error(), &Error{Kind: Unavailable, Reason: ReasonAuthnUnavailable, Msg: "authenticator could not decide", Err: err})
 	}
 	if id.Login != "" {
 		ev.Actor = subjectRoleID(cred.Account, id.Login)
@@ -155,6 +161,23 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 		s.TTL = pr.TokenTTL()
 	}
 	return s, nil
+}
+
+// outsideKey reports whether an authn-ldap authenticate (not its login)
+// carries the named user's own Conjur API key, which Conjur accepts before
+// it binds: the key that authn-ldap's login answered works on its
+// authenticate. Only the Conjur key of that very user counts (never a
+// narrowed key, a host's, or another user's); the service must still be
+// defined, enabled, admit the user, and the user pass admission.
+func (c *authService) outsideKey(ctx context.Context, caller Caller, cred Credential) bool {
+	if cred.Type != "authn-ldap" || cred.Event == "login" || cred.Login == "" || strings.Contains(cred.Login, "/") {
+		return false
+	}
+	if _, _, ok := crypto.ParseAPIKey(cred.Secret); !ok {
+		return false
+	}
+	kc := c.checkKey(ctx, caller, cred.Account, "user/"+cred.Login, cred.Secret)
+	return kc.Valid && kc.Key.Conjur && kc.Principal.Kind == model.KindUser && kc.Principal.Login == cred.Login
 }
 
 // authorOutranks reports whether the principal who defined (or last

@@ -52,7 +52,9 @@ func CheckPasswordStrength(pw string) error {
 // ChangePassword sets a new password for the session's own principal, which
 // must have proved itself with a credential (not a token), as Conjur
 // requires. Hosts have no passwords on this route. The principal's Conjur
-// API key is replaced too, as Conjur does.
+// API key is left alone, as Conjur leaves it: a client holding it keeps
+// working, and whoever fears a stolen password revealed the key (through
+// login) rotates the key explicitly.
 func (c *principalService) ChangePassword(ctx context.Context, a *Access, password string) error {
 	s, caller := a.Session, a.Caller
 	ev := c.audit.event(caller, s.Account, "password")
@@ -75,15 +77,6 @@ func (c *principalService) ChangePassword(ctx context.Context, a *Access, passwo
 	if err != nil {
 		c.audit.recordFailure(ctx, fail(ev, AsError(err).Reason))
 		return err
-	}
-	// The Conjur key is replaced first: if that fails, the old password
-	// still stands and the caller can simply retry.
-	if k, err := c.st.GetConjurKey(ctx, s.Account, s.PrincipalID); err == nil {
-		rev := c.audit.event(caller, s.Account, "rotate")
-		rev.Actor, rev.Subject, rev.KeyID, rev.Detail = s.RoleID(), s.RoleID(), k.ID, "password change"
-		if _, _, err := c.keySvc.rotate(ctx, k.ID, 0, rev); err != nil {
-			return err
-		}
 	}
 	now := c.now().UTC()
 	if _, err := c.st.UpdatePrincipal(ctx, s.Account, s.PrincipalID, func(p model.Principal) (model.Principal, error) {

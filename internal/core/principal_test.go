@@ -12,7 +12,7 @@ import (
 // TestPrincipalService: a principalService (with the key, token and access
 // services it calls) bootstraps an account once, with its admin, Conjur key
 // and signing key; a users-manager cannot grant or act beyond what it
-// holds; and a password change replaces the Conjur key, but not from a token.
+// holds; and a password change leaves the Conjur key alone, and is refused to a token.
 func TestPrincipalService(t *testing.T) {
 	ctx := context.Background()
 	st, sealer := testStore(t)
@@ -83,8 +83,8 @@ func TestPrincipalService(t *testing.T) {
 		t.Errorf("deleting the admin: %v, want privilege_escalation", err)
 	}
 
-	// The password change: never from a token; from a key, it rotates the
-	// Conjur key too.
+	// The password change: never from a token; from a key, it leaves the
+	// Conjur key alone, as Conjur does.
 	tokenAcc := *mgrAcc
 	tokenAcc.Session.Level = LevelToken
 	if err := svc.ChangePassword(ctx, &tokenAcc, "Another-Horse-43y"); AsError(err).Reason != ReasonCredentialStrength {
@@ -95,8 +95,8 @@ func TestPrincipalService(t *testing.T) {
 		t.Fatal(err)
 	}
 	after, _ := st.GetConjurKey(ctx, "acme", mgr.ID)
-	if bytes.Equal(after.Hash, ck.Hash) || after.RotatedAt == nil {
-		t.Errorf("the Conjur key was not replaced with the password")
+	if !bytes.Equal(after.Hash, ck.Hash) || after.RotatedAt != nil {
+		t.Errorf("the Conjur key was replaced with the password")
 	}
 	p, _ := st.GetPrincipal(ctx, "acme", mgr.ID)
 	if ok, err := bc.compare(ctx, p.PasswordHash, "Another-Horse-43y"); !ok || err != nil {

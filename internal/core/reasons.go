@@ -69,6 +69,11 @@ const (
 	ReasonServiceNotFound     Reason = "service_not_found"    // the authenticator service does not exist (Kind NotFound)
 	ReasonServiceMisconfigure Reason = "invalid_configuration"
 	ReasonMFAState            Reason = "mfa_state" // the principal's MFA is not in the state the operation needs (Kind Conflict)
+	// A service's jwks-uri, or its provider-uri (discovery, then the keys it
+	// names), could not be fetched or read (Kind Internal; Msg is the URI).
+	ReasonJWKSFetchFailed  Reason = "jwks_fetch_failed"
+	ReasonDiscoveryFailed  Reason = "provider_discovery_failed"
+	ReasonServiceIDMissing Reason = "service_id_missing" // the authenticator type needs a service id and the request names none (Kind Invalid)
 )
 
 // Reasons lists every reason, for the surfaces' error-table tests.
@@ -82,5 +87,6 @@ func Reasons() []Reason {
 		ReasonBasicNotAccepted, ReasonInsufficientLevel, ReasonMFARequired, ReasonMFAInvalid, ReasonMFALocked, ReasonMissingPermission, ReasonEscalation, ReasonNarrowedCredential,
 		ReasonNotVisible, ReasonHostPassword, ReasonOwnGrantExtension, ReasonRoleNotFound, ReasonNotApplicable,
 		ReasonWeakPassword, ReasonBadRequest, ReasonTokenExpired, ReasonNotImplemented, ReasonUnsupportedType,
-		ReasonStatusNotSupported, ReasonAccountNotDefined, ReasonServiceNotFound, ReasonServiceMisconfigure, ReasonMFAState}
+		ReasonStatusNotSupported, ReasonAccountNotDefined, ReasonServiceNotFound, ReasonServiceMisconfigure, ReasonMFAState,
+		ReasonJWKSFetchFailed, ReasonDiscoveryFailed, ReasonServiceIDMissing}
 }

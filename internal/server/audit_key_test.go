@@ -53,7 +53,7 @@ const dbFile = "keyward.db"
 func records(t *testing.T, db *sql.DB) []audit.Record {
 	t.Helper()
 	rows, err := db.Query(`SELECT seq, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip,
-		request_id, authenticator, detail, prev_hash, hash, keyed FROM audit_events ORDER BY seq`)
+		request_id, authenticator, detail, hash, keyed FROM audit_log ORDER BY seq`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,13 @@ func records(t *testing.T, db *sql.DB) []audit.Record {
 		var r audit.Record
 		var us int64
 		if err := rows.Scan(&r.Seq, &us, &r.Account, &r.Event.Event, &r.Outcome, &r.Reason, &r.Actor, &r.Subject, &r.KeyID,
-			&r.ClientIP, &r.PeerIP, &r.RequestID, &r.Authenticator, &r.Detail, &r.PrevHash, &r.Hash, &r.Keyed); err != nil {
+			&r.ClientIP, &r.PeerIP, &r.RequestID, &r.Authenticator, &r.Detail, &r.Hash, &r.Keyed); err != nil {
 			t.Fatal(err)
+		}
+		if len(out) > 0 {
+			r.PrevHash = out[len(out)-1].Hash
+		} else {
+			r.PrevHash = audit.GenesisHash
 		}
 		r.Time = time.UnixMicro(us).UTC()
 		out = append(out, r)
@@ -92,8 +97,8 @@ func rechain(t *testing.T, dir string, from int64, detail string, keyed bool) {
 		}
 		r.PrevHash, r.Hash = prev, audit.UnkeyedChain(r.Seq, prev, &r.Event)
 		prev = r.Hash
-		if _, err := db.Exec("UPDATE audit_events SET detail = ?, prev_hash = ?, hash = ?, keyed = ? WHERE seq = ?",
-			r.Detail, r.PrevHash, r.Hash, keyed, r.Seq); err != nil {
+		if _, err := db.Exec("UPDATE audit_events SET detail = ?, hash = unhex(?), keyed = ? WHERE seq = ?",
+			r.Detail, r.Hash, keyed, r.Seq); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -132,7 +132,7 @@ func serve(t *testing.T, dir string) *proc {
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`keyward listening.*addr=(\S+)`)
+		re := regexp.MustCompile(`keyward listening.*?addr[=":]+([0-9.:\[\]a-f]+)`)
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
@@ -343,8 +343,9 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		name, pick, sql string
 		tail            bool
 	}{
-		{"altered actor", "SELECT 3", "UPDATE audit_events SET actor = 'acme:user:mallory' WHERE seq = ?", false},
-		{"failure made success", "SELECT min(seq) FROM audit_events WHERE outcome = 'failure'", "UPDATE audit_events SET outcome = 'success', reason = '' WHERE seq = ?", false},
+		{"altered actor", "SELECT 3", "UPDATE audit_events SET actor = (SELECT max(id) FROM audit_names) WHERE seq = ?", false},
+		{"failure made success", "SELECT min(seq) FROM audit_log WHERE outcome = 'failure'",
+			"UPDATE audit_events SET outcome = (SELECT id FROM audit_names WHERE name = 'success'), reason = NULL WHERE seq = ?", false},
 		{"altered time", "SELECT 5", "UPDATE audit_events SET time_us = time_us + 1 WHERE seq = ?", false},
 		{"removed row", "SELECT 2", "DELETE FROM audit_events WHERE seq = ?", false},
 		{"removed tail", "SELECT max(seq) FROM audit_events", "DELETE FROM audit_events WHERE seq = ?", true},
@@ -401,7 +402,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 
 func TestInitTwiceChangesNothing(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(t.TempDir(), "missing", "data")
+	dir := filepath.Join(t.TempDir(), "data")
 	a := initData(t, dir)
 	fi, err := os.Stat(filepath.Join(dir, server.MasterKeyFile))
 	if err != nil {
@@ -478,7 +479,7 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 	var logs strings.Builder
 	go func() {
 		sc := bufio.NewScanner(pr)
-		re := regexp.MustCompile(`keyward listening.*addr=(\S+)`)
+		re := regexp.MustCompile(`keyward listening.*?addr[=":]+([0-9.:\[\]a-f]+)`)
 		for sc.Scan() {
 			logMu.Lock()
 			logs.WriteString(sc.Text() + "\n")
@@ -496,11 +497,25 @@ func TestServeOnEmptyFolderAndSIGTERM(t *testing.T) {
 		_ = cmd.Process.Kill()
 		t.Fatal("serve did not start")
 	}
-	var a initAnswer
-	printed, _ := os.ReadFile(outFile.Name())
-	if err := json.Unmarshal(printed, &a); err != nil || a.Login != "admin" || a.APIKey == "" {
-		t.Fatalf("serve on an empty folder printed %q", printed)
+	// Standard output is not a terminal: the key is in a file only
+	// keyward's user may read, and the log says where.
+	if printed, _ := os.ReadFile(outFile.Name()); len(printed) != 0 {
+		t.Errorf("serve with stdout not a terminal printed %q", printed)
 	}
+	keyFile := filepath.Join(dir, "initial-admin-key")
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := initAnswer{Login: "admin", APIKey: strings.TrimSpace(string(kb))}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 || !strings.HasPrefix(a.APIKey, "kw_") {
+		t.Fatalf("initial-admin-key: %v %v %q", fi.Mode(), err, kb)
+	}
+	logMu.Lock()
+	if !strings.Contains(logs.String(), keyFile) {
+		t.Errorf("the log does not say where the key is: %s", logs.String())
+	}
+	logMu.Unlock()
 	res, err := http.Get(base + "/readyz")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", err, res)

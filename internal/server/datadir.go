@@ -55,3 +55,7 @@ func tighten(path string, want fs.FileMode, log *slog.Logger) error {
 		"was", fmt.Sprintf("%04o", mode), "now", fmt.Sprintf("%04o", mode&want))
 	return nil
 }
+
+// SecureDataDir tightens an existing data folder and keyward's files in it
+// to keyward's user, logging each change (as Open does).
+func SecureDataDir(dir string, log *slog.Logger) error { return secureDataDir(dir, log) }

@@ -56,7 +56,7 @@ func TestDataFolderModes(t *testing.T) {
 	p := serve(t, dir)
 	p.do("POST", "/api/v1/api-keys/verify", "", map[string]any{"key": "kw_nope"})
 	modes("while serving", []string{"master.key", "keyward.db", "keyward.db-wal", "keyward.db-shm", "keyward.db-audit1", "keyward.db-audit2"})
-	if !strings.Contains(p.logs(), "tightened permissions") || !strings.Contains(p.logs(), "was=0644") {
+	if !strings.Contains(p.logs(), "tightened permissions") || !strings.Contains(p.logs(), `"was":"0644"`) {
 		t.Errorf("serve did not log the tightening: %s", p.logs())
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)

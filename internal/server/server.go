@@ -55,6 +55,10 @@ type Config struct {
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
 	EnvAuthenticators []string
 	Logger            *slog.Logger
+	// AccessLog logs one line per request at info level.
+	AccessLog bool
+	// AuditRetention prunes audit records older than it (0: never).
+	AuditRetention time.Duration
 	// Now is the clock (tests inject one); nil means time.Now.
 	Now func() time.Time
 }
@@ -299,6 +303,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		peer := peerAddr(r.RemoteAddr)
 		caller := core.Caller{PeerIP: peer, ClientIP: netpolicy.ClientAddr(peer, r.Header.Values("X-Forwarded-For"), s.cfg.TrustedProxies),
 			RequestID: rid, UserAgent: r.UserAgent()}
+		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+			caller.ClientCert = r.TLS.VerifiedChains[0]
+		}
 		r = r.WithContext(api.WithCaller(r.Context(), caller))
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
@@ -370,11 +377,29 @@ func (g *requestIDs) next() string {
 
 // Serve answers on ln until ctx ends, then stops gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, nil)
+}
+
+// ServeTLS answers HTTPS on ln, as Serve does HTTP.
+func (s *Server) ServeTLS(ctx context.Context, ln net.Listener, t *TLS) error {
+	return s.serve(ctx, ln, t)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, t *TLS) error {
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if t != nil {
+		hs.TLSConfig = t.Config()
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
+	mctx, stopMaintenance := context.WithCancel(ctx)
+	mdone := make(chan struct{})
+	go func() { defer close(mdone); s.maintainAudit(mctx) }()
+	defer func() { stopMaintenance(); <-mdone }()
 	select {
 	case err := <-errc:
 		return err

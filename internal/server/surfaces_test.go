@@ -193,6 +193,10 @@ func TestUnknownRoutesAnswerInTheirSurfacesFormat(t *testing.T) {
 		{"PATCH", "/api/v1/roles", 405, "application/json", "GET, POST"},
 		{"GET", "/authn-jwt/a/b/c/d/e", 404, "application/json; charset=utf-8", ""},
 		{"DELETE", "/authn/acme/login", 405, "application/json; charset=utf-8", "GET"},
+		// Paths no other surface owns are Conjur's (its API starts at /).
+		{"GET", "/secrets/acme/variable/x", 501, "application/json; charset=utf-8", ""},
+		{"GET", "/nothing-here", 404, "application/json; charset=utf-8", ""},
+		{"POST", "/whoami", 405, "application/json; charset=utf-8", "GET"},
 	}
 	for _, tc := range cases {
 		resp := p.do(tc.method, tc.path, "", "")

@@ -213,6 +213,23 @@ type AuditStore interface {
 	// refuses a chain that does not verify: chaining it again would hide the
 	// break. It returns the check of the chain as it was.
 	RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, error)
+	// AuditSince returns up to limit records from sequence number from on,
+	// oldest first, each with its PrevHash.
+	AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error)
+	// PruneAudit removes the oldest records, a prefix of the chain up to
+	// the first record at or after before, leaving a checkpoint (the last
+	// removed record's seq and hash, with a MAC under the chain's key) from
+	// which VerifyAudit proves the rest; it appends ev with what it removed
+	// as its Detail. It refuses a chain that does not verify. Nothing to
+	// remove appends nothing (To is then 0).
+	PruneAudit(ctx context.Context, before time.Time, ev audit.Event) (AuditPrune, error)
+}
+
+// AuditPrune is what PruneAudit removed: records From to To, leaving
+// Checkpoint.
+type AuditPrune struct {
+	From, To   int64
+	Checkpoint audit.Checkpoint
 }
 
 // NonceStore remembers one-time values, for replay protection.

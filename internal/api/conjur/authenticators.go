@@ -3,6 +3,7 @@ package conjur
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -40,6 +41,24 @@ func bodyForm(field string) credentialReader {
 		}
 		return v, nil
 	}
+}
+
+// idToken is authn-oidc's id token: the form field id_token, or, with an
+// empty body, the Authorization: Bearer header (Conjur takes either).
+func idToken(r *http.Request) (string, error) {
+	b, err := readBody(r)
+	if err != nil {
+		return "", err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if h := r.Header.Get("Authorization"); h != "" {
+			if tok, err := api.ParseBearer(h); err == nil {
+				return tok, nil
+			}
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return bodyForm("id_token")(r)
 }
 
 // viaError gives authn-jwt's expired token Conjur's CONJ00016E answer;
@@ -83,9 +102,36 @@ func (s *Surface) oidcCode(w http.ResponseWriter, r *http.Request, rc *api.Ctx) 
 	sess, err := s.core.Authenticate(r.Context(), rc.Caller, core.Credential{Kind: core.CredOutside, Account: r.PathValue("account"),
 		Type: "authn-oidc", ServiceID: r.PathValue("service_id"), Code: q.Get("code"), CodeVerifier: q.Get("code_verifier"), Nonce: q.Get("nonce")})
 	if err != nil {
-		return err
+		return codeFlowError(err)
 	}
 	return s.writeToken(w, r, sess)
+}
+
+// codeFlowError answers the code flow's refusals as Conjur does: 400 for
+// what the request got wrong (a code, verifier or nonce the provider or the
+// id token refuses, a service that is not defined, a user the claim names
+// who does not exist or whom the service does not admit); a claim missing
+// from the token and every other refusal keep their answer.
+func codeFlowError(err error) error {
+	e := core.AsError(err)
+	switch {
+	case e.Kind == core.Unauthenticated && (e.Reason == core.ReasonBadRequest || e.Reason == core.ReasonUndefinedAuthn || e.Reason == core.ReasonUnknownLogin),
+		e.Kind == core.Forbidden && e.Reason == core.ReasonNotAllowed:
+		return &core.Error{Kind: core.Invalid, Reason: core.ReasonBadRequest, Msg: "authentication request refused", Err: err}
+	}
+	return err
+}
+
+// oidcNoService is POST /authn-oidc/{account}/authenticate: Conjur needs a
+// service id there and answers 401; the core refuses (and audits) the
+// service nobody can define.
+func (s *Surface) oidcNoService(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	_, err := s.core.Authenticate(r.Context(), rc.Caller, core.Credential{Kind: core.CredOutside, Account: r.PathValue("account"),
+		Type: "authn-oidc"})
+	if err == nil {
+		err = &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonUndefinedAuthn, Msg: "authn-oidc needs a service id"}
+	}
+	return err
 }
 
 // ldapLogin is GET /authn-ldap/{service_id}/{account}/login: LDAP

@@ -87,13 +87,14 @@ func TestAuthnOIDC(t *testing.T) {
 	})
 	t.Run("code flow refusals", func(t *testing.T) {
 		pr := providers()[0]
-		codeFlow(pr, "alice", "wrong-verifier").expect(t, 401, empty)
-		codeFlow(pr, "bob", pr.CodeVerifier).expect(t, 403, empty)
-		codeFlow(pr, "carol", pr.CodeVerifier).expect(t, 401, empty)
+		// Conjur's 400 for what the request got wrong (issue 19, point 7).
+		codeFlow(pr, "alice", "wrong-verifier").expect(t, 400, empty)
+		codeFlow(pr, "bob", pr.CodeVerifier).expect(t, 400, empty)
+		codeFlow(pr, "carol", pr.CodeVerifier).expect(t, 400, empty)
 		codeFlow(pr, "admin", pr.CodeVerifier).expect(t, 401, empty)
 		e.do("GET", "/authn-oidc/okta/myorg/authenticate?nonce=x&code_verifier=y", nil).expect(t, 400, empty)
 		e.do("GET", "/authn-oidc/okta/myorg/authenticate?code=x&code_verifier=y", nil).expect(t, 400, empty)
-		e.do("GET", "/authn-oidc/okta/myorg/authenticate?code=reused&nonce="+pr.Nonce+"&code_verifier="+pr.CodeVerifier, nil).expect(t, 401, empty)
+		e.do("GET", "/authn-oidc/okta/myorg/authenticate?code=reused&nonce="+pr.Nonce+"&code_verifier="+pr.CodeVerifier, nil).expect(t, 400, empty)
 	})
 	t.Run("id-token flow", func(t *testing.T) {
 		idToken := func(user, aud string) string {

@@ -33,6 +33,7 @@ type principalsAPI interface {
 	FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error)
 	RoleExists(ctx context.Context, account, name string) (bool, error)
 	ChangePassword(ctx context.Context, a *core.Access, password string) error
+	ReadIdentity(ctx context.Context, a *core.Access, account, kind, name string) (core.Identity, error)
 }
 
 // keysAPI is the key service: a principal's Conjur API key.
@@ -70,9 +71,11 @@ func New(c coreAPI, log *slog.Logger, defaultAccount string) *Surface {
 func (s *Surface) Name() string { return "conjur" }
 
 // Prefixes is what the Conjur API owns: an unknown route under one of its
-// authenticators' paths answers in Conjur's format.
+// authenticators' paths answers in Conjur's format, and so does every path
+// no other surface owns (the root: Conjur's API starts at /, and its
+// clients must never meet a plain-text 404; see Unknown).
 func (s *Surface) Prefixes() []string {
-	ps := []string{}
+	ps := []string{"/"}
 	for _, typ := range authenticators() {
 		ps = append(ps, "/"+typ+"/")
 	}
@@ -124,6 +127,8 @@ func (s *Surface) Routes() []api.Route {
 	rs := []api.Route{
 		{Method: "GET", Pattern: "/{$}", Public: true, Summary: "Status page (HTML, or {\"version\"} for JSON)", Handler: s.root},
 		{Method: "GET", Pattern: "/whoami", SelfService: true, Summary: "Who the access token belongs to", Handler: s.whoami},
+		{Method: "GET", Pattern: "/roles/{account}/{kind}/{id...}", SelfService: true, Summary: "A user, host or group (keyward role) the caller may see; 404 otherwise", Handler: s.role},
+		{Method: "GET", Pattern: "/resources/{account}/{kind}/{id...}", SelfService: true, Summary: "A user or host the caller may see, as a Conjur resource; 404 otherwise", Handler: s.resource},
 		{Method: "GET", Pattern: "/authenticators", Public: true, Summary: "Installed, configured and enabled authenticators", Handler: s.listAuthenticators},
 		{Method: "GET", Pattern: "/authn/{account}/login", Public: true, Summary: "Exchange Basic login:password for the API key", Handler: s.login},
 		{Method: "POST", Pattern: "/authn/{account}/{login}/authenticate", Public: true, Summary: "Exchange an API key for an access token", Handler: s.authenticate},
@@ -135,7 +140,8 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "POST", Pattern: "/authn-ldap/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an LDAP password", Handler: s.via("authn-ldap", bodyRaw)},
 		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with a JWT (form jwt=…)", Handler: s.via("authn-jwt", bodyForm("jwt"))},
 		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a JWT for the login in the path", Handler: s.via("authn-jwt", bodyForm("jwt"))},
-		{Method: "POST", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC id token (form id_token=…)", Handler: s.via("authn-oidc", bodyForm("id_token"))},
+		{Method: "POST", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC id token (form id_token=…, or Bearer with an empty body)", Handler: s.via("authn-oidc", idToken)},
+		{Method: "POST", Pattern: "/authn-oidc/{account}/authenticate", Public: true, Summary: "authn-oidc without a service id (401, as Conjur)", Handler: s.oidcNoService},
 		{Method: "GET", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC authorization code (code, nonce, code_verifier)", Handler: s.oidcCode},
 		{Method: "POST", Pattern: "/authn-gcp/{account}/authenticate", Public: true, Summary: "Authenticate with a Google identity token (form jwt=…)", Handler: s.via("authn-gcp", bodyForm("jwt"))},
 		{Method: "POST", Pattern: "/authn-azure/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an Azure managed-identity token (form jwt=…)", Handler: s.via("authn-azure", bodyForm("jwt"))},

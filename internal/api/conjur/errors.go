@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
@@ -94,6 +95,13 @@ func render(e *core.Error) reply {
 	case core.RateLimited:
 		return reply{status, message("too_many_requests", e.Msg)}
 	case core.Unavailable:
+		if e.Reason == core.ReasonAuthnUnavailable || e.Reason == core.ReasonAuthnMisconfigured {
+			// An outside provider (JWKS, discovery, directory) that cannot
+			// be reached or a service that cannot be built: Conjur answers
+			// authenticate like any failed authentication; its status
+			// route names the cause.
+			return reply{http.StatusUnauthorized, nil}
+		}
 		return reply{status, message("service_unavailable", e.Msg)}
 	case core.NotImplemented:
 		return reply{status, message("not_implemented", e.Msg)}
@@ -135,10 +143,34 @@ func renderStatus(r *http.Request, sess core.Session, typ string, e *core.Error)
 			"'"+sess.RoleID()+"' does not have 'read' privilege on "+account+":webservice:conjur/"+svc+"/status"
 	case core.ReasonServiceMisconfigure:
 		class, code, msg = "Errors::Authentication::AuthnJwt::InvalidConfiguration", "CONJ00118E", e.Msg
+	case core.ReasonJWKSFetchFailed:
+		class, code, msg = "Errors::Authentication::AuthnJwt::FetchJwksKeysFailed", "CONJ00087E",
+			"Failed to fetch JWKS from '"+e.Msg+"'. Reason: '"+cause(e)+"'"
+	case core.ReasonDiscoveryFailed:
+		class, code, msg = "Errors::Authentication::OAuth::ProviderDiscoveryFailed", "CONJ00011E",
+			"Failed to discover Identity Provider (Provider URI: '"+e.Msg+"'). Reason: '"+cause(e)+"'"
+	case core.ReasonServiceIDMissing:
+		switch typ {
+		case "authn-oidc":
+			class, code, msg = "Errors::Authentication::AuthnOidc::ServiceIdMissing", "CONJ00075E", "Service id is required when authenticating with authn-oidc"
+		case "authn-jwt":
+			class, code, msg = "Errors::Authentication::AuthnJwt::ServiceIdMissing", "CONJ00097E", "Service ID is required when authenticating with authn-jwt"
+		default:
+			return reply{http.StatusNotFound, statusBody{Status: "error", Error: "Errors::Authentication::Security::WebserviceNotFound: CONJ00005E Webservice '" + svc + "' not found"}}
+		}
+		return reply{http.StatusInternalServerError, statusBody{Status: "error", Error: class + ": " + code + " " + msg}}
 	default:
 		return render(e)
 	}
 	return reply{statusOf(e.Kind), statusBody{Status: "error", Error: class + ": " + code + " " + msg}}
+}
+
+// cause is the underlying error's text of a core error, or its message.
+func cause(e *core.Error) string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return e.Msg
 }
 
 // marshal encodes a body as Rails does: no HTML escaping, no newline.
@@ -165,8 +197,15 @@ func send(w http.ResponseWriter, rp reply) {
 // Errors is the Conjur error table.
 func (s *Surface) Errors() api.ErrorTable { return errorTable }
 
-func errorTable(_ *http.Request, e *core.Error) api.Reply {
+func errorTable(r *http.Request, e *core.Error) api.Reply {
 	rp := render(e)
+	if e.Kind == core.NotFound && e.Reason == core.ReasonUnsupportedType {
+		// An authenticator type keyward does not know (Unknown): the first
+		// segment of the path names it, as Conjur's status answer does.
+		typ, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+		rp = reply{http.StatusNotFound, statusBody{Status: "error",
+			Error: "Errors::Authentication::AuthenticatorNotSupported: CONJ00001E Authenticator '" + typ + "' is not supported in Conjur"}}
+	}
 	if rp.body == nil {
 		return api.Reply{Status: rp.status}
 	}

@@ -70,12 +70,20 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
+// rootBody is GET / as JSON: the version and, like Conjur's, the services
+// with their state.
+type rootBody struct {
+	Version  string            `json:"version"`
+	Services map[string]string `json:"services"`
+}
+
 // root is GET /: the status page, or {"version"} when JSON is asked for.
 func (s *Surface) root(w http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
 	if wantsJSON(r) {
-		send(w, reply{http.StatusOK, struct {
-			Version string `json:"version"`
-		}{s.core.Version()}})
+		// keyward's own version (0.x): Conjur's clients gate features on
+		// the version (the authenticators API v2 at 1.23.0, LDAP mappings
+		// at 1.28.0), and keyward claims none it lacks.
+		send(w, reply{http.StatusOK, rootBody{Version: s.core.Version(), Services: map[string]string{"authn": "ok"}}})
 		return nil
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -114,7 +114,7 @@ func TestRoot(t *testing.T) {
 		t.Fatalf("root page %s: %s", r.header.Get("Content-Type"), r.body)
 	}
 	for _, accept := range []string{"application/json", "application/json, text/html"} {
-		e.do("GET", "/", nil, "Accept", accept).expect(t, 200, ptr(`{"version":"`+server.Version+`"}`))
+		e.do("GET", "/", nil, "Accept", accept).expect(t, 200, ptr(`{"version":"`+server.Version+`","services":{"authn":"ok"}}`))
 	}
 	e.do("GET", "/nothing-here", nil).expect(t, 404, nil)
 }

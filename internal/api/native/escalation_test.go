@@ -130,7 +130,7 @@ func TestVerifyHidesWhetherAKeyIDExists(t *testing.T) {
 	// (Reading the audit brings the journal into the table first; an
 	// unknown key's record belongs to no account, so it is counted there.)
 	if e.findAudit(map[string]string{"event": "apikey.verify", "reason": "bad_secret", "key_id": kid}) == nil ||
-		e.sqlCount("SELECT count(*) FROM audit_events WHERE event = 'apikey.verify' AND reason = 'unknown_key'") != 1 {
+		e.sqlCount("SELECT count(*) FROM audit_log WHERE event = 'apikey.verify' AND reason = 'unknown_key'") != 1 {
 		t.Fatal("the audit lacks a bad_secret or unknown_key record: the lookup was not reached")
 	}
 	if wrongSecret["valid"] != false || wrongSecret["code"] != unknown["code"] {

@@ -160,7 +160,7 @@ func TestEveryRouteRefusesCallersWithoutPermission(t *testing.T) {
 	}
 	// Refusals before any account is known are recorded under no account,
 	// so they are not in the account's list: read the table itself.
-	if n := e.sqlCount("SELECT count(*) FROM audit_events WHERE reason IN ('missing_credentials','malformed_credentials') AND outcome = 'failure'"); n < 2*len(routes)-6 {
+	if n := e.sqlCount("SELECT count(*) FROM audit_log WHERE reason IN ('missing_credentials','malformed_credentials') AND outcome = 'failure'"); n < 2*len(routes)-6 {
 		t.Errorf("%d refusals for missing or malformed credentials audited", n)
 	}
 

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/keyward/keyward/internal/authn"
 )
 
 // MaxBody bounds what is read of a JWKS, discovery or token response: they
@@ -83,15 +85,15 @@ type Discovery struct {
 }
 
 // Discover reads providerURI's /.well-known/openid-configuration, which
-// must name a jwks_uri.
+// must name a jwks_uri; its errors are *authn.FetchError.
 func Discover(ctx context.Context, c *http.Client, providerURI string) (Discovery, error) {
 	var d Discovery
 	u := strings.TrimRight(providerURI, "/") + "/.well-known/openid-configuration"
 	if err := getJSON(ctx, c, u, &d); err != nil {
-		return d, fmt.Errorf("provider discovery: %w", err)
+		return d, &authn.FetchError{Discovery: true, URI: providerURI, Err: err}
 	}
 	if d.JWKSURI == "" {
-		return d, fmt.Errorf("provider discovery %s: no jwks_uri", u)
+		return d, &authn.FetchError{Discovery: true, URI: providerURI, Err: fmt.Errorf("%s names no jwks_uri", u)}
 	}
 	return d, nil
 }

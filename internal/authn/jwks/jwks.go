@@ -4,6 +4,7 @@ package jwks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -29,17 +30,24 @@ const (
 )
 
 // KeySet supplies verification keys: static ones, or a JWKS fetched from a
-// URI (given, or found by discovery) and cached, refetched when it is older
-// than KeysTTL or a token names an unknown kid (at most once per 10s).
+// URI (given, or found by discovery) and cached. The cache is refreshed when
+// it is older than KeysTTL, and at once when a token names a kid it does not
+// hold (an issuer rotated its key), at most once per minRefetchGap so that
+// tokens with made-up kids cannot hammer the issuer. A failed fetch is
+// remembered for minRefetchGap: requests in between get its error without
+// asking again. Times are the callers' (Rules.Now), so tests drive the clock.
 type KeySet struct {
 	client      *http.Client
 	jwksURI     string
 	providerURI string
 	static      *jose.JSONWebKeySet
 
-	mu      sync.Mutex
-	keys    *jose.JSONWebKeySet
-	fetched time.Time
+	mu        sync.Mutex
+	keys      *jose.JSONWebKeySet
+	fetched   time.Time // when keys were fetched
+	refetched time.Time // the last fetch an unknown kid caused
+	failed    time.Time // the last failed fetch, zero after a success
+	failErr   error
 }
 
 // Static is a key set of the given keys, never fetched.
@@ -57,7 +65,8 @@ func FromProvider(client *http.Client, providerURI string) *KeySet {
 }
 
 // Fetch loads the JWKS from its source, bypassing the cache; it is how an
-// authenticator's status check reaches its keys.
+// authenticator's status check reaches its keys. Its errors are
+// *authn.FetchError.
 func (k *KeySet) Fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	if k.static != nil {
 		return k.static, nil
@@ -70,14 +79,35 @@ func (k *KeySet) Fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		}
 		uri = d.JWKSURI
 	}
+	fail := func(err error) error {
+		if k.jwksURI == "" {
+			return &authn.FetchError{Discovery: true, URI: k.providerURI, Err: fmt.Errorf("jwks %s: %w", uri, err)}
+		}
+		return &authn.FetchError{URI: uri, Err: err}
+	}
 	var set jose.JSONWebKeySet
 	if err := getJSON(ctx, k.client, uri, &set); err != nil {
-		return nil, fmt.Errorf("jwks: %w", err)
+		return nil, fail(err)
 	}
 	if len(set.Keys) == 0 {
-		return nil, fmt.Errorf("jwks %s: no usable keys", uri)
+		return nil, fail(errors.New("no usable keys"))
 	}
 	return &set, nil
+}
+
+// refresh fetches the keys unless a fetch failed less than minRefetchGap
+// ago, whose error it answers again. k.mu is held.
+func (k *KeySet) refresh(ctx context.Context, now time.Time) error {
+	if !k.failed.IsZero() && now.Sub(k.failed) < minRefetchGap && now.Sub(k.failed) >= 0 {
+		return k.failErr
+	}
+	set, err := k.Fetch(ctx)
+	if err != nil {
+		k.failed, k.failErr = now, err
+		return err
+	}
+	k.keys, k.fetched, k.failed, k.failErr = set, now, time.Time{}, nil
+	return nil
 }
 
 // lookup returns the keys a token with kid may be signed with.
@@ -88,19 +118,16 @@ func (k *KeySet) lookup(ctx context.Context, kid string, now time.Time) ([]jose.
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.keys == nil || now.Sub(k.fetched) > KeysTTL {
-		set, err := k.Fetch(ctx)
-		if err != nil {
+		if err := k.refresh(ctx, now); err != nil {
 			return nil, err
 		}
-		k.keys, k.fetched = set, now
 	}
 	found := match(k.keys, kid)
-	if len(found) == 0 && now.Sub(k.fetched) >= minRefetchGap {
-		set, err := k.Fetch(ctx)
-		if err != nil {
+	if len(found) == 0 && kid != "" && (k.refetched.IsZero() || now.Sub(k.refetched) >= minRefetchGap || now.Before(k.refetched)) {
+		k.refetched = now
+		if err := k.refresh(ctx, now); err != nil {
 			return nil, err
 		}
-		k.keys, k.fetched = set, now
 		found = match(k.keys, kid)
 	}
 	return found, nil

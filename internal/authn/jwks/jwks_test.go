@@ -3,6 +3,7 @@ package jwks_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -116,6 +117,86 @@ func TestCheckURL(t *testing.T) {
 	for s, ok := range map[string]bool{"https://a.example/x": true, "http://a": true, "ftp://a": false, "/rel": false, "https://": false} {
 		if err := jwks.CheckURL(s); (err == nil) != ok {
 			t.Errorf("CheckURL(%q) = %v; want ok=%v", s, err, ok)
+		}
+	}
+}
+
+// Issue 19, point 6: a real issuer over HTTP rotates its key; a token with
+// the new kid is verified at once (one refetch), unknown kids refetch at most
+// once per 10 s, and a failed fetch is not retried for every request. The
+// clock is the callers' (Rules.Now): no sleeps.
+func TestRotationRefetchAndNegativeCache(t *testing.T) {
+	iss := jwttest.NewIssuer(t)
+	ks := jwks.FromURI(http.DefaultClient, iss.JWKSURL)
+	t0 := time.Now()
+	verify := func(tok string, at time.Duration) (authn.Outcome, error) {
+		_, o, err := ks.Verify(context.Background(), tok, jwks.Rules{Now: t0.Add(at)})
+		return o, err
+	}
+	want := func(what string, o authn.Outcome, err error, wantO authn.Outcome, wantErr bool, fetches int) {
+		t.Helper()
+		if o != wantO || (err != nil) != wantErr || iss.JWKSFetches() != fetches {
+			t.Fatalf("%s: %v, %v, %d fetches; want %v, error %t, %d fetches", what, o, err, iss.JWKSFetches(), wantO, wantErr, fetches)
+		}
+	}
+	o, err := verify(iss.Sign(iss.Claims("s", "")), 0)
+	want("first token", o, err, authn.OK, false, 1)
+	iss.RotateRSA()
+	rotated := iss.Sign(iss.Claims("s", ""))
+	o, err = verify(rotated, time.Second)
+	want("new kid one second after the first fetch", o, err, authn.OK, false, 2)
+	o, err = verify(rotated, 2*time.Second)
+	want("new kid again", o, err, authn.OK, false, 2)
+	// Made-up kids: one refetch per 10 s at most.
+	for i := range 5 {
+		o, err = verify(iss.SignUnknownKid(iss.Claims("s", "")), 3*time.Second+time.Duration(i)*time.Second)
+		want("unknown kid", o, err, authn.Bad, false, 2)
+	}
+	o, err = verify(iss.SignUnknownKid(iss.Claims("s", "")), 12*time.Second)
+	want("unknown kid 11 s after the last refetch", o, err, authn.Bad, false, 3)
+	// The issuer goes down and rotates: the fetch fails once, and its
+	// failure is remembered for 10 s; known kids keep verifying.
+	iss.SetDown(true)
+	iss.RotateRSA()
+	again := iss.Sign(iss.Claims("s", ""))
+	o, err = verify(again, 30*time.Second)
+	want("new kid, issuer down", o, err, authn.Bad, true, 4)
+	for i := range 5 {
+		o, err = verify(again, 31*time.Second+time.Duration(i)*time.Second)
+		want("new kid, issuer down, within the gap", o, err, authn.Bad, false, 4)
+	}
+	o, err = verify(rotated, 33*time.Second)
+	want("known kid, issuer down", o, err, authn.OK, false, 4)
+	// The cache expires while the issuer is down: one failed fetch, then its
+	// error without asking, then a fetch again after the gap.
+	late := jwks.KeysTTL + time.Minute
+	o, err = verify(rotated, late)
+	want("expired cache, issuer down", o, err, authn.Bad, true, 5)
+	o, err = verify(rotated, late+time.Second)
+	want("expired cache, failure remembered", o, err, authn.Bad, true, 5)
+	iss.SetDown(false)
+	o, err = verify(again, late+11*time.Second)
+	want("issuer back", o, err, authn.OK, false, 6)
+}
+
+func TestFetchErrorsNameTheirSource(t *testing.T) {
+	iss := jwttest.NewIssuer(t)
+	tlsIss := jwttest.NewTLSIssuer(t)
+	for name, tc := range map[string]struct {
+		ks        *jwks.KeySet
+		discovery bool
+	}{
+		"refused jwks-uri":     {jwks.FromURI(http.DefaultClient, "http://127.0.0.1:1/jwks"), false},
+		"untrusted jwks-uri":   {jwks.FromURI(http.DefaultClient, tlsIss.JWKSURL), false},
+		"jwks-uri not 200":     {jwks.FromURI(http.DefaultClient, iss.URL+"/nothing"), false},
+		"jwks-uri not JSON":    {jwks.FromURI(http.DefaultClient, iss.URL+"/.well-known/openid-configuration/x"), false},
+		"refused provider-uri": {jwks.FromProvider(http.DefaultClient, "http://127.0.0.1:1"), true},
+		"DNS provider-uri":     {jwks.FromProvider(http.DefaultClient, "http://no-such-host.invalid"), true},
+	} {
+		_, err := tc.ks.Fetch(context.Background())
+		var fe *authn.FetchError
+		if !errors.As(err, &fe) || fe.Discovery != tc.discovery {
+			t.Errorf("%s: %v; want a FetchError with Discovery %t", name, err, tc.discovery)
 		}
 	}
 }

@@ -9,35 +9,27 @@ import (
 	"github.com/keyward/keyward/internal/authn/jwks"
 )
 
-// CheckAnnotations applies authn-jwt's resource restrictions. A
-// service-specific annotation authn-jwt/{service_id}/{claim} and a general
-// annotation authn-jwt/{claim} both restrict the claim; for the same claim
-// the service-specific one wins. (Conjur's current source reads only the
-// service-specific form; the issue asks for both, as older Conjur documented.
-// A general annotation names a top-level claim: with a "/" it could not be
-// told from another service's annotation.) Each restriction names a claim (a
-// "/" path reaches nested claims; claim-aliases map annotation names to claim
-// names) whose string value must equal the annotation. A role (host or user)
-// needs at least one service-specific restriction (Conjur's CONJ00099E);
-// every enforced claim must be restricted; the registered claims and aliased
-// claim names may not be annotated directly.
+// CheckAnnotations applies authn-jwt's resource restrictions as Conjur's
+// current code reads them: only service-specific annotations
+// authn-jwt/{service_id}/{claim path} restrict. General annotations
+// (authn-jwt/{claim}), another service's, and names with no claim after the
+// service id are ignored: they neither restrict nor refuse. Each
+// restriction names a claim (a "/" path reaches nested claims;
+// claim-aliases map annotation names to claim names first) whose string
+// value must equal the annotation. A role (host or user) needs at least one
+// service-specific restriction (Conjur's CONJ00099E); every enforced claim
+// must be restricted; the registered claims and aliased claim names may not
+// be annotated directly; an empty value, a missing claim, a different value
+// or a name that is no claim path (with "[" or "]", say) refuses.
 func (a *Authenticator) CheckAnnotations(id authn.Identity, kind string, annotations map[string]string) (authn.Outcome, string) {
 	prefix := Type + "/" + a.serviceID + "/"
-	general := Type + "/"
 	restrictions := map[string]string{}
-	specific := 0
 	for name, value := range annotations {
-		if r, ok := strings.CutPrefix(name, general); ok && !strings.Contains(r, "/") && r != "" {
+		if r, ok := strings.CutPrefix(name, prefix); ok && r != "" {
 			restrictions[r] = value
 		}
 	}
-	for name, value := range annotations {
-		if r, ok := strings.CutPrefix(name, prefix); ok {
-			restrictions[r] = value // overrides a general annotation of the same claim
-			specific++
-		}
-	}
-	if specific == 0 {
+	if len(restrictions) == 0 {
 		return authn.Mismatch, fmt.Sprintf("%s has no %s* annotation", kind, prefix)
 	}
 	names := make([]string, 0, len(restrictions))

@@ -224,11 +224,17 @@ func TestJWKSCacheAndRotation(t *testing.T) {
 	}
 	iss.RotateRSA()
 	tok := iss.Sign(iss.Claims("a", ""))
-	// Unknown kid within the refetch gap: no refetch, refused.
-	if o := req(tok, now.Add(time.Second)); o != authn.Bad || iss.JWKSFetches() != 1 {
+	// The new kid is fetched at once (issue 19, point 6).
+	if o := req(tok, now.Add(time.Second)); o != authn.OK || iss.JWKSFetches() != 2 {
+		t.Fatalf("rotated key: %v, fetches %d", o, iss.JWKSFetches())
+	}
+	// Another unknown kid within the refetch gap: no refetch, refused.
+	iss.RotateRSA()
+	tok = iss.Sign(iss.Claims("a", ""))
+	if o := req(tok, now.Add(5*time.Second)); o != authn.Bad || iss.JWKSFetches() != 2 {
 		t.Fatalf("within gap: %v, fetches %d", o, iss.JWKSFetches())
 	}
-	if o := req(tok, now.Add(30*time.Second)); o != authn.OK || iss.JWKSFetches() != 2 {
+	if o := req(tok, now.Add(30*time.Second)); o != authn.OK || iss.JWKSFetches() != 3 {
 		t.Fatalf("after gap: %v, fetches %d", o, iss.JWKSFetches())
 	}
 }

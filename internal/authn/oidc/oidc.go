@@ -280,7 +280,7 @@ func (a *Authenticator) verifyCode(ctx context.Context, req authn.Request, now t
 		return authn.Identity{Reason: "authorization-code flow not configured"}, authn.Bad, nil
 	}
 	if req.Nonce == "" {
-		return authn.Identity{Reason: "missing nonce"}, authn.Bad, nil
+		return authn.Identity{Reason: "missing nonce"}, authn.Invalid, nil
 	}
 	d, err := a.discovery(ctx)
 	if err != nil {
@@ -299,14 +299,15 @@ func (a *Authenticator) verifyCode(ctx context.Context, req authn.Request, now t
 	}
 	if n, _ := id.Claims["nonce"].(string); n != req.Nonce {
 		id.Reason = "nonce does not match the id token"
-		return id, authn.Bad, nil
+		return id, authn.Invalid, nil
 	}
 	return a.user(id, a.claimMapping)
 }
 
 // exchange trades the code for a token at the token endpoint with
 // client_secret_basic, as Conjur does. A provider refusal (4xx) is an
-// outcome; an unreachable or failing provider an error.
+// outcome (Invalid: the request's code or verifier is refused); an
+// unreachable or failing provider an error.
 func (a *Authenticator) exchange(ctx context.Context, d jwks.Discovery, req authn.Request) (string, authn.Outcome, string, error) {
 	if d.TokenEndpoint == "" {
 		return "", authn.Bad, "", fmt.Errorf("authn-oidc %s: provider publishes no token_endpoint", a.serviceID)
@@ -337,8 +338,13 @@ func (a *Authenticator) exchange(ctx context.Context, d jwks.Discovery, req auth
 	if resp.StatusCode >= 500 {
 		return "", authn.Bad, "", fmt.Errorf("authn-oidc %s: token endpoint status %d", a.serviceID, resp.StatusCode)
 	}
+	if resp.StatusCode == http.StatusBadRequest {
+		// invalid_grant and its kin: the code or its verifier.
+		return "", authn.Invalid, "token endpoint refused the code or its verifier (status 400)", nil
+	}
 	if resp.StatusCode != http.StatusOK {
-		return "", authn.Bad, fmt.Sprintf("token endpoint refused the code (status %d)", resp.StatusCode), nil
+		// invalid_client (401) and the like: this service's credentials.
+		return "", authn.Bad, fmt.Sprintf("token endpoint refused the request (status %d)", resp.StatusCode), nil
 	}
 	var tok struct {
 		IDToken     string `json:"id_token"`

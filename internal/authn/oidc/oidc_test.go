@@ -82,14 +82,14 @@ func TestCodeFlowRefusals(t *testing.T) {
 		}, authn.OK},
 		{"wrong verifier", func() authn.Request {
 			return authn.Request{Code: p.IssueCode(user, "n", oidctest.Challenge(verifier), redirect), CodeVerifier: "other", Nonce: "n"}
-		}, authn.Bad},
+		}, authn.Invalid},
 		{"wrong nonce", func() authn.Request {
 			return authn.Request{Code: p.IssueCode(user, "n", oidctest.Challenge(verifier), redirect), CodeVerifier: verifier, Nonce: "m"}
-		}, authn.Bad},
+		}, authn.Invalid},
 		{"missing nonce", func() authn.Request {
 			return authn.Request{Code: p.IssueCode(user, "n", oidctest.Challenge(verifier), redirect), CodeVerifier: verifier}
-		}, authn.Bad},
-		{"unknown code", func() authn.Request { return authn.Request{Code: "nope", CodeVerifier: verifier, Nonce: "n"} }, authn.Bad},
+		}, authn.Invalid},
+		{"unknown code", func() authn.Request { return authn.Request{Code: "nope", CodeVerifier: verifier, Nonce: "n"} }, authn.Invalid},
 		{"claim-mapping missing", func() authn.Request {
 			return authn.Request{Code: p.IssueCode(map[string]any{"sub": "u1"}, "n", oidctest.Challenge(verifier), redirect), CodeVerifier: verifier, Nonce: "n"}
 		}, authn.Bad},
@@ -110,7 +110,7 @@ func TestCodeFlowRefusals(t *testing.T) {
 	}
 	// A code is single use.
 	code := p.IssueCode(user, "n", oidctest.Challenge(verifier), redirect)
-	for i, want := range []authn.Outcome{authn.OK, authn.Bad} {
+	for i, want := range []authn.Outcome{authn.OK, authn.Invalid} {
 		if _, o, _ := a.Verify(context.Background(), authn.Request{Code: code, CodeVerifier: verifier, Nonce: "n"}); o != want {
 			t.Fatalf("use %d: %v, want %v", i+1, o, want)
 		}

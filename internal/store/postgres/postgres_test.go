@@ -196,3 +196,14 @@ func TestTextPostgresRefuses(t *testing.T) {
 		t.Fatalf("verify: %+v %v", c, err)
 	}
 }
+
+func TestPruneTamper(t *testing.T) {
+	testDSN(t)
+	storetest.RunPruneTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
+		s := openFresh(t)
+		return s, func(q string, args ...any) error {
+			_, err := s.db.pool.Exec(context.Background(), q, args...)
+			return err
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -432,25 +433,29 @@ func (d *database) ingestLocked(ctx context.Context) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	err := d.writeLocked(ctx, func(q sqlstore.Querier) error { return sqlstore.InsertRecords(ctx, q, recs) })
+	fresh := sqlstore.Names{}
+	err := d.writeLocked(ctx, func(q sqlstore.Querier) error { return d.st.InsertRecords(ctx, q, recs, fresh) })
 	var head int64
 	if err != nil {
 		err = fmt.Errorf("ingest %d audit records: %w", len(recs), err)
-		if h, _, herr := sqlstore.New(d, d.j.key).AuditHead(ctx, querier{c: d.r, d: d}); herr == nil {
+		if h, _, herr := d.st.AuditHead(ctx, querier{c: d.r, d: d}); herr == nil {
 			head = h
 		}
+	} else {
+		d.st.Remember(fresh)
 	}
 	d.j.ingested(recs, err, head)
 	return err
 }
 
 // tableHashes returns the table's hashes of the records numbered from the
-// first of recs up to head, and whether the head record is keyed.
+// first of recs up to head, and whether the head record is keyed (the
+// checkpoint's keyed when every record was pruned).
 func tableHashes(ctx context.Context, q sqlstore.Querier, recs []audit.Record, head int64) (map[int64]string, bool, error) {
 	out := map[int64]string{}
 	var keyed int64
 	if head > 0 {
-		rows, err := q.Query(ctx, "SELECT keyed FROM audit_events WHERE seq = $1", head)
+		rows, err := q.Query(ctx, "SELECT keyed FROM audit_events WHERE seq = $1 UNION ALL SELECT keyed FROM audit_checkpoint WHERE seq = $1", head)
 		if err != nil {
 			return nil, false, fmt.Errorf("audit journal: read the table: %w", err)
 		}
@@ -472,11 +477,11 @@ func tableHashes(ctx context.Context, q sqlstore.Querier, recs []audit.Record, h
 	defer rows.Close()
 	for rows.Next() {
 		var seq int64
-		var hash string
+		var hash []byte
 		if err := rows.Scan(&seq, &hash); err != nil {
 			return nil, false, fmt.Errorf("audit journal: read the table: %w", err)
 		}
-		out[seq] = hash
+		out[seq] = hex.EncodeToString(hash)
 	}
 	return out, keyed != 0, rows.Err()
 }
@@ -492,8 +497,9 @@ func (d *database) replay(ctx context.Context) error {
 	defer d.wmu.Unlock()
 	var seq int64
 	var hash string
+	fresh := sqlstore.Names{}
 	err = d.writeLocked(ctx, func(q sqlstore.Querier) error {
-		head, headHash, err := sqlstore.New(d, d.j.key).AuditHead(ctx, q)
+		head, headHash, err := d.st.AuditHead(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -509,11 +515,12 @@ func (d *database) replay(ctx context.Context) error {
 		if len(tail) > 0 {
 			seq, hash = tail[len(tail)-1].Seq, tail[len(tail)-1].Hash
 		}
-		return sqlstore.InsertRecords(ctx, q, tail)
+		return d.st.InsertRecords(ctx, q, tail, fresh)
 	})
 	if err != nil {
 		return err
 	}
+	d.st.Remember(fresh)
 	d.j.seq, d.j.hash = seq, hash
 	d.j.last = [2]int64{}
 	d.j.emptyUpTo(seq)

@@ -433,7 +433,7 @@ func TestJournalWithADuplicateRecordIsRefused(t *testing.T) {
 	half := append([]audit.Record(nil), s.db.j.pending[:2]...)
 	s.db.j.mu.Unlock()
 	s.db.wmu.Lock()
-	err := s.db.writeLocked(ctx, func(q sqlstore.Querier) error { return sqlstore.InsertRecords(ctx, q, half) })
+	err := s.db.writeLocked(ctx, func(q sqlstore.Querier) error { return s.db.st.InsertRecords(ctx, q, half, sqlstore.Names{}) })
 	s.db.wmu.Unlock()
 	if err != nil {
 		t.Fatal(err)

@@ -91,6 +91,7 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 	if err == nil {
 		err = sqlstore.Migrate(ctx, d, ms, sqlstore.SplitStatements)
 	}
+	d.st = sqlstore.New(d, key)
 	if err == nil {
 		d.j = j
 		err = d.replay(ctx)
@@ -102,7 +103,7 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 	}
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.ingester(d.stop, d.done)
-	return &Store{Store: sqlstore.New(d, key), db: d}, nil
+	return &Store{Store: d.st, db: d}, nil
 }
 
 // OpenReadOnly opens the database at path for reading only, beside a
@@ -147,6 +148,14 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 	return s.Store.ListAudit(ctx, account, limit, offset)
 }
 
+// AuditSince brings the journal into the table, then reads it.
+func (s *Store) AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
+	if err := s.db.ingest(ctx); err != nil {
+		return nil, fmt.Errorf("read audit: %w", err)
+	}
+	return s.Store.AuditSince(ctx, from, limit)
+}
+
 // VerifyAudit brings the journal into the table, then walks the chain.
 func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
 	if err := s.db.ingest(ctx); err != nil {
@@ -174,6 +183,8 @@ type database struct {
 	// audit insert quadratic to parse; ?N is resolved by its number.
 	numbered sync.Map
 	stmts    sync.Map // query -> *sql.Stmt prepared on wc
+	// st is the store over d, whose audit records the journal inserts.
+	st *sqlstore.Store
 	// j is the audit journal (nil when read-only); the ingester runs
 	// until stop is closed and then closes done.
 	j          *journal
@@ -267,20 +278,22 @@ func (d *database) Write(ctx context.Context, opts sqlstore.TxOptions, fn func(s
 	}
 	var seq int64
 	var hash string
+	fresh := sqlstore.Names{}
 	err := d.writeLocked(ctx, func(q sqlstore.Querier) error {
-		if err := sqlstore.InsertRecords(ctx, q, j.pending); err != nil {
+		if err := d.st.InsertRecords(ctx, q, j.pending, fresh); err != nil {
 			return err
 		}
 		if err := fn(q); err != nil {
 			return err
 		}
 		var err error
-		seq, hash, err = sqlstore.New(d, j.key).AuditHead(ctx, q)
+		seq, hash, err = d.st.AuditHead(ctx, q)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	d.st.Remember(fresh)
 	clear(j.pending)
 	j.pending = j.pending[:0]
 	j.failed.Store(nil)

@@ -217,3 +217,10 @@ func TestMigrateAppliesSkippedNumber(t *testing.T) {
 		t.Fatal("two migrations numbered 1 were loaded")
 	}
 }
+
+func TestPruneTamper(t *testing.T) {
+	storetest.RunPruneTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
+		s := openTemp(t)
+		return s, func(q string, args ...any) error { return rawExec(s, q, args...) }
+	})
+}

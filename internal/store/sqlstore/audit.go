@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,15 +10,130 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store"
 )
 
-// auditCols are the audit_events columns, in insert and select order.
-// keyed (0 or 1) says whether hash is the keyed MAC (audit.Record.Keyed).
-const auditCols = "seq, time, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail, prev_hash, hash, keyed"
+// An audit record is kept compact (migration 0006): the names that repeat
+// from record to record are ids into audit_names (NULL for the empty name),
+// the time is kept once (time_us, what the MAC covers), the hash is 32 bytes
+// of binary, the previous record's hash is not kept again (it is record
+// seq-1's, or the checkpoint's), peer_ip is NULL when it is the client_ip,
+// and detail NULL when there is none. What each record's MAC covers is
+// unchanged (audit.Key.Chain), so chains written before verify as they did.
 
-const auditNCols = 18
+// auditCols are the audit_events columns, in insert order. keyed (0 or 1)
+// says whether hash is the keyed MAC (audit.Record.Keyed).
+const auditCols = "seq, time_us, account, event, outcome, reason, actor, subject, authenticator, key_id, client_ip, peer_ip, request_id, detail, hash, keyed"
 
-// auditChunk is how many records one INSERT carries; 18 columns each stays
+const auditNCols = 16
+
+// auditNameCols are the columns that hold audit_names ids, in order.
+var auditNameCols = [...]string{"account", "event", "outcome", "reason", "actor", "subject", "authenticator"}
+
+// auditSelect reads records with their names: scanRecord scans its columns.
+var auditSelect = func() string {
+	var b strings.Builder
+	b.WriteString("SELECT e.seq, e.time_us")
+	for i := range auditNameCols {
+		fmt.Fprintf(&b, ", COALESCE(n%d.name, '')", i)
+	}
+	b.WriteString(", e.key_id, e.client_ip, COALESCE(e.peer_ip, e.client_ip), e.request_id, COALESCE(e.detail, ''), e.hash, e.keyed")
+	b.WriteString(" FROM audit_events e")
+	for i, c := range auditNameCols {
+		fmt.Fprintf(&b, " LEFT JOIN audit_names n%d ON n%d.id = e.%s", i, i, c)
+	}
+	return b.String()
+}()
+
+// auditSelectPrev is auditSelect with the previous record's hash last
+// (NULL for the first record after the checkpoint).
+var auditSelectPrev = strings.Replace(auditSelect, " FROM audit_events e", ", p.hash FROM audit_events e", 1) +
+	" LEFT JOIN audit_events p ON p.seq = e.seq - 1"
+
+// scanRecord scans a row of auditSelect (and extra, the columns after it).
+func scanRecord(r Rows, rec *audit.Record, extra ...any) error {
+	var us, keyed int64
+	var hash []byte
+	dst := append([]any{&rec.Seq, &us, &rec.Account, &rec.Event.Event, &rec.Outcome, &rec.Reason, &rec.Actor, &rec.Subject,
+		&rec.Authenticator, &rec.KeyID, &rec.ClientIP, &rec.PeerIP, &rec.RequestID, &rec.Detail, &hash, &keyed}, extra...)
+	if err := r.Scan(dst...); err != nil {
+		return err
+	}
+	rec.Time = time.UnixMicro(us).UTC()
+	rec.Hash = hex.EncodeToString(hash)
+	rec.Keyed = keyed != 0
+	return nil
+}
+
+// Names are the audit_names ids a write transaction resolved. They become
+// known to the store (Remember) only once the transaction has committed: an
+// id inserted by a transaction that rolled back may name something else
+// later.
+type Names map[string]int64
+
+// nameCache holds committed audit_names ids, so that the usual append
+// resolves every name without a query.
+type nameCache struct {
+	mu  sync.RWMutex
+	ids map[string]int64
+}
+
+// nameCacheMax bounds the cache (failed logins may name anything); when
+// full it starts over.
+const nameCacheMax = 1 << 16
+
+func (c *nameCache) get(name string) (int64, bool) {
+	c.mu.RLock()
+	id, ok := c.ids[name]
+	c.mu.RUnlock()
+	return id, ok
+}
+
+// Remember makes the names of a committed transaction known.
+func (s *Store) Remember(fresh Names) {
+	if len(fresh) == 0 {
+		return
+	}
+	c := &s.names
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil || len(c.ids)+len(fresh) > nameCacheMax {
+		c.ids = make(map[string]int64, len(fresh))
+	}
+	for n, id := range fresh {
+		c.ids[n] = id
+	}
+}
+
+// nameID returns the id of name in audit_names, adding it with q if it is
+// new (the id then goes to fresh); nil for the empty name.
+func (s *Store) nameID(ctx context.Context, q Querier, name string, fresh Names) (any, error) {
+	if name == "" {
+		return nil, nil
+	}
+	if id, ok := fresh[name]; ok {
+		return id, nil
+	}
+	if id, ok := s.names.get(name); ok {
+		return id, nil
+	}
+	var id int64
+	scan := func(r Rows) error { return r.Scan(&id) }
+	err := queryOne(ctx, q, scan, "SELECT id FROM audit_names WHERE name = $1", name)
+	if err == errNoRows {
+		if _, err := q.Exec(ctx, "INSERT INTO audit_names (name) VALUES ($1) ON CONFLICT (name) DO NOTHING", name); err != nil {
+			return nil, fmt.Errorf("add audit name: %w", err)
+		}
+		err = queryOne(ctx, q, scan, "SELECT id FROM audit_names WHERE name = $1", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit name: %w", err)
+	}
+	fresh[name] = id
+	return id, nil
+}
+
+// auditChunk is how many records one INSERT carries; 16 columns each stays
 // well below SQLite's and PostgreSQL's parameter limits.
 const auditChunk = 100
 
@@ -54,7 +170,7 @@ func auditInsertSQL(n int) string {
 
 // appendAudit seals evs after the current head and writes them and the new
 // head with q, which must be a transaction that holds the audit lock.
-func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event) error {
+func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event, fresh Names) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -72,7 +188,7 @@ func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event) e
 		recs[i] = s.key.Seal(seq, prev, ev)
 		prev = recs[i].Hash
 	}
-	return InsertRecords(ctx, q, recs)
+	return s.InsertRecords(ctx, q, recs, fresh)
 }
 
 // AuditHead returns the sequence number and hash of the last record in the
@@ -92,10 +208,25 @@ func (s *Store) readHead(ctx context.Context, q Querier, suffix string) (int64, 
 	return seq, hash, nil
 }
 
+// AuditCheckpoint returns the checkpoint pruning left (audit.Genesis when
+// nothing was pruned).
+func (s *Store) AuditCheckpoint(ctx context.Context, q Querier) (audit.Checkpoint, error) {
+	var cp audit.Checkpoint
+	var keyed int64
+	err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&cp.Seq, &cp.Hash, &keyed, &cp.MAC) },
+		"SELECT seq, hash, keyed, mac FROM audit_checkpoint WHERE id = 1")
+	if err != nil {
+		return cp, fmt.Errorf("read audit checkpoint: %w", err)
+	}
+	cp.Keyed = keyed != 0
+	return cp, nil
+}
+
 // InsertRecords writes records already sealed after the current head, in
 // order, and moves the head to the last of them. q must be a transaction
-// that holds the audit lock.
-func InsertRecords(ctx context.Context, q Querier, recs []audit.Record) error {
+// that holds the audit lock; the names it adds go to fresh, for Remember
+// once the transaction has committed.
+func (s *Store) InsertRecords(ctx context.Context, q Querier, recs []audit.Record, fresh Names) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -105,9 +236,26 @@ func InsertRecords(ctx context.Context, q Querier, recs []audit.Record) error {
 		args = args[:0]
 		for i := range batch {
 			r := &batch[i]
-			args = append(args, r.Seq, r.Time.Format(time.RFC3339Nano), r.Time.UnixMicro(),
-				r.Account, r.Event.Event, r.Outcome, r.Reason, r.Actor, r.Subject, r.KeyID,
-				r.ClientIP, r.PeerIP, r.RequestID, r.Authenticator, r.Detail, r.PrevHash, r.Hash, keyedInt(r.Keyed))
+			args = append(args, r.Seq, r.Time.UnixMicro())
+			for _, n := range [...]string{r.Account, r.Event.Event, r.Outcome, r.Reason, r.Actor, r.Subject, r.Authenticator} {
+				id, err := s.nameID(ctx, q, n, fresh)
+				if err != nil {
+					return fmt.Errorf("insert audit records: %w", err)
+				}
+				args = append(args, id)
+			}
+			var peer, detail any
+			if r.PeerIP != r.ClientIP {
+				peer = r.PeerIP
+			}
+			if r.Detail != "" {
+				detail = r.Detail
+			}
+			hash, err := hex.DecodeString(r.Hash)
+			if err != nil {
+				return fmt.Errorf("insert audit record %d: its hash is not hex", r.Seq)
+			}
+			args = append(args, r.KeyID, r.ClientIP, peer, r.RequestID, detail, hash, keyedInt(r.Keyed))
 		}
 		if _, err := q.Exec(ctx, auditInsertSQL(len(batch)), args...); err != nil {
 			return fmt.Errorf("insert audit records: %w", err)
@@ -122,14 +270,20 @@ func InsertRecords(ctx context.Context, q Querier, recs []audit.Record) error {
 
 // write runs fn and appends evs in one write transaction.
 func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, fn func(Querier) error) error {
-	return s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0}, func(q Querier) error {
+	var fresh Names
+	err := s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0}, func(q Querier) error {
+		fresh = Names{} // a backend may run fn again
 		if fn != nil {
 			if err := fn(q); err != nil {
 				return err
 			}
 		}
-		return s.appendAudit(ctx, q, evs)
+		return s.appendAudit(ctx, q, evs, fresh)
 	})
+	if err == nil {
+		s.Remember(fresh)
+	}
+	return err
 }
 
 // AppendAudit appends evs in one transaction, in order.
@@ -150,18 +304,6 @@ func keyedInt(keyed bool) int {
 	return 0
 }
 
-func scanRecord(r Rows, rec *audit.Record, timeText *string) error {
-	var us, keyed int64
-	if err := r.Scan(&rec.Seq, timeText, &us, &rec.Account, &rec.Event.Event, &rec.Outcome, &rec.Reason,
-		&rec.Actor, &rec.Subject, &rec.KeyID, &rec.ClientIP, &rec.PeerIP, &rec.RequestID,
-		&rec.Authenticator, &rec.Detail, &rec.PrevHash, &rec.Hash, &keyed); err != nil {
-		return err
-	}
-	rec.Time = time.UnixMicro(us).UTC()
-	rec.Keyed = keyed != 0
-	return nil
-}
-
 // ListAudit returns one page of account's records ("" for every account),
 // newest first, and how many there are.
 func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error) {
@@ -172,30 +314,35 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 	var recs []audit.Record
 	var total int
 	err := s.db.Read(ctx, func(q Querier) error {
-		var err error
+		cp, err := s.AuditCheckpoint(ctx, q)
+		if err != nil {
+			return err
+		}
 		var where string
 		var args []any
 		if account == "" {
-			// The chain has no gaps, so the head's seq is the count.
-			total, err = count(ctx, q, "SELECT seq FROM audit_head WHERE id = 1")
+			// The chain has no gaps, so the head's seq less the
+			// checkpoint's is the count.
+			total, err = count(ctx, q, "SELECT seq - $1 FROM audit_head WHERE id = 1", cp.Seq)
 		} else {
-			where, args = " WHERE account = $1", []any{account}
-			total, err = count(ctx, q, "SELECT count(*) FROM audit_events"+where, args...)
+			where, args = " WHERE e.account = (SELECT id FROM audit_names WHERE name = $1)", []any{account}
+			total, err = count(ctx, q, "SELECT count(*) FROM audit_events e"+where, args...)
 		}
 		if err != nil {
 			return err
 		}
 		n := len(args)
 		recs = recs[:0]
-		var tt string
 		return queryAll(ctx, q, func(r Rows) error {
 			var rec audit.Record
-			if err := scanRecord(r, &rec, &tt); err != nil {
+			var prev []byte
+			if err := scanRecord(r, &rec, &prev); err != nil {
 				return err
 			}
+			rec.PrevHash = prevHash(rec.Seq, prev, cp)
 			recs = append(recs, rec)
 			return nil
-		}, "SELECT "+auditCols+" FROM audit_events"+where+" ORDER BY seq DESC LIMIT $"+strconv.Itoa(n+1)+" OFFSET $"+strconv.Itoa(n+2),
+		}, auditSelectPrev+where+" ORDER BY e.seq DESC LIMIT $"+strconv.Itoa(n+1)+" OFFSET $"+strconv.Itoa(n+2),
 			append(args, limit, offset)...)
 	})
 	if err != nil {
@@ -204,8 +351,48 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 	return recs, total, nil
 }
 
-// VerifyAudit streams the whole chain, in seq order, through an
-// audit.Verifier under the store's key and checks it against the head.
+// prevHash is the previous-hash link of record seq: the hash of record
+// seq-1 when the table has it, else the checkpoint's when seq follows it.
+func prevHash(seq int64, prev []byte, cp audit.Checkpoint) string {
+	switch {
+	case prev != nil:
+		return hex.EncodeToString(prev)
+	case seq == cp.Seq+1:
+		return cp.Hash
+	}
+	return ""
+}
+
+// AuditSince returns up to limit records from seq from on, oldest first.
+func (s *Store) AuditSince(ctx context.Context, from int64, limit int) ([]audit.Record, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	var recs []audit.Record
+	err := s.db.Read(ctx, func(q Querier) error {
+		cp, err := s.AuditCheckpoint(ctx, q)
+		if err != nil {
+			return err
+		}
+		return queryAll(ctx, q, func(r Rows) error {
+			var rec audit.Record
+			var prev []byte
+			if err := scanRecord(r, &rec, &prev); err != nil {
+				return err
+			}
+			rec.PrevHash = prevHash(rec.Seq, prev, cp)
+			recs = append(recs, rec)
+			return nil
+		}, auditSelectPrev+" WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2", from, limit)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read audit from %d: %w", from, err)
+	}
+	return recs, nil
+}
+
+// VerifyAudit streams the chain after the checkpoint, in seq order, through
+// an audit.Verifier under the store's key and checks it against the head.
 func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
 	var c audit.Check
 	err := s.db.Read(ctx, func(q Querier) error {
@@ -219,30 +406,40 @@ func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
 	return c, nil
 }
 
+// checkpointBroken is the check of a chain whose checkpoint is not one the
+// key made.
+func checkpointBroken(cp audit.Checkpoint) audit.Check {
+	return audit.Check{From: cp.Seq, Broken: cp.Seq + 1,
+		Why: "the pruning checkpoint (seq " + strconv.FormatInt(cp.Seq, 10) + ") does not match its MAC: moved or forged, or the master key is not the one the chain was written with"}
+}
+
 // checkAudit walks the chain with q.
 func (s *Store) checkAudit(ctx context.Context, q Querier) (audit.Check, error) {
 	headSeq, headHash, err := s.readHead(ctx, q, "")
 	if err != nil {
 		return audit.Check{}, err
 	}
-	v := audit.NewVerifier(s.key)
-	rows, err := q.Query(ctx, "SELECT "+auditCols+" FROM audit_events ORDER BY seq")
+	cp, err := s.AuditCheckpoint(ctx, q)
+	if err != nil {
+		return audit.Check{}, err
+	}
+	if !s.key.ValidCheckpoint(cp) {
+		return checkpointBroken(cp), nil
+	}
+	v := audit.NewVerifierFrom(s.key, cp)
+	rows, err := q.Query(ctx, auditSelect+" WHERE e.seq > $1 ORDER BY e.seq", cp.Seq)
 	if err != nil {
 		return audit.Check{}, err
 	}
 	defer rows.Close()
 	var rec audit.Record
-	var tt string
 	for rows.Next() {
-		if err := scanRecord(rows, &rec, &tt); err != nil {
+		if err := scanRecord(rows, &rec); err != nil {
 			return audit.Check{}, err
 		}
+		rec.PrevHash = v.Prev()
 		if !v.Next(&rec) {
 			break
-		}
-		// The hash covers time_us; the text column is for people and must agree.
-		if t, err := time.Parse(time.RFC3339Nano, tt); err != nil || !t.Equal(rec.Time) {
-			return audit.Check{Records: rec.Seq - 1, Broken: rec.Seq, Why: "its time and time_us columns disagree"}, nil
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -254,45 +451,54 @@ func (s *Store) checkAudit(ctx context.Context, q Querier) (audit.Check, error) 
 // rekeyChunk is how many records RekeyAudit holds at a time.
 const rekeyChunk = 5000
 
-// RekeyAudit chains every record again under the store's key, then appends
-// ev (its Detail says what was done) after them, in one transaction. It
-// walks the chain a chunk at a time (a statement must not update the table
-// a query still reads), verifying as it goes; a break rolls it all back.
+// RekeyAudit chains every record after the checkpoint again under the
+// store's key, then appends ev (its Detail says what was done) after them,
+// in one transaction. It walks the chain a chunk at a time (a statement
+// must not update the table a query still reads), verifying as it goes; a
+// break rolls it all back.
 func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, error) {
 	var c audit.Check
+	var fresh Names
 	err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted, LockAudit: true}, func(q Querier) error {
+		fresh = Names{}
 		headSeq, headHash, err := s.readHead(ctx, q, s.db.ForUpdate())
 		if err != nil {
 			return err
 		}
-		v := audit.NewVerifier(s.key)
+		cp, err := s.AuditCheckpoint(ctx, q)
+		if err != nil {
+			return err
+		}
+		if !s.key.ValidCheckpoint(cp) {
+			c = checkpointBroken(cp)
+			return fmt.Errorf("the chain is broken at record %d (%s): nothing was changed", c.Broken, c.Why)
+		}
+		v := audit.NewVerifierFrom(s.key, cp)
 		recs := make([]audit.Record, 0, rekeyChunk)
-		prev := audit.GenesisHash
-		for from := int64(1); ; from += rekeyChunk {
+		prev := cp.Hash
+		for from := cp.Seq + 1; ; from += rekeyChunk {
 			recs = recs[:0]
-			var tt string
 			err := queryAll(ctx, q, func(r Rows) error {
 				var rec audit.Record
-				if err := scanRecord(r, &rec, &tt); err != nil {
+				if err := scanRecord(r, &rec); err != nil {
 					return err
-				}
-				if t, err := time.Parse(time.RFC3339Nano, tt); err != nil || !t.Equal(rec.Time) {
-					return fmt.Errorf("the chain is broken at record %d (its time and time_us columns disagree): nothing was changed", rec.Seq)
 				}
 				recs = append(recs, rec)
 				return nil
-			}, "SELECT "+auditCols+" FROM audit_events WHERE seq >= $1 AND seq < $2 ORDER BY seq", from, from+rekeyChunk)
+			}, auditSelect+" WHERE e.seq >= $1 AND e.seq < $2 ORDER BY e.seq", from, from+rekeyChunk)
 			if err != nil {
 				return err
 			}
 			for i := range recs {
 				r := &recs[i]
+				r.PrevHash = v.Prev()
 				if !v.Next(r) {
 					break
 				}
 				r.PrevHash, r.Hash = prev, s.key.Chain(r.Seq, prev, &r.Event)
 				prev = r.Hash
-				if _, err := q.Exec(ctx, "UPDATE audit_events SET prev_hash = $1, hash = $2, keyed = 1 WHERE seq = $3", r.PrevHash, r.Hash, r.Seq); err != nil {
+				hash, _ := hex.DecodeString(r.Hash)
+				if _, err := q.Exec(ctx, "UPDATE audit_events SET hash = $1, keyed = 1 WHERE seq = $2", hash, r.Seq); err != nil {
 					return fmt.Errorf("rechain record %d: %w", r.Seq, err)
 				}
 			}
@@ -306,11 +512,108 @@ func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, er
 		if _, err := q.Exec(ctx, "UPDATE audit_head SET hash = $1 WHERE id = 1", prev); err != nil {
 			return fmt.Errorf("move audit head: %w", err)
 		}
-		ev.Detail = fmt.Sprintf("chained records 1-%d again under the audit key; %d of them were unkeyed", c.Records, c.Unkeyed)
-		return s.appendAudit(ctx, q, []audit.Event{ev})
+		ev.Detail = fmt.Sprintf("chained records %d-%d again under the audit key; %d of them were unkeyed", cp.Seq+1, cp.Seq+c.Records, c.Unkeyed)
+		return s.appendAudit(ctx, q, []audit.Event{ev}, fresh)
 	})
 	if err != nil {
 		return audit.Check{}, fmt.Errorf("rekey audit: %w", err)
 	}
+	s.Remember(fresh)
 	return c, nil
+}
+
+// pruneChunk is how many records one transaction of PruneAudit removes at
+// most, so that appends (which wait for it) are held up briefly.
+const pruneChunk = 50000
+
+// PruneAudit removes the oldest records, those before before, a
+// transaction of at most pruneChunk records at a time, and moves the
+// checkpoint after each. Only a prefix of the chain goes: it stops at the
+// first record at or after before, even if later ones are older. Each
+// removed record is verified first: a broken chain is refused, since
+// removing the evidence would hide it. The last transaction appends ev,
+// with what was removed as its Detail; nothing to remove appends nothing.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, ev audit.Event) (store.AuditPrune, error) {
+	var p store.AuditPrune
+	for {
+		var fresh Names
+		done := false
+		err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted, LockAudit: true}, func(q Querier) error {
+			fresh = Names{}
+			var err error
+			done, err = s.pruneChunk(ctx, q, before, ev, &p, fresh)
+			return err
+		})
+		if err != nil {
+			if p.To != 0 {
+				return p, fmt.Errorf("prune audit: records %d-%d were removed, then: %w", p.From, p.To, err)
+			}
+			return p, fmt.Errorf("prune audit: %w", err)
+		}
+		s.Remember(fresh)
+		if done {
+			return p, nil
+		}
+	}
+}
+
+// pruneChunk is one transaction of PruneAudit; it reports whether it was
+// the last.
+func (s *Store) pruneChunk(ctx context.Context, q Querier, before time.Time, ev audit.Event, p *store.AuditPrune, fresh Names) (bool, error) {
+	head, _, err := s.readHead(ctx, q, s.db.ForUpdate())
+	if err != nil {
+		return false, err
+	}
+	cp, err := s.AuditCheckpoint(ctx, q)
+	if err != nil {
+		return false, err
+	}
+	if !s.key.ValidCheckpoint(cp) {
+		c := checkpointBroken(cp)
+		return false, fmt.Errorf("the chain is broken at record %d (%s): nothing was removed", c.Broken, c.Why)
+	}
+	stop := head
+	err = queryOne(ctx, q, func(r Rows) error { return r.Scan(&stop) },
+		"SELECT seq - 1 FROM audit_events WHERE seq > $1 AND time_us >= $2 ORDER BY seq LIMIT 1", cp.Seq, before.UnixMicro())
+	if err != nil && err != errNoRows {
+		return false, err
+	}
+	to := min(stop, cp.Seq+pruneChunk)
+	if to <= cp.Seq {
+		return true, nil
+	}
+	v := audit.NewVerifierFrom(s.key, cp)
+	var last audit.Record
+	err = queryAll(ctx, q, func(r Rows) error {
+		if err := scanRecord(r, &last); err != nil {
+			return err
+		}
+		last.PrevHash = v.Prev()
+		v.Next(&last)
+		return nil
+	}, auditSelect+" WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq", cp.Seq, to)
+	if err != nil {
+		return false, err
+	}
+	if c := v.Finish(to, last.Hash); c.Broken != 0 {
+		return false, fmt.Errorf("the chain is broken at record %d (%s): removing it would hide that, so it was kept", c.Broken, c.Why)
+	}
+	next := s.key.Checkpoint(&last)
+	if _, err := q.Exec(ctx, "DELETE FROM audit_events WHERE seq <= $1", to); err != nil {
+		return false, fmt.Errorf("remove records: %w", err)
+	}
+	if _, err := q.Exec(ctx, "UPDATE audit_checkpoint SET seq = $1, hash = $2, keyed = $3, mac = $4 WHERE id = 1",
+		next.Seq, next.Hash, keyedInt(next.Keyed), next.MAC); err != nil {
+		return false, fmt.Errorf("move the checkpoint: %w", err)
+	}
+	if p.To == 0 {
+		p.From = cp.Seq + 1
+	}
+	p.To, p.Checkpoint = to, next
+	if to < stop {
+		return false, nil
+	}
+	ev.Detail = fmt.Sprintf("removed records %d-%d (before %s); checkpoint seq %d hash %s",
+		p.From, p.To, before.UTC().Format(time.RFC3339), next.Seq, next.Hash)
+	return true, s.appendAudit(ctx, q, []audit.Event{ev}, fresh)
 }

@@ -80,8 +80,9 @@ type DB interface {
 
 // Store implements store.Store over a DB.
 type Store struct {
-	db  DB
-	key *audit.Key
+	db    DB
+	key   *audit.Key
+	names nameCache // committed audit_names ids
 }
 
 var _ store.Store = (*Store)(nil)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -130,8 +131,16 @@ func RunTamper(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 	}{
 		{name: "altered", query: "UPDATE audit_events SET detail = $1 WHERE seq = 3", args: []any{"forged"}, wantSeq: 3},
 		{name: "altered time", query: "UPDATE audit_events SET time_us = time_us + 1 WHERE seq = 2", wantSeq: 2},
-		{name: "altered time text", query: "UPDATE audit_events SET time = $1 WHERE seq = 4", args: []any{"2001-01-01T00:00:00Z"}, wantSeq: 4},
-		{name: "rehashed", query: "UPDATE audit_events SET hash = $1 WHERE seq = 3", args: []any{audit.GenesisHash}, wantSeq: 3},
+		{name: "altered name reference", query: "UPDATE audit_events SET event = (SELECT id FROM audit_names WHERE name = 'e0') WHERE seq = 4", wantSeq: 4},
+		{name: "altered name", query: "UPDATE audit_names SET name = 'forged' WHERE name = 'e2'", wantSeq: 3},
+		{name: "peer made the client", query: "UPDATE audit_events SET peer_ip = NULL WHERE seq = 2", wantSeq: 2},
+		{name: "rehashed", query: "UPDATE audit_events SET hash = $1 WHERE seq = 3", args: []any{make([]byte, 32)}, wantSeq: 3},
+		{name: "reordered", rechain: func(t *testing.T, _ store.Store, exec Exec) {
+			for _, q := range []string{"UPDATE audit_events SET seq = 100 WHERE seq = 2", "UPDATE audit_events SET seq = 2 WHERE seq = 4",
+				"UPDATE audit_events SET seq = 4 WHERE seq = 100"} {
+				must(t, "reorder", exec(q))
+			}
+		}, wantSeq: 2},
 		{name: "removed middle", query: "DELETE FROM audit_events WHERE seq = 3", wantSeq: 3},
 		{name: "removed tail", query: "DELETE FROM audit_events WHERE seq >= 4", wantSeq: 4},
 		{name: "removed all", query: "DELETE FROM audit_events", wantSeq: 1},
@@ -207,8 +216,8 @@ func rechainFrom(from int64, mode int, detail string) func(t *testing.T, s store
 		if int(from) == len(recs)+1 {
 			r := recs[len(recs)-1]
 			r.Seq++
-			must(t, "insert", exec("INSERT INTO audit_events (seq, time, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail, prev_hash, hash, keyed) "+
-				"SELECT $1, time, time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail, prev_hash, hash, 1 FROM audit_events WHERE seq = $2", r.Seq, r.Seq-1))
+			must(t, "insert", exec("INSERT INTO audit_events (seq, time_us, account, event, outcome, reason, actor, subject, authenticator, key_id, client_ip, peer_ip, request_id, detail, hash, keyed) "+
+				"SELECT $1, time_us, account, event, outcome, reason, actor, subject, authenticator, key_id, client_ip, peer_ip, request_id, detail, hash, 1 FROM audit_events WHERE seq = $2", r.Seq, r.Seq-1))
 			recs = append(recs, r)
 		}
 		other := audit.NewKey([]byte("not the master key's derivation!"))
@@ -236,8 +245,9 @@ func rechainFrom(from int64, mode int, detail string) func(t *testing.T, s store
 				}
 			}
 			prev = r.Hash
-			must(t, "rechain", exec("UPDATE audit_events SET detail = $1, prev_hash = $2, hash = $3, keyed = $4 WHERE seq = $5",
-				r.Detail, r.PrevHash, r.Hash, keyed, r.Seq))
+			hash, _ := hex.DecodeString(r.Hash)
+			must(t, "rechain", exec("UPDATE audit_events SET detail = $1, hash = $2, keyed = $3 WHERE seq = $4",
+				r.Detail, hash, keyed, r.Seq))
 		}
 		must(t, "move head", exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", recs[len(recs)-1].Seq, prev))
 	}

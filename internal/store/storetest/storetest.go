@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditWithChanges", testAuditWithChanges},
 		{"AuditAppendList", testAuditAppendList},
 		{"AuditRoundTrip", testAuditRoundTrip},
+		{"AuditSince", testAuditSince},
+		{"AuditPrune", testAuditPrune},
 		{"Nonces", testNonces},
 		{"ConcurrentUpdateAPIKey", testConcurrentUpdateAPIKey},
 		{"ConcurrentUpdateAPIKeyAudited", testConcurrentUpdateAPIKeyAudited},

@@ -159,10 +159,11 @@ func TestOIDCRoundTrip(t *testing.T) {
 	if err != nil || subject(t, string(tok)) != "alice" {
 		t.Fatalf("OidcAuthenticate: %v", err)
 	}
-	if _, err := c.OidcAuthenticate(codeFor("bob"), pr.Nonce, pr.CodeVerifier); status(err) != 403 {
+	// The code flow's request errors are Conjur's 400 (issue 19, point 7).
+	if _, err := c.OidcAuthenticate(codeFor("bob"), pr.Nonce, pr.CodeVerifier); status(err) != 400 {
 		t.Fatalf("bob is not allowed: %v", err)
 	}
-	if _, err := c.OidcAuthenticate(codeFor("alice"), pr.Nonce, "not-the-verifier"); status(err) != 401 {
+	if _, err := c.OidcAuthenticate(codeFor("alice"), pr.Nonce, "not-the-verifier"); status(err) != 400 {
 		t.Fatalf("wrong verifier: %v", err)
 	}
 	idToken := func(user string) string {

@@ -171,17 +171,30 @@ func TestConjurClient(t *testing.T) {
 		if status(err) != 422 || !strings.Contains(err.Error(), "CONJ00046E") {
 			t.Fatalf("weak password: %v", err)
 		}
+		stored, err := c.Login("alice", password)
+		if err != nil {
+			t.Fatal(err)
+		}
 		const newPassword = "An0ther-Str0ng-Pw!"
 		secrets["alice new password"] = newPassword
 		if _, err := c.ChangeUserPassword("alice", password, newPassword); err != nil {
 			t.Fatalf("ChangeUserPassword: %v", err)
 		}
+		// As in Conjur, the API key the client stored keeps working
+		// (issue 19, point 1).
+		if _, err := c.Authenticate(authn.LoginPair{Login: "alice", APIKey: string(stored)}); err != nil {
+			t.Fatalf("Authenticate with the same API key after the password change: %v", err)
+		}
+		withKey, err := conjurapi.NewClientFromKey(kw.config(t), authn.LoginPair{Login: "alice", APIKey: string(stored)})
+		if err != nil || whoami(t, withKey) != "alice" {
+			t.Fatalf("a client holding the key: %v", err)
+		}
 		if _, err := c.Login("alice", password); status(err) != 401 {
 			t.Fatalf("the old password still works: %v", err)
 		}
 		key, err := c.Login("alice", newPassword)
-		if err != nil {
-			t.Fatalf("Login with the new password: %v", err)
+		if err != nil || string(key) != string(stored) {
+			t.Fatalf("Login with the new password: %v (the same key: %t)", err, string(key) == string(stored))
 		}
 		secrets["alice key after password"] = string(key)
 	})

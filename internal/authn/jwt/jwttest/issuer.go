@@ -32,6 +32,7 @@ type Issuer struct {
 	t         testing.TB
 	mux       *http.ServeMux
 	fetches   atomic.Int64
+	down      atomic.Bool
 	mu        sync.Mutex
 	keys      map[jose.SignatureAlgorithm]jose.JSONWebKey // private signing keys by algorithm
 	generated int
@@ -107,9 +108,17 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
 
 func (i *Issuer) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	i.fetches.Add(1)
+	if i.down.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(i.JWKS()))
 }
+
+// SetDown makes the JWKS endpoint answer 503 (down) or serve its keys again;
+// fetches are counted either way.
+func (i *Issuer) SetDown(down bool) { i.down.Store(down) }
 
 // JWKS returns the public key set as JSON.
 func (i *Issuer) JWKS() string {
@@ -231,4 +240,19 @@ func (i *Issuer) signKey(alg jose.SignatureAlgorithm, key jose.JSONWebKey, claim
 func seg(v any) string {
 	b, _ := json.Marshal(v)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// SignUnknownKid signs with a fresh RSA key under a kid the JWKS has never
+// held.
+func (i *Issuer) SignUnknownKid(claims map[string]any) string {
+	i.t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		i.t.Fatalf("jwttest: generate key: %v", err)
+	}
+	i.mu.Lock()
+	i.generated++
+	kid := fmt.Sprintf("made-up-%d", i.generated)
+	i.mu.Unlock()
+	return i.signKey(jose.RS256, jose.JSONWebKey{Key: key, KeyID: kid}, claims)
 }

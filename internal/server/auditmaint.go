@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store"
+)
+
+// Audit maintenance: pruning, by `keyward audit prune` and by
+// --audit-retention.
+//
+// An SQLite data folder belongs to one process: the one whose audit journal
+// appends to the chain. `keyward audit prune --data DIR` prunes the folder
+// itself when no keyward holds it; when one does, it leaves a request in the
+// folder (PruneRequestFile) that the running keyward answers within a second
+// or so, pruning in its own process and writing the outcome beside it
+// (pruneResultFile). Whoever can write the data folder can do far more than
+// prune, so the folder's permissions are the authorization, as for every
+// --data command.
+
+// PruneRequestFile is the request a `keyward audit prune` leaves in a data
+// folder a running keyward holds.
+const PruneRequestFile = "audit-prune.request"
+
+// PruneRequest is the request file's content.
+type PruneRequest struct {
+	ID     string    `json:"id"`
+	Before time.Time `json:"before"`
+}
+
+// PruneResult is the outcome of a request, written to pruneResultFile(id).
+type PruneResult struct {
+	store.AuditPrune
+	Error string `json:"error,omitempty"`
+}
+
+func pruneResultFile(id string) string { return "audit-prune." + id + ".result" }
+
+// pruneEvent is the audit record of a prune by actor.
+func pruneEvent(account, actor, requestID string) audit.Event {
+	return audit.Event{Time: time.Now(), Account: account, Event: "audit.prune", Outcome: audit.Success, Actor: actor, RequestID: requestID}
+}
+
+// PruneAudit prunes the audit records before before in the configured store
+// (server stopped, or PostgreSQL), recorded as audit.prune by the operator.
+// With an SQLite folder a running keyward holds, it returns ErrInUse.
+func PruneAudit(ctx context.Context, cfg Config, before time.Time) (store.AuditPrune, error) {
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return store.AuditPrune{}, err
+	}
+	defer st.Close()
+	return st.PruneAudit(ctx, before, pruneEvent(accountOr(cfg.Account), "operator", "prune"))
+}
+
+// RequestPrune asks the keyward that holds the data folder to prune, and
+// waits for its answer until ctx ends.
+func RequestPrune(ctx context.Context, dataDir string, before time.Time) (store.AuditPrune, error) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	req := PruneRequest{ID: hex.EncodeToString(b), Before: before.UTC()}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return store.AuditPrune{}, err
+	}
+	path := filepath.Join(dataDir, PruneRequestFile)
+	if _, err := os.Stat(path); err == nil {
+		return store.AuditPrune{}, fmt.Errorf("another prune request is waiting in %s", path)
+	}
+	tmp := path + "." + req.ID + ".tmp"
+	if err := os.WriteFile(tmp, body, 0o600); err != nil {
+		return store.AuditPrune{}, fmt.Errorf("leave a prune request: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return store.AuditPrune{}, fmt.Errorf("leave a prune request: %w", err)
+	}
+	result := filepath.Join(dataDir, pruneResultFile(req.ID))
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// Take the request back if it was not picked up yet.
+			if os.Remove(path) == nil {
+				return store.AuditPrune{}, errors.New("the running keyward did not take the prune request (it was withdrawn): is it a keyward that answers them?")
+			}
+			return store.AuditPrune{}, errors.New("the running keyward took the prune request but has not answered yet: see its audit (event audit.prune)")
+		case <-t.C:
+		}
+		b, err := os.ReadFile(result)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return store.AuditPrune{}, fmt.Errorf("read the prune result: %w", err)
+		}
+		os.Remove(result)
+		var res PruneResult
+		if err := json.Unmarshal(b, &res); err != nil {
+			return store.AuditPrune{}, fmt.Errorf("read the prune result: %w", err)
+		}
+		if res.Error != "" {
+			return res.AuditPrune, errors.New(res.Error)
+		}
+		return res.AuditPrune, nil
+	}
+}
+
+// maintenanceEvery is how often a running keyward looks for a prune
+// request; retention prunes at most every retentionEvery.
+var (
+	maintenanceEvery = time.Second
+	retentionEvery   = time.Hour
+)
+
+// maintainAudit runs until ctx ends: it answers prune requests left in an
+// SQLite data folder and, with AuditRetention, prunes the records older than
+// it (at start and then hourly).
+func (s *Server) maintainAudit(ctx context.Context) {
+	t := time.NewTicker(maintenanceEvery)
+	defer t.Stop()
+	var lastRetention time.Time
+	for {
+		if s.cfg.AuditRetention > 0 && time.Since(lastRetention) >= retentionEvery {
+			lastRetention = time.Now()
+			s.retain(ctx)
+		}
+		if s.cfg.StoreURL == "" {
+			s.answerPruneRequest(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retain prunes the records older than the retention.
+func (s *Server) retain(ctx context.Context) {
+	before := time.Now().Add(-s.cfg.AuditRetention)
+	p, err := s.st.PruneAudit(ctx, before, pruneEvent(s.cfg.Account, "keyward", "retention"))
+	switch {
+	case err != nil:
+		s.log.Error("audit retention: prune failed", "before", before.UTC().Format(time.RFC3339), "err", err)
+	case p.To != 0:
+		s.log.Info("audit retention: pruned", "from", p.From, "to", p.To, "before", before.UTC().Format(time.RFC3339))
+	}
+}
+
+// answerPruneRequest carries out a prune request left in the data folder,
+// if there is one.
+func (s *Server) answerPruneRequest(ctx context.Context) {
+	path := filepath.Join(s.cfg.DataDir, PruneRequestFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		return // not ours to take
+	}
+	var req PruneRequest
+	if err := json.Unmarshal(b, &req); err != nil || req.ID == "" || len(req.ID) > 64 || filepath.Base(req.ID) != req.ID || req.Before.IsZero() {
+		s.log.Warn("audit prune: ignored a malformed request", "path", path)
+		return
+	}
+	p, err := s.st.PruneAudit(ctx, req.Before, pruneEvent(s.cfg.Account, "operator", "prune-"+req.ID))
+	res := PruneResult{AuditPrune: p}
+	if err != nil {
+		res.Error = err.Error()
+		s.log.Error("audit prune: failed", "err", err)
+	} else if p.To != 0 {
+		s.log.Info("audit prune: pruned on request", "from", p.From, "to", p.To)
+	}
+	out, _ := json.Marshal(res)
+	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, pruneResultFile(req.ID)), out, 0o600); err != nil {
+		s.log.Error("audit prune: could not write the result", "err", err)
+	}
+}
+
+func accountOr(a string) string {
+	if a == "" {
+		return "default"
+	}
+	return a
+}
