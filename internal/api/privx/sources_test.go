@@ -75,6 +75,10 @@ func TestSourcesAndLDAPRoleMappings(t *testing.T) {
 	// A PUT with the masked secret keeps it.
 	body["connection"].(map[string]any)["ldap_bind_password"] = "*****"
 	e.do("PUT", p+"sources/"+src, e.admin, body).want(200)
+	// Aimed elsewhere, the masked secret must be given again.
+	moved := map[string]any{"name": "corp", "enabled": true, "connection": map[string]any{"type": "LDAP", "address": "192.0.2.1",
+		"port": srv.Port, "ldap_base_dn": srv.BaseDN, "ldap_bind_dn": srv.BindDN, "ldap_bind_password": "*****"}}
+	e.do("PUT", p+"sources/"+src, e.admin, moved).wantError(400, "BAD_REQUEST", "ldap_bind_password")
 	native := e.do("GET", "/api/v1/authenticators/authn-ldap/"+src, e.admin, nil).want(200).obj()
 	if native["enabled"] != true {
 		t.Fatalf("authenticator %v", native)
