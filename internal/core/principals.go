@@ -122,6 +122,7 @@ func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec 
 	}
 	p.Author, p.UpdatedBy = a.Session.PrincipalID, a.Session.PrincipalID
 	key, k := c.newConjurKey(p)
+	k.Author, k.UpdatedBy = a.Session.PrincipalID, a.Session.PrincipalID
 	ev := c.audit.event(a.Caller, a.Session.Account, "user.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), p.RoleID(), k.ID, actingKey(a)
 	if err := c.st.CreatePrincipal(ctx, p, &k, ev); err != nil {

@@ -180,6 +180,10 @@ type APIKey struct {
 	RevokedAt    *time.Time // a revoked key stays as a tombstone so verify can say "revoked"
 	LastUsedAt   *time.Time
 	LastUsedAddr string
+	// Author is the id of the principal that created the key, UpdatedBy of
+	// the last one to rotate or revoke it ("" for keys from before).
+	Author    string
+	UpdatedBy string
 }
 
 // SigningKey signs access tokens of one account. The private half is sealed at rest.

@@ -53,6 +53,18 @@ func testAuthorsAndRoleFields(t *testing.T, s store.Store) {
 	if gr.SourceRules != nil || gr.UpdatedBy != "bob-id" || gr.Author != "admin-id" {
 		t.Fatalf("reread role: %+v", gr)
 	}
+	k := newKey("acme", "p1", "k1")
+	k.Author, k.UpdatedBy = "admin-id", "admin-id"
+	if err := s.CreateAPIKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateAPIKey(ctx, "k1", func(k model.APIKey) (model.APIKey, error) { k.UpdatedBy = "bob-id"; return k, nil }); err != nil {
+		t.Fatal(err)
+	}
+	gk, err := s.GetAPIKey(ctx, "k1")
+	if err != nil || gk.Author != "admin-id" || gk.UpdatedBy != "bob-id" {
+		t.Fatalf("key authors: %+v %v", gk, err)
+	}
 }
 
 func newAuthorizedKey(id, principalID, name, fp string) model.AuthorizedKey {

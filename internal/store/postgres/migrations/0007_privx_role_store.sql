@@ -33,3 +33,7 @@ CREATE TABLE authorized_keys (
 ALTER TABLE principals ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
 UPDATE principals SET search_text = lower(login || chr(10) || email || chr(10) || full_name || chr(10) ||
 	coalesce(attributes::jsonb ->> 'first_name', '') || chr(10) || coalesce(attributes::jsonb ->> 'last_name', ''));
+
+-- Who created and last changed each API key (principal ids; '' for keys from before).
+ALTER TABLE api_keys ADD COLUMN author TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';

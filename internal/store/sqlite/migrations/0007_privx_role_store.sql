@@ -34,3 +34,7 @@ ALTER TABLE principals ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
 UPDATE principals SET search_text = lower(login || char(10) || email || char(10) || full_name || char(10) ||
 	coalesce(json_extract(attributes, '$.first_name'), '') || char(10) || coalesce(json_extract(attributes, '$.last_name'), ''));
 CREATE INDEX principals_search ON principals (account, kind, search_text, id);
+
+-- Who created and last changed each API key (principal ids; '' for keys from before).
+ALTER TABLE api_keys ADD COLUMN author TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';
