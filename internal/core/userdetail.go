@@ -145,9 +145,8 @@ func (c *principalService) RoleMembers(ctx context.Context, a *Access, id string
 	if ids == nil {
 		ids = []string{}
 	}
-	ps, total, err := c.st.SearchPrincipals(ctx, a.Session.Account, store.PrincipalQuery{Kind: model.KindUser, IDs: ids,
-		ByCreated: pg.ByCreated, Desc: pg.Desc, Limit: pg.Limit, Offset: pg.Offset})
-	return ps, total, wrapStore(err, "role members")
+	// Through the search index: only the page's rows are read by id.
+	return c.searchUsers(ctx, a.Session.Account, UserQuery{IDs: ids}, pg)
 }
 
 // MemberCount is how many principals hold a role, by any grant and by an
