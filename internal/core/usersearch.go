@@ -3,6 +3,7 @@ package core
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -24,42 +25,52 @@ const searchIndexTTL = time.Minute
 // date by the principal writes of this instance, read again after
 // searchIndexTTL.
 type searchIndex struct {
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	accounts map[string]*accountSearch
 }
 
 type accountSearch struct {
 	loaded  time.Time
-	entries map[string]store.SearchEntry
+	entries []store.SearchEntry
+	pos     map[string]int // id → index in entries
 }
 
 func newSearchIndex() *searchIndex { return &searchIndex{accounts: map[string]*accountSearch{}} }
 
-// snapshot returns the account's entries, loading them when absent or stale.
-func (x *searchIndex) snapshot(ctx context.Context, st store.Store, account string, now time.Time) ([]store.SearchEntry, error) {
-	x.mu.Lock()
+// scan calls keep on each of the account's entries (loading them when
+// absent or stale) and returns those it keeps.
+func (x *searchIndex) scan(ctx context.Context, st store.Store, account string, now time.Time, keep func(*store.SearchEntry) bool) ([]store.SearchEntry, error) {
+	x.mu.RLock()
 	as := x.accounts[account]
-	if as != nil && now.Sub(as.loaded) < searchIndexTTL && !now.Before(as.loaded) {
-		out := make([]store.SearchEntry, 0, len(as.entries))
-		for _, e := range as.entries {
-			out = append(out, e)
-		}
-		x.mu.Unlock()
-		return out, nil
+	fresh := as != nil && now.Sub(as.loaded) < searchIndexTTL && !now.Before(as.loaded)
+	if fresh {
+		defer x.mu.RUnlock()
+		return keepAll(as.entries, keep), nil
 	}
-	x.mu.Unlock()
+	x.mu.RUnlock()
 	es, err := st.PrincipalSearchEntries(ctx, account)
 	if err != nil {
 		return nil, wrapStore(err, "users")
 	}
-	m := make(map[string]store.SearchEntry, len(es))
-	for _, e := range es {
-		m[e.ID] = e
+	pos := make(map[string]int, len(es))
+	for i, e := range es {
+		pos[e.ID] = i
 	}
 	x.mu.Lock()
-	x.accounts[account] = &accountSearch{loaded: now, entries: m}
+	x.accounts[account] = &accountSearch{loaded: now, entries: es, pos: pos}
+	out := keepAll(es, keep)
 	x.mu.Unlock()
-	return es, nil
+	return out, nil
+}
+
+func keepAll(es []store.SearchEntry, keep func(*store.SearchEntry) bool) []store.SearchEntry {
+	var out []store.SearchEntry
+	for i := range es {
+		if keep(&es[i]) {
+			out = append(out, es[i])
+		}
+	}
+	return out
 }
 
 // put records a principal written by this instance (if its account is loaded).
@@ -69,10 +80,17 @@ func (x *searchIndex) put(p model.Principal) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if as := x.accounts[p.Account]; as != nil {
-		as.entries[p.ID] = store.SearchEntry{ID: p.ID, Login: p.Login, Source: p.Source, Text: store.SearchText(p), Kind: p.Kind,
-			CreatedAt: p.CreatedAt}
+	as := x.accounts[p.Account]
+	if as == nil {
+		return
 	}
+	e := store.SearchEntry{ID: p.ID, Login: p.Login, Source: p.Source, Text: store.SearchText(p), Kind: p.Kind, CreatedAt: p.CreatedAt}
+	if i, ok := as.pos[p.ID]; ok {
+		as.entries[i] = e
+		return
+	}
+	as.pos[p.ID] = len(as.entries)
+	as.entries = append(as.entries, e)
 }
 
 // drop forgets a deleted principal.
@@ -82,9 +100,19 @@ func (x *searchIndex) drop(account, id string) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if as := x.accounts[account]; as != nil {
-		delete(as.entries, id)
+	as := x.accounts[account]
+	if as == nil {
+		return
 	}
+	i, ok := as.pos[id]
+	if !ok {
+		return
+	}
+	last := len(as.entries) - 1
+	as.entries[i] = as.entries[last]
+	as.pos[as.entries[i].ID] = i
+	as.entries = as.entries[:last]
+	delete(as.pos, id)
 }
 
 // searchUsers filters, orders and pages the account's users in memory and
@@ -94,10 +122,6 @@ func (c *principalService) searchUsers(ctx context.Context, account string, q Us
 	if idx == nil {
 		idx = newSearchIndex() // a service built without one (tests): no cache
 	}
-	es, err := idx.snapshot(ctx, c.st, account, c.now())
-	if err != nil {
-		return nil, 0, err
-	}
 	terms := strings.Fields(strings.ToLower(q.Keywords))
 	var ids map[string]bool
 	if q.IDs != nil {
@@ -106,21 +130,19 @@ func (c *principalService) searchUsers(ctx context.Context, account string, q Us
 			ids[id] = true
 		}
 	}
-	match := es[:0]
-	for _, e := range es {
+	match, err := idx.scan(ctx, c.st, account, c.now(), func(e *store.SearchEntry) bool {
 		if e.Kind != model.KindUser || q.Source != "" && e.Source != q.Source || ids != nil && !ids[e.ID] {
-			continue
+			return false
 		}
-		ok := true
 		for _, t := range terms {
 			if !strings.Contains(e.Text, t) {
-				ok = false
-				break
+				return false
 			}
 		}
-		if ok {
-			match = append(match, e)
-		}
+		return true
+	})
+	if err != nil {
+		return nil, 0, err
 	}
 	slices.SortFunc(match, func(a, b store.SearchEntry) int {
 		var r int
@@ -144,11 +166,18 @@ func (c *principalService) searchUsers(ctx context.Context, account string, q Us
 	if len(match) == 0 {
 		return nil, total, nil
 	}
-	pageIDs := make([]string, len(match))
-	for i, e := range match {
-		pageIDs[i] = e.ID
+	// Each of the page's principals by its key, in the index's order; one
+	// deleted meanwhile is left out.
+	ps := make([]model.Principal, 0, len(match))
+	for _, e := range match {
+		p, err := c.st.GetPrincipal(ctx, account, e.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, wrapStore(err, "user "+e.ID)
+		}
+		ps = append(ps, p)
 	}
-	ps, _, err := c.st.SearchPrincipals(ctx, account, store.PrincipalQuery{Kind: model.KindUser, IDs: pageIDs,
-		ByCreated: pg.ByCreated, Desc: pg.Desc})
-	return ps, total, wrapStore(err, "users")
+	return ps, total, nil
 }
