@@ -31,8 +31,10 @@ stop
 r0=$(records); s0=$(size)
 start
 BODY="{\"key\":\"$key\"}" wrk -t2 -c16 -d"$DUR" -s bench/post.lua "$base/api/v1/api-keys/verify" | grep RESULT
+sleep 1 # let the ingester catch up
+sr=$(size) # while serving: the database, its WAL and the audit journal
 stop
 r1=$(records); s1=$(size)
-echo "records=$((r1 - r0)) bytes=$((s1 - s0)) bytes_per_record=$(( (s1 - s0) / (r1 - r0) ))"
+echo "records=$((r1 - r0)) bytes_stopped=$((s1 - s0)) bytes_per_record_stopped=$(( (s1 - s0) / (r1 - r0) )) bytes_per_record_serving=$(( (sr - s0) / (r1 - r0) ))"
 ls -l "$work/data"
 if [ -n "${KEEP:-}" ]; then cp -r "$work/data" "$KEEP"; fi

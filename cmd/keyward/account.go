@@ -38,10 +38,9 @@ func cmdAccount(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdAccountAdd(args []string, stdout, stderr io.Writer) int {
-	o, fs, err := loadOptions("account add", args, stderr)
+	o, fs, err := loadOptions("account add", args, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "keyward account add:", err)
-		return 2
+		return optionsError("account add", err, stderr)
 	}
 	// The account is named on the command line: KEYWARD_ACCOUNT and the
 	// config file name serve's default account, not the one to add.
@@ -71,6 +70,9 @@ func cmdAccountAdd(args []string, stdout, stderr io.Writer) int {
 // init bootstraps the first.
 func addAccount(ctx context.Context, cfg server.Config, account string) (string, error) {
 	if cfg.StoreURL == "" {
+		if err := checkDataAccess(cfg.DataDir, true); err != nil {
+			return "", err
+		}
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, server.DBFile)); err != nil {
 			return "", fmt.Errorf("no keyward database in %s; run keyward init first", cfg.DataDir)
 		}

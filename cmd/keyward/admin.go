@@ -137,11 +137,9 @@ func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c := &adminCmd{name: name, fs: fs, args: args[2:], stdout: stdout, stderr: stderr, ctx: context.Background(), in: bufio.NewReader(stdin)}
-	fs.StringVar(&c.addr, "addr", "", "server URL (default $KEYWARD_ADDR, else "+defaultAddr+")")
-	fs.StringVar(&c.token, "token", "", "access token or API key (default $KEYWARD_TOKEN)")
-	fs.BoolVar(&c.json, "json", false, "print the server's JSON")
+	c.clientFlags()
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n%s\nFlags of %s:\n", adminUsage[group], adminCommonUsage, name)
+		fmt.Fprintf(fs.Output(), "%s\nFlags of %s:\n", subUsage(group, args[1]), name)
 		fs.PrintDefaults()
 	}
 	return fn(c)
@@ -159,6 +157,7 @@ type adminCmd struct {
 
 	addr, token string
 	json        bool
+	output      string        // table or json
 	help        bool          // --help was asked for
 	in          *bufio.Reader // standard input, shared by every secret read
 }
@@ -176,6 +175,12 @@ func (c *adminCmd) bad() int {
 // [min, max] (max < 0: no limit). It returns false after reporting a usage
 // error; the caller then exits with exitUsage.
 func (c *adminCmd) parse(minPos, maxPos int) bool {
+	if wantsHelp(c.args) {
+		c.help = true
+		c.fs.SetOutput(c.stdout)
+		c.fs.Usage()
+		return false
+	}
 	rest := c.args
 	for {
 		if err := c.fs.Parse(rest); err != nil {
@@ -209,13 +214,60 @@ func (c *adminCmd) parse(minPos, maxPos int) bool {
 	if !strings.HasPrefix(c.addr, "http://") && !strings.HasPrefix(c.addr, "https://") {
 		return c.usagef("--addr/KEYWARD_ADDR must be an http:// or https:// URL, not %q", c.addr)
 	}
+	switch c.output {
+	case "":
+		c.output = "json"
+		if isTerminal(c.stdout) {
+			c.output = "table"
+		}
+	case "table", "json":
+	default:
+		return c.usagef("--output must be table or json, not %q", c.output)
+	}
+	if c.json {
+		c.output = "json"
+	}
+	c.json = c.output == "json"
 	if c.token == "" {
 		c.token = os.Getenv("KEYWARD_TOKEN")
 	}
 	if c.token == "" {
-		return c.usagef("no credentials: set KEYWARD_TOKEN or --token to an access token or an API key")
+		if s, ok := storedSession(c.addr); ok {
+			c.token = s.Token
+		}
+	}
+	if c.token == "" {
+		return c.usagef("no credentials: run keyward login, or set KEYWARD_TOKEN or --token to an access token or an API key")
 	}
 	return true
+}
+
+// clientFlags defines the flags every client command takes.
+func (c *adminCmd) clientFlags() {
+	c.fs.StringVar(&c.addr, "addr", "", "server URL (default $KEYWARD_ADDR, else "+defaultAddr+")")
+	c.fs.StringVar(&c.token, "token", "", "access token or API key (default $KEYWARD_TOKEN, else the token of keyward login)")
+	c.fs.StringVar(&c.output, "output", "", "table or json (default: table on a terminal, else json)")
+	c.fs.BoolVar(&c.json, "json", false, "same as --output json")
+}
+
+// subUsage is the usage lines of one subcommand of a group.
+func subUsage(group, sub string) string {
+	var out []string
+	in := false
+	for _, line := range strings.Split(adminUsage[group], "\n") {
+		switch {
+		case strings.HasPrefix(line, "  keyward "+group+" "):
+			f := strings.Fields(line)
+			in = len(f) > 2 && (f[2] == sub || strings.Contains(f[2], "|") && strings.Contains("|"+f[2]+"|", "|"+sub+"|"))
+		case strings.HasPrefix(line, "    "):
+		default:
+			in = false
+		}
+		if in {
+			out = append(out, line)
+		}
+	}
+	return "Usage:\n" + strings.Join(out, "\n")
 }
 
 // usagef reports a usage error and returns false.
@@ -272,7 +324,7 @@ func (e *apiError) Error() string {
 // (or a transport error) otherwise.
 func (c *adminCmd) call(method, path string, in any) ([]byte, error) {
 	var body io.Reader
-	if in != nil {
+	if _, form := in.(formBody); in != nil && !form {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, err
@@ -285,10 +337,16 @@ func (c *adminCmd) call(method, path string, in any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", version())
-	if in != nil {
+	if f, ok := in.(formBody); ok {
+		req.Body = io.NopCloser(strings.NewReader(url.Values(f).Encode()))
+		req.ContentLength = int64(len(url.Values(f).Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	hc, err := httpClient()
@@ -333,6 +391,23 @@ func httpClient() (*http.Client, error) {
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return &http.Client{Transport: tr}, nil
 }
+
+// formBody is a request body sent form-encoded rather than as JSON.
+type formBody url.Values
+
+// fetchForm posts a form and decodes a 2xx answer into out.
+func (c *adminCmd) fetchForm(path string, form url.Values, out any) ([]byte, error) {
+	return c.fetch("POST", path, formBody(form), out)
+}
+
+// newFlagSet is a command's flag set, reporting errors on stderr.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func bgCtx() context.Context { return context.Background() }
 
 // unwrapURLError drops the *url.Error wrapping, which repeats the URL.
 func unwrapURLError(err error) error {

@@ -43,8 +43,26 @@ func startServer(t *testing.T) testServer {
 func cli(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
+	code := run(tableByDefault(args), &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// tableByDefault asks the admin commands for tables, which a terminal gets
+// by default (the tests' output is a buffer: JSON by default), unless the
+// test asks for an output itself.
+func tableByDefault(args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	if _, ok := adminGroups[args[0]]; !ok || args[0] == "audit" && args[1] != "list" {
+		return args
+	}
+	for _, a := range args {
+		if a == "--json" || a == "--output" || strings.HasPrefix(a, "--output=") || a == "--" || a == "--help" {
+			return args
+		}
+	}
+	return append(append([]string{}, args...), "--output", "table")
 }
 
 // cliOK runs the command line and fails the test unless it exits 0.
@@ -119,8 +137,8 @@ func TestAdminHelpExitsZero(t *testing.T) {
 		t.Fatalf("user help: exit %d, %q", code, out)
 	}
 	t.Setenv("KEYWARD_TOKEN", "x")
-	if code, _, errs := cli(t, "role", "create", "--help"); code != 0 || !strings.Contains(errs, "-permission") {
-		t.Fatalf("role create --help: exit %d, %q", code, errs)
+	if code, out, _ := cli(t, "role", "create", "--help"); code != 0 || !strings.Contains(out, "-permission") {
+		t.Fatalf("role create --help: exit %d, %q", code, out)
 	}
 }
 

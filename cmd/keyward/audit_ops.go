@@ -4,9 +4,7 @@ package main
 // on a data folder or a shared store, with or without a running server.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/server"
 )
 
@@ -88,7 +85,7 @@ func cmdAuditPrune(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward audit prune:", err)
 		return 2
 	}
-	o, _, err := loadOptions("audit prune", rest, stderr)
+	o, _, err := loadOptions("audit prune", rest, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit prune:", err)
 		return 2
@@ -144,13 +141,6 @@ data (rfc5424). --follow keeps the stream open and writes new records as they
 are appended. Works beside a running keyward.
 `
 
-// exportPage is how many records export reads at a time; followEvery how
-// often --follow looks for new ones.
-const (
-	exportPage  = 1000
-	followEvery = 500 * time.Millisecond
-)
-
 // cmdAuditExport is keyward audit export.
 func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
@@ -164,7 +154,7 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 2
 	}
-	o, _, err := loadOptions("audit export", rest, stderr)
+	o, _, err := loadOptions("audit export", rest, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 2
@@ -202,66 +192,11 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, _, err := server.OpenStoreToRead(ctx, cfg)
-	if err != nil {
+	if err := server.ExportAudit(ctx, cfg, server.ExportOptions{Since: since, Format: format, Follow: follow}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 1
 	}
-	defer st.Close()
-	w := bufio.NewWriter(stdout)
-	host, _ := os.Hostname()
-	write := func(r *audit.Record) error {
-		if format == "jsonl" {
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			w.Write(b)
-			return w.WriteByte('\n')
-		}
-		_, err := w.WriteString(rfc5424(r, host))
-		return err
-	}
-	from, first := since, true
-	for {
-		recs, err := st.AuditSince(ctx, from, exportPage)
-		if err != nil {
-			if ctx.Err() != nil {
-				w.Flush()
-				return 0
-			}
-			fmt.Fprintln(stderr, "keyward audit export:", err)
-			w.Flush()
-			return 1
-		}
-		if first && len(recs) > 0 && recs[0].Seq > max(since, 1) {
-			fmt.Fprintf(stderr, "keyward audit export: records before %d were pruned; starting at %d\n", recs[0].Seq, recs[0].Seq)
-		}
-		first = first && len(recs) == 0
-		for i := range recs {
-			if err := write(&recs[i]); err != nil {
-				fmt.Fprintln(stderr, "keyward audit export:", err)
-				return 1
-			}
-		}
-		if len(recs) > 0 {
-			from = recs[len(recs)-1].Seq + 1
-		}
-		if len(recs) == exportPage {
-			continue
-		}
-		if err := w.Flush(); err != nil {
-			return 1 // the reader went away
-		}
-		if !follow {
-			return 0
-		}
-		select {
-		case <-ctx.Done():
-			return 0
-		case <-time.After(followEvery):
-		}
-	}
+	return 0
 }
 
 func orFalse(s string) string {
@@ -269,79 +204,6 @@ func orFalse(s string) string {
 		return "false"
 	}
 	return s
-}
-
-// rfc5424 renders r as one RFC 5424 syslog line, with the structured data
-// elements Conjur's audit uses (subject, auth, client, action, under
-// CyberArk's enterprise number 43868, so SIEM rules written for Conjur read
-// them) and keyward's own (seq, hashes, key id, request id) under
-// keyward@32473 (RFC 5612's documentation number: keyward has none of its
-// own). Facility authpriv (10); severity info for a success, warning for a
-// failure. MSGID is the event.
-func rfc5424(r *audit.Record, host string) string {
-	var b strings.Builder
-	pri := 10*8 + 6
-	if r.Outcome != audit.Success {
-		pri = 10*8 + 4
-	}
-	fmt.Fprintf(&b, "<%d>1 %s %s keyward - %s ", pri, r.Time.UTC().Format("2006-01-02T15:04:05.000000Z07:00"),
-		syslogToken(host, 255), syslogToken(r.Event.Event, 32))
-	sd := func(id string, kv ...string) {
-		var any bool
-		for i := 1; i < len(kv); i += 2 {
-			any = any || kv[i] != ""
-		}
-		if !any {
-			return
-		}
-		b.WriteString("[" + id)
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i+1] != "" {
-				b.WriteString(" " + kv[i] + `="` + sdEscape(kv[i+1]) + `"`)
-			}
-		}
-		b.WriteString("]")
-	}
-	sd("subject@43868", "role", r.Subject)
-	sd("auth@43868", "user", r.Actor, "authenticator", r.Authenticator)
-	sd("client@43868", "ip", r.ClientIP)
-	sd("action@43868", "result", r.Outcome, "operation", r.Event.Event, "reason", r.Reason)
-	sd("keyward@32473", "seq", strconv.FormatInt(r.Seq, 10), "account", r.Account, "key_id", r.KeyID, "peer_ip", r.PeerIP,
-		"request_id", r.RequestID, "prev_hash", r.PrevHash, "hash", r.Hash)
-	msg := orDash(r.Actor) + " " + r.Event.Event + " " + r.Outcome
-	if r.Reason != "" {
-		msg += " (" + r.Reason + ")"
-	}
-	if r.Subject != "" && r.Subject != r.Actor {
-		msg += " on " + r.Subject
-	}
-	if r.Detail != "" {
-		msg += ": " + r.Detail
-	}
-	b.WriteString(" " + strings.NewReplacer("\n", " ", "\r", " ").Replace(msg) + "\n")
-	return b.String()
-}
-
-// syslogToken is s as a header field: printable ASCII without spaces, at
-// most n long, "-" if empty.
-func syslogToken(s string, n int) string {
-	out := []byte{}
-	for i := 0; i < len(s) && len(out) < n; i++ {
-		if c := s[i]; c > 32 && c < 127 {
-			out = append(out, c)
-		} else {
-			out = append(out, '_')
-		}
-	}
-	if len(out) == 0 {
-		return "-"
-	}
-	return string(out)
-}
-
-// sdEscape escapes a structured-data parameter value (RFC 5424 6.3.3).
-func sdEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `]`, `\]`, "\n", " ", "\r", " ").Replace(s)
 }
 
 // auditRetention reads --audit-retention: "" or "0" for none, else a

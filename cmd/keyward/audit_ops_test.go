@@ -14,7 +14,7 @@ import (
 func TestAuditRetentionOption(t *testing.T) {
 	t.Setenv("KEYWARD_CONFIG", "")
 	t.Setenv("KEYWARD_AUDIT_RETENTION", "")
-	o, _, err := loadOptions("serve", nil, io.Discard)
+	o, _, err := loadOptions("serve", nil, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,13 +22,13 @@ func TestAuditRetentionOption(t *testing.T) {
 		t.Fatalf("default retention: %v %v", c.AuditRetention, err)
 	}
 	for in, want := range map[string]time.Duration{"2160h": 2160 * time.Hour, "0": 0} {
-		o, _, _ := loadOptions("serve", []string{"--audit-retention", in}, io.Discard)
+		o, _, _ := loadOptions("serve", []string{"--audit-retention", in}, io.Discard, io.Discard)
 		if c, err := o.config(nil); err != nil || c.AuditRetention != want {
 			t.Errorf("--audit-retention %s: %v %v", in, c.AuditRetention, err)
 		}
 	}
 	t.Setenv("KEYWARD_AUDIT_RETENTION", "720h")
-	o, _, _ = loadOptions("serve", nil, io.Discard)
+	o, _, _ = loadOptions("serve", nil, io.Discard, io.Discard)
 	if c, err := o.config(nil); err != nil || c.AuditRetention != 720*time.Hour {
 		t.Errorf("KEYWARD_AUDIT_RETENTION=720h: %v %v", c.AuditRetention, err)
 	}
@@ -36,13 +36,13 @@ func TestAuditRetentionOption(t *testing.T) {
 	os.WriteFile(cfg, []byte(`{"audit_retention":"48h"}`), 0o600)
 	t.Setenv("KEYWARD_AUDIT_RETENTION", "")
 	t.Setenv("KEYWARD_CONFIG", cfg)
-	o, _, _ = loadOptions("serve", nil, io.Discard)
+	o, _, _ = loadOptions("serve", nil, io.Discard, io.Discard)
 	if c, err := o.config(nil); err != nil || c.AuditRetention != 48*time.Hour {
 		t.Errorf("config audit_retention 48h: %v %v", c.AuditRetention, err)
 	}
 	t.Setenv("KEYWARD_CONFIG", "")
 	for _, bad := range []string{"10m", "-1h", "forever"} {
-		o, _, _ := loadOptions("serve", []string{"--audit-retention", bad}, io.Discard)
+		o, _, _ := loadOptions("serve", []string{"--audit-retention", bad}, io.Discard, io.Discard)
 		if _, err := o.config(nil); err == nil || !strings.Contains(err.Error(), "audit-retention") {
 			t.Errorf("--audit-retention %s: %v", bad, err)
 		}

@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -47,6 +46,7 @@ func keywardBinary(t *testing.T) string {
 		if binErr != nil {
 			return
 		}
+		os.Chmod(binDir, 0o755) // TestPermissionDeniedDataFolder runs it as another user
 		binPath = filepath.Join(binDir, "keyward")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
@@ -214,5 +214,3 @@ func (ca testCA) pool() *x509.CertPool {
 	p.AddCert(ca.cert)
 	return p
 }
-
-var _ = tls.VersionTLS12

@@ -29,12 +29,36 @@ Usage:
   keyward role create|list|show|delete|grant …
   keyward audit list
   keyward authenticator list|show|set|enable|disable|delete …
+  keyward api-registration list|show|create|update|delete|show-key|rotate|rotate-psrun-secret …
 
-Admin commands talk to a running server: KEYWARD_ADDR (default http://127.0.0.1:8080)
-and KEYWARD_TOKEN (an access token or an API key). Add --json for JSON output.
+  keyward login --login NAME [--account A] [--totp CODE] | --api-key-stdin
+  keyward logout | whoami | token
+  keyward help TOPIC                 (e.g. keyward help serve, keyward help user create)
+
+Client commands talk to a running server: KEYWARD_ADDR (default http://127.0.0.1:8080;
+for https://, KEYWARD_CACERT names the CA file to trust) and KEYWARD_TOKEN (an access
+token or an API key), else the token keyward login stored. --output table|json
+(table on a terminal, else json). Exit codes: 0 done, 1 refused or failed, 2 usage.
 Every serve flag can also be set as KEYWARD_<FLAG> (e.g. KEYWARD_LISTEN) or in a
 JSON config file given with --config or KEYWARD_CONFIG.
 `
+
+// helpTopic is keyward help TOPIC [SUB]: the topic's own --help.
+func helpTopic(topic []string, stdout, stderr io.Writer) int {
+	_, group := adminGroups[topic[0]]
+	switch topic[0] {
+	case "serve", "init", "account", "audit", "admin", "login", "logout", "whoami", "token":
+	default:
+		if !group {
+			fmt.Fprintf(stderr, "keyward help: no topic %q\n\n%s", topic[0], usage)
+			return exitUsage
+		}
+	}
+	if len(topic) == 1 && (group || topic[0] == "account" || topic[0] == "admin") {
+		return run([]string{topic[0], "help"}, stdout, stderr)
+	}
+	return run(append(append([]string{}, topic...), "--help"), stdout, stderr)
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -48,8 +72,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInit(args[1:], stdout, stderr)
 	case "account":
 		return cmdAccount(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
 	case "admin":
 		return cmdAdminGroup(args[1:], stdout, stderr)
+	case "login":
+		return cmdLogin(args[1:], stdout, stderr)
+	case "logout":
+		return cmdLogout(args[1:], stdout, stderr)
+	case "whoami":
+		return cmdWhoami(args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
 	case "audit":
 		if len(args) > 1 && args[1] == "verify" {
 			return cmdAuditVerify(args[2:], stdout, stderr)
@@ -64,12 +98,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdAuditExport(args[2:], stdout, stderr)
 		}
 		return cmdAdmin(args, stdout, stderr)
-	case "user", "apikey", "role", "authenticator":
+	case "user", "apikey", "role", "authenticator", "api-registration":
 		return cmdAdmin(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
 		return 0
-	case "help", "-h", "--help":
+	case "help":
+		if len(args) > 1 {
+			return helpTopic(args[1:], stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}

@@ -40,7 +40,7 @@ func cmdAdminGroup(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdAdminRecover(args []string, stdout, stderr io.Writer) int {
-	o, fs, err := loadOptions("admin recover", args, stderr)
+	o, fs, err := loadOptions("admin recover", args, stdout, stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "keyward admin recover:", err)
@@ -57,6 +57,10 @@ func cmdAdminRecover(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if cfg.StoreURL == "" {
+		if err := checkDataAccess(cfg.DataDir, true); err != nil {
+			fmt.Fprintln(stderr, "keyward admin recover:", err)
+			return exitFail
+		}
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, server.DBFile)); err != nil {
 			fmt.Fprintf(stderr, "keyward admin recover: no keyward database in %s\n", cfg.DataDir)
 			return exitFail

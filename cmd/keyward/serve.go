@@ -83,10 +83,9 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 }
 
 func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
-	o, _, err := loadOptions("audit verify", args, stderr)
+	o, _, err := loadOptions("audit verify", args, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "keyward audit verify:", err)
-		return 2
+		return optionsError("audit verify", err, stderr)
 	}
 	cfg, err := o.config(newLogger("error", o.LogFormat, stderr))
 	if err != nil {
@@ -94,6 +93,10 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if cfg.StoreURL == "" {
+		if err := checkDataAccess(cfg.DataDir, false); err != nil {
+			fmt.Fprintf(stderr, "keyward audit verify: %v\n", err)
+			return 1
+		}
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, server.DBFile)); err != nil {
 			fmt.Fprintf(stderr, "keyward audit verify: no keyward database in %s\n", cfg.DataDir)
 			return 1
@@ -139,10 +142,9 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 // cmdAuditRekey is keyward audit rekey: the whole chain chained again
 // under the master key, for a chain with records from before it was keyed.
 func cmdAuditRekey(args []string, stdout, stderr io.Writer) int {
-	o, _, err := loadOptions("audit rekey", args, stderr)
+	o, _, err := loadOptions("audit rekey", args, stdout, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "keyward audit rekey:", err)
-		return 2
+		return optionsError("audit rekey", err, stderr)
 	}
 	cfg, err := o.config(logger(o, stderr))
 	if err != nil {
@@ -150,6 +152,10 @@ func cmdAuditRekey(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if cfg.StoreURL == "" {
+		if err := checkDataAccess(cfg.DataDir, true); err != nil {
+			fmt.Fprintf(stderr, "keyward audit rekey: %v\n", err)
+			return 1
+		}
 		if _, err := os.Stat(filepath.Join(cfg.DataDir, server.DBFile)); err != nil {
 			fmt.Fprintf(stderr, "keyward audit rekey: no keyward database in %s\n", cfg.DataDir)
 			return 1

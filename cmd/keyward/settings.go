@@ -216,14 +216,21 @@ func newSettingsFlags(name string, fs *flag.FlagSet) (cfgFile *string, vals map[
 
 // loadOptions parses a store command's flags over the environment over the
 // config file over the defaults. name is the command (see commandScopes).
-func loadOptions(name string, args []string, stderr io.Writer) (options, *flag.FlagSet, error) {
+// --help prints the command's usage and flags on stdout and returns
+// flag.ErrHelp.
+func loadOptions(name string, args []string, stdout, stderr io.Writer) (options, *flag.FlagSet, error) {
 	var o options
 	fs := flag.NewFlagSet("keyward "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgFile, vals := newSettingsFlags(name, fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage of keyward %s:\n", name)
+		fmt.Fprintf(fs.Output(), "%s\nFlags of keyward %s:\n", strings.TrimRight(commandUsage[name], "\n"), name)
 		fs.PrintDefaults()
+	}
+	if wantsHelp(args) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return o, fs, flag.ErrHelp
 	}
 	if err := fs.Parse(args); err != nil {
 		return o, fs, err
@@ -303,4 +310,37 @@ func readConfigFile(file string) (map[string]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// wantsHelp reports whether args ask for help (-h, --help) before any "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// commandUsage is each store command's usage line and summary.
+var commandUsage = map[string]string{
+	"serve": `Usage: keyward serve [flags]
+Runs the service. Every flag can also be set as its environment variable or
+in the JSON config file (--config). SIGTERM stops gracefully; SIGHUP reloads
+the TLS certificate, key and client CA.`,
+	"init": `Usage: keyward init --data DIR [--account NAME]
+Initialises a data folder (or a --store) and prints {"account","login","api_key"}
+once. A failed init leaves nothing behind.`,
+	"account add": `Usage: keyward account add --data DIR --account NAME
+Creates another account (server stopped) and prints its admin's API key once.`,
+	"audit verify": `Usage: keyward audit verify --data DIR
+Checks the keyed hash chain of the audit log (beside a running server too).`,
+	"audit rekey": `Usage: keyward audit rekey --data DIR
+Once, server stopped: keys records written before the chain was keyed.`,
+	"admin recover": `Usage: keyward admin recover --data DIR [--account NAME]
+For a lost admin key (server stopped): a new admin API key, printed once; the
+old one stops working; audited as admin.recover by operator.`,
 }

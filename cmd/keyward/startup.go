@@ -49,6 +49,15 @@ func isTerminal(w any) bool {
 	return err == nil
 }
 
+// optionsError reports loadOptions' error (nothing for --help, whose usage
+// is printed) and returns the exit code.
+func optionsError(name string, err error, stderr io.Writer) int {
+	if !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "keyward %s: %v\n", name, err)
+	}
+	return usageExit(err)
+}
+
 // usageExit is the exit code after a flag parse error: 0 for --help.
 func usageExit(err error) int {
 	if errors.Is(err, flag.ErrHelp) {
@@ -74,6 +83,33 @@ func checkDataParent(dir string) error {
 	}
 	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
 		return fmt.Errorf("data folder %s is a file, not a folder", dir)
+	}
+	return nil
+}
+
+// checkDataAccess says "permission denied: PATH" for a data folder, or a file
+// of keyward's in it, that this user may not use (rather than SQLite's
+// "unable to open database file (14)"). write asks for what serve needs;
+// without it, what reading needs. A missing folder is not an error here.
+func checkDataAccess(dir string, write bool) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("permission denied: %s", dir)
+	}
+	dirMode, fileMode := uint32(unix.R_OK|unix.X_OK), uint32(unix.R_OK)
+	if write {
+		dirMode, fileMode = unix.R_OK|unix.W_OK|unix.X_OK, unix.R_OK|unix.W_OK
+	}
+	if err := unix.Access(dir, dirMode); errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("permission denied: %s", dir)
+	}
+	for _, name := range []string{server.MasterKeyFile, server.DBFile, server.DBFile + "-wal", server.DBFile + "-shm",
+		server.DBFile + "-audit1", server.DBFile + "-audit2"} {
+		p := filepath.Join(dir, name)
+		if err := unix.Access(p, fileMode); errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("permission denied: %s", p)
+		}
 	}
 	return nil
 }
@@ -186,7 +222,7 @@ func syncDir(dir string) {
 }
 
 func cmdInit(args []string, stdout, stderr io.Writer) int {
-	o, fs, err := loadOptions("init", args, stderr)
+	o, fs, err := loadOptions("init", args, stdout, stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "keyward init:", err)
@@ -208,7 +244,11 @@ func cmdInit(args []string, stdout, stderr io.Writer) int {
 	ctx := context.Background()
 	var key string
 	if cfg.StoreURL == "" {
-		if err := checkDataParent(cfg.DataDir); err != nil {
+		err := checkDataParent(cfg.DataDir)
+		if err == nil {
+			err = checkDataAccess(cfg.DataDir, true)
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "keyward init:", err)
 			return exitFail
 		}
@@ -265,9 +305,13 @@ func deliverAdminKey(cfg server.Config, key string, stdout io.Writer, stderr io.
 		return nil
 	}
 	p := filepath.Join(cfg.DataDir, InitialAdminKeyFile)
+	// A shared store may run without a data folder of its own yet.
+	if err := os.Mkdir(cfg.DataDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("write the initial admin key: %w (recover the admin with keyward admin recover)", err)
+	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("write the initial admin key: %w", err)
+		return fmt.Errorf("write the initial admin key: %w (recover the admin with keyward admin recover)", err)
 	}
 	_ = f.Chmod(0o600)
 	_, err = fmt.Fprintln(f, key)
@@ -283,7 +327,7 @@ func deliverAdminKey(cfg server.Config, key string, stdout io.Writer, stderr io.
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
-	o, fs, err := loadOptions("serve", args, stderr)
+	o, fs, err := loadOptions("serve", args, stdout, stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "keyward serve:", err)
@@ -317,7 +361,11 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if cfg.StoreURL == "" {
-		if err := checkDataParent(cfg.DataDir); err != nil {
+		err := checkDataParent(cfg.DataDir)
+		if err == nil {
+			err = checkDataAccess(cfg.DataDir, true)
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "keyward serve:", err)
 			return exitFail
 		}

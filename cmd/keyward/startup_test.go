@@ -62,6 +62,7 @@ func TestServeChecksBeforeCreating(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "--account", "bad account!"}, 2, "letters, digits"},
 		{[]string{"--listen", "127.0.0.1:0", "--tls-cert", filepath.Join(parent, "nope.pem"), "--tls-key", filepath.Join(parent, "nope.key")}, 2, "nope.pem"},
 		{[]string{"--listen", "127.0.0.1:0", "--client-ca", filepath.Join(parent, "ca.pem")}, 2, "--tls-cert"},
+		{[]string{"--listen", "127.0.0.1:0", "--config", filepath.Join(parent, "missing.json")}, 2, "missing.json"},
 	} {
 		code, out, errs := cli(t, append([]string{"serve", "--data", data}, c.args...)...)
 		if code != c.code || !strings.Contains(errs, c.want) {

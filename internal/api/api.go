@@ -45,6 +45,8 @@ type Route struct {
 	Summary  string
 	// Request is a zero value of the JSON body type, for the OpenAPI document.
 	Request any
+	// Response is a zero value of the success body type, for the OpenAPI document.
+	Response any
 	// Status is the success status, for the OpenAPI document.
 	Status  int
 	Handler func(w http.ResponseWriter, r *http.Request, rc *Ctx) error
@@ -123,7 +125,9 @@ func NewErrorWriter(log *slog.Logger, table ErrorTable) ErrorWriter {
 			e = TooLarge()
 		}
 		rp := table(r, e)
-		if rp.Status >= 500 {
+		// Server faults only: a route keyward does not implement (501) is
+		// the client's news, not the operator's.
+		if rp.Status >= 500 && rp.Status != http.StatusNotImplemented {
 			LogFailure(log, r, e)
 		}
 		SetRetryAfter(w, e)
@@ -337,4 +341,40 @@ func SetRetryAfter(w http.ResponseWriter, e *core.Error) {
 	if e.Kind == core.RateLimited && e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Seconds()+0.999)))
 	}
+}
+
+// PathFolder is a surface whose paths match more loosely than a ServeMux
+// pattern (PS-Auth's IIS paths: any case, optional trailing slash). It gives
+// each request path its canonical spelling before the mux sees it; paths it
+// does not own come back unchanged.
+type PathFolder interface {
+	FoldPath(path string) string
+}
+
+// FoldPaths runs every PathFolder surface's FoldPath on the request path
+// before next (the mux).
+func FoldPaths(surfaces []Surface, next http.Handler) http.Handler {
+	var fs []PathFolder
+	for _, s := range surfaces {
+		if f, ok := s.(PathFolder); ok {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, f := range fs {
+			if p := f.FoldPath(r.URL.Path); p != r.URL.Path {
+				r2 := new(http.Request)
+				*r2 = *r
+				u := *r.URL
+				u.Path, u.RawPath = p, ""
+				r2.URL = &u
+				r = r2
+				break
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -33,6 +33,7 @@ type authService struct {
 	tokenSvc *tokenService
 	authnSvc *authenticatorService
 	mfa      *mfaService
+	regs     *apiRegService
 }
 
 // CredentialKind is the closed set of credentials Authenticate takes.
@@ -41,11 +42,13 @@ type CredentialKind int
 // Credential kinds. Later surfaces add signed requests, PS-Auth headers
 // and console cookies here, never a way in of their own.
 const (
-	CredNone     CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
-	CredToken                          // an access token keyward issued
-	CredAPIKey                         // an API key
-	CredPassword                       // a login and password of an account
-	CredOutside                        // a proof for an outside authenticator service (JWT, LDAP password, id token…)
+	CredNone      CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
+	CredToken                           // an access token keyward issued
+	CredAPIKey                          // an API key
+	CredPassword                        // a login and password of an account
+	CredOutside                         // a proof for an outside authenticator service (JWT, LDAP password, id token…)
+	CredPSAuth                          // a PS-Auth header or an access policy's OAuth token at SignAppin (PS)
+	CredPSSession                       // a PS-Auth session cookie (Secret)
 )
 
 // Credential is what a surface extracted from a request; Authenticate is
@@ -84,6 +87,8 @@ type Credential struct {
 	// (PrivX's OAuth username): a key of another id is refused
 	// (ReasonLoginMismatch).
 	KeyID string
+	// PS is a PS-Auth sign-in's proof (CredPSAuth).
+	PS *PSAuthProof
 }
 
 // authenticator names the credential's way in, for sessions and audit.
@@ -104,6 +109,14 @@ func (cr *Credential) authenticator() string {
 // credential returns only once its record is committed; a token's use is
 // not recorded (its issue was), only its refusals.
 func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	s, err := c.authenticate(ctx, caller, cred)
+	if err == nil && caller.Seen != nil {
+		caller.Seen.Account, caller.Seen.Principal, caller.Seen.Authenticator = s.Account, s.Login, s.Authenticator
+	}
+	return s, err
+}
+
+func (c *authService) authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}
@@ -140,6 +153,12 @@ func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Cred
 		return c.authenticatePassword(ctx, caller, cred)
 	case CredOutside:
 		return c.authenticateOutside(ctx, caller, cred)
+	case CredPSAuth:
+		if cred.PS != nil {
+			return c.regs.authenticatePS(ctx, caller, cred)
+		}
+	case CredPSSession:
+		return c.regs.authenticatePSSession(ctx, caller, cred)
 	}
 	reason := ReasonMissingCredentials
 	if cred.Malformed {
@@ -304,6 +323,14 @@ func (c *authService) finishKey(ctx context.Context, caller Caller, cred Credent
 		c.audit.recordFailure(ctx, ev)
 		return Session{}, unauthenticated(kc.Code)
 	}
+	return c.keyUsed(ctx, ev, kc)
+}
+
+// keyUsed records a successful authentication with the valid key kc: its
+// audit record ev (given the key's id) and the key's use. The session is
+// the key's.
+func (c *authService) keyUsed(ctx context.Context, ev audit.Event, kc KeyCheck) (Session, error) {
+	ev.KeyID = kc.Key.ID
 	if err := c.audit.record(ctx, ev); err != nil {
 		return Session{}, err
 	}

@@ -108,8 +108,8 @@ func (c *authenticatorService) checkType(typ, serviceID string) error {
 	if !noServiceID(typ) && serviceID == "" {
 		return invalid("service_id", "%s needs a service id", typ)
 	}
-	if len(serviceID) > 128 || strings.ContainsAny(serviceID, " \t\r\n") {
-		return invalid("service_id", "service id must be at most 128 characters without spaces")
+	if err := checkServiceID(serviceID); err != nil {
+		return err
 	}
 	if _, ok := c.factory[typ]; !ok {
 		return &Error{Kind: NotImplemented, Msg: "authenticator type " + typ + " is not available in this build"}
@@ -117,8 +117,29 @@ func (c *authenticatorService) checkType(typ, serviceID string) error {
 	return nil
 }
 
+// checkServiceID refuses a service id outside Conjur's route alphabet: one
+// path segment, which Conjur's routes take without "/", "." or "?". keyward
+// keeps to letters, digits, "-" and "_", at most 128 of them: above all no
+// "/", or annotations such as authn-jwt/gh/prod/sub would name both service
+// gh (claim prod/sub) and service gh/prod (claim sub).
+func checkServiceID(serviceID string) error {
+	if len(serviceID) > 128 {
+		return invalid("service_id", "service id must be at most 128 characters")
+	}
+	for _, r := range serviceID {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return invalid("service_id", "service id may hold only letters, digits, - and _; got %q", serviceID)
+		}
+	}
+	return nil
+}
+
 // build makes an authenticator from a stored service, opening its secrets.
+// A service stored under an id keyward now refuses fails closed.
 func (c *authenticatorService) build(svc model.AuthenticatorService) (authn.Authenticator, error) {
+	if err := checkServiceID(svc.ServiceID); err != nil {
+		return nil, err
+	}
 	vals := maps.Clone(svc.Config)
 	if vals == nil {
 		vals = map[string]string{}

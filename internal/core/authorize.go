@@ -27,23 +27,24 @@ type accessService struct {
 // Permissions a role can hold. Every native route declares one of them (or
 // says it is public); the built-in admin role holds them all.
 const (
-	PermAPIKeysManage        = "api-keys-manage"
-	PermAPIKeysVerify        = "api-keys-verify" // a resource server's: verify honours the client address it passes
-	PermAuditView            = "audit-view"
-	PermAuthenticatorsManage = "authenticators-manage"
-	PermRolesManage          = "roles-manage"
-	PermRolesView            = "roles-view"
-	PermSigningKeysManage    = "signing-keys-manage"
-	PermUsersManage          = "users-manage"
-	PermUsersView            = "users-view"
+	PermAPIKeysManage          = "api-keys-manage"
+	PermAPIKeysVerify          = "api-keys-verify" // a resource server's: verify honours the client address it passes
+	PermAuditView              = "audit-view"
+	PermAuthenticatorsManage   = "authenticators-manage"
+	PermRolesManage            = "roles-manage"
+	PermRolesView              = "roles-view"
+	PermSigningKeysManage      = "signing-keys-manage"
+	PermUsersManage            = "users-manage"
+	PermUsersView              = "users-view"
+	PermAPIRegistrationsManage = "api-registrations-manage"
 )
 
-// allPerms is every permission, sorted; a permission's bit in a permSet is
+// allPerms is every permission (sorted, then those added later); a permission's bit in a permSet is
 // its index here.
 var allPerms = [...]string{PermAPIKeysManage, PermAPIKeysVerify, PermAuditView, PermAuthenticatorsManage, PermRolesManage,
-	PermRolesView, PermSigningKeysManage, PermUsersManage, PermUsersView}
+	PermRolesView, PermSigningKeysManage, PermUsersManage, PermUsersView, PermAPIRegistrationsManage}
 
-// AllPermissions lists every permission, sorted.
+// AllPermissions lists every permission.
 func AllPermissions() []string { return slices.Clone(allPerms[:]) }
 
 // AdminRole is the name of each account's built-in role holding every permission.

@@ -65,6 +65,7 @@ type Core struct {
 	*authenticatorService // outside authenticator services
 	*auditService         // audit listing and counts
 	*mfaService           // second factor: TOTP enrolment, recovery codes
+	*apiRegService        // API registrations and their PS-Auth sign-in
 
 	st      store.Store
 	version string
@@ -89,6 +90,14 @@ type Caller struct {
 	// unverifiable one never gets this far: the handshake fails). For the
 	// surfaces and authenticators that need client certificates.
 	ClientCert []*x509.Certificate
+	// Seen, when not nil, is where Authenticate notes the session it
+	// proved, for the server's access log (account, principal, authenticator).
+	Seen *Seen
+}
+
+// Seen is who a request turned out to be, as far as Authenticate proved it.
+type Seen struct {
+	Account, Principal, Authenticator string
 }
 
 // Session is a proven identity: what every authorization decision starts from.
@@ -181,6 +190,9 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
 		access: access, keySvc: keySvc, tokenSvc: tokenSvc, search: newSearchIndex()}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}
+	c.apiRegService = &apiRegService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access,
+		authn: authnSvc, mfa: c.mfaService, bcrypt: c.bcrypt, auth: c.authService}
+	c.authService.regs = c.apiRegService
 	c.bcrypt.start()
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()

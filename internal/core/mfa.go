@@ -177,7 +177,7 @@ func (c *mfaService) VerifyMFA(ctx context.Context, a *Access, id, code string) 
 	if code == "" {
 		return nil, invalid("code", "code is required")
 	}
-	if reason, err := c.checkCode(ctx, a.Caller, target, code, ev); err != nil {
+	if reason, err := c.checkCode(ctx, a.Caller, target, code, ev, ReasonMFAInvalid); err != nil {
 		return nil, err
 	} else if reason != ReasonNone {
 		return nil, &Error{Kind: Invalid, Reason: reason, Field: "code", Msg: "the code is wrong, used already or not 6 digits"}
@@ -275,7 +275,7 @@ func (c *mfaService) login(ctx context.Context, caller Caller, p model.Principal
 		c.audit.recordFailure(ctx, fail(ev, ReasonMFARequired))
 		return ev, &Error{Kind: Unauthenticated, Reason: ReasonMFARequired, Msg: "a second factor is required: totp or recovery_code"}
 	case second != "":
-		reason, err := c.checkCode(ctx, caller, p, second, ev)
+		reason, err := c.checkCode(ctx, caller, p, second, ev, ReasonMFAInvalid)
 		if err != nil {
 			return ev, err
 		}
@@ -290,9 +290,9 @@ func (c *mfaService) login(ctx context.Context, caller Caller, p model.Principal
 
 // checkCode checks a TOTP code of p against its seed at the previous,
 // current and next step, then spends it (use-once, across instances). A
-// refusal is audited as ev's failure (mfa_invalid, or mfa_locked with
+// refusal is audited as ev's failure (wrong: mfa_invalid or PS-Auth's bad_challenge; or mfa_locked with
 // RateLimited as the error); the fifth in a row locks p's code checks.
-func (c *mfaService) checkCode(ctx context.Context, caller Caller, p model.Principal, code string, ev audit.Event) (Reason, error) {
+func (c *mfaService) checkCode(ctx context.Context, caller Caller, p model.Principal, code string, ev audit.Event, wrong Reason) (Reason, error) {
 	lockKey := p.Account + "\x00" + p.ID
 	now := c.now()
 	if wait := c.locks.blocked(lockKey, now); wait > 0 {
@@ -308,7 +308,7 @@ func (c *mfaService) checkCode(ctx context.Context, caller Caller, p model.Princ
 		ok = won
 	}
 	if !ok {
-		c.audit.recordFailure(ctx, fail(ev, ReasonMFAInvalid))
+		c.audit.recordFailure(ctx, fail(ev, wrong))
 		if c.locks.fail(lockKey, now) {
 			lev := c.audit.event(caller, p.Account, "mfa.lockout")
 			lev.Actor, lev.Subject, lev.Authenticator = ev.Actor, p.RoleID(), "authn"

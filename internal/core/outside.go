@@ -49,8 +49,13 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	// Only a named login is throttled: where the proof alone names the
 	// principal (a signed JWT without a login in the path) there is no login
 	// to guess a secret for, and one key would throttle every workload.
+	// A body shaped as a keyward API key on authn-ldap is decided by the key
+	// check alone: never bound as a password (the directory would learn the
+	// key), and never throttled, as keys are nowhere (their secrets are not
+	// guessable; ten wrong passwords must not lock the user's key out).
+	ldapKey := isLDAPKey(cred)
 	throttleKey := ""
-	if cred.Login != "" {
+	if cred.Login != "" && !ldapKey {
 		// Directories match logins without regard to case or to leading,
 		// trailing and repeated spaces: so does the count, or each spelling
 		// would get its own ten tries at the same entry's password.
@@ -88,11 +93,18 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 		return refuse(ReasonAuthnMisconfigured, "", &Error{Kind: Unavailable, Reason: ReasonAuthnMisconfigured, Msg: "authenticator is misconfigured", Err: err})
 	}
 	id, outcome, err := authn.Identity{Login: cred.Login}, authn.OK, error(nil)
-	if !c.outsideKey(ctx, caller, cred) {
+	var kc *KeyCheck
+	if ldapKey {
+		k, reason, detail := c.outsideKey(ctx, caller, cred)
+		ev.KeyID = k.Key.ID
+		if reason != ReasonNone {
+			return refuse(reason, detail, unauthenticated(reason))
+		}
+		kc = &k
+		ev.Detail = "the user's Conjur API key"
+	} else {
 		id, outcome, err = a.Verify(ctx, authn.Request{Account: cred.Account, ServiceID: cred.ServiceID, Login: cred.Login,
 			Credential: cred.Secret, Code: cred.Code, CodeVerifier: cred.CodeVerifier, Nonce: cred.Nonce, ClientIP: caller.ClientIP, Now: c.now()})
-	} else {
-		ev.Detail = "the user's Conjur API key"
 	}
 	if err != nil {
 		return refuse(ReasonAuthnUnavailable, err.Error(), &Error{Kind: Unavailable, Reason: ReasonAuthnUnavailable, Msg: "authenticator could not decide", Err: err})
@@ -149,6 +161,16 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	if reason := admit(pe, nil, caller, c.now()); reason != ReasonNone {
 		return refuse(reason, "", unauthenticated(reason))
 	}
+	if kc != nil {
+		// The key's own success path, as /authn's: audited with its id, its
+		// use recorded, the session the key's.
+		s, err := c.keyUsed(ctx, ev, *kc)
+		if err != nil {
+			return Session{}, err
+		}
+		s.Authenticator = name
+		return s, nil
+	}
 	if err := c.audit.record(ctx, ev); err != nil {
 		return Session{}, err
 	}
@@ -163,21 +185,36 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	return s, nil
 }
 
-// outsideKey reports whether an authn-ldap authenticate (not its login)
-// carries the named user's own Conjur API key, which Conjur accepts before
-// it binds: the key that authn-ldap's login answered works on its
-// authenticate. Only the Conjur key of that very user counts (never a
-// narrowed key, a host's, or another user's); the service must still be
-// defined, enabled, admit the user, and the user pass admission.
-func (c *authService) outsideKey(ctx context.Context, caller Caller, cred Credential) bool {
-	if cred.Type != "authn-ldap" || cred.Event == "login" || cred.Login == "" || strings.Contains(cred.Login, "/") {
+// isLDAPKey reports whether cred is an authn-ldap credential (login or
+// authenticate) whose secret has the shape of a keyward API key.
+func isLDAPKey(cred Credential) bool {
+	if cred.Type != "authn-ldap" || cred.Login == "" {
 		return false
 	}
-	if _, _, ok := crypto.ParseAPIKey(cred.Secret); !ok {
-		return false
-	}
+	_, _, ok := crypto.ParseAPIKey(cred.Secret)
+	return ok
+}
+
+// outsideKey decides an authn-ldap credential shaped as an API key on the
+// key alone (Reason None: accepted). authenticate accepts the named user's
+// own Conjur API key, which Conjur accepts before it binds (the key that
+// authn-ldap's login answered works on its authenticate): never a narrowed
+// key, a host's, or another user's. login takes the directory password
+// only. A refusal is the key check's precise reason; the service must still
+// be defined, enabled and admit the user, who must pass admission.
+func (c *authService) outsideKey(ctx context.Context, caller Caller, cred Credential) (KeyCheck, Reason, string) {
 	kc := c.checkKey(ctx, caller, cred.Account, "user/"+cred.Login, cred.Secret)
-	return kc.Valid && kc.Key.Conjur && kc.Principal.Kind == model.KindUser && kc.Principal.Login == cred.Login
+	switch {
+	case !kc.Valid:
+		return kc, kc.Code, "an API key, decided without the directory"
+	case kc.Principal.Kind != model.KindUser || kc.Principal.Login != cred.Login:
+		return kc, ReasonLoginMismatch, "an API key, decided without the directory"
+	case !kc.Key.Conjur:
+		return kc, ReasonBadCredential, "an API key that is not the user's Conjur API key"
+	case cred.Event == "login":
+		return kc, ReasonBadCredential, "authn-ldap login takes the directory password, not an API key"
+	}
+	return kc, ReasonNone, ""
 }
 
 // authorOutranks reports whether the principal who defined (or last

@@ -76,6 +76,23 @@ const (
 	ReasonServiceIDMissing Reason = "service_id_missing" // the authenticator type needs a service id and the request names none (Kind Invalid)
 )
 
+// Reasons of refused PS-Auth sign-ins and OAuth client credentials (API
+// registrations; Kind Unauthenticated unless said).
+const (
+	ReasonBadKey            Reason = "bad_key"                // no key policy has that key, or no access policy that token
+	ReasonXFFMissing        Reason = "xff_missing"            // the registration has xff rules and the request no X-Forwarded-For
+	ReasonXFFNotAllowed     Reason = "xff_not_allowed"        // two X-Forwarded-For lines, a list, or an address no xff rule holds
+	ReasonClientCertMissing Reason = "client_cert_missing"    // no certificate verified against --client-ca was presented
+	ReasonSignatureStale    Reason = "signature_stale"        // the PSRUN timestamp is more than 300 s off
+	ReasonSignatureReplayed Reason = "signature_replayed"     // the PSRUN signature was accepted once already
+	ReasonUserNotAllowed    Reason = "user_not_allowed"       // runas is no principal the allowed list admits now
+	ReasonBadChallenge      Reason = "bad_challenge"          // a wrong or already used MFA challenge code
+	ReasonBadClient         Reason = "bad_client"             // an unknown OAuth client id or a wrong secret
+	ReasonUnsupportedGrant  Reason = "unsupported_grant_type" // an OAuth grant other than client_credentials (Kind Invalid)
+	ReasonSessionUnknown    Reason = "session_unknown"        // no signed-in session has that cookie
+	ReasonSessionIdle       Reason = "session_idle"           // the session was unused for 20 minutes
+)
+
 // Reasons lists every reason, for the surfaces' error-table tests.
 func Reasons() []Reason {
 	return []Reason{ReasonNone, ReasonMissingCredentials, ReasonMalformedCredentials, ReasonMalformedKey, ReasonUnknownKey,
@@ -88,5 +105,8 @@ func Reasons() []Reason {
 		ReasonNotVisible, ReasonHostPassword, ReasonOwnGrantExtension, ReasonRoleNotFound, ReasonNotApplicable,
 		ReasonWeakPassword, ReasonBadRequest, ReasonTokenExpired, ReasonNotImplemented, ReasonUnsupportedType,
 		ReasonStatusNotSupported, ReasonAccountNotDefined, ReasonServiceNotFound, ReasonServiceMisconfigure, ReasonMFAState,
-		ReasonJWKSFetchFailed, ReasonDiscoveryFailed, ReasonServiceIDMissing}
+		ReasonJWKSFetchFailed, ReasonDiscoveryFailed, ReasonServiceIDMissing,
+		ReasonBadKey, ReasonXFFMissing, ReasonXFFNotAllowed, ReasonClientCertMissing, ReasonSignatureStale,
+		ReasonSignatureReplayed, ReasonUserNotAllowed, ReasonBadChallenge, ReasonBadClient, ReasonUnsupportedGrant,
+		ReasonSessionUnknown, ReasonSessionIdle}
 }

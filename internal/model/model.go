@@ -237,3 +237,68 @@ type AuthorizedKey struct {
 	Author        string
 	UpdatedBy     string
 }
+
+// API registration types (BeyondInsight).
+const (
+	APIKeyPolicy    = "api_key_policy"
+	APIAccessPolicy = "api_access_policy"
+)
+
+// APIRule is one authentication rule of an API registration: Type ip, xff or
+// psrun, Value an address, a range a-b or a CIDR.
+type APIRule struct {
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+}
+
+// APIRegistration is a BeyondInsight-style API registration: a key policy
+// (a 128-hex key signing in as an allowed run-as principal through PS-Auth)
+// or an access policy (OAuth client credentials signing in as RunAs). The
+// key or client secret is kept as an HMAC (KeyHash, the lookup index) and
+// sealed (to be shown again); so is the PSRUN secret.
+type APIRegistration struct {
+	ID                 string
+	Account            string
+	Name               string
+	Type               string
+	EnforceMFA         bool
+	ClientCertRequired bool
+	PasswordRequired   bool
+	VerifyPSRUN        bool
+	Allowed            []string // user:<login>, host:<login>, role:<name>
+	Rules              []APIRule
+	RunAs              string // access policy: the login it signs in as
+	AccessTokenMinutes int
+	ClientID           string // access policy: lowercase GUID
+	KeyHash            []byte // HMAC of the key or client secret
+	KeySealed          []byte
+	KeyLast4           string
+	PSRUNSealed        []byte
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	KeyRotatedAt       *time.Time
+	LastUsedAt         *time.Time
+}
+
+// Surface session kinds.
+const (
+	SessionCookie  = "cookie"  // a signed-in PS-Auth session (ASP.NET_SessionId)
+	SessionPending = "pending" // a PS-Auth sign-in waiting for its MFA challenge
+	SessionToken   = "token"   // an OAuth access token of an access policy
+)
+
+// SurfaceSession is a session a surface keeps server-side (a cookie or an
+// opaque token), named by the HMAC of its value, bound to a registration and
+// a principal.
+type SurfaceSession struct {
+	Hash           []byte
+	Account        string
+	Kind           string
+	RegistrationID string
+	PrincipalID    string
+	Level          int
+	CreatedAt      time.Time
+	LastUsedAt     time.Time
+	ExpiresAt      time.Time // absolute end (tokens, pending); idle timeouts are the core's
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/store"
+	"github.com/keyward/keyward/internal/store/sqlite"
 )
 
 // Audit maintenance: pruning, by `keyward audit prune` and by
@@ -194,4 +195,11 @@ func accountOr(a string) string {
 		return "default"
 	}
 	return a
+}
+
+// Backup copies the SQLite database of the data folder to the new file to,
+// online (a keyward may be serving from the folder). The master key is not
+// in the copy: keep it apart (it never changes).
+func Backup(ctx context.Context, dataDir, to string) (int, error) {
+	return sqlite.Backup(ctx, filepath.Join(dataDir, DBFile), to)
 }

@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/server"
 )
 
 // exportLines runs keyward audit export and returns its stdout lines.
@@ -162,3 +165,18 @@ func TestAuditExportAndPrune(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestRFC5424Escapes: structured-data values escape '"', '\' and ']', and
+// no field of a record can break the line.
+func TestRFC5424Escapes(t *testing.T) {
+	r := &audit.Record{Seq: 7, Hash: "ab", Event: audit.Event{Time: time.Unix(0, 0), Account: "acme", Event: "token one", Outcome: audit.Failure,
+		Reason: "bad_secret", Actor: `acme:user:x"] [evil@1 a="b`, Subject: "acme:user:y\\", ClientIP: "192.0.2.1", Detail: "two\nlines"}}
+	got := server.RFC5424(r, "")
+	want := `<84>1 1970-01-01T00:00:00.000000Z - keyward - token_one [subject@43868 role="acme:user:y\\"]` +
+		`[auth@43868 user="acme:user:x\"\] [evil@1 a=\"b"][client@43868 ip="192.0.2.1"]` +
+		`[action@43868 result="failure" operation="token one" reason="bad_secret"][keyward@32473 seq="7" account="acme" hash="ab"] ` +
+		`acme:user:x"] [evil@1 a="b token one failure (bad_secret) on acme:user:y\: two lines` + "\n"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/api/privx"
+	"github.com/keyward/keyward/internal/api/psauth"
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
@@ -249,13 +250,15 @@ func (s *Server) Surfaces() []api.Surface {
 		native.New(s.Core, s.log, s.cfg.Account),
 		conjur.New(s.Core, s.log, s.cfg.Account),
 		privx.New(s.Core, s.log, s.cfg.Account),
+		psauth.New(s.Core, s.log, s.cfg.Account),
 	}
 }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	var all []api.Route
-	for _, sf := range s.Surfaces() {
+	surfaces := s.Surfaces()
+	for _, sf := range surfaces {
 		api.Mount(mux, sf, s.Core, s.log)
 		all = append(all, sf.Routes()...)
 	}
@@ -287,7 +290,7 @@ func (s *Server) routes() http.Handler {
 		}
 		s.metrics.write(w, counts)
 	})
-	return s.middleware(mux)
+	return s.middleware(api.FoldPaths(surfaces, mux))
 }
 
 // middleware is the transport chain: panic recovery, request id, client
@@ -305,6 +308,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			RequestID: rid, UserAgent: r.UserAgent()}
 		if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
 			caller.ClientCert = r.TLS.VerifiedChains[0]
+		}
+		var seen *core.Seen
+		if s.cfg.AccessLog {
+			seen = &core.Seen{}
+			caller.Seen = seen
 		}
 		r = r.WithContext(api.WithCaller(r.Context(), caller))
 		if r.Body != nil {
@@ -331,13 +339,32 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			}
 			d := time.Since(start)
 			s.metrics.observe(route, status, d)
-			if s.log.Enabled(r.Context(), slog.LevelDebug) {
-				s.log.Debug("request", "request_id", rid, "method", r.Method, "route", route, "status", status,
-					"duration_ms", d.Milliseconds(), "client_ip", caller.ClientIP.String())
+			if s.cfg.AccessLog {
+				s.accessLog(r, rid, route, status, d, caller, seen)
 			}
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// accessLog writes the request's line: always the same keys, plus the
+// caller's account, principal and authenticator when a credential was
+// authenticated. route is the ServeMux pattern, never the path (which may
+// hold ids or, on some Conjur routes, secrets).
+func (s *Server) accessLog(r *http.Request, rid, route string, status int, d time.Duration, caller core.Caller, l *core.Seen) {
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs, slog.String("request_id", rid), slog.String("method", r.Method), slog.String("route", route),
+		slog.Int("status", status), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("client", caller.ClientIP.String()))
+	if l.Account != "" {
+		attrs = append(attrs, slog.String("account", l.Account))
+	}
+	if l.Principal != "" {
+		attrs = append(attrs, slog.String("principal", l.Principal))
+	}
+	if l.Authenticator != "" {
+		attrs = append(attrs, slog.String("authenticator", l.Authenticator))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
 func peerAddr(remote string) netip.Addr {

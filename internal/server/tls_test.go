@@ -143,8 +143,19 @@ func TestTLSClientCertificates(t *testing.T) {
 	if body, _, err := get(client(good)); err != nil || body != "chain=alice-client,client CA" {
 		t.Errorf("good client certificate: %q %v", body, err)
 	}
-	anon := client()
+	// Requested in the first handshake, naming the client CA; not required.
+	var requested []string
+	anon := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots,
+		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			for _, dn := range cri.AcceptableCAs {
+				requested = append(requested, string(dn))
+			}
+			return &tls.Certificate{}, nil
+		}}}}
 	body, st, err := get(anon)
+	if len(requested) != 1 || !strings.Contains(requested[0], "client CA") {
+		t.Errorf("certificate request named %q, want the client CA", requested)
+	}
 	if err != nil || body != "chain=" {
 		t.Errorf("no client certificate: %q %v", body, err)
 	}

@@ -45,6 +45,8 @@ type Store interface {
 	AuditStore
 	NonceStore
 	AuthorizedKeyStore
+	APIRegistrationStore
+	SurfaceSessionStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	// Close releases the backend.
@@ -236,4 +238,40 @@ type AuditPrune struct {
 type NonceStore interface {
 	// UseOnce records key until expires; of concurrent callers exactly one gets true.
 	UseOnce(ctx context.Context, key string, expires time.Time) (bool, error)
+}
+
+// APIRegistrationStore keeps BeyondInsight-style API registrations. Keys and
+// client secrets are found by their HMAC or client id, never by a scan.
+type APIRegistrationStore interface {
+	// CreateAPIRegistration stores r; a name or key hash already used is ErrAlreadyExists.
+	CreateAPIRegistration(ctx context.Context, r model.APIRegistration, evs ...audit.Event) error
+	GetAPIRegistration(ctx context.Context, account, id string) (model.APIRegistration, error)
+	// GetAPIRegistrationByKeyHash finds a registration by the HMAC of its key or client secret.
+	GetAPIRegistrationByKeyHash(ctx context.Context, hash []byte) (model.APIRegistration, error)
+	GetAPIRegistrationByClientID(ctx context.Context, clientID string) (model.APIRegistration, error)
+	// ListAPIRegistrations returns one page, ordered by name, and the total.
+	ListAPIRegistrations(ctx context.Context, account string, p Page) ([]model.APIRegistration, int, error)
+	// UpdateAPIRegistration runs update on the stored registration, stores
+	// the result and, in the same transaction, ends every session of it.
+	UpdateAPIRegistration(ctx context.Context, account, id string, update func(model.APIRegistration) (model.APIRegistration, error), evs ...audit.Event) (model.APIRegistration, error)
+	// DeleteAPIRegistration removes the registration with its sessions.
+	DeleteAPIRegistration(ctx context.Context, account, id string, evs ...audit.Event) error
+	// TouchAPIRegistration records its last use (bookkeeping; the use is audited).
+	TouchAPIRegistration(ctx context.Context, id string, at time.Time) error
+	// PrincipalNumber returns the principal's stable positive integer,
+	// allocating it on first use; numbers are unique across accounts.
+	PrincipalNumber(ctx context.Context, account, principalID string) (int64, error)
+}
+
+// SurfaceSessionStore keeps server-side sessions of surfaces (PS-Auth
+// cookies, pending MFA sign-ins, OAuth tokens), named by the HMAC of their value.
+type SurfaceSessionStore interface {
+	CreateSurfaceSession(ctx context.Context, s model.SurfaceSession, evs ...audit.Event) error
+	GetSurfaceSession(ctx context.Context, hash []byte) (model.SurfaceSession, error)
+	// TouchSurfaceSession sets the session's last use and its new end.
+	TouchSurfaceSession(ctx context.Context, hash []byte, at, expires time.Time) error
+	// PurgeSurfaceSessions removes the sessions whose end is at or before now.
+	PurgeSurfaceSessions(ctx context.Context, now time.Time) error
+	// DeleteSurfaceSession ends a session; ending one that does not exist is no error.
+	DeleteSurfaceSession(ctx context.Context, hash []byte, evs ...audit.Event) error
 }

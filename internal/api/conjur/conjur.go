@@ -129,6 +129,12 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "GET", Pattern: "/whoami", SelfService: true, Summary: "Who the access token belongs to", Handler: s.whoami},
 		{Method: "GET", Pattern: "/roles/{account}/{kind}/{id...}", SelfService: true, Summary: "A user, host or group (keyward role) the caller may see; 404 otherwise", Handler: s.role},
 		{Method: "GET", Pattern: "/resources/{account}/{kind}/{id...}", SelfService: true, Summary: "A user or host the caller may see, as a Conjur resource; 404 otherwise", Handler: s.resource},
+		// Without these, ServeMux would redirect /roles/{account}/{kind}
+		// (307, HTML) to the empty id of the routes above, and any path
+		// whose trailing-slash form matches them (%2F-encoded ones
+		// included) to its decoded, cleaned form.
+		{Method: "GET", Pattern: "/roles/{account}/{kind}", SelfService: true, Summary: "No role id (404, as Conjur)", Handler: s.noRoleID},
+		{Method: "GET", Pattern: "/resources/{account}/{kind}", SelfService: true, Summary: "Conjur's resource list (not served: 501)", Handler: s.unserved},
 		{Method: "GET", Pattern: "/authenticators", Public: true, Summary: "Installed, configured and enabled authenticators", Handler: s.listAuthenticators},
 		{Method: "GET", Pattern: "/authn/{account}/login", Public: true, Summary: "Exchange Basic login:password for the API key", Handler: s.login},
 		{Method: "POST", Pattern: "/authn/{account}/{login}/authenticate", Public: true, Summary: "Exchange an API key for an access token", Handler: s.authenticate},

@@ -130,6 +130,16 @@ func (s *Surface) resource(w http.ResponseWriter, r *http.Request, rc *api.Ctx) 
 	return nil
 }
 
+// noRoleID is GET /roles/{account}/{kind}: Conjur has no such route.
+func (s *Surface) noRoleID(_ http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
+	return &core.Error{Kind: core.NotFound, Reason: core.ReasonNotVisible, Msg: "no route " + r.Method + " " + r.URL.Path + ": a role needs an id"}
+}
+
+// unserved answers a Conjur route keyward does not serve.
+func (s *Surface) unserved(_ http.ResponseWriter, r *http.Request, _ *api.Ctx) error {
+	return notServed(r)
+}
+
 // unservedPrefixes are the first path segments of Conjur API routes that
 // keyward does not serve (secrets, policies, host factories, public keys,
 // issuers, certificates, branches, groups, the authenticators API v2); with

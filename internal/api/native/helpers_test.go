@@ -80,7 +80,7 @@ func (e *env) open() {
 	t := e.t
 	t.Helper()
 	s, err := server.Open(context.Background(), server.Config{DataDir: e.dir, Account: account,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}, true)
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), AccessLog: true}, true)
 	if err != nil {
 		t.Fatalf("open server: %v", err)
 	}

@@ -22,6 +22,7 @@ type coreAPI interface {
 	keysAPI
 	authenticatorsAPI
 	mfaAPI
+	apiRegsAPI
 	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error) // audit
 }
 
@@ -121,6 +122,10 @@ func (s *Surface) Extract(r *http.Request) (core.Credential, bool, error) {
 
 // Routes is the native route table.
 func (s *Surface) Routes() []api.Route {
+	return append(s.baseRoutes(), s.apiRegRoutes()...)
+}
+
+func (s *Surface) baseRoutes() []api.Route {
 	return []api.Route{
 		{Method: "POST", Pattern: "/api/v1/token", Public: true, Summary: "Exchange an API key or password for an access token", Request: tokenRequest{}, Handler: s.token},
 		{Method: "POST", Pattern: "/api/v1/token/introspect", Public: true, Summary: "RFC 7662 token introspection (form token=…)", Handler: s.introspect},

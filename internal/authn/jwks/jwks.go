@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -30,24 +29,20 @@ const (
 )
 
 // KeySet supplies verification keys: static ones, or a JWKS fetched from a
-// URI (given, or found by discovery) and cached. The cache is refreshed when
-// it is older than KeysTTL, and at once when a token names a kid it does not
-// hold (an issuer rotated its key), at most once per minRefetchGap so that
-// tokens with made-up kids cannot hammer the issuer. A failed fetch is
-// remembered for minRefetchGap: requests in between get its error without
-// asking again. Times are the callers' (Rules.Now), so tests drive the clock.
+// URI (given, or found by discovery) and cached (see Cache). The cache is
+// refreshed when it is older than KeysTTL, and at once when a token names a
+// kid it does not hold (an issuer rotated its key), at most once per
+// minRefetchGap so that tokens with made-up kids cannot hammer the issuer.
+// A failed fetch is remembered for minRefetchGap: requests in between get
+// its error without asking again. The fetch runs outside any lock, one at a
+// time: tokens whose kid is cached keep verifying while it runs. Times are
+// the callers' (Rules.Now), so tests drive the clock.
 type KeySet struct {
 	client      *http.Client
 	jwksURI     string
 	providerURI string
 	static      *jose.JSONWebKeySet
-
-	mu        sync.Mutex
-	keys      *jose.JSONWebKeySet
-	fetched   time.Time // when keys were fetched
-	refetched time.Time // the last fetch an unknown kid caused
-	failed    time.Time // the last failed fetch, zero after a success
-	failErr   error
+	cache       *Cache[*jose.JSONWebKeySet]
 }
 
 // Static is a key set of the given keys, never fetched.
@@ -55,13 +50,17 @@ func Static(keys *jose.JSONWebKeySet) *KeySet { return &KeySet{static: keys} }
 
 // FromURI is a key set fetched with client from the JWKS at uri.
 func FromURI(client *http.Client, uri string) *KeySet {
-	return &KeySet{client: client, jwksURI: uri}
+	k := &KeySet{client: client, jwksURI: uri}
+	k.cache = NewCache(k.Fetch)
+	return k
 }
 
 // FromProvider is a key set fetched with client from the jwks_uri that
 // providerURI's OpenID discovery document names.
 func FromProvider(client *http.Client, providerURI string) *KeySet {
-	return &KeySet{client: client, providerURI: providerURI}
+	k := &KeySet{client: client, providerURI: providerURI}
+	k.cache = NewCache(k.Fetch)
+	return k
 }
 
 // Fetch loads the JWKS from its source, bypassing the cache; it is how an
@@ -95,40 +94,24 @@ func (k *KeySet) Fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	return &set, nil
 }
 
-// refresh fetches the keys unless a fetch failed less than minRefetchGap
-// ago, whose error it answers again. k.mu is held.
-func (k *KeySet) refresh(ctx context.Context, now time.Time) error {
-	if !k.failed.IsZero() && now.Sub(k.failed) < minRefetchGap && now.Sub(k.failed) >= 0 {
-		return k.failErr
-	}
-	set, err := k.Fetch(ctx)
-	if err != nil {
-		k.failed, k.failErr = now, err
-		return err
-	}
-	k.keys, k.fetched, k.failed, k.failErr = set, now, time.Time{}, nil
-	return nil
-}
-
 // lookup returns the keys a token with kid may be signed with.
 func (k *KeySet) lookup(ctx context.Context, kid string, now time.Time) ([]jose.JSONWebKey, error) {
 	if k.static != nil {
 		return match(k.static, kid), nil
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.keys == nil || now.Sub(k.fetched) > KeysTTL {
-		if err := k.refresh(ctx, now); err != nil {
-			return nil, err
-		}
+	set, err := k.cache.Get(ctx, now, func(s *jose.JSONWebKeySet) bool { return kid != "" && len(match(s, kid)) > 0 })
+	if err != nil {
+		return nil, err
 	}
-	found := match(k.keys, kid)
-	if len(found) == 0 && kid != "" && (k.refetched.IsZero() || now.Sub(k.refetched) >= minRefetchGap || now.Before(k.refetched)) {
-		k.refetched = now
-		if err := k.refresh(ctx, now); err != nil {
+	found := match(set, kid)
+	if len(found) == 0 && kid != "" {
+		fresh, ok, err := k.cache.Refetch(ctx, now)
+		if err != nil {
 			return nil, err
 		}
-		found = match(k.keys, kid)
+		if ok {
+			found = match(fresh, kid)
+		}
 	}
 	return found, nil
 }

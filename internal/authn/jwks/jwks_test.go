@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,5 +200,85 @@ func TestFetchErrorsNameTheirSource(t *testing.T) {
 		if !errors.As(err, &fe) || fe.Discovery != tc.discovery {
 			t.Errorf("%s: %v; want a FetchError with Discovery %t", name, err, tc.discovery)
 		}
+	}
+}
+
+// Review of issue 19, F1: a refetch caused by a made-up kid runs outside
+// the key set's lock, so while the issuer hangs, tokens whose kid is cached
+// keep verifying (one anonymous request per 10 s must not stall every login
+// of the service).
+func TestUnknownKidRefetchDoesNotBlockKnownKids(t *testing.T) {
+	iss := jwttest.NewIssuer(t)
+	var hang atomic.Bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hang.Load() {
+			entered <- struct{}{}
+			<-release
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(iss.JWKS()))
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		if hang.Load() {
+			close(release)
+		}
+	})
+	ks := jwks.FromURI(srv.Client(), srv.URL)
+	t0 := time.Now()
+	good := iss.Sign(iss.Claims("s", ""))
+	if _, o, err := ks.Verify(context.Background(), good, jwks.Rules{Now: t0}); o != authn.OK || err != nil {
+		t.Fatalf("first token: %v %v", o, err)
+	}
+	hang.Store(true)
+	go func() {
+		_, _, _ = ks.Verify(context.Background(), iss.SignUnknownKid(iss.Claims("s", "")), jwks.Rules{Now: t0.Add(time.Second)})
+	}()
+	<-entered // the unknown kid's refetch is now in flight and hangs
+	done := make(chan authn.Outcome, 1)
+	go func() {
+		_, o, _ := ks.Verify(context.Background(), good, jwks.Rules{Now: t0.Add(2 * time.Second)})
+		done <- o
+	}()
+	select {
+	case o := <-done:
+		if o != authn.OK {
+			t.Fatalf("known kid during a refetch: %v", o)
+		}
+	case <-time.After(5 * time.Second): // a liveness bound, not a timing figure: the fetch hangs until release
+		t.Fatal("a token with a cached kid waited for an unknown kid's refetch (the key set's lock is held across the fetch)")
+	}
+}
+
+// Review of issue 19, F2: requests take their Now before they queue, so
+// they arrive out of order. A Now earlier than the last refetch is inside
+// the gap (and inside the negative cache), never a clock that went back.
+func TestOutOfOrderNowDoesNotBypassTheRefetchGap(t *testing.T) {
+	iss := jwttest.NewIssuer(t)
+	ks := jwks.FromURI(http.DefaultClient, iss.JWKSURL)
+	t0 := time.Now()
+	if _, o, err := ks.Verify(context.Background(), iss.Sign(iss.Claims("s", "")), jwks.Rules{Now: t0}); o != authn.OK || err != nil {
+		t.Fatalf("first token: %v %v", o, err)
+	}
+	base := iss.JWKSFetches()
+	for i := range 5 {
+		// Five made-up kids whose requests started 1 s .. 1 s-4 ms after t0
+		// and reached the lock in reverse order.
+		at := t0.Add(time.Second - time.Duration(i)*time.Millisecond)
+		_, _, _ = ks.Verify(context.Background(), iss.SignUnknownKid(iss.Claims("s", "")), jwks.Rules{Now: at})
+	}
+	if got := iss.JWKSFetches() - base; got > 1 {
+		t.Fatalf("five unknown kids within one gap caused %d fetches; want at most 1", got)
+	}
+	// The same for the negative cache: failures remembered, whatever the order.
+	iss.SetDown(true)
+	base = iss.JWKSFetches()
+	for i := range 5 {
+		at := t0.Add(30*time.Second - time.Duration(i)*time.Millisecond)
+		_, _, _ = ks.Verify(context.Background(), iss.SignUnknownKid(iss.Claims("s", "")), jwks.Rules{Now: at})
+	}
+	if got := iss.JWKSFetches() - base; got > 1 {
+		t.Fatalf("five unknown kids while the issuer is down caused %d fetch attempts; want at most 1", got)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keyward/keyward/internal/authn"
@@ -56,10 +55,9 @@ type Authenticator struct {
 	scope        string
 	userProperty string
 	ttl          time.Duration
-
-	mu         sync.Mutex
-	disc       jwks.Discovery
-	discovered time.Time
+	// disc is the provider's discovery document, cached as the keys are:
+	// fetched outside any lock, one fetch at a time, a failure remembered.
+	disc *jwks.Cache[jwks.Discovery]
 }
 
 var (
@@ -127,6 +125,7 @@ func New(cfg authn.Config) (authn.Authenticator, error) {
 	}
 	a.client = client
 	a.keys = jwks.FromProvider(client, a.providerURI)
+	a.disc = jwks.NewCache(func(ctx context.Context) (jwks.Discovery, error) { return jwks.Discover(ctx, a.client, a.providerURI) })
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
@@ -149,18 +148,13 @@ func scope(extra string) string {
 // TokenTTL is token-ttl, PT60M unless configured.
 func (a *Authenticator) TokenTTL() time.Duration { return a.ttl }
 
-// discovery returns the provider metadata, cached for jwks.KeysTTL.
-func (a *Authenticator) discovery(ctx context.Context) (jwks.Discovery, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.disc.JWKSURI != "" && time.Since(a.discovered) < jwks.KeysTTL {
-		return a.disc, nil
-	}
-	d, err := jwks.Discover(ctx, a.client, a.providerURI)
+// discovery returns the provider metadata at now, cached for
+// jwks.KeysTTL; a failed fetch is remembered for 10 s (jwks.Cache).
+func (a *Authenticator) discovery(ctx context.Context, now time.Time) (jwks.Discovery, error) {
+	d, err := a.disc.Get(ctx, now, func(jwks.Discovery) bool { return true })
 	if err != nil {
 		return d, fmt.Errorf("authn-oidc %s: %w", a.serviceID, err)
 	}
-	a.disc, a.discovered = d, time.Now()
 	return d, nil
 }
 
@@ -194,7 +188,7 @@ func (a *Authenticator) AuthorizationURL(ctx context.Context, nonce, state, code
 	if !a.codeFlow {
 		return "", fmt.Errorf("authn-oidc %s: the authorization-code flow is not configured", a.serviceID)
 	}
-	d, err := a.discovery(ctx)
+	d, err := a.discovery(ctx, time.Now())
 	if err != nil {
 		return "", err
 	}
@@ -246,7 +240,7 @@ func (a *Authenticator) verifyIDToken(ctx context.Context, req authn.Request, no
 	if raw == "" {
 		return authn.Identity{Reason: "no id token"}, authn.Bad, nil
 	}
-	d, err := a.discovery(ctx)
+	d, err := a.discovery(ctx, now)
 	if err != nil {
 		return authn.Identity{}, authn.Bad, err
 	}
@@ -282,7 +276,7 @@ func (a *Authenticator) verifyCode(ctx context.Context, req authn.Request, now t
 	if req.Nonce == "" {
 		return authn.Identity{Reason: "missing nonce"}, authn.Invalid, nil
 	}
-	d, err := a.discovery(ctx)
+	d, err := a.discovery(ctx, now)
 	if err != nil {
 		return authn.Identity{}, authn.Bad, err
 	}

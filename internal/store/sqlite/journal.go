@@ -308,9 +308,14 @@ func (j *journal) ingested(recs []audit.Record, err error, head int64) {
 		return
 	}
 	j.failed.Store(nil)
+	// The last sequence number is read before the records are cleared: an
+	// emptyUpTo(0) here left every file full, so the files grew with every
+	// record appended between two audited writes of the API, and start-up
+	// replayed (and checked) all of them.
+	last := recs[len(recs)-1].Seq
 	clear(recs) // hold no strings of records already in the table
 	j.spare = recs[:0]
-	j.emptyUpTo(recs[len(recs)-1].Seq)
+	j.emptyUpTo(last)
 }
 
 // emptyUpTo truncates each file none of whose records is after seq. A file

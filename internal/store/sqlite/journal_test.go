@@ -539,3 +539,62 @@ func TestJournalUnkeyedLinesFromBefore(t *testing.T) {
 		t.Fatalf("verify = %+v, %v; want 4 records, 3 unkeyed", c, err)
 	}
 }
+
+// TestJournalIsEmptiedAfterIngest: once its records are in the table, a
+// journal file is emptied, by the ingester as by the writes that carry
+// their own records, and both are empty after Close; so the files do not
+// grow with the audit table and start-up has nothing old to replay.
+func TestJournalIsEmptiedAfterIngest(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s, err := Open(ctx, path, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := func() (n int64) {
+		t.Helper()
+		for _, suffix := range journalFiles {
+			fi, err := os.Stat(path + suffix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += fi.Size()
+		}
+		return n
+	}
+	for round := range 3 {
+		for i := range 200 {
+			if err := s.AppendAudit(ctx, jev(round*1000+i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if sizes() == 0 {
+			t.Fatal("appended records are not in the journal")
+		}
+		if err := s.db.ingest(ctx); err != nil { // what the ingester does every 25 ms
+			t.Fatal(err)
+		}
+		if n := sizes(); n != 0 {
+			t.Fatalf("round %d: %d bytes left in the journal after every record reached the table", round, n)
+		}
+	}
+	for i := range 50 {
+		if err := s.AppendAudit(ctx, jev(5000+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := sizes(); n != 0 {
+		t.Fatalf("%d bytes left in the journal after Close", n)
+	}
+	s, err = Open(ctx, path, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if c, err := s.VerifyAudit(ctx); err != nil || c.Broken != 0 || c.Records != 650 {
+		t.Fatalf("verify after reopening: %+v %v", c, err)
+	}
+}

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -73,7 +74,8 @@ func Migrate(ctx context.Context, db DB, ms []Migration, split func(string) []st
 			}
 			for _, v := range applied {
 				if !known[v] {
-					return fmt.Errorf("%w: database has migration %d, which this binary does not know", store.ErrSchemaTooNew, v)
+					return fmt.Errorf("%w: the database was migrated by a newer keyward (it has migration %d; this keyward knows up to %d): "+
+						"run that keyward, or restore the backup taken before the upgrade; nothing was changed", store.ErrSchemaTooNew, v, ms[len(ms)-1].Version)
 				}
 			}
 			if slices.Contains(applied, m.Version) {
@@ -88,6 +90,9 @@ func Migrate(ctx context.Context, db DB, ms []Migration, split func(string) []st
 				m.Version, m.Name, time.Now().UTC().Format(TimeLayout))
 			return err
 		})
+		if errors.Is(err, store.ErrSchemaTooNew) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("migrate to %d: %w", m.Version, err)
 		}

@@ -1,0 +1,156 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward/internal/model"
+	"github.com/keyward/keyward/internal/store"
+)
+
+func newAPIReg(account, id, name string, hash byte) model.APIRegistration {
+	return model.APIRegistration{
+		ID: id, Account: account, Name: name, Type: model.APIKeyPolicy, EnforceMFA: true, PasswordRequired: true,
+		Allowed: []string{"user:alice", "role:ops"},
+		Rules:   []model.APIRule{{ID: "r1", Type: "ip", Value: "10.0.0.0/8"}, {ID: "r2", Type: "xff", Value: "::1"}},
+		KeyHash: []byte{hash, 1, 2, 3}, KeySealed: []byte("sealed\x00key"), KeyLast4: "abcd", PSRUNSealed: []byte("sealed psrun"),
+		CreatedAt: at(time.Second), UpdatedAt: at(time.Second),
+	}
+}
+
+func testAPIRegistrations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "acme")
+	mustAccount(t, s, "other")
+	a := newAPIReg("acme", "reg-a", "alpha", 1)
+	b := newAPIReg("acme", "reg-b", "beta", 2)
+	b.Type, b.ClientID, b.RunAs, b.AccessTokenMinutes, b.Allowed, b.PSRUNSealed = model.APIAccessPolicy, "0f8fad5b-d9cb-469f-a165-70867728950e", "alice", 60, nil, nil
+	must(t, "create a", s.CreateAPIRegistration(ctx, a, ev("acme", "api_registration.create")))
+	must(t, "create b", s.CreateAPIRegistration(ctx, b))
+	got, err := s.GetAPIRegistration(ctx, "acme", "reg-a")
+	must(t, "get", err)
+	wantEqual(t, "registration", got, a)
+	if _, err := s.GetAPIRegistration(ctx, "other", "reg-a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another account's id: %v, want ErrNotFound", err)
+	}
+	got, err = s.GetAPIRegistrationByKeyHash(ctx, []byte{2, 1, 2, 3})
+	must(t, "by hash", err)
+	wantEqual(t, "by hash", got, b)
+	if _, err := s.GetAPIRegistrationByKeyHash(ctx, []byte{9}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown hash: %v", err)
+	}
+	got, err = s.GetAPIRegistrationByClientID(ctx, b.ClientID)
+	must(t, "by client id", err)
+	if got.ID != "reg-b" {
+		t.Fatalf("by client id: %s", got.ID)
+	}
+	dup := newAPIReg("acme", "reg-c", "alpha", 3)
+	if err := s.CreateAPIRegistration(ctx, dup); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("duplicate name: %v, want ErrAlreadyExists", err)
+	}
+	dup = newAPIReg("other", "reg-c", "alpha", 3) // the same name in another account is fine
+	must(t, "other account", s.CreateAPIRegistration(ctx, dup))
+	sameHash := newAPIReg("acme", "reg-d", "delta", 1)
+	if err := s.CreateAPIRegistration(ctx, sameHash); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("duplicate key hash: %v, want ErrAlreadyExists", err)
+	}
+	list, total, err := s.ListAPIRegistrations(ctx, "acme", store.Page{Limit: 1, Offset: 1})
+	must(t, "list", err)
+	if total != 2 || len(list) != 1 || list[0].ID != "reg-b" {
+		t.Fatalf("list: total %d, %+v", total, list)
+	}
+	// An update ends the registration's sessions in the same transaction.
+	sess := model.SurfaceSession{Hash: []byte("h1"), Account: "acme", Kind: model.SessionCookie, RegistrationID: "reg-a",
+		PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+	must(t, "session", s.CreateSurfaceSession(ctx, sess))
+	up, err := s.UpdateAPIRegistration(ctx, "acme", "reg-a", func(g model.APIRegistration) (model.APIRegistration, error) {
+		g.Name, g.KeyHash, g.KeyRotatedAt = "alpha2", []byte{7}, ptr(at(time.Minute))
+		return g, nil
+	}, ev("acme", "api_registration.update"))
+	must(t, "update", err)
+	if up.Name != "alpha2" || up.KeyRotatedAt == nil {
+		t.Fatalf("update: %+v", up)
+	}
+	if _, err := s.GetSurfaceSession(ctx, []byte("h1")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session after update: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetAPIRegistrationByKeyHash(ctx, []byte{1, 1, 2, 3}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("old key hash after rotation: %v", err)
+	}
+	must(t, "touch", s.TouchAPIRegistration(ctx, "reg-a", at(time.Hour)))
+	got, _ = s.GetAPIRegistration(ctx, "acme", "reg-a")
+	if got.LastUsedAt == nil || !got.LastUsedAt.Equal(at(time.Hour)) {
+		t.Fatalf("last used: %v", got.LastUsedAt)
+	}
+	if _, err := s.UpdateAPIRegistration(ctx, "acme", "nope", func(g model.APIRegistration) (model.APIRegistration, error) { return g, nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update unknown: %v", err)
+	}
+	must(t, "session 2", s.CreateSurfaceSession(ctx, model.SurfaceSession{Hash: []byte("h2"), Account: "acme", Kind: model.SessionToken,
+		RegistrationID: "reg-b", PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}))
+	must(t, "delete", s.DeleteAPIRegistration(ctx, "acme", "reg-b", ev("acme", "api_registration.delete")))
+	if _, err := s.GetSurfaceSession(ctx, []byte("h2")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session after delete: %v", err)
+	}
+	if err := s.DeleteAPIRegistration(ctx, "acme", "reg-b"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete again: %v", err)
+	}
+	if err := s.DeleteAPIRegistration(ctx, "acme", "reg-c"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("delete another account's: %v", err)
+	}
+}
+
+func testSurfaceSessions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "acme")
+	must(t, "registration", s.CreateAPIRegistration(ctx, newAPIReg("acme", "reg-a", "alpha", 1)))
+	ss := model.SurfaceSession{Hash: []byte{0, 1, 2}, Account: "acme", Kind: model.SessionPending, RegistrationID: "reg-a",
+		PrincipalID: "p1", Level: 2, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+	must(t, "create", s.CreateSurfaceSession(ctx, ss))
+	got, err := s.GetSurfaceSession(ctx, []byte{0, 1, 2})
+	must(t, "get", err)
+	wantEqual(t, "session", got, ss)
+	if err := s.CreateSurfaceSession(ctx, ss); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("same hash twice: %v", err)
+	}
+	bad := ss
+	bad.Hash, bad.RegistrationID = []byte{9}, "missing"
+	if err := s.CreateSurfaceSession(ctx, bad); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session of a missing registration: %v, want ErrNotFound", err)
+	}
+	must(t, "touch", s.TouchSurfaceSession(ctx, ss.Hash, at(time.Minute), at(2*time.Hour)))
+	got, _ = s.GetSurfaceSession(ctx, ss.Hash)
+	if !got.LastUsedAt.Equal(at(time.Minute)) || !got.ExpiresAt.Equal(at(2*time.Hour)) {
+		t.Fatalf("touched: %v %v", got.LastUsedAt, got.ExpiresAt)
+	}
+	early := ss
+	early.Hash, early.ExpiresAt = []byte{7}, at(time.Hour)
+	must(t, "early", s.CreateSurfaceSession(ctx, early))
+	must(t, "purge", s.PurgeSurfaceSessions(ctx, at(time.Hour)))
+	if _, err := s.GetSurfaceSession(ctx, early.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an ended session survived the purge: %v", err)
+	}
+	if _, err := s.GetSurfaceSession(ctx, ss.Hash); err != nil {
+		t.Fatalf("a live session was purged: %v", err)
+	}
+	must(t, "delete", s.DeleteSurfaceSession(ctx, ss.Hash, ev("acme", "psauth.signout")))
+	if _, err := s.GetSurfaceSession(ctx, ss.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	must(t, "delete again", s.DeleteSurfaceSession(ctx, ss.Hash))
+}
+
+func testPrincipalNumbers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "acme")
+	a, err := s.PrincipalNumber(ctx, "acme", "p1")
+	must(t, "p1", err)
+	b, err := s.PrincipalNumber(ctx, "acme", "p2")
+	must(t, "p2", err)
+	again, err := s.PrincipalNumber(ctx, "acme", "p1")
+	must(t, "p1 again", err)
+	if a <= 0 || b <= 0 || a == b || again != a {
+		t.Fatalf("numbers: p1 %d, p2 %d, p1 again %d", a, b, again)
+	}
+}
