@@ -96,6 +96,7 @@ func (c *principalService) detail(ctx context.Context, a *Access, p model.Princi
 		return strings.Compare(x.Role.ID, y.Role.ID)
 	})
 	d.Permissions = perms.list()
+	slices.Sort(d.Permissions) // the list is in bit order, new permissions last
 	ks, err := c.st.ListAuthorizedKeys(ctx, p.Account, p.ID)
 	if err != nil {
 		return UserDetail{}, wrapStore(err, "authorized keys")
