@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"sort"
@@ -55,6 +56,9 @@ var adminGroups = map[string]map[string]func(*adminCmd) int{
 	},
 	"audit": {
 		"list": auditList,
+	},
+	"signing-key": {
+		"rotate": signingKeyRotate,
 	},
 	"authenticator": {
 		"list": authnList, "show": authnShow, "set": authnSet, "enable": authnEnable, "disable": authnDisable, "delete": authnDelete,
@@ -96,6 +100,9 @@ grant adds to the user's explicit grants; with --replace they become exactly the
   keyward audit list [--limit N] [--offset N]   (newest first)
   keyward audit verify --data DIR               (offline: checks the keyed hash chain; honours KEYWARD_MASTER_KEY)
   keyward audit rekey --data DIR                (offline, once: keys records written before the chain was keyed)`,
+	"signing-key": `Usage:
+  keyward signing-key rotate   a new token signing key for your account (needs signing-keys-manage);
+                               tokens signed with the old one keep verifying until they expire`,
 	"authenticator": `Usage:
   keyward authenticator list
   keyward authenticator show TYPE[/SERVICE_ID]
@@ -213,6 +220,9 @@ func (c *adminCmd) parse(minPos, maxPos int) bool {
 	c.addr = strings.TrimRight(c.addr, "/")
 	if !strings.HasPrefix(c.addr, "http://") && !strings.HasPrefix(c.addr, "https://") {
 		return c.usagef("--addr/KEYWARD_ADDR must be an http:// or https:// URL, not %q", c.addr)
+	}
+	if strings.HasPrefix(c.addr, "http://") && !loopbackURL(c.addr) {
+		return c.usagef("--addr/KEYWARD_ADDR %q is plain http:// to another machine: passwords, keys and tokens would cross the network in clear text; use https://", c.addr)
 	}
 	switch c.output {
 	case "":
@@ -375,9 +385,12 @@ func (c *adminCmd) call(method, path string, in any) ([]byte, error) {
 // httpClient is the client the CLI talks to keyward with: the system's
 // roots, or only the CA certificates in KEYWARD_CACERT when it is set.
 func httpClient() (*http.Client, error) {
+	// A redirect would resend a password or key to wherever it points:
+	// never follow one.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	file := os.Getenv("KEYWARD_CACERT")
 	if file == "" {
-		return http.DefaultClient, nil
+		return &http.Client{CheckRedirect: noRedirect}, nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -389,7 +402,22 @@ func httpClient() (*http.Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr, CheckRedirect: noRedirect}, nil
+}
+
+// loopbackURL reports whether an http:// URL names this machine
+// (localhost, 127.0.0.0/8 or ::1), where clear text never crosses a network.
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // formBody is a request body sent form-encoded rather than as JSON.

@@ -55,6 +55,9 @@ func ownFlags(args []string, own map[string]bool) (map[string]string, []string, 
 // parseBefore reads --before: an RFC 3339 time, or a duration ago (720h).
 func parseBefore(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if t.After(now) {
+			return time.Time{}, fmt.Errorf("--before %q is in the future: that would remove every record, those written a moment ago included", s)
+		}
 		return t, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
@@ -132,13 +135,19 @@ func cmdAuditPrune(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-const auditExportUsage = `Usage: keyward audit export --data DIR|--store URL [--since SEQ] [--format jsonl|rfc5424] [--follow]
+const auditExportUsage = `Usage: keyward audit export --data DIR|--store URL [--since SEQ] [--format jsonl|rfc5424] [--follow] [--allow-gaps]
 
 Streams the audit records from sequence number SEQ on (default 0: the oldest
 record kept), oldest first, to stdout: one JSON object per line (jsonl, with
 seq, hash and prev_hash), or RFC 5424 syslog lines with Conjur's structured
 data (rfc5424). --follow keeps the stream open and writes new records as they
-are appended. Works beside a running keyward.
+are appended. Works beside a running keyward; a data folder is read
+read-only (no lock, no migration), so keyward can start while it runs.
+The stream is checked: when records went before they could be written (a
+prune while --follow was behind), their range is named on stderr and the
+export stops with exit 1, unless --allow-gaps; when the chain no longer
+continues from the last record written (rolled back or rewritten), it
+stops with exit 1.
 `
 
 // cmdAuditExport is keyward audit export.
@@ -149,7 +158,7 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
-	own, rest, err := ownFlags(args, map[string]bool{"since": true, "format": true, "follow": false})
+	own, rest, err := ownFlags(args, map[string]bool{"since": true, "format": true, "follow": false, "allow-gaps": false})
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 2
@@ -179,6 +188,11 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keyward audit export: --follow=%q is not a boolean\n", own["follow"])
 		return 2
 	}
+	allowGaps, err := strconv.ParseBool(orFalse(own["allow-gaps"]))
+	if err != nil {
+		fmt.Fprintf(stderr, "keyward audit export: --allow-gaps=%q is not a boolean\n", own["allow-gaps"])
+		return 2
+	}
 	cfg, err := o.config(newLogger("error", "", stderr))
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
@@ -192,7 +206,7 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := server.ExportAudit(ctx, cfg, server.ExportOptions{Since: since, Format: format, Follow: follow}, stdout, stderr); err != nil {
+	if err := server.ExportAudit(ctx, cfg, server.ExportOptions{Since: since, Format: format, Follow: follow, AllowGaps: allowGaps}, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "keyward audit export:", err)
 		return 1
 	}

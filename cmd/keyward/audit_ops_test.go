@@ -60,7 +60,7 @@ func TestParseBefore(t *testing.T) {
 			t.Errorf("parseBefore(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "-5h", "yesterday", "2026-01-31"} {
+	for _, bad := range []string{"", "-5h", "yesterday", "2026-01-31", "2999-01-01T00:00:00Z"} {
 		if _, err := parseBefore(bad, now); err == nil {
 			t.Errorf("parseBefore(%q) accepted", bad)
 		}

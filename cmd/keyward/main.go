@@ -30,6 +30,7 @@ Usage:
   keyward audit list
   keyward authenticator list|show|set|enable|disable|delete …
   keyward api-registration list|show|create|update|delete|show-key|rotate|rotate-psrun-secret …
+  keyward signing-key rotate
 
   keyward login --login NAME [--account A] [--totp CODE] | --api-key-stdin
   keyward logout | whoami | token
@@ -98,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdAuditExport(args[2:], stdout, stderr)
 		}
 		return cmdAdmin(args, stdout, stderr)
-	case "user", "apikey", "role", "authenticator", "api-registration":
+	case "user", "apikey", "role", "authenticator", "api-registration", "signing-key":
 		return cmdAdmin(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +20,16 @@ func version() string { return "keyward " + server.Version }
 
 func (o options) config(log *slog.Logger) (server.Config, error) {
 	cfg := server.Config{DataDir: o.Data, Listen: o.Listen, StoreURL: o.Store, Account: o.Account, BcryptWorkers: o.BcryptWorkers, Logger: log,
-		AccessLog: o.AccessLog}
-	if o.Store != "" && !strings.HasPrefix(o.Store, "postgres://") && !strings.HasPrefix(o.Store, "postgresql://") {
-		return cfg, fmt.Errorf("store: %q is not a postgres:// URL", o.Store)
+		AccessLog: o.AccessLog, ReplayEntries: o.ReplayEntries, LoginMaxWait: o.LoginMaxWait, MetricsListen: o.MetricsListen}
+	if o.Store != "" {
+		u, err := url.Parse(o.Store)
+		if err != nil {
+			// Never echo the URL: it may hold a password.
+			return cfg, errors.New("store: not a valid postgres:// URL")
+		}
+		if s := strings.ToLower(u.Scheme); s != "postgres" && s != "postgresql" {
+			return cfg, fmt.Errorf("store: %q is not a postgres:// URL", u.Redacted())
+		}
 	}
 	if o.TrustedProxies != "" {
 		ps, err := netpolicy.ParseCIDRs(strings.Split(o.TrustedProxies, ","))
@@ -38,6 +47,7 @@ func (o options) config(log *slog.Logger) (server.Config, error) {
 		}
 		cfg.TokenTTL = ttl
 	}
+	o.configureStore(&cfg)
 	ar, err := auditRetention(o.AuditRetention)
 	if err != nil {
 		return cfg, err
@@ -126,7 +136,8 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		// could have rewritten them and chained them again: not "intact".
 		fmt.Fprintf(stdout, "audit chain NOT AUTHENTICATED: %d records; records %d-%d are unkeyed (written before the chain was keyed), "+
 			"their hash chain holds but proves nothing against whoever can write the data folder; the %d keyed records after them verify. "+
-			"Run `keyward audit rekey` once (server stopped) to key them.\n", c.Records, c.From+1, c.From+c.Unkeyed, c.Records-c.Unkeyed)
+			"`keyward audit rekey` (server stopped) keys them as they read now: first check them against a backup or an export "+
+			"taken before anyone else could write the folder, since rekey would make a forgery among them authentic.\n", c.Records, c.From+1, c.From+c.Unkeyed, c.Records-c.Unkeyed)
 		return 1
 	case c.Records == 0 && c.From == 0:
 		fmt.Fprintln(stdout, "audit chain empty")

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // scope says which commands take a setting.
@@ -76,6 +77,10 @@ type options struct {
 	TLSKey         string
 	ClientCA       string
 	AuditRetention string
+	ReplayEntries  int
+	LoginMaxWait   time.Duration
+	MetricsListen  string
+	storeOptions   // store_flags.go
 }
 
 func str(dst func(o *options) *string) func(o *options, v string) error {
@@ -146,6 +151,29 @@ var settingsTable = []setting{
 			o.BcryptWorkers = n
 			return nil
 		}},
+	{Name: "replay-cache-entries", Default: "0", Scope: scopeServe,
+		Help: "signed-request nonces kept in memory with SQLite (0: 1000000); when full, signed requests get 503",
+		Set: func(o *options, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("replay-cache-entries: %q is not a whole number", v)
+			}
+			o.ReplayEntries = n
+			return nil
+		}},
+	{Name: "login-max-wait", Default: "2s", Scope: scopeServe,
+		Help: "refuse a password login with 429 and Retry-After when its expected wait for bcrypt (queue × bcrypt time ÷ workers) is longer",
+		Set: func(o *options, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("login-max-wait: %q is not a positive duration", v)
+			}
+			o.LoginMaxWait = d
+			return nil
+		}},
+	{Name: "metrics-listen", Scope: scopeServe,
+		Help: "serve /metrics on this host:port instead of the main listener",
+		Set:  str(func(o *options) *string { return &o.MetricsListen })},
 	{Name: "access-log", Default: "true", Scope: scopeServe, Bool: true,
 		Help: "log one line per request at info level",
 		Set: func(o *options, v string) error {

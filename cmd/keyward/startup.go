@@ -378,6 +378,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.MetricsListen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			fmt.Fprintf(stderr, "keyward serve: metrics-listen on %s: %v (nothing was created)\n", cfg.MetricsListen, unwrapOpError(err))
+			return exitFail
+		}
+		defer metricsLn.Close()
+	}
 	// bcrypt workers run on their own locked, deprioritised threads; while
 	// they work, each gets a P of its own so cheap requests keep every
 	// core's P.
@@ -398,7 +406,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	s, err := server.Open(ctx, cfg, cfg.StoreURL != "")
+	// With --store, serve never initialises nor makes a master key
+	// (keyward init --store does, once).
+	s, err := server.Open(ctx, cfg, false)
 	if err != nil {
 		fmt.Fprintln(stderr, "keyward serve:", err)
 		return exitFail
@@ -411,10 +421,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		if !done {
-			if firstKey, err = s.Init(ctx, cfg.Account); err != nil {
-				fmt.Fprintln(stderr, "keyward serve: initialise:", err)
-				return exitFail
-			}
+			fmt.Fprintln(stderr, "keyward serve:", uninitialisedStore)
+			return exitFail
 		}
 	}
 	if firstKey != "" {
@@ -424,6 +432,14 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	go server.TuneGC(ctx, server.GCFloor)
+	if metricsLn != nil {
+		go func() {
+			if err := s.ServeMetrics(ctx, metricsLn); err != nil {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		log.Info("keyward metrics listening", "addr", metricsLn.Addr().String())
+	}
 	scheme := "http"
 	if tlsFiles != nil {
 		scheme = "https"

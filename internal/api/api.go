@@ -36,6 +36,9 @@ type Route struct {
 	SelfService bool
 	// MinLevel is the lowest session security level the route accepts.
 	MinLevel int
+	// LevelReason is the reason a MinLevel refusal is recorded and
+	// rendered with; core.ReasonInsufficientLevel when empty.
+	LevelReason core.Reason
 	// Account names the path parameter that must equal the session's
 	// account (else 401, as Conjur answers a token of another account).
 	Account string
@@ -43,10 +46,18 @@ type Route struct {
 	// body, for decisions that depend on the object (whose key it is).
 	PreCheck func(r *http.Request, rc *Ctx) error
 	Summary  string
-	// Request is a zero value of the JSON body type, for the OpenAPI document.
+	// Request is a zero value of the JSON body type (a Media for other
+	// content types), for the OpenAPI document.
 	Request any
-	// Response is a zero value of the success body type, for the OpenAPI document.
+	// Response is a zero value of the success body (JSON, or a Media), for
+	// the OpenAPI document; nil for none.
 	Response any
+	// Query is a zero value of a struct whose fields' `query` tags name the
+	// query parameters the handler reads (`doc` describes each).
+	Query any
+	// Errors are the errors the handler can answer beyond those the route's
+	// shape implies (see impliedErrors), for the OpenAPI document.
+	Errors []core.Error
 	// Status is the success status, for the OpenAPI document.
 	Status  int
 	Handler func(w http.ResponseWriter, r *http.Request, rc *Ctx) error
@@ -168,10 +179,16 @@ type Core interface {
 	Refuse(ctx context.Context, a *core.Access, event, subject string, err *core.Error) error
 }
 
+// Registrar is where Mount registers handlers: an *http.ServeMux, or one
+// wrapped to see what is registered.
+type Registrar interface {
+	Handle(pattern string, h http.Handler)
+}
+
 // Mount registers every route of a surface on mux behind the pipeline, and
 // a fallback under each of its prefixes that answers unknown routes in its
 // format.
-func Mount(mux *http.ServeMux, s Surface, c Core, log *slog.Logger) {
+func Mount(mux Registrar, s Surface, c Core, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -236,6 +253,7 @@ func recoverIn(log *slog.Logger, write ErrorWriter, next http.Handler) http.Hand
 func handler(s Surface, c Core, write ErrorWriter, rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &Ctx{Caller: CallerFrom(r.Context())}
+		rc.Caller.Surface = s.Name()
 		if err := authorize(s, c, rt, r, rc); err != nil {
 			write(w, r, err)
 			return
@@ -273,7 +291,11 @@ func authorize(s Surface, c Core, rt Route, r *http.Request, rc *Ctx) error {
 		return c.Refuse(ctx, a, "authn", sess.RoleID(), &core.Error{Kind: core.Unauthenticated, Reason: core.ReasonWrongAccount, Msg: "authentication failed"})
 	}
 	if sess.Level < rt.MinLevel {
-		return c.Refuse(ctx, a, "authorize", sess.RoleID(), &core.Error{Kind: core.Forbidden, Reason: core.ReasonInsufficientLevel,
+		reason := rt.LevelReason
+		if reason == "" {
+			reason = core.ReasonInsufficientLevel
+		}
+		return c.Refuse(ctx, a, "authorize", sess.RoleID(), &core.Error{Kind: core.Forbidden, Reason: reason,
 			Msg: "this route needs a session of security level " + strconv.Itoa(rt.MinLevel) + " or more"})
 	}
 	self := rt.Self != "" && r.PathValue(rt.Self) == sess.PrincipalID
@@ -329,7 +351,7 @@ func Status(k core.Kind) int {
 // client went away is not a failure of ours: it is logged at debug level.
 func LogFailure(log *slog.Logger, r *http.Request, e *core.Error) {
 	level := slog.LevelError
-	if r.Context().Err() != nil {
+	if r.Context().Err() != nil || e.Outage() {
 		level = slog.LevelDebug
 	}
 	log.Log(r.Context(), level, "request failed", "request_id", CallerFrom(r.Context()).RequestID, "route", r.Pattern,

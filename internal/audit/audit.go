@@ -38,6 +38,13 @@ type Event struct {
 	Detail        string    `json:"detail,omitempty"` // short, secret-free text
 }
 
+// Filter narrows an audit listing: each non-empty field must match
+// exactly; Since is inclusive and Until exclusive (zero: unbounded).
+type Filter struct {
+	Event, Outcome, Actor, KeyID, ClientIP string
+	Since, Until                           time.Time
+}
+
 // Record is an Event as stored: its place in the chain and the hashes binding it.
 type Record struct {
 	Seq      int64  `json:"seq"`
@@ -202,31 +209,42 @@ type Verifier struct {
 	keyed   bool
 	broken  int64
 	why     string
+	// cp is the checkpoint the walk started from; vouched says whether
+	// its audit.prune record was seen (or found by the caller: Vouch).
+	cp      Checkpoint
+	vouched bool
 }
 
 // NewVerifier starts a check at the genesis record, under key.
-func NewVerifier(key *Key) *Verifier { return &Verifier{key: key, prev: GenesisHash, want: 1} }
+func NewVerifier(key *Key) *Verifier {
+	return &Verifier{key: key, prev: GenesisHash, want: 1, vouched: true}
+}
 
 // NewVerifierFrom starts a check after a checkpoint: the records before
 // record cp.Seq+1 were pruned, and the first one left must link to cp.Hash.
-// The caller checks cp with ValidCheckpoint first.
+// The caller checks cp with ValidCheckpoint first. A checkpoint after a
+// prune (Seq > 0) must be vouched for by the keyed audit.prune record that
+// made it, after it in the chain (Vouches): a checkpoint copied from
+// another database with the same key, or one whose prune record was
+// removed, is not.
 func NewVerifierFrom(key *Key, cp Checkpoint) *Verifier {
-	return &Verifier{key: key, prev: cp.Hash, want: cp.Seq + 1, from: cp.Seq, keyed: cp.Keyed}
+	return &Verifier{key: key, prev: cp.Hash, want: cp.Seq + 1, from: cp.Seq, keyed: cp.Keyed, cp: cp, vouched: cp.Seq == 0}
 }
+
+// Vouch tells v that the caller found the checkpoint's audit.prune record
+// (valid under the key) beyond the records it walks.
+func (v *Verifier) Vouch() { v.vouched = true }
 
 // Checkpoint is what pruning leaves of the records it removed: the
 // sequence number and hash of the last of them, whether it was keyed, and a
 // MAC of the three under the chain's key. The zero Seq (with GenesisHash) is
-// the start of a chain nothing was pruned from.
+// the start of a chain nothing was pruned from (GenesisCheckpoint).
 type Checkpoint struct {
 	Seq   int64
 	Hash  string
 	Keyed bool
 	MAC   string
 }
-
-// Genesis is the checkpoint of a chain nothing was pruned from.
-var Genesis = Checkpoint{Hash: GenesisHash}
 
 // Checkpoint returns the checkpoint after r, with its MAC.
 func (k *Key) Checkpoint(r *Record) Checkpoint {
@@ -253,14 +271,41 @@ func (k *Key) checkpointMAC(cp Checkpoint) string {
 	return mac
 }
 
-// ValidCheckpoint reports whether cp is the genesis or a checkpoint made
-// under k: nobody without the key can move a checkpoint after removing
-// more records.
+// GenesisCheckpoint is the start of a chain nothing was pruned from, signed
+// under k: keyed, a chain whose every record is keyed (no unkeyed record
+// verifies after it, so nobody without the key can rewrite the chain as
+// unkeyed records). Only a store's migration writes it, when it knows
+// what the chain starts with: never because a MAC was found missing.
+func (k *Key) GenesisCheckpoint(keyed bool) Checkpoint {
+	cp := Checkpoint{Hash: GenesisHash, Keyed: keyed}
+	cp.MAC = k.checkpointMAC(cp)
+	return cp
+}
+
+// ValidCheckpoint reports whether cp is a checkpoint made under k, the
+// genesis included: nobody without the key can move a checkpoint after
+// removing more records, nor turn a keyed genesis into an unkeyed one (which
+// would let a chain rewritten as unkeyed records verify as unkeyed).
 func (k *Key) ValidCheckpoint(cp Checkpoint) bool {
-	if cp.Seq == 0 {
-		return cp.Hash == GenesisHash && !cp.Keyed
+	if cp.Seq < 0 || (cp.Seq == 0 && cp.Hash != GenesisHash) || cp.MAC == "" {
+		return false
 	}
-	return cp.Seq > 0 && hmac.Equal([]byte(k.checkpointMAC(cp)), []byte(cp.MAC))
+	return hmac.Equal([]byte(k.checkpointMAC(cp)), []byte(cp.MAC))
+}
+
+// PruneEvent is the event of the record a prune appends; its Subject is
+// CheckpointSubject of the checkpoint the prune left.
+const PruneEvent = "audit.prune"
+
+// CheckpointSubject names checkpoint cp in the Subject of the audit.prune
+// record that vouches for it.
+func CheckpointSubject(cp Checkpoint) string {
+	return "checkpoint:" + strconv.FormatInt(cp.Seq, 10) + ":" + cp.Hash
+}
+
+// Vouches reports whether r is the keyed audit.prune record that made cp.
+func Vouches(r *Record, cp Checkpoint) bool {
+	return r.Keyed && r.Event.Event == PruneEvent && r.Subject == CheckpointSubject(cp)
 }
 
 // Prev is the hash the next record must link to (for a store that does not
@@ -285,6 +330,9 @@ func (v *Verifier) Next(r *Record) bool {
 			v.why = "its MAC does not match its contents (altered or forged, or the master key is not the one the chain was written with)"
 		}
 	default:
+		if !v.vouched && Vouches(r, v.cp) {
+			v.vouched = true
+		}
 		if r.Keyed {
 			v.keyed = true
 		} else {
@@ -305,6 +353,10 @@ func (v *Verifier) Finish(headSeq int64, headHash string) Check {
 	if v.broken == 0 && (headSeq != last || (headSeq > 0 && headHash != v.prev)) {
 		c.Broken, c.Why = last+1, "the chain head names record "+strconv.FormatInt(headSeq, 10)+" but the last intact record is "+strconv.FormatInt(last, 10)
 	}
+	if c.Broken == 0 && !v.vouched {
+		c.Broken, c.Why = v.from+1, "no audit.prune record vouches for the checkpoint at seq "+strconv.FormatInt(v.from, 10)+
+			" (records removed without a prune, or a checkpoint copied from another database)"
+	}
 	return c
 }
 
@@ -316,3 +368,8 @@ func SecretHMAC(key []byte, secret string) string {
 	m.Write([]byte(secret))
 	return "hmac:" + hex.EncodeToString(m.Sum(nil)[:16])
 }
+
+// Clean is e as a record will hold it: time in UTC to the microsecond, NUL
+// bytes and invalid UTF-8 replaced by U+FFFD. For stores that keep events
+// before sealing them.
+func Clean(e Event) Event { return clean(e) }

@@ -209,7 +209,10 @@ func (c *apiRegService) apply(ctx context.Context, a *Access, g *model.APIRegist
 		}
 	}
 	if g.Rules == nil {
-		return invalid("rules", "at least one ip or psrun rule is required")
+		// Created without rules (the console's first step, as in
+		// BeyondInsight): it admits nobody until rules are given, and a
+		// rules list given must hold an ip or psrun rule.
+		g.Rules = []model.APIRule{}
 	}
 	return nil
 }
@@ -225,6 +228,22 @@ func (c *apiRegService) mayManageRegs(ctx context.Context, a *Access) error {
 			"a narrowed credential may not manage API registrations")
 	}
 	return nil
+}
+
+// mayHoldReg checks that the caller outranks every principal the current
+// registration admits (a key policy's allowed list) or runs as (an access
+// policy's run_as): using, loosening or rotating a registration someone
+// stronger wrote would let the caller act as its principals. Refusals are
+// audited by the outranking rule.
+func (c *apiRegService) mayHoldReg(ctx context.Context, a *Access, g model.APIRegistration) error {
+	if g.Type == model.APIAccessPolicy {
+		p, err := findPrincipal(ctx, c.st, g.Account, g.RunAs)
+		if err != nil {
+			return nil // runs as nobody: admits no one
+		}
+		return c.authn.mayAdmit(ctx, a, []string{string(p.Kind) + ":" + p.Login})
+	}
+	return c.authn.mayAdmit(ctx, a, g.Allowed)
 }
 
 func (c *apiRegService) regEvent(a *Access, g model.APIRegistration, name string) audit.Event {
@@ -243,7 +262,7 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	now := c.now().UTC()
 	g := model.APIRegistration{ID: crypto.NewID(), Account: a.Session.Account, Type: spec.Type, EnforceMFA: true,
-		CreatedAt: now, UpdatedAt: now, Allowed: []string{}}
+		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID}
 	switch g.Type {
 	case "":
 		g.Type = model.APIKeyPolicy
@@ -255,9 +274,6 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	if spec.Name == nil {
 		return g, APIRegSecrets{}, invalid("name", "name is required")
-	}
-	if spec.Rules == nil {
-		spec.Rules = &[]model.APIRule{}
 	}
 	if err := c.apply(ctx, a, &g, spec); err != nil {
 		return model.APIRegistration{}, APIRegSecrets{}, err
@@ -306,12 +322,16 @@ func (c *apiRegService) update(ctx context.Context, a *Access, id, event string,
 	if err != nil {
 		return model.APIRegistration{}, wrapStore(err, "API registration")
 	}
+	if err := c.mayHoldReg(ctx, a, old); err != nil {
+		return model.APIRegistration{}, err
+	}
 	next := old
 	next.Allowed, next.Rules = append([]string{}, old.Allowed...), append([]model.APIRule{}, old.Rules...)
 	if err := change(&next); err != nil {
 		return model.APIRegistration{}, err
 	}
 	next.UpdatedAt = c.now().UTC()
+	next.DefinedBy = a.Session.PrincipalID
 	ev := c.regEvent(a, next, event)
 	g, err := c.st.UpdateAPIRegistration(ctx, a.Session.Account, id, func(cur model.APIRegistration) (model.APIRegistration, error) {
 		if !cur.UpdatedAt.Equal(old.UpdatedAt) || string(cur.KeyHash) != string(old.KeyHash) {
@@ -352,6 +372,9 @@ func (c *apiRegService) DeleteAPIRegistration(ctx context.Context, a *Access, id
 	if err != nil {
 		return wrapStore(err, "API registration")
 	}
+	if err := c.mayHoldReg(ctx, a, g); err != nil {
+		return err
+	}
 	return wrapStore(c.st.DeleteAPIRegistration(ctx, a.Session.Account, id, c.regEvent(a, g, "api_registration.delete")), "API registration")
 }
 
@@ -363,6 +386,9 @@ func (c *apiRegService) ShowAPIRegistrationKey(ctx context.Context, a *Access, i
 	g, err := c.st.GetAPIRegistration(ctx, a.Session.Account, id)
 	if err != nil {
 		return APIRegSecrets{}, wrapStore(err, "API registration")
+	}
+	if err := c.mayHoldReg(ctx, a, g); err != nil {
+		return APIRegSecrets{}, err
 	}
 	key, err := c.sealer.Open(g.KeySealed, regKeyAAD(g))
 	if err != nil {

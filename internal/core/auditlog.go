@@ -18,6 +18,16 @@ type auditService struct {
 
 // ListAudit returns one page of the account's audit records, newest first.
 func (c *auditService) ListAudit(ctx context.Context, a *Access, limit, offset int) ([]audit.Record, int, error) {
+	return c.ListAuditFiltered(ctx, a, audit.Filter{}, limit, offset)
+}
+
+// AuditFilter narrows an audit listing (exact matches; Since inclusive,
+// Until exclusive).
+type AuditFilter = audit.Filter
+
+// ListAuditFiltered returns one page of the account's audit records that f
+// matches, newest first, and how many match.
+func (c *auditService) ListAuditFiltered(ctx context.Context, a *Access, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
 	if err := c.access.Require(ctx, a, PermAuditView); err != nil {
 		return nil, 0, err
 	}
@@ -27,6 +37,6 @@ func (c *auditService) ListAudit(ctx context.Context, a *Access, limit, offset i
 	if limit == 0 || limit > 1000 {
 		limit = min(max(limit, 100), 1000)
 	}
-	rs, total, err := c.st.ListAudit(ctx, a.Session.Account, limit, offset)
+	rs, total, err := c.st.ListAuditFiltered(ctx, a.Session.Account, f, limit, offset)
 	return rs, total, wrapStore(err, "audit")
 }

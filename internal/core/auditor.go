@@ -2,8 +2,10 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,12 @@ type auditor struct {
 	// waits pools the one-slot channels callers wait on; a channel goes back
 	// only after its answer was received, so it is always empty in the pool.
 	waits sync.Pool
+	meter Meter
+	// writers is how many batches may be in flight at once (store.
+	// ConcurrentAppender); slots and inflight bound and track them.
+	writers  int
+	slots    chan struct{}
+	inflight sync.WaitGroup
 }
 
 type auditReq struct {
@@ -45,8 +53,15 @@ const (
 	auditBusy        = 2 * time.Millisecond // a flush this recent means load
 )
 
-func newAuditor(st store.Store, log *slog.Logger, now func() time.Time) *auditor {
-	a := &auditor{st: st, log: log, now: now, in: make(chan auditReq, 4096), done: make(chan struct{})}
+func newAuditor(st store.Store, log *slog.Logger, now func() time.Time, meter Meter) *auditor {
+	if meter == nil {
+		meter = nopMeter{}
+	}
+	a := &auditor{st: st, log: log, now: now, meter: meter, in: make(chan auditReq, 4096), done: make(chan struct{}), writers: 1}
+	if ca, ok := st.(store.ConcurrentAppender); ok {
+		a.writers = max(1, ca.AppendWriters())
+	}
+	a.slots = make(chan struct{}, a.writers)
 	a.waits.New = func() any { return make(chan error, 1) }
 	return a
 }
@@ -69,6 +84,7 @@ func (a *auditor) run(ctx context.Context) {
 				case r := <-a.in:
 					batch = append(batch, r)
 				default:
+					a.inflight.Wait()
 					a.flush(batch, evs)
 					return
 				}
@@ -97,7 +113,21 @@ func (a *auditor) run(ctx context.Context) {
 			}
 			linger.Stop()
 		}
-		a.flush(batch, evs)
+		if a.writers <= 1 {
+			a.flush(batch, evs)
+			lastFlush = time.Now()
+			batch = batch[:0]
+			continue
+		}
+		// Several batches in flight: a shared store's commit is a network
+		// round trip, so the next batch need not wait for this one. While
+		// every writer is busy, records pile up into a larger batch.
+		a.slots <- struct{}{}
+		a.inflight.Add(1)
+		go func(batch []auditReq) {
+			defer func() { <-a.slots; a.inflight.Done() }()
+			a.flush(batch, make([]audit.Event, 0, len(batch)))
+		}(slices.Clone(batch))
 		lastFlush = time.Now()
 		batch = batch[:0]
 	}
@@ -114,9 +144,13 @@ func (a *auditor) flush(batch []auditReq, evs []audit.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	err := a.st.AppendAudit(ctx, evs...)
 	cancel()
+	ctx = context.Background()
 	if err != nil {
-		a.log.Error("audit append failed", "records", len(evs), "err", err)
+		a.log.Log(ctx, outageLevel(err), "audit append failed", "records", len(evs), "err", err)
 		err = fmt.Errorf("append audit: %w", err)
+	} else {
+		a.meter.AuditAppended(len(evs))
+		a.meter.AuditBatch(len(evs))
 	}
 	for _, r := range batch {
 		if err == nil {
@@ -188,6 +222,15 @@ func fail(ev audit.Event, reason Reason) audit.Event {
 // the caller is being refused anyway.
 func (a *auditor) recordFailure(ctx context.Context, ev audit.Event) {
 	if err := a.record(ctx, ev); err != nil {
-		a.log.Error("audit of a refusal failed", "event", ev.Event, "err", err)
+		a.log.Log(ctx, outageLevel(err), "audit of a refusal failed", "event", ev.Event, "err", err)
 	}
+}
+
+// outageLevel is the level of a failure: debug when it only says the store
+// is out of reach (the change listener logs the outage once), else error.
+func outageLevel(err error) slog.Level {
+	if errors.Is(err, store.ErrUnavailable) {
+		return slog.LevelDebug
+	}
+	return slog.LevelError
 }

@@ -34,12 +34,14 @@ type authService struct {
 	authnSvc *authenticatorService
 	mfa      *mfaService
 	regs     *apiRegService
+	sigs     *signatureService
+	meter    Meter
 }
 
 // CredentialKind is the closed set of credentials Authenticate takes.
 type CredentialKind int
 
-// Credential kinds. Later surfaces add signed requests, PS-Auth headers
+// Credential kinds. Later surfaces add PS-Auth headers
 // and console cookies here, never a way in of their own.
 const (
 	CredNone      CredentialKind = iota // nothing usable was presented (Malformed says whether something was)
@@ -49,6 +51,7 @@ const (
 	CredOutside                         // a proof for an outside authenticator service (JWT, LDAP password, id token…)
 	CredPSAuth                          // a PS-Auth header or an access policy's OAuth token at SignAppin (PS)
 	CredPSSession                       // a PS-Auth session cookie (Secret)
+	CredSignature                       // a signed request (Argus-Signature, ARGUS-SIG-V1): Secret is the header, Signed the request
 )
 
 // Credential is what a surface extracted from a request; Authenticate is
@@ -89,6 +92,25 @@ type Credential struct {
 	KeyID string
 	// PS is a PS-Auth sign-in's proof (CredPSAuth).
 	PS *PSAuthProof
+	// Owner, with an API key, is the principal id the key must belong to
+	// (Argus's <userID>/<keyID>/<secret> names it).
+	Owner string
+	// RequireSecond, with a password, refuses a user whose MFA is not
+	// enabled (a route that exists for the second factor).
+	RequireSecond bool
+	// Signed is the signed request, with CredSignature.
+	Signed *SignedRequest
+	// Via names the client a password was typed into (the console), for
+	// the session and its records; "authn" when empty. The checks are the
+	// same whatever it says.
+	Via string
+}
+
+// SignedRequest is what a signed request's signature covers: the method,
+// the path and query exactly as sent, and the body bytes.
+type SignedRequest struct {
+	Method, Path, Query string
+	Body                []byte
 }
 
 // authenticator names the credential's way in, for sessions and audit.
@@ -96,6 +118,8 @@ func (cr *Credential) authenticator() string {
 	switch cr.Kind {
 	case CredOutside:
 		return serviceName(cr.Type, cr.ServiceID)
+	case CredSignature:
+		return "signature"
 	case CredToken, CredNone:
 		return ""
 	}
@@ -110,6 +134,9 @@ func (cr *Credential) authenticator() string {
 // not recorded (its issue was), only its refusals.
 func (c *authService) Authenticate(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	s, err := c.authenticate(ctx, caller, cred)
+	if c.meter != nil {
+		c.meter.Authentication(caller.Surface, methodOf(&cred), outcomeOf(err))
+	}
 	if err == nil && caller.Seen != nil {
 		caller.Seen.Account, caller.Seen.Principal, caller.Seen.Authenticator = s.Account, s.Login, s.Authenticator
 	}
@@ -120,9 +147,15 @@ func (c *authService) authenticate(ctx context.Context, caller Caller, cred Cred
 	if cred.Event == "" {
 		cred.Event = "authn"
 	}
+	if err := c.keys.fresh.check(); err != nil {
+		return Session{}, err
+	}
 	switch cred.Kind {
 	case CredToken:
-		s, reason := c.tokenSvc.checkToken(ctx, caller, cred.Secret)
+		s, reason, err := c.tokenSvc.checkToken(ctx, caller, cred.Secret)
+		if err != nil {
+			return Session{}, err
+		}
 		if reason != ReasonNone {
 			ev := c.audit.event(caller, cred.Account, cred.Event)
 			ev.Actor = unknownActor(cred.Account)
@@ -142,10 +175,17 @@ func (c *authService) authenticate(ctx context.Context, caller Caller, cred Cred
 			return Session{}, err
 		}
 		kc := c.checkKey(ctx, caller, cred.Account, cred.Login, cred.Secret)
+		if cred.Owner != "" && kc.Key.ID != "" && kc.Key.PrincipalID != cred.Owner {
+			// The key is not the named user's: as unknown as a wrong secret,
+			// whatever else is wrong with it.
+			kc.Valid, kc.Code, kc.Session = false, ReasonLoginMismatch, Session{}
+		}
 		if id, _, _ := crypto.ParseAPIKey(cred.Secret); cred.KeyID != "" && kc.Valid && id != cred.KeyID {
 			kc.Valid, kc.Code, kc.Session = false, ReasonLoginMismatch, Session{}
 		}
 		return c.finishKey(ctx, caller, cred, kc)
+	case CredSignature:
+		return c.sigs.authenticate(ctx, caller, cred)
 	case CredPassword:
 		if err := c.authnDisabled(ctx, caller, cred); err != nil {
 			return Session{}, err
@@ -262,8 +302,11 @@ func loginMatches(p model.Principal, login string) bool {
 
 // KeyCheck is the answer about one presented API key.
 type KeyCheck struct {
-	Valid     bool
-	Code      Reason // why not valid
+	Valid bool
+	Code  Reason // why not valid
+	// Err is set when no decision could be made (the store is
+	// unavailable): the check is neither valid nor refused.
+	Err       error
 	Session   Session
 	Principal model.Principal
 	Key       model.APIKey
@@ -299,6 +342,9 @@ func (c *authService) checkKey(ctx context.Context, caller Caller, account, logi
 	pe, err := c.keys.principal(ctx, e.account, e.principalID)
 	if err != nil {
 		kc.Code = ReasonPrincipalGone
+		if !errors.Is(err, store.ErrNotFound) {
+			kc.Err = storeError(err)
+		}
 		return kc
 	}
 	kc.Principal = pe.p
@@ -311,13 +357,16 @@ func (c *authService) checkKey(ctx context.Context, caller Caller, account, logi
 	}
 	kc.Valid = true
 	kc.Session = Session{Account: pe.p.Account, PrincipalID: pe.p.ID, Login: pe.p.ConjurLogin(), Kind: string(pe.p.Kind),
-		Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: "authn",
-		Narrowed: len(e.roles) > 0 || len(e.sources) > 0}
+		Level: LevelKey, KeyID: e.id, Scope: e.roles, Authenticator: "authn", Customers: e.customers,
+		Narrowed: len(e.roles) > 0 || len(e.sources) > 0 || len(e.customers) > 0}
 	return kc
 }
 
 // finishKey audits a key check and returns its session or refusal.
 func (c *authService) finishKey(ctx context.Context, caller Caller, cred Credential, kc KeyCheck) (Session, error) {
+	if kc.Err != nil {
+		return Session{}, kc.Err
+	}
 	ev := c.keyEvent(caller, cred, kc)
 	if !kc.Valid {
 		c.audit.recordFailure(ctx, ev)
@@ -351,6 +400,18 @@ type Vouch struct {
 // caller's address (verify's caller passes the presenting client's when it
 // may). Every verification is audited.
 func (c *authService) VerifyKey(ctx context.Context, caller Caller, key string, vouch Vouch) (KeyCheck, []string, error) {
+	kc, perms, err := c.verifyKey(ctx, caller, key, vouch)
+	if c.meter != nil {
+		outcome := outcomeOf(err)
+		if err == nil && !kc.Valid {
+			outcome = "failure"
+		}
+		c.meter.Authentication(caller.Surface, "api_key_verify", outcome)
+	}
+	return kc, perms, err
+}
+
+func (c *authService) verifyKey(ctx context.Context, caller Caller, key string, vouch Vouch) (KeyCheck, []string, error) {
 	if vouch.ClientIP.IsValid() {
 		// Honoured for keys of the voucher's own account only: a resource
 		// server of one tenant does not speak for another's clients.
@@ -360,9 +421,12 @@ func (c *authService) VerifyKey(ctx context.Context, caller Caller, key string, 
 			}
 		}
 	}
+	if err := c.keys.fresh.check(); err != nil {
+		return KeyCheck{}, nil, err
+	}
 	cred := Credential{Kind: CredAPIKey, Secret: key, Event: "apikey.verify"}
 	kc := c.checkKey(ctx, caller, "", "", key)
-	if _, err := c.finishKey(ctx, caller, cred, kc); err != nil && kc.Valid {
+	if _, err := c.finishKey(ctx, caller, cred, kc); err != nil && (kc.Valid || kc.Err != nil) {
 		return KeyCheck{}, nil, err
 	}
 	if !kc.Valid {
@@ -425,8 +489,12 @@ func findPrincipal(ctx context.Context, st store.Store, account, login string) (
 // (Conjur's Basic login). An unknown login costs the same bcrypt work.
 // Failures count towards the login's throttle.
 func (c *authService) authenticatePassword(ctx context.Context, caller Caller, cred Credential) (Session, error) {
+	via := "authn"
+	if cred.Via != "" {
+		via = cred.Via
+	}
 	ev := c.audit.event(caller, cred.Account, cred.Event)
-	ev.Authenticator = "authn"
+	ev.Authenticator = via
 	ev.Actor = subjectRoleID(cred.Account, cred.Login)
 	ev.Subject = ev.Actor
 	if cred.AcceptKey {
@@ -489,6 +557,11 @@ func (c *authService) authenticatePassword(ctx context.Context, caller Caller, c
 	// whose MFA is enabled (its Conjur API key still works: a key is its
 	// own factor).
 	level := LevelPassword
+	if cred.RequireSecond && p.MFA != model.MFAEnabled {
+		c.throttle.fail(throttleKey, c.now())
+		c.audit.recordFailure(ctx, fail(ev, ReasonMFANotEnabled))
+		return Session{}, unauthenticated(ReasonMFANotEnabled)
+	}
 	if p.MFA == model.MFAEnabled {
 		var err error
 		if ev, err = c.mfa.login(ctx, caller, p, cred.Second, cred.Recovery, ev); err != nil {
@@ -501,7 +574,7 @@ func (c *authService) authenticatePassword(ctx context.Context, caller Caller, c
 	}
 	c.throttle.reset(throttleKey)
 	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind),
-		Level: level, Authenticator: "authn"}, nil
+		Level: level, Authenticator: via}, nil
 }
 
 // outsideReason is the refusal reason of an authenticator's outcome.

@@ -88,6 +88,13 @@ type cachedAuthn struct {
 
 func newAuthnCache() *authnCache { return &authnCache{m: map[string]cachedAuthn{}} }
 
+// forgetAll drops every built authenticator (another instance changed one).
+func (a *authnCache) forgetAll() {
+	a.mu.Lock()
+	a.m = map[string]cachedAuthn{}
+	a.mu.Unlock()
+}
+
 func serviceName(typ, serviceID string) string {
 	if serviceID == "" {
 		return typ
@@ -228,6 +235,11 @@ func serviceSubject(account, typ, serviceID string) string {
 // aimed at a directory or IdP they control can log in as anyone it admits.
 func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, typ, serviceID string, spec AuthenticatorSpec) (AuthenticatorView, error) {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return AuthenticatorView{}, err
+	}
+	// A narrowed key (roles, sources, customers) must not define who may
+	// log in as whom: an authenticator names principals outside its scope.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
 		return AuthenticatorView{}, err
 	}
 	account := a.Session.Account
@@ -474,6 +486,11 @@ func (c *authenticatorService) DeleteAuthenticator(ctx context.Context, a *Acces
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return err
 	}
+	// A narrowed key (roles, sources, customers) must not define who may
+	// log in as whom: an authenticator names principals outside its scope.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
+		return err
+	}
 	account := a.Session.Account
 	ev := c.audit.event(a.Caller, account, "authenticator.delete")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
@@ -491,6 +508,11 @@ func (c *authenticatorService) DeleteAuthenticator(ctx context.Context, a *Acces
 // needs what defining it needs. An undefined service is NotFound.
 func (c *authenticatorService) SetAuthenticatorEnabled(ctx context.Context, a *Access, typ, serviceID string, enabled bool) error {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return err
+	}
+	// A narrowed key (roles, sources, customers) must not define who may
+	// log in as whom: an authenticator names principals outside its scope.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
 		return err
 	}
 	account := a.Session.Account

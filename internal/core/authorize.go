@@ -376,13 +376,32 @@ func (c *accessService) notNarrowed(ctx context.Context, a *Access) error {
 
 // principalIn resolves a principal id in the access's account. An id of
 // another account is answered exactly as one that exists nowhere, before
-// any outranking or minting check looks at it.
+// any outranking or minting check looks at it. It is the one way to a
+// principal a session acts on, so a key constrained to customers is
+// refused here (audited) for a principal of none of them.
 func (c *accessService) principalIn(ctx context.Context, a *Access, id string) (model.Principal, error) {
 	p, err := c.st.GetPrincipal(ctx, a.Session.Account, id)
 	if err == nil && p.Account != a.Session.Account {
 		return model.Principal{}, &Error{Kind: NotFound, Msg: "principal " + id + " not found"}
 	}
-	return p, wrapStore(err, "principal "+id)
+	if err != nil {
+		return p, wrapStore(err, "principal "+id)
+	}
+	return p, c.customerAllows(ctx, a, p)
+}
+
+// customerAllows refuses, audited, a session whose key is constrained to
+// customers acting on a principal that belongs to none of them (a
+// principal without a customer is in no list); acting on itself is always
+// allowed.
+func (c *accessService) customerAllows(ctx context.Context, a *Access, p model.Principal) error {
+	if len(a.Session.Customers) == 0 || p.ID == a.Session.PrincipalID || p.Customer != "" && slices.Contains(a.Session.Customers, p.Customer) {
+		return nil
+	}
+	ev := fail(c.audit.event(a.Caller, a.Session.Account, "authorize"), ReasonCustomer)
+	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), p.RoleID(), a.Session.KeyID, "customer "+p.Customer
+	c.audit.recordFailure(ctx, ev)
+	return forbidden(ReasonCustomer, "the key may act only on users of its customers")
 }
 
 // joinDetail renders a short, secret-free audit detail.

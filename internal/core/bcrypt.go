@@ -27,47 +27,88 @@ const dummyHash = "$2a$12$C6UzMDM.H6dfI/f/IKcEeO5oYYmXtIxtGwvWgswbDZ8PY6wB4Jmk2"
 // and bcrypt gets what is left, up to its workers' share when idle. Beyond
 // the queue a login is refused at once with a retry hint rather than left to
 // time out.
+//
+// The queue is bounded twice: by length, and by expected wait. A login
+// that would queue behind q others waits about (q+1) × perOp ÷ workers,
+// perOp being the measured time of one bcrypt job; when that exceeds
+// maxWait it is refused at once (RateLimited, with that wait as the retry
+// hint), so every login admitted is answered within maxWait plus one
+// bcrypt time, and the rest are answered 429 at once.
 type bcryptPool struct {
 	jobs    chan bcryptJob
-	waiting atomic.Int64
+	waiting atomic.Int64 // jobs admitted and not finished: running and queued
+	busy    atomic.Int64 // jobs running
 	limit   int64
 	workers int
-	// perOp is about what one bcrypt-12 comparison takes; the retry hint
-	// is the expected wait of a full queue.
-	perOp time.Duration
+	maxWait time.Duration
+	// pace delays each refusal's answer (holding no worker): a client that
+	// retries at once, ignoring Retry-After, then sends one login per pace
+	// instead of turning cheap refusals into a flood of their own. 0 in a
+	// bare pool; core.New sets min(1s, maxWait/2), within the answer bound.
+	pace time.Duration
+	// perOp is the measured time of one bcrypt job (a moving average, in
+	// nanoseconds), starting from an estimate until the first is measured.
+	perOp        atomic.Int64
+	measuredOnce atomic.Bool
+	// starts holds each worker's current job's start (unix ns; 0 when
+	// idle): a job running longer than perOp says bcrypt got slower (the
+	// cores are busy) before any job finishes to say so.
+	starts []atomic.Int64
+	// now is the pool's clock, for measuring jobs and waits.
+	now   func() time.Time
+	meter Meter
 	once  sync.Once
 	stop  chan struct{}
 	procs *procLender // nil: GOMAXPROCS is left alone
 }
 
 type bcryptJob struct {
-	fn   func()
-	done chan struct{}
+	fn       func()
+	done     chan struct{}
+	enqueued time.Time
 }
 
+// defaultLoginMaxWait is the longest expected wait in the bcrypt queue a
+// login is admitted to when Deps.LoginMaxWait is unset.
+const defaultLoginMaxWait = 2 * time.Second
+
+// bcryptEstimate is perOp before any job was measured: about one bcrypt-12
+// comparison on a current core.
+const bcryptEstimate = 250 * time.Millisecond
+
 func newBcryptPool(workers, queue int) *bcryptPool {
-	return &bcryptPool{jobs: make(chan bcryptJob), limit: int64(queue + workers), workers: workers,
-		perOp: 250 * time.Millisecond, stop: make(chan struct{})}
+	p := &bcryptPool{jobs: make(chan bcryptJob), limit: int64(queue + workers), workers: workers,
+		maxWait: defaultLoginMaxWait, now: time.Now, meter: nopMeter{}, stop: make(chan struct{})}
+	p.perOp.Store(int64(bcryptEstimate))
+	p.starts = make([]atomic.Int64, workers)
+	return p
 }
 
 // start launches the workers; close stops them.
 func (p *bcryptPool) start() {
 	for i := 0; i < p.workers; i++ {
-		go p.work()
+		go p.work(&p.starts[i])
 	}
 }
 
 func (p *bcryptPool) close() { p.once.Do(func() { close(p.stop) }) }
 
-func (p *bcryptPool) work() {
+func (p *bcryptPool) work(started *atomic.Int64) {
 	runtime.LockOSThread() // never unlocked: the thread keeps its lower priority and dies with the goroutine
 	lowerThreadPriority()
 	for {
 		select {
 		case j := <-p.jobs:
+			p.busy.Add(1)
 			p.procs.begin()
+			start := p.now()
+			started.Store(start.UnixNano())
+			p.meter.BcryptWait(start.Sub(j.enqueued))
 			j.fn()
+			p.measured(p.now().Sub(start))
+			started.Store(0)
 			p.procs.end()
+			p.busy.Add(-1)
 			close(j.done)
 		case <-p.stop:
 			return
@@ -75,18 +116,67 @@ func (p *bcryptPool) work() {
 	}
 }
 
-// RetryAfter is the hint given with a refusal: the time a full queue takes.
-func (p *bcryptPool) retryAfter() time.Duration {
-	return max(time.Second, time.Duration(p.limit/int64(p.workers))*p.perOp)
+// measured folds one job's duration into perOp (a moving average weighing
+// the newest job 1/4); the first measurement replaces the estimate.
+func (p *bcryptPool) measured(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	for {
+		old := p.perOp.Load()
+		next := old + (int64(d)-old)/4
+		if !p.measuredOnce.Load() {
+			next = int64(d)
+		}
+		if p.perOp.CompareAndSwap(old, next) {
+			p.measuredOnce.Store(true)
+			return
+		}
+	}
 }
 
+// expectedWait is how long a job admitted behind ahead others (running and
+// queued) waits for a worker: nothing while a worker is free, else the
+// queued jobs in front of it and itself, each taking perOp (or as long as
+// the longest-running job has run, when that is longer), shared by the
+// workers.
+func (p *bcryptPool) expectedWait(ahead int64) time.Duration {
+	queued := ahead - int64(p.workers)
+	if queued < 0 {
+		return 0
+	}
+	per := p.perOp.Load()
+	now := p.now().UnixNano()
+	for i := range p.starts {
+		if s := p.starts[i].Load(); s != 0 && now-s > per {
+			per = now - s
+		}
+	}
+	return time.Duration((queued + 1) * per / int64(p.workers))
+}
+
+// queueLength is the number of jobs admitted and not yet running.
+func (p *bcryptPool) queueLength() int64 { return max(0, p.waiting.Load()-p.busy.Load()) }
+
 func (p *bcryptPool) do(ctx context.Context, fn func()) error {
-	if p.waiting.Add(1) > p.limit {
+	ahead := p.waiting.Add(1) - 1
+	if wait := p.expectedWait(ahead); ahead >= p.limit || wait > p.maxWait {
 		p.waiting.Add(-1)
-		return &Error{Kind: RateLimited, Msg: "too many password checks in progress; retry later", RetryAfter: p.retryAfter()}
+		p.meter.BcryptRefused()
+		if p.pace > 0 {
+			t := time.NewTimer(p.pace)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			case <-p.stop:
+			}
+			t.Stop()
+		}
+		return &Error{Kind: RateLimited, Msg: "too many password checks in progress; retry later",
+			RetryAfter: max(time.Second, wait)}
 	}
 	defer p.waiting.Add(-1)
-	j := bcryptJob{fn: fn, done: make(chan struct{})}
+	j := bcryptJob{fn: fn, done: make(chan struct{}), enqueued: p.now()}
 	select {
 	case p.jobs <- j:
 	case <-p.stop:

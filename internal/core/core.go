@@ -41,6 +41,13 @@ type Deps struct {
 	// BcryptQueue bounds logins waiting for a worker; 0 means 64. Beyond it
 	// logins are refused with RateLimited and a retry hint.
 	BcryptQueue int
+	// LoginMaxWait bounds the expected wait in the bcrypt queue (queue
+	// length × measured bcrypt time ÷ workers); a login that would wait
+	// longer is refused with RateLimited and that wait as its retry hint.
+	// 0 means 2 s.
+	LoginMaxWait time.Duration
+	// Meter receives the core's measurements; nil measures nothing.
+	Meter Meter
 	// LendProcs lets the bcrypt pool raise GOMAXPROCS by one per busy
 	// worker while it works, so the workers' locked threads never take a P
 	// that cheap requests need. For the process that owns GOMAXPROCS (serve).
@@ -66,6 +73,7 @@ type Core struct {
 	*auditService         // audit listing and counts
 	*mfaService           // second factor: TOTP enrolment, recovery codes
 	*apiRegService        // API registrations and their PS-Auth sign-in
+	*signatureService     // signature keys and signed requests (Argus)
 
 	st      store.Store
 	version string
@@ -93,6 +101,8 @@ type Caller struct {
 	// Seen, when not nil, is where Authenticate notes the session it
 	// proved, for the server's access log (account, principal, authenticator).
 	Seen *Seen
+	// Surface names the API surface the request came through, for metrics.
+	Surface string
 }
 
 // Seen is who a request turned out to be, as far as Authenticate proved it.
@@ -117,6 +127,10 @@ type Session struct {
 	ExpiresAt time.Time
 	// Authenticator names the way in (authn, authn-jwt/ci…).
 	Authenticator string
+	// Customers, from a key constrained to customers (or a token minted
+	// from one), limits the principals the session acts on to those of
+	// these customers, and itself.
+	Customers []string
 	// TTL is the lifetime of tokens issued for this session where its
 	// authenticator sets one (an OIDC provider's); 0 means the default.
 	TTL time.Duration
@@ -155,10 +169,13 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	if d.BcryptQueue <= 0 {
 		d.BcryptQueue = 64
 	}
+	if d.Meter == nil {
+		d.Meter = nopMeter{}
+	}
 	bg, stop := context.WithCancel(context.Background())
 	c := &Core{
 		st: d.Store, version: d.Version,
-		audit:   newAuditor(d.Store, d.Logger, d.Now),
+		audit:   newAuditor(d.Store, d.Logger, d.Now, d.Meter),
 		bcrypt:  newBcryptPool(d.BcryptWorkers, d.BcryptQueue),
 		touches: newToucher(d.Store, d.Logger),
 		stop:    stop,
@@ -166,6 +183,11 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	if d.LendProcs {
 		c.bcrypt.procs = newProcLender()
 	}
+	c.bcrypt.meter = d.Meter
+	if d.LoginMaxWait > 0 {
+		c.bcrypt.maxWait = d.LoginMaxWait
+	}
+	c.bcrypt.pace = min(time.Second, c.bcrypt.maxWait/2)
 	keys := newKeyring(d.Store)
 	if err := keys.load(ctx); err != nil {
 		stop()
@@ -185,8 +207,11 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 		envAuthn: d.EnvAuthenticators, authns: newAuthnCache(), keys: keys, audit: c.audit, access: access}
 	c.accessService, c.tokenService, c.keyService, c.authenticatorService = access, tokenSvc, keySvc, authnSvc
 	c.mfaService = &mfaService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access, locks: newMFALocks()}
+	c.signatureService = &signatureService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access,
+		touched: map[string]time.Time{}}
 	c.authService = &authService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, throttle: newThrottle(), bcrypt: c.bcrypt,
-		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService}
+		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService,
+		sigs: c.signatureService, meter: d.Meter}
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
 		access: access, keySvc: keySvc, tokenSvc: tokenSvc, search: newSearchIndex()}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}
@@ -197,6 +222,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 	c.bg.Add(2)
 	go func() { defer c.bg.Done(); c.audit.run(bg) }()
 	go func() { defer c.bg.Done(); c.touches.run(bg) }()
+	c.followChanges(ctx, bg, d.Logger)
 	return c, nil
 }
 
@@ -211,12 +237,15 @@ func (c *Core) Close() error {
 // Version is the running keyward version.
 func (c *Core) Version() string { return c.version }
 
-// Ready reports whether the core can serve: the store answers.
+// Ready reports whether the core can serve: the store answers a ping
+// within a second and the caches are current.
 func (c *Core) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	if err := c.st.Ping(ctx); err != nil {
 		return &Error{Kind: Unavailable, Msg: "store unavailable", Err: err}
 	}
-	return nil
+	return c.accessService.keys.fresh.listening()
 }
 
 func roleID(account, kind, login string) string {

@@ -72,6 +72,16 @@ type Error struct {
 	Msg        string
 	Err        error
 	RetryAfter time.Duration
+	// Value is the offending input of Field, where showing it is safe.
+	Value string
+	// Fields lists every bad field of an Invalid error that found several
+	// (the first is also Field, Msg and Value).
+	Fields []FieldError
+}
+
+// FieldError is one bad field of a request.
+type FieldError struct {
+	Field, Msg, Value string
 }
 
 func (e *Error) Error() string {
@@ -89,6 +99,10 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Outage reports an error that only says the store is out of reach (or the
+// caches unproven): logged once by the change listener, not per request.
+func (e *Error) Outage() bool { return e.Kind == Unavailable && errors.Is(e.Err, store.ErrUnavailable) }
 
 // Errorf builds an Error of kind with a safe message.
 func Errorf(kind Kind, format string, args ...any) *Error {
@@ -121,8 +135,23 @@ func AsError(err error) *Error {
 		return &Error{Kind: NotFound, Msg: "not found", Err: err}
 	case errors.Is(err, store.ErrAlreadyExists):
 		return &Error{Kind: Conflict, Msg: "already exists", Err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		return storeError(err)
 	}
 	return &Error{Kind: Internal, Msg: "internal error", Err: err}
+}
+
+// outage reports a store error that means no answer (store.ErrUnavailable).
+func outage(err error) bool { return err != nil && errors.Is(err, store.ErrUnavailable) }
+
+// storeError is an error of a store that could not decide (unreachable,
+// slow): Unavailable, never a refusal or an internal error.
+func storeError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: Unavailable, Msg: "store unavailable", Err: err}
 }
 
 // wrapStore maps a store error with a message naming the object.
@@ -137,6 +166,8 @@ func wrapStore(err error, what string) error {
 		return &Error{Kind: Conflict, Msg: what + " already exists", Err: err}
 	case errors.Is(err, store.ErrInvalidText):
 		return &Error{Kind: Invalid, Msg: what + ": text must be valid UTF-8 without NUL characters", Err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		return storeError(err)
 	}
 	var e *Error
 	if errors.As(err, &e) {

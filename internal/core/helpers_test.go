@@ -60,7 +60,7 @@ func runAuditor(tb testing.TB, st store.Store, now func() time.Time) *auditor {
 	if now == nil {
 		now = time.Now
 	}
-	a := newAuditor(st, slog.New(slog.DiscardHandler), now)
+	a := newAuditor(st, slog.New(slog.DiscardHandler), now, nopMeter{})
 	ctx, stop := context.WithCancel(context.Background())
 	go a.run(ctx)
 	tb.Cleanup(func() { stop(); <-a.done })

@@ -29,6 +29,7 @@ type keyEntry struct {
 	expires     int64 // unix nanoseconds; 0 never
 	sources     []netip.Prefix
 	roles       []string
+	customers   []string // the key acts only on principals of these customers (and its owner)
 }
 
 // sourceStrings renders the key's source restriction, or nil.
@@ -55,7 +56,7 @@ func (e *keyEntry) expiresAt() *time.Time {
 // summary is the part of the key a caller of checkKey may see.
 func (e *keyEntry) summary() model.APIKey {
 	return model.APIKey{ID: e.id, Account: e.account, PrincipalID: e.principalID, Roles: e.roles, ExpiresAt: e.expiresAt(),
-		Conjur: e.conjur, ValidSources: e.sourceStrings()}
+		Conjur: e.conjur, ValidSources: e.sourceStrings(), Customers: e.customers}
 }
 
 // keyTable holds every API key for lookup by id. Its map has neither keys
@@ -85,8 +86,9 @@ type keySlot struct {
 }
 
 type keyExtra struct {
-	sources []netip.Prefix
-	roles   []string
+	sources   []netip.Prefix
+	roles     []string
+	customers []string
 }
 
 func newKeyTable() *keyTable {
@@ -115,8 +117,11 @@ func (t *keyTable) put(k model.APIKey) {
 	if k.ExpiresAt != nil {
 		e.expires = k.ExpiresAt.UnixNano()
 	}
-	if len(k.ValidSources) > 0 || len(k.Roles) > 0 {
+	if len(k.ValidSources) > 0 || len(k.Roles) > 0 || len(k.Customers) > 0 {
 		var x keyExtra
+		if len(k.Customers) > 0 {
+			x.customers = k.Customers
+		}
 		if len(k.ValidSources) > 0 {
 			x.sources, _ = netpolicy.ParseCIDRs(k.ValidSources) // validated when written
 		}
@@ -193,7 +198,7 @@ func (t *keyTable) entry(id string) (keyEntry, bool) {
 		prevHash: e.prevHash, hasPrev: e.hasPrev, revoked: e.revoked, conjur: e.conjur, prevUntil: e.prevUntil, expires: e.expires}
 	if e.extra != 0 {
 		x := t.extras[e.extra-1]
-		out.sources, out.roles = x.sources, x.roles
+		out.sources, out.roles, out.customers = x.sources, x.roles, x.customers
 	}
 	return out, true
 }
@@ -217,6 +222,7 @@ type keyring struct {
 	grants    map[objKey][]model.Grant   // by cacheKey(account, principal id)
 	roles     map[objKey]model.Role      // by cacheKey(account, role id)
 	refreshMu sync.Mutex
+	fresh     freshness
 }
 
 func newKeyring(st store.Store) *keyring {
@@ -261,6 +267,35 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 		return
 	}
 	r.keys.put(k)
+}
+
+// refreshKeyStrict re-reads one key after another instance's change; a
+// store error drops the key and is returned (the feed then reloads).
+func (r *keyring) refreshKeyStrict(ctx context.Context, id string) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	k, err := r.st.GetAPIKey(ctx, id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.keys.delete(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	r.keys.put(k)
+	return nil
+}
+
+// forgetAll drops every cached principal, grant and role (a reload).
+func (r *keyring) forgetAll() {
+	r.mu.Lock()
+	r.princ = map[objKey]*principalEntry{}
+	r.roles = map[objKey]model.Role{}
+	r.grants = map[objKey][]model.Grant{}
+	r.gen++
+	r.mu.Unlock()
 }
 
 // objKey names an object of an account in the caches (a struct, so a
@@ -389,7 +424,7 @@ func (t *toucher) flush() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := t.st.TouchAPIKeys(ctx, uses); err != nil {
-		t.log.Warn("recording API key use failed", "keys", len(uses), "err", err)
+		t.log.Log(ctx, min(outageLevel(err), slog.LevelWarn), "recording API key use failed", "keys", len(uses), "err", err)
 	}
 }
 

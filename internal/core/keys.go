@@ -3,13 +3,11 @@ package core
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
-	"github.com/keyward/keyward/internal/netpolicy"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -31,8 +29,18 @@ type KeySpec struct {
 	Description   string
 	ValidSources  []string
 	ExpiresInDays *int
+	// ExpiresAt is an expiry as a time (future, at most 3650 days ahead);
+	// not with ExpiresInDays.
+	ExpiresAt *time.Time
 	// Roles narrows the key to these of the owner's roles; empty means all of them.
 	Roles []string
+	// Functions narrows the key to the owner's roles of these names, each
+	// held by an explicit grant (Argus's function constraint).
+	Functions []string
+	// Customers constrains the key's sessions to principals of these customers.
+	Customers []string
+	// Idempotency makes a retried creation answer the first one again.
+	Idempotency *Idempotency
 }
 
 // maxGrace bounds a rotation's grace period.
@@ -93,41 +101,38 @@ func (c *keyService) CreateAPIKey(ctx context.Context, a *Access, principalID st
 	if err := c.access.mayMint(ctx, a, owner); err != nil {
 		return model.APIKey{}, "", err
 	}
-	sources, err := netpolicy.Normalize(spec.ValidSources)
-	if err != nil {
-		return model.APIKey{}, "", invalid("valid_sources", "%v", err)
-	}
-	if len(spec.Description) > 1024 {
-		return model.APIKey{}, "", invalid("description", "description is at most 1024 characters")
-	}
 	now := c.now().UTC()
-	var expires *time.Time
-	if spec.ExpiresInDays != nil {
-		if *spec.ExpiresInDays <= 0 || *spec.ExpiresInDays > 3650 {
-			return model.APIKey{}, "", invalid("expires_in_days", "expires_in_days must be 1 to 3650")
+	if spec.Idempotency != nil {
+		if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, now); found || err != nil {
+			return k, key, err
 		}
-		e := now.Add(time.Duration(*spec.ExpiresInDays) * 24 * time.Hour)
-		expires = &e
 	}
-	if len(spec.Roles) > 0 {
-		grants, err := c.st.ListGrants(ctx, a.Session.Account, principalID)
-		if err != nil {
-			return model.APIKey{}, "", wrapStore(err, "grants")
-		}
-		for _, r := range spec.Roles {
-			if !slices.ContainsFunc(grants, func(g model.Grant) bool { return g.RoleID == r }) {
-				return model.APIKey{}, "", invalid("roles", "role %s is not one of the owner's roles", r)
-			}
-		}
+	sources, expires, roles, err := c.checkKeySpec(ctx, a, principalID, spec, now)
+	if err != nil {
+		return model.APIKey{}, "", err
 	}
 	id := crypto.NewKeyID()
 	key, secret := crypto.NewAPIKey(id)
 	k := model.APIKey{ID: id, Account: a.Session.Account, PrincipalID: principalID, Description: spec.Description,
-		Hash: c.sealer.KeyHash(secret), ExpiresAt: expires, ValidSources: sources, Roles: spec.Roles, CreatedAt: now,
-		Author: a.Session.PrincipalID, UpdatedBy: a.Session.PrincipalID}
+		Hash: c.sealer.KeyHash(secret), ExpiresAt: expires, ValidSources: sources, Roles: roles, CreatedAt: now,
+		Customers: spec.Customers, Author: a.Session.PrincipalID, UpdatedBy: a.Session.PrincipalID}
 	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), owner.RoleID(), id, actingKey(a)
-	if err := c.st.CreateAPIKey(ctx, k, ev); err != nil {
+	if spec.Idempotency != nil {
+		rec, err := c.idempotencyRecord(a, *spec.Idempotency, now, idemAnswer{ID: id, Key: key})
+		if err != nil {
+			return model.APIKey{}, "", err
+		}
+		if err := c.st.CreateAPIKeyOnce(ctx, k, rec, ev); err != nil {
+			if errors.Is(err, store.ErrAlreadyExists) {
+				// A concurrent repeat committed first: its answer is ours.
+				if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, now); found || err != nil {
+					return k, key, err
+				}
+			}
+			return model.APIKey{}, "", wrapStore(err, "API key")
+		}
+	} else if err := c.st.CreateAPIKey(ctx, k, ev); err != nil {
 		return model.APIKey{}, "", wrapStore(err, "API key")
 	}
 	c.keys.refreshKey(ctx, id)

@@ -145,7 +145,9 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 			return refuse(ReasonAuthnUnavailable, "role mapping failed", err)
 		}
 	}
-	if !c.authorOutranks(ctx, svc, p) {
+	if ok, err := c.authorOutranks(ctx, svc.Account, svc.DefinedBy, p); err != nil {
+		return Session{}, storeError(err)
+	} else if !ok {
 		return refuse(ReasonNotAllowed, "the service's author no longer outranks the principal",
 			forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
@@ -155,6 +157,9 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 		}
 	}
 	pe, err := c.keys.principal(ctx, p.Account, p.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Session{}, storeError(err)
+	}
 	if err != nil {
 		return bad(ReasonPrincipalGone, "")
 	}
@@ -225,18 +230,30 @@ func (c *authService) outsideKey(ctx context.Context, caller Caller, cred Creden
 // log in as someone stronger than the one who pointed keyward at it. A
 // service from before this check (no author) is not limited; an author
 // since deleted admits no one until the service is saved again.
-func (c *authService) authorOutranks(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
-	if svc.DefinedBy == "" || svc.DefinedBy == p.ID {
-		return true
+func (c *authService) authorOutranks(ctx context.Context, account, definedBy string, p model.Principal) (bool, error) {
+	if definedBy == "" || definedBy == p.ID {
+		return true, nil
 	}
-	if _, err := c.keys.principal(ctx, svc.Account, svc.DefinedBy); err != nil {
-		return false
+	if _, err := c.keys.principal(ctx, account, definedBy); err != nil {
+		return false, noDecision(err)
 	}
 	now := c.now()
-	author, err := c.access.potential(ctx, svc.Account, svc.DefinedBy, now)
+	author, err := c.access.potential(ctx, account, definedBy, now)
 	if err != nil {
-		return false
+		return false, noDecision(err)
 	}
 	theirs, err := c.access.potential(ctx, p.Account, p.ID, now)
-	return err == nil && author.missing(theirs) == ""
+	if err != nil {
+		return false, noDecision(err)
+	}
+	return author.missing(theirs) == "", nil
+}
+
+// noDecision keeps a store outage (no answer) and drops other errors (the
+// object is gone: a refusal).
+func noDecision(err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	return nil
 }

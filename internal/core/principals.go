@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"strings"
 	"time"
@@ -46,6 +47,8 @@ type PrincipalSpec struct {
 	Source       string
 	Settings     json.RawMessage
 	Annotations  map[string]string
+	// Customer names the customer the principal belongs to ("" none).
+	Customer string
 }
 
 // PrincipalPatch is a partial update; nil fields are left alone.
@@ -62,6 +65,8 @@ type PrincipalPatch struct {
 	Tags        *[]string
 	Source      *string
 	Settings    *json.RawMessage
+	// Customer sets the principal's customer; "" clears it.
+	Customer *string
 }
 
 // ValidateLogin checks a login: 1 to 128 letters, digits and / @ . - _,
@@ -157,12 +162,15 @@ func (c *principalService) newPrincipal(ctx context.Context, account string, spe
 	if len(spec.Settings) > 0 && !json.Valid(spec.Settings) {
 		return model.Principal{}, invalid("settings", "settings must be JSON")
 	}
+	if spec.Customer != "" && !ValidCustomer(spec.Customer) {
+		return model.Principal{}, invalidCustomer("customer", spec.Customer)
+	}
 	now := c.now().UTC()
 	p := model.Principal{
 		ID: crypto.NewID(), Account: account, Login: spec.Login, Kind: kind, Email: spec.Email,
 		DisplayName: spec.DisplayName, FullName: spec.FullName, Attributes: spec.Attributes, Tags: spec.Tags,
 		Source: spec.Source, Settings: spec.Settings, Status: model.StatusActive, RestrictedTo: restricted,
-		Annotations: spec.Annotations, CreatedAt: now, UpdatedAt: now,
+		Annotations: spec.Annotations, CreatedAt: now, UpdatedAt: now, Customer: spec.Customer,
 	}
 	if p.Source == "" {
 		p.Source = "local"
@@ -261,6 +269,9 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 	if patch.Settings != nil && len(*patch.Settings) > 0 && !json.Valid(*patch.Settings) {
 		return model.Principal{}, invalid("settings", "settings must be JSON")
 	}
+	if patch.Customer != nil && *patch.Customer != "" && !ValidCustomer(*patch.Customer) {
+		return model.Principal{}, invalidCustomer("customer", *patch.Customer)
+	}
 	var hash string
 	if patch.Password != nil {
 		if err := CheckPasswordStrength(*patch.Password); err != nil {
@@ -311,6 +322,7 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 		setIf(&p.Tags, patch.Tags)
 		setIf(&p.Source, patch.Source)
 		setIf(&p.Settings, patch.Settings)
+		setIf(&p.Customer, patch.Customer)
 		p.UpdatedAt, p.UpdatedBy = now, a.Session.PrincipalID
 		return p, nil
 	}, evs...)
@@ -342,6 +354,7 @@ func patchDetail(patch PrincipalPatch, restricted []string) string {
 	add(patch.Tags != nil, "tags")
 	add(patch.Source != nil, "source")
 	add(patch.Settings != nil, "settings")
+	add(patch.Customer != nil, "customer")
 	parts := []string{"fields " + strings.Join(fields, ",")}
 	if patch.RestrictedTo != nil {
 		parts = append(parts, "restricted_to ["+strings.Join(restricted, ",")+"]")
@@ -394,4 +407,22 @@ func (c *principalService) FindPrincipal(ctx context.Context, account, login str
 func (c *principalService) FindPrincipalOfKind(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error) {
 	p, err := c.st.GetPrincipalByLogin(ctx, account, kind, login)
 	return p, wrapStore(err, "role "+string(kind)+":"+login)
+}
+
+// ResolveUser finds the principal a path names in the access's account: a
+// native principal id, else a user's login. Access to it is checked by the
+// operation that acts on it.
+func (c *principalService) ResolveUser(ctx context.Context, a *Access, ref string) (model.Principal, error) {
+	p, err := c.st.GetPrincipal(ctx, a.Session.Account, ref)
+	if err == nil && p.Account == a.Session.Account {
+		return p, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return model.Principal{}, wrapStore(err, "principal")
+	}
+	p, err = c.st.GetPrincipalByLogin(ctx, a.Session.Account, model.KindUser, ref)
+	if err != nil {
+		return model.Principal{}, wrapStore(err, "user "+ref)
+	}
+	return p, nil
 }

@@ -135,6 +135,9 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	level := LevelKey
 	if pr.Bearer != "" {
 		ss, err := c.st.GetSurfaceSession(ctx, c.sessionHash(pr.Bearer))
+		if outage(err) {
+			return Session{}, storeError(err)
+		}
 		if err != nil || ss.Kind != model.SessionToken {
 			return refuse(ReasonBadKey)
 		}
@@ -142,6 +145,9 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 			return refuse(ReasonExpired)
 		}
 		if g, err = c.st.GetAPIRegistration(ctx, ss.Account, ss.RegistrationID); err != nil {
+			if outage(err) {
+				return Session{}, storeError(err)
+			}
 			return refuse(ReasonBadKey)
 		}
 		ev.Account, ev.KeyID, ev.Subject = g.Account, g.ID, regSubject(g.Account, g.ID)
@@ -166,7 +172,9 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		return refuse(ReasonClientCertMissing)
 	}
 	if pr.Bearer == "" && (g.VerifyPSRUN || (byPSRUN && !byIP)) {
-		if reason := c.checkPSRUN(ctx, g, pr); reason != ReasonNone {
+		if reason, err := c.checkPSRUN(ctx, g, pr); err != nil {
+			return Session{}, storeError(err)
+		} else if reason != ReasonNone {
 			return refuse(reason)
 		}
 		level = LevelStrong
@@ -179,10 +187,22 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		return refuse(ReasonUserNotAllowed)
 	}
 	ev.Actor = p.RoleID()
-	if pr.Bearer == "" && !c.allowedNow(ctx, g.Allowed, p) {
-		return refuse(ReasonUserNotAllowed)
+	if pr.Bearer == "" {
+		if ok, err := c.allowedNow(ctx, g.Allowed, p); err != nil {
+			return Session{}, storeError(err)
+		} else if !ok {
+			return refuse(ReasonUserNotAllowed)
+		}
+	}
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
+		return Session{}, storeError(err)
+	} else if !ok {
+		return refuse(ReasonAuthorNotOutranks)
 	}
 	pe, err := c.keys.principal(ctx, p.Account, p.ID)
+	if outage(err) {
+		return Session{}, storeError(err)
+	}
 	if err != nil {
 		return refuse(ReasonPrincipalGone)
 	}
@@ -190,14 +210,23 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		return refuse(reason)
 	}
 	if pr.Bearer == "" && g.PasswordRequired {
+		// The same per-login throttle as native password login: a
+		// registration key is no unthrottled password oracle, and a
+		// locked login stays locked here.
+		throttleKey := p.Account + "\x00" + p.ID
+		if wait := c.auth.throttle.blocked(throttleKey, c.now()); wait > 0 {
+			return refuse(ReasonThrottled)
+		}
 		ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, pr.Password)
 		if perr != nil {
 			c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 			return Session{}, perr
 		}
 		if !ok || pr.Password == "" {
+			c.auth.throttle.fail(throttleKey, c.now())
 			return refuse(ReasonBadPassword)
 		}
+		c.auth.throttle.reset(throttleKey)
 		level = max(level, LevelPassword)
 	}
 	if pr.Bearer == "" && g.EnforceMFA && p.MFA == model.MFAEnabled {
@@ -290,50 +319,57 @@ func PSRUNString(timestamp, method, path, runAs, bodySHA256 string) string {
 
 // checkPSRUN verifies a PSRUN signature: present, fresh, right and never
 // accepted before.
-func (c *apiRegService) checkPSRUN(ctx context.Context, g model.APIRegistration, pr *PSAuthProof) Reason {
+// An error means the store could not say whether the signature was used.
+func (c *apiRegService) checkPSRUN(ctx context.Context, g model.APIRegistration, pr *PSAuthProof) (Reason, error) {
 	if pr.Timestamp == "" || pr.Signature == "" {
-		return ReasonBadSignature
+		return ReasonBadSignature, nil
 	}
 	ts, err := strconv.ParseInt(pr.Timestamp, 10, 64)
 	if err != nil {
-		return ReasonBadSignature
+		return ReasonBadSignature, nil
 	}
 	secret, err := c.sealer.Open(g.PSRUNSealed, regPSRUNAAD(g))
 	if err != nil {
-		return ReasonBadSignature
+		return ReasonBadSignature, nil
 	}
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(PSRUNString(pr.Timestamp, pr.Method, pr.Path, pr.RunAs, pr.BodySHA256)))
 	want := hex.EncodeToString(m.Sum(nil))
 	if !hmac.Equal([]byte(want), []byte(pr.Signature)) {
-		return ReasonBadSignature
+		return ReasonBadSignature, nil
 	}
 	now := c.now().Unix()
 	if d := now - ts; d > psSignatureSkew || d < -psSignatureSkew {
-		return ReasonSignatureStale
+		return ReasonSignatureStale, nil
 	}
 	won, err := c.st.UseOnce(ctx, "psrun:"+hex.EncodeToString(c.sessionHash("sig\x00"+g.ID+"\x00"+pr.Signature)),
 		time.Unix(ts+2*psSignatureSkew, 0))
-	if err != nil || !won {
-		return ReasonSignatureReplayed
+	if outage(err) {
+		return ReasonNone, err
 	}
-	return ReasonNone
+	if err != nil || !won {
+		return ReasonSignatureReplayed, nil
+	}
+	return ReasonNone, nil
 }
 
 // allowedNow reports whether the allowed list names p, directly or through
 // a role p holds now.
-func (c *apiRegService) allowedNow(ctx context.Context, allowed []string, p model.Principal) bool {
+func (c *apiRegService) allowedNow(ctx context.Context, allowed []string, p model.Principal) (bool, error) {
 	if slices.Contains(allowed, string(p.Kind)+":"+p.Login) {
-		return true
+		return true, nil
 	}
 	now := c.now()
 	found := false
-	_ = c.access.eachGrant(ctx, p.Account, p.ID, func(gr model.Grant, r model.Role) {
+	err := c.access.eachGrant(ctx, p.Account, p.ID, func(gr model.Grant, r model.Role) {
 		if grantHolds(gr, now) && slices.Contains(allowed, "role:"+r.Name) {
 			found = true
 		}
 	})
-	return found
+	if outage(err) {
+		return false, err
+	}
+	return found, nil
 }
 
 // authenticatePSSession is Authenticate for a PS-Auth session cookie: known,
@@ -350,6 +386,9 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 	}
 	h := c.sessionHash(cred.Secret)
 	ss, err := c.st.GetSurfaceSession(ctx, h)
+	if outage(err) {
+		return Session{}, storeError(err)
+	}
 	if err != nil || ss.Kind != model.SessionCookie {
 		return refuse(ReasonSessionUnknown)
 	}
@@ -360,6 +399,9 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 		return refuse(ReasonSessionIdle)
 	}
 	pe, err := c.keys.principal(ctx, ss.Account, ss.PrincipalID)
+	if outage(err) {
+		return Session{}, storeError(err)
+	}
 	if err != nil {
 		_ = c.st.DeleteSurfaceSession(ctx, h)
 		return refuse(ReasonPrincipalGone)
@@ -425,6 +467,11 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 		}
 		return PSToken{}, unauthenticated(reason)
 	}
+	// The run-as principal comes from the caches: stale ones (a PostgreSQL
+	// listener without proof of life) must not issue a token (review 25, F4).
+	if err := c.keys.fresh.check(); err != nil {
+		return PSToken{}, err
+	}
 	if req.GrantType != "client_credentials" {
 		return refuse(ReasonUnsupportedGrant)
 	}
@@ -450,11 +497,22 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 		return refuse(ReasonClientCertMissing)
 	}
 	p, err := findPrincipal(ctx, c.st, g.Account, g.RunAs)
+	if outage(err) {
+		return PSToken{}, storeError(err)
+	}
 	if err != nil {
 		return refuse(ReasonPrincipalGone)
 	}
 	ev.Actor = p.RoleID()
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
+		return PSToken{}, storeError(err)
+	} else if !ok {
+		return refuse(ReasonAuthorNotOutranks)
+	}
 	pe, err := c.keys.principal(ctx, p.Account, p.ID)
+	if outage(err) {
+		return PSToken{}, storeError(err)
+	}
 	if err != nil {
 		return refuse(ReasonPrincipalGone)
 	}

@@ -68,7 +68,8 @@ const (
 	ReasonAccountNotDefined   Reason = "account_not_defined"  // the account does not exist (Kind NotFound)
 	ReasonServiceNotFound     Reason = "service_not_found"    // the authenticator service does not exist (Kind NotFound)
 	ReasonServiceMisconfigure Reason = "invalid_configuration"
-	ReasonMFAState            Reason = "mfa_state" // the principal's MFA is not in the state the operation needs (Kind Conflict)
+	ReasonMFAState            Reason = "mfa_state"           // the principal's MFA is not in the state the operation needs (Kind Conflict)
+	ReasonAuthorNotOutranks   Reason = "author_not_outranks" // whoever wrote the registration no longer outranks the principal it signs in as
 	// A service's jwks-uri, or its provider-uri (discovery, then the keys it
 	// names), could not be fetched or read (Kind Internal; Msg is the URI).
 	ReasonJWKSFetchFailed  Reason = "jwks_fetch_failed"
@@ -93,6 +94,19 @@ const (
 	ReasonSessionIdle       Reason = "session_idle"           // the session was unused for 20 minutes
 )
 
+// Reasons of the Argus surface's rules (issue 22).
+const (
+	ReasonMFANotEnabled       Reason = "mfa_not_enabled"      // a second-factor login of a user whose MFA is not enabled
+	ReasonSecurityLevel       Reason = "security_level"       // the session's level is below a route's minimum where the product names it so (Kind Forbidden)
+	ReasonCustomer            Reason = "customer_not_allowed" // a key constrained to customers acting on a principal of none of them (Kind Forbidden)
+	ReasonSignatureInvalid    Reason = "signature_invalid"    // a signed request's header, key, algorithm or signature is wrong
+	ReasonSignatureTimestamp  Reason = "signature_timestamp"  // a signed request's ts is outside the window around server time
+	ReasonSignatureReplay     Reason = "signature_replay"     // a signed request's nonce was used before
+	ReasonSignatureClockSkew  Reason = "signature_clock_skew" // a signed request's ts is too far below its key's session's highest
+	ReasonReplayFull          Reason = "replay_cache_full"    // no room to record a nonce (Kind Unavailable)
+	ReasonIdempotencyConflict Reason = "idempotency_conflict" // an Idempotency-Key reused with another body (Kind Conflict)
+)
+
 // Reasons lists every reason, for the surfaces' error-table tests.
 func Reasons() []Reason {
 	return []Reason{ReasonNone, ReasonMissingCredentials, ReasonMalformedCredentials, ReasonMalformedKey, ReasonUnknownKey,
@@ -108,5 +122,8 @@ func Reasons() []Reason {
 		ReasonJWKSFetchFailed, ReasonDiscoveryFailed, ReasonServiceIDMissing,
 		ReasonBadKey, ReasonXFFMissing, ReasonXFFNotAllowed, ReasonClientCertMissing, ReasonSignatureStale,
 		ReasonSignatureReplayed, ReasonUserNotAllowed, ReasonBadChallenge, ReasonBadClient, ReasonUnsupportedGrant,
-		ReasonSessionUnknown, ReasonSessionIdle}
+		ReasonSessionUnknown, ReasonSessionIdle,
+		ReasonMFANotEnabled, ReasonSecurityLevel, ReasonCustomer, ReasonSignatureInvalid, ReasonSignatureTimestamp,
+		ReasonSignatureReplay, ReasonSignatureClockSkew, ReasonReplayFull, ReasonIdempotencyConflict,
+		ReasonAuthorNotOutranks}
 }

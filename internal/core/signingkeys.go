@@ -247,3 +247,23 @@ func (c *tokenService) JWKS() []byte {
 	out, _ := json.Marshal(map[string]any{"keys": keys})
 	return out
 }
+
+// ErrWrongMasterKey means the master key does not open the store's sealed
+// values: it is not the key the store was initialised with.
+var ErrWrongMasterKey = errors.New("the master key does not open this store's sealed values; use the master key of the " +
+	"instance that ran keyward init (its master.key, or KEYWARD_MASTER_KEY)")
+
+// CheckMasterKey opens the store's signing keys with sealer, before anything
+// is written under it.
+func CheckMasterKey(ctx context.Context, st store.Store, sealer *crypto.Sealer) error {
+	keys, err := st.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list signing keys: %w", err)
+	}
+	for _, sk := range keys {
+		if _, err := crypto.OpenSigningKey(sealer, sk.ID, sk.Private); err != nil {
+			return fmt.Errorf("%w (signing key %s: %w)", ErrWrongMasterKey, sk.ID, err)
+		}
+	}
+	return nil
+}

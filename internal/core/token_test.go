@@ -37,12 +37,12 @@ func TestTokenService(t *testing.T) {
 		if tok.TTL != ttl || !tok.ExpiresAt.Equal(clk.now().Add(ttl)) {
 			t.Errorf("format %d: ttl %v expires %v", f, tok.TTL, tok.ExpiresAt)
 		}
-		s, reason := svc.checkToken(ctx, loopback, tok.Value)
+		s, reason, _ := svc.checkToken(ctx, loopback, tok.Value)
 		if reason != ReasonNone || s.PrincipalID != alice.PrincipalID || s.Level != LevelPassword || s.Login != "alice" {
 			t.Fatalf("format %d: %+v %q", f, s, reason)
 		}
 	}
-	if _, reason := svc.checkToken(ctx, loopback, "not-a-token"); reason != ReasonMalformedToken {
+	if _, reason, _ := svc.checkToken(ctx, loopback, "not-a-token"); reason != ReasonMalformedToken {
 		t.Errorf("garbage: %q", reason)
 	}
 	if _, err := svc.IssueToken(Session{Account: "nowhere", PrincipalID: "x"}, FormatNative); AsError(err).Kind != Unavailable {
@@ -52,7 +52,7 @@ func TestTokenService(t *testing.T) {
 	// A token minted from a key stops when the key is unknown.
 	keyed := Session{Account: "acme", PrincipalID: pids["app"], Login: "host/app", Kind: "host", Level: LevelKey, KeyID: "nosuchkey"}
 	tok, _ := svc.IssueToken(keyed, FormatNative)
-	if _, reason := svc.checkToken(ctx, loopback, tok.Value); reason != ReasonRevoked {
+	if _, reason, _ := svc.checkToken(ctx, loopback, tok.Value); reason != ReasonRevoked {
 		t.Errorf("token of an unknown key: %q, want revoked", reason)
 	}
 
@@ -64,10 +64,10 @@ func TestTokenService(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys.forgetPrincipal("acme", pids["alice"], false)
-	if _, reason := svc.checkToken(ctx, loopback, tok.Value); reason != ReasonDisabled {
+	if _, reason, _ := svc.checkToken(ctx, loopback, tok.Value); reason != ReasonDisabled {
 		t.Errorf("token of a disabled principal: %q, want disabled", reason)
 	}
-	if in := svc.Introspect(ctx, loopback, tok.Value); in.Active {
+	if in, err := svc.Introspect(ctx, loopback, tok.Value); err != nil || in.Active {
 		t.Errorf("introspect of a disabled principal's token: %+v", in)
 	}
 
@@ -84,11 +84,11 @@ func TestTokenService(t *testing.T) {
 	if err := json.Unmarshal(svc.JWKS(), &set); err != nil || len(set.Keys) != 2 {
 		t.Fatalf("JWKS after a rotation: %d keys, %v; want the new and the retired", len(set.Keys), err)
 	}
-	if in := svc.Introspect(ctx, loopback, host.Value); !in.Active || in.Subject != "host/app" {
+	if in, err := svc.Introspect(ctx, loopback, host.Value); err != nil || !in.Active || in.Subject != "host/app" {
 		t.Errorf("a token of the retired key: %+v, want active", in)
 	}
 	clk.advance(ttl)
-	if _, reason := svc.checkToken(ctx, loopback, host.Value); reason != ReasonExpired {
+	if _, reason, _ := svc.checkToken(ctx, loopback, host.Value); reason != ReasonExpired {
 		t.Errorf("after its lifetime: %q, want expired", reason)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -163,27 +164,31 @@ func (c *tokenService) parseToken(token string) (Claims, *Error) {
 // check against its principal and, for a token minted from a key, that key
 // (revoked, expired or used from outside its sources, the token stops).
 // It reads only memory and writes nothing.
-func (c *tokenService) checkToken(ctx context.Context, caller Caller, token string) (Session, Reason) {
+func (c *tokenService) checkToken(ctx context.Context, caller Caller, token string) (Session, Reason, error) {
 	cl, e := c.parseToken(token)
 	if e != nil {
-		return Session{}, e.Reason
+		return Session{}, e.Reason, nil
 	}
 	s := Session{Account: cl.Account, PrincipalID: cl.PrincipalID, Login: cl.Subject, Kind: cl.Kind, Level: cl.Level,
 		KeyID: cl.KeyID, Scope: cl.Scope, Narrowed: cl.Narrowed, Authenticator: cl.Authenticator,
 		IssuedAt: time.Unix(cl.IssuedAt, 0), ExpiresAt: time.Unix(cl.ExpiresAt, 0)}
 	pe, err := c.keys.principal(ctx, cl.Account, cl.PrincipalID)
 	if err != nil {
-		return s, ReasonPrincipalGone
+		if !errors.Is(err, store.ErrNotFound) {
+			return s, ReasonNone, storeError(err)
+		}
+		return s, ReasonPrincipalGone, nil
 	}
 	var kp *keyEntry
 	if cl.KeyID != "" {
 		ke, ok := c.keys.key(cl.KeyID)
 		if !ok {
-			return s, ReasonRevoked
+			return s, ReasonRevoked, nil
 		}
 		kp = &ke
+		s.Customers = ke.customers
 	}
-	return s, admit(pe, kp, caller, c.now())
+	return s, admit(pe, kp, caller, c.now()), nil
 }
 
 // Introspection is RFC 7662's answer about a token.
@@ -199,11 +204,19 @@ type Introspection struct {
 
 // Introspect reports whether a token is active, without auditing: it is a
 // resource server's cheap check, and the token's issue was audited.
-func (c *tokenService) Introspect(ctx context.Context, caller Caller, token string) Introspection {
-	s, reason := c.checkToken(ctx, caller, token)
+// An error means no answer could be drawn (the store is unavailable or the
+// caches stale), not an inactive token.
+func (c *tokenService) Introspect(ctx context.Context, caller Caller, token string) (Introspection, error) {
+	if err := c.keys.fresh.check(); err != nil {
+		return Introspection{}, err
+	}
+	s, reason, err := c.checkToken(ctx, caller, token)
+	if err != nil {
+		return Introspection{}, err
+	}
 	if reason != ReasonNone {
-		return Introspection{}
+		return Introspection{}, nil
 	}
 	return Introspection{Active: true, Subject: s.Login, Account: s.Account, ExpiresAt: s.ExpiresAt.Unix(),
-		IssuedAt: s.IssuedAt.Unix(), Kind: s.Kind, Level: s.Level}
+		IssuedAt: s.IssuedAt.Unix(), Kind: s.Kind, Level: s.Level}, nil
 }

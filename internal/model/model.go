@@ -60,6 +60,9 @@ type Principal struct {
 	MFARecovery [][]byte
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Customer names the customer the principal belongs to ("" none): a
+	// key constrained to customers acts only on principals of those.
+	Customer string
 	// Author is the id of the principal that created it ("" for init's
 	// admin and principals from before it was kept); UpdatedBy the last
 	// writer's (the author until changed).
@@ -180,6 +183,9 @@ type APIKey struct {
 	RevokedAt    *time.Time // a revoked key stays as a tombstone so verify can say "revoked"
 	LastUsedAt   *time.Time
 	LastUsedAddr string
+	// Customers constrains the key's sessions to principals of these
+	// customers (and the owner itself); empty means unconstrained.
+	Customers []string
 	// Author is the id of the principal that created the key, UpdatedBy of
 	// the last one to rotate or revoke it ("" for keys from before).
 	Author    string
@@ -269,6 +275,7 @@ type APIRegistration struct {
 	Allowed            []string // user:<login>, host:<login>, role:<name>
 	Rules              []APIRule
 	RunAs              string // access policy: the login it signs in as
+	DefinedBy          string // principal id of who last wrote the registration (its allowed list or run_as)
 	AccessTokenMinutes int
 	ClientID           string // access policy: lowercase GUID
 	KeyHash            []byte // HMAC of the key or client secret
@@ -301,4 +308,40 @@ type SurfaceSession struct {
 	CreatedAt      time.Time
 	LastUsedAt     time.Time
 	ExpiresAt      time.Time // absolute end (tokens, pending); idle timeouts are the core's
+}
+
+// Signature key algorithms (Argus's ARGUS-SIG-V1).
+const (
+	SigEd25519   = "ed25519"
+	SigECDSAP256 = "ecdsa-p256-sha256"
+	SigRSAPSS    = "rsa-pss-sha256"
+)
+
+// SignatureKey is an enrolled public key whose private half signs requests
+// of its principal. Deleting it removes the row: it is refused at once.
+type SignatureKey struct {
+	ID          string
+	Account     string
+	PrincipalID string
+	Algorithm   string
+	PublicKey   []byte // DER SubjectPublicKeyInfo
+	Fingerprint string // SHA256:<unpadded base64>; unique over every account
+	Description string
+	CreatedAt   time.Time
+	LastUsedAt  *time.Time
+}
+
+// IdempotencyRecord remembers the answer of a creating request, so a retry
+// with the same Idempotency-Key gets it again.
+type IdempotencyRecord struct {
+	Account string
+	// Scope is the caller and route the key was used on.
+	Scope string
+	Key   string
+	// RequestHash is the SHA-256 of the request body.
+	RequestHash []byte
+	// Answer is what the first request created, sealed under the master key.
+	Answer    []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }

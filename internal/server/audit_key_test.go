@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/crypto"
 )
 
 // runEnv runs a keyward command to its end with extra environment.
@@ -107,6 +108,25 @@ func rechain(t *testing.T, dir string, from int64, detail string, keyed bool) {
 	}
 }
 
+// legacyGenesis gives the folder's chain the genesis checkpoint of a chain
+// upgraded with unkeyed records at its start (signed unkeyed under the
+// folder's master key), as migration 0006 leaves it.
+func legacyGenesis(t *testing.T, dir string) {
+	t.Helper()
+	mk, err := os.ReadFile(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := crypto.NewSealer(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := audit.NewKey(sealer.AuditChainKey()).GenesisCheckpoint(false)
+	if _, err := openDB(t, dir).Exec("UPDATE audit_checkpoint SET keyed = 0, mac = ? WHERE id = 1", cp.MAC); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func wantVerify(t *testing.T, dir string, env []string, code int, says string) string {
 	t.Helper()
 	out, errOut, got := runEnv(t, env, "audit", "verify", "--data", dir)
@@ -164,9 +184,14 @@ func TestAuditVerifyCatchesRechainedTable(t *testing.T) {
 	rechain(t, c, 2, "forged", false)
 	wantVerify(t, c, nil, 1, "BROKEN at record 2")
 	// Every record made to look as if from before keyed chaining: the
-	// chain of SHA-256 holds, but verify does not call it intact.
+	// chain started keyed (its genesis checkpoint is signed so), so it
+	// breaks at record 1; under the genesis of a chain upgraded with
+	// unkeyed records the chain of SHA-256 holds, but verify does not call
+	// it intact.
 	c = cp()
 	rechain(t, c, 1, "forged", false)
+	wantVerify(t, c, nil, 1, "BROKEN at record 1")
+	legacyGenesis(t, c)
 	wantVerify(t, c, nil, 1, fmt.Sprintf("records 1-%d are unkeyed", n))
 	// rekey does not bless a broken chain.
 	c = cp()
@@ -235,6 +260,7 @@ func TestAuditRekey(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	admin := initData(t, dir).APIKey
+	legacyGenesis(t, dir)
 	rechain(t, dir, 1, "", false)
 	n := len(records(t, openDB(t, dir)))
 	wantVerify(t, dir, nil, 1, fmt.Sprintf("%d records; records 1-%d are unkeyed", n, n))

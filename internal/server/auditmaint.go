@@ -1,15 +1,18 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -56,12 +59,25 @@ func pruneEvent(account, actor, requestID string) audit.Event {
 // (server stopped, or PostgreSQL), recorded as audit.prune by the operator.
 // With an SQLite folder a running keyward holds, it returns ErrInUse.
 func PruneAudit(ctx context.Context, cfg Config, before time.Time) (store.AuditPrune, error) {
+	if err := CheckPruneBefore(before, time.Now()); err != nil {
+		return store.AuditPrune{}, err
+	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return store.AuditPrune{}, err
 	}
 	defer st.Close()
 	return st.PruneAudit(ctx, before, pruneEvent(accountOr(cfg.Account), "operator", "prune"))
+}
+
+// CheckPruneBefore refuses a prune TIME after now: it would remove every
+// record, those written a moment ago included.
+func CheckPruneBefore(before, now time.Time) error {
+	if before.IsZero() || before.After(now) {
+		return fmt.Errorf("prune before %s: that is in the future (it would remove every record, those written a moment ago included)",
+			before.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // RequestPrune asks the keyward that holds the data folder to prune, and
@@ -160,23 +176,73 @@ func (s *Server) retain(ctx context.Context) {
 	}
 }
 
+// pruneRequestMax bounds the request file (a request is about 80 bytes).
+const pruneRequestMax = 4 << 10
+
+// readPruneRequest reads and parses the request file at path, if there is
+// one, and removes it. Only a regular file, owned by this process's user and
+// not larger than pruneRequestMax, is read, without following a symlink
+// and without blocking (a FIFO in its place is removed unread); its id must
+// be the CLI's (16 hex digits), its TIME not in the future. ok is false
+// when there is nothing to answer.
+func readPruneRequest(path string, now time.Time) (req PruneRequest, ok bool, err error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return req, false, nil
+	}
+	if !fi.Mode().IsRegular() {
+		os.Remove(path)
+		return req, false, fmt.Errorf("%s is not a regular file (%s): removed unread", path, fi.Mode().Type())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|noFollow|nonBlock, 0)
+	if err != nil {
+		return req, false, nil // gone or replaced meanwhile: looked at again next time
+	}
+	defer f.Close()
+	fi, err = f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > pruneRequestMax || !ownedByUs(fi) {
+		os.Remove(path)
+		return req, false, fmt.Errorf("%s is not a small regular file of keyward's user: removed unread", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, pruneRequestMax+1))
+	if os.Remove(path) != nil {
+		return req, false, nil // not ours to take
+	}
+	if err != nil || len(b) > pruneRequestMax {
+		return req, false, fmt.Errorf("read %s: %v", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if !pruneIDRe.MatchString(req.ID) {
+		return req, false, fmt.Errorf("%s: the id is not 16 hex digits", path)
+	}
+	if err := CheckPruneBefore(req.Before, now); err != nil {
+		return req, true, err
+	}
+	return req, true, nil
+}
+
+// pruneIDRe is the form of the ids RequestPrune makes.
+var pruneIDRe = regexp.MustCompile(`^[0-9a-f]{16}$`)
+
 // answerPruneRequest carries out a prune request left in the data folder,
 // if there is one.
 func (s *Server) answerPruneRequest(ctx context.Context) {
 	path := filepath.Join(s.cfg.DataDir, PruneRequestFile)
-	b, err := os.ReadFile(path)
-	if err != nil {
+	req, ok, err := readPruneRequest(path, time.Now())
+	if !ok {
+		if err != nil {
+			s.log.Warn("audit prune: ignored a malformed request", "err", err)
+		}
 		return
 	}
-	if err := os.Remove(path); err != nil {
-		return // not ours to take
+	var p store.AuditPrune
+	if err == nil {
+		p, err = s.st.PruneAudit(ctx, req.Before, pruneEvent(s.cfg.Account, "operator", "prune-"+req.ID))
 	}
-	var req PruneRequest
-	if err := json.Unmarshal(b, &req); err != nil || req.ID == "" || len(req.ID) > 64 || filepath.Base(req.ID) != req.ID || req.Before.IsZero() {
-		s.log.Warn("audit prune: ignored a malformed request", "path", path)
-		return
-	}
-	p, err := s.st.PruneAudit(ctx, req.Before, pruneEvent(s.cfg.Account, "operator", "prune-"+req.ID))
 	res := PruneResult{AuditPrune: p}
 	if err != nil {
 		res.Error = err.Error()
@@ -185,7 +251,14 @@ func (s *Server) answerPruneRequest(ctx context.Context) {
 		s.log.Info("audit prune: pruned on request", "from", p.From, "to", p.To)
 	}
 	out, _ := json.Marshal(res)
-	if err := os.WriteFile(filepath.Join(s.cfg.DataDir, pruneResultFile(req.ID)), out, 0o600); err != nil {
+	// A new file only: never through a symlink or over a file planted
+	// under the result's name.
+	f, err := os.OpenFile(filepath.Join(s.cfg.DataDir, pruneResultFile(req.ID)), os.O_WRONLY|os.O_CREATE|os.O_EXCL|noFollow, 0o600)
+	if err == nil {
+		_, err = f.Write(out)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
 		s.log.Error("audit prune: could not write the result", "err", err)
 	}
 }

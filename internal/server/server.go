@@ -17,15 +17,18 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/api"
+	"github.com/keyward/keyward/internal/api/argus"
 	"github.com/keyward/keyward/internal/api/conjur"
 	"github.com/keyward/keyward/internal/api/native"
 	"github.com/keyward/keyward/internal/api/privx"
 	"github.com/keyward/keyward/internal/api/psauth"
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/console"
 	"github.com/keyward/keyward/internal/core"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/netpolicy"
@@ -42,7 +45,11 @@ type Config struct {
 	DataDir string
 	Listen  string
 	// StoreURL is a postgres:// URL; empty means SQLite in DataDir.
-	StoreURL       string
+	StoreURL string
+	// StoreTimeout bounds every wait on PostgreSQL (0: 5 s); StoreMaxConns
+	// sizes its pool (0: max(4, cores)).
+	StoreTimeout   time.Duration
+	StoreMaxConns  int
 	TrustedProxies []netip.Prefix
 	TokenTTL       time.Duration
 	BcryptWorkers  int
@@ -50,18 +57,26 @@ type Config struct {
 	// core.Deps); for the process that owns GOMAXPROCS.
 	LendProcs   bool
 	BcryptQueue int
-	MaxBody     int64
+	// LoginMaxWait bounds a login's expected wait for bcrypt (core.Deps).
+	LoginMaxWait time.Duration
+	// MetricsListen, when set, is where /metrics is served instead of the
+	// main listener (see ServeMetrics).
+	MetricsListen string
+	MaxBody       int64
 	// Account is the default account: created by init, used where a request names none.
 	Account string
 	// EnvAuthenticators is KEYWARD_AUTHENTICATORS / CONJUR_AUTHENTICATORS; nil when unset.
 	EnvAuthenticators []string
 	Logger            *slog.Logger
+	// Now is the clock (time.Now when nil); tests inject one.
+	Now func() time.Time
+	// ReplayEntries bounds the SQLite store's in-memory replay cache of
+	// signed requests; 0 means sqlite.DefaultReplayEntries.
+	ReplayEntries int
 	// AccessLog logs one line per request at info level.
 	AccessLog bool
 	// AuditRetention prunes audit records older than it (0: never).
 	AuditRetention time.Duration
-	// Now is the clock (tests inject one); nil means time.Now.
-	Now func() time.Time
 }
 
 // Server is a running keyward.
@@ -73,6 +88,10 @@ type Server struct {
 	metrics *metrics
 	rids    *requestIDs
 	handler http.Handler
+	docOnce sync.Once
+	doc     []byte
+	// patterns are the ServeMux patterns registered, for tests.
+	patterns []string
 }
 
 // MasterKeyFile is the master key's file name in the data folder.
@@ -97,12 +116,17 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
 			return nil, errors.New("--store must be a postgres:// URL")
 		}
-		return postgres.Open(ctx, cfg.StoreURL, key)
+		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns})
 	}
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
 	}
-	return sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), key)
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile), key)
+	if err != nil {
+		return nil, err
+	}
+	st.SetReplayEntries(cfg.ReplayEntries)
+	return st, nil
 }
 
 // auditKey is the audit chain's key, derived from the master key.
@@ -162,7 +186,8 @@ func masterKey(cfg Config, create bool) ([]byte, bool, error) {
 	if !create {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, false, fmt.Errorf("read master key: %w", err)
+			return nil, false, fmt.Errorf("read master key: %w (every instance needs the master key of the one that ran "+
+				"`keyward init --store`: a copy of its %s in the data folder, or KEYWARD_MASTER_KEY)", err, MasterKeyFile)
 		}
 		if len(b) != crypto.MasterKeySize {
 			return nil, false, fmt.Errorf("master key %s has the wrong size", p)
@@ -214,8 +239,15 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	c, err := core.New(ctx, core.Deps{Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
-		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue,
+	// Before anything is written: a master key other than the store's
+	// would seal and chain under the wrong key.
+	if err := core.CheckMasterKey(ctx, st, sealer); err != nil {
+		st.Close()
+		return nil, err
+	}
+	m := newMetrics()
+	c, err := core.New(ctx, core.Deps{Meter: m, Store: st, Sealer: sealer, Authenticators: authenticatorFactories(), Logger: cfg.Logger,
+		TokenTTL: cfg.TokenTTL, BcryptWorkers: cfg.BcryptWorkers, BcryptQueue: cfg.BcryptQueue, LoginMaxWait: cfg.LoginMaxWait,
 		LendProcs: cfg.LendProcs, EnvAuthenticators: cfg.EnvAuthenticators, Version: Version, Now: cfg.Now})
 	if err != nil {
 		st.Close()
@@ -224,7 +256,8 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	// Loading every API key into memory leaves the rows it decoded as
 	// garbage; hand it back now rather than carry it as resident memory.
 	debug.FreeOSMemory()
-	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: newMetrics(), rids: newRequestIDs()}
+	m.watch(c, st)
+	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: m, rids: newRequestIDs()}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -244,53 +277,69 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Store is the server's store (for the CLI's offline commands).
 func (s *Server) Store() store.Store { return s.st }
 
-// Surfaces returns every API surface, in mounting order.
+// Surfaces returns every API surface, in mounting order, the service's
+// own routes (health, metrics, JWKS, OpenAPI) last.
 func (s *Server) Surfaces() []api.Surface {
+	nat := native.New(s.Core, s.log, s.cfg.Account)
 	return []api.Surface{
-		native.New(s.Core, s.log, s.cfg.Account),
+		nat,
 		conjur.New(s.Core, s.log, s.cfg.Account),
 		privx.New(s.Core, s.log, s.cfg.Account),
 		psauth.New(s.Core, s.log, s.cfg.Account),
+		argus.New(s.Core, s.log, s.cfg.Account),
+		&service{s: s, errs: nat.Errors(), doc: s.openAPI},
 	}
 }
 
+// OpenAPI is the OpenAPI document of every surface's routes.
+func (s *Server) OpenAPI() map[string]any {
+	return api.OpenAPI(api.DocInfo{
+		Title:   "keyward API",
+		Version: Version,
+		Description: "keyward's native API under /api/v1, the Conjur-compatible authentication API, and the service's own " +
+			"routes. Generated from the route tables and wire types of the running server.",
+		License: map[string]any{"name": License, "url": LicenseURL},
+		Servers: []map[string]any{{"url": "http://127.0.0.1:8080", "description": "keyward serve's default listen address"},
+			{"url": "https://{host}", "description": "a keyward serving TLS", "variables": map[string]any{"host": map[string]any{"default": "keyward.example.net:8443"}}}},
+	}, s.Surfaces())
+}
+
+// License names keyward's licence in the OpenAPI document. The repository
+// has no licence file yet: UNLICENSED (no rights granted) until one is
+// chosen; LicenseURL points at where it will be.
+const (
+	License    = "UNLICENSED"
+	LicenseURL = "https://github.com/keyward/keyward/blob/main/LICENSE"
+)
+
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	var all []api.Route
+	mux := &recordingMux{ServeMux: http.NewServeMux()}
 	surfaces := s.Surfaces()
 	for _, sf := range surfaces {
 		api.Mount(mux, sf, s.Core, s.log)
-		all = append(all, sf.Routes()...)
 	}
-	doc := api.OpenAPI("keyward API", Version, all)
-	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) { api.WriteJSON(w, http.StatusOK, doc) })
-	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		_, _ = w.Write(s.Core.JWKS())
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Core.Ready(r.Context()); err != nil {
-			api.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-			return
-		}
-		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		counts := map[[2]string]int64{}
-		for k, v := range s.Core.AuditCounts() {
-			switch k[0] {
-			case "authn", "token", "apikey.verify", "login":
-				counts[k] = v
-			}
-		}
-		s.metrics.write(w, counts)
-	})
+	s.patterns = mux.patterns
+	// The admin console: its own mux, a client of the native routes above.
+	mux.Handle(console.Prefix, console.New(s.Core, s.log, s.cfg.Account, mux).Handler())
 	return s.middleware(api.FoldPaths(surfaces, mux))
+}
+
+// recordingMux remembers every pattern registered on it, so a test can
+// hold what the server answers against the OpenAPI document.
+type recordingMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *recordingMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+// openAPI is the document, encoded once on first use.
+func (s *Server) openAPI() []byte {
+	s.docOnce.Do(func() { s.doc = marshalDoc(s.OpenAPI()) })
+	return s.doc
 }
 
 // middleware is the transport chain: panic recovery, request id, client

@@ -19,9 +19,47 @@ var (
 	// UTF-8, which PostgreSQL refuses (a lookup of such text finds nothing:
 	// ErrNotFound).
 	ErrInvalidText = errors.New("text holds a NUL character or invalid UTF-8")
+	// ErrFull means a bounded store (the SQLite backend's in-memory replay
+	// cache) has no room left: the caller should retry later.
+	ErrFull = errors.New("store is full")
 	// ErrSchemaTooNew means the database was migrated by a newer keyward.
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrUnavailable means the backend could not be reached or did not
+	// answer in time: no decision can be drawn from it (never "not found").
+	ErrUnavailable = errors.New("store unavailable")
 )
+
+// ConcurrentAppender is a store whose AppendAudit calls may run at once
+// (each its own round trip, no shared lock); AppendWriters says how many.
+type ConcurrentAppender interface {
+	AppendWriters() int
+}
+
+// ChangeFeed is offered by a store that several instances share: it tells
+// each of them what the others committed.
+type ChangeFeed interface {
+	// FollowChanges runs until ctx ends. On each (re)connection it first
+	// listens, then calls h.Reload, and only then h.Alive; then it hands
+	// every committed change to h.Changed and proves the connection alive
+	// at least every 250 ms. A lost connection is reported once to h.Lost
+	// and retried at once, then at least every 250 ms.
+	FollowChanges(ctx context.Context, h ChangeHandler)
+}
+
+// ChangeHandler is what a ChangeFeed drives (the core's caches).
+type ChangeHandler interface {
+	// Reload reloads every cache from the store.
+	Reload(ctx context.Context) error
+	// Changed handles one committed change, named by its payload
+	// (key:<account>:<id>, principal:<account>:<id>, …); an error makes the
+	// feed reconnect and reload.
+	Changed(ctx context.Context, payload string) error
+	// Alive says every change committed before at has been handed to
+	// Changed (or was read by Reload).
+	Alive(at time.Time)
+	// Lost says the feed lost its connection.
+	Lost(err error)
+}
 
 // Page asks for part of a list.
 type Page struct {
@@ -47,6 +85,9 @@ type Store interface {
 	AuthorizedKeyStore
 	APIRegistrationStore
 	SurfaceSessionStore
+	SignatureKeyStore
+	IdempotencyStore
+	ReplayStore
 	// Ping reports whether the backend answers.
 	Ping(ctx context.Context) error
 	// Close releases the backend.
@@ -207,6 +248,9 @@ type AuditStore interface {
 	AppendAudit(ctx context.Context, evs ...audit.Event) error
 	// ListAudit returns one page of an account's records, newest first, and the total.
 	ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error)
+	// ListAuditFiltered is ListAudit of the records f matches; the total
+	// counts them.
+	ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error)
 	// VerifyAudit walks the whole chain under the store's key: how many
 	// records hold, how many of them are unkeyed, and the first broken one.
 	VerifyAudit(ctx context.Context) (audit.Check, error)
@@ -274,4 +318,57 @@ type SurfaceSessionStore interface {
 	PurgeSurfaceSessions(ctx context.Context, now time.Time) error
 	// DeleteSurfaceSession ends a session; ending one that does not exist is no error.
 	DeleteSurfaceSession(ctx context.Context, hash []byte, evs ...audit.Event) error
+}
+
+// SignatureKeyStore keeps enrolled signature keys (public keys whose
+// private halves sign requests).
+type SignatureKeyStore interface {
+	// CreateSignatureKey stores k; a fingerprint already enrolled is
+	// ErrAlreadyExists. With rec, the idempotency record is stored in the
+	// same transaction, and a live record with its account, scope and key
+	// is ErrAlreadyExists too (then nothing is written).
+	CreateSignatureKey(ctx context.Context, k model.SignatureKey, rec *model.IdempotencyRecord, evs ...audit.Event) error
+	GetSignatureKey(ctx context.Context, id string) (model.SignatureKey, error)
+	// ListSignatureKeys returns the principal's keys, oldest first.
+	ListSignatureKeys(ctx context.Context, account, principalID string) ([]model.SignatureKey, error)
+	DeleteSignatureKey(ctx context.Context, id string, evs ...audit.Event) error
+	// TouchSignatureKey records a use (bookkeeping, not audited); an older
+	// use than the one stored changes nothing.
+	TouchSignatureKey(ctx context.Context, id string, at time.Time) error
+}
+
+// IdempotencyStore keeps the answers of creating requests for retries.
+type IdempotencyStore interface {
+	// CreateAPIKeyOnce stores k and rec in one transaction. A live record
+	// (not expired at rec.CreatedAt) with rec's account, scope and key is
+	// ErrAlreadyExists, and then nothing is written; an expired one is
+	// replaced.
+	CreateAPIKeyOnce(ctx context.Context, k model.APIKey, rec model.IdempotencyRecord, evs ...audit.Event) error
+	// GetIdempotency returns the record, ErrNotFound if none or expired at now.
+	GetIdempotency(ctx context.Context, account, scope, key string, now time.Time) (model.IdempotencyRecord, error)
+}
+
+// SignatureSession names the signature session of one key.
+type SignatureSession struct {
+	Account, PrincipalID, KeyID string
+}
+
+// ReplayStore is the replay state of signed requests: nonces used once,
+// and each key's session holding the highest accepted timestamp. Every
+// operation is atomic across every instance sharing the store.
+type ReplayStore interface {
+	// UseSignatureNonce records (keyID, nonce) until until; of concurrent
+	// callers exactly one gets true, and a live entry is never dropped to
+	// make room (a full bounded store answers ErrFull).
+	UseSignatureNonce(ctx context.Context, keyID, nonce string, until, now time.Time) (bool, error)
+	// RaiseSignatureSession is the clock check of s's session: a session
+	// whose last accepted request is idle or more before now is forgotten
+	// first; then a ts (epoch ms) more than skew below the session's
+	// highest accepted ts is refused (false, nothing changes); else the
+	// highest is raised to ts if above, the last accepted request is now,
+	// and it returns true.
+	RaiseSignatureSession(ctx context.Context, s SignatureSession, ts int64, skew, idle time.Duration, now time.Time) (bool, error)
+	// ForgetSignatureSessions forgets every signature session of the
+	// principal (its nonces stay) and says how many there were.
+	ForgetSignatureSessions(ctx context.Context, account, principalID string) (int, error)
 }

@@ -125,48 +125,48 @@ func authenticators() []string {
 // Routes is the Conjur route table.
 func (s *Surface) Routes() []api.Route {
 	rs := []api.Route{
-		{Method: "GET", Pattern: "/{$}", Public: true, Summary: "Status page (HTML, or {\"version\"} for JSON)", Handler: s.root},
-		{Method: "GET", Pattern: "/whoami", SelfService: true, Summary: "Who the access token belongs to", Handler: s.whoami},
-		{Method: "GET", Pattern: "/roles/{account}/{kind}/{id...}", SelfService: true, Summary: "A user, host or group (keyward role) the caller may see; 404 otherwise", Handler: s.role},
-		{Method: "GET", Pattern: "/resources/{account}/{kind}/{id...}", SelfService: true, Summary: "A user or host the caller may see, as a Conjur resource; 404 otherwise", Handler: s.resource},
+		{Method: "GET", Pattern: "/{$}", Public: true, Summary: "Status page (HTML, or {\"version\"} for JSON)", Response: api.Media{"text/html": "", "application/json": rootBody{}}, Handler: s.root},
+		{Method: "GET", Pattern: "/whoami", SelfService: true, Summary: "Who the access token belongs to", Response: whoamiBody{}, Handler: s.whoami},
+		{Method: "GET", Pattern: "/roles/{account}/{kind}/{id...}", SelfService: true, Summary: "A user, host or group (keyward role) the caller may see; 404 otherwise", Response: roleBody{}, Errors: identityErrors, Handler: s.role},
+		{Method: "GET", Pattern: "/resources/{account}/{kind}/{id...}", SelfService: true, Summary: "A user or host the caller may see, as a Conjur resource; 404 otherwise", Response: resourceBody{}, Errors: identityErrors, Handler: s.resource},
 		// Without these, ServeMux would redirect /roles/{account}/{kind}
 		// (307, HTML) to the empty id of the routes above, and any path
 		// whose trailing-slash form matches them (%2F-encoded ones
 		// included) to its decoded, cleaned form.
-		{Method: "GET", Pattern: "/roles/{account}/{kind}", SelfService: true, Summary: "No role id (404, as Conjur)", Handler: s.noRoleID},
-		{Method: "GET", Pattern: "/resources/{account}/{kind}", SelfService: true, Summary: "Conjur's resource list (not served: 501)", Handler: s.unserved},
-		{Method: "GET", Pattern: "/authenticators", Public: true, Summary: "Installed, configured and enabled authenticators", Handler: s.listAuthenticators},
-		{Method: "GET", Pattern: "/authn/{account}/login", Public: true, Summary: "Exchange Basic login:password for the API key", Handler: s.login},
-		{Method: "POST", Pattern: "/authn/{account}/{login}/authenticate", Public: true, Summary: "Exchange an API key for an access token", Handler: s.authenticate},
-		{Method: "PUT", Pattern: "/authn/{account}/password", SelfService: true, Account: "account", Summary: "Change one's password (Basic)", Status: 204, Handler: s.password},
-		{Method: "PUT", Pattern: "/authn/{account}/api_key", SelfService: true, Account: "account", Permission: core.PermUsersManage, Summary: "Rotate an API key (own with Basic, another's with a token)", Handler: s.rotateKey},
-		{Method: "GET", Pattern: "/authn/{account}/api_key", SelfService: true, Account: "account", Permission: core.PermUsersManage, Summary: "When an API key was last rotated", Handler: s.keyRotation},
-		{Method: "GET", Pattern: "/authn-oidc/{account}/providers", Public: true, Summary: "OIDC providers for the authorization-code flow", Handler: s.providers},
-		{Method: "GET", Pattern: "/authn-ldap/{service_id}/{account}/login", Public: true, Summary: "Exchange LDAP credentials (Basic) for the API key", Handler: s.ldapLogin},
-		{Method: "POST", Pattern: "/authn-ldap/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an LDAP password", Handler: s.via("authn-ldap", bodyRaw)},
-		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with a JWT (form jwt=…)", Handler: s.via("authn-jwt", bodyForm("jwt"))},
-		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a JWT for the login in the path", Handler: s.via("authn-jwt", bodyForm("jwt"))},
-		{Method: "POST", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC id token (form id_token=…, or Bearer with an empty body)", Handler: s.via("authn-oidc", idToken)},
-		{Method: "POST", Pattern: "/authn-oidc/{account}/authenticate", Public: true, Summary: "authn-oidc without a service id (401, as Conjur)", Handler: s.oidcNoService},
-		{Method: "GET", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC authorization code (code, nonce, code_verifier)", Handler: s.oidcCode},
-		{Method: "POST", Pattern: "/authn-gcp/{account}/authenticate", Public: true, Summary: "Authenticate with a Google identity token (form jwt=…)", Handler: s.via("authn-gcp", bodyForm("jwt"))},
-		{Method: "POST", Pattern: "/authn-azure/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an Azure managed-identity token (form jwt=…)", Handler: s.via("authn-azure", bodyForm("jwt"))},
-		{Method: "POST", Pattern: "/authn-iam/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a signed AWS STS GetCallerIdentity request", Handler: s.via("authn-iam", bodyRaw)},
-		{Method: "POST", Pattern: "/authn-k8s/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "authn-k8s (not available: 501)", Handler: s.k8s},
-		{Method: "POST", Pattern: "/authn-k8s/{service_id}/inject_client_cert", Public: true, Summary: "authn-k8s (not available: 501)", Handler: s.k8s},
+		{Method: "GET", Pattern: "/roles/{account}/{kind}", SelfService: true, Summary: "No role id (404, as Conjur)", Status: 404, Handler: s.noRoleID},
+		{Method: "GET", Pattern: "/resources/{account}/{kind}", SelfService: true, Summary: "Conjur's resource list (not served: 501)", Status: 501, Errors: k8sErrors, Handler: s.unserved},
+		{Method: "GET", Pattern: "/authenticators", Public: true, Summary: "Installed, configured and enabled authenticators", Response: authenticatorLists{}, Handler: s.listAuthenticators},
+		{Method: "GET", Pattern: "/authn/{account}/login", Public: true, Summary: "Exchange Basic login:password for the API key", Response: api.Media{"text/plain": ""}, Errors: authnErrors, Handler: s.login},
+		{Method: "POST", Pattern: "/authn/{account}/{login}/authenticate", Public: true, Summary: "Exchange an API key for an access token", Request: api.Media{"text/plain": ""}, Response: tokenMedia, Errors: authnErrors, Handler: s.authenticate},
+		{Method: "PUT", Pattern: "/authn/{account}/password", SelfService: true, Account: "account", Summary: "Change one's password (Basic)", Status: 204, Request: api.Media{"text/plain": ""}, Errors: basicErrors, Handler: s.password},
+		{Method: "PUT", Pattern: "/authn/{account}/api_key", SelfService: true, Account: "account", Permission: core.PermUsersManage, Summary: "Rotate an API key (own with Basic, another's with a token)", Query: roleQuery{}, Response: api.Media{"text/plain": ""}, Errors: basicErrors, Handler: s.rotateKey},
+		{Method: "GET", Pattern: "/authn/{account}/api_key", SelfService: true, Account: "account", Permission: core.PermUsersManage, Summary: "When an API key was last rotated", Query: roleQuery{}, Response: rotation{}, Errors: basicErrors, Handler: s.keyRotation},
+		{Method: "GET", Pattern: "/authn-oidc/{account}/providers", Public: true, Summary: "OIDC providers for the authorization-code flow", Response: []provider{}, Handler: s.providers},
+		{Method: "GET", Pattern: "/authn-ldap/{service_id}/{account}/login", Public: true, Summary: "Exchange LDAP credentials (Basic) for the API key", Response: api.Media{"text/plain": ""}, Errors: authnErrors, Handler: s.ldapLogin},
+		{Method: "POST", Pattern: "/authn-ldap/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an LDAP password", Request: api.Media{"text/plain": ""}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-ldap", bodyRaw)},
+		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with a JWT (form jwt=…)", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-jwt", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-jwt/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a JWT for the login in the path", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-jwt", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC id token (form id_token=…, or Bearer with an empty body)", Request: api.Media{"application/x-www-form-urlencoded": idTokenForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-oidc", idToken)},
+		{Method: "POST", Pattern: "/authn-oidc/{account}/authenticate", Public: true, Summary: "authn-oidc without a service id (401, as Conjur)", Status: 401, Errors: authnErrors, Handler: s.oidcNoService},
+		{Method: "GET", Pattern: "/authn-oidc/{service_id}/{account}/authenticate", Public: true, Summary: "Authenticate with an OIDC authorization code (code, nonce, code_verifier)", Query: codeQuery{}, Response: tokenMedia, Errors: authnErrors, Handler: s.oidcCode},
+		{Method: "POST", Pattern: "/authn-gcp/{account}/authenticate", Public: true, Summary: "Authenticate with a Google identity token (form jwt=…)", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-gcp", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-azure/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with an Azure managed-identity token (form jwt=…)", Request: api.Media{"application/x-www-form-urlencoded": jwtForm{}}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-azure", bodyForm("jwt"))},
+		{Method: "POST", Pattern: "/authn-iam/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "Authenticate with a signed AWS STS GetCallerIdentity request", Request: api.Media{"text/plain": ""}, Response: tokenMedia, Errors: authnErrors, Handler: s.via("authn-iam", bodyRaw)},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/{account}/{login}/authenticate", Public: true, Summary: "authn-k8s (not available: 501)", Status: 501, Errors: k8sErrors, Handler: s.k8s},
+		{Method: "POST", Pattern: "/authn-k8s/{service_id}/inject_client_cert", Public: true, Summary: "authn-k8s (not available: 501)", Status: 501, Errors: k8sErrors, Handler: s.k8s},
 	}
 	for _, typ := range authenticators() {
 		if typ != "authn" {
 			rs = append(rs,
 				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{account}", Permission: core.PermAuthenticatorsManage, Account: "account",
-					Summary: "Enable or disable " + typ + " (no service id)", Status: 204, Handler: s.enable(typ)},
+					Summary: "Enable or disable " + typ + " (no service id)", Status: 204, Request: enableMedia, Handler: s.enable(typ)},
 				api.Route{Method: "PATCH", Pattern: "/" + typ + "/{service_id}/{account}", Permission: core.PermAuthenticatorsManage, Account: "account",
-					Summary: "Enable or disable a " + typ + " service", Status: 204, Handler: s.enable(typ)},
+					Summary: "Enable or disable a " + typ + " service", Status: 204, Request: enableMedia, Handler: s.enable(typ)},
 				api.Route{Method: "GET", Pattern: "/" + typ + "/{service_id}/{account}/status", SelfService: true,
-					Summary: "Status of a " + typ + " service", Handler: s.status(typ)})
+					Summary: "Status of a " + typ + " service", Response: statusBody{}, Errors: statusErrors, Handler: s.status(typ)})
 		}
 		rs = append(rs, api.Route{Method: "GET", Pattern: "/" + typ + "/{account}/status", SelfService: true,
-			Summary: "Status of " + typ + " (no service id)", Handler: s.status(typ)})
+			Summary: "Status of " + typ + " (no service id)", Response: statusBody{}, Errors: statusErrors, Handler: s.status(typ)})
 	}
 	return rs
 }

@@ -23,7 +23,7 @@ type coreAPI interface {
 	authenticatorsAPI
 	mfaAPI
 	apiRegsAPI
-	ListAudit(ctx context.Context, a *core.Access, limit, offset int) ([]core.AuditRecord, int, error) // audit
+	ListAuditFiltered(ctx context.Context, a *core.Access, f core.AuditFilter, limit, offset int) ([]core.AuditRecord, int, error) // audit
 }
 
 // authAPI is what the native API asks of the core's authentication service.
@@ -35,7 +35,7 @@ type authAPI interface {
 // tokensAPI is the token service: issue, introspect, rotate signing keys.
 type tokensAPI interface {
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
-	Introspect(ctx context.Context, caller core.Caller, token string) core.Introspection
+	Introspect(ctx context.Context, caller core.Caller, token string) (core.Introspection, error)
 	RotateSigningKey(ctx context.Context, a *core.Access) error
 }
 
@@ -120,6 +120,40 @@ func (s *Surface) Extract(r *http.Request) (core.Credential, bool, error) {
 	return core.Credential{Kind: core.CredToken, Account: s.defaultAccount, Secret: tok}, true, nil
 }
 
+// Documented errors beyond those a route's shape implies (api.Route.Errors).
+var (
+	// authnErrors: a token exchange refuses the credential (401), a principal
+	// or source the core does not admit (403), or throttles (429).
+	authnErrors = []core.Error{{Kind: core.Unauthenticated}, {Kind: core.Forbidden}, {Kind: core.RateLimited}}
+	// mfaErrors: too many wrong codes lock the factor for a while.
+	mfaErrors = []core.Error{{Kind: core.RateLimited}}
+)
+
+// pageQuery documents the query of the paged lists.
+type pageQuery struct {
+	Limit  int    `query:"limit" doc:"items per page"`
+	Offset int    `query:"offset" doc:"items to skip"`
+	Search string `query:"search" doc:"substring to match"`
+}
+
+// auditQuery documents the query of the audit listing.
+type auditQuery struct {
+	Limit    int    `query:"limit" doc:"records per page"`
+	Offset   int    `query:"offset" doc:"records to skip"`
+	Event    string `query:"event" doc:"only records of this event (exact)"`
+	Outcome  string `query:"outcome" doc:"only records with this outcome (exact)"`
+	Actor    string `query:"actor" doc:"only records of this actor role id (exact)"`
+	KeyID    string `query:"key_id" doc:"only records naming this key id (exact)"`
+	ClientIP string `query:"client_ip" doc:"only records from this client address (exact)"`
+	Since    string `query:"since" doc:"RFC 3339 time, inclusive"`
+	Until    string `query:"until" doc:"RFC 3339 time, exclusive"`
+}
+
+// introspectForm is the body of token introspection (RFC 7662).
+type introspectForm struct {
+	Token string `json:"token"`
+}
+
 // Routes is the native route table.
 func (s *Surface) Routes() []api.Route {
 	return append(s.baseRoutes(), s.apiRegRoutes()...)
@@ -127,37 +161,51 @@ func (s *Surface) Routes() []api.Route {
 
 func (s *Surface) baseRoutes() []api.Route {
 	return []api.Route{
-		{Method: "POST", Pattern: "/api/v1/token", Public: true, Summary: "Exchange an API key or password for an access token", Request: tokenRequest{}, Handler: s.token},
-		{Method: "POST", Pattern: "/api/v1/token/introspect", Public: true, Summary: "RFC 7662 token introspection (form token=…)", Handler: s.introspect},
-		{Method: "POST", Pattern: "/api/v1/api-keys/verify", Public: true, OptionalAuth: true, Summary: "Verify an API key (resource servers' hot path)", Request: verifyRequest{}, Handler: s.verify},
-		{Method: "POST", Pattern: "/api/v1/users", Permission: core.PermUsersManage, Summary: "Create a user or host", Request: userCreate{}, Status: 201, Handler: s.createUser},
-		{Method: "GET", Pattern: "/api/v1/users", Permission: core.PermUsersView, Summary: "List users and hosts", Handler: s.listUsers},
-		{Method: "GET", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersView, Self: "id", Summary: "Show a user", Handler: s.getUser},
-		{Method: "PATCH", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersManage, Summary: "Update a user", Request: userPatch{}, Handler: s.patchUser},
+		{Method: "POST", Pattern: "/api/v1/token", Public: true, Summary: "Exchange an API key or password for an access token", Request: tokenRequest{}, Response: tokenResponse{}, Errors: authnErrors, Handler: s.token},
+		{Method: "POST", Pattern: "/api/v1/token/introspect", Public: true, Summary: "RFC 7662 token introspection (form token=…)", Request: api.Media{"application/x-www-form-urlencoded": introspectForm{}}, Response: introspection{}, Handler: s.introspect},
+		{Method: "POST", Pattern: "/api/v1/api-keys/verify", Public: true, OptionalAuth: true, Summary: "Verify an API key (resource servers' hot path)", Request: verifyRequest{}, Response: verifyResponse{}, Handler: s.verify},
+		{Method: "POST", Pattern: "/api/v1/users", Permission: core.PermUsersManage, Summary: "Create a user or host", Request: userCreate{}, Status: 201, Response: CreatedUser{}, Handler: s.createUser},
+		{Method: "GET", Pattern: "/api/v1/users", Permission: core.PermUsersView, Summary: "List users and hosts", Response: List[User]{}, Query: pageQuery{}, Handler: s.listUsers},
+		{Method: "GET", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersView, Self: "id", Summary: "Show a user", Response: User{}, Handler: s.getUser},
+		{Method: "PATCH", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersManage, Summary: "Update a user", Request: userPatch{}, Response: User{}, Handler: s.patchUser},
 		{Method: "DELETE", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersManage, Summary: "Delete a user with its keys and grants", Status: 204, Handler: s.deleteUser},
-		{Method: "PUT", Pattern: "/api/v1/users/{id}/roles", Permission: core.PermUsersManage, Summary: "Set a user's explicit role grants", Request: grantsRequest{}, Handler: s.setGrants},
-		{Method: "GET", Pattern: "/api/v1/users/{id}/roles", Permission: core.PermUsersView, Self: "id", Summary: "List a user's role grants", Handler: s.listGrants},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa", Permission: core.PermUsersManage, Self: "id", Summary: "Start (or reset) TOTP enrolment: seed, otpauth URL and QR code, shown once; your own needs a password session", Status: 201, Handler: s.enrollMFA},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa/verify", Permission: core.PermUsersManage, Self: "id", Summary: "Enable MFA with a code from the app; answers the first recovery codes, shown once", Request: MFAVerifyRequest{}, Handler: s.verifyMFA},
+		{Method: "PUT", Pattern: "/api/v1/users/{id}/roles", Permission: core.PermUsersManage, Summary: "Set a user's explicit role grants", Request: grantsRequest{}, Response: grantsResponse{}, Handler: s.setGrants},
+		{Method: "GET", Pattern: "/api/v1/users/{id}/roles", Permission: core.PermUsersView, Self: "id", Summary: "List a user's role grants", Response: grantsResponse{}, Handler: s.listGrants},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa", Permission: core.PermUsersManage, Self: "id", Summary: "Start (or reset) TOTP enrolment: seed, otpauth URL and QR code, shown once; your own needs a password session", Status: 201, Response: MFAEnrollment{}, Handler: s.enrollMFA},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa/verify", Permission: core.PermUsersManage, Self: "id", Summary: "Enable MFA with a code from the app; answers the first recovery codes, shown once", Request: MFAVerifyRequest{}, Response: MFAVerified{}, Errors: mfaErrors, Handler: s.verifyMFA},
 		{Method: "DELETE", Pattern: "/api/v1/users/{id}/mfa", Permission: core.PermUsersManage, Self: "id", Summary: "Disable MFA and destroy the seed", Status: 204, Handler: s.disableMFA},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa/recovery-codes", Permission: core.PermUsersManage, Self: "id", Summary: "Replace the recovery codes with a new set, shown once", Handler: s.recoveryCodes},
-		{Method: "POST", Pattern: "/api/v1/users/{id}/api-keys", Permission: core.PermAPIKeysManage, Self: "id", Summary: "Create an API key", Request: keyCreate{}, Status: 201, Handler: s.createKey},
-		{Method: "GET", Pattern: "/api/v1/users/{id}/api-keys", Permission: core.PermAPIKeysManage, Self: "id", Summary: "List a user's API keys (no secrets)", Handler: s.listKeys},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/mfa/recovery-codes", Permission: core.PermUsersManage, Self: "id", Summary: "Replace the recovery codes with a new set, shown once", Response: RecoveryCodes{}, Handler: s.recoveryCodes},
+		{Method: "POST", Pattern: "/api/v1/users/{id}/api-keys", Permission: core.PermAPIKeysManage, Self: "id", Summary: "Create an API key", Request: keyCreate{}, Status: 201, Response: NewAPIKey{}, Handler: s.createKey},
+		{Method: "GET", Pattern: "/api/v1/users/{id}/api-keys", Permission: core.PermAPIKeysManage, Self: "id", Summary: "List a user's API keys (no secrets)", Response: List[APIKey]{}, Handler: s.listKeys},
 		{Method: "DELETE", Pattern: "/api/v1/api-keys/{id}", Permission: core.PermAPIKeysManage, SelfService: true, PreCheck: s.mayChangeKey, Summary: "Revoke an API key", Status: 204, Handler: s.revokeKey},
-		{Method: "POST", Pattern: "/api/v1/api-keys/{id}/rotate", Permission: core.PermAPIKeysManage, SelfService: true, PreCheck: s.mayChangeKey, Summary: "Rotate an API key", Request: rotateRequest{}, Handler: s.rotateKey},
-		{Method: "POST", Pattern: "/api/v1/roles", Permission: core.PermRolesManage, Summary: "Create a role", Request: roleBody{}, Status: 201, Handler: s.createRole},
-		{Method: "GET", Pattern: "/api/v1/roles", Permission: core.PermRolesView, Summary: "List roles", Handler: s.listRoles},
-		{Method: "GET", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesView, Summary: "Show a role", Handler: s.getRole},
-		{Method: "PUT", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesManage, Summary: "Replace a role", Request: roleBody{}, Handler: s.putRole},
+		{Method: "POST", Pattern: "/api/v1/api-keys/{id}/rotate", Permission: core.PermAPIKeysManage, SelfService: true, PreCheck: s.mayChangeKey, Summary: "Rotate an API key", Request: rotateRequest{}, Response: NewAPIKey{}, Handler: s.rotateKey},
+		{Method: "POST", Pattern: "/api/v1/roles", Permission: core.PermRolesManage, Summary: "Create a role", Request: roleBody{}, Status: 201, Response: Role{}, Handler: s.createRole},
+		{Method: "GET", Pattern: "/api/v1/roles", Permission: core.PermRolesView, Summary: "List roles", Response: List[Role]{}, Query: pageQuery{}, Handler: s.listRoles},
+		{Method: "GET", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesView, Summary: "Show a role", Response: Role{}, Handler: s.getRole},
+		{Method: "PUT", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesManage, Summary: "Replace a role", Request: roleBody{}, Response: Role{}, Handler: s.putRole},
 		{Method: "DELETE", Pattern: "/api/v1/roles/{id}", Permission: core.PermRolesManage, Summary: "Delete a role and its grants", Status: 204, Handler: s.deleteRole},
-		{Method: "GET", Pattern: "/api/v1/audit", Permission: core.PermAuditView, Summary: "List audit records, newest first", Handler: s.listAudit},
+		{Method: "GET", Pattern: "/api/v1/audit", Permission: core.PermAuditView, Summary: "List audit records, newest first; filters event, outcome, actor, key_id, client_ip (exact), since (inclusive), until (exclusive), RFC 3339", Response: List[AuditRecord]{}, Query: auditQuery{}, Handler: s.listAudit},
 		{Method: "POST", Pattern: "/api/v1/signing-keys/rotate", Permission: core.PermSigningKeysManage, Summary: "Rotate the token signing key of the caller's account", Status: 204, Handler: s.rotateSigningKey},
-		{Method: "GET", Pattern: "/api/v1/authenticators", Permission: core.PermAuthenticatorsManage, Summary: "List authenticator services", Handler: s.listAuthenticators},
-		{Method: "PUT", Pattern: "/api/v1/authenticators/{type}", Permission: core.PermAuthenticatorsManage, Summary: "Define an authenticator without a service id", Request: authenticatorBody{}, Handler: s.putAuthenticator},
-		{Method: "GET", Pattern: "/api/v1/authenticators/{type}", Permission: core.PermAuthenticatorsManage, Summary: "Show an authenticator without a service id", Handler: s.getAuthenticator},
+		{Method: "GET", Pattern: "/api/v1/authenticators", Permission: core.PermAuthenticatorsManage, Summary: "List authenticator services", Response: List[Authenticator]{}, Handler: s.listAuthenticators},
+		{Method: "PUT", Pattern: "/api/v1/authenticators/{type}", Permission: core.PermAuthenticatorsManage, Summary: "Define an authenticator without a service id", Request: authenticatorBody{}, Response: Authenticator{}, Handler: s.putAuthenticator},
+		{Method: "GET", Pattern: "/api/v1/authenticators/{type}", Permission: core.PermAuthenticatorsManage, Summary: "Show an authenticator without a service id", Response: Authenticator{}, Handler: s.getAuthenticator},
 		{Method: "DELETE", Pattern: "/api/v1/authenticators/{type}", Permission: core.PermAuthenticatorsManage, Summary: "Delete an authenticator without a service id", Status: 204, Handler: s.deleteAuthenticator},
-		{Method: "PUT", Pattern: "/api/v1/authenticators/{type}/{service_id}", Permission: core.PermAuthenticatorsManage, Summary: "Define an authenticator service", Request: authenticatorBody{}, Handler: s.putAuthenticator},
-		{Method: "GET", Pattern: "/api/v1/authenticators/{type}/{service_id}", Permission: core.PermAuthenticatorsManage, Summary: "Show an authenticator service", Handler: s.getAuthenticator},
+		{Method: "PUT", Pattern: "/api/v1/authenticators/{type}/{service_id}", Permission: core.PermAuthenticatorsManage, Summary: "Define an authenticator service", Request: authenticatorBody{}, Response: Authenticator{}, Handler: s.putAuthenticator},
+		{Method: "GET", Pattern: "/api/v1/authenticators/{type}/{service_id}", Permission: core.PermAuthenticatorsManage, Summary: "Show an authenticator service", Response: Authenticator{}, Handler: s.getAuthenticator},
 		{Method: "DELETE", Pattern: "/api/v1/authenticators/{type}/{service_id}", Permission: core.PermAuthenticatorsManage, Summary: "Delete an authenticator service", Status: 204, Handler: s.deleteAuthenticator},
 	}
+}
+
+// Security documents the credentials native routes take: an access token
+// or an API key, both as the bearer credential.
+func (s *Surface) Security(rt api.Route) []string {
+	if rt.Public && !rt.OptionalAuth {
+		return nil
+	}
+	return []string{api.SchemeBearer, api.SchemeAPIKey}
+}
+
+// Describe says what the surface is, for the OpenAPI document's tag.
+func (s *Surface) Describe() string {
+	return "keyward's own JSON API under /api/v1: tokens, API keys, users and hosts, roles and grants, MFA, audit, authenticators."
 }

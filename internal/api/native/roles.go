@@ -2,7 +2,10 @@ package native
 
 import (
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
@@ -83,16 +86,24 @@ func (s *Surface) deleteRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 func (s *Surface) listAudit(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	q := r.URL.Query()
 	var limit, offset int
-	for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
+	for _, name := range []string{"limit", "offset"} {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
 				return &core.Error{Kind: core.Invalid, Field: name, Msg: name + " must be a non-negative integer"}
 			}
-			*dst = n
+			if name == "limit" {
+				limit = n
+			} else {
+				offset = n
+			}
 		}
 	}
-	rs, total, err := s.core.ListAudit(r.Context(), rc.Access, limit, offset)
+	f, err := auditFilter(q)
+	if err != nil {
+		return err
+	}
+	rs, total, err := s.core.ListAuditFiltered(r.Context(), rc.Access, f, limit, offset)
 	if err != nil {
 		return err
 	}
@@ -101,6 +112,38 @@ func (s *Surface) listAudit(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	}
 	api.WriteJSON(w, http.StatusOK, List[AuditRecord]{Items: rs, Total: total})
 	return nil
+}
+
+// auditFilter reads the audit listing's filters: exact matches, client_ip
+// an address, since/until RFC 3339 times.
+func auditFilter(q url.Values) (core.AuditFilter, error) {
+	f := core.AuditFilter{Event: q.Get("event"), Outcome: q.Get("outcome"), Actor: q.Get("actor"), KeyID: q.Get("key_id")}
+	if f.Outcome != "" && f.Outcome != "success" && f.Outcome != "failure" {
+		return f, &core.Error{Kind: core.Invalid, Field: "outcome", Msg: "outcome must be success or failure"}
+	}
+	if v := q.Get("client_ip"); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			return f, &core.Error{Kind: core.Invalid, Field: "client_ip", Msg: "client_ip must be an IP address"}
+		}
+		f.ClientIP = a.Unmap().String()
+	}
+	for _, name := range []string{"since", "until"} {
+		v := q.Get(name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return f, &core.Error{Kind: core.Invalid, Field: name, Msg: name + " must be an RFC 3339 time"}
+		}
+		if name == "since" {
+			f.Since = t
+		} else {
+			f.Until = t
+		}
+	}
+	return f, nil
 }
 
 func (s *Surface) rotateSigningKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {

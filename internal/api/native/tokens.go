@@ -71,7 +71,10 @@ func (s *Surface) introspect(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	if tok == "" {
 		return &core.Error{Kind: core.Invalid, Field: "token", Msg: "token is required"}
 	}
-	in := s.core.Introspect(r.Context(), rc.Caller, tok)
+	in, err := s.core.Introspect(r.Context(), rc.Caller, tok)
+	if err != nil {
+		return err
+	}
 	out := introspection{Active: in.Active}
 	if in.Active {
 		out = introspection{Active: true, Subject: in.Subject, Account: in.Account, ExpiresAt: in.ExpiresAt, IssuedAt: in.IssuedAt,

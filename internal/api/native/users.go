@@ -23,6 +23,7 @@ type userCreate struct {
 	Source       string            `json:"source"`
 	Settings     json.RawMessage   `json:"settings"`
 	Annotations  map[string]string `json:"annotations"`
+	Customer     string            `json:"customer"`
 }
 
 func (s *Surface) createUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
@@ -33,7 +34,7 @@ func (s *Surface) createUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	p, key, err := s.core.CreatePrincipal(r.Context(), rc.Access, core.PrincipalSpec{
 		Login: req.Login, Kind: req.Kind, Password: req.Password, RestrictedTo: req.RestrictedTo, Email: req.Email,
 		DisplayName: req.DisplayName, FullName: req.FullName, Attributes: req.Attributes, Tags: req.Tags, Source: req.Source,
-		Settings: req.Settings, Annotations: req.Annotations})
+		Settings: req.Settings, Annotations: req.Annotations, Customer: req.Customer})
 	if err != nil {
 		return err
 	}
@@ -98,6 +99,7 @@ type userPatch struct {
 	Settings     *json.RawMessage   `json:"settings"`
 	Login        *string            `json:"login"`
 	Kind         *string            `json:"kind"`
+	Customer     *string            `json:"customer"`
 }
 
 func (s *Surface) patchUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
@@ -113,7 +115,8 @@ func (s *Surface) patchUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	}
 	p, err := s.core.UpdatePrincipal(r.Context(), rc.Access, r.PathValue("id"), core.PrincipalPatch{
 		Password: req.Password, RestrictedTo: req.RestrictedTo, Annotations: req.Annotations, Status: req.Status, Email: req.Email,
-		DisplayName: req.DisplayName, FullName: req.FullName, Attributes: req.Attributes, Tags: req.Tags, Source: req.Source, Settings: req.Settings})
+		DisplayName: req.DisplayName, FullName: req.FullName, Attributes: req.Attributes, Tags: req.Tags, Source: req.Source, Settings: req.Settings,
+		Customer: req.Customer})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,8 @@ type User struct {
 	RestrictedTo []string          `json:"restricted_to"`
 	Annotations  map[string]string `json:"annotations"`
 	HasPassword  bool              `json:"has_password"`
-	MFA          string            `json:"mfa"` // none, enrolling or enabled; the seed is never shown here
+	MFA          string            `json:"mfa"`      // none, enrolling or enabled; the seed is never shown here
+	Customer     string            `json:"customer"` // "" when none
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
 }
@@ -33,7 +34,8 @@ type User struct {
 func userView(p model.Principal) User {
 	u := User{ID: p.ID, Login: p.Login, Kind: string(p.Kind), RoleID: p.RoleID(), Email: p.Email, DisplayName: p.DisplayName,
 		FullName: p.FullName, Attributes: p.Attributes, Tags: p.Tags, Source: p.Source, Settings: p.Settings, Status: p.Status,
-		RestrictedTo: p.RestrictedTo, Annotations: p.Annotations, HasPassword: p.PasswordHash != "", MFA: p.MFA, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+		RestrictedTo: p.RestrictedTo, Annotations: p.Annotations, HasPassword: p.PasswordHash != "", MFA: p.MFA, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+		Customer: p.Customer}
 	if u.MFA == "" {
 		u.MFA = model.MFANone
 	}

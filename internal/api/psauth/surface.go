@@ -104,9 +104,9 @@ func SessionCookie(r *http.Request) string {
 // Routes is the PS-Auth route table.
 func (s *Surface) Routes() []api.Route {
 	return []api.Route{
-		{Method: "POST", Pattern: Base + "Auth/SignAppin", Public: true, Summary: "Sign in with a PS-Auth header (or an OAuth token): sets ASP.NET_SessionId", Response: SignAppinResponse{}, Handler: s.signAppin},
-		{Method: "POST", Pattern: Base + "Auth/Signout", Public: true, Summary: "End the session named by the cookie; always 200", Handler: s.signout},
-		{Method: "POST", Pattern: Base + "Auth/connect/token", Public: true, Summary: "OAuth client credentials of an API access policy (form client_id, client_secret, grant_type)", Response: TokenResponse{}, Handler: s.token},
+		{Method: "POST", Pattern: Base + "Auth/SignAppin", Public: true, Summary: "Sign in with a PS-Auth header (or an OAuth token): sets ASP.NET_SessionId", Response: SignAppinResponse{}, Errors: signinErrors, Handler: s.signAppin},
+		{Method: "POST", Pattern: Base + "Auth/Signout", Public: true, Summary: "End the session named by the cookie; always 200", Response: api.NoBody, Handler: s.signout},
+		{Method: "POST", Pattern: Base + "Auth/connect/token", Public: true, Summary: "OAuth client credentials of an API access policy (form client_id, client_secret, grant_type)", Request: api.Media{"application/x-www-form-urlencoded": tokenForm{}}, Response: TokenResponse{}, Errors: signinErrors, Handler: s.token},
 		{Method: "GET", Pattern: Base + "Configuration/Version", SelfService: true, Summary: "The keyward version (needs a session cookie)", Response: VersionResponse{}, Handler: s.version},
 	}
 }

@@ -51,8 +51,11 @@ func CheckURL(s string) error {
 	return nil
 }
 
-// getJSON fetches url and decodes its JSON body into v.
-func getJSON(ctx context.Context, c *http.Client, u string, v any) error {
+// getJSON fetches url and decodes its JSON body into v, counting the
+// fetch as kind (jwks or discovery) in the outside-fetch metrics.
+func getJSON(ctx context.Context, c *http.Client, kind, u string, v any) (err error) {
+	start := time.Now()
+	defer func() { observeFetch(kind, err, time.Since(start)) }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("build request for %s: %w", u, err)
@@ -89,7 +92,7 @@ type Discovery struct {
 func Discover(ctx context.Context, c *http.Client, providerURI string) (Discovery, error) {
 	var d Discovery
 	u := strings.TrimRight(providerURI, "/") + "/.well-known/openid-configuration"
-	if err := getJSON(ctx, c, u, &d); err != nil {
+	if err := getJSON(ctx, c, "discovery", u, &d); err != nil {
 		return d, &authn.FetchError{Discovery: true, URI: providerURI, Err: err}
 	}
 	if d.JWKSURI == "" {

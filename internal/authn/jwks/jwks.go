@@ -85,7 +85,7 @@ func (k *KeySet) Fetch(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		return &authn.FetchError{URI: uri, Err: err}
 	}
 	var set jose.JSONWebKeySet
-	if err := getJSON(ctx, k.client, uri, &set); err != nil {
+	if err := getJSON(ctx, k.client, "jwks", uri, &set); err != nil {
 		return nil, fail(err)
 	}
 	if len(set.Keys) == 0 {

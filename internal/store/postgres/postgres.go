@@ -6,7 +6,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,46 +42,98 @@ const maxAttempts = 12
 // with 40001; then they read the head with SELECT ... FOR UPDATE.
 type Store struct {
 	*sqlstore.Store
-	db *database
+	db         *database
+	listen     *pgx.ConnConfig
+	stopLinker context.CancelFunc
+	linkerDone chan struct{}
 }
+
+// Options bound how the store uses PostgreSQL.
+type Options struct {
+	// Timeout is the longest any call waits on PostgreSQL (connection,
+	// statements, commit); pooled connections also get it as
+	// statement_timeout. 0 means DefaultTimeout.
+	Timeout time.Duration
+	// MaxConns sizes the pool; 0 means max(4, cores). The change listener
+	// is one more connection.
+	MaxConns int
+}
+
+// DefaultTimeout is Options.Timeout's default.
+const DefaultTimeout = 5 * time.Second
 
 // Open connects to the database named by dsn (a pgx connection string) and
 // migrates it; audit records are chained under key.
 func Open(ctx context.Context, dsn string, key *audit.Key) (*Store, error) {
+	return OpenWith(ctx, dsn, key, Options{})
+}
+
+// OpenWith is Open with opts.
+func OpenWith(ctx context.Context, dsn string, key *audit.Key, opts Options) (*Store, error) {
 	if key == nil {
 		return nil, errors.New("open postgres: no audit chain key")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = max(4, runtime.NumCPU())
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	cfg.MaxConns = int32(min(opts.MaxConns, math.MaxInt32))
+	cfg.ConnConfig.ConnectTimeout = opts.Timeout
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(opts.Timeout.Milliseconds(), 10)
+	// The listener keeps its own connection, outside the pool and without
+	// a statement timeout of its own (LISTEN waits for ever by design).
+	lcfg := cfg.ConnConfig.Copy()
+	lcfg.ConnectTimeout = listenConnectTimeout
+	delete(lcfg.RuntimeParams, "statement_timeout")
+	lcfg.RuntimeParams["application_name"] = fmt.Sprintf("keyward-listener-%d-%x", os.Getpid(), rand.Uint32())
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "keyward"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	d := &database{pool: pool}
-	if err := pool.Ping(ctx); err != nil {
+	d := &database{pool: pool, timeout: opts.Timeout}
+	if err := d.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
 	if err == nil {
 		// PostgreSQL runs several statements in one simple-protocol Exec.
-		err = sqlstore.Migrate(ctx, d, ms, func(s string) []string { return []string{s} })
+		err = sqlstore.Migrate(ctx, d, sqlstore.WithAuditSteps(ms, key, false), func(s string) []string { return []string{s} })
 	}
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &Store{Store: sqlstore.New(d, key), db: d}, nil
+	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{})}
+	st.Store.UsePendingAudit()
+	var lctx context.Context
+	lctx, st.stopLinker = context.WithCancel(context.Background())
+	go st.runLinker(lctx, st.linkerDone)
+	return st, nil
 }
 
 // database implements sqlstore.DB.
 type database struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	timeout time.Duration
 }
 
 func (d *database) Write(ctx context.Context, opts sqlstore.TxOptions, fn func(sqlstore.Querier) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return unavailable(d.write(ctx, opts, fn))
+}
+
+func (d *database) write(ctx context.Context, opts sqlstore.TxOptions, fn func(sqlstore.Querier) error) error {
 	txo := pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 	if opts.Isolation == sqlstore.Serializable {
 		txo.IsoLevel = pgx.Serializable
@@ -140,6 +199,12 @@ func retryable(err error) bool {
 }
 
 func (d *database) Read(ctx context.Context, fn func(sqlstore.Querier) error) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return unavailable(d.read(ctx, fn))
+}
+
+func (d *database) read(ctx context.Context, fn func(sqlstore.Querier) error) error {
 	tx, err := d.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("begin read: %w", err)
@@ -151,11 +216,25 @@ func (d *database) Read(ctx context.Context, fn func(sqlstore.Querier) error) er
 	return tx.Commit(ctx)
 }
 
-func (d *database) Pool() sqlstore.Querier { return querier{d.pool, store.ErrNotFound} }
+func (d *database) Pool() sqlstore.Querier { return poolQuerier{d} }
 
 func (d *database) Time(t time.Time) any { return sqlstore.Micro(t) }
 
 func (d *database) ForUpdate() string { return " FOR UPDATE" }
+
+// Channel is the notification channel of committed changes.
+const Channel = "keyward_changes"
+
+// Notify runs pg_notify in the transaction q, so each payload reaches every
+// listener when, and only if, q commits.
+func (d *database) Notify(ctx context.Context, q sqlstore.Querier, payloads []string) error {
+	for _, p := range payloads {
+		if _, err := q.Exec(ctx, "SELECT pg_notify('"+Channel+"', $1)", p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (d *database) Classify(err error) sqlstore.ErrClass {
 	var pe *pgconn.PgError
@@ -170,7 +249,11 @@ func (d *database) Classify(err error) sqlstore.ErrClass {
 	return sqlstore.ErrOther
 }
 
-func (d *database) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
+func (d *database) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return unavailable(d.pool.Ping(ctx))
+}
 
 func (d *database) Close() error {
 	d.pool.Close()
@@ -214,3 +297,74 @@ type textRows struct {
 }
 
 func (r textRows) Err() error { return badText(r.Rows.Err(), r.badText) }
+
+// poolQuerier runs single statements on the pool, each bounded by the
+// store's timeout (a query's until its rows are closed).
+type poolQuerier struct{ d *database }
+
+func (p poolQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.d.timeout)
+	defer cancel()
+	n, err := querier{p.d.pool, store.ErrNotFound}.Exec(ctx, query, args...)
+	return n, unavailable(err)
+}
+
+func (p poolQuerier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.d.timeout)
+	rows, err := querier{p.d.pool, store.ErrNotFound}.Query(ctx, query, args...)
+	if err != nil {
+		cancel()
+		return nil, unavailable(err)
+	}
+	return timedRows{rows, cancel}, nil
+}
+
+// timedRows ends its query's deadline when closed.
+type timedRows struct {
+	sqlstore.Rows
+	cancel context.CancelFunc
+}
+
+func (r timedRows) Err() error { return unavailable(r.Rows.Err()) }
+
+func (r timedRows) Close() {
+	r.Rows.Close()
+	r.cancel()
+}
+
+// unavailable marks an error that means PostgreSQL could not be reached or
+// did not answer in time (no connection, a broken one, a timeout, a server
+// shutting down or out of connections) as store.ErrUnavailable, so no
+// caller mistakes it for an answer. Errors PostgreSQL gave as an answer
+// (constraints, bad text, serialization after every retry) and errors of
+// the caller's own making pass unchanged.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "08", "53", "57", "58":
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne), pgconn.Timeout(err), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), isClosedConn(err):
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}
+
+// isClosedConn reports pgx's errors for a connection that broke earlier.
+func isClosedConn(err error) bool {
+	var se interface{ SafeToRetry() bool }
+	if errors.As(err, &se) {
+		return true // pgconn marks failures to send or receive this way
+	}
+	return strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "closed pool")
+}

@@ -83,10 +83,7 @@ func TestTamper(t *testing.T) {
 	testDSN(t)
 	storetest.RunTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
 		s := openFresh(t)
-		return s, func(q string, args ...any) error {
-			_, err := s.db.pool.Exec(context.Background(), q, args...)
-			return err
-		}
+		return s, tamper(s)
 	})
 }
 
@@ -94,10 +91,7 @@ func TestRekey(t *testing.T) {
 	testDSN(t)
 	storetest.RunRekey(t, func(t *testing.T) (store.Store, storetest.Exec) {
 		s := openFresh(t)
-		return s, func(q string, args ...any) error {
-			_, err := s.db.pool.Exec(context.Background(), q, args...)
-			return err
-		}
+		return s, tamper(s)
 	})
 }
 
@@ -201,9 +195,18 @@ func TestPruneTamper(t *testing.T) {
 	testDSN(t)
 	storetest.RunPruneTamper(t, func(t *testing.T) (store.Store, storetest.Exec) {
 		s := openFresh(t)
-		return s, func(q string, args ...any) error {
-			_, err := s.db.pool.Exec(context.Background(), q, args...)
+		return s, tamper(s)
+	})
+}
+
+// tamper runs a statement behind the store's back, once every pending audit
+// record is in the chain (as a tamperer finds it).
+func tamper(s *Store) storetest.Exec {
+	return func(q string, args ...any) error {
+		if _, err := s.LinkPending(context.Background(), true); err != nil {
 			return err
 		}
-	})
+		_, err := s.db.pool.Exec(context.Background(), q, args...)
+		return err
+	}
 }

@@ -87,6 +87,9 @@ type journal struct {
 	broken error // a file could not be cut back after a failed write
 	closed bool
 	wake   chan struct{}
+
+	// failures counts failed ingests, for metrics.
+	failures atomic.Int64
 }
 
 // openJournal opens (creating) the journal files of the database at path
@@ -302,6 +305,7 @@ func (j *journal) ingested(recs []audit.Record, err error, head int64) {
 		}
 		j.pending = append(recs[i:len(recs):len(recs)], j.pending...)
 		j.failed.Store(&err)
+		j.failures.Add(1)
 		if i > 0 {
 			j.emptyUpTo(head)
 		}

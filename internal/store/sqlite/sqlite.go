@@ -30,7 +30,8 @@ var migrations embed.FS
 // read while the writer writes.
 type Store struct {
 	*sqlstore.Store
-	db *database
+	db     *database
+	replay *replayCache
 }
 
 // Open opens (creating if needed) and migrates the database at path; audit
@@ -87,9 +88,14 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 		d.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	// A journal left by a keyward from before keyed chaining may start the
+	// chain with unkeyed records: then the genesis the migration signs is
+	// the unkeyed one.
+	recs, _ := j.load()
+	firstUnkeyed := len(recs) > 0 && recs[0].Seq == 1 && !recs[0].Keyed
 	ms, err := sqlstore.LoadMigrations(migrations, "migrations")
 	if err == nil {
-		err = sqlstore.Migrate(ctx, d, ms, sqlstore.SplitStatements)
+		err = sqlstore.Migrate(ctx, d, sqlstore.WithAuditSteps(ms, key, firstUnkeyed), sqlstore.SplitStatements)
 	}
 	d.st = sqlstore.New(d, key)
 	if err == nil {
@@ -103,7 +109,7 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 	}
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.ingester(d.stop, d.done)
-	return &Store{Store: d.st, db: d}, nil
+	return &Store{Store: d.st, db: d, replay: newReplayCache(DefaultReplayEntries)}, nil
 }
 
 // OpenReadOnly opens the database at path for reading only, beside a
@@ -122,7 +128,7 @@ func OpenReadOnly(ctx context.Context, path string, key *audit.Key) (*Store, err
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	d := &database{r: r}
-	return &Store{Store: sqlstore.New(d, key), db: d}, nil
+	return &Store{Store: sqlstore.New(d, key), db: d, replay: newReplayCache(DefaultReplayEntries)}, nil
 }
 
 // AppendAudit seals evs after the chain's head and writes them to the audit
@@ -146,6 +152,14 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 		return nil, 0, fmt.Errorf("list audit: %w", err)
 	}
 	return s.Store.ListAudit(ctx, account, limit, offset)
+}
+
+// ListAuditFiltered brings the journal into the table, then lists it.
+func (s *Store) ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
+	if err := s.db.ingest(ctx); err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	return s.Store.ListAuditFiltered(ctx, account, f, limit, offset)
 }
 
 // AuditSince brings the journal into the table, then reads it.
@@ -340,6 +354,10 @@ func (d *database) Pool() sqlstore.Querier { return querier{c: d.r, d: d} }
 func (d *database) Time(t time.Time) any { return sqlstore.Micro(t).Format(sqlstore.TimeLayout) }
 
 func (d *database) ForUpdate() string { return "" }
+
+// Notify does nothing: one process holds an SQLite store, so no other
+// instance has caches to refresh.
+func (d *database) Notify(context.Context, sqlstore.Querier, []string) error { return nil }
 
 func (d *database) Classify(err error) sqlstore.ErrClass {
 	var se *sqlite.Error

@@ -10,7 +10,7 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-const apiRegCols = "id, account, name, type, enforce_mfa, client_cert_required, password_required, verify_psrun, allowed, rules, run_as, access_token_minutes, client_id, key_hash, key_sealed, key_last4, psrun_sealed, created_at, updated_at, key_rotated_at, last_used_at"
+const apiRegCols = "id, account, name, type, enforce_mfa, client_cert_required, password_required, verify_psrun, allowed, rules, run_as, access_token_minutes, client_id, key_hash, key_sealed, key_last4, psrun_sealed, created_at, updated_at, key_rotated_at, last_used_at, defined_by"
 
 func scanAPIReg(r Rows) (model.APIRegistration, error) {
 	var g model.APIRegistration
@@ -18,7 +18,7 @@ func scanAPIReg(r Rows) (model.APIRegistration, error) {
 	err := r.Scan(&g.ID, &g.Account, &g.Name, &g.Type, &g.EnforceMFA, &g.ClientCertRequired, &g.PasswordRequired,
 		&g.VerifyPSRUN, jsonCol{&g.Allowed}, jsonCol{&g.Rules}, &g.RunAs, &g.AccessTokenMinutes, &clientID, &g.KeyHash,
 		&g.KeySealed, &g.KeyLast4, &g.PSRUNSealed, timeCol{&g.CreatedAt}, timeCol{&g.UpdatedAt},
-		nullTimeCol{&g.KeyRotatedAt}, nullTimeCol{&g.LastUsedAt})
+		nullTimeCol{&g.KeyRotatedAt}, nullTimeCol{&g.LastUsedAt}, &g.DefinedBy)
 	if clientID != nil {
 		g.ClientID = *clientID
 	}
@@ -36,7 +36,7 @@ func (s *Store) apiRegArgs(g model.APIRegistration) ([]any, error) {
 	}
 	return []any{g.ID, g.Account, g.Name, g.Type, g.EnforceMFA, g.ClientCertRequired, g.PasswordRequired, g.VerifyPSRUN,
 		js[0], js[1], g.RunAs, g.AccessTokenMinutes, clientID, g.KeyHash, g.KeySealed, g.KeyLast4, g.PSRUNSealed,
-		s.db.Time(g.CreatedAt), s.db.Time(g.UpdatedAt), s.optTime(g.KeyRotatedAt), s.optTime(g.LastUsedAt)}, nil
+		s.db.Time(g.CreatedAt), s.db.Time(g.UpdatedAt), s.optTime(g.KeyRotatedAt), s.optTime(g.LastUsedAt), g.DefinedBy}, nil
 }
 
 // CreateAPIRegistration stores g; its account must exist.
@@ -48,8 +48,8 @@ func (s *Store) CreateAPIRegistration(ctx context.Context, g model.APIRegistrati
 	if err != nil {
 		return fmt.Errorf("create api registration %s: %w", g.ID, err)
 	}
-	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
-		_, err := q.Exec(ctx, "INSERT INTO api_registrations ("+apiRegCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)", args...)
+	err = s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
+		_, err := q.Exec(ctx, "INSERT INTO api_registrations ("+apiRegCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)", args...)
 		return s.constraint(err)
 	})
 	if err != nil {
@@ -121,7 +121,7 @@ func (s *Store) ListAPIRegistrations(ctx context.Context, account string, p stor
 // registration's sessions in the same transaction.
 func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, update func(model.APIRegistration) (model.APIRegistration, error), evs ...audit.Event) (model.APIRegistration, error) {
 	var out model.APIRegistration
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, uncached, func(q Querier) error {
 		old, err := s.getAPIReg(ctx, q, "account = $1 AND id = $2"+s.db.ForUpdate(), account, id)
 		if err != nil {
 			return err
@@ -138,7 +138,7 @@ func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, u
 		_, err = q.Exec(ctx, `UPDATE api_registrations SET name = $3, type = $4, enforce_mfa = $5, client_cert_required = $6,
 			password_required = $7, verify_psrun = $8, allowed = $9, rules = $10, run_as = $11, access_token_minutes = $12,
 			client_id = $13, key_hash = $14, key_sealed = $15, key_last4 = $16, psrun_sealed = $17, created_at = $18,
-			updated_at = $19, key_rotated_at = $20, last_used_at = $21 WHERE id = $1 AND account = $2`, args...)
+			updated_at = $19, key_rotated_at = $20, last_used_at = $21, defined_by = $22 WHERE id = $1 AND account = $2`, args...)
 		if err != nil {
 			return s.constraint(err)
 		}
@@ -156,7 +156,7 @@ func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, u
 
 // DeleteAPIRegistration removes the registration and its sessions.
 func (s *Store) DeleteAPIRegistration(ctx context.Context, account, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		if _, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE registration_id = $1 AND account = $2", id, account); err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ const sessionCols = "hash, account, kind, registration_id, principal_id, level, 
 
 // CreateSurfaceSession stores a session; its registration must exist.
 func (s *Store) CreateSurfaceSession(ctx context.Context, ss model.SurfaceSession, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO surface_sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
 			ss.Hash, ss.Account, ss.Kind, ss.RegistrationID, ss.PrincipalID, ss.Level, s.db.Time(ss.CreatedAt),
 			s.db.Time(ss.LastUsedAt), s.db.Time(ss.ExpiresAt))
@@ -244,7 +244,7 @@ func (s *Store) TouchSurfaceSession(ctx context.Context, hash []byte, at, expire
 
 // DeleteSurfaceSession ends a session, if it exists.
 func (s *Store) DeleteSurfaceSession(ctx context.Context, hash []byte, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		_, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE hash = $1", hash)
 		return err
 	})

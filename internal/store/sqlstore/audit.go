@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,10 +90,34 @@ func (c *nameCache) get(name string) (int64, bool) {
 	return id, ok
 }
 
-// Remember makes the names of a committed transaction known.
+// Keys of Names that are not names (no name holds a NUL byte: audit.clean
+// replaces it): the head a transaction wrote, and the head it found moved
+// back (audit.head_rollback).
+const (
+	headKey     = "\x00head"
+	rollbackKey = "\x00rollback"
+)
+
+// Remember makes the names of a committed transaction known, and the
+// chain head it wrote.
 func (s *Store) Remember(fresh Names) {
 	if len(fresh) == 0 {
 		return
+	}
+	if head, ok := fresh[headKey]; ok {
+		delete(fresh, headKey)
+		if from, ok := fresh[rollbackKey]; ok {
+			delete(fresh, rollbackKey)
+			slog.Error("audit: the chain head went back under this keyward (records removed, or the database restored): recorded as audit.head_rollback",
+				"from", from, "to", head)
+			s.head.Store(head)
+		}
+		for {
+			cur := s.head.Load()
+			if head <= cur || s.head.CompareAndSwap(cur, head) {
+				break
+			}
+		}
 	}
 	c := &s.names
 	c.mu.Lock()
@@ -168,15 +193,38 @@ func auditInsertSQL(n int) string {
 	return q
 }
 
-// appendAudit seals evs after the current head and writes them and the new
-// head with q, which must be a transaction that holds the audit lock.
+// appendAudit writes evs with q in a write transaction: to audit_pending
+// when the store links records apart (UsePendingAudit), else into the chain
+// (q must then hold the audit lock; new names go to fresh).
 func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event, fresh Names) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if s.pending {
+		return s.insertPending(ctx, q, evs)
+	}
+	return s.chainAudit(ctx, q, evs, fresh)
+}
+
+// chainAudit seals evs after the current head and writes them and the new
+// head with q, which must be a transaction that holds the audit lock.
+func (s *Store) chainAudit(ctx context.Context, q Querier, evs []audit.Event, fresh Names) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	seq, prev, err := s.readHead(ctx, q, s.db.ForUpdate())
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
+	}
+	if seen := s.head.Load(); seq < seen {
+		// Someone with the database moved the head back (removed the
+		// newest records) under this process: say so in the chain, after
+		// what is appended now, so the newest record tells.
+		evs = append(evs[:len(evs):len(evs)], audit.Event{Time: time.Now(), Account: evs[0].Account, Event: HeadRollbackEvent,
+			Outcome: audit.Failure, Actor: "keyward", RequestID: evs[0].RequestID,
+			Detail: fmt.Sprintf("the chain head went back from seq %d to %d under this keyward: records %d-%d were removed, or the database was restored; sequence numbers %d-%d are used again",
+				seen, seq, seq+1, seen, seq+1, seen)})
+		fresh[rollbackKey] = seen
 	}
 	recs := make([]audit.Record, len(evs))
 	now := time.Now()
@@ -188,8 +236,13 @@ func (s *Store) appendAudit(ctx context.Context, q Querier, evs []audit.Event, f
 		recs[i] = s.key.Seal(seq, prev, ev)
 		prev = recs[i].Hash
 	}
+	fresh[headKey] = seq
 	return s.InsertRecords(ctx, q, recs, fresh)
 }
+
+// HeadRollbackEvent is the event of the record a store appends when it
+// finds the chain head below one it committed itself.
+const HeadRollbackEvent = "audit.head_rollback"
 
 // AuditHead returns the sequence number and hash of the last record in the
 // table (0 and audit.GenesisHash when there is none).
@@ -208,7 +261,7 @@ func (s *Store) readHead(ctx context.Context, q Querier, suffix string) (int64, 
 	return seq, hash, nil
 }
 
-// AuditCheckpoint returns the checkpoint pruning left (audit.Genesis when
+// AuditCheckpoint returns the checkpoint pruning left (the signed genesis when
 // nothing was pruned).
 func (s *Store) AuditCheckpoint(ctx context.Context, q Querier) (audit.Checkpoint, error) {
 	var cp audit.Checkpoint
@@ -268,17 +321,29 @@ func (s *Store) InsertRecords(ctx context.Context, q Querier, recs []audit.Recor
 	return nil
 }
 
-// write runs fn and appends evs in one write transaction.
-func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, fn func(Querier) error) error {
+// write runs fn and appends evs in one write transaction: the single write
+// path. When fn succeeds, what note names (see changed) is announced to the
+// other instances in the same transaction (DB.Notify), so a change is
+// announced if and only if it commits.
+func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, note func() []string, fn func(Querier) error) error {
 	var fresh Names
-	err := s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0}, func(q Querier) error {
+	err := s.db.Write(ctx, TxOptions{Isolation: iso, LockAudit: len(evs) > 0 && !s.pending}, func(q Querier) error {
 		fresh = Names{} // a backend may run fn again
 		if fn != nil {
 			if err := fn(q); err != nil {
 				return err
 			}
 		}
-		return s.appendAudit(ctx, q, evs, fresh)
+		if err := s.appendAudit(ctx, q, evs, fresh); err != nil {
+			return err
+		}
+		if note == nil {
+			return nil
+		}
+		if err := s.db.Notify(ctx, q, note()); err != nil {
+			return fmt.Errorf("announce change: %w", err)
+		}
+		return nil
 	})
 	if err == nil {
 		s.Remember(fresh)
@@ -286,12 +351,31 @@ func (s *Store) write(ctx context.Context, iso Isolation, evs []audit.Event, fn 
 	return err
 }
 
+// changed names the cached objects a write changes, as the payloads of its
+// change notification: key:<account>:<id>, principal:<account>:<id>,
+// grants:<account>:<principal id>, role:<account>:<id>, signing-keys,
+// authenticator:<account>:<type>/<service id>, account:<name>.
+func changed(payloads ...string) func() []string {
+	return func() []string { return payloads }
+}
+
+// uncached is the note of a write whose objects no instance caches (API
+// registrations, surface sessions, signature keys and idempotency records
+// are read from the store on every use): nothing to announce.
+var uncached func() []string
+
 // AppendAudit appends evs in one transaction, in order.
 func (s *Store) AppendAudit(ctx context.Context, evs ...audit.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.write(ctx, ReadCommitted, evs, nil); err != nil {
+	if s.pending {
+		if err := s.appendPending(ctx, evs); err != nil {
+			return fmt.Errorf("append %d audit events: %w", len(evs), err)
+		}
+		return nil
+	}
+	if err := s.write(ctx, ReadCommitted, evs, nil, nil); err != nil {
 		return fmt.Errorf("append %d audit events: %w", len(evs), err)
 	}
 	return nil
@@ -307,6 +391,55 @@ func keyedInt(keyed bool) int {
 // ListAudit returns one page of account's records ("" for every account),
 // newest first, and how many there are.
 func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int) ([]audit.Record, int, error) {
+	return s.ListAuditFiltered(ctx, account, audit.Filter{}, limit, offset)
+}
+
+// auditWhere is the WHERE clause (with its arguments) of account's records
+// ("" for every account) that f matches.
+func auditWhere(account string, f audit.Filter) (string, []any) {
+	var conds []string
+	var args []any
+	name := func(col, v string) {
+		args = append(args, v)
+		conds = append(conds, "e."+col+" = (SELECT id FROM audit_names WHERE name = $"+strconv.Itoa(len(args))+")")
+	}
+	if account != "" {
+		name("account", account)
+	}
+	if f.Event != "" {
+		name("event", f.Event)
+	}
+	if f.Outcome != "" {
+		name("outcome", f.Outcome)
+	}
+	if f.Actor != "" {
+		name("actor", f.Actor)
+	}
+	if f.KeyID != "" {
+		args = append(args, f.KeyID)
+		conds = append(conds, "e.key_id = $"+strconv.Itoa(len(args)))
+	}
+	if f.ClientIP != "" {
+		args = append(args, f.ClientIP)
+		conds = append(conds, "e.client_ip = $"+strconv.Itoa(len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, f.Since.UnixMicro())
+		conds = append(conds, "e.time_us >= $"+strconv.Itoa(len(args)))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, f.Until.UnixMicro())
+		conds = append(conds, "e.time_us < $"+strconv.Itoa(len(args)))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListAuditFiltered returns one page of account's records ("" for every
+// account) that f matches, newest first, and how many match.
+func (s *Store) ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
 	if limit <= 0 {
 		limit = 100
 	}
@@ -318,14 +451,12 @@ func (s *Store) ListAudit(ctx context.Context, account string, limit, offset int
 		if err != nil {
 			return err
 		}
-		var where string
-		var args []any
-		if account == "" {
+		where, args := auditWhere(account, f)
+		if where == "" {
 			// The chain has no gaps, so the head's seq less the
 			// checkpoint's is the count.
 			total, err = count(ctx, q, "SELECT seq - $1 FROM audit_head WHERE id = 1", cp.Seq)
 		} else {
-			where, args = " WHERE e.account = (SELECT id FROM audit_names WHERE name = $1)", []any{account}
 			total, err = count(ctx, q, "SELECT count(*) FROM audit_events e"+where, args...)
 		}
 		if err != nil {
@@ -513,7 +644,7 @@ func (s *Store) RekeyAudit(ctx context.Context, ev audit.Event) (audit.Check, er
 			return fmt.Errorf("move audit head: %w", err)
 		}
 		ev.Detail = fmt.Sprintf("chained records %d-%d again under the audit key; %d of them were unkeyed", cp.Seq+1, cp.Seq+c.Records, c.Unkeyed)
-		return s.appendAudit(ctx, q, []audit.Event{ev}, fresh)
+		return s.chainAudit(ctx, q, []audit.Event{ev}, fresh)
 	})
 	if err != nil {
 		return audit.Check{}, fmt.Errorf("rekey audit: %w", err)
@@ -531,30 +662,58 @@ const pruneChunk = 50000
 // checkpoint after each. Only a prefix of the chain goes: it stops at the
 // first record at or after before, even if later ones are older. Each
 // removed record is verified first: a broken chain is refused, since
-// removing the evidence would hide it. The last transaction appends ev,
-// with what was removed as its Detail; nothing to remove appends nothing.
+// removing the evidence would hide it, and so is an unkeyed record (anyone
+// can write one: removing it under a keyed checkpoint would launder a
+// forgery). Every transaction appends ev, with what it removed as its
+// Detail and the checkpoint it left as its Subject (audit.CheckpointSubject),
+// so the checkpoint is vouched for even when a later transaction fails;
+// nothing to remove appends nothing.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, ev audit.Event) (store.AuditPrune, error) {
 	var p store.AuditPrune
 	for {
 		var fresh Names
 		done := false
-		err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted, LockAudit: true}, func(q Querier) error {
-			fresh = Names{}
+		q := p
+		err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted, LockAudit: true}, func(tx Querier) error {
+			fresh, q = Names{}, p // a backend may run fn again
 			var err error
-			done, err = s.pruneChunk(ctx, q, before, ev, &p, fresh)
+			done, err = s.pruneChunk(ctx, tx, before, ev, &q, fresh)
 			return err
 		})
 		if err != nil {
 			if p.To != 0 {
-				return p, fmt.Errorf("prune audit: records %d-%d were removed, then: %w", p.From, p.To, err)
+				return p, fmt.Errorf("prune audit: records %d-%d were removed (recorded as audit.prune), then: %w", p.From, p.To, err)
 			}
 			return p, fmt.Errorf("prune audit: %w", err)
 		}
+		p = q
 		s.Remember(fresh)
 		if done {
 			return p, nil
 		}
 	}
+}
+
+// pruneRecord reports whether the chain after cp holds the keyed
+// audit.prune record that vouches for cp, valid under the key.
+func (s *Store) pruneRecord(ctx context.Context, q Querier, cp audit.Checkpoint) (bool, error) {
+	if cp.Seq == 0 {
+		return true, nil
+	}
+	var rec audit.Record
+	var prev []byte
+	err := queryOne(ctx, q, func(r Rows) error { return scanRecord(r, &rec, &prev) },
+		auditSelectPrev+" WHERE e.seq > $1 AND e.keyed = 1 AND e.event = (SELECT id FROM audit_names WHERE name = $2)"+
+			" AND e.subject = (SELECT id FROM audit_names WHERE name = $3) ORDER BY e.seq LIMIT 1",
+		cp.Seq, audit.PruneEvent, audit.CheckpointSubject(cp))
+	if err == errNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	rec.PrevHash = prevHash(rec.Seq, prev, cp)
+	return audit.Vouches(&rec, cp) && s.key.Valid(&rec), nil
 }
 
 // pruneChunk is one transaction of PruneAudit; it reports whether it was
@@ -583,6 +742,13 @@ func (s *Store) pruneChunk(ctx context.Context, q Querier, before time.Time, ev 
 		return true, nil
 	}
 	v := audit.NewVerifierFrom(s.key, cp)
+	vouched, err := s.pruneRecord(ctx, q, cp)
+	if err != nil {
+		return false, err
+	}
+	if vouched {
+		v.Vouch()
+	}
 	var last audit.Record
 	err = queryAll(ctx, q, func(r Rows) error {
 		if err := scanRecord(r, &last); err != nil {
@@ -595,8 +761,13 @@ func (s *Store) pruneChunk(ctx context.Context, q Querier, before time.Time, ev 
 	if err != nil {
 		return false, err
 	}
-	if c := v.Finish(to, last.Hash); c.Broken != 0 {
+	c := v.Finish(to, last.Hash)
+	if c.Broken != 0 {
 		return false, fmt.Errorf("the chain is broken at record %d (%s): removing it would hide that, so it was kept", c.Broken, c.Why)
+	}
+	if c.Unkeyed != 0 {
+		return false, fmt.Errorf("records %d-%d are unkeyed (anyone can write such records, so removing them could hide a forgery): "+
+			"nothing was removed; check them with `keyward audit verify` and the previous backups first", cp.Seq+1, cp.Seq+c.Unkeyed)
 	}
 	next := s.key.Checkpoint(&last)
 	if _, err := q.Exec(ctx, "DELETE FROM audit_events WHERE seq <= $1", to); err != nil {
@@ -610,10 +781,8 @@ func (s *Store) pruneChunk(ctx context.Context, q Querier, before time.Time, ev 
 		p.From = cp.Seq + 1
 	}
 	p.To, p.Checkpoint = to, next
-	if to < stop {
-		return false, nil
-	}
+	ev.Event, ev.Subject = audit.PruneEvent, audit.CheckpointSubject(next)
 	ev.Detail = fmt.Sprintf("removed records %d-%d (before %s); checkpoint seq %d hash %s",
-		p.From, p.To, before.UTC().Format(time.RFC3339), next.Seq, next.Hash)
-	return true, s.appendAudit(ctx, q, []audit.Event{ev}, fresh)
+		cp.Seq+1, to, before.UTC().Format(time.RFC3339), next.Seq, next.Hash)
+	return to >= stop, s.appendAudit(ctx, q, []audit.Event{ev}, fresh)
 }

@@ -24,7 +24,7 @@ func (s *Store) PutAuthenticator(ctx context.Context, a model.AuthenticatorServi
 	if err != nil {
 		return fmt.Errorf("put authenticator %s/%s: %w", a.Type, a.ServiceID, err)
 	}
-	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err = s.write(ctx, ReadCommitted, evs, changed("authenticator:"+a.Account+":"+a.Type+"/"+a.ServiceID), func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO authenticators ("+authnCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
 			ON CONFLICT (account, type, service_id) DO UPDATE SET enabled = excluded.enabled,
 			config = excluded.config, secrets = excluded.secrets, allowed = excluded.allowed,
@@ -65,7 +65,7 @@ func (s *Store) ListAuthenticators(ctx context.Context, account string) ([]model
 
 // DeleteAuthenticator removes the service.
 func (s *Store) DeleteAuthenticator(ctx context.Context, account, typ, serviceID string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("authenticator:"+account+":"+typ+"/"+serviceID), func(q Querier) error {
 		n, err := q.Exec(ctx, "DELETE FROM authenticators WHERE account = $1 AND type = $2 AND service_id = $3", account, typ, serviceID)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound

@@ -40,7 +40,7 @@ func (s *Store) CreateAuthorizedKey(ctx context.Context, k model.AuthorizedKey, 
 	if err != nil {
 		return fmt.Errorf("create authorized key %s: %w", k.ID, err)
 	}
-	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err = s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		if _, err := s.getPrincipal(ctx, q, k.Account, k.PrincipalID, ""); err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (s *Store) ListAuthorizedKeys(ctx context.Context, account, principalID str
 // UpdateAuthorizedKey runs update on the stored key and stores its result.
 func (s *Store) UpdateAuthorizedKey(ctx context.Context, account, id string, update func(model.AuthorizedKey) (model.AuthorizedKey, error), evs ...audit.Event) (model.AuthorizedKey, error) {
 	var out model.AuthorizedKey
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, uncached, func(q Querier) error {
 		old, err := s.getAuthorizedKey(ctx, q, account, id, s.db.ForUpdate())
 		if err != nil {
 			return err
@@ -120,7 +120,7 @@ func (s *Store) UpdateAuthorizedKey(ctx context.Context, account, id string, upd
 
 // DeleteAuthorizedKey removes the key.
 func (s *Store) DeleteAuthorizedKey(ctx context.Context, account, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
 		n, err := q.Exec(ctx, "DELETE FROM authorized_keys WHERE account = $1 AND id = $2", account, id)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -74,6 +75,10 @@ type DB interface {
 	ForUpdate() string
 	// Classify reports which constraint err broke, if any.
 	Classify(err error) ErrClass
+	// Notify announces payloads to every instance when the transaction q
+	// commits (PostgreSQL's pg_notify); a backend with one instance does
+	// nothing.
+	Notify(ctx context.Context, q Querier, payloads []string) error
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -83,6 +88,10 @@ type Store struct {
 	db    DB
 	key   *audit.Key
 	names nameCache // committed audit_names ids
+	// head is the highest chain head this process committed (headSeen):
+	// a head found below it was moved back under the process.
+	head    atomic.Int64
+	pending bool // records go to audit_pending (UsePendingAudit)
 }
 
 var _ store.Store = (*Store)(nil)

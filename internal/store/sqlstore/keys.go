@@ -11,25 +11,25 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-const keyCols = "id, account, principal_id, description, conjur, hash, sealed, prev_hash, prev_until, expires_at, valid_sources, roles, created_at, rotated_at, last_used_at, last_used_addr, revoked_at, author, updated_by"
+const keyCols = "id, account, principal_id, description, conjur, hash, sealed, prev_hash, prev_until, expires_at, valid_sources, roles, created_at, rotated_at, last_used_at, last_used_addr, revoked_at, customers, author, updated_by"
 
 func scanAPIKey(r Rows) (model.APIKey, error) {
 	var k model.APIKey
 	err := r.Scan(&k.ID, &k.Account, &k.PrincipalID, &k.Description, &k.Conjur, &k.Hash, &k.Sealed,
 		&k.PrevHash, nullTimeCol{&k.PrevUntil}, nullTimeCol{&k.ExpiresAt}, jsonCol{&k.ValidSources},
 		jsonCol{&k.Roles}, timeCol{&k.CreatedAt}, nullTimeCol{&k.RotatedAt}, nullTimeCol{&k.LastUsedAt},
-		&k.LastUsedAddr, nullTimeCol{&k.RevokedAt}, &k.Author, &k.UpdatedBy)
+		&k.LastUsedAddr, nullTimeCol{&k.RevokedAt}, jsonCol{&k.Customers}, &k.Author, &k.UpdatedBy)
 	return k, err
 }
 
 func (s *Store) keyArgs(k model.APIKey) ([]any, error) {
-	js, err := jsonArgs(k.ValidSources, k.Roles)
+	js, err := jsonArgs(k.ValidSources, k.Roles, k.Customers)
 	if err != nil {
 		return nil, err
 	}
 	return []any{k.ID, k.Account, k.PrincipalID, k.Description, k.Conjur, k.Hash, k.Sealed,
 		k.PrevHash, s.optTime(k.PrevUntil), s.optTime(k.ExpiresAt), js[0], js[1],
-		s.db.Time(k.CreatedAt), s.optTime(k.RotatedAt), s.optTime(k.LastUsedAt), k.LastUsedAddr, s.optTime(k.RevokedAt),
+		s.db.Time(k.CreatedAt), s.optTime(k.RotatedAt), s.optTime(k.LastUsedAt), k.LastUsedAddr, s.optTime(k.RevokedAt), js[2],
 		k.Author, k.UpdatedBy}, nil
 }
 
@@ -41,7 +41,7 @@ func (s *Store) insertAPIKey(ctx context.Context, q Querier, k model.APIKey) err
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, "INSERT INTO api_keys ("+keyCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)", args...)
+	_, err = q.Exec(ctx, "INSERT INTO api_keys ("+keyCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)", args...)
 	if err != nil {
 		return fmt.Errorf("api key %s: %w", k.ID, s.constraint(err))
 	}
@@ -51,7 +51,7 @@ func (s *Store) insertAPIKey(ctx context.Context, q Querier, k model.APIKey) err
 // CreateAPIKey stores k; its principal must exist, and a principal has at
 // most one Conjur key.
 func (s *Store) CreateAPIKey(ctx context.Context, k model.APIKey, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error { return s.insertAPIKey(ctx, q, k) })
+	err := s.write(ctx, ReadCommitted, evs, changed("key:"+k.Account+":"+k.ID), func(q Querier) error { return s.insertAPIKey(ctx, q, k) })
 	if err != nil {
 		return fmt.Errorf("create api key %s: %w", k.ID, err)
 	}
@@ -115,7 +115,7 @@ func (s *Store) EachAPIKey(ctx context.Context, fn func(model.APIKey) error) err
 // UpdateAPIKey runs update on the stored key and stores its result.
 func (s *Store) UpdateAPIKey(ctx context.Context, id string, update func(model.APIKey) (model.APIKey, error), evs ...audit.Event) (model.APIKey, error) {
 	var out model.APIKey
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, func() []string { return []string{"key:" + out.Account + ":" + id} }, func(q Querier) error {
 		old, err := s.getAPIKey(ctx, q, "id = $1"+s.db.ForUpdate(), id)
 		if err != nil {
 			return err
@@ -133,7 +133,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, update func(model.A
 		}
 		if _, err := q.Exec(ctx, `UPDATE api_keys SET description = $4, conjur = $5, hash = $6, sealed = $7,
 			prev_hash = $8, prev_until = $9, expires_at = $10, valid_sources = $11, roles = $12, created_at = $13,
-			rotated_at = $14, last_used_at = $15, last_used_addr = $16, revoked_at = $17, author = $18, updated_by = $19
+			rotated_at = $14, last_used_at = $15, last_used_addr = $16, revoked_at = $17, customers = $18, author = $19, updated_by = $20
 			WHERE id = $1 AND account = $2 AND principal_id = $3`, args...); err != nil {
 			return s.constraint(err)
 		}
@@ -152,11 +152,13 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, update func(model.A
 
 // DeleteAPIKey removes the key.
 func (s *Store) DeleteAPIKey(ctx context.Context, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
-		n, err := q.Exec(ctx, "DELETE FROM api_keys WHERE id = $1", id)
-		if err == nil && n == 0 {
-			err = store.ErrNotFound
+	var acct string
+	err := s.write(ctx, ReadCommitted, evs, func() []string { return []string{"key:" + acct + ":" + id} }, func(q Querier) error {
+		err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&acct) }, "SELECT account FROM api_keys WHERE id = $1", id)
+		if err != nil {
+			return notFound(err)
 		}
+		_, err = q.Exec(ctx, "DELETE FROM api_keys WHERE id = $1", id)
 		return err
 	})
 	if err != nil {

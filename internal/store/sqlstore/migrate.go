@@ -20,6 +20,9 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+	// Before and After, if set, run in the migration's transaction before
+	// and after its SQL (checks and steps SQL cannot express).
+	Before, After func(ctx context.Context, q Querier) error
 }
 
 // LoadMigrations reads the files NNNN_name.sql in dir of fsys, in order. The
@@ -81,8 +84,18 @@ func Migrate(ctx context.Context, db DB, ms []Migration, split func(string) []st
 			if slices.Contains(applied, m.Version) {
 				return nil
 			}
+			if m.Before != nil {
+				if err := m.Before(ctx, q); err != nil {
+					return fmt.Errorf("apply %s: %w", m.Name, err)
+				}
+			}
 			for _, stmt := range split(m.SQL) {
 				if _, err := q.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("apply %s: %w", m.Name, err)
+				}
+			}
+			if m.After != nil {
+				if err := m.After(ctx, q); err != nil {
 					return fmt.Errorf("apply %s: %w", m.Name, err)
 				}
 			}

@@ -12,7 +12,7 @@ import (
 
 // CreateAccount stores a tenant.
 func (s *Store) CreateAccount(ctx context.Context, a model.Account, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("account:"+a.Name), func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO accounts (name, created_at) VALUES ($1, $2)", a.Name, s.db.Time(a.CreatedAt))
 		return s.constraint(err)
 	})
@@ -50,7 +50,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]model.Account, error) {
 	return as, nil
 }
 
-const principalCols = "id, account, login, kind, email, display_name, full_name, attributes, tags, source, settings, status, restricted_to, annotations, password_hash, created_at, updated_at, mfa, mfa_seed, mfa_recovery, author, updated_by"
+const principalCols = "id, account, login, kind, email, display_name, full_name, attributes, tags, source, settings, status, restricted_to, annotations, password_hash, created_at, updated_at, mfa, mfa_seed, mfa_recovery, customer, author, updated_by"
 
 func scanPrincipal(r Rows) (model.Principal, error) {
 	var p model.Principal
@@ -58,7 +58,7 @@ func scanPrincipal(r Rows) (model.Principal, error) {
 	err := r.Scan(&p.ID, &p.Account, &p.Login, &kind, &p.Email, &p.DisplayName, &p.FullName,
 		jsonCol{&p.Attributes}, jsonCol{&p.Tags}, &p.Source, &settings, &p.Status,
 		jsonCol{&p.RestrictedTo}, jsonCol{&p.Annotations}, &p.PasswordHash,
-		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.MFA, &p.MFASeed, jsonCol{&p.MFARecovery}, &p.Author, &p.UpdatedBy)
+		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.MFA, &p.MFASeed, jsonCol{&p.MFARecovery}, &p.Customer, &p.Author, &p.UpdatedBy)
 	p.Kind = model.Kind(kind)
 	if settings != "" {
 		p.Settings = []byte(settings)
@@ -74,7 +74,7 @@ func (s *Store) principalArgs(p model.Principal) ([]any, error) {
 	}
 	return []any{p.ID, p.Account, p.Login, string(p.Kind), p.Email, p.DisplayName, p.FullName,
 		js[0], js[1], p.Source, string(p.Settings), p.Status, js[2], js[3], p.PasswordHash,
-		s.db.Time(p.CreatedAt), s.db.Time(p.UpdatedAt), p.MFA, p.MFASeed, js[4], p.Author, p.UpdatedBy, store.SearchText(p)}, nil
+		s.db.Time(p.CreatedAt), s.db.Time(p.UpdatedAt), p.MFA, p.MFASeed, js[4], p.Customer, p.Author, p.UpdatedBy, store.SearchText(p)}, nil
 }
 
 // CreatePrincipal stores p and, if key is not nil, its first API key.
@@ -86,8 +86,8 @@ func (s *Store) CreatePrincipal(ctx context.Context, p model.Principal, key *mod
 	if err != nil {
 		return fmt.Errorf("create principal %s: %w", p.ID, err)
 	}
-	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
-		if _, err := q.Exec(ctx, "INSERT INTO principals ("+principalCols+", search_text) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)", args...); err != nil {
+	err = s.write(ctx, ReadCommitted, evs, principalNotes(p, key), func(q Querier) error {
+		if _, err := q.Exec(ctx, "INSERT INTO principals ("+principalCols+", search_text) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)", args...); err != nil {
 			return s.constraint(err)
 		}
 		if key == nil {
@@ -166,7 +166,7 @@ var errImmutable = errors.New("an updater may not change the id or account")
 // UpdatePrincipal runs update on the stored principal and stores its result.
 func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update func(model.Principal) (model.Principal, error), evs ...audit.Event) (model.Principal, error) {
 	var out model.Principal
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, changed("principal:"+account+":"+id), func(q Querier) error {
 		old, err := s.getPrincipal(ctx, q, account, id, s.db.ForUpdate())
 		if err != nil {
 			return err
@@ -185,9 +185,16 @@ func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update 
 		if _, err := q.Exec(ctx, `UPDATE principals SET login = $3, kind = $4, email = $5, display_name = $6,
 			full_name = $7, attributes = $8, tags = $9, source = $10, settings = $11, status = $12,
 			restricted_to = $13, annotations = $14, password_hash = $15, created_at = $16, updated_at = $17,
-			mfa = $18, mfa_seed = $19, mfa_recovery = $20, author = $21, updated_by = $22, search_text = $23
+			mfa = $18, mfa_seed = $19, mfa_recovery = $20, customer = $21, author = $22, updated_by = $23, search_text = $24
 			WHERE id = $1 AND account = $2`, args...); err != nil {
 			return s.constraint(err)
+		}
+		if p.Status != model.StatusActive && old.Status != p.Status {
+			// Disabling ends the principal's surface sessions (PS-Auth
+			// cookies, pending sign-ins, tokens) at once.
+			if _, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE account = $1 AND principal_id = $2", account, id); err != nil {
+				return err
+			}
 		}
 		out = p
 		return nil
@@ -201,15 +208,28 @@ func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update 
 
 // DeletePrincipal removes the principal; its keys and grants go with it.
 func (s *Store) DeletePrincipal(ctx context.Context, account, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("principal:"+account+":"+id), func(q Querier) error {
 		n, err := q.Exec(ctx, "DELETE FROM principals WHERE account = $1 AND id = $2", account, id)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
 		}
+		if err != nil {
+			return err
+		}
+		_, err = q.Exec(ctx, "DELETE FROM surface_sessions WHERE account = $1 AND principal_id = $2", account, id)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("delete principal %s: %w", id, err)
 	}
 	return nil
+}
+
+// principalNotes names what creating p (and its first key) changes.
+func principalNotes(p model.Principal, key *model.APIKey) func() []string {
+	ns := []string{"principal:" + p.Account + ":" + p.ID}
+	if key != nil {
+		ns = append(ns, "key:"+p.Account+":"+key.ID)
+	}
+	return func() []string { return ns }
 }

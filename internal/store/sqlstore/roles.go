@@ -38,7 +38,7 @@ func (s *Store) CreateRole(ctx context.Context, r model.Role, evs ...audit.Event
 	if err != nil {
 		return fmt.Errorf("create role %s: %w", r.ID, err)
 	}
-	err = s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err = s.write(ctx, ReadCommitted, evs, changed("role:"+r.Account+":"+r.ID), func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO roles ("+roleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)", args...)
 		return s.constraint(err)
 	})
@@ -101,7 +101,7 @@ func (s *Store) ListRoles(ctx context.Context, account string, pg store.Page) ([
 // UpdateRole runs update on the stored role and stores its result.
 func (s *Store) UpdateRole(ctx context.Context, account, id string, update func(model.Role) (model.Role, error), evs ...audit.Event) (model.Role, error) {
 	var out model.Role
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, changed("role:"+account+":"+id), func(q Querier) error {
 		old, err := s.getRole(ctx, q, "account = $1 AND id = $2"+s.db.ForUpdate(), account, id)
 		if err != nil {
 			return err
@@ -134,7 +134,7 @@ func (s *Store) UpdateRole(ctx context.Context, account, id string, update func(
 
 // DeleteRole removes the role; every grant of it goes with it.
 func (s *Store) DeleteRole(ctx context.Context, account, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("role:"+account+":"+id), func(q Querier) error {
 		n, err := q.Exec(ctx, "DELETE FROM roles WHERE account = $1 AND id = $2", account, id)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
@@ -163,7 +163,7 @@ func scanGrant(r Rows) (model.Grant, error) {
 // time unless the new grant brings one, so re-syncing grants does not
 // restart a floating grant's window.
 func (s *Store) SetGrants(ctx context.Context, account, principalID, source string, gs []model.Grant, evs ...audit.Event) error {
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, changed("grants:"+account+":"+principalID), func(q Querier) error {
 		if _, err := s.getPrincipal(ctx, q, account, principalID, ""); err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func (s *Store) RoleHolders(ctx context.Context, account, roleID string) ([]stri
 // ActivateGrant records the first use of the principal's grants of the role;
 // a grant already active keeps its time.
 func (s *Store) ActivateGrant(ctx context.Context, account, principalID, roleID string, at time.Time, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("grants:"+account+":"+principalID), func(q Querier) error {
 		if _, err := q.Exec(ctx, `UPDATE grants SET activated_at = $4
 			WHERE account = $1 AND principal_id = $2 AND role_id = $3 AND activated_at IS NULL`,
 			account, principalID, roleID, s.db.Time(at)); err != nil {

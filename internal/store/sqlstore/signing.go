@@ -28,7 +28,7 @@ func (s *Store) CreateSigningKey(ctx context.Context, k model.SigningKey, evs ..
 	if k.ID == "" {
 		return fmt.Errorf("create signing key: empty id")
 	}
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("signing-keys"), func(q Querier) error {
 		_, err := q.Exec(ctx, "INSERT INTO signing_keys ("+signingCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)", s.signingArgs(k)...)
 		return s.constraint(err)
 	})
@@ -45,7 +45,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, k model.SigningKey, until 
 	if k.ID == "" || k.Account == "" {
 		return fmt.Errorf("rotate signing key: empty id or account")
 	}
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, changed("signing-keys"), func(q Querier) error {
 		if _, err := q.Exec(ctx, "INSERT INTO signing_keys ("+signingCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)", s.signingArgs(k)...); err != nil {
 			return s.constraint(err)
 		}
@@ -61,7 +61,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, k model.SigningKey, until 
 
 // DeleteSigningKey removes a key (one that no longer verifies anything).
 func (s *Store) DeleteSigningKey(ctx context.Context, id string, evs ...audit.Event) error {
-	err := s.write(ctx, ReadCommitted, evs, func(q Querier) error {
+	err := s.write(ctx, ReadCommitted, evs, changed("signing-keys"), func(q Querier) error {
 		n, err := q.Exec(ctx, "DELETE FROM signing_keys WHERE id = $1", id)
 		if err == nil && n == 0 {
 			err = store.ErrNotFound
@@ -91,7 +91,7 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]model.SigningKey, error)
 // UpdateSigningKey runs update on the stored key and stores its result.
 func (s *Store) UpdateSigningKey(ctx context.Context, id string, update func(model.SigningKey) (model.SigningKey, error), evs ...audit.Event) (model.SigningKey, error) {
 	var out model.SigningKey
-	err := s.write(ctx, Serializable, evs, func(q Querier) error {
+	err := s.write(ctx, Serializable, evs, changed("signing-keys"), func(q Querier) error {
 		var old model.SigningKey
 		err := queryOne(ctx, q, func(r Rows) (err error) { old, err = scanSigningKey(r); return err },
 			"SELECT "+signingCols+" FROM signing_keys WHERE id = $1"+s.db.ForUpdate(), id)

@@ -16,7 +16,7 @@ func newAPIReg(account, id, name string, hash byte) model.APIRegistration {
 		Allowed: []string{"user:alice", "role:ops"},
 		Rules:   []model.APIRule{{ID: "r1", Type: "ip", Value: "10.0.0.0/8"}, {ID: "r2", Type: "xff", Value: "::1"}},
 		KeyHash: []byte{hash, 1, 2, 3}, KeySealed: []byte("sealed\x00key"), KeyLast4: "abcd", PSRUNSealed: []byte("sealed psrun"),
-		CreatedAt: at(time.Second), UpdatedAt: at(time.Second),
+		CreatedAt: at(time.Second), UpdatedAt: at(time.Second), DefinedBy: "author-" + id,
 	}
 }
 
@@ -139,6 +139,24 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 		t.Fatalf("after delete: %v", err)
 	}
 	must(t, "delete again", s.DeleteSurfaceSession(ctx, ss.Hash))
+	// Disabling or deleting a principal ends its surface sessions.
+	mustPrincipal(t, s, newUser("acme", "p9", "nine"))
+	mine := model.SurfaceSession{Hash: []byte{9, 9}, Account: "acme", Kind: model.SessionPending, RegistrationID: "reg-a",
+		PrincipalID: "p9", Level: 2, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+	must(t, "session of p9", s.CreateSurfaceSession(ctx, mine))
+	_, err = s.UpdatePrincipal(ctx, "acme", "p9", func(p model.Principal) (model.Principal, error) {
+		p.Status = model.StatusDisabled
+		return p, nil
+	})
+	must(t, "disable p9", err)
+	if _, err := s.GetSurfaceSession(ctx, mine.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session of a disabled principal: %v, want ErrNotFound", err)
+	}
+	must(t, "session of p9 again", s.CreateSurfaceSession(ctx, mine))
+	must(t, "delete p9", s.DeletePrincipal(ctx, "acme", "p9"))
+	if _, err := s.GetSurfaceSession(ctx, mine.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session of a deleted principal: %v, want ErrNotFound", err)
+	}
 }
 
 func testPrincipalNumbers(t *testing.T, s store.Store) {

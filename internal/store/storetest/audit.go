@@ -181,8 +181,9 @@ func RunTamper(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 		rechainFrom(3, theKey, "rewritten with the key")(t, s, exec)
 		mustVerify(t, s)
 	})
-	// A whole chain downgraded to unkeyed records verifies as a chain from
-	// before keying did, and says that every record is unkeyed.
+	// A whole chain downgraded to unkeyed records breaks at its first
+	// record: the chain started keyed (its genesis checkpoint is signed
+	// so), and nobody without the key can sign another genesis.
 	t.Run("downgraded whole", func(t *testing.T) {
 		s, exec := open(t)
 		for i := range 5 {
@@ -190,6 +191,19 @@ func RunTamper(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 		}
 		rechainFrom(1, unkeyed, "")(t, s, exec)
 		c, err := s.VerifyAudit(context.Background())
+		if err != nil || c.Broken != 1 {
+			t.Fatalf("verify = %+v, %v; want broken at 1 (unkeyed records after a keyed genesis)", c, err)
+		}
+		// Blanking or flipping the genesis does not help either.
+		must(t, "unsign the genesis", exec("UPDATE audit_checkpoint SET keyed = 0, mac = '' WHERE id = 1"))
+		if c, err := s.VerifyAudit(context.Background()); err != nil || c.Broken != 1 || !strings.Contains(c.Why, "checkpoint") {
+			t.Fatalf("verify with the genesis unsigned = %+v, %v; want broken at 1 (checkpoint)", c, err)
+		}
+		// On a chain that was upgraded with unkeyed records (its genesis
+		// signed unkeyed), it verifies as a chain from before keying did,
+		// and says that every record is unkeyed.
+		LegacyGenesis(t, exec)
+		c, err = s.VerifyAudit(context.Background())
 		if err != nil || c.Broken != 0 || c.Records != 5 || c.Unkeyed != 5 {
 			t.Fatalf("verify = %+v, %v; want 5 records, all unkeyed", c, err)
 		}
@@ -265,6 +279,7 @@ func RunRekey(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 		must(t, "append", s.AppendAudit(ctx, ev("acme", fmt.Sprintf("e%d", i))))
 	}
 	// As after an upgrade: records 1-3 from before, 4 and 5 keyed after.
+	LegacyGenesis(t, exec)
 	rechainFrom(1, unkeyed, "")(t, s, exec)
 	rechainFrom(4, theKey, "")(t, s, exec)
 	c, err := s.VerifyAudit(ctx)
@@ -295,4 +310,12 @@ func RunRekey(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 	if _, total, _ := s.ListAudit(ctx, "", 1, 0); total != 7 {
 		t.Fatalf("a refused rekey wrote a record: %d records", total)
 	}
+}
+
+// LegacyGenesis sets the genesis checkpoint a chain gets when it is
+// upgraded with unkeyed records at its start (signed unkeyed under Key).
+func LegacyGenesis(t *testing.T, exec Exec) {
+	t.Helper()
+	cp := Key.GenesisCheckpoint(false)
+	must(t, "legacy genesis", exec("UPDATE audit_checkpoint SET seq = 0, hash = $1, keyed = 0, mac = $2 WHERE id = 1", cp.Hash, cp.MAC))
 }

@@ -19,10 +19,16 @@ const racers = 20
 // race runs fn in racers goroutines started together and fails on any error.
 func race(t *testing.T, fn func(i int) error) {
 	t.Helper()
+	raceN(t, racers, fn)
+}
+
+// raceN is race with n goroutines.
+func raceN(t *testing.T, n int, fn func(i int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	errs := make(chan error, racers)
-	for i := range racers {
+	errs := make(chan error, n)
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

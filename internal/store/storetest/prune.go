@@ -130,7 +130,7 @@ func RunPruneTamper(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 			"UPDATE audit_checkpoint SET seq = 6, hash = (SELECT lower(hash) FROM audit_log WHERE seq = 6) WHERE id = 1",
 			"DELETE FROM audit_events WHERE seq <= 6"}, wantSeq: 7, why: "checkpoint"},
 		{name: "checkpoint reset", queries: []string{
-			"UPDATE audit_checkpoint SET seq = 0, hash = '" + audit.GenesisHash + "', keyed = 0, mac = '' WHERE id = 1"}, wantSeq: 1, why: "missing"},
+			"UPDATE audit_checkpoint SET seq = 0, hash = '" + audit.GenesisHash + "', keyed = 0, mac = '' WHERE id = 1"}, wantSeq: 1, why: "checkpoint"},
 		{name: "checkpoint unkeyed", queries: []string{"UPDATE audit_checkpoint SET keyed = 0 WHERE id = 1"}, wantSeq: 5, why: "checkpoint"},
 		{name: "first after checkpoint altered", queries: []string{"UPDATE audit_events SET detail = 'forged' WHERE seq = 5"}, wantSeq: 5},
 		{name: "first after checkpoint removed", queries: []string{"DELETE FROM audit_events WHERE seq = 5"}, wantSeq: 5, why: "missing"},

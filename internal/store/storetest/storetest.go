@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditRoundTrip", testAuditRoundTrip},
 		{"AuditSince", testAuditSince},
 		{"AuditPrune", testAuditPrune},
+		{"AuditFiltered", testAuditFiltered},
 		{"Nonces", testNonces},
 		{"APIRegistrations", testAPIRegistrations},
 		{"SurfaceSessions", testSurfaceSessions},
@@ -58,6 +59,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuthorizedKeys", testAuthorizedKeys},
 		{"SearchPrincipals", testSearchPrincipals},
 		{"RoleMemberCounts", testRoleMemberCounts},
+		{"SignatureKeys", testSignatureKeys},
+		{"Idempotency", testIdempotency},
+		{"ConcurrentIdempotency", testConcurrentIdempotency},
+		{"SignatureNonces", testSignatureNonces},
+		{"ConcurrentSignatureNonce", testConcurrentSignatureNonce},
+		{"SignatureSessions", testSignatureSessions},
+		{"ConcurrentSignatureSession", testConcurrentSignatureSession},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -86,6 +94,7 @@ func newUser(account, id, login string) model.Principal {
 		Settings: []byte(`{"theme":"dark"}`), Status: model.StatusActive,
 		RestrictedTo: []string{"10.0.0.0/8"}, Annotations: map[string]string{"note": "x"},
 		PasswordHash: "$2a$10$hash", CreatedAt: at(time.Second), UpdatedAt: at(2 * time.Second),
+		Customer: "cust-" + login,
 	}
 }
 
@@ -110,7 +119,7 @@ func newKey(account, principalID, id string) model.APIKey {
 		ID: id, Account: account, PrincipalID: principalID, Description: "key " + id,
 		Hash: []byte("hash-" + id), PrevHash: []byte("prev-" + id), PrevUntil: ptr(at(time.Hour)),
 		ExpiresAt: ptr(at(24 * time.Hour)), ValidSources: []string{"192.0.2.0/24"}, Roles: []string{"r1"},
-		CreatedAt: at(3 * time.Second),
+		CreatedAt: at(3 * time.Second), Customers: []string{"c1", "c2"},
 	}
 }
 

@@ -5,14 +5,13 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/keyward/keyward/test/e2e/e2ekit"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,63 +24,15 @@ var binary string
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "keyward-e2e-psauth-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	binary = filepath.Join(dir, "keyward")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/keyward")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build keyward:", err)
-		return 1
-	}
-	return m.Run()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func run(m *testing.M) int { return e2ekit.Run(m, "psauth", &binary) }
 
 // keyward is a running keyward serve process over TLS.
 type keyward struct {
 	url      string // https://127.0.0.1:PORT
 	adminKey string
 	ca       *testCA
-	logs     *syncBuffer
+	logs     *e2ekit.SyncBuffer
 	admin    *http.Client
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // start runs keyward init, then keyward serve with --tls-cert, --tls-key and
@@ -90,7 +41,7 @@ func start(t *testing.T, ca *testCA) *keyward {
 	t.Helper()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	kw := &keyward{ca: ca, logs: &syncBuffer{}}
+	kw := &keyward{ca: ca, logs: &e2ekit.SyncBuffer{}}
 	certPEM, keyPEM := ca.issue(t, "keyward", true)
 	certFile, keyFile, caFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.pem")
 	for f, b := range map[string]string{certFile: certPEM, keyFile: keyPEM, caFile: string(ca.pem)} {
@@ -115,7 +66,7 @@ func start(t *testing.T, ca *testCA) *keyward {
 		ans.APIKey = strings.TrimSpace(string(b))
 	}
 	kw.adminKey = ans.APIKey
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", e2ekit.FreePort(t))
 	kw.url = "https://" + addr
 	serve := exec.Command(binary, "serve", "--data", data, "--listen", addr, "--account", account, "--log-level", "debug",
 		"--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", caFile)

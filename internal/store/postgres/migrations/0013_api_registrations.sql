@@ -13,6 +13,7 @@ CREATE TABLE api_registrations (
 	allowed              TEXT NOT NULL DEFAULT 'null',
 	rules                TEXT NOT NULL DEFAULT 'null',
 	run_as               TEXT NOT NULL DEFAULT '',
+	defined_by           TEXT NOT NULL DEFAULT '',
 	access_token_minutes INTEGER NOT NULL DEFAULT 0,
 	client_id            TEXT,
 	key_hash             BYTEA NOT NULL,
@@ -40,6 +41,7 @@ CREATE TABLE surface_sessions (
 	expires_at      TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX surface_sessions_registration ON surface_sessions (registration_id);
+CREATE INDEX surface_sessions_principal ON surface_sessions (principal_id);
 
 CREATE TABLE principal_numbers (
 	number       BIGSERIAL PRIMARY KEY,

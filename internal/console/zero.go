@@ -1,0 +1,5 @@
+package console
+
+import "time"
+
+var zeroTime time.Time

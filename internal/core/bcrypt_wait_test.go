@@ -1,0 +1,157 @@
+package core
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// countingMeter counts what the pool reports.
+type countingMeter struct {
+	nopMeter
+	refused atomic.Int64
+	waits   atomic.Int64
+}
+
+func (m *countingMeter) BcryptRefused()           { m.refused.Add(1) }
+func (m *countingMeter) BcryptWait(time.Duration) { m.waits.Add(1) }
+
+// waitFor polls until cond holds (a queue position reached), failing after
+// a generous bound so that a broken pool fails rather than hangs.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never reached: %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBcryptQueueBoundedByExpectedWait: the pool measures what a bcrypt job
+// takes (here 1 s on an injected clock) and admits a login only while the
+// expected wait, (queued ahead + 1) × that time ÷ workers, is within
+// maxWait; the next is refused at once with RateLimited and the expected
+// wait as its retry hint, though the queue's length bound is far away.
+func TestBcryptQueueBoundedByExpectedWait(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	m := &countingMeter{}
+	p := newBcryptPool(1, 64)
+	p.now, p.meter, p.maxWait = clk.now, m, 2*time.Second
+	p.start()
+	defer p.close()
+	ctx := context.Background()
+	// One job measured: it takes 1 s on the pool's clock.
+	if err := p.do(ctx, func() { clk.advance(time.Second) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(p.perOp.Load()); got != time.Second {
+		t.Fatalf("measured bcrypt time %v, want 1s", got)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var wg sync.WaitGroup
+	admitted := func(name string, fn func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.do(ctx, fn); err != nil {
+				t.Errorf("%s: %v, want admitted", name, err)
+			}
+		}()
+	}
+	// The worker is busy; nothing is queued: the next waits 1 s, then 2 s.
+	admitted("running", func() { close(started); <-release })
+	<-started
+	admitted("first queued (expected wait 1s)", func() {})
+	waitFor(t, "first queued", func() bool { return p.queueLength() == 1 })
+	admitted("second queued (expected wait 2s)", func() {})
+	waitFor(t, "second queued", func() bool { return p.queueLength() == 2 })
+	if got := p.expectedWait(p.waiting.Load()); got != 3*time.Second {
+		t.Fatalf("expected wait of the next login %v, want 3s", got)
+	}
+	// The third would wait 3 s > 2 s: refused now, not queued.
+	ran := false
+	err := p.do(ctx, func() { ran = true })
+	e := AsError(err)
+	if e.Kind != RateLimited || e.RetryAfter != 3*time.Second {
+		t.Fatalf("a login past the wait bound: %v (kind %v, retry after %v), want RateLimited after 3s", err, e.Kind, e.RetryAfter)
+	}
+	if ran || p.queueLength() != 2 || m.refused.Load() != 1 {
+		t.Fatalf("refused login ran %v, queue %d, refusals %d; want not run, 2, 1", ran, p.queueLength(), m.refused.Load())
+	}
+	close(release)
+	wg.Wait()
+	if p.queueLength() != 0 || p.busy.Load() != 0 || m.waits.Load() != 4 {
+		t.Fatalf("after the queue drained: queue %d, busy %d, waits observed %d; want 0, 0, 4", p.queueLength(), p.busy.Load(), m.waits.Load())
+	}
+	// Faster jobs lower the estimate: a moving average, not the first guess.
+	for range 8 {
+		if err := p.do(ctx, func() { clk.advance(100 * time.Millisecond) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := time.Duration(p.perOp.Load()); got >= 600*time.Millisecond || got <= 100*time.Millisecond {
+		t.Fatalf("after eight 100ms jobs the estimate is %v, want between 100ms and 600ms", got)
+	}
+}
+
+// TestLoginMaxWaitRefusesPasswordLogins: with Deps.LoginMaxWait below what
+// one queued login would wait, a password login finding every worker busy
+// is refused with RateLimited and a retry hint instead of queued, while an
+// API key is still accepted.
+func TestLoginMaxWaitRefusesPasswordLogins(t *testing.T) {
+	ctx := context.Background()
+	st, sealer := testStore(t)
+	m := &countingMeter{}
+	c, err := New(ctx, Deps{Store: st, Sealer: sealer, BcryptWorkers: 1, LoginMaxWait: 100 * time.Millisecond, Meter: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	key, err := c.Bootstrap(ctx, loopback, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- c.bcrypt.do(ctx, func() { close(started); <-release }) }()
+	<-started
+	if st := c.Stats(); st.BcryptBusy != 1 || st.BcryptQueue != 0 {
+		t.Fatalf("stats with one job running: %+v", st)
+	}
+	_, _, err = authPw(ctx, c, "acme", "admin", "whatever-Password-1")
+	if e := AsError(err); e.Kind != RateLimited || e.RetryAfter < time.Second {
+		t.Fatalf("a login behind a busy worker with a 100ms bound: %v (retry after %v), want RateLimited with a hint", err, e.RetryAfter)
+	}
+	if m.refused.Load() != 1 {
+		t.Fatalf("refusals counted %d, want 1", m.refused.Load())
+	}
+	if _, err := authKey(ctx, c, "acme", key); err != nil {
+		t.Fatalf("an API key while logins are refused: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.BcryptBusy != 0 || st.BcryptQueue != 0 || st.CachedKeys != 1 || st.CachedPrincipals < 1 {
+		t.Fatalf("stats after the job: %+v; want an idle pool, one key and its principal cached", st)
+	}
+}

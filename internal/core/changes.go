@@ -1,0 +1,152 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward/internal/store"
+)
+
+// staleAfter is how long caches may go without proof that they hold every
+// change another instance committed; past it, requests that would read them
+// answer Unavailable.
+const staleAfter = time.Second
+
+// freshness tracks whether the caches are known to be current. With a store
+// shared by several instances (a store.ChangeFeed), they are current as of
+// the feed's last proof of life; with one instance, always.
+type freshness struct {
+	shared bool
+	alive  atomic.Int64 // unix nanoseconds of the last proof; 0 none yet
+	lost   atomic.Bool  // the listener is between a loss and its next reload
+}
+
+// check returns Unavailable when the caches may miss another instance's
+// changes.
+func (f *freshness) check() error {
+	if f == nil || !f.shared {
+		return nil
+	}
+	if at := f.alive.Load(); at == 0 || time.Since(time.Unix(0, at)) > staleAfter {
+		return &Error{Kind: Unavailable, Msg: "store unavailable: caches may be out of date", Err: store.ErrUnavailable}
+	}
+	return nil
+}
+
+// Fresh reports whether the caches are current (see freshness).
+func (c *Core) Fresh() error { return c.accessService.keys.fresh.check() }
+
+// listening reports Unavailable while the change listener is down, even
+// within the second its last proof still covers: /readyz takes an instance
+// out of a load balancer's rotation at once.
+func (f *freshness) listening() error {
+	if f.shared && f.lost.Load() {
+		return &Error{Kind: Unavailable, Msg: "store unavailable: change listener reconnecting", Err: store.ErrUnavailable}
+	}
+	return f.check()
+}
+
+// changeHandler applies other instances' committed changes to the caches
+// (store.ChangeHandler).
+type changeHandler struct {
+	c   *Core
+	log *slog.Logger
+	mu  sync.Mutex
+	// lost is true from a lost connection until the next reload, so an
+	// outage logs one warning and its end one line.
+	lost bool
+}
+
+var _ store.ChangeHandler = (*changeHandler)(nil)
+
+// Reload reloads every cache: keys and signing keys read again, principals,
+// grants, roles and built authenticators dropped (loaded again on use).
+func (h *changeHandler) Reload(ctx context.Context) error {
+	c := h.c
+	if err := c.accessService.keys.load(ctx); err != nil {
+		return err
+	}
+	c.accessService.keys.forgetAll()
+	c.authenticatorService.authns.forgetAll()
+	return c.tokenService.tokens.reload(ctx, c.st, c.tokenService.sealer, c.tokenService.now())
+}
+
+// Changed applies one change another instance (or this one) committed.
+func (h *changeHandler) Changed(ctx context.Context, payload string) error {
+	c := h.c
+	kind, rest, _ := strings.Cut(payload, ":")
+	account, id, _ := strings.Cut(rest, ":")
+	switch kind {
+	case "key":
+		return c.accessService.keys.refreshKeyStrict(ctx, id)
+	case "principal":
+		_, err := c.st.GetPrincipal(ctx, account, id)
+		gone := errors.Is(err, store.ErrNotFound)
+		c.accessService.keys.forgetPrincipal(account, id, gone)
+		if err != nil && !gone {
+			return err
+		}
+	case "grants":
+		c.accessService.keys.forgetPrincipal(account, id, false)
+	case "role":
+		c.accessService.keys.forgetRoles()
+	case "signing-keys", "account":
+		return c.tokenService.tokens.reload(ctx, c.st, c.tokenService.sealer, c.tokenService.now())
+	case "authenticator":
+		c.authenticatorService.authns.forgetAll()
+	}
+	return nil
+}
+
+// Alive records a proof that the caches hold every change committed before at.
+func (h *changeHandler) Alive(at time.Time) {
+	h.mu.Lock()
+	if h.lost {
+		h.lost = false
+		h.log.Info("store reachable again: reconnected and caches reloaded")
+	}
+	h.mu.Unlock()
+	h.c.accessService.keys.fresh.alive.Store(at.UnixNano())
+	h.c.accessService.keys.fresh.lost.Store(false)
+}
+
+// Lost drops the proof of freshness and logs the first loss of an outage.
+func (h *changeHandler) Lost(err error) {
+	h.c.accessService.keys.fresh.lost.Store(true)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.lost {
+		h.lost = true
+		h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
+	}
+}
+
+// followChanges starts the change feed of a shared store, if it is one, and
+// waits up to the store timeout for the first reload.
+func (c *Core) followChanges(ctx context.Context, bg context.Context, log *slog.Logger) {
+	feed, ok := c.st.(store.ChangeFeed)
+	if !ok {
+		return
+	}
+	c.accessService.keys.fresh.shared = true
+	h := &changeHandler{c: c, log: log}
+	c.bg.Add(1)
+	go func() { defer c.bg.Done(); feed.FollowChanges(bg, h) }()
+	// Serve only once the caches are known current, or give up waiting
+	// (requests then answer 503 until they are).
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Fresh() != nil && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,3 @@
+-- Issue 25 gives PostgreSQL a table of audit records pending their place in the chain. SQLite needs none:
+-- its audit journal (keyward.db-audit1/-audit2) already keeps records off the chain's lock. This file keeps
+-- the migration numbers of both stores aligned.

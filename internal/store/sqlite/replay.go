@@ -1,0 +1,165 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyward/keyward/internal/store"
+)
+
+// DefaultReplayEntries bounds the replay cache unless SetReplayEntries says otherwise.
+const DefaultReplayEntries = 1_000_000
+
+const (
+	replayShards = 64
+	sweepEvery   = int64(1000) // ms between sweeps of one shard's expired entries
+)
+
+// replayCache is the SQLite backend's replay state of signed requests: one
+// instance owns a data folder, so the state lives in memory. Nonces sit in
+// sharded maps keyed by 16 bytes of SHA-256 of (key id, nonce), so the
+// collector never scans them; expired entries are swept shard by shard.
+// At most limit nonces are held: when it is full, a new nonce is refused
+// with store.ErrFull (the request gets 503) rather than dropping a live
+// entry, which would reopen a replay.
+type replayCache struct {
+	limit  atomic.Int64
+	count  atomic.Int64
+	shards [replayShards]nonceShard
+
+	mu       sync.Mutex
+	sessions map[string]sigSession // by key id
+}
+
+type nonceShard struct {
+	mu        sync.Mutex
+	m         map[[16]byte]int64 // expiry, epoch ms
+	nextSweep int64
+}
+
+type sigSession struct {
+	account, principal string
+	high, last         int64 // epoch ms
+}
+
+func newReplayCache(limit int) *replayCache {
+	c := &replayCache{sessions: map[string]sigSession{}}
+	c.limit.Store(int64(limit))
+	for i := range c.shards {
+		c.shards[i].m = map[[16]byte]int64{}
+	}
+	return c
+}
+
+// SetReplayEntries bounds the replay cache (--replay-cache-entries); n <= 0
+// keeps the default.
+func (s *Store) SetReplayEntries(n int) {
+	if n > 0 {
+		s.replay.limit.Store(int64(n))
+	}
+}
+
+// sweep drops the shard's expired entries; the caller holds sh.mu.
+func (c *replayCache) sweep(sh *nonceShard, now int64) {
+	n := 0
+	for k, exp := range sh.m {
+		if exp <= now {
+			delete(sh.m, k)
+			n++
+		}
+	}
+	c.count.Add(int64(-n))
+	sh.nextSweep = now + sweepEvery
+}
+
+// UseSignatureNonce records (keyID, nonce) until until, once.
+func (s *Store) UseSignatureNonce(ctx context.Context, keyID, nonce string, until, now time.Time) (bool, error) {
+	c := s.replay
+	h := sha256.Sum256([]byte(keyID + "\x00" + nonce))
+	var k [16]byte
+	copy(k[:], h[:16])
+	sh := &c.shards[binary.LittleEndian.Uint64(h[16:24])%replayShards]
+	nowMS, exp := now.UnixMilli(), until.UnixMilli()
+	for attempt := 0; ; attempt++ {
+		sh.mu.Lock()
+		if nowMS >= sh.nextSweep {
+			c.sweep(sh, nowMS)
+		}
+		if old, ok := sh.m[k]; ok {
+			if old > nowMS {
+				sh.mu.Unlock()
+				return false, nil
+			}
+			delete(sh.m, k)
+			c.count.Add(-1)
+		}
+		if c.count.Add(1) <= c.limit.Load() {
+			sh.m[k] = exp
+			sh.mu.Unlock()
+			return true, nil
+		}
+		c.count.Add(-1)
+		sh.mu.Unlock()
+		if attempt > 0 {
+			return false, store.ErrFull
+		}
+		// Full: sweep every shard once (one lock at a time), then try again.
+		for i := range c.shards {
+			o := &c.shards[i]
+			o.mu.Lock()
+			c.sweep(o, nowMS)
+			o.mu.Unlock()
+		}
+	}
+}
+
+// RaiseSignatureSession is the clock check of a key's session.
+func (s *Store) RaiseSignatureSession(ctx context.Context, ss store.SignatureSession, ts int64, skew, idle time.Duration, now time.Time) (bool, error) {
+	c := s.replay
+	nowMS := now.UnixMilli()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.sessions[ss.KeyID]
+	if ok && cur.last > nowMS-idle.Milliseconds() {
+		if ts < cur.high-skew.Milliseconds() {
+			return false, nil
+		}
+		cur.high = max(cur.high, ts)
+	} else {
+		cur.high = ts
+		if len(c.sessions) > 4096 {
+			c.sweepSessions(nowMS - idle.Milliseconds())
+		}
+	}
+	cur.account, cur.principal, cur.last = ss.Account, ss.PrincipalID, nowMS
+	c.sessions[ss.KeyID] = cur
+	return true, nil
+}
+
+// sweepSessions forgets idle sessions; the caller holds c.mu.
+func (c *replayCache) sweepSessions(idleBefore int64) {
+	for k, v := range c.sessions {
+		if v.last <= idleBefore {
+			delete(c.sessions, k)
+		}
+	}
+}
+
+// ForgetSignatureSessions forgets the principal's sessions.
+func (s *Store) ForgetSignatureSessions(ctx context.Context, account, principalID string) (int, error) {
+	c := s.replay
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.sessions {
+		if v.account == account && v.principal == principalID {
+			delete(c.sessions, k)
+			n++
+		}
+	}
+	return n, nil
+}

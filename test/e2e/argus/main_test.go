@@ -1,0 +1,93 @@
+package argus
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"github.com/keyward/keyward/test/e2e/e2ekit"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const account = "acme"
+
+// binary is the keyward binary built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int { return e2ekit.Run(m, "argus", &binary) }
+
+// keyward is a running keyward serve process.
+type keyward struct {
+	url      string
+	adminKey string
+	logs     *e2ekit.SyncBuffer // stderr of init and serve
+}
+
+// start runs keyward init, then keyward serve on a free loopback port with
+// debug logs, and waits for /readyz. env adds environment variables.
+func start(t *testing.T, env ...string) *keyward {
+	t.Helper()
+	data := filepath.Join(t.TempDir(), "data")
+	kw := &keyward{logs: &e2ekit.SyncBuffer{}}
+	var out bytes.Buffer
+	initCmd := exec.Command(binary, "init", "--data", data, "--account", account)
+	initCmd.Stdout, initCmd.Stderr = &out, kw.logs
+	if err := initCmd.Run(); err != nil {
+		t.Fatalf("keyward init: %v\n%s", err, kw.logs)
+	}
+	var ans struct {
+		Account, Login string
+		APIKey         string `json:"api_key"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &ans); err != nil || ans.APIKey == "" || ans.Account != account {
+		t.Fatalf("keyward init answered %q: %v", out.String(), err)
+	}
+	kw.adminKey = ans.APIKey
+	addr := fmt.Sprintf("127.0.0.1:%d", e2ekit.FreePort(t))
+	kw.url = "http://" + addr
+	serve := exec.Command(binary, "serve", "--data", data, "--listen", addr, "--account", account, "--log-level", "debug")
+	serve.Env = append(os.Environ(), env...)
+	serve.Stdout, serve.Stderr = kw.logs, kw.logs
+	if err := serve.Start(); err != nil {
+		t.Fatalf("keyward serve: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- serve.Wait() }()
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = serve.Process.Kill()
+			<-exited
+			t.Errorf("keyward serve did not stop on SIGTERM")
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := http.Get(kw.url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return kw
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("keyward serve exited: %v\n%s", err, kw.logs)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("keyward serve not ready: %v\n%s", err, kw.logs)
+		}
+	}
+}
