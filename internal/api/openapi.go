@@ -337,7 +337,7 @@ func uniq(s []string) []string {
 
 var kindNames = map[core.Kind]string{core.Internal: "internal", core.Invalid: "invalid", core.Unauthenticated: "unauthenticated",
 	core.Forbidden: "forbidden", core.NotFound: "not found", core.Conflict: "conflict", core.RateLimited: "rate limited",
-	core.Unavailable: "unavailable", core.NotImplemented: "not implemented", core.TooLarge: "too large",
+	core.Unavailable: "unavailable", core.NotImplemented: "route not served by this surface", core.TooLarge: "too large",
 	core.MethodNotAllowed: "method not allowed"}
 
 func kindName(k core.Kind) string {
