@@ -98,7 +98,7 @@ func (s *Surface) Extract(r *http.Request) (core.Credential, bool, error) {
 func (s *Surface) Routes() []api.Route {
 	const p = "/role-store/api/v1/"
 	view, manage := core.PermUsersView, core.PermUsersManage
-	return []api.Route{
+	rs := []api.Route{
 		{Method: "POST", Pattern: oauthPath, Public: true, Summary: "OAuth2 password grant: username the API key id, password the API key", Handler: s.oauthToken},
 
 		{Method: "GET", Pattern: p + "users/current", SelfService: true, Summary: "The caller's user object with its settings", Handler: s.currentUser},
@@ -141,6 +141,10 @@ func (s *Surface) Routes() []api.Route {
 		{Method: "DELETE", Pattern: p + "roles/{id}", Permission: core.PermRolesManage, Summary: "Delete a role and its grants", Handler: s.deleteRole},
 		{Method: "GET", Pattern: p + "roles/{id}/members", Permission: core.PermRolesView, Summary: "Users holding a role", Handler: s.roleMembers},
 	}
+	for i := range rs {
+		document(&rs[i])
+	}
+	return rs
 }
 
 // userID is the route's user: the caller on users/current routes.
