@@ -14,19 +14,24 @@ import (
 )
 
 // searchIndexTTL is how long an account's in-memory search index is used
-// before it is read again from the store: another instance's writes show
-// within it; this instance's own show at once.
+// before it is read again from the store. This instance's writes and, on
+// PostgreSQL, every instance's (through the change notifications, see
+// changeHandler) show at once; the reload is a backstop.
 const searchIndexTTL = time.Minute
 
 // searchIndex keeps, per account, what a user search needs of every
 // principal (login, source, creation time, search text), so a search by
 // keyword is a scan of memory (a LIKE over 100,000 rows costs SQLite far
 // more than the 50 ms a search may take). Loaded on first use, kept up to
-// date by the principal writes of this instance, read again after
-// searchIndexTTL.
+// date by the principal writes of this instance and the change
+// notifications of the others, read again after searchIndexTTL.
 type searchIndex struct {
 	mu       sync.RWMutex
 	accounts map[string]*accountSearch
+	// gen counts the changes applied (put, drop, forgetAll): a load that
+	// saw one land while it read the store may have missed it, so it is
+	// used once and read again on the next search.
+	gen uint64
 }
 
 type accountSearch struct {
@@ -42,11 +47,12 @@ func newSearchIndex() *searchIndex { return &searchIndex{accounts: map[string]*a
 func (x *searchIndex) scan(ctx context.Context, st store.Store, account string, now time.Time, keep func(*store.SearchEntry) bool) ([]store.SearchEntry, error) {
 	x.mu.RLock()
 	as := x.accounts[account]
-	fresh := as != nil && now.Sub(as.loaded) < searchIndexTTL && !now.Before(as.loaded)
+	fresh := as != nil && !as.loaded.IsZero() && now.Sub(as.loaded) < searchIndexTTL && !now.Before(as.loaded)
 	if fresh {
 		defer x.mu.RUnlock()
 		return keepAll(as.entries, keep), nil
 	}
+	gen := x.gen
 	x.mu.RUnlock()
 	es, err := st.PrincipalSearchEntries(ctx, account)
 	if err != nil {
@@ -57,7 +63,11 @@ func (x *searchIndex) scan(ctx context.Context, st store.Store, account string, 
 		pos[e.ID] = i
 	}
 	x.mu.Lock()
-	x.accounts[account] = &accountSearch{loaded: now, entries: es, pos: pos}
+	loaded := now
+	if x.gen != gen {
+		loaded = time.Time{} // a change landed meanwhile: read again next time
+	}
+	x.accounts[account] = &accountSearch{loaded: loaded, entries: es, pos: pos}
 	out := keepAll(es, keep)
 	x.mu.Unlock()
 	return out, nil
@@ -80,6 +90,7 @@ func (x *searchIndex) put(p model.Principal) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.gen++
 	as := x.accounts[p.Account]
 	if as == nil {
 		return
@@ -93,6 +104,18 @@ func (x *searchIndex) put(p model.Principal) {
 	as.entries = append(as.entries, e)
 }
 
+// forgetAll drops every account's index (loaded again on the next search),
+// as after a lost change notification.
+func (x *searchIndex) forgetAll() {
+	if x == nil {
+		return
+	}
+	x.mu.Lock()
+	x.gen++
+	clear(x.accounts)
+	x.mu.Unlock()
+}
+
 // drop forgets a deleted principal.
 func (x *searchIndex) drop(account, id string) {
 	if x == nil {
@@ -100,6 +123,7 @@ func (x *searchIndex) drop(account, id string) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.gen++
 	as := x.accounts[account]
 	if as == nil {
 		return
