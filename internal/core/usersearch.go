@@ -95,7 +95,7 @@ func (x *searchIndex) put(p model.Principal) {
 	if as == nil {
 		return
 	}
-	e := store.SearchEntry{ID: p.ID, Login: p.Login, Source: p.Source, Text: store.SearchText(p), Kind: p.Kind, CreatedAt: p.CreatedAt}
+	e := store.SearchEntry{ID: p.ID, Login: p.Login, Source: p.Source, Text: store.SearchText(p), Kind: p.Kind, CreatedAt: p.CreatedAt, Customer: p.Customer}
 	if i, ok := as.pos[p.ID]; ok {
 		as.entries[i] = e
 		return
@@ -139,9 +139,13 @@ func (x *searchIndex) drop(account, id string) {
 	delete(as.pos, id)
 }
 
-// searchUsers filters, orders and pages the account's users in memory and
-// reads the page's principals from the store.
-func (c *principalService) searchUsers(ctx context.Context, account string, q UserQuery, pg UserPage) ([]model.Principal, int, error) {
+// searchUsers filters, orders and pages the session's account's users in
+// memory and reads the page's principals from the store. A session
+// constrained to customers is shown only the users of those customers and
+// itself, the principals it may act on (customerAllows), so a listing
+// never names a user whose every read it would be refused.
+func (c *principalService) searchUsers(ctx context.Context, sess Session, q UserQuery, pg UserPage) ([]model.Principal, int, error) {
+	account := sess.Account
 	idx := c.search
 	if idx == nil {
 		idx = newSearchIndex() // a service built without one (tests): no cache
@@ -156,6 +160,9 @@ func (c *principalService) searchUsers(ctx context.Context, account string, q Us
 	}
 	match, err := idx.scan(ctx, c.st, account, c.now(), func(e *store.SearchEntry) bool {
 		if e.Kind != model.KindUser || q.Source != "" && e.Source != q.Source || ids != nil && !ids[e.ID] {
+			return false
+		}
+		if len(sess.Customers) > 0 && e.ID != sess.PrincipalID && (e.Customer == "" || !slices.Contains(sess.Customers, e.Customer)) {
 			return false
 		}
 		for _, t := range terms {

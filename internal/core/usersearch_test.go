@@ -78,3 +78,59 @@ func TestSearchIndexChangeDuringLoad(t *testing.T) {
 		t.Fatalf("after forgetAll the store's three: %v", got)
 	}
 }
+
+// TestSearchUsersCustomerScope: a session constrained to customers lists
+// (users/search, roles/{id}/members) only the users it may act on, those
+// of its customers and itself, so the count and the items agree with what
+// GetUserDetail lets it read; an unconstrained session lists every user.
+func TestSearchUsersCustomerScope(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
+	c, admin, _ := testCore(t, clk.now)
+	full := acc(c, admin)
+	ids := map[string]string{}
+	for login, customer := range map[string]string{"alice": "acme-eu", "bob": "acme-us", "carol": ""} {
+		p, _, err := c.CreatePrincipal(ctx, full, PrincipalSpec{Login: login, Kind: "user", Customer: customer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[login] = p.ID
+	}
+	role, err := c.CreateRole(ctx, full, RoleSpec{Name: "viewers", Permissions: []string{PermUsersView}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, login := range []string{"alice", "bob", "carol"} {
+		if _, err := c.SetGrants(ctx, full, ids[login], []GrantSpec{{RoleID: role.ID, Type: model.GrantPermanent}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logins := func(ps []model.Principal) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Login)
+		}
+		return out
+	}
+	ps, total, err := c.SearchUsers(ctx, full, UserQuery{}, UserPage{})
+	if err != nil || total != 4 {
+		t.Fatalf("unconstrained search: %v of %d, %v", logins(ps), total, err)
+	}
+	scoped := admin
+	scoped.Customers = []string{"acme-eu"}
+	sa := acc(c, scoped)
+	ps, total, err = c.SearchUsers(ctx, sa, UserQuery{}, UserPage{})
+	if got := logins(ps); err != nil || total != 2 || len(got) != 2 || got[0] != "admin" || got[1] != "alice" {
+		t.Fatalf("search constrained to acme-eu: %v of %d, %v; want admin (itself) and alice", got, total, err)
+	}
+	ps, total, err = c.RoleMembers(ctx, sa, role.ID, UserPage{})
+	if got := logins(ps); err != nil || total != 1 || len(got) != 1 || got[0] != "alice" {
+		t.Fatalf("members constrained to acme-eu: %v of %d, %v; want alice", got, total, err)
+	}
+	if _, err := c.GetUserDetail(ctx, sa, ids["alice"]); err != nil {
+		t.Fatalf("alice's detail to the constrained session: %v", err)
+	}
+	if _, err := c.GetUserDetail(ctx, sa, ids["bob"]); AsError(err).Kind != Forbidden {
+		t.Fatalf("bob's detail to the constrained session: %v, want forbidden", err)
+	}
+}

@@ -125,6 +125,9 @@ type SearchEntry struct {
 	ID, Login, Source, Text string
 	Kind                    model.Kind
 	CreatedAt               time.Time
+	// Customer is the principal's customer ("" none), for a session
+	// constrained to customers.
+	Customer string
 }
 
 // PrincipalQuery selects and orders principals; its criteria AND together,

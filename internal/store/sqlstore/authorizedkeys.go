@@ -200,11 +200,11 @@ func (s *Store) PrincipalSearchEntries(ctx context.Context, account string) ([]s
 	err := queryAll(ctx, s.db.Pool(), func(r Rows) error {
 		var e store.SearchEntry
 		var kind string
-		err := r.Scan(&e.ID, &e.Login, &kind, &e.Source, timeCol{&e.CreatedAt}, &e.Text)
+		err := r.Scan(&e.ID, &e.Login, &kind, &e.Source, timeCol{&e.CreatedAt}, &e.Text, &e.Customer)
 		e.Kind = model.Kind(kind)
 		out = append(out, e)
 		return err
-	}, "SELECT id, login, kind, source, created_at, search_text FROM principals WHERE account = $1", account)
+	}, "SELECT id, login, kind, source, created_at, search_text, customer FROM principals WHERE account = $1", account)
 	if err != nil {
 		return nil, fmt.Errorf("search entries of %s: %w", account, err)
 	}

@@ -194,6 +194,7 @@ func testSearchPrincipals(t *testing.T, s store.Store) {
 	}
 	if _, err := s.UpdatePrincipal(ctx, "acme", "p2", func(p model.Principal) (model.Principal, error) {
 		p.Email = "robert@corp.example"
+		p.Customer = "globex"
 		return p, nil
 	}); err != nil {
 		t.Fatal(err)
@@ -207,8 +208,8 @@ func testSearchPrincipals(t *testing.T, s store.Store) {
 	}
 	slices.SortFunc(es, func(x, y store.SearchEntry) int { return strings.Compare(x.ID, y.ID) })
 	want := store.SearchEntry{ID: "p2", Login: "Bob", Source: "ldap1", Kind: model.KindUser, CreatedAt: b.CreatedAt,
-		Text: "bob\nrobert@corp.example\nrobert smith\n\n"}
-	if es[1] != want || es[0].Text != "alice\nalice@example.com\nf alice\nålice\nliddell" {
+		Text: "bob\nrobert@corp.example\nrobert smith\n\n", Customer: "globex"}
+	if es[1] != want || es[0].Customer != "cust-alice" || es[0].Text != "alice\nalice@example.com\nf alice\nålice\nliddell" {
 		t.Fatalf("search entries:\n got %+v\nwant %+v", es, want)
 	}
 }
