@@ -122,13 +122,13 @@ type UserPage struct {
 }
 
 // SearchUsers returns one page of the users matching q and how many match
-// (users-view). A session constrained to customers sees only the users it
-// may act on (see customerAllows): those of its customers, and itself.
+// (users-view). A session constrained to customers sees only the users of
+// its customers and itself (customerSees), as in every listing.
 func (c *principalService) SearchUsers(ctx context.Context, a *Access, q UserQuery, pg UserPage) ([]model.Principal, int, error) {
 	if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 		return nil, 0, err
 	}
-	return c.searchUsers(ctx, a.Session, q, pg)
+	return c.searchUsers(ctx, a, q, pg)
 }
 
 // RoleMembers returns one page of the users holding role id by any grant
@@ -148,7 +148,7 @@ func (c *principalService) RoleMembers(ctx context.Context, a *Access, id string
 		ids = []string{}
 	}
 	// Through the search index: only the page's rows are read by id.
-	return c.searchUsers(ctx, a.Session, UserQuery{IDs: ids}, pg)
+	return c.searchUsers(ctx, a, UserQuery{IDs: ids}, pg)
 }
 
 // MemberCount is how many principals hold a role, by any grant and by an

@@ -141,11 +141,11 @@ func (x *searchIndex) drop(account, id string) {
 
 // searchUsers filters, orders and pages the session's account's users in
 // memory and reads the page's principals from the store. A session
-// constrained to customers is shown only the users of those customers and
-// itself, the principals it may act on (customerAllows), so a listing
-// never names a user whose every read it would be refused.
-func (c *principalService) searchUsers(ctx context.Context, sess Session, q UserQuery, pg UserPage) ([]model.Principal, int, error) {
-	account := sess.Account
+// constrained to customers is shown only the users it sees (customerSees:
+// those of its customers, and itself), so a listing never names a user
+// whose every read it would be refused.
+func (c *principalService) searchUsers(ctx context.Context, a *Access, q UserQuery, pg UserPage) ([]model.Principal, int, error) {
+	account := a.Session.Account
 	idx := c.search
 	if idx == nil {
 		idx = newSearchIndex() // a service built without one (tests): no cache
@@ -162,7 +162,7 @@ func (c *principalService) searchUsers(ctx context.Context, sess Session, q User
 		if e.Kind != model.KindUser || q.Source != "" && e.Source != q.Source || ids != nil && !ids[e.ID] {
 			return false
 		}
-		if len(sess.Customers) > 0 && e.ID != sess.PrincipalID && (e.Customer == "" || !slices.Contains(sess.Customers, e.Customer)) {
+		if len(a.Session.Customers) > 0 && !customerSees(a, model.Principal{ID: e.ID, Account: account, Customer: e.Customer}) {
 			return false
 		}
 		for _, t := range terms {
