@@ -67,9 +67,16 @@ func cmdAdminRecover(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	ctx := context.Background()
+	// A running keyward keeps the admin's keys in memory: recover needs the
+	// store to itself (a shared store's running servers hold its use lock).
+	cfg.Alone = true
 	s, err := server.Open(ctx, cfg, false)
 	if errors.Is(err, server.ErrInUse) {
-		fmt.Fprintf(stderr, "keyward admin recover: %s is in use by a running keyward; stop it first (nothing was changed)\n", cfg.DataDir)
+		what := cfg.DataDir
+		if cfg.StoreURL != "" {
+			what = "the store"
+		}
+		fmt.Fprintf(stderr, "keyward admin recover: %s is in use by a running keyward; stop every instance first (nothing was changed)\n", what)
 		return exitFail
 	}
 	if err != nil {
