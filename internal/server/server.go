@@ -229,7 +229,9 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 		cfg.TrustedProxies = netpolicy.DefaultTrusted()
 	}
 	// The master key comes first: the store keys its audit chain with it.
-	if cfg.StoreURL == "" {
+	// Its folder is ours alone before a key is read from or made in it (a
+	// shared store's too, when it makes the key there).
+	if cfg.StoreURL == "" || create && os.Getenv("KEYWARD_MASTER_KEY") == "" {
 		if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 			return nil, err
 		}
