@@ -380,7 +380,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			seen = &core.Seen{}
 			caller.Seen = seen
 		}
-		r = r.WithContext(api.WithCaller(r.Context(), caller))
+		// A password login's wait bound runs from here (core.WithArrival).
+		r = r.WithContext(core.WithArrival(api.WithCaller(r.Context(), caller), start))
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		}
