@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -162,10 +163,18 @@ func TestReviewRecoverSharedStoreWhileServing(t *testing.T) {
 	if !strings.Contains(errs, "in use") {
 		t.Errorf("recover beside a running server: exit %d, %s", code, errs)
 	}
-	// Once the server is stopped (its connection, and so its lock, gone),
-	// recover runs.
+	// Once the server is stopped, recover runs: when PostgreSQL has ended
+	// the killed server's session (asynchronously), and with it its lock.
 	p.kill()
-	if code, _, errs := cli(t, "admin", "recover", "--store", u.String(), "--data", data); code != exitOK {
-		t.Errorf("recover with the server stopped: exit %d, %s", code, errs)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, _, errs := cli(t, "admin", "recover", "--store", u.String(), "--data", data)
+		if code == exitOK {
+			break
+		}
+		if !strings.Contains(errs, "in use") || time.Now().After(deadline) {
+			t.Fatalf("recover with the server stopped: exit %d, %s", code, errs)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
