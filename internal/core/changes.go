@@ -73,6 +73,7 @@ func (h *changeHandler) Reload(ctx context.Context) error {
 	}
 	c.accessService.keys.forgetAll()
 	c.authenticatorService.authns.forgetAll()
+	c.principalService.search.forgetAll()
 	return c.tokenService.tokens.reload(ctx, c.st, c.tokenService.sealer, c.tokenService.now())
 }
 
@@ -85,11 +86,17 @@ func (h *changeHandler) Changed(ctx context.Context, payload string) error {
 	case "key":
 		return c.accessService.keys.refreshKeyStrict(ctx, id)
 	case "principal":
-		_, err := c.st.GetPrincipal(ctx, account, id)
+		p, err := c.st.GetPrincipal(ctx, account, id)
 		gone := errors.Is(err, store.ErrNotFound)
 		c.accessService.keys.forgetPrincipal(account, id, gone)
 		if err != nil && !gone {
 			return err
+		}
+		// The user search's index follows the write as this instance's own.
+		if gone {
+			c.principalService.search.drop(account, id)
+		} else {
+			c.principalService.search.put(p)
 		}
 	case "grants":
 		c.accessService.keys.forgetPrincipal(account, id, false)
