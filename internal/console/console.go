@@ -355,7 +355,41 @@ func (cs *Console) forward(w http.ResponseWriter, r *http.Request) {
 	r2.Header.Del("Cookie")
 	r2.Header.Del("X-CSRF-Token")
 	r2.Header.Set("Authorization", "Bearer "+tok)
-	cs.native.ServeHTTP(w, r2)
+	if r.Method != http.MethodPost || target != "/api/v1/users/"+se.core.PrincipalID+"/mfa" {
+		cs.native.ServeHTTP(w, r2)
+		return
+	}
+	// One's own TOTP enrolment started from this session (My Account): the
+	// new seed is no way in until verified, so the session that asked for it
+	// goes on under the new stamp. Verifying it (MFA enabled) still ends the
+	// session, as a reset, a password change or another's change does.
+	sw := &statusWriter{ResponseWriter: w}
+	cs.native.ServeHTTP(sw, r2)
+	if sw.status == http.StatusCreated {
+		if stamp, err := cs.core.CredentialStamp(r.Context(), se.core.Account, se.core.PrincipalID); err == nil {
+			cs.sessions.restamp(se, stamp)
+		}
+	}
+}
+
+// statusWriter notes the status of an answer it passes on.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *statusWriter) Write(b []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	return sw.ResponseWriter.Write(b)
 }
 
 func safeMethod(m string) bool {
@@ -429,7 +463,7 @@ var messageTmpl = template.Must(template.New("m").Parse(`<!doctype html>
 // password change, an MFA reset), the session is ended.
 func (cs *Console) stampHolds(r *http.Request, se *session) bool {
 	stamp, err := cs.core.CredentialStamp(r.Context(), se.core.Account, se.core.PrincipalID)
-	if err == nil && stamp == se.stamp {
+	if err == nil && stamp == cs.sessions.stampOf(se) {
 		return true
 	}
 	cs.sessions.end(cookieValue(r))

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-
-	"github.com/keyward/keyward/internal/model"
 )
 
 // CredentialStamp is a digest of what a principal signs in with: its
-// password hash, second factor (state and seed, once enabled), and status. A long-lived
+// password hash, second-factor state and seed, and status. A long-lived
 // session that re-issues tokens from a sign-in (the console's) compares it
 // with the stamp taken at sign-in and ends when a password change, an MFA
 // reset or a status change has made that sign-in stale. It reveals nothing
@@ -19,15 +17,8 @@ func (c *principalService) CredentialStamp(ctx context.Context, account, princip
 	if err != nil {
 		return "", wrapStore(err, "principal")
 	}
-	// A second factor counts once enabled: an enrolment under way (state
-	// enrolling, a new seed not yet used by any sign-in) must not end the
-	// session that is enrolling (the console's My Account).
-	mfa, seed := []byte(model.MFANone), []byte(nil)
-	if p.MFA == model.MFAEnabled {
-		mfa, seed = []byte(p.MFA), p.MFASeed
-	}
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(p.PasswordHash), mfa, seed, []byte(p.Status)} {
+	for _, part := range [][]byte{[]byte(p.PasswordHash), []byte(p.MFA), p.MFASeed, []byte(p.Status)} {
 		h.Write([]byte{byte(len(part) >> 8), byte(len(part))})
 		h.Write(part)
 	}
