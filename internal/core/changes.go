@@ -56,11 +56,20 @@ func (f *freshness) listening() error {
 type changeHandler struct {
 	c   *Core
 	log *slog.Logger
+	now func() time.Time // time.Now; tests set it
 	mu  sync.Mutex
-	// lost is true from a lost connection until the next reload, so an
-	// outage logs one warning and its end one line.
-	lost bool
+	// outage is true from a lost connection until the listener has stayed
+	// connected for outageSettle, so an outage logs one warning and its end
+	// one line, however often the listener reconnects and loses it again.
+	outage     bool
+	lostAt     time.Time // the outage's first loss
+	upSince    time.Time // connected and reloaded since; zero while lost
+	reconnects int       // losses after the first, within the outage
 }
+
+// outageSettle is how long the listener must stay connected before an
+// outage is logged as over (review 25 F5: a flapping store is one outage).
+const outageSettle = 2 * time.Second
 
 var _ store.ChangeHandler = (*changeHandler)(nil)
 
@@ -105,14 +114,22 @@ func (h *changeHandler) Changed(ctx context.Context, payload string) error {
 
 // Alive records a proof that the caches hold every change committed before at.
 func (h *changeHandler) Alive(at time.Time) {
-	h.mu.Lock()
-	if h.lost {
-		h.lost = false
-		h.log.Info("store reachable again: reconnected and caches reloaded")
-	}
-	h.mu.Unlock()
 	h.c.accessService.keys.fresh.alive.Store(at.UnixNano())
 	h.c.accessService.keys.fresh.lost.Store(false)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.outage {
+		return
+	}
+	now := h.now()
+	if h.upSince.IsZero() {
+		h.upSince = now
+	}
+	if now.Sub(h.upSince) >= outageSettle {
+		h.outage = false
+		h.log.Info("store reachable again: reconnected and caches reloaded", "since", h.upSince.UTC().Format(time.RFC3339Nano),
+			"outage", h.upSince.Sub(h.lostAt).Round(time.Millisecond).String(), "reconnects", h.reconnects)
+	}
 }
 
 // Lost drops the proof of freshness and logs the first loss of an outage.
@@ -120,10 +137,13 @@ func (h *changeHandler) Lost(err error) {
 	h.c.accessService.keys.fresh.lost.Store(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.lost {
-		h.lost = true
-		h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
+	h.upSince = time.Time{}
+	if h.outage {
+		h.reconnects++
+		return
 	}
+	h.outage, h.lostAt, h.reconnects = true, h.now(), 0
+	h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
 }
 
 // followChanges starts the change feed of a shared store, if it is one, and
@@ -134,7 +154,7 @@ func (c *Core) followChanges(ctx context.Context, bg context.Context, log *slog.
 		return
 	}
 	c.accessService.keys.fresh.shared = true
-	h := &changeHandler{c: c, log: log}
+	h := &changeHandler{c: c, log: log, now: time.Now}
 	c.bg.Add(1)
 	go func() { defer c.bg.Done(); feed.FollowChanges(bg, h) }()
 	// Serve only once the caches are known current, or give up waiting
