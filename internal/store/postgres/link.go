@@ -16,8 +16,9 @@ import (
 // linkEvery is how often each instance tries to link pending audit records
 // into the chain; linkBatch is the most one transaction links.
 const (
-	linkEvery = 25 * time.Millisecond
-	linkBatch = 4 // batches (each up to a group commit of records): a transaction stays well inside --store-timeout
+	linkEvery   = 25 * time.Millisecond
+	linkBatch   = 256  // batches (each one appender's group commit)
+	linkRecords = 4096 // records: a transaction stays well inside --store-timeout
 )
 
 // One linker at a time: the linker's transaction holds LOCK TABLE
@@ -38,15 +39,17 @@ var errLinkBusy = errors.New("another linker holds the audit head")
 func (s *Store) LinkPending(ctx context.Context, wait bool) (int, error) {
 	total := 0
 	for {
-		n, busy, err := s.linkOnce(ctx, wait)
+		n, full, busy, err := s.linkOnce(ctx, wait)
 		total += n
-		if err != nil || busy || n < linkBatch {
+		if err != nil || busy || !full {
 			return total, err
 		}
 	}
 }
 
-func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, busy bool, err error) {
+// linkOnce links one transaction's worth; full says it took as much as one
+// may (more may be waiting).
+func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, full, busy bool, err error) {
 	var fresh sqlstore.Names
 	err = s.db.Write(ctx, sqlstore.TxOptions{Isolation: sqlstore.ReadCommitted}, func(q sqlstore.Querier) error {
 		n, busy, fresh = 0, false, sqlstore.Names{}
@@ -61,18 +64,18 @@ func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, busy bool, err 
 			}
 			return fmt.Errorf("lock audit head: %w", err)
 		}
-		var err error
-		n, err = s.Store.LinkPendingTx(ctx, q, linkBatch, fresh)
+		batches, records, err := s.Store.LinkPendingTx(ctx, q, linkBatch, linkRecords, fresh)
+		n, full = records, batches >= linkBatch || records >= linkRecords
 		return err
 	})
 	if errors.Is(err, errLinkBusy) {
-		return 0, true, nil
+		return 0, false, true, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("link pending audit records: %w", err)
+		return 0, false, false, fmt.Errorf("link pending audit records: %w", err)
 	}
 	s.Store.Remember(fresh)
-	return n, busy, nil
+	return n, full, busy, nil
 }
 
 // runLinker links pending records at least every linkEvery until ctx ends,

@@ -81,9 +81,10 @@ func (s *Store) appendPending(ctx context.Context, evs []audit.Event) error {
 // committed). A batch whose MAC does not verify under the store's key
 // (written or altered by someone without the master key), or that is
 // malformed, is not chained: it is moved to audit_quarantine as found, and
-// an audit.pending_rejected record takes its place in the chain. It returns
-// how many batches it took.
-func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int, fresh Names) (int, error) {
+// an audit.pending_rejected record takes its place in the chain. It takes
+// at most limit batches, and no more batches than fit in maxRecords records
+// (but always the first); it returns how many batches and records it took.
+func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords int, fresh Names) (batches, records int, err error) {
 	type batch struct {
 		id   int64
 		us   []*int64
@@ -92,8 +93,8 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int, fresh N
 		evs  []audit.Event
 		why  string // non-empty: refused
 	}
-	var batches []batch
-	err := queryAll(ctx, q, func(r Rows) error {
+	var taken []batch
+	err = queryAll(ctx, q, func(r Rows) error {
 		b := batch{cols: make([][]*string, 12)}
 		dest := []any{&b.id, &b.us}
 		for j := range b.cols {
@@ -103,24 +104,25 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int, fresh N
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
-		batches = append(batches, b)
+		taken = append(taken, b)
 		return nil
-	}, "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1) RETURNING id, "+pendingCols+", mac", limit)
+	}, pendingTake, limit, maxRecords)
 	if err != nil {
-		return 0, fmt.Errorf("take pending audit records: %w", err)
+		return 0, 0, fmt.Errorf("take pending audit records: %w", err)
 	}
-	if len(batches) == 0 {
-		return 0, nil
+	if len(taken) == 0 {
+		return 0, 0, nil
 	}
 	if err := s.checkHeadKey(ctx, q); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	slices.SortFunc(batches, func(a, b batch) int { return cmp.Compare(a.id, b.id) })
+	slices.SortFunc(taken, func(a, b batch) int { return cmp.Compare(a.id, b.id) })
 	now := time.Now()
 	var evs []audit.Event
 	var refused []string
-	for i := range batches {
-		b := &batches[i]
+	for i := range taken {
+		b := &taken[i]
+		records += len(b.us)
 		b.evs, b.why = pendingEvents(b.us, b.cols)
 		switch {
 		case b.why != "":
@@ -134,7 +136,7 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int, fresh N
 			continue
 		}
 		if err := s.quarantine(ctx, q, b.id, now, b.why, b.us, b.cols, b.mac); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		account := ""
 		if len(b.evs) > 0 {
@@ -145,14 +147,24 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int, fresh N
 		refused = append(refused, strconv.FormatInt(b.id, 10))
 	}
 	if err := s.chainAudit(ctx, q, evs, fresh); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(refused) > 0 {
 		slog.Error("audit: pending batches refused (MAC missing or wrong): kept in audit_quarantine, marked in the chain by "+PendingRejectedEvent,
 			"batches", strings.Join(refused, ","))
 	}
-	return len(batches), nil
+	return len(taken), records, nil
 }
+
+// pendingTake takes the oldest pending batches: at most $1, and while they
+// hold at most $2 records in all (the first whatever its size).
+const pendingTake = `DELETE FROM audit_pending WHERE id IN (
+	SELECT id FROM (
+		SELECT id, row_number() OVER w AS n, sum(cardinality(time_us)) OVER w AS upto
+		FROM (SELECT id, time_us FROM audit_pending ORDER BY id LIMIT $1) f
+		WINDOW w AS (ORDER BY id)
+	) t WHERE n = 1 OR upto <= $2)
+RETURNING id, ` + pendingCols + `, mac`
 
 // pendingEvents rebuilds a pending batch's events from its columns, or
 // says why it cannot (columns of different lengths, NULL elements).
