@@ -18,7 +18,7 @@ import (
 const (
 	linkEvery   = 25 * time.Millisecond
 	linkBatch   = 256  // batches (each one appender's group commit)
-	linkRecords = 4096 // records: a transaction stays well inside --store-timeout
+	linkRecords = 2048 // records: a transaction stays well inside --store-timeout
 )
 
 // One linker at a time: the linker's transaction holds LOCK TABLE
@@ -32,27 +32,37 @@ const (
 // errLinkBusy: another linker holds the head.
 var errLinkBusy = errors.New("another linker holds the audit head")
 
-// LinkPending moves every audit record pending now into the chain. With
-// wait it queues behind a running linker (readers, which must see every
-// acknowledged record); without, it returns at once if another linker is at
-// work (the background loop). It returns how many records it linked.
+// LinkPending moves every audit record pending now into the chain: the
+// batches committed before it was called (later ones are the next call's),
+// so a reader under load never chases appenders. With wait it queues behind
+// a running linker (readers, which must see every acknowledged record);
+// without, it returns at once if another linker is at work (the background
+// loop). It returns how many records it linked.
 func (s *Store) LinkPending(ctx context.Context, wait bool) (int, error) {
+	var upTo *int64
+	qctx, cancel := context.WithTimeout(ctx, s.db.timeout)
+	err := s.db.pool.QueryRow(qctx, "SELECT max(id) FROM audit_pending").Scan(&upTo)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("link pending audit records: %w", unavailable(err))
+	}
 	total := 0
-	for {
-		n, full, busy, err := s.linkOnce(ctx, wait)
+	for upTo != nil {
+		n, more, busy, err := s.linkOnce(ctx, wait, *upTo)
 		total += n
-		if err != nil || busy || !full {
+		if err != nil || busy || !more {
 			return total, err
 		}
 	}
+	return total, nil
 }
 
-// linkOnce links one transaction's worth; full says it took as much as one
-// may (more may be waiting).
-func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, full, busy bool, err error) {
+// linkOnce links one transaction's worth of the batches up to upTo; more
+// says some remain.
+func (s *Store) linkOnce(ctx context.Context, wait bool, upTo int64) (n int, more, busy bool, err error) {
 	var fresh sqlstore.Names
 	err = s.db.Write(ctx, sqlstore.TxOptions{Isolation: sqlstore.ReadCommitted}, func(q sqlstore.Querier) error {
-		n, busy, fresh = 0, false, sqlstore.Names{}
+		n, more, busy, fresh = 0, false, false, sqlstore.Names{}
 		lock := "LOCK TABLE audit_head IN EXCLUSIVE MODE"
 		if !wait {
 			lock += " NOWAIT"
@@ -64,8 +74,8 @@ func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, full, busy bool
 			}
 			return fmt.Errorf("lock audit head: %w", err)
 		}
-		batches, records, err := s.Store.LinkPendingTx(ctx, q, linkBatch, linkRecords, fresh)
-		n, full = records, batches >= linkBatch || records >= linkRecords
+		var err error
+		n, more, err = s.Store.LinkPendingTx(ctx, q, linkBatch, linkRecords, upTo, fresh)
 		return err
 	})
 	if errors.Is(err, errLinkBusy) {
@@ -75,7 +85,7 @@ func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, full, busy bool
 		return 0, false, false, fmt.Errorf("link pending audit records: %w", err)
 	}
 	s.Store.Remember(fresh)
-	return n, full, busy, nil
+	return n, more, busy, nil
 }
 
 // runLinker links pending records at least every linkEvery until ctx ends,
@@ -92,16 +102,10 @@ func (s *Store) runLinker(ctx context.Context, done chan<- struct{}) {
 			cancel()
 			return
 		case <-t.C:
-			// An idle instance asks one cheap question per tick. Errors
-			// are retried at the next tick; what is pending stays durable,
-			// and readers link it themselves.
-			var pending bool
-			qctx, cancel := context.WithTimeout(ctx, s.db.timeout)
-			err := s.db.pool.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM audit_pending)").Scan(&pending)
-			cancel()
-			if err != nil || !pending {
-				continue
-			}
+			// An idle instance asks one cheap question per tick
+			// (LinkPending's max(id)). Errors are retried at the next
+			// tick; what is pending stays durable, and readers link it
+			// themselves.
 			_, _ = s.LinkPending(ctx, false)
 		}
 	}

@@ -82,9 +82,10 @@ func (s *Store) appendPending(ctx context.Context, evs []audit.Event) error {
 // (written or altered by someone without the master key), or that is
 // malformed, is not chained: it is moved to audit_quarantine as found, and
 // an audit.pending_rejected record takes its place in the chain. It takes
-// at most limit batches, and no more batches than fit in maxRecords records
-// (but always the first); it returns how many batches and records it took.
-func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords int, fresh Names) (batches, records int, err error) {
+// batches with ids up to upTo: at most limit, and no more than fit in
+// maxRecords records (but always the first). It returns how many records
+// it took, and whether batches up to upTo remain.
+func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords int, upTo int64, fresh Names) (records int, more bool, err error) {
 	type batch struct {
 		id   int64
 		us   []*int64
@@ -106,15 +107,19 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords 
 		}
 		taken = append(taken, b)
 		return nil
-	}, pendingTake, limit, maxRecords)
+	}, pendingTake, limit, maxRecords, upTo)
 	if err != nil {
-		return 0, 0, fmt.Errorf("take pending audit records: %w", err)
+		return 0, false, fmt.Errorf("take pending audit records: %w", err)
 	}
 	if len(taken) == 0 {
-		return 0, 0, nil
+		return 0, false, nil
+	}
+	if err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&more) },
+		"SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id <= $1)", upTo); err != nil {
+		return 0, false, fmt.Errorf("look for more pending audit records: %w", err)
 	}
 	if err := s.checkHeadKey(ctx, q); err != nil {
-		return 0, 0, err
+		return 0, false, err
 	}
 	slices.SortFunc(taken, func(a, b batch) int { return cmp.Compare(a.id, b.id) })
 	now := time.Now()
@@ -136,7 +141,7 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords 
 			continue
 		}
 		if err := s.quarantine(ctx, q, b.id, now, b.why, b.us, b.cols, b.mac); err != nil {
-			return 0, 0, err
+			return 0, false, err
 		}
 		account := ""
 		if len(b.evs) > 0 {
@@ -147,21 +152,22 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords 
 		refused = append(refused, strconv.FormatInt(b.id, 10))
 	}
 	if err := s.chainAudit(ctx, q, evs, fresh); err != nil {
-		return 0, 0, err
+		return 0, false, err
 	}
 	if len(refused) > 0 {
 		slog.Error("audit: pending batches refused (MAC missing or wrong): kept in audit_quarantine, marked in the chain by "+PendingRejectedEvent,
 			"batches", strings.Join(refused, ","))
 	}
-	return len(taken), records, nil
+	return records, more, nil
 }
 
-// pendingTake takes the oldest pending batches: at most $1, and while they
-// hold at most $2 records in all (the first whatever its size).
+// pendingTake takes the oldest pending batches with ids up to $3: at most
+// $1, and while they hold at most $2 records in all (the first whatever its
+// size).
 const pendingTake = `DELETE FROM audit_pending WHERE id IN (
 	SELECT id FROM (
 		SELECT id, row_number() OVER w AS n, sum(cardinality(time_us)) OVER w AS upto
-		FROM (SELECT id, time_us FROM audit_pending ORDER BY id LIMIT $1) f
+		FROM (SELECT id, time_us FROM audit_pending WHERE id <= $3 ORDER BY id LIMIT $1) f
 		WINDOW w AS (ORDER BY id)
 	) t WHERE n = 1 OR upto <= $2)
 RETURNING id, ` + pendingCols + `, mac`
