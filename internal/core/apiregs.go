@@ -153,6 +153,10 @@ func validateRules(rules []model.APIRule, old []model.APIRule) ([]model.APIRule,
 	return out, nil
 }
 
+// maxRegEntries bounds a registration's rules and allowed entries: every
+// sign-in and session use walks them.
+const maxRegEntries = 256
+
 // apply sets spec's fields on g and checks the result.
 func (c *apiRegService) apply(ctx context.Context, a *Access, g *model.APIRegistration, spec APIRegSpec) error {
 	if spec.Name != nil {
@@ -171,6 +175,12 @@ func (c *apiRegService) apply(ctx context.Context, a *Access, g *model.APIRegist
 	set(&g.ClientCertRequired, spec.ClientCertRequired)
 	set(&g.PasswordRequired, spec.PasswordRequired)
 	set(&g.VerifyPSRUN, spec.VerifyPSRUN)
+	if spec.Allowed != nil && len(*spec.Allowed) > maxRegEntries {
+		return invalid("allowed", "at most %d allowed entries", maxRegEntries)
+	}
+	if spec.Rules != nil && len(*spec.Rules) > maxRegEntries {
+		return invalid("rules", "at most %d rules", maxRegEntries)
+	}
 	if spec.Allowed != nil {
 		if err := validateAllowed(*spec.Allowed); err != nil {
 			return err
@@ -262,7 +272,7 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	now := c.now().UTC()
 	g := model.APIRegistration{ID: crypto.NewID(), Account: a.Session.Account, Type: spec.Type, EnforceMFA: true,
-		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID}
+		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID, Version: 1}
 	switch g.Type {
 	case "":
 		g.Type = model.APIKeyPolicy
@@ -315,9 +325,34 @@ func (c *apiRegService) ListAPIRegistrations(ctx context.Context, a *Access, pag
 	return gs, total, wrapStore(err, "API registrations")
 }
 
+// specFields names the fields a PATCH sets (never their values), for its record.
+func specFields(spec APIRegSpec) string {
+	var out []string
+	add := func(set bool, name string) {
+		if set {
+			out = append(out, name)
+		}
+	}
+	add(spec.Name != nil, "name")
+	add(spec.EnforceMFA != nil, "enforce_mfa")
+	add(spec.ClientCertRequired != nil, "client_certificate_required")
+	add(spec.PasswordRequired != nil, "user_password_required")
+	add(spec.VerifyPSRUN != nil, "verify_psrun_signature")
+	add(spec.Allowed != nil, "allowed")
+	add(spec.Rules != nil, "rules")
+	add(spec.RunAs != nil, "run_as")
+	add(spec.AccessTokenMinutes != nil, "access_token_minutes")
+	return strings.Join(out, ",")
+}
+
 // update runs change on the registration in the store (which ends its
 // sessions) with ev built from the result.
 func (c *apiRegService) update(ctx context.Context, a *Access, id, event string, change func(g *model.APIRegistration) error) (model.APIRegistration, error) {
+	return c.updateDetail(ctx, a, id, event, "", change)
+}
+
+// updateDetail is update whose record also names the fields set.
+func (c *apiRegService) updateDetail(ctx context.Context, a *Access, id, event, fields string, change func(g *model.APIRegistration) error) (model.APIRegistration, error) {
 	old, err := c.st.GetAPIRegistration(ctx, a.Session.Account, id)
 	if err != nil {
 		return model.APIRegistration{}, wrapStore(err, "API registration")
@@ -333,6 +368,9 @@ func (c *apiRegService) update(ctx context.Context, a *Access, id, event string,
 	next.UpdatedAt = c.now().UTC()
 	next.DefinedBy = a.Session.PrincipalID
 	ev := c.regEvent(a, next, event)
+	if fields != "" {
+		ev.Detail += "; set " + fields
+	}
 	g, err := c.st.UpdateAPIRegistration(ctx, a.Session.Account, id, func(cur model.APIRegistration) (model.APIRegistration, error) {
 		if !cur.UpdatedAt.Equal(old.UpdatedAt) || string(cur.KeyHash) != string(old.KeyHash) {
 			return cur, &Error{Kind: Conflict, Msg: "the API registration changed meanwhile; try again"}
@@ -351,7 +389,7 @@ func (c *apiRegService) UpdateAPIRegistration(ctx context.Context, a *Access, id
 	if spec.Type != "" {
 		return model.APIRegistration{}, invalid("type", "the type of a registration cannot change")
 	}
-	return c.update(ctx, a, id, "api_registration.update", func(g *model.APIRegistration) error {
+	return c.updateDetail(ctx, a, id, "api_registration.update", specFields(spec), func(g *model.APIRegistration) error {
 		if g.Type == model.APIAccessPolicy && (spec.Allowed != nil || spec.EnforceMFA != nil || spec.PasswordRequired != nil || spec.VerifyPSRUN != nil) {
 			return invalid("allowed", "an api_access_policy has no allowed list, MFA, password or PSRUN options")
 		}

@@ -21,6 +21,7 @@ import (
 // PS-Auth session and signature limits.
 const (
 	PSSessionIdle    = 20 * time.Minute // a signed-in session ends after this long unused
+	PSSessionMaxAge  = 12 * time.Hour   // and this long after its sign-in, however used
 	psPendingTTL     = 5 * time.Minute  // a sign-in waiting for its MFA code
 	psSignatureSkew  = 300              // seconds a PSRUN timestamp may be off
 	psAuthenticator  = "psauth"
@@ -61,6 +62,15 @@ type PSToken struct {
 	ExpiresIn   int
 }
 
+// maybePurge removes ended sessions, pending sign-ins and tokens on one
+// call in 64 (sign-ins, refused ones too, and token requests): no
+// background job.
+func (c *apiRegService) maybePurge(ctx context.Context) {
+	if rand.IntN(64) == 0 {
+		_ = c.st.PurgeSurfaceSessions(ctx, c.now())
+	}
+}
+
 func (c *apiRegService) sessionHash(v string) []byte {
 	return c.sealer.KeyHash("psauth-session\x00" + v)
 }
@@ -77,27 +87,21 @@ func (c *apiRegService) SignAppin(ctx context.Context, caller Caller, cred Crede
 	cred.PS.issued = randomHex(32)
 	s, err := c.auth.Authenticate(ctx, caller, cred)
 	if err != nil {
+		c.maybePurge(ctx) // pending sign-ins pile up on refusals
 		var e *Error
 		if errors.As(err, &e) && (e.Reason == ReasonMFARequired || e.Reason == ReasonBadChallenge) {
 			return PSSignIn{Cookie: cred.PS.issued, Pending: true}, err
 		}
 		return PSSignIn{}, err
 	}
+	// The session itself was stored by authenticatePS, with its record.
 	now := c.now()
 	if cred.PS.Cookie != "" {
 		if old, err := c.st.GetSurfaceSession(ctx, c.sessionHash(cred.PS.Cookie)); err == nil && old.Kind == model.SessionPending {
 			_ = c.st.DeleteSurfaceSession(ctx, old.Hash)
 		}
 	}
-	ss := model.SurfaceSession{Hash: c.sessionHash(cred.PS.issued), Account: s.Account, Kind: model.SessionCookie,
-		RegistrationID: s.KeyID, PrincipalID: s.PrincipalID, Level: s.Level, CreatedAt: now, LastUsedAt: now,
-		ExpiresAt: now.Add(PSSessionIdle)}
-	if err := c.st.CreateSurfaceSession(ctx, ss); err != nil {
-		return PSSignIn{}, wrapStore(err, "session")
-	}
-	if rand.IntN(64) == 0 { // ended sessions, pending sign-ins and tokens go without a background job
-		_ = c.st.PurgeSurfaceSessions(ctx, now)
-	}
+	c.maybePurge(ctx)
 	_ = c.st.TouchAPIRegistration(ctx, s.KeyID, now)
 	p, err := c.st.GetPrincipal(ctx, s.Account, s.PrincipalID)
 	if err != nil {
@@ -119,7 +123,12 @@ func (c *apiRegService) SignAppin(ctx context.Context, caller Caller, cred Crede
 
 // authenticatePS is Authenticate for a PS-Auth header or an OAuth bearer
 // token at SignAppin: each check in the order, each refusal audited
-// with its precise reason, then the one admission check.
+// with its precise reason, then the one admission check. A sign-in that
+// passes stores its session (SignAppin's cookie, pr.issued) with its record,
+// only while the registration is still the version every check read: one
+// racing a rotation, PATCH or delete is refused (registration_changed).
+// Only then is the PSRUN signature spent and a floating grant that admitted
+// the principal started.
 func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	pr := cred.PS
 	ev := c.audit.event(caller, cred.Account, cred.Event)
@@ -151,6 +160,9 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 			return refuse(ReasonBadKey)
 		}
 		ev.Account, ev.KeyID, ev.Subject = g.Account, g.ID, regSubject(g.Account, g.ID)
+		if ss.RegistrationVersion != g.Version {
+			return refuse(ReasonRegistrationChanged)
+		}
 		runAs = g.RunAs
 	} else {
 		var err error
@@ -171,10 +183,9 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	if g.ClientCertRequired && len(caller.ClientCert) == 0 {
 		return refuse(ReasonClientCertMissing)
 	}
-	if pr.Bearer == "" && (g.VerifyPSRUN || (byPSRUN && !byIP)) {
-		if reason, err := c.checkPSRUN(ctx, g, pr); err != nil {
-			return Session{}, storeError(err)
-		} else if reason != ReasonNone {
+	signed := pr.Bearer == "" && (g.VerifyPSRUN || (byPSRUN && !byIP))
+	if signed {
+		if reason := c.checkPSRUN(g, pr); reason != ReasonNone {
 			return refuse(reason)
 		}
 		level = LevelStrong
@@ -187,12 +198,15 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		return refuse(ReasonUserNotAllowed)
 	}
 	ev.Actor = p.RoleID()
+	var floating []string
 	if pr.Bearer == "" {
-		if ok, err := c.allowedNow(ctx, g.Allowed, p); err != nil {
+		ok, fl, err := c.allowedNow(ctx, g.Allowed, p)
+		if err != nil {
 			return Session{}, storeError(err)
 		} else if !ok {
 			return refuse(ReasonUserNotAllowed)
 		}
+		floating = fl
 	}
 	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
 		return Session{}, storeError(err)
@@ -231,8 +245,10 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	}
 	if pr.Bearer == "" && g.EnforceMFA && p.MFA == model.MFAEnabled {
 		if pr.Challenge == "" {
-			if err := c.pending(ctx, g, p, pr.issued); err != nil {
-				return Session{}, err
+			if err := c.pending(ctx, g, p, pr.issued); errors.Is(err, store.ErrNotFound) {
+				return refuse(ReasonRegistrationChanged)
+			} else if err != nil {
+				return Session{}, wrapStore(err, "session")
 			}
 			c.audit.recordFailure(ctx, fail(ev, ReasonMFARequired))
 			return Session{}, &Error{Kind: Unauthenticated, Reason: ReasonMFARequired, Msg: "a second factor is required"}
@@ -242,28 +258,57 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 			return Session{}, err
 		}
 		if reason != ReasonNone {
-			if err := c.pending(ctx, g, p, pr.issued); err != nil {
-				return Session{}, err
+			if err := c.pending(ctx, g, p, pr.issued); errors.Is(err, store.ErrNotFound) {
+				return refuse(ReasonRegistrationChanged)
+			} else if err != nil {
+				return Session{}, wrapStore(err, "session")
 			}
 			return Session{}, &Error{Kind: Unauthenticated, Reason: ReasonBadChallenge, Msg: "the second factor is wrong"}
 		}
 		ev.Detail = "second factor totp"
 		level = LevelStrong
 	}
-	if err := c.audit.record(ctx, ev); err != nil {
+	// Every check passed: only now is the signature spent, so the MFA
+	// round repeats the same signed header (a replay after this fails).
+	if signed {
+		if reason, err := c.spendPSRUN(ctx, g, pr); err != nil {
+			return Session{}, storeError(err)
+		} else if reason != ReasonNone {
+			return refuse(reason)
+		}
+	}
+	s := Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind), Level: level,
+		KeyID: g.ID, Narrowed: true, Authenticator: psAuthenticator}
+	if pr.issued == "" {
+		if err := c.audit.record(ctx, ev); err != nil {
+			return Session{}, err
+		}
+	} else {
+		now := c.now()
+		ss := model.SurfaceSession{Hash: c.sessionHash(pr.issued), Account: s.Account, Kind: model.SessionCookie,
+			RegistrationID: g.ID, RegistrationVersion: g.Version, PrincipalID: s.PrincipalID, Level: s.Level,
+			CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(PSSessionIdle)}
+		if err := c.st.CreateSurfaceSession(ctx, ss, ev); errors.Is(err, store.ErrNotFound) {
+			return refuse(ReasonRegistrationChanged)
+		} else if err != nil {
+			return Session{}, wrapStore(err, "session")
+		}
+	}
+	// A floating grant that admitted the principal starts its clock, as
+	// any use through the native API does.
+	if err := c.access.activate(ctx, s, caller, floating, c.now()); err != nil {
 		return Session{}, err
 	}
-	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind), Level: level,
-		KeyID: g.ID, Narrowed: true, Authenticator: psAuthenticator}, nil
+	return s, nil
 }
 
-// pending stores a sign-in waiting for its MFA code under value.
+// pending stores a sign-in waiting for its MFA code under value; a store
+// ErrNotFound means the registration changed meanwhile.
 func (c *apiRegService) pending(ctx context.Context, g model.APIRegistration, p model.Principal, value string) error {
 	now := c.now()
-	err := c.st.CreateSurfaceSession(ctx, model.SurfaceSession{Hash: c.sessionHash(value), Account: g.Account,
-		Kind: model.SessionPending, RegistrationID: g.ID, PrincipalID: p.ID, Level: 0, CreatedAt: now, LastUsedAt: now,
-		ExpiresAt: now.Add(psPendingTTL)})
-	return wrapStore(err, "session")
+	return c.st.CreateSurfaceSession(ctx, model.SurfaceSession{Hash: c.sessionHash(value), Account: g.Account,
+		Kind: model.SessionPending, RegistrationID: g.ID, RegistrationVersion: g.Version, PrincipalID: p.ID, Level: 0,
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(psPendingTTL)})
 }
 
 // ruleSource checks the source rules: an ip or psrun rule must hold the TCP
@@ -317,30 +362,41 @@ func PSRUNString(timestamp, method, path, runAs, bodySHA256 string) string {
 	return strings.Join([]string{"PSRUN1", timestamp, strings.ToUpper(method), path, runAs, bodySHA256}, "\n")
 }
 
-// checkPSRUN verifies a PSRUN signature: present, fresh, right and never
-// accepted before.
-// An error means the store could not say whether the signature was used.
-func (c *apiRegService) checkPSRUN(ctx context.Context, g model.APIRegistration, pr *PSAuthProof) (Reason, error) {
+// checkPSRUN verifies a PSRUN signature: present, right and fresh.
+// Whether it was accepted before is spendPSRUN's, once every other check
+// has passed.
+func (c *apiRegService) checkPSRUN(g model.APIRegistration, pr *PSAuthProof) Reason {
 	if pr.Timestamp == "" || pr.Signature == "" {
-		return ReasonBadSignature, nil
+		return ReasonBadSignature
 	}
 	ts, err := strconv.ParseInt(pr.Timestamp, 10, 64)
 	if err != nil {
-		return ReasonBadSignature, nil
+		return ReasonBadSignature
 	}
 	secret, err := c.sealer.Open(g.PSRUNSealed, regPSRUNAAD(g))
 	if err != nil {
-		return ReasonBadSignature, nil
+		return ReasonBadSignature
 	}
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(PSRUNString(pr.Timestamp, pr.Method, pr.Path, pr.RunAs, pr.BodySHA256)))
 	want := hex.EncodeToString(m.Sum(nil))
 	if !hmac.Equal([]byte(want), []byte(pr.Signature)) {
-		return ReasonBadSignature, nil
+		return ReasonBadSignature
 	}
 	now := c.now().Unix()
 	if d := now - ts; d > psSignatureSkew || d < -psSignatureSkew {
-		return ReasonSignatureStale, nil
+		return ReasonSignatureStale
+	}
+	return ReasonNone
+}
+
+// spendPSRUN marks a checked signature used: a second sign-in with it is
+// refused (signature_replayed), also when two race. An error means the
+// store could not say whether the signature was used.
+func (c *apiRegService) spendPSRUN(ctx context.Context, g model.APIRegistration, pr *PSAuthProof) (Reason, error) {
+	ts, err := strconv.ParseInt(pr.Timestamp, 10, 64)
+	if err != nil {
+		return ReasonBadSignature, nil
 	}
 	won, err := c.st.UseOnce(ctx, "psrun:"+hex.EncodeToString(c.sessionHash("sig\x00"+g.ID+"\x00"+pr.Signature)),
 		time.Unix(ts+2*psSignatureSkew, 0))
@@ -354,27 +410,34 @@ func (c *apiRegService) checkPSRUN(ctx context.Context, g model.APIRegistration,
 }
 
 // allowedNow reports whether the allowed list names p, directly or through
-// a role p holds now.
-func (c *apiRegService) allowedNow(ctx context.Context, allowed []string, p model.Principal) (bool, error) {
+// a role p holds now; floating lists the roles of never-used FLOATING
+// grants that admit p, whose clock the use starts (as the pipeline's
+// Begin does for the native API).
+func (c *apiRegService) allowedNow(ctx context.Context, allowed []string, p model.Principal) (ok bool, floating []string, err error) {
 	if slices.Contains(allowed, string(p.Kind)+":"+p.Login) {
-		return true, nil
+		return true, nil, nil
 	}
 	now := c.now()
-	found := false
-	err := c.access.eachGrant(ctx, p.Account, p.ID, func(gr model.Grant, r model.Role) {
+	err = c.access.eachGrant(ctx, p.Account, p.ID, func(gr model.Grant, r model.Role) {
 		if grantHolds(gr, now) && slices.Contains(allowed, "role:"+r.Name) {
-			found = true
+			ok = true
+			if gr.Type == model.GrantFloating && gr.ActivatedAt == nil {
+				floating = append(floating, gr.RoleID)
+			}
 		}
 	})
 	if outage(err) {
-		return false, err
+		return false, nil, err
 	}
-	return found, nil
+	return ok, floating, nil
 }
 
 // authenticatePSSession is Authenticate for a PS-Auth session cookie: known,
-// signed in (not pending), used within the idle time, its principal still
-// there and admitted. A use moves the idle clock.
+// signed in (not pending), used within the idle time and PSSessionMaxAge of
+// its sign-in, its registration unchanged since (same version), its
+// principal still there, admitted, still in the allowed list and still
+// outranked by the registration's author. A use moves the idle clock; a
+// failed re-check ends the session.
 func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller, cred Credential) (Session, error) {
 	ev := c.audit.event(caller, cred.Account, cred.Event)
 	ev.Authenticator = psAuthenticator
@@ -393,32 +456,64 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 		return refuse(ReasonSessionUnknown)
 	}
 	ev.Account, ev.KeyID = ss.Account, ss.RegistrationID
+	end := func(reason Reason) (Session, error) {
+		_ = c.st.DeleteSurfaceSession(ctx, h)
+		return refuse(reason)
+	}
 	now := c.now()
 	if now.Sub(ss.LastUsedAt) >= PSSessionIdle || !now.Before(ss.ExpiresAt) {
-		_ = c.st.DeleteSurfaceSession(ctx, h)
-		return refuse(ReasonSessionIdle)
+		return end(ReasonSessionIdle)
+	}
+	if now.Sub(ss.CreatedAt) >= PSSessionMaxAge {
+		return end(ReasonExpired)
+	}
+	g, err := c.st.GetAPIRegistration(ctx, ss.Account, ss.RegistrationID)
+	if outage(err) {
+		return Session{}, storeError(err)
+	}
+	if err != nil || g.Version != ss.RegistrationVersion {
+		return end(ReasonRegistrationChanged)
 	}
 	pe, err := c.keys.principal(ctx, ss.Account, ss.PrincipalID)
 	if outage(err) {
 		return Session{}, storeError(err)
 	}
 	if err != nil {
-		_ = c.st.DeleteSurfaceSession(ctx, h)
-		return refuse(ReasonPrincipalGone)
+		return end(ReasonPrincipalGone)
 	}
 	ev.Actor, ev.Subject = pe.p.RoleID(), pe.p.RoleID()
 	if reason := admit(pe, nil, caller, now); reason != ReasonNone {
 		if reason == ReasonDisabled {
-			_ = c.st.DeleteSurfaceSession(ctx, h)
+			return end(reason)
 		}
 		return refuse(reason)
+	}
+	var floating []string
+	if g.Type == model.APIKeyPolicy {
+		ok, fl, err := c.allowedNow(ctx, g.Allowed, pe.p)
+		if err != nil {
+			return Session{}, storeError(err)
+		}
+		if !ok {
+			return end(ReasonUserNotAllowed)
+		}
+		floating = fl
+	}
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, pe.p); err != nil {
+		return Session{}, storeError(err)
+	} else if !ok {
+		return end(ReasonAuthorNotOutranks)
 	}
 	if err := c.st.TouchSurfaceSession(ctx, h, now, now.Add(PSSessionIdle)); err != nil {
 		return Session{}, wrapStore(err, "session")
 	}
 	p := pe.p
-	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind), Level: ss.Level,
-		KeyID: ss.RegistrationID, Narrowed: true, Authenticator: psAuthenticator, IssuedAt: ss.CreatedAt}, nil
+	s := Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind), Level: ss.Level,
+		KeyID: ss.RegistrationID, Narrowed: true, Authenticator: psAuthenticator, IssuedAt: ss.CreatedAt}
+	if err := c.access.activate(ctx, s, caller, floating, now); err != nil {
+		return Session{}, err
+	}
+	return s, nil
 }
 
 // Signout ends the session its cookie names, if any; always a success.
@@ -523,9 +618,13 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 	now := c.now()
 	ttl := time.Duration(g.AccessTokenMinutes) * time.Minute
 	ss := model.SurfaceSession{Hash: c.sessionHash(tok), Account: g.Account, Kind: model.SessionToken, RegistrationID: g.ID,
-		PrincipalID: p.ID, Level: LevelKey, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := c.st.CreateSurfaceSession(ctx, ss, ev); err != nil {
+		RegistrationVersion: g.Version, PrincipalID: p.ID, Level: LevelKey, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := c.st.CreateSurfaceSession(ctx, ss, ev); errors.Is(err, store.ErrNotFound) {
+		// The registration was rotated, changed or deleted meanwhile.
+		return refuse(ReasonRegistrationChanged)
+	} else if err != nil {
 		return PSToken{}, wrapStore(err, "token")
 	}
+	c.maybePurge(ctx)
 	return PSToken{AccessToken: tok, ExpiresIn: g.AccessTokenMinutes * 60}, nil
 }

@@ -68,8 +68,9 @@ const (
 	ReasonAccountNotDefined   Reason = "account_not_defined"  // the account does not exist (Kind NotFound)
 	ReasonServiceNotFound     Reason = "service_not_found"    // the authenticator service does not exist (Kind NotFound)
 	ReasonServiceMisconfigure Reason = "invalid_configuration"
-	ReasonMFAState            Reason = "mfa_state"           // the principal's MFA is not in the state the operation needs (Kind Conflict)
-	ReasonAuthorNotOutranks   Reason = "author_not_outranks" // whoever wrote the registration no longer outranks the principal it signs in as
+	ReasonMFAState            Reason = "mfa_state"            // the principal's MFA is not in the state the operation needs (Kind Conflict)
+	ReasonAuthorNotOutranks   Reason = "author_not_outranks"  // whoever wrote the registration no longer outranks the principal it signs in as
+	ReasonRegistrationChanged Reason = "registration_changed" // the API registration was rotated, changed or deleted while the sign-in or session used it
 	// A service's jwks-uri, or its provider-uri (discovery, then the keys it
 	// names), could not be fetched or read (Kind Internal; Msg is the URI).
 	ReasonJWKSFetchFailed  Reason = "jwks_fetch_failed"
@@ -125,5 +126,5 @@ func Reasons() []Reason {
 		ReasonSessionUnknown, ReasonSessionIdle,
 		ReasonMFANotEnabled, ReasonSecurityLevel, ReasonCustomer, ReasonSignatureInvalid, ReasonSignatureTimestamp,
 		ReasonSignatureReplay, ReasonSignatureClockSkew, ReasonReplayFull, ReasonIdempotencyConflict,
-		ReasonAuthorNotOutranks}
+		ReasonAuthorNotOutranks, ReasonRegistrationChanged}
 }

@@ -220,6 +220,7 @@ type APIRegistration struct {
 	Rules              []APIRule
 	RunAs              string // access policy: the login it signs in as
 	DefinedBy          string // principal id of who last wrote the registration (its allowed list or run_as)
+	Version            int64  // raised by the store on every update; sessions record the one they were made under
 	AccessTokenMinutes int
 	ClientID           string // access policy: lowercase GUID
 	KeyHash            []byte // HMAC of the key or client secret
@@ -247,11 +248,14 @@ type SurfaceSession struct {
 	Account        string
 	Kind           string
 	RegistrationID string
-	PrincipalID    string
-	Level          int
-	CreatedAt      time.Time
-	LastUsedAt     time.Time
-	ExpiresAt      time.Time // absolute end (tokens, pending); idle timeouts are the core's
+	// RegistrationVersion is the registration's version the session was
+	// made under: stored only while the registration is at it.
+	RegistrationVersion int64
+	PrincipalID         string
+	Level               int
+	CreatedAt           time.Time
+	LastUsedAt          time.Time
+	ExpiresAt           time.Time // absolute end (tokens, pending); idle timeouts are the core's
 }
 
 // Signature key algorithms (Argus's ARGUS-SIG-V1).

@@ -10,7 +10,7 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-const apiRegCols = "id, account, name, type, enforce_mfa, client_cert_required, password_required, verify_psrun, allowed, rules, run_as, access_token_minutes, client_id, key_hash, key_sealed, key_last4, psrun_sealed, created_at, updated_at, key_rotated_at, last_used_at, defined_by"
+const apiRegCols = "id, account, name, type, enforce_mfa, client_cert_required, password_required, verify_psrun, allowed, rules, run_as, access_token_minutes, client_id, key_hash, key_sealed, key_last4, psrun_sealed, created_at, updated_at, key_rotated_at, last_used_at, defined_by, version"
 
 func scanAPIReg(r Rows) (model.APIRegistration, error) {
 	var g model.APIRegistration
@@ -18,7 +18,7 @@ func scanAPIReg(r Rows) (model.APIRegistration, error) {
 	err := r.Scan(&g.ID, &g.Account, &g.Name, &g.Type, &g.EnforceMFA, &g.ClientCertRequired, &g.PasswordRequired,
 		&g.VerifyPSRUN, jsonCol{&g.Allowed}, jsonCol{&g.Rules}, &g.RunAs, &g.AccessTokenMinutes, &clientID, &g.KeyHash,
 		&g.KeySealed, &g.KeyLast4, &g.PSRUNSealed, timeCol{&g.CreatedAt}, timeCol{&g.UpdatedAt},
-		nullTimeCol{&g.KeyRotatedAt}, nullTimeCol{&g.LastUsedAt}, &g.DefinedBy)
+		nullTimeCol{&g.KeyRotatedAt}, nullTimeCol{&g.LastUsedAt}, &g.DefinedBy, &g.Version)
 	if clientID != nil {
 		g.ClientID = *clientID
 	}
@@ -36,7 +36,7 @@ func (s *Store) apiRegArgs(g model.APIRegistration) ([]any, error) {
 	}
 	return []any{g.ID, g.Account, g.Name, g.Type, g.EnforceMFA, g.ClientCertRequired, g.PasswordRequired, g.VerifyPSRUN,
 		js[0], js[1], g.RunAs, g.AccessTokenMinutes, clientID, g.KeyHash, g.KeySealed, g.KeyLast4, g.PSRUNSealed,
-		s.db.Time(g.CreatedAt), s.db.Time(g.UpdatedAt), s.optTime(g.KeyRotatedAt), s.optTime(g.LastUsedAt), g.DefinedBy}, nil
+		s.db.Time(g.CreatedAt), s.db.Time(g.UpdatedAt), s.optTime(g.KeyRotatedAt), s.optTime(g.LastUsedAt), g.DefinedBy, g.Version}, nil
 }
 
 // CreateAPIRegistration stores g; its account must exist.
@@ -49,7 +49,7 @@ func (s *Store) CreateAPIRegistration(ctx context.Context, g model.APIRegistrati
 		return fmt.Errorf("create api registration %s: %w", g.ID, err)
 	}
 	err = s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
-		_, err := q.Exec(ctx, "INSERT INTO api_registrations ("+apiRegCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)", args...)
+		_, err := q.Exec(ctx, "INSERT INTO api_registrations ("+apiRegCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)", args...)
 		return s.constraint(err)
 	})
 	if err != nil {
@@ -117,8 +117,8 @@ func (s *Store) ListAPIRegistrations(ctx context.Context, account string, p stor
 	return out, total, nil
 }
 
-// UpdateAPIRegistration runs update and stores its result, ending the
-// registration's sessions in the same transaction.
+// UpdateAPIRegistration runs update and stores its result with the next
+// version, ending the registration's sessions in the same transaction.
 func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, update func(model.APIRegistration) (model.APIRegistration, error), evs ...audit.Event) (model.APIRegistration, error) {
 	var out model.APIRegistration
 	err := s.write(ctx, Serializable, evs, uncached, func(q Querier) error {
@@ -130,7 +130,7 @@ func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, u
 		if err != nil {
 			return err
 		}
-		g.ID, g.Account = old.ID, old.Account
+		g.ID, g.Account, g.Version = old.ID, old.Account, old.Version+1
 		args, err := s.apiRegArgs(g)
 		if err != nil {
 			return err
@@ -138,7 +138,7 @@ func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, u
 		_, err = q.Exec(ctx, `UPDATE api_registrations SET name = $3, type = $4, enforce_mfa = $5, client_cert_required = $6,
 			password_required = $7, verify_psrun = $8, allowed = $9, rules = $10, run_as = $11, access_token_minutes = $12,
 			client_id = $13, key_hash = $14, key_sealed = $15, key_last4 = $16, psrun_sealed = $17, created_at = $18,
-			updated_at = $19, key_rotated_at = $20, last_used_at = $21, defined_by = $22 WHERE id = $1 AND account = $2`, args...)
+			updated_at = $19, key_rotated_at = $20, last_used_at = $21, defined_by = $22, version = $23 WHERE id = $1 AND account = $2`, args...)
 		if err != nil {
 			return s.constraint(err)
 		}
@@ -201,14 +201,26 @@ func (s *Store) PrincipalNumber(ctx context.Context, account, principalID string
 	return n, nil
 }
 
-const sessionCols = "hash, account, kind, registration_id, principal_id, level, created_at, last_used_at, expires_at"
+const sessionCols = "hash, account, kind, registration_id, principal_id, level, created_at, last_used_at, expires_at, registration_version"
 
-// CreateSurfaceSession stores a session; its registration must exist.
+// CreateSurfaceSession stores a session while its registration exists at
+// ss.RegistrationVersion (else ErrNotFound). The registration's row is
+// locked first, so an update either commits before (the version differs)
+// or waits for this session and then ends it.
 func (s *Store) CreateSurfaceSession(ctx context.Context, ss model.SurfaceSession, evs ...audit.Event) error {
 	err := s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
-		_, err := q.Exec(ctx, "INSERT INTO surface_sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+		var version int64
+		err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&version) },
+			"SELECT version FROM api_registrations WHERE id = $1 AND account = $2"+s.db.ForUpdate(), ss.RegistrationID, ss.Account)
+		if err != nil {
+			return notFound(err)
+		}
+		if version != ss.RegistrationVersion {
+			return store.ErrNotFound
+		}
+		_, err = q.Exec(ctx, "INSERT INTO surface_sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
 			ss.Hash, ss.Account, ss.Kind, ss.RegistrationID, ss.PrincipalID, ss.Level, s.db.Time(ss.CreatedAt),
-			s.db.Time(ss.LastUsedAt), s.db.Time(ss.ExpiresAt))
+			s.db.Time(ss.LastUsedAt), s.db.Time(ss.ExpiresAt), ss.RegistrationVersion)
 		return s.constraint(err)
 	})
 	if err != nil {
@@ -222,7 +234,7 @@ func (s *Store) GetSurfaceSession(ctx context.Context, hash []byte) (model.Surfa
 	var ss model.SurfaceSession
 	err := queryOne(ctx, s.db.Pool(), func(r Rows) error {
 		return r.Scan(&ss.Hash, &ss.Account, &ss.Kind, &ss.RegistrationID, &ss.PrincipalID, &ss.Level,
-			timeCol{&ss.CreatedAt}, timeCol{&ss.LastUsedAt}, timeCol{&ss.ExpiresAt})
+			timeCol{&ss.CreatedAt}, timeCol{&ss.LastUsedAt}, timeCol{&ss.ExpiresAt}, &ss.RegistrationVersion)
 	}, "SELECT "+sessionCols+" FROM surface_sessions WHERE hash = $1", hash)
 	if err != nil {
 		return ss, fmt.Errorf("get surface session: %w", notFound(err))

@@ -16,7 +16,7 @@ func newAPIReg(account, id, name string, hash byte) model.APIRegistration {
 		Allowed: []string{"user:alice", "role:ops"},
 		Rules:   []model.APIRule{{ID: "r1", Type: "ip", Value: "10.0.0.0/8"}, {ID: "r2", Type: "xff", Value: "::1"}},
 		KeyHash: []byte{hash, 1, 2, 3}, KeySealed: []byte("sealed\x00key"), KeyLast4: "abcd", PSRUNSealed: []byte("sealed psrun"),
-		CreatedAt: at(time.Second), UpdatedAt: at(time.Second), DefinedBy: "author-" + id,
+		CreatedAt: at(time.Second), UpdatedAt: at(time.Second), DefinedBy: "author-" + id, Version: 1,
 	}
 }
 
@@ -63,18 +63,31 @@ func testAPIRegistrations(t *testing.T, s store.Store) {
 	}
 	// An update ends the registration's sessions in the same transaction.
 	sess := model.SurfaceSession{Hash: []byte("h1"), Account: "acme", Kind: model.SessionCookie, RegistrationID: "reg-a",
-		PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+		RegistrationVersion: 1, PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
 	must(t, "session", s.CreateSurfaceSession(ctx, sess))
 	up, err := s.UpdateAPIRegistration(ctx, "acme", "reg-a", func(g model.APIRegistration) (model.APIRegistration, error) {
 		g.Name, g.KeyHash, g.KeyRotatedAt = "alpha2", []byte{7}, ptr(at(time.Minute))
 		return g, nil
 	}, ev("acme", "api_registration.update"))
 	must(t, "update", err)
-	if up.Name != "alpha2" || up.KeyRotatedAt == nil {
+	if up.Name != "alpha2" || up.KeyRotatedAt == nil || up.Version != 2 {
 		t.Fatalf("update: %+v", up)
+	}
+	if got, _ := s.GetAPIRegistration(ctx, "acme", "reg-a"); got.Version != 2 {
+		t.Fatalf("stored version after update: %d, want 2", got.Version)
 	}
 	if _, err := s.GetSurfaceSession(ctx, []byte("h1")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session after update: %v, want ErrNotFound", err)
+	}
+	// A session made under the old version (a sign-in racing the update)
+	// is not stored; under the new one it is.
+	if err := s.CreateSurfaceSession(ctx, sess); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session under a stale registration version: %v, want ErrNotFound", err)
+	}
+	sess.RegistrationVersion = 2
+	must(t, "session under the new version", s.CreateSurfaceSession(ctx, sess))
+	if got, err := s.GetSurfaceSession(ctx, sess.Hash); err != nil || got.RegistrationVersion != 2 {
+		t.Fatalf("session under the new version: %+v %v", got, err)
 	}
 	if _, err := s.GetAPIRegistrationByKeyHash(ctx, []byte{1, 1, 2, 3}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("old key hash after rotation: %v", err)
@@ -88,7 +101,7 @@ func testAPIRegistrations(t *testing.T, s store.Store) {
 		t.Fatalf("update unknown: %v", err)
 	}
 	must(t, "session 2", s.CreateSurfaceSession(ctx, model.SurfaceSession{Hash: []byte("h2"), Account: "acme", Kind: model.SessionToken,
-		RegistrationID: "reg-b", PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}))
+		RegistrationID: "reg-b", RegistrationVersion: 1, PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}))
 	must(t, "delete", s.DeleteAPIRegistration(ctx, "acme", "reg-b", ev("acme", "api_registration.delete")))
 	if _, err := s.GetSurfaceSession(ctx, []byte("h2")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session after delete: %v", err)
@@ -106,7 +119,7 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 	mustAccount(t, s, "acme")
 	must(t, "registration", s.CreateAPIRegistration(ctx, newAPIReg("acme", "reg-a", "alpha", 1)))
 	ss := model.SurfaceSession{Hash: []byte{0, 1, 2}, Account: "acme", Kind: model.SessionPending, RegistrationID: "reg-a",
-		PrincipalID: "p1", Level: 2, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+		RegistrationVersion: 1, PrincipalID: "p1", Level: 2, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
 	must(t, "create", s.CreateSurfaceSession(ctx, ss))
 	got, err := s.GetSurfaceSession(ctx, []byte{0, 1, 2})
 	must(t, "get", err)
@@ -142,7 +155,7 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 	// Disabling or deleting a principal ends its surface sessions.
 	mustPrincipal(t, s, newUser("acme", "p9", "nine"))
 	mine := model.SurfaceSession{Hash: []byte{9, 9}, Account: "acme", Kind: model.SessionPending, RegistrationID: "reg-a",
-		PrincipalID: "p9", Level: 2, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+		RegistrationVersion: 1, PrincipalID: "p9", Level: 2, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
 	must(t, "session of p9", s.CreateSurfaceSession(ctx, mine))
 	_, err = s.UpdatePrincipal(ctx, "acme", "p9", func(p model.Principal) (model.Principal, error) {
 		p.Status = model.StatusDisabled
@@ -156,6 +169,39 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 	must(t, "delete p9", s.DeletePrincipal(ctx, "acme", "p9"))
 	if _, err := s.GetSurfaceSession(ctx, mine.Hash); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session of a deleted principal: %v, want ErrNotFound", err)
+	}
+}
+
+// testSurfaceSessionRace: a session insert made under the version an
+// update is replacing, arriving while that update's transaction is open,
+// waits for it and is refused (ErrNotFound), never stored after the
+// update ended the registration's sessions (review 23, F4).
+func testSurfaceSessionRace(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "acme")
+	must(t, "registration", s.CreateAPIRegistration(ctx, newAPIReg("acme", "reg-a", "alpha", 1)))
+	inside, release, created := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	ss := model.SurfaceSession{Hash: []byte{4, 2}, Account: "acme", Kind: model.SessionCookie, RegistrationID: "reg-a",
+		RegistrationVersion: 1, PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+	go func() {
+		<-inside
+		created <- s.CreateSurfaceSession(ctx, ss)
+	}()
+	_, err := s.UpdateAPIRegistration(ctx, "acme", "reg-a", func(g model.APIRegistration) (model.APIRegistration, error) {
+		close(inside)
+		select { // let the insert reach the registration's lock (not an assertion: any order must refuse it)
+		case <-release:
+		case <-time.After(50 * time.Millisecond):
+		}
+		g.KeyHash = []byte{8}
+		return g, nil
+	})
+	must(t, "update", err)
+	if err := <-created; !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session insert racing an update: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetSurfaceSession(ctx, ss.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a session made under the old version survived the update: %v", err)
 	}
 }
 

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Nonces", testNonces},
 		{"APIRegistrations", testAPIRegistrations},
 		{"SurfaceSessions", testSurfaceSessions},
+		{"SurfaceSessionRace", testSurfaceSessionRace},
 		{"PrincipalNumbers", testPrincipalNumbers},
 		{"ConcurrentUpdateAPIKey", testConcurrentUpdateAPIKey},
 		{"ConcurrentUpdateAPIKeyAudited", testConcurrentUpdateAPIKeyAudited},
