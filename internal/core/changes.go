@@ -58,18 +58,21 @@ type changeHandler struct {
 	log *slog.Logger
 	now func() time.Time // time.Now; tests set it
 	mu  sync.Mutex
-	// outage is true from a lost connection until the listener has stayed
-	// connected for outageSettle, so an outage logs one warning and its end
-	// one line, however often the listener reconnects and loses it again.
-	outage     bool
-	lostAt     time.Time // the outage's first loss
-	upSince    time.Time // connected and reloaded since; zero while lost
-	reconnects int       // losses after the first, within the outage
+	// An outage logs one warning and its end one line (review 25 F5), also
+	// when the listener flaps: a loss within flapWindow of the last
+	// recovery logs nothing unless a reconnection fails too or it lasts
+	// past staleAfter (requests start answering 503).
+	outage   bool      // lost, not yet reloaded
+	logged   bool      // this outage's warning was logged
+	attempts int       // losses in this outage
+	backAt   time.Time // the last recovery
+	flaps    int       // quiet losses since the last logged line
+	gen      int       // counts outages, so a late timer knows its own
 }
 
-// outageSettle is how long the listener must stay connected before an
-// outage is logged as over (review 25 F5: a flapping store is one outage).
-const outageSettle = 2 * time.Second
+// flapWindow is how soon after a recovery a loss counts as the store
+// flapping rather than a new outage.
+const flapWindow = 2 * time.Second
 
 var _ store.ChangeHandler = (*changeHandler)(nil)
 
@@ -121,29 +124,47 @@ func (h *changeHandler) Alive(at time.Time) {
 	if !h.outage {
 		return
 	}
-	now := h.now()
-	if h.upSince.IsZero() {
-		h.upSince = now
-	}
-	if now.Sub(h.upSince) >= outageSettle {
-		h.outage = false
-		h.log.Info("store reachable again: reconnected and caches reloaded", "since", h.upSince.UTC().Format(time.RFC3339Nano),
-			"outage", h.upSince.Sub(h.lostAt).Round(time.Millisecond).String(), "reconnects", h.reconnects)
+	h.outage, h.backAt = false, h.now()
+	if h.logged {
+		h.log.Info("store reachable again: reconnected and caches reloaded", "reconnect_attempts", h.attempts, "flaps_before", h.flaps)
+		h.logged, h.flaps = false, 0
 	}
 }
 
-// Lost drops the proof of freshness and logs the first loss of an outage.
+// Lost drops the proof of freshness and logs an outage once: at its first
+// loss, or, when the store flaps (lost again soon after a recovery), once
+// a reconnection has failed too.
 func (h *changeHandler) Lost(err error) {
 	h.c.accessService.keys.fresh.lost.Store(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.upSince = time.Time{}
-	if h.outage {
-		h.reconnects++
-		return
+	if !h.outage {
+		h.outage, h.attempts = true, 0
+		h.gen++
+		if !h.backAt.IsZero() && h.now().Sub(h.backAt) < flapWindow {
+			h.flaps++ // quiet unless the reconnection fails or it lasts
+			gen := h.gen
+			time.AfterFunc(staleAfter, func() {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if h.outage && !h.logged && h.gen == gen {
+					h.logged = true
+					h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back",
+						"err", err, "flaps_before", h.flaps)
+				}
+			})
+		} else {
+			h.flaps = 0
+			h.logged = true
+			h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
+		}
 	}
-	h.outage, h.lostAt, h.reconnects = true, h.now(), 0
-	h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
+	h.attempts++
+	if !h.logged && h.attempts >= 2 {
+		h.logged = true
+		h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back",
+			"err", err, "flaps_before", h.flaps)
+	}
 }
 
 // followChanges starts the change feed of a shared store, if it is one, and

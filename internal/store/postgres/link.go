@@ -18,7 +18,7 @@ import (
 const (
 	linkEvery   = 25 * time.Millisecond
 	linkBatch   = 256  // batches (each one appender's group commit)
-	linkRecords = 2048 // records: a transaction stays well inside --store-timeout
+	linkRecords = 1024 // records: a transaction stays well inside --store-timeout, even on a loaded machine
 )
 
 // One linker at a time: the linker's transaction holds LOCK TABLE
