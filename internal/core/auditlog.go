@@ -26,9 +26,13 @@ func (c *auditService) ListAudit(ctx context.Context, a *Access, limit, offset i
 type AuditFilter = audit.Filter
 
 // ListAuditFiltered returns one page of the account's audit records that f
-// matches, newest first, and how many match.
+// matches, newest first, and how many match. The log is about every
+// principal of the account, so a customer-limited session may not read it.
 func (c *auditService) ListAuditFiltered(ctx context.Context, a *Access, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {
 	if err := c.access.Require(ctx, a, PermAuditView); err != nil {
+		return nil, 0, err
+	}
+	if err := c.access.accountWide(ctx, a, "the audit log"); err != nil {
 		return nil, 0, err
 	}
 	if limit < 0 || offset < 0 {

@@ -390,12 +390,50 @@ func (c *accessService) principalIn(ctx context.Context, a *Access, id string) (
 	return p, c.customerAllows(ctx, a, p)
 }
 
+// The customer scope of a session whose key is constrained to customers
+// (sessionConstraints.customer, or a token minted from such a key) lives
+// here, for every surface: customerSees is the rule, customerAllows applies
+// it to a principal acted on or read (principalIn, ReadIdentity),
+// customerPage to a listing of principals, customerFiltered to a list
+// already read (a role's holders), and accountWide refuses what is about
+// the whole account (the audit log).
+
+// customerSees says whether the session may act on or see principal p: no
+// customer constraint, p is the session's own principal, or p's customer
+// is listed (a principal without a customer is in no list).
+func customerSees(a *Access, p model.Principal) bool {
+	return len(a.Session.Customers) == 0 || p.ID == a.Session.PrincipalID && p.Account == a.Session.Account ||
+		p.Customer != "" && slices.Contains(a.Session.Customers, p.Customer)
+}
+
+// customerPage limits a listing of principals to what the session sees.
+func customerPage(a *Access, page store.Page) store.Page {
+	if len(a.Session.Customers) > 0 {
+		page.Customers, page.Self = slices.Clone(a.Session.Customers), a.Session.PrincipalID
+	}
+	return page
+}
+
+// customerFiltered keeps the principals the session sees.
+func customerFiltered(a *Access, ps []model.Principal) []model.Principal {
+	return slices.DeleteFunc(ps, func(p model.Principal) bool { return !customerSees(a, p) })
+}
+
+// accountWide refuses, audited, a customer-limited session a read about the
+// whole account (what, e.g. "the audit log"): it spans every customer.
+func (c *accessService) accountWide(ctx context.Context, a *Access, what string) error {
+	if len(a.Session.Customers) == 0 {
+		return nil
+	}
+	return c.deny(ctx, a, ReasonCustomer, what, "a key limited to customers cannot read "+what)
+}
+
 // customerAllows refuses, audited, a session whose key is constrained to
 // customers acting on a principal that belongs to none of them (a
 // principal without a customer is in no list); acting on itself is always
 // allowed.
 func (c *accessService) customerAllows(ctx context.Context, a *Access, p model.Principal) error {
-	if len(a.Session.Customers) == 0 || p.ID == a.Session.PrincipalID || p.Customer != "" && slices.Contains(a.Session.Customers, p.Customer) {
+	if customerSees(a, p) {
 		return nil
 	}
 	ev := fail(c.audit.event(a.Caller, a.Session.Account, "authorize"), ReasonCustomer)

@@ -28,7 +28,9 @@ const KindRole = "role"
 // see answers exactly as what does not exist (NotFound, ReasonNotVisible),
 // decided before anything is looked up, so neither the answer nor its time
 // tells whether it exists; each such refusal is audited. Another account is
-// not visible either.
+// not visible either. A customer-limited session sees only principals of
+// its customers (and itself): another is answered as missing (audited
+// customer_not_allowed), and a role's holders are filtered alike.
 func (c *principalService) ReadIdentity(ctx context.Context, a *Access, account, kind, name string) (Identity, error) {
 	s := a.Session
 	hidden := func(detail string) (Identity, error) {
@@ -49,6 +51,9 @@ func (c *principalService) ReadIdentity(ctx context.Context, a *Access, account,
 		p, err := c.st.GetPrincipalByLogin(ctx, account, model.Kind(kind), name)
 		if err != nil {
 			return Identity{}, lookupErr(err, "principal")
+		}
+		if err := c.access.customerAllows(ctx, a, p); err != nil {
+			return Identity{}, notVisible() // audited as customer_not_allowed, answered as missing
 		}
 		return Identity{Principal: p}, nil
 	case KindRole:
@@ -74,6 +79,7 @@ func (c *principalService) ReadIdentity(ctx context.Context, a *Access, account,
 			}
 			out.Holders = append(out.Holders, p)
 		}
+		out.Holders = customerFiltered(a, out.Holders)
 		sort.Slice(out.Holders, func(i, j int) bool { return out.Holders[i].RoleID() < out.Holders[j].RoleID() })
 		return out, nil
 	}

@@ -103,7 +103,7 @@ func (c *keyService) CreateAPIKey(ctx context.Context, a *Access, principalID st
 	}
 	now := c.now().UTC()
 	if spec.Idempotency != nil {
-		if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, now); found || err != nil {
+		if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, owner.ID, now); found || err != nil {
 			return k, key, err
 		}
 	}
@@ -119,14 +119,14 @@ func (c *keyService) CreateAPIKey(ctx context.Context, a *Access, principalID st
 	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), owner.RoleID(), id, actingKey(a)
 	if spec.Idempotency != nil {
-		rec, err := c.idempotencyRecord(a, *spec.Idempotency, now, idemAnswer{ID: id, Key: key})
+		rec, err := c.idempotencyRecord(a, *spec.Idempotency, owner.ID, now, idemAnswer{ID: id, Key: key})
 		if err != nil {
 			return model.APIKey{}, "", err
 		}
 		if err := c.st.CreateAPIKeyOnce(ctx, k, rec, ev); err != nil {
 			if errors.Is(err, store.ErrAlreadyExists) {
 				// A concurrent repeat committed first: its answer is ours.
-				if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, now); found || err != nil {
+				if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, owner.ID, now); found || err != nil {
 					return k, key, err
 				}
 			}

@@ -126,11 +126,12 @@ func (c *keyService) checkKeySpec(ctx context.Context, a *Access, principalID st
 }
 
 // Idempotency is a creating request's Idempotency-Key: the same caller,
-// route (Scope) and key within 24 h get the first answer again for the
-// same body, and a conflict for another.
+// route (Scope), owner and key within 24 h get the first answer again for
+// the same body, and a conflict for another. The owner is the principal
+// the core resolved, so naming it by login or by id is the same request.
 type Idempotency struct {
 	Key   string
-	Scope string // the route, e.g. "POST /authentication/v1/user/alice/apikey"
+	Scope string // what the route creates, e.g. "argus apikey"; not the path, whose {user} has several spellings
 	Body  []byte
 }
 
@@ -151,15 +152,18 @@ func checkIdempotencyKey(k string) error {
 	return nil
 }
 
-// idemScope is the record's scope: the caller and the route.
-func idemScope(a *Access, in Idempotency) string { return a.Session.PrincipalID + " " + in.Scope }
+// idemScope is the record's scope: the caller, the route and the resolved
+// owner's principal id.
+func idemScope(a *Access, in Idempotency, ownerID string) string {
+	return a.Session.PrincipalID + " " + in.Scope + " " + ownerID
+}
 
 func idemAAD(account, scope, key string) []byte {
 	return []byte("idempotency:" + account + "\x00" + scope + "\x00" + key)
 }
 
 // newIdemRecord seals what a creation made into its idempotency record.
-func newIdemRecord(sealer *crypto.Sealer, a *Access, in Idempotency, now time.Time, ans idemAnswer) (model.IdempotencyRecord, error) {
+func newIdemRecord(sealer *crypto.Sealer, a *Access, in Idempotency, ownerID string, now time.Time, ans idemAnswer) (model.IdempotencyRecord, error) {
 	if err := checkIdempotencyKey(in.Key); err != nil {
 		return model.IdempotencyRecord{}, err
 	}
@@ -167,7 +171,7 @@ func newIdemRecord(sealer *crypto.Sealer, a *Access, in Idempotency, now time.Ti
 	if err != nil {
 		return model.IdempotencyRecord{}, fmt.Errorf("idempotency answer: %w", err)
 	}
-	scope := idemScope(a, in)
+	scope := idemScope(a, in, ownerID)
 	sum := sha256.Sum256(in.Body)
 	return model.IdempotencyRecord{Account: a.Session.Account, Scope: scope, Key: in.Key, RequestHash: sum[:],
 		Answer: sealer.Seal(plain, idemAAD(a.Session.Account, scope, in.Key)), CreatedAt: now,
@@ -176,11 +180,11 @@ func newIdemRecord(sealer *crypto.Sealer, a *Access, in Idempotency, now time.Ti
 
 // idemLookup returns the first answer to a repeated request: found false
 // when there is none; a Conflict when the body differs.
-func idemLookup(ctx context.Context, st store.Store, sealer *crypto.Sealer, a *Access, in Idempotency, now time.Time) (idemAnswer, bool, error) {
+func idemLookup(ctx context.Context, st store.Store, sealer *crypto.Sealer, a *Access, in Idempotency, ownerID string, now time.Time) (idemAnswer, bool, error) {
 	if err := checkIdempotencyKey(in.Key); err != nil {
 		return idemAnswer{}, false, err
 	}
-	scope := idemScope(a, in)
+	scope := idemScope(a, in, ownerID)
 	rec, err := st.GetIdempotency(ctx, a.Session.Account, scope, in.Key, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return idemAnswer{}, false, nil
@@ -205,8 +209,8 @@ func idemLookup(ctx context.Context, st store.Store, sealer *crypto.Sealer, a *A
 }
 
 // idempotentKey answers a repeated key creation with the first one's key.
-func (c *keyService) idempotentKey(ctx context.Context, a *Access, in Idempotency, now time.Time) (model.APIKey, string, bool, error) {
-	ans, found, err := idemLookup(ctx, c.st, c.sealer, a, in, now)
+func (c *keyService) idempotentKey(ctx context.Context, a *Access, in Idempotency, ownerID string, now time.Time) (model.APIKey, string, bool, error) {
+	ans, found, err := idemLookup(ctx, c.st, c.sealer, a, in, ownerID, now)
 	if !found || err != nil {
 		return model.APIKey{}, "", found, err
 	}
@@ -218,8 +222,8 @@ func (c *keyService) idempotentKey(ctx context.Context, a *Access, in Idempotenc
 	return k, ans.Key, true, nil
 }
 
-func (c *keyService) idempotencyRecord(a *Access, in Idempotency, now time.Time, ans idemAnswer) (model.IdempotencyRecord, error) {
-	return newIdemRecord(c.sealer, a, in, now, ans)
+func (c *keyService) idempotencyRecord(a *Access, in Idempotency, ownerID string, now time.Time, ans idemAnswer) (model.IdempotencyRecord, error) {
+	return newIdemRecord(c.sealer, a, in, ownerID, now, ans)
 }
 
 // ArgusKey renders a key made by CreateAPIKey as Argus shows it:

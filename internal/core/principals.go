@@ -217,7 +217,8 @@ func normalizePage(page store.Page) (store.Page, error) {
 	return page, nil
 }
 
-// ListPrincipals returns one page of principals and the total.
+// ListPrincipals returns one page of principals and the total: for a
+// customer-limited session, those of its customers and itself.
 func (c *principalService) ListPrincipals(ctx context.Context, a *Access, page Page) ([]model.Principal, int, error) {
 	if err := c.access.Require(ctx, a, PermUsersView); err != nil {
 		return nil, 0, err
@@ -226,7 +227,7 @@ func (c *principalService) ListPrincipals(ctx context.Context, a *Access, page P
 	if err != nil {
 		return nil, 0, err
 	}
-	ps, total, err := c.st.ListPrincipals(ctx, a.Session.Account, page)
+	ps, total, err := c.st.ListPrincipals(ctx, a.Session.Account, customerPage(a, page))
 	return ps, total, wrapStore(err, "principals")
 }
 

@@ -74,7 +74,7 @@ func (c *signatureService) EnrolSignatureKey(ctx context.Context, a *Access, pri
 	}
 	now := c.now().UTC()
 	if idem != nil {
-		ans, found, err := idemLookup(ctx, c.st, c.sealer, a, *idem, now)
+		ans, found, err := idemLookup(ctx, c.st, c.sealer, a, *idem, owner.ID, now)
 		if err != nil {
 			return model.SignatureKey{}, err
 		}
@@ -101,7 +101,7 @@ func (c *signatureService) EnrolSignatureKey(ctx context.Context, a *Access, pri
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), owner.RoleID(), id, joinDetail(pk.Alg+" "+pk.Fingerprint, actingKey(a))
 	var rec *model.IdempotencyRecord
 	if idem != nil {
-		r, err := newIdemRecord(c.sealer, a, *idem, now, idemAnswer{ID: id})
+		r, err := newIdemRecord(c.sealer, a, *idem, owner.ID, now, idemAnswer{ID: id})
 		if err != nil {
 			return model.SignatureKey{}, err
 		}
@@ -110,7 +110,7 @@ func (c *signatureService) EnrolSignatureKey(ctx context.Context, a *Access, pri
 	if err := c.st.CreateSignatureKey(ctx, k, rec, ev); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			if idem != nil {
-				if ans, found, lerr := idemLookup(ctx, c.st, c.sealer, a, *idem, now); found || lerr != nil {
+				if ans, found, lerr := idemLookup(ctx, c.st, c.sealer, a, *idem, owner.ID, now); found || lerr != nil {
 					if lerr != nil {
 						return model.SignatureKey{}, lerr
 					}

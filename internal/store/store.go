@@ -68,6 +68,12 @@ type Page struct {
 	Search string // substring of the login or name; empty matches all
 	Limit  int    // 0 means the backend's default (100)
 	Offset int
+	// Customers (ListPrincipals only): when not empty, only the principals
+	// whose customer is one of them, and the one of id Self whatever its
+	// customer; the total counts the same. A principal without a customer
+	// is in no list.
+	Customers []string
+	Self      string
 }
 
 // Store is everything keyward keeps. Every write method takes the audit

@@ -80,13 +80,15 @@ func (s *Surface) listKeys(w http.ResponseWriter, r *http.Request, rc *api.Ctx) 
 	return nil
 }
 
-// idempotency reads the Idempotency-Key header, if any.
-func idempotency(r *http.Request, body []byte) *core.Idempotency {
+// idempotency reads the Idempotency-Key header, if any, for a route that
+// creates what (the core adds the owner it resolves, so {user} as a login
+// or as an id is one scope).
+func idempotency(r *http.Request, what string, body []byte) *core.Idempotency {
 	v := r.Header.Values("Idempotency-Key")
 	if len(v) == 0 {
 		return nil
 	}
-	return &core.Idempotency{Key: v[0], Scope: r.Method + " " + r.URL.Path, Body: body}
+	return &core.Idempotency{Key: v[0], Scope: "argus " + what, Body: body}
 }
 
 func (s *Surface) createKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
@@ -115,7 +117,7 @@ func (s *Surface) createKey(w http.ResponseWriter, r *http.Request, rc *api.Ctx)
 	if err := o.err(); err != nil {
 		return err
 	}
-	spec.Idempotency = idempotency(r, o.body)
+	spec.Idempotency = idempotency(r, "apikey", o.body)
 	owner, err := s.user(r, rc)
 	if err != nil {
 		return err

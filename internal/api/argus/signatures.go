@@ -63,7 +63,7 @@ func (s *Surface) enrolSignature(w http.ResponseWriter, r *http.Request, rc *api
 	if err != nil {
 		return err
 	}
-	k, err := s.core.EnrolSignatureKey(r.Context(), rc.Access, owner.ID, pub, desc, idempotency(r, o.body))
+	k, err := s.core.EnrolSignatureKey(r.Context(), rc.Access, owner.ID, pub, desc, idempotency(r, "signature", o.body))
 	if err != nil {
 		return err
 	}

@@ -102,6 +102,10 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 		d.j = j
 		err = d.replay(ctx)
 	}
+	rc := newReplayCache(DefaultReplayEntries)
+	if err == nil {
+		err = rc.loadNonces(ctx, d)
+	}
 	if err != nil {
 		d.Close()
 		j.close()
@@ -109,7 +113,7 @@ func Open(ctx context.Context, path string, key *audit.Key) (*Store, error) {
 	}
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go d.ingester(d.stop, d.done)
-	return &Store{Store: d.st, db: d, replay: newReplayCache(DefaultReplayEntries)}, nil
+	return &Store{Store: d.st, db: d, replay: rc}, nil
 }
 
 // OpenReadOnly opens the database at path for reading only, beside a

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/model"
@@ -139,20 +141,32 @@ func (s *Store) GetPrincipalByLogin(ctx context.Context, account string, kind mo
 // contains p.Search (ignoring case), ordered by login, and how many match.
 func (s *Store) ListPrincipals(ctx context.Context, account string, pg store.Page) ([]model.Principal, int, error) {
 	pattern, limit, offset := pageSQL(pg)
+	where := " FROM principals WHERE account = $1 AND lower(login) LIKE lower($2) ESCAPE '\\'"
+	args := []any{account, pattern}
+	if len(pg.Customers) > 0 {
+		in := make([]string, 0, len(pg.Customers))
+		for _, c := range pg.Customers {
+			args = append(args, c)
+			in = append(in, "$"+strconv.Itoa(len(args)))
+		}
+		args = append(args, pg.Self)
+		where += " AND (customer IN (" + strings.Join(in, ", ") + ") AND customer <> '' OR id = $" + strconv.Itoa(len(args)) + ")"
+	}
 	var ps []model.Principal
 	var total int
 	err := s.db.Read(ctx, func(q Querier) error {
-		const where = " FROM principals WHERE account = $1 AND lower(login) LIKE lower($2) ESCAPE '\\'"
 		var err error
-		if total, err = count(ctx, q, "SELECT count(*)"+where, account, pattern); err != nil {
+		if total, err = count(ctx, q, "SELECT count(*)"+where, args...); err != nil {
 			return err
 		}
 		ps = nil
+		n := len(args)
 		return queryAll(ctx, q, func(r Rows) error {
 			p, err := scanPrincipal(r)
 			ps = append(ps, p)
 			return err
-		}, "SELECT "+principalCols+where+" ORDER BY login, kind, id LIMIT $3 OFFSET $4", account, pattern, limit, offset)
+		}, "SELECT "+principalCols+where+" ORDER BY login, kind, id LIMIT $"+strconv.Itoa(n+1)+" OFFSET $"+strconv.Itoa(n+2),
+			append(args, limit, offset)...)
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list principals of %s: %w", account, err)

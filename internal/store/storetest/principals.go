@@ -188,6 +188,32 @@ func testPrincipalList(t *testing.T, s store.Store) {
 	if len(ps) != 0 || total != 0 {
 		t.Fatalf("no match = %d of %d", len(ps), total)
 	}
+	// A customer-limited listing: principals of those customers (never one
+	// without a customer, even if "" is asked for) and Self; another
+	// account's principal of the same customer is not seen.
+	none := newUser("acme", "pnone", "nocustomer")
+	none.Customer = ""
+	mustPrincipal(t, s, none)
+	mustPrincipal(t, s, newUser("other", "o2", "alice"))
+	limited := store.Page{Customers: []string{"", "cust-alice", "cust-bob", "cust-nobody"}, Self: "p" + name(0)}
+	ps, total, err = s.ListPrincipals(ctx, "acme", limited)
+	must(t, "customers", err)
+	wantEqual(t, "customers cust-alice, cust-bob and self Carol", logins(ps), []string{"Carol", "alice", "bob"})
+	if total != 3 {
+		t.Fatalf("customer total = %d, want 3", total)
+	}
+	limited.Search, limited.Limit, limited.Offset = "A", 1, 1
+	ps, total, err = s.ListPrincipals(ctx, "acme", limited)
+	must(t, "customers page", err)
+	wantEqual(t, "customers, search a, page 2 of size 1", logins(ps), []string{"alice"})
+	if total != 2 {
+		t.Fatalf("customer search total = %d, want 2 (Carol and alice; ALBERT, mal_x and malyx are of no listed customer)", total)
+	}
+	ps, _, err = s.ListPrincipals(ctx, "acme", store.Page{Customers: []string{"cust-nobody"}})
+	must(t, "no customer match", err)
+	if len(ps) != 0 {
+		t.Fatalf("customer cust-nobody listed %v", logins(ps))
+	}
 }
 
 func testPrincipalDeleteCascades(t *testing.T, s store.Store) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ type keyward struct {
 	url      string
 	adminKey string
 	logs     *e2ekit.SyncBuffer // stderr of init and serve
+	data     string
+	env      []string
+	stop     func() // stops the serve process and waits for it
 }
 
 // start runs keyward init, then keyward serve on a free loopback port with
@@ -37,7 +41,7 @@ type keyward struct {
 func start(t *testing.T, env ...string) *keyward {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
-	kw := &keyward{logs: &e2ekit.SyncBuffer{}}
+	kw := &keyward{logs: &e2ekit.SyncBuffer{}, data: data, env: env}
 	var out bytes.Buffer
 	initCmd := exec.Command(binary, "init", "--data", data, "--account", account)
 	initCmd.Stdout, initCmd.Stderr = &out, kw.logs
@@ -52,33 +56,52 @@ func start(t *testing.T, env ...string) *keyward {
 		t.Fatalf("keyward init answered %q: %v", out.String(), err)
 	}
 	kw.adminKey = ans.APIKey
+	kw.serve(t)
+	return kw
+}
+
+// restart stops keyward serve (SIGTERM) and starts it again on the same
+// data folder, on a new port.
+func (kw *keyward) restart(t *testing.T) {
+	t.Helper()
+	kw.stop()
+	kw.serve(t)
+}
+
+// serve runs keyward serve on the data folder and waits for /readyz.
+func (kw *keyward) serve(t *testing.T) {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", e2ekit.FreePort(t))
 	kw.url = "http://" + addr
-	serve := exec.Command(binary, "serve", "--data", data, "--listen", addr, "--account", account, "--log-level", "debug")
-	serve.Env = append(os.Environ(), env...)
+	serve := exec.Command(binary, "serve", "--data", kw.data, "--listen", addr, "--account", account, "--log-level", "debug")
+	serve.Env = append(os.Environ(), kw.env...)
 	serve.Stdout, serve.Stderr = kw.logs, kw.logs
 	if err := serve.Start(); err != nil {
 		t.Fatalf("keyward serve: %v", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- serve.Wait() }()
-	t.Cleanup(func() {
-		_ = serve.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = serve.Process.Kill()
-			<-exited
-			t.Errorf("keyward serve did not stop on SIGTERM")
-		}
-	})
+	var once sync.Once
+	kw.stop = func() {
+		once.Do(func() {
+			_ = serve.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(20 * time.Second):
+				_ = serve.Process.Kill()
+				<-exited
+				t.Errorf("keyward serve did not stop on SIGTERM")
+			}
+		})
+	}
+	t.Cleanup(kw.stop)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		res, err := http.Get(kw.url + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return kw
+				return
 			}
 		}
 		select {

@@ -79,43 +79,8 @@ func TestArgusScenario(t *testing.T) {
 		}
 	})
 	kw = start(t)
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	if kw.call(t, "POST", "/api/v1/token", map[string]any{"api_key": kw.adminKey}, &tok) != 200 {
-		t.Fatal("admin token")
-	}
-	admin := []string{"Authorization", "Bearer " + tok.AccessToken}
-	const password = "Correct-Horse-9!Battery"
-	var u struct {
-		ID string `json:"id"`
-	}
-	if kw.call(t, "POST", "/api/v1/users", map[string]any{"login": "alice", "password": password, "customer": "acme-eu"}, &u, admin...) != 201 {
-		t.Fatal("create user")
-	}
-	var enrol struct {
-		Seed string `json:"seed"`
-	}
-	kw.call(t, "POST", "/api/v1/users/"+u.ID+"/mfa", nil, &enrol, admin...)
-	code := func(at time.Time) string {
-		c, _ := totp.GenerateCodeCustom(enrol.Seed, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-		return c
-	}
-	if kw.call(t, "POST", "/api/v1/users/"+u.ID+"/mfa/verify", map[string]any{"code": code(time.Now())}, nil, admin...) != 200 {
-		t.Fatal("verify MFA")
-	}
-	var sess envelope[struct {
-		SecurityLevel int `json:"securityLevel"`
-		Credentials   struct {
-			RequestCredentialsData string `json:"requestCredentialsData"`
-		} `json:"credentials"`
-	}]
-	if st := kw.call(t, "POST", "/authentication/v1/totp/authentication", map[string]any{"userName": "alice", "password": password,
-		"tokenCode": code(time.Now().Add(30 * time.Second))}, &sess); st != 200 || sess.Data.SecurityLevel != 3 {
-		t.Fatalf("TOTP session: %d %+v", st, sess)
-	}
-	strong := []string{"Authorization", "Bearer " + sess.Data.Credentials.RequestCredentialsData}
-
+	alice := mfaUser(t, kw, "alice", "acme-eu")
+	strong := alice.strong
 	var key envelope[struct {
 		ID     string `json:"id"`
 		APIKey string `json:"apiKey"`
@@ -164,6 +129,55 @@ func TestArgusScenario(t *testing.T) {
 		t.Fatalf("replay: %d %+v", st, refused)
 	}
 
-	secrets = []string{key.Data.APIKey, strings.Split(key.Data.APIKey, "/")[2], minted.Data.APIKey, password, enrol.Seed,
-		sess.Data.Credentials.RequestCredentialsData, kw.adminKey}
+	secrets = []string{key.Data.APIKey, strings.Split(key.Data.APIKey, "/")[2], minted.Data.APIKey, alice.password, alice.seed,
+		alice.token, kw.adminKey}
+}
+
+// user is a user with TOTP enrolled and a level-3 Argus session.
+type user struct {
+	id, password, seed, token string
+	strong                    []string // the session's Authorization header
+}
+
+// mfaUser creates login (with customer, if any) as the admin, enrols and
+// verifies TOTP, and opens a TOTP session through Argus.
+func mfaUser(t *testing.T, kw *keyward, login, customer string) user {
+	t.Helper()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if kw.call(t, "POST", "/api/v1/token", map[string]any{"api_key": kw.adminKey}, &tok) != 200 {
+		t.Fatal("admin token")
+	}
+	admin := []string{"Authorization", "Bearer " + tok.AccessToken}
+	const password = "Correct-Horse-9!Battery"
+	var u struct {
+		ID string `json:"id"`
+	}
+	if kw.call(t, "POST", "/api/v1/users", map[string]any{"login": login, "password": password, "customer": customer}, &u, admin...) != 201 {
+		t.Fatal("create user")
+	}
+	var enrol struct {
+		Seed string `json:"seed"`
+	}
+	kw.call(t, "POST", "/api/v1/users/"+u.ID+"/mfa", nil, &enrol, admin...)
+	code := func(at time.Time) string {
+		c, _ := totp.GenerateCodeCustom(enrol.Seed, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		return c
+	}
+	if kw.call(t, "POST", "/api/v1/users/"+u.ID+"/mfa/verify", map[string]any{"code": code(time.Now())}, nil, admin...) != 200 {
+		t.Fatal("verify MFA")
+	}
+	var sess envelope[struct {
+		SecurityLevel int `json:"securityLevel"`
+		Credentials   struct {
+			RequestCredentialsData string `json:"requestCredentialsData"`
+		} `json:"credentials"`
+	}]
+	if st := kw.call(t, "POST", "/authentication/v1/totp/authentication", map[string]any{"userName": login, "password": password,
+		"tokenCode": code(time.Now().Add(30 * time.Second))}, &sess); st != 200 || sess.Data.SecurityLevel != 3 {
+		t.Fatalf("TOTP session: %d %+v", st, sess)
+	}
+	return user{id: u.ID, password: password, seed: enrol.Seed, token: sess.Data.Credentials.RequestCredentialsData,
+		strong: []string{"Authorization", "Bearer " + sess.Data.Credentials.RequestCredentialsData}}
 }
