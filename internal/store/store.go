@@ -41,7 +41,7 @@ type ChangeFeed interface {
 	// FollowChanges runs until ctx ends. On each (re)connection it first
 	// listens, then calls h.Reload, and only then h.Alive; then it hands
 	// every committed change to h.Changed and proves the connection alive
-	// at least every 250 ms. A lost connection is reported once to h.Lost
+	// at least every 250 ms, however many notifications arrive. A lost connection is reported once to h.Lost
 	// and retried at once, then at least every 250 ms.
 	FollowChanges(ctx context.Context, h ChangeHandler)
 }
@@ -52,7 +52,10 @@ type ChangeHandler interface {
 	Reload(ctx context.Context) error
 	// Changed handles one committed change, named by its payload
 	// (key:<account>:<id>, principal:<account>:<id>, …); an error makes the
-	// feed reconnect and reload.
+	// feed reconnect and reload. The feed coalesces what queued up: each
+	// payload once, one payload for several of a kind that refreshes a
+	// whole cache (account, role, authenticator, signing-keys), and past a
+	// backlog bound one Reload instead.
 	Changed(ctx context.Context, payload string) error
 	// Alive says every change committed before at has been handed to
 	// Changed (or was read by Reload).
