@@ -507,3 +507,17 @@ func (o *outageStore) ListAuditFiltered(ctx context.Context, account string, f a
 	}
 	return o.st.ListAuditFiltered(ctx, account, f, limit, offset)
 }
+
+func (o *outageStore) AddAPIRegistrationHolder(ctx context.Context, account, id, principalID string, evs ...audit.Event) (model.APIRegistration, error) {
+	if o.down.Load() {
+		return model.APIRegistration{}, store.ErrUnavailable
+	}
+	return o.st.AddAPIRegistrationHolder(ctx, account, id, principalID, evs...)
+}
+
+func (o *outageStore) PrincipalSessionEpoch(ctx context.Context, account, principalID string) (int64, error) {
+	if o.down.Load() {
+		return 0, store.ErrUnavailable
+	}
+	return o.st.PrincipalSessionEpoch(ctx, account, principalID)
+}
