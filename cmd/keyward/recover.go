@@ -19,8 +19,15 @@ const adminUsage0 = `Usage:
 For a lost admin key: gives the account's built-in admin a new API key in
 place of the one init printed (which stops working), prints it once, and
 audits it (event admin.recover, actor operator). Run it with the server
-stopped: a folder a running keyward holds is refused ("in use"). It also
-removes DATA/initial-admin-key.
+stopped: a folder a running keyward holds, or a --store database any
+running keyward serves, is refused ("in use"). It also removes
+DATA/initial-admin-key.
+
+Access to the data folder (and its master key) is admin access: recover
+needs nothing else. Only the built-in admin's own key is replaced: the
+admin's other API keys and its issued tokens keep working (list them with
+keyward apikey list --user admin), and a disabled or restricted admin stays
+so.
 `
 
 func cmdAdminGroup(args []string, stdout, stderr io.Writer) int {
@@ -67,9 +74,16 @@ func cmdAdminRecover(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	ctx := context.Background()
+	// A running keyward keeps the admin's keys in memory: recover needs the
+	// store to itself (a shared store's running servers hold its use lock).
+	cfg.Alone = true
 	s, err := server.Open(ctx, cfg, false)
 	if errors.Is(err, server.ErrInUse) {
-		fmt.Fprintf(stderr, "keyward admin recover: %s is in use by a running keyward; stop it first (nothing was changed)\n", cfg.DataDir)
+		what := cfg.DataDir
+		if cfg.StoreURL != "" {
+			what = "the store"
+		}
+		fmt.Fprintf(stderr, "keyward admin recover: %s is in use by a running keyward; stop every instance first (nothing was changed)\n", what)
 		return exitFail
 	}
 	if err != nil {
@@ -86,6 +100,7 @@ func cmdAdminRecover(args []string, stdout, stderr io.Writer) int {
 	}
 	_ = os.Remove(filepath.Join(cfg.DataDir, InitialAdminKeyFile))
 	_ = json.NewEncoder(stdout).Encode(initAnswer{Account: cfg.Account, Login: "admin", APIKey: key})
-	fmt.Fprintf(stderr, "keyward: account %q's admin has a new API key, shown once above; the old one no longer works\n", cfg.Account)
+	fmt.Fprintf(stderr, "keyward: account %q's admin has a new API key, shown once above; the old one no longer works. "+
+		"The admin's other API keys and tokens are unchanged: list them with keyward apikey list --user admin\n", cfg.Account)
 	return exitOK
 }

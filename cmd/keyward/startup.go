@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -115,7 +116,7 @@ func checkDataAccess(dir string, write bool) error {
 }
 
 // isNewDataDir reports whether a data folder is missing or empty (but for
-// what an interrupted init left, which it removes).
+// what an interrupted init left, which initFolder removes under its lock).
 func isNewDataDir(dir string) (bool, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -127,47 +128,114 @@ func isNewDataDir(dir string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read data folder: %w", err)
 	}
-	n := 0
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), initTempPrefix) {
-			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
-			continue
+		if !strings.HasPrefix(e.Name(), initTempPrefix) {
+			return false, nil
 		}
-		n++
 	}
-	return n == 0, nil
+	return true, nil
 }
 
-// initFolder initialises a fresh SQLite data folder all at once: it builds
-// the store in a temporary folder beside the target (inside it when the
-// target exists, empty: it may be a mount point) and moves it into place
-// last, the database file last of all. On error nothing is left.
-func initFolder(ctx context.Context, cfg server.Config) (string, error) {
-	dir := filepath.Clean(cfg.DataDir)
-	_, statErr := os.Stat(dir)
-	exists := statErr == nil
-	var tmp string
-	var err error
-	if exists {
-		if err := server.SecureDataDir(dir, cfg.Logger); err != nil {
-			return "", err
-		}
-		tmp, err = os.MkdirTemp(dir, initTempPrefix)
-	} else {
-		tmp, err = os.MkdirTemp(filepath.Dir(dir), initTempPrefix+filepath.Base(dir)+"-")
+// errInitialised is initFolder's answer for a folder that, once locked,
+// turns out to hold a data folder already.
+var errInitialised = errors.New("the data folder is already initialised")
+
+// errInitInUse is initFolder's answer when another keyward is initialising
+// or opening the same folder at this moment.
+var errInitInUse = errors.New("in use: another keyward (init or serve) is setting it up at this moment; nothing was changed")
+
+// lockDir takes an exclusive, non-blocking flock on a folder: the lock that
+// every init, and every serve's first look, takes on a data folder.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("data folder %s: %w", dir, err)
 	}
-	if errors.Is(err, os.ErrPermission) {
-		return "", fmt.Errorf("permission denied: %s", filepath.Dir(tmp+"/x"))
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", dir, errInitInUse)
+		}
+		return nil, fmt.Errorf("lock data folder %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// renameNoReplace moves a file to a name that must not exist: what is there
+// (another process's file) is never replaced.
+func renameNoReplace(from, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// A file system without RENAME_NOREPLACE: link fails on an
+		// existing name just the same.
+		if err = os.Link(from, to); err == nil {
+			err = os.Remove(from)
+		}
 	}
 	if err != nil {
+		return fmt.Errorf("move %s into place: %w", filepath.Base(to), err)
+	}
+	return nil
+}
+
+// initFolder initialises a fresh SQLite data folder all at once. It
+// creates the folder (0700) if missing, locks it (errInitInUse when another
+// keyward holds it), and then, only if the folder is still empty
+// (errInitialised otherwise), builds the store in a temporary folder inside
+// it and moves the files into place, the database last, never replacing
+// one. On error nothing is left: the temporary folder, and the folder itself
+// if it made it, are removed before the lock goes.
+func initFolder(ctx context.Context, cfg server.Config) (string, error) {
+	dir := filepath.Clean(cfg.DataDir)
+	created := false
+	switch err := os.Mkdir(dir, 0o700); {
+	case err == nil:
+		created = true
+	case errors.Is(err, os.ErrPermission):
+		return "", fmt.Errorf("permission denied: %s", filepath.Dir(dir))
+	case !errors.Is(err, os.ErrExist):
 		return "", fmt.Errorf("create data folder: %w", err)
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	var tmp string
 	done := false
 	defer func() {
-		if !done {
+		if done {
+			return
+		}
+		if tmp != "" {
 			_ = os.RemoveAll(tmp)
 		}
+		if created {
+			_ = os.Remove(dir)
+		}
 	}()
+	// Tightened, and refused if another user owns it, before anything
+	// goes in.
+	if err := server.SecureDataDir(dir, cfg.Logger); err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("read data folder: %w", err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), initTempPrefix) {
+			done = true
+			return "", errInitialised
+		}
+	}
+	// What an interrupted init left (nobody else holds the lock).
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+	if tmp, err = os.MkdirTemp(dir, initTempPrefix); err != nil {
+		return "", fmt.Errorf("create data folder: %w", err)
+	}
 	tcfg := cfg
 	tcfg.DataDir = tmp
 	tcfg.Logger = slog.New(slog.DiscardHandler)
@@ -182,34 +250,31 @@ func initFolder(ctx context.Context, cfg server.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !exists {
-		if err := os.Rename(tmp, dir); err != nil {
-			return "", fmt.Errorf("move the new data folder into place: %w", err)
-		}
-		done = true
-		syncDir(filepath.Dir(dir))
-		return key, nil
-	}
-	entries, err := os.ReadDir(tmp)
+	built, err := os.ReadDir(tmp)
 	if err != nil {
 		return "", err
 	}
 	var last []string
-	for _, e := range entries {
+	for _, e := range built {
 		if e.Name() == server.DBFile {
 			last = append(last, e.Name())
 			continue
 		}
-		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(dir, e.Name())); err != nil {
-			return "", fmt.Errorf("move %s into place: %w", e.Name(), err)
+		if err := renameNoReplace(filepath.Join(tmp, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return "", err
 		}
 	}
 	for _, name := range last {
-		if err := os.Rename(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
-			return "", fmt.Errorf("move %s into place: %w", name, err)
+		if err := renameNoReplace(filepath.Join(tmp, name), filepath.Join(dir, name)); err != nil {
+			return "", err
 		}
 	}
+	_ = os.Remove(tmp)
+	done = true
 	syncDir(dir)
+	if created {
+		syncDir(filepath.Dir(dir))
+	}
 	return key, nil
 }
 
@@ -262,11 +327,23 @@ func cmdInit(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 		key, err = initFolder(ctx, cfg)
+		if errors.Is(err, errInitialised) {
+			fmt.Fprintf(stderr, "keyward init: %s is not empty; it is already initialised (nothing was changed)\n", cfg.DataDir)
+			return exitFail
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, "keyward init:", err)
 			return exitFail
 		}
 	} else {
+		// The master key is made in the data folder (unless it comes from
+		// KEYWARD_MASTER_KEY): never in a folder a typo names.
+		if os.Getenv("KEYWARD_MASTER_KEY") == "" {
+			if err := checkDataParent(cfg.DataDir); err != nil {
+				fmt.Fprintln(stderr, "keyward init:", err)
+				return exitFail
+			}
+		}
 		key, err = initialise(ctx, cfg)
 		if err != nil {
 			fmt.Fprintln(stderr, "keyward init:", err)
@@ -305,24 +382,62 @@ func deliverAdminKey(cfg server.Config, key string, stdout io.Writer, stderr io.
 		return nil
 	}
 	p := filepath.Join(cfg.DataDir, InitialAdminKeyFile)
-	// A shared store may run without a data folder of its own yet.
-	if err := os.Mkdir(cfg.DataDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := writeSecretFile(cfg.DataDir, InitialAdminKeyFile, key+"\n", log); err != nil {
 		return fmt.Errorf("write the initial admin key: %w (recover the admin with keyward admin recover)", err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write the initial admin key: %w (recover the admin with keyward admin recover)", err)
-	}
-	_ = f.Chmod(0o600)
-	_, err = fmt.Fprintln(f, key)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write the initial admin key: %w", err)
 	}
 	log.Warn("initialised: the admin API key is in a file readable only by keyward's user; read it, keep it safe, then delete the file",
 		"path", p, "account", cfg.Account, "login", "admin")
+	return nil
+}
+
+// writeSecretFile writes a secret to dir/name for keyward's user alone: dir
+// must be a folder keyward's user owns (it is tightened to 0700, refused if
+// another user owns it); the secret goes to a new file made with O_EXCL and
+// O_NOFOLLOW (never through a file or link someone planted), checked to be
+// ours and 0600, then renamed over name (which replaces a planted entry
+// itself, never what it points to).
+func writeSecretFile(dir, name, secret string, log *slog.Logger) error {
+	if err := server.SecureDataDir(dir, log); err != nil {
+		return err
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".%s-%x", name, rnd))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o777 != 0o600 {
+		return fmt.Errorf("%s: owner uid %d, mode %04o; want keyward's user (uid %d) and 0600", tmp, st.Uid, st.Mode&0o777, os.Geteuid())
+	}
+	if _, err := io.WriteString(f, secret); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	ok = true
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	syncDir(dir)
 	return nil
 }
 
@@ -360,9 +475,21 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keyward serve: --client-ca needs --tls-cert and --tls-key")
 		return exitUsage
 	}
-	if cfg.StoreURL == "" {
+	// SIGHUP reloads the certificate: caught from here on, so that one sent
+	// while the store opens (a renewal hook during a restart) is not the
+	// default action, death, but a reload once serving.
+	var hup chan os.Signal
+	if tlsFiles != nil {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	// A shared store reads its master key from the data folder unless
+	// KEYWARD_MASTER_KEY gives it: the folder must then exist (serve never
+	// makes it, nor a master key, for a shared store).
+	if cfg.StoreURL == "" || os.Getenv("KEYWARD_MASTER_KEY") == "" {
 		err := checkDataParent(cfg.DataDir)
-		if err == nil {
+		if err == nil && cfg.StoreURL == "" {
 			err = checkDataAccess(cfg.DataDir, true)
 		}
 		if err != nil {
@@ -390,20 +517,18 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// they work, each gets a P of its own so cheap requests keep every
 	// core's P.
 	cfg.LendProcs = true
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(serveContext(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	beforeOpen()
 	var firstKey string
 	if cfg.StoreURL == "" {
-		fresh, err := isNewDataDir(cfg.DataDir)
-		if err != nil {
-			fmt.Fprintln(stderr, "keyward serve:", err)
+		// Under initFolder's lock: a new (missing or empty) folder is
+		// initialised, and a folder that an init beside us is filling is
+		// never opened half-made.
+		firstKey, err = initFolder(ctx, cfg)
+		if err != nil && !errors.Is(err, errInitialised) {
+			fmt.Fprintln(stderr, "keyward serve: initialise:", err)
 			return exitFail
-		}
-		if fresh {
-			if firstKey, err = initFolder(ctx, cfg); err != nil {
-				fmt.Fprintln(stderr, "keyward serve: initialise:", err)
-				return exitFail
-			}
 		}
 	}
 	// With --store, serve never initialises nor makes a master key
@@ -443,7 +568,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	scheme := "http"
 	if tlsFiles != nil {
 		scheme = "https"
-		go reloadOnHUP(ctx, tlsFiles, log)
+		go reloadOnHUP(ctx, hup, tlsFiles, log)
 	}
 	log.Info("keyward listening", "addr", ln.Addr().String(), "scheme", scheme, "version", server.Version)
 	if tlsFiles != nil {
@@ -459,11 +584,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// reloadOnHUP reads the TLS files again on each SIGHUP until ctx ends.
-func reloadOnHUP(ctx context.Context, t *server.TLS, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// Test hooks: the context serve runs under (stopping it stops serve), and
+// a call just before the data folder and the store are opened.
+var (
+	serveContext = context.Background
+	beforeOpen   = func() {}
+)
+
+// reloadOnHUP reads the TLS files again on each SIGHUP (hup, registered
+// since start-up, so one that came while starting is acted on now) until
+// ctx ends.
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, t *server.TLS, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

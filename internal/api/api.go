@@ -388,12 +388,12 @@ func FoldPaths(surfaces []Surface, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, f := range fs {
 			if p := f.FoldPath(r.URL.Path); p != r.URL.Path {
-				r2 := new(http.Request)
-				*r2 = *r
+				// Folded in the request itself, not a copy: the mux sets
+				// the route's Pattern on the request it is given, and the
+				// access log and metrics read it from this one.
 				u := *r.URL
 				u.Path, u.RawPath = p, ""
-				r2.URL = &u
-				r = r2
+				r.URL = &u
 				break
 			}
 		}

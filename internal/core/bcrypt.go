@@ -32,8 +32,9 @@ const dummyHash = "$2a$12$C6UzMDM.H6dfI/f/IKcEeO5oYYmXtIxtGwvWgswbDZ8PY6wB4Jmk2"
 // that would queue behind q others waits about (q+1) × perOp ÷ workers,
 // perOp being the measured time of one bcrypt job; when that exceeds
 // maxWait it is refused at once (RateLimited, with that wait as the retry
-// hint), so every login admitted is answered within maxWait plus one
-// bcrypt time, and the rest are answered 429 at once.
+// hint). The bound runs from the request's arrival (WithArrival), and a
+// login still queued at its deadline is refused then (see do), so every
+// login is answered, 200 or 429, within maxWait plus one bcrypt time.
 type bcryptPool struct {
 	jobs    chan bcryptJob
 	waiting atomic.Int64 // jobs admitted and not finished: running and queued
@@ -54,8 +55,10 @@ type bcryptPool struct {
 	// idle): a job running longer than perOp says bcrypt got slower (the
 	// cores are busy) before any job finishes to say so.
 	starts []atomic.Int64
-	// now is the pool's clock, for measuring jobs and waits.
+	// now is the pool's clock, for measuring jobs and waits; after is its
+	// timer, for a queued login's deadline.
 	now   func() time.Time
+	after func(time.Duration) (<-chan time.Time, func() bool)
 	meter Meter
 	once  sync.Once
 	stop  chan struct{}
@@ -78,10 +81,26 @@ const bcryptEstimate = 250 * time.Millisecond
 
 func newBcryptPool(workers, queue int) *bcryptPool {
 	p := &bcryptPool{jobs: make(chan bcryptJob), limit: int64(queue + workers), workers: workers,
-		maxWait: defaultLoginMaxWait, now: time.Now, meter: nopMeter{}, stop: make(chan struct{})}
+		maxWait: defaultLoginMaxWait, now: time.Now, after: realAfter, meter: nopMeter{}, stop: make(chan struct{})}
 	p.perOp.Store(int64(bcryptEstimate))
 	p.starts = make([]atomic.Int64, workers)
 	return p
+}
+
+// realAfter is a real timer.
+func realAfter(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+type arrivalKey struct{}
+
+// WithArrival records when a request arrived (the HTTP middleware's first
+// moment): a password login's wait bound (Deps.LoginMaxWait) runs from then,
+// so that time spent before the bcrypt queue (reading the request, a busy
+// machine, the store) counts against it too.
+func WithArrival(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, arrivalKey{}, t)
 }
 
 // start launches the workers; close stops them.
@@ -158,34 +177,62 @@ func (p *bcryptPool) expectedWait(ahead int64) time.Duration {
 // queueLength is the number of jobs admitted and not yet running.
 func (p *bcryptPool) queueLength() int64 { return max(0, p.waiting.Load()-p.busy.Load()) }
 
+// do runs fn on a worker, or refuses it (RateLimited, with a retry hint).
+// The wait bound holds by construction: a login's deadline is its arrival
+// (WithArrival; else now) plus maxWait. It is refused at once when the
+// deadline has passed or its expected wait would pass it, and refused when
+// the deadline comes while it is still queued (a job is only handed to a
+// worker, through an unbuffered channel, before it): so every login is
+// answered by its deadline, or runs, having started by then, and is
+// answered within one bcrypt time after it.
 func (p *bcryptPool) do(ctx context.Context, fn func()) error {
+	now := p.now()
+	deadline := now.Add(p.maxWait)
+	if a, ok := ctx.Value(arrivalKey{}).(time.Time); ok && a.Before(now) {
+		deadline = a.Add(p.maxWait)
+	}
+	left := deadline.Sub(now)
 	ahead := p.waiting.Add(1) - 1
-	if wait := p.expectedWait(ahead); ahead >= p.limit || wait > p.maxWait {
+	if wait := p.expectedWait(ahead); ahead >= p.limit || left <= 0 || wait > left {
 		p.waiting.Add(-1)
 		p.meter.BcryptRefused()
-		if p.pace > 0 {
-			t := time.NewTimer(p.pace)
+		// Paced, within the deadline.
+		if pace := min(p.pace, left); pace > 0 {
+			c, stop := p.after(pace)
 			select {
-			case <-t.C:
+			case <-c:
 			case <-ctx.Done():
 			case <-p.stop:
 			}
-			t.Stop()
+			stop()
 		}
-		return &Error{Kind: RateLimited, Msg: "too many password checks in progress; retry later",
-			RetryAfter: max(time.Second, wait)}
+		return p.refusal(wait)
 	}
 	defer p.waiting.Add(-1)
-	j := bcryptJob{fn: fn, done: make(chan struct{}), enqueued: p.now()}
+	j := bcryptJob{fn: fn, done: make(chan struct{}), enqueued: now}
+	expired, stop := p.after(left)
 	select {
 	case p.jobs <- j:
+		stop()
+	case <-expired:
+		// Its deadline came while it queued: never handed to a worker.
+		p.meter.BcryptRefused()
+		return p.refusal(p.expectedWait(p.waiting.Load() - 1))
 	case <-p.stop:
+		stop()
 		return &Error{Kind: Unavailable, Msg: "shutting down"}
 	case <-ctx.Done():
+		stop()
 		return AsError(ctx.Err())
 	}
 	<-j.done // the job runs to its end even if the caller has gone: bcrypt cannot be interrupted
 	return nil
+}
+
+// refusal is the answer to a login refused with an expected wait.
+func (p *bcryptPool) refusal(wait time.Duration) error {
+	return &Error{Kind: RateLimited, Msg: "too many password checks in progress; retry later",
+		RetryAfter: max(time.Second, wait)}
 }
 
 // bcryptInput is what bcrypt sees of a password: its first 72 bytes, the

@@ -155,3 +155,68 @@ func TestLoginMaxWaitRefusesPasswordLogins(t *testing.T) {
 		t.Fatalf("stats after the job: %+v; want an idle pool, one key and its principal cached", st)
 	}
 }
+
+// TestBcryptDeadlineRunsFromArrival: a login whose request arrived longer
+// than maxWait ago (it waited before the bcrypt queue: a busy machine, a
+// slow body) is refused with a retry hint even with a worker free, and
+// never run: its answer would otherwise come after the bound.
+func TestBcryptDeadlineRunsFromArrival(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1e9, 0)}
+	m := &countingMeter{}
+	p := newBcryptPool(1, 64)
+	p.now, p.meter, p.maxWait = clk.now, m, 2*time.Second
+	p.start()
+	defer p.close()
+	ran := false
+	err := p.do(WithArrival(context.Background(), clk.now().Add(-3*time.Second)), func() { ran = true })
+	if e := AsError(err); e.Kind != RateLimited || e.RetryAfter < time.Second || ran || m.refused.Load() != 1 {
+		t.Fatalf("a login past its deadline on arrival at the pool: %v (retry after %v), ran %v, refusals %d; want refused, not run",
+			err, e.RetryAfter, ran, m.refused.Load())
+	}
+	// Arrived within the bound: runs.
+	if err := p.do(WithArrival(context.Background(), clk.now().Add(-time.Second)), func() { ran = true }); err != nil || !ran {
+		t.Fatalf("a login within its bound: %v, ran %v", err, ran)
+	}
+}
+
+// TestBcryptQueuedPastDeadlineRefused: a login admitted to the queue (its
+// expected wait was within the bound) whose deadline comes while it still
+// waits for a worker (bcrypt got slower after it was admitted) is refused
+// then, with a retry hint, and is never run: the deadline, not the
+// estimate at admission, bounds the answer. The deadline is the pool's
+// timer, fired here by the test.
+func TestBcryptQueuedPastDeadlineRefused(t *testing.T) {
+	m := &countingMeter{}
+	p := newBcryptPool(1, 64)
+	p.meter, p.maxWait = m, 2*time.Second
+	timers := make(chan chan time.Time, 4)
+	p.after = func(d time.Duration) (<-chan time.Time, func() bool) {
+		c := make(chan time.Time, 1)
+		timers <- c
+		return c, func() bool { return true }
+	}
+	p.start()
+	defer p.close()
+	ctx := context.Background()
+	release, started := make(chan struct{}), make(chan struct{})
+	running := make(chan error, 1)
+	go func() { running <- p.do(ctx, func() { close(started); <-release }) }()
+	<-timers // the running job's deadline timer, never fired
+	<-started
+	queued := make(chan error, 1)
+	ran := false
+	go func() { queued <- p.do(ctx, func() { ran = true }) }()
+	deadline := <-timers // the queued login is in its select now
+	deadline <- time.Now()
+	err := <-queued
+	if e := AsError(err); e.Kind != RateLimited || e.RetryAfter < time.Second {
+		t.Fatalf("a queued login at its deadline: %v (retry after %v), want RateLimited with a retry hint", err, e.RetryAfter)
+	}
+	close(release)
+	if err := <-running; err != nil {
+		t.Fatal(err)
+	}
+	if ran || m.refused.Load() != 1 || p.queueLength() != 0 {
+		t.Fatalf("refused login ran %v, refusals %d, queue %d; want not run, 1, 0", ran, m.refused.Load(), p.queueLength())
+	}
+}

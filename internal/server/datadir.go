@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // dataFiles are the files keyward keeps in its data folder; each holds
@@ -26,6 +27,9 @@ func secureDataDir(dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	if err := checkOwner(dir); err != nil {
+		return err
+	}
 	if err := tighten(dir, 0o700, log); err != nil {
 		return err
 	}
@@ -33,6 +37,25 @@ func secureDataDir(dir string, log *slog.Logger) error {
 		if err := tighten(filepath.Join(dir, name), 0o600, log); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkOwner refuses a data folder that another user owns (as OpenSSH's
+// StrictModes does): its owner could rename and replace keyward's files in
+// it, whatever their modes, and a root keyward would adopt them.
+func checkOwner(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("data folder %s is owned by uid %d, not by keyward's user (uid %d): refused, since its owner "+
+			"could replace keyward's files in it (chown it to keyward's user, or choose another folder)", dir, st.Uid, uid)
 	}
 	return nil
 }

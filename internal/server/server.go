@@ -47,8 +47,12 @@ type Config struct {
 	StoreURL string
 	// StoreTimeout bounds every wait on PostgreSQL (0: 5 s); StoreMaxConns
 	// sizes its pool (0: max(4, cores)).
-	StoreTimeout   time.Duration
-	StoreMaxConns  int
+	StoreTimeout  time.Duration
+	StoreMaxConns int
+	// Alone asks Open for a shared store only if no keyward runs on it
+	// (keyward admin recover): ErrInUse otherwise. Every other Open of a
+	// shared store holds its use lock shared until Close.
+	Alone          bool
 	TrustedProxies []netip.Prefix
 	TokenTTL       time.Duration
 	BcryptWorkers  int
@@ -225,7 +229,9 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 		cfg.TrustedProxies = netpolicy.DefaultTrusted()
 	}
 	// The master key comes first: the store keys its audit chain with it.
-	if cfg.StoreURL == "" {
+	// Its folder is ours alone before a key is read from or made in it (a
+	// shared store's too, when it makes the key there).
+	if cfg.StoreURL == "" || create && os.Getenv("KEYWARD_MASTER_KEY") == "" {
 		if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 			return nil, err
 		}
@@ -237,6 +243,19 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	st, err := openStore(ctx, cfg, key)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	// On a shared store, the running servers hold the use lock shared; a
+	// command that changes what they keep in memory needs it alone.
+	if u, ok := st.(interface {
+		HoldUse(ctx context.Context, exclusive bool) error
+	}); ok {
+		if err := u.HoldUse(ctx, cfg.Alone); err != nil {
+			st.Close()
+			if errors.Is(err, postgres.ErrInUse) {
+				return nil, fmt.Errorf("%w: %w", ErrInUse, err)
+			}
+			return nil, err
+		}
 	}
 	// Before anything is written: a master key other than the store's
 	// would seal and chain under the wrong key.
@@ -361,7 +380,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			seen = &core.Seen{}
 			caller.Seen = seen
 		}
-		r = r.WithContext(api.WithCaller(r.Context(), caller))
+		// A password login's wait bound runs from here (core.WithArrival).
+		r = r.WithContext(core.WithArrival(api.WithCaller(r.Context(), caller), start))
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
 		}

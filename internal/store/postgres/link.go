@@ -166,7 +166,12 @@ func (s *Store) Close() error {
 		s.stopLinker()
 		<-s.linkerDone
 	}
-	return s.Store.Close()
+	err := s.Store.Close()
+	if s.useConn != nil {
+		_ = s.useConn.Close(context.Background())
+		s.useConn = nil
+	}
+	return err
 }
 
 // AppendWriters lets the core's audit group commit keep up to half the pool

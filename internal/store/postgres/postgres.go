@@ -46,6 +46,7 @@ type Store struct {
 	listen     *pgx.ConnConfig
 	stopLinker context.CancelFunc
 	linkerDone chan struct{}
+	useConn    *pgx.Conn // holds the use lock (HoldUse), if taken
 }
 
 // Options bound how the store uses PostgreSQL.
