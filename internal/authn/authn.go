@@ -69,6 +69,9 @@ type Identity struct {
 	Login string
 	// Claims are the verified claims, where the credential has them.
 	Claims map[string]any
+	// Groups are the directory groups (DNs) the identity is a member of,
+	// where the authenticator looks them up (authn-ldap).
+	Groups []string
 	// Reason says, for the audit, why an outcome other than OK was reached.
 	Reason string
 }
@@ -98,6 +101,18 @@ type StatusChecker interface {
 // configuration and status; none means nothing to say.
 type Warner interface {
 	Warnings() []string
+}
+
+// Directory is implemented by authenticators that can list their users
+// (authn-ldap): entries in which every term occurs (ignoring case) in the
+// login, name or email, at most limit of them.
+type Directory interface {
+	SearchUsers(ctx context.Context, terms []string, limit int) ([]DirectoryEntry, error)
+}
+
+// DirectoryEntry is one user of a directory.
+type DirectoryEntry struct {
+	DN, Login, Email, FullName, FirstName, LastName string
 }
 
 // Provider is implemented by the OIDC authorization-code flow: it builds the

@@ -86,6 +86,10 @@ type Credential struct {
 	// a token proves only LevelToken (Conjur lets a token act, but never
 	// change its own credentials).
 	Conjur bool
+	// KeyID, with an API key, is the key id the client names beside it
+	// (PrivX's OAuth username): a key of another id is refused
+	// (ReasonLoginMismatch).
+	KeyID string
 	// PS is a PS-Auth sign-in's proof (CredPSAuth).
 	PS *PSAuthProof
 	// Owner, with an API key, is the principal id the key must belong to
@@ -174,6 +178,9 @@ func (c *authService) authenticate(ctx context.Context, caller Caller, cred Cred
 		if cred.Owner != "" && kc.Key.ID != "" && kc.Key.PrincipalID != cred.Owner {
 			// The key is not the named user's: as unknown as a wrong secret,
 			// whatever else is wrong with it.
+			kc.Valid, kc.Code, kc.Session = false, ReasonLoginMismatch, Session{}
+		}
+		if id, _, _ := crypto.ParseAPIKey(cred.Secret); cred.KeyID != "" && kc.Valid && id != cred.KeyID {
 			kc.Valid, kc.Code, kc.Session = false, ReasonLoginMismatch, Session{}
 		}
 		return c.finishKey(ctx, caller, cred, kc)

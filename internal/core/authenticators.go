@@ -158,6 +158,7 @@ func (c *authenticatorService) build(svc model.AuthenticatorService) (authn.Auth
 		}
 		vals[k] = string(v)
 	}
+	vals = serviceValues(vals)
 	if err := emptySettings(vals); err != nil {
 		return nil, err
 	}
@@ -255,47 +256,18 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 		Config: map[string]string{}, Secrets: map[string][]byte{}, Allowed: spec.Allowed, UpdatedAt: c.now().UTC(),
 		DefinedBy: a.Session.PrincipalID}
 	old, oldErr := c.st.GetAuthenticator(ctx, account, typ, serviceID)
-	vals := map[string]string{}
-	for k, v := range spec.Config {
-		if secretConfigKey(k) && v == Masked {
-			// The stored secret is reused only where it would go: if the
-			// service now points elsewhere, the secret must be given again,
-			// or whoever may configure authenticators could aim it at a
-			// listener of their own and read it.
-			if oldErr != nil {
-				return AuthenticatorView{}, invalid("config."+k, "%s is masked but no secret is stored; give its value", k)
-			}
-			for _, dk := range destinationKeys() {
-				if spec.Config[dk] != old.Config[dk] {
-					return AuthenticatorView{}, invalid("config."+k, "%s must be given again when %s changes", k, dk)
-				}
-			}
-		}
-		if secretConfigKey(k) && v == Masked && oldErr == nil {
-			if sealed, ok := old.Secrets[k]; ok {
-				plain, err := c.sealer.Open(sealed, []byte(secretAAD(old, k)))
-				if err != nil {
-					return AuthenticatorView{}, &Error{Kind: Internal, Msg: "stored secret cannot be read", Err: err}
-				}
-				v = string(plain)
-			}
-		}
-		vals[k] = v
+	vals, err := c.openMasked(spec.Config, old, oldErr)
+	if err != nil {
+		return AuthenticatorView{}, err
 	}
-	if err := emptySettings(vals); err != nil {
+	if err := emptySettings(serviceValues(vals)); err != nil {
 		return AuthenticatorView{}, configError(err)
 	}
-	built, err := c.factory[typ](authn.Config{Account: account, Type: typ, ServiceID: serviceID, Values: vals})
+	built, err := c.factory[typ](authn.Config{Account: account, Type: typ, ServiceID: serviceID, Values: serviceValues(vals)})
 	if err != nil {
 		return AuthenticatorView{}, configError(err)
 	}
-	for k, v := range vals {
-		if secretConfigKey(k) {
-			svc.Secrets[k] = c.sealer.Seal([]byte(v), []byte(secretAAD(svc, k)))
-		} else {
-			svc.Config[k] = v
-		}
-	}
+	c.sealInto(&svc, vals)
 	ev := c.audit.event(a.Caller, account, "authenticator.put")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, typ, serviceID), serviceName(typ, serviceID), a.Session.KeyID
 	ev.Detail = authenticatorDetail(spec, old, oldErr == nil)
@@ -306,6 +278,67 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 	c.authns.m[account+"|"+serviceName(typ, serviceID)] = cachedAuthn{updated: svc.UpdatedAt, a: built}
 	c.authns.mu.Unlock()
 	return c.view(ctx, svc, false), nil
+}
+
+// sealInto stores vals in svc: secrets sealed, the rest plain.
+func (c *authenticatorService) sealInto(svc *model.AuthenticatorService, vals map[string]string) {
+	for k, v := range vals {
+		if secretConfigKey(k) {
+			svc.Secrets[k] = c.sealer.Seal([]byte(v), []byte(secretAAD(*svc, k)))
+		} else {
+			svc.Config[k] = v
+		}
+	}
+}
+
+// openMasked resolves a configuration to store: a secret sent masked keeps
+// the stored one, unless a destination changed.
+func (c *authenticatorService) openMasked(config map[string]string, old model.AuthenticatorService, oldErr error) (map[string]string, error) {
+	spec := struct{ Config map[string]string }{config}
+	vals := map[string]string{}
+	for k, v := range spec.Config {
+		if secretConfigKey(k) && v == Masked {
+			// The stored secret is reused only where it would go: if the
+			// service now points elsewhere, the secret must be given again,
+			// or whoever may configure authenticators could aim it at a
+			// listener of their own and read it.
+			if oldErr != nil {
+				return nil, invalid("config."+k, "%s is masked but no secret is stored; give its value", k)
+			}
+			for _, dk := range destinationKeys() {
+				if spec.Config[dk] != old.Config[dk] {
+					return nil, invalid("config."+k, "%s must be given again when %s changes", k, dk)
+				}
+			}
+		}
+		if secretConfigKey(k) && v == Masked && oldErr == nil {
+			if sealed, ok := old.Secrets[k]; ok {
+				plain, err := c.sealer.Open(sealed, []byte(secretAAD(old, k)))
+				if err != nil {
+					return nil, &Error{Kind: Internal, Msg: "stored secret cannot be read", Err: err}
+				}
+				v = string(plain)
+			}
+		}
+		vals[k] = v
+	}
+	return vals, nil
+}
+
+// sourceKeyPrefix marks configuration keys a PrivX source keeps beside its
+// authenticator's (its document, groups claim): never handed to the
+// authenticator.
+const sourceKeyPrefix = "privx-"
+
+// serviceValues are the values an authenticator is built from.
+func serviceValues(vals map[string]string) map[string]string {
+	out := make(map[string]string, len(vals))
+	for k, v := range vals {
+		if !strings.HasPrefix(k, sourceKeyPrefix) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // authenticatorDetail is a put's audit detail: the allowed entries, whether
@@ -658,6 +691,10 @@ func (c *authenticatorService) allowedByID(ctx context.Context, svc model.Authen
 // login, or by a role it holds now.
 func (c *authenticatorService) allowedBy(ctx context.Context, svc model.AuthenticatorService, p model.Principal) bool {
 	if slices.Contains(svc.Allowed, string(p.Kind)+":"+p.Login) {
+		return true
+	}
+	// A PrivX source admits its own users.
+	if isSource(svc) && p.Kind == model.KindUser && p.Source == svc.ServiceID {
 		return true
 	}
 	now := c.now()

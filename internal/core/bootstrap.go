@@ -77,6 +77,6 @@ func (c *keyService) RecoverAdmin(ctx context.Context, caller Caller, account st
 	}
 	ev := c.audit.event(caller, account, "admin.recover")
 	ev.Actor, ev.Subject, ev.KeyID = "operator", admin.RoleID(), k.ID
-	_, key, err := c.rotate(ctx, k.ID, 0, ev)
+	_, key, err := c.rotate(ctx, k.ID, 0, ev, "")
 	return key, err
 }

@@ -213,7 +213,7 @@ func New(ctx context.Context, d Deps) (*Core, error) {
 		touches: c.touches, audit: c.audit, access: access, tokenSvc: tokenSvc, authnSvc: authnSvc, mfa: c.mfaService,
 		sigs: c.signatureService, meter: d.Meter}
 	c.principalService = &principalService{st: d.Store, sealer: d.Sealer, now: d.Now, bcrypt: c.bcrypt, keys: keys, audit: c.audit,
-		access: access, keySvc: keySvc, tokenSvc: tokenSvc}
+		access: access, keySvc: keySvc, tokenSvc: tokenSvc, search: newSearchIndex()}
 	c.auditService = &auditService{st: d.Store, audit: c.audit, access: access}
 	c.apiRegService = &apiRegService{st: d.Store, sealer: d.Sealer, now: d.Now, keys: keys, audit: c.audit, access: access,
 		authn: authnSvc, mfa: c.mfaService, bcrypt: c.bcrypt, auth: c.authService}

@@ -115,7 +115,7 @@ func (c *keyService) CreateAPIKey(ctx context.Context, a *Access, principalID st
 	key, secret := crypto.NewAPIKey(id)
 	k := model.APIKey{ID: id, Account: a.Session.Account, PrincipalID: principalID, Description: spec.Description,
 		Hash: c.sealer.KeyHash(secret), ExpiresAt: expires, ValidSources: sources, Roles: roles, CreatedAt: now,
-		Customers: spec.Customers}
+		Customers: spec.Customers, Author: a.Session.PrincipalID, UpdatedBy: a.Session.PrincipalID}
 	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), owner.RoleID(), id, actingKey(a)
 	if spec.Idempotency != nil {
@@ -176,6 +176,7 @@ func (c *keyService) RevokeAPIKey(ctx context.Context, a *Access, keyID string) 
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
 	if _, err := c.st.UpdateAPIKey(ctx, keyID, func(k model.APIKey) (model.APIKey, error) {
 		k.RevokedAt, k.Sealed, k.PrevHash, k.PrevUntil = &now, nil, nil, nil
+		k.UpdatedBy = a.Session.PrincipalID
 		return k, nil
 	}, ev); err != nil {
 		return wrapStore(err, "API key "+keyID)
@@ -200,10 +201,12 @@ func (c *keyService) RotateAPIKey(ctx context.Context, a *Access, keyID string, 
 	}
 	ev := c.audit.event(a.Caller, a.Session.Account, "rotate")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), c.subjectOf(ctx, a.Session.Account, k.PrincipalID), keyID, actingKey(a)
-	return c.rotate(ctx, keyID, grace, ev)
+	return c.rotate(ctx, keyID, grace, ev, a.Session.PrincipalID)
 }
 
-func (c *keyService) rotate(ctx context.Context, keyID string, grace time.Duration, ev audit.Event) (model.APIKey, string, error) {
+// rotate gives key keyID a new secret; by is the principal doing it ("" for
+// the operator's recovery).
+func (c *keyService) rotate(ctx context.Context, keyID string, grace time.Duration, ev audit.Event, by string) (model.APIKey, string, error) {
 	key, secret := crypto.NewAPIKey(keyID)
 	hash := c.sealer.KeyHash(secret)
 	now := c.now().UTC()
@@ -211,7 +214,7 @@ func (c *keyService) rotate(ctx context.Context, keyID string, grace time.Durati
 		if k.RevokedAt != nil {
 			return k, &Error{Kind: NotFound, Msg: "API key " + keyID + " is revoked"}
 		}
-		k.PrevHash, k.PrevUntil = nil, nil
+		k.PrevHash, k.PrevUntil, k.UpdatedBy = nil, nil, by
 		if grace > 0 {
 			until := now.Add(grace)
 			if k.ExpiresAt != nil && k.ExpiresAt.Before(until) {
@@ -295,7 +298,7 @@ func (c *keyService) RotateConjurKey(ctx context.Context, a *Access, target mode
 		return "", wrapStore(err, "API key")
 	}
 	ev.KeyID = k.ID
-	_, key, err := c.rotate(ctx, k.ID, 0, ev)
+	_, key, err := c.rotate(ctx, k.ID, 0, ev, a.Session.PrincipalID)
 	return key, err
 }
 

@@ -521,3 +521,59 @@ func (o *outageStore) PrincipalSessionEpoch(ctx context.Context, account, princi
 	}
 	return o.st.PrincipalSessionEpoch(ctx, account, principalID)
 }
+
+func (o *outageStore) SearchPrincipals(ctx context.Context, account string, q store.PrincipalQuery) ([]model.Principal, int, error) {
+	if o.down.Load() {
+		return nil, 0, store.ErrUnavailable
+	}
+	return o.st.SearchPrincipals(ctx, account, q)
+}
+
+func (o *outageStore) PrincipalSearchEntries(ctx context.Context, account string) ([]store.SearchEntry, error) {
+	if o.down.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return o.st.PrincipalSearchEntries(ctx, account)
+}
+
+func (o *outageStore) RoleMemberCounts(ctx context.Context, account string) (map[string]store.MemberCount, error) {
+	if o.down.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return o.st.RoleMemberCounts(ctx, account)
+}
+
+func (o *outageStore) CreateAuthorizedKey(ctx context.Context, k model.AuthorizedKey, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.CreateAuthorizedKey(ctx, k, evs...)
+}
+
+func (o *outageStore) GetAuthorizedKey(ctx context.Context, account, id string) (model.AuthorizedKey, error) {
+	if o.down.Load() {
+		return model.AuthorizedKey{}, store.ErrUnavailable
+	}
+	return o.st.GetAuthorizedKey(ctx, account, id)
+}
+
+func (o *outageStore) ListAuthorizedKeys(ctx context.Context, account, principalID string) ([]model.AuthorizedKey, error) {
+	if o.down.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return o.st.ListAuthorizedKeys(ctx, account, principalID)
+}
+
+func (o *outageStore) UpdateAuthorizedKey(ctx context.Context, account, id string, update func(model.AuthorizedKey) (model.AuthorizedKey, error), evs ...audit.Event) (model.AuthorizedKey, error) {
+	if o.down.Load() {
+		return model.AuthorizedKey{}, store.ErrUnavailable
+	}
+	return o.st.UpdateAuthorizedKey(ctx, account, id, update, evs...)
+}
+
+func (o *outageStore) DeleteAuthorizedKey(ctx context.Context, account, id string, evs ...audit.Event) error {
+	if o.down.Load() {
+		return store.ErrUnavailable
+	}
+	return o.st.DeleteAuthorizedKey(ctx, account, id, evs...)
+}

@@ -138,6 +138,13 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	if !c.authnSvc.allowedBy(ctx, svc, p) {
 		return refuse(ReasonNotAllowed, "", forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
+	if isSource(svc) && p.Source == svc.ServiceID {
+		// Role mappings: the grants the user's groups map to, at each
+		// authentication, before the author's limit is checked on them.
+		if err := c.mapRoles(ctx, caller, svc, p, sourceGroups(svc, id.Groups, id.Claims)); err != nil {
+			return refuse(ReasonAuthnUnavailable, "role mapping failed", err)
+		}
+	}
 	if ok, err := c.authorOutranks(ctx, svc.Account, svc.DefinedBy, p); err != nil {
 		return Session{}, storeError(err)
 	} else if !ok {

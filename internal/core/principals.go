@@ -30,6 +30,7 @@ type principalService struct {
 	access   *accessService
 	keySvc   *keyService
 	tokenSvc *tokenService
+	search   *searchIndex
 }
 
 // PrincipalSpec is a new user or host.
@@ -124,13 +125,16 @@ func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec 
 	if err != nil {
 		return model.Principal{}, "", err
 	}
+	p.Author, p.UpdatedBy = a.Session.PrincipalID, a.Session.PrincipalID
 	key, k := c.newConjurKey(p)
+	k.Author, k.UpdatedBy = a.Session.PrincipalID, a.Session.PrincipalID
 	ev := c.audit.event(a.Caller, a.Session.Account, "user.create")
 	ev.Actor, ev.Subject, ev.KeyID, ev.Detail = a.Session.RoleID(), p.RoleID(), k.ID, actingKey(a)
 	if err := c.st.CreatePrincipal(ctx, p, &k, ev); err != nil {
 		return model.Principal{}, "", wrapStore(err, "login "+p.Login)
 	}
 	c.keys.refreshKey(ctx, k.ID)
+	c.search.put(p)
 	return p, key, nil
 }
 
@@ -320,13 +324,14 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 		setIf(&p.Source, patch.Source)
 		setIf(&p.Settings, patch.Settings)
 		setIf(&p.Customer, patch.Customer)
-		p.UpdatedAt = now
+		p.UpdatedAt, p.UpdatedBy = now, a.Session.PrincipalID
 		return p, nil
 	}, evs...)
 	if err != nil {
 		return model.Principal{}, wrapStore(err, "principal "+id)
 	}
 	c.keys.forgetPrincipal(a.Session.Account, id, false)
+	c.search.put(p)
 	return p, nil
 }
 
@@ -388,6 +393,7 @@ func (c *principalService) DeletePrincipal(ctx context.Context, a *Access, id st
 		return wrapStore(err, "principal "+id)
 	}
 	c.keys.forgetPrincipal(a.Session.Account, id, true)
+	c.search.drop(a.Session.Account, id)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,29 @@ type RoleSpec struct {
 	Description string
 	Permissions []string
 	Context     *model.RoleContext
+	// ARN is an AWS IAM role ARN (arn:aws:iam::<12 digits>:role/<path>), or "".
+	ARN string
+	// SourceRules map outside sources' groups to the role; nil for none.
+	SourceRules *model.SourceRules
+}
+
+var arnPattern = regexp.MustCompile(`^arn:aws:iam::[0-9]{12}:role/[\x21-\x7e]{1,512}$`)
+
+func validateRoleMapping(spec RoleSpec) error {
+	if spec.ARN != "" && !arnPattern.MatchString(spec.ARN) {
+		return invalid("arn", "arn must be an AWS IAM role ARN: arn:aws:iam::<12 digits>:role/<path>")
+	}
+	if sr := spec.SourceRules; sr != nil {
+		if sr.Match != model.MatchAny && sr.Match != model.MatchAll {
+			return invalid("source_rules", "source_rules match must be ANY or ALL")
+		}
+		for _, r := range sr.Rules {
+			if r.Source == "" || r.Group == "" || len(r.Group) > 1024 {
+				return invalid("source_rules", "every source rule needs a source and a group (at most 1024 characters)")
+			}
+		}
+	}
+	return nil
 }
 
 func validateRole(spec RoleSpec) error {
@@ -46,7 +70,7 @@ func validateRole(spec RoleSpec) error {
 			return invalid("context.ip_masks", "%v", err)
 		}
 	}
-	return nil
+	return validateRoleMapping(spec)
 }
 
 // checkRoleSpec authorizes a role write and validates and normalizes its
@@ -71,12 +95,13 @@ func (c *principalService) CreateRole(ctx context.Context, a *Access, spec RoleS
 	}
 	now := c.now().UTC()
 	r := model.Role{ID: crypto.NewID(), Account: a.Session.Account, Name: spec.Name, Description: spec.Description,
-		Permissions: nonNil(spec.Permissions), Context: spec.Context, CreatedAt: now, UpdatedAt: now}
+		Permissions: nonNil(spec.Permissions), Context: spec.Context, CreatedAt: now, UpdatedAt: now,
+		ARN: spec.ARN, SourceRules: spec.SourceRules, Author: a.Session.PrincipalID, UpdatedBy: a.Session.PrincipalID}
 	ev := c.audit.event(a.Caller, a.Session.Account, "role.create")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.Account+":role:"+r.Name, a.Session.KeyID
 	ev.Detail = joinDetail("id "+r.ID, roleDetail(r))
 	if err := c.st.CreateRole(ctx, r, ev); err != nil {
-		return model.Role{}, wrapStore(err, "role "+spec.Name)
+		return model.Role{}, roleStoreError(err, spec.Name)
 	}
 	return r, nil
 }
@@ -124,6 +149,12 @@ func (c *principalService) ListRoles(ctx context.Context, a *Access, page Page) 
 // the context of one holding a permission one lacks would each give more
 // than the caller has.
 func (c *principalService) ReplaceRole(ctx context.Context, a *Access, id string, spec RoleSpec) (model.Role, error) {
+	if err := c.access.Require(ctx, a, PermRolesManage); err != nil {
+		return model.Role{}, err
+	}
+	if old, err := c.st.GetRole(ctx, a.Session.Account, id); err == nil && old.BuiltIn {
+		return model.Role{}, invalid("id", "the built-in role %s cannot be changed", old.Name)
+	}
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}
@@ -156,13 +187,24 @@ func (c *principalService) ReplaceRole(ctx context.Context, a *Access, id string
 			return r, &Error{Kind: Conflict, Msg: "role " + id + " changed meanwhile; try again"}
 		}
 		r.Name, r.Description, r.Permissions, r.Context, r.UpdatedAt = spec.Name, spec.Description, nonNil(spec.Permissions), spec.Context, now
+		r.ARN, r.SourceRules, r.UpdatedBy = spec.ARN, spec.SourceRules, a.Session.PrincipalID
 		return r, nil
 	}, withDetail(ev, joinDetail("id "+id, "was "+old.Name+": "+roleDetail(old), "now "+roleDetail(model.Role{Permissions: nonNil(spec.Permissions), Context: spec.Context}))))
 	if err != nil {
-		return model.Role{}, wrapStore(err, "role "+id)
+		return model.Role{}, roleStoreError(err, id)
 	}
 	c.keys.forgetRoles()
 	return r, nil
+}
+
+// roleStoreError is wrapStore for role writes: a taken name is a Conflict
+// naming the field.
+func roleStoreError(err error, what string) error {
+	e := wrapStore(err, "role "+what)
+	if ce, ok := e.(*Error); ok && errors.Is(err, store.ErrAlreadyExists) {
+		ce.Field, ce.Msg = "name", "a role of that name already exists"
+	}
+	return e
 }
 
 func withDetail(ev audit.Event, detail string) audit.Event {

@@ -63,6 +63,11 @@ type Principal struct {
 	// Customer names the customer the principal belongs to ("" none): a
 	// key constrained to customers acts only on principals of those.
 	Customer string
+	// Author is the id of the principal that created it ("" for init's
+	// admin and principals from before it was kept); UpdatedBy the last
+	// writer's (the author until changed).
+	Author    string
+	UpdatedBy string
 }
 
 // RoleID returns the Conjur role id of the principal: account:kind:login.
@@ -97,6 +102,33 @@ type Role struct {
 	BuiltIn     bool
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// ARN is the AWS IAM role the role stands for ("" for none).
+	ARN string
+	// SourceRules map users of outside sources to the role by their groups;
+	// nil for none.
+	SourceRules *SourceRules
+	Author      string
+	UpdatedBy   string
+}
+
+// Source-rule matches: a user matches the rules when any (or all) of them
+// name one of its groups.
+const (
+	MatchAny = "ANY"
+	MatchAll = "ALL"
+)
+
+// SourceRules is a role's mapping from outside sources' groups.
+type SourceRules struct {
+	Match string       `json:"match"`
+	Rules []SourceRule `json:"rules"`
+}
+
+// SourceRule is one group of one source: Source is the source id, Group the
+// group (an LDAP group's DN, an OIDC groups-claim value).
+type SourceRule struct {
+	Source string `json:"source"`
+	Group  string `json:"group"`
 }
 
 // Grant types.
@@ -154,6 +186,10 @@ type APIKey struct {
 	// Customers constrains the key's sessions to principals of these
 	// customers (and the owner itself); empty means unconstrained.
 	Customers []string
+	// Author is the id of the principal that created the key, UpdatedBy of
+	// the last one to rotate or revoke it ("" for keys from before).
+	Author    string
+	UpdatedBy string
 }
 
 // SigningKey signs access tokens of one account. The private half is sealed at rest.
@@ -186,6 +222,26 @@ type AuthenticatorService struct {
 	// checked against when the service was defined or enabled; "" for
 	// services from before that check.
 	DefinedBy string
+}
+
+// AuthorizedKey is a user's SSH public key, in authorized_keys form without
+// comment, usable within its validity and from its source addresses.
+type AuthorizedKey struct {
+	ID            string
+	Account       string
+	PrincipalID   string
+	Name          string
+	Comment       string
+	PublicKey     string // "<type> <base64>"
+	Fingerprint   string // SHA256:<unpadded base64>
+	NotBefore     *time.Time
+	NotAfter      *time.Time
+	ExpiresIn     int64    // seconds, as given
+	SourceAddress []string // canonical prefixes
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	Author        string
+	UpdatedBy     string
 }
 
 // API registration types (BeyondInsight).

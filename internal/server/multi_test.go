@@ -303,6 +303,37 @@ func TestTwoInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("PrivXSearchFollowsOtherInstance", func(t *testing.T) {
+		// B's user-search index is loaded before A writes: each of A's
+		// writes must reach it through the change notifications, not
+		// its reload a minute later.
+		search := func(keywords string) []string {
+			_, out, _ := B.call("POST", "/role-store/api/v1/users/search", admB, `{"keywords":"`+keywords+`"}`)
+			var logins []string
+			items, _ := out["items"].([]any)
+			for _, it := range items {
+				logins = append(logins, s(it.(map[string]any)["principal"]))
+			}
+			return logins
+		}
+		if got := search("zebrafinch"); len(got) != 0 {
+			t.Fatalf("search before the user exists: %v", got)
+		}
+		user := A.must(201, "POST", "/api/v1/users", admA, `{"login":"zebrafinch","kind":"user"}`)
+		uid := s(user["id"])
+		within(t, "a user made on A found by B's search", propagation, func() bool {
+			return slices.Equal(search("zebrafinch"), []string{"zebrafinch"})
+		})
+		A.must(200, "PATCH", "/api/v1/users/"+uid, admA, `{"email":"songbird@example.org"}`)
+		within(t, "an email changed on A found by B's search", propagation, func() bool {
+			return slices.Equal(search("songbird"), []string{"zebrafinch"})
+		})
+		A.must(204, "DELETE", "/api/v1/users/"+uid, admA, "")
+		within(t, "a user deleted on A gone from B's search", propagation, func() bool {
+			return len(search("zebrafinch")) == 0 && len(search("songbird")) == 0
+		})
+	})
+
 	t.Run("ListenerKilledWhileRefused", func(t *testing.T) {
 		keep, keepID := newKey(B, admB, adminID)
 		within(t, "key valid on A", propagation, func() bool { _, v, _, _ := A.verify(keep); return v })

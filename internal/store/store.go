@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -40,7 +41,7 @@ type ChangeFeed interface {
 	// FollowChanges runs until ctx ends. On each (re)connection it first
 	// listens, then calls h.Reload, and only then h.Alive; then it hands
 	// every committed change to h.Changed and proves the connection alive
-	// at least every 250 ms. A lost connection is reported once to h.Lost
+	// at least every 250 ms, however many notifications arrive. A lost connection is reported once to h.Lost
 	// and retried at once, then at least every 250 ms.
 	FollowChanges(ctx context.Context, h ChangeHandler)
 }
@@ -51,7 +52,10 @@ type ChangeHandler interface {
 	Reload(ctx context.Context) error
 	// Changed handles one committed change, named by its payload
 	// (key:<account>:<id>, principal:<account>:<id>, …); an error makes the
-	// feed reconnect and reload.
+	// feed reconnect and reload. The feed coalesces what queued up: each
+	// payload once, one payload for several of a kind that refreshes a
+	// whole cache (account, role, authenticator, signing-keys), and past a
+	// backlog bound one Reload instead.
 	Changed(ctx context.Context, payload string) error
 	// Alive says every change committed before at has been handed to
 	// Changed (or was read by Reload).
@@ -87,6 +91,7 @@ type Store interface {
 	AuthenticatorStore
 	AuditStore
 	NonceStore
+	AuthorizedKeyStore
 	APIRegistrationStore
 	SurfaceSessionStore
 	SignatureKeyStore
@@ -116,6 +121,44 @@ type PrincipalStore interface {
 	UpdatePrincipal(ctx context.Context, account, id string, update func(model.Principal) (model.Principal, error), evs ...audit.Event) (model.Principal, error)
 	// DeletePrincipal removes the principal with its keys and grants.
 	DeletePrincipal(ctx context.Context, account, id string, evs ...audit.Event) error
+	// SearchPrincipals returns one page of the account's principals matching
+	// q, in q's order, and how many match in all.
+	SearchPrincipals(ctx context.Context, account string, q PrincipalQuery) ([]model.Principal, int, error)
+	// PrincipalSearchEntries returns what a search needs of every principal
+	// of the account, for an in-memory index.
+	PrincipalSearchEntries(ctx context.Context, account string) ([]SearchEntry, error)
+}
+
+// SearchEntry is what a search needs of one principal.
+type SearchEntry struct {
+	ID, Login, Source, Text string
+	Kind                    model.Kind
+	CreatedAt               time.Time
+	// Customer is the principal's customer ("" none), for a session
+	// constrained to customers.
+	Customer string
+}
+
+// PrincipalQuery selects and orders principals; its criteria AND together,
+// an empty one matches all. Each of Terms must occur in the principal's
+// search text: its login, email, full name and first_name and last_name
+// attributes, lower-cased (strings.ToLower), one per line; so terms are
+// given lower-cased and without line breaks.
+type PrincipalQuery struct {
+	Kind   model.Kind
+	Terms  []string
+	IDs    []string // nil: any; empty: none
+	Source string
+	// ByCreated orders by creation time, else by login ignoring ASCII case;
+	// ties by id. Desc reverses.
+	ByCreated, Desc bool
+	// Limit 0 means all.
+	Limit, Offset int
+}
+
+// SearchText is a principal's search text (see PrincipalQuery).
+func SearchText(p model.Principal) string {
+	return strings.ToLower(strings.Join([]string{p.Login, p.Email, p.FullName, p.Attributes["first_name"], p.Attributes["last_name"]}, "\n"))
 }
 
 // RoleStore keeps roles. Role names are unique per account.
@@ -127,6 +170,26 @@ type RoleStore interface {
 	UpdateRole(ctx context.Context, account, id string, update func(model.Role) (model.Role, error), evs ...audit.Event) (model.Role, error)
 	// DeleteRole removes the role and every grant of it.
 	DeleteRole(ctx context.Context, account, id string, evs ...audit.Event) error
+	// RoleMemberCounts counts each role's holders: by any grant, and by an
+	// explicit one. Roles nobody holds are absent.
+	RoleMemberCounts(ctx context.Context, account string) (map[string]MemberCount, error)
+}
+
+// MemberCount is how many principals hold a role (All) and how many of
+// them by an explicit grant.
+type MemberCount struct {
+	All, Explicit int
+}
+
+// AuthorizedKeyStore keeps users' SSH public keys. A user holds a public
+// key (by fingerprint) once: another gives ErrAlreadyExists.
+type AuthorizedKeyStore interface {
+	CreateAuthorizedKey(ctx context.Context, k model.AuthorizedKey, evs ...audit.Event) error
+	GetAuthorizedKey(ctx context.Context, account, id string) (model.AuthorizedKey, error)
+	// ListAuthorizedKeys returns the principal's keys, by name then id.
+	ListAuthorizedKeys(ctx context.Context, account, principalID string) ([]model.AuthorizedKey, error)
+	UpdateAuthorizedKey(ctx context.Context, account, id string, update func(model.AuthorizedKey) (model.AuthorizedKey, error), evs ...audit.Event) (model.AuthorizedKey, error)
+	DeleteAuthorizedKey(ctx context.Context, account, id string, evs ...audit.Event) error
 }
 
 // GrantStore keeps which principal holds which role.

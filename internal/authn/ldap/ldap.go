@@ -244,8 +244,75 @@ func (a *Authenticator) Verify(ctx context.Context, req authn.Request) (authn.Id
 		}
 		return id, authn.Bad, fmt.Errorf("authn-ldap: bind as user: %w", err)
 	}
-	id.Login = login
+	groups, err := a.groupsOf(conn, res.Entries[0].DN)
+	if err != nil {
+		return id, authn.Bad, err
+	}
+	id.Login, id.Groups = login, groups
 	return id, authn.OK, nil
+}
+
+// SearchUsers lists the directory's users (the filter template with any
+// login) in which every term occurs in uid, cn, givenName, sn or mail.
+func (a *Authenticator) SearchUsers(ctx context.Context, terms []string, limit int) ([]authn.DirectoryEntry, error) {
+	conn, err := a.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if a.bindDN != "" {
+		if err := conn.Bind(a.bindDN, a.bindPassword); err != nil {
+			return nil, fmt.Errorf("authn-ldap: bind as bind_dn: %w", err)
+		}
+	}
+	filter := strings.Replace(a.filter, "%s", "*", 1)
+	if len(terms) > 0 {
+		var b strings.Builder
+		b.WriteString("(&" + filter)
+		for _, t := range terms {
+			e := ldap.EscapeFilter(t)
+			fmt.Fprintf(&b, "(|(%s=*%s*)(cn=*%s*)(givenName=*%s*)(sn=*%s*)(mail=*%s*))", a.loginAttr, e, e, e, e, e)
+		}
+		b.WriteString(")")
+		filter = b.String()
+	}
+	res, err := conn.Search(ldap.NewSearchRequest(a.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		limit, int(timeout/time.Second), false, filter, []string{a.loginAttr, "cn", "givenName", "sn", "mail"}, nil))
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		return nil, fmt.Errorf("authn-ldap: search users: %w", err)
+	}
+	var out []authn.DirectoryEntry
+	if res == nil {
+		return out, nil
+	}
+	for _, e := range res.Entries {
+		out = append(out, authn.DirectoryEntry{DN: e.DN, Login: e.GetAttributeValue(a.loginAttr), Email: e.GetAttributeValue("mail"),
+			FullName: e.GetAttributeValue("cn"), FirstName: e.GetAttributeValue("givenName"), LastName: e.GetAttributeValue("sn")})
+	}
+	return out, nil
+}
+
+// groupsOf returns the DNs of the groupOfNames and groupOfUniqueNames
+// entries under the base DN that list dn, searched as bind_dn when there
+// is one (else as the user just bound).
+func (a *Authenticator) groupsOf(conn *ldap.Conn, dn string) ([]string, error) {
+	if a.bindDN != "" {
+		if err := conn.Bind(a.bindDN, a.bindPassword); err != nil {
+			return nil, fmt.Errorf("authn-ldap: bind as bind_dn for groups: %w", err)
+		}
+	}
+	f := ldap.EscapeFilter(dn)
+	filter := "(|(&(objectClass=groupOfNames)(member=" + f + "))(&(objectClass=groupOfUniqueNames)(uniqueMember=" + f + ")))"
+	res, err := conn.Search(ldap.NewSearchRequest(a.baseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		1000, int(timeout/time.Second), false, filter, []string{"dn"}, nil))
+	if err != nil {
+		return nil, fmt.Errorf("authn-ldap: search groups of %s: %w", dn, err)
+	}
+	out := make([]string, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		out = append(out, e.DN)
+	}
+	return out, nil
 }
 
 // entryLogin is the entry's login attribute value: its only one, else the

@@ -11,14 +11,14 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-const keyCols = "id, account, principal_id, description, conjur, hash, sealed, prev_hash, prev_until, expires_at, valid_sources, roles, created_at, rotated_at, last_used_at, last_used_addr, revoked_at, customers"
+const keyCols = "id, account, principal_id, description, conjur, hash, sealed, prev_hash, prev_until, expires_at, valid_sources, roles, created_at, rotated_at, last_used_at, last_used_addr, revoked_at, customers, author, updated_by"
 
 func scanAPIKey(r Rows) (model.APIKey, error) {
 	var k model.APIKey
 	err := r.Scan(&k.ID, &k.Account, &k.PrincipalID, &k.Description, &k.Conjur, &k.Hash, &k.Sealed,
 		&k.PrevHash, nullTimeCol{&k.PrevUntil}, nullTimeCol{&k.ExpiresAt}, jsonCol{&k.ValidSources},
 		jsonCol{&k.Roles}, timeCol{&k.CreatedAt}, nullTimeCol{&k.RotatedAt}, nullTimeCol{&k.LastUsedAt},
-		&k.LastUsedAddr, nullTimeCol{&k.RevokedAt}, jsonCol{&k.Customers})
+		&k.LastUsedAddr, nullTimeCol{&k.RevokedAt}, jsonCol{&k.Customers}, &k.Author, &k.UpdatedBy)
 	return k, err
 }
 
@@ -29,7 +29,8 @@ func (s *Store) keyArgs(k model.APIKey) ([]any, error) {
 	}
 	return []any{k.ID, k.Account, k.PrincipalID, k.Description, k.Conjur, k.Hash, k.Sealed,
 		k.PrevHash, s.optTime(k.PrevUntil), s.optTime(k.ExpiresAt), js[0], js[1],
-		s.db.Time(k.CreatedAt), s.optTime(k.RotatedAt), s.optTime(k.LastUsedAt), k.LastUsedAddr, s.optTime(k.RevokedAt), js[2]}, nil
+		s.db.Time(k.CreatedAt), s.optTime(k.RotatedAt), s.optTime(k.LastUsedAt), k.LastUsedAddr, s.optTime(k.RevokedAt), js[2],
+		k.Author, k.UpdatedBy}, nil
 }
 
 func (s *Store) insertAPIKey(ctx context.Context, q Querier, k model.APIKey) error {
@@ -40,7 +41,7 @@ func (s *Store) insertAPIKey(ctx context.Context, q Querier, k model.APIKey) err
 	if err != nil {
 		return err
 	}
-	_, err = q.Exec(ctx, "INSERT INTO api_keys ("+keyCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)", args...)
+	_, err = q.Exec(ctx, "INSERT INTO api_keys ("+keyCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)", args...)
 	if err != nil {
 		return fmt.Errorf("api key %s: %w", k.ID, s.constraint(err))
 	}
@@ -132,7 +133,7 @@ func (s *Store) UpdateAPIKey(ctx context.Context, id string, update func(model.A
 		}
 		if _, err := q.Exec(ctx, `UPDATE api_keys SET description = $4, conjur = $5, hash = $6, sealed = $7,
 			prev_hash = $8, prev_until = $9, expires_at = $10, valid_sources = $11, roles = $12, created_at = $13,
-			rotated_at = $14, last_used_at = $15, last_used_addr = $16, revoked_at = $17, customers = $18
+			rotated_at = $14, last_used_at = $15, last_used_addr = $16, revoked_at = $17, customers = $18, author = $19, updated_by = $20
 			WHERE id = $1 AND account = $2 AND principal_id = $3`, args...); err != nil {
 			return s.constraint(err)
 		}

@@ -52,7 +52,7 @@ func (s *Store) ListAccounts(ctx context.Context) ([]model.Account, error) {
 	return as, nil
 }
 
-const principalCols = "id, account, login, kind, email, display_name, full_name, attributes, tags, source, settings, status, restricted_to, annotations, password_hash, created_at, updated_at, mfa, mfa_seed, mfa_recovery, customer"
+const principalCols = "id, account, login, kind, email, display_name, full_name, attributes, tags, source, settings, status, restricted_to, annotations, password_hash, created_at, updated_at, mfa, mfa_seed, mfa_recovery, customer, author, updated_by"
 
 func scanPrincipal(r Rows) (model.Principal, error) {
 	var p model.Principal
@@ -60,7 +60,7 @@ func scanPrincipal(r Rows) (model.Principal, error) {
 	err := r.Scan(&p.ID, &p.Account, &p.Login, &kind, &p.Email, &p.DisplayName, &p.FullName,
 		jsonCol{&p.Attributes}, jsonCol{&p.Tags}, &p.Source, &settings, &p.Status,
 		jsonCol{&p.RestrictedTo}, jsonCol{&p.Annotations}, &p.PasswordHash,
-		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.MFA, &p.MFASeed, jsonCol{&p.MFARecovery}, &p.Customer)
+		timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.MFA, &p.MFASeed, jsonCol{&p.MFARecovery}, &p.Customer, &p.Author, &p.UpdatedBy)
 	p.Kind = model.Kind(kind)
 	if settings != "" {
 		p.Settings = []byte(settings)
@@ -76,7 +76,7 @@ func (s *Store) principalArgs(p model.Principal) ([]any, error) {
 	}
 	return []any{p.ID, p.Account, p.Login, string(p.Kind), p.Email, p.DisplayName, p.FullName,
 		js[0], js[1], p.Source, string(p.Settings), p.Status, js[2], js[3], p.PasswordHash,
-		s.db.Time(p.CreatedAt), s.db.Time(p.UpdatedAt), p.MFA, p.MFASeed, js[4], p.Customer}, nil
+		s.db.Time(p.CreatedAt), s.db.Time(p.UpdatedAt), p.MFA, p.MFASeed, js[4], p.Customer, p.Author, p.UpdatedBy, store.SearchText(p)}, nil
 }
 
 // CreatePrincipal stores p and, if key is not nil, its first API key.
@@ -89,7 +89,7 @@ func (s *Store) CreatePrincipal(ctx context.Context, p model.Principal, key *mod
 		return fmt.Errorf("create principal %s: %w", p.ID, err)
 	}
 	err = s.write(ctx, ReadCommitted, evs, principalNotes(p, key), func(q Querier) error {
-		if _, err := q.Exec(ctx, "INSERT INTO principals ("+principalCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)", args...); err != nil {
+		if _, err := q.Exec(ctx, "INSERT INTO principals ("+principalCols+", search_text) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)", args...); err != nil {
 			return s.constraint(err)
 		}
 		if key == nil {
@@ -199,7 +199,7 @@ func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update 
 		if _, err := q.Exec(ctx, `UPDATE principals SET login = $3, kind = $4, email = $5, display_name = $6,
 			full_name = $7, attributes = $8, tags = $9, source = $10, settings = $11, status = $12,
 			restricted_to = $13, annotations = $14, password_hash = $15, created_at = $16, updated_at = $17,
-			mfa = $18, mfa_seed = $19, mfa_recovery = $20, customer = $21
+			mfa = $18, mfa_seed = $19, mfa_recovery = $20, customer = $21, author = $22, updated_by = $23, search_text = $24
 			WHERE id = $1 AND account = $2`, args...); err != nil {
 			return s.constraint(err)
 		}

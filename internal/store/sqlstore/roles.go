@@ -10,22 +10,23 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-const roleCols = "id, account, name, description, permissions, context, built_in, created_at, updated_at"
+const roleCols = "id, account, name, description, permissions, context, built_in, created_at, updated_at, arn, source_rules, author, updated_by"
 
 func scanRole(r Rows) (model.Role, error) {
 	var ro model.Role
 	err := r.Scan(&ro.ID, &ro.Account, &ro.Name, &ro.Description, jsonCol{&ro.Permissions},
-		jsonCol{&ro.Context}, &ro.BuiltIn, timeCol{&ro.CreatedAt}, timeCol{&ro.UpdatedAt})
+		jsonCol{&ro.Context}, &ro.BuiltIn, timeCol{&ro.CreatedAt}, timeCol{&ro.UpdatedAt}, &ro.ARN, jsonCol{&ro.SourceRules},
+		&ro.Author, &ro.UpdatedBy)
 	return ro, err
 }
 
 func (s *Store) roleArgs(ro model.Role) ([]any, error) {
-	js, err := jsonArgs(ro.Permissions, ro.Context)
+	js, err := jsonArgs(ro.Permissions, ro.Context, ro.SourceRules)
 	if err != nil {
 		return nil, err
 	}
 	return []any{ro.ID, ro.Account, ro.Name, ro.Description, js[0], js[1], ro.BuiltIn,
-		s.db.Time(ro.CreatedAt), s.db.Time(ro.UpdatedAt)}, nil
+		s.db.Time(ro.CreatedAt), s.db.Time(ro.UpdatedAt), ro.ARN, js[2], ro.Author, ro.UpdatedBy}, nil
 }
 
 // CreateRole stores r; its name must be new in its account.
@@ -38,7 +39,7 @@ func (s *Store) CreateRole(ctx context.Context, r model.Role, evs ...audit.Event
 		return fmt.Errorf("create role %s: %w", r.ID, err)
 	}
 	err = s.write(ctx, ReadCommitted, evs, changed("role:"+r.Account+":"+r.ID), func(q Querier) error {
-		_, err := q.Exec(ctx, "INSERT INTO roles ("+roleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)", args...)
+		_, err := q.Exec(ctx, "INSERT INTO roles ("+roleCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)", args...)
 		return s.constraint(err)
 	})
 	if err != nil {
@@ -117,7 +118,8 @@ func (s *Store) UpdateRole(ctx context.Context, account, id string, update func(
 			return err
 		}
 		if _, err := q.Exec(ctx, `UPDATE roles SET name = $3, description = $4, permissions = $5, context = $6,
-			built_in = $7, created_at = $8, updated_at = $9 WHERE id = $1 AND account = $2`, args...); err != nil {
+			built_in = $7, created_at = $8, updated_at = $9, arn = $10, source_rules = $11, author = $12,
+			updated_by = $13 WHERE id = $1 AND account = $2`, args...); err != nil {
 			return s.constraint(err)
 		}
 		out = ro

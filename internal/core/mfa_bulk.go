@@ -1,0 +1,77 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/keyward/keyward/internal/model"
+)
+
+// MFA actions on several principals at once (PrivX's users/mfa/*).
+const (
+	MFAActionEnable  = "enable"  // none becomes enrolling with a new seed; other states stay
+	MFAActionReset   = "reset"   // any state becomes enrolling with a new seed
+	MFAActionDisable = "disable" // any state becomes none
+)
+
+// SetMFA applies action to every principal of ids, each as EnrollMFA or
+// DisableMFA would (same rules, same records). Every id is resolved first:
+// an unknown one is NotFound and nothing changes.
+func (c *mfaService) SetMFA(ctx context.Context, a *Access, action string, ids []string) error {
+	switch action {
+	case MFAActionEnable, MFAActionReset, MFAActionDisable:
+	default:
+		return &Error{Kind: NotFound, Msg: "no MFA action " + action}
+	}
+	targets := make([]model.Principal, 0, len(ids))
+	for _, id := range ids {
+		p, err := c.access.principalIn(ctx, a, id)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, p)
+	}
+	for _, p := range targets {
+		var err error
+		switch {
+		case action == MFAActionEnable && mfaState(p) == model.MFANone, action == MFAActionReset:
+			_, err = c.EnrollMFA(ctx, a, p.ID)
+		case action == MFAActionDisable && mfaState(p) != model.MFANone:
+			err = c.DisableMFA(ctx, a, p.ID)
+		default:
+			// Nothing to change, but the caller must still be one who may.
+			_, err = c.mayManageMFA(ctx, a, p.ID, "mfa."+action)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MFASeed returns the TOTP seed of principal p while it is enrolling, to p
+// itself or a holder of users-manage, each read recorded (mfa.seed.read);
+// ok is false when there is none to show or the caller may not see it.
+func (c *mfaService) MFASeed(ctx context.Context, a *Access, p model.Principal) (MFAEnrollment, bool, error) {
+	if p.MFA != model.MFAEnrolling || len(p.MFASeed) == 0 || p.Account != a.Session.Account {
+		return MFAEnrollment{}, false, nil
+	}
+	if p.ID != a.Session.PrincipalID && !a.Has(PermUsersManage) {
+		return MFAEnrollment{}, false, nil
+	}
+	raw, err := c.sealer.Open(p.MFASeed, seedAAD(p))
+	if err != nil {
+		return MFAEnrollment{}, false, fmt.Errorf("open mfa seed: %w", err)
+	}
+	u := OTPAuthURL(p.Login, string(raw))
+	png, err := qrcode.Encode(u, qrcode.Medium, 256)
+	if err != nil {
+		return MFAEnrollment{}, false, err
+	}
+	if err := c.audit.record(ctx, c.mfaEvent(a, p, "mfa.seed.read")); err != nil {
+		return MFAEnrollment{}, false, err
+	}
+	return MFAEnrollment{Seed: string(raw), URL: u, QR: png}, true, nil
+}
