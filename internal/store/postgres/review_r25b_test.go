@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store/sqlstore"
 	"github.com/keyward/keyward/internal/store/storetest"
 )
 
@@ -128,5 +130,38 @@ func TestReviewR25bHugeForgedBatchStallsLinker(t *testing.T) {
 	c, err := s.VerifyAudit(ctx)
 	if err != nil || c.Broken != 0 || c.Quarantined != 1 {
 		t.Fatalf("verify: %+v %v, want intact with 1 quarantined", c, err)
+	}
+}
+
+// Review r25b R5: a batch larger than a pending row may hold (an audited
+// write of many records) is split into rows within the bound, all chained.
+func TestReviewR25bLargeBatchSplitsIntoRows(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := sqlstore.PendingMaxRecords*2 + 5
+	evs := make([]audit.Event, n)
+	for i := range evs {
+		evs[i] = audit.Event{Account: "acme", Event: "bulk", Outcome: audit.Success, RequestID: strconv.Itoa(i)}
+	}
+	if err := s.AppendAudit(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.VerifyAudit(ctx)
+	if err != nil || c.Broken != 0 || c.Quarantined != 0 || c.Records != int64(n) {
+		t.Fatalf("verify: %+v %v, want %d intact records, none quarantined", c, err, n)
+	}
+	recs, total, err := s.ListAudit(ctx, "acme", n, 0)
+	if err != nil || total != n {
+		t.Fatalf("list: %d %v", total, err)
+	}
+	for i, r := range recs { // newest first
+		if want := strconv.Itoa(n - 1 - i); r.RequestID != want {
+			t.Fatalf("record %d has request id %q, want %q (order kept)", i, r.RequestID, want)
+		}
 	}
 }
