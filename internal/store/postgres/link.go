@@ -17,8 +17,8 @@ import (
 // into the chain; linkBatch is the most one transaction links.
 const (
 	linkEvery   = 25 * time.Millisecond
-	linkBatch   = 256  // batches (each one appender's group commit)
-	linkRecords = 1024 // records: a transaction stays well inside --store-timeout, even on a loaded machine
+	linkBatch   = 256                        // batches (each one appender's group commit)
+	linkRecords = sqlstore.PendingMaxRecords // records (1024): a transaction stays well inside --store-timeout, even on a loaded machine; no pending row holds more
 )
 
 // One linker at a time: the linker's transaction holds LOCK TABLE

@@ -33,7 +33,7 @@ const PendingRejectedEvent = "audit.pending_rejected"
 // different lengths or dimensions (review r25b R5: a linker must never load
 // a forged batch too large to chain within --store-timeout). Change it
 // only with a migration that changes the CHECK.
-const PendingMaxRecords = 4096
+const PendingMaxRecords = 1024
 
 // UsePendingAudit makes every audited write and AppendAudit put its records
 // in audit_pending instead of the chain; LinkPending links them. For
