@@ -366,8 +366,9 @@ type SignatureSession struct {
 // and each key's session holding the highest accepted timestamp. Every
 // operation is atomic across every instance sharing the store.
 type ReplayStore interface {
-	// UseSignatureNonce records (keyID, nonce) until until; of concurrent
-	// callers exactly one gets true, and a live entry is never dropped to
+	// UseSignatureNonce records (keyID, nonce) until until: the entry is
+	// live while now < until and free once now >= until (every store
+	// alike); of concurrent callers exactly one gets true, and a live entry is never dropped to
 	// make room (a full bounded store answers ErrFull).
 	UseSignatureNonce(ctx context.Context, keyID, nonce string, until, now time.Time) (bool, error)
 	// RaiseSignatureSession is the clock check of s's session: a session

@@ -145,6 +145,18 @@ func testSignatureNonces(t *testing.T, s store.Store) {
 	if ok, _ := s.UseSignatureNonce(ctx, "u/k1", "nonce-bbbbbbbbbbbb", until, now); !ok {
 		t.Fatal("another nonce lost")
 	}
+	// The boundary, the same in every store: live while now < until, free
+	// at now == until (the core keeps nonces one millisecond past the
+	// window, review r22b R1).
+	if ok, _ := s.UseSignatureNonce(ctx, "u/k1", "nonce-aaaaaaaaaaaa", until.Add(10*time.Minute), until.Add(-time.Millisecond)); ok {
+		t.Fatal("a nonce was free one millisecond before its expiry")
+	}
+	if ok, _ := s.UseSignatureNonce(ctx, "u/k3", "nonce-cccccccccccc", until, now); !ok {
+		t.Fatal("a fresh nonce lost")
+	}
+	if ok, _ := s.UseSignatureNonce(ctx, "u/k3", "nonce-cccccccccccc", until.Add(10*time.Minute), until); !ok {
+		t.Fatal("a nonce stayed used at exactly its expiry")
+	}
 	// Past its expiry the pair is free again (its ts window has passed).
 	if ok, _ := s.UseSignatureNonce(ctx, "u/k1", "nonce-aaaaaaaaaaaa", until.Add(10*time.Minute), until.Add(time.Millisecond)); !ok {
 		t.Fatal("an expired nonce stayed used")
