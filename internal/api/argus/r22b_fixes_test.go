@@ -45,3 +45,34 @@ func TestR22bFixIntrospectShowsCustomerLimit(t *testing.T) {
 		t.Fatalf("introspection of an unconstrained token: %v", in)
 	}
 }
+
+// r22b R4: the repeat is audited as apikey.read (success, the key, detail
+// naming the repeat); once the key is deleted, or rotated, a repeat hands
+// out no secret: 409 request.idempotency.conflict, audited as a failure.
+func TestR22bFixIdempotentRepeatAfterRevoke(t *testing.T) {
+	e := newEnv(t)
+	u := e.newUser("idem2", "", true)
+	tok := e.session(u)
+	path := "/authentication/v1/user/idem2/apikey"
+	var a keyObj
+	e.call("POST", path, `{"description":"x"}`, bearer(tok), header("Idempotency-Key", "k1")).want(200).data(&a)
+	e.call("POST", path, `{"description":"x"}`, bearer(tok), header("Idempotency-Key", "k1")).want(200)
+	if r := e.findAudit("apikey.read"); r.Outcome != "success" || r.KeyID != a.ID || !strings.Contains(r.Detail, "idempotent repeat") {
+		t.Fatalf("repeat audited as %+v", r)
+	}
+	e.call("DELETE", path+"/"+a.Prefix, nil, bearer(tok)).want(200)
+	r := e.call("POST", path, `{"description":"x"}`, bearer(tok), header("Idempotency-Key", "k1"))
+	r.fails(409, "request.idempotency.conflict")
+	if strings.Contains(string(r.body), a.APIKey) {
+		t.Fatalf("a revoked key's secret handed out again: %s", r.body)
+	}
+	if rec := e.findAudit("apikey.read"); rec.Outcome != "failure" || rec.Reason != "revoked" || rec.KeyID != a.ID {
+		t.Fatalf("refused repeat audited as %+v", rec)
+	}
+
+	// Rotated natively since: the old secret is dead, not handed out.
+	var b keyObj
+	e.call("POST", path, `{"description":"y"}`, bearer(tok), header("Idempotency-Key", "k2")).want(200).data(&b)
+	e.native("POST", "/api/v1/api-keys/"+b.ID+"/rotate", e.admin, map[string]any{}).want(200)
+	e.call("POST", path, `{"description":"y"}`, bearer(tok), header("Idempotency-Key", "k2")).fails(409, "request.idempotency.conflict")
+}
