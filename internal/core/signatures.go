@@ -120,7 +120,7 @@ func (c *signatureService) EnrolSignatureKey(ctx context.Context, a *Access, pri
 					return k, wrapStore(err, "signature key")
 				}
 			}
-			return model.SignatureKey{}, &Error{Kind: Invalid, Field: "publicKey", Msg: "this public key is already enrolled", Err: err}
+			return model.SignatureKey{}, &Error{Kind: Invalid, Field: "publicKey", Msg: "this public key is already enrolled for this user", Err: err}
 		}
 		return model.SignatureKey{}, wrapStore(err, "signature key")
 	}

@@ -332,8 +332,9 @@ type SurfaceSessionStore interface {
 // SignatureKeyStore keeps enrolled signature keys (public keys whose
 // private halves sign requests).
 type SignatureKeyStore interface {
-	// CreateSignatureKey stores k; a fingerprint already enrolled is
-	// ErrAlreadyExists. With rec, the idempotency record is stored in the
+	// CreateSignatureKey stores k; a fingerprint already enrolled for the
+	// same principal (account and principal id) is ErrAlreadyExists; another
+	// principal may hold the same public key. With rec, the idempotency record is stored in the
 	// same transaction, and a live record with its account, scope and key
 	// is ErrAlreadyExists too (then nothing is written).
 	CreateSignatureKey(ctx context.Context, k model.SignatureKey, rec *model.IdempotencyRecord, evs ...audit.Event) error

@@ -34,10 +34,20 @@ func testSignatureKeys(t *testing.T, s store.Store) {
 	got, err := s.GetSignatureKey(ctx, "sk1")
 	must(t, "get", err)
 	wantEqual(t, "get", got, k)
-	// A fingerprint is enrolled once, over every account.
+	// A fingerprint is enrolled once per principal; another principal, of
+	// this account or another, may enrol the same public key (review r22b R5).
 	dup := newSigKey("acme", "p1", "sk2")
 	dup.Fingerprint = k.Fingerprint
 	wantErr(t, "same fingerprint", s.CreateSignatureKey(ctx, dup, nil), store.ErrAlreadyExists)
+	mustPrincipal(t, s, newUser("acme", "p2", "bob"))
+	other := newSigKey("acme", "p2", "sk2b")
+	other.Fingerprint = k.Fingerprint
+	must(t, "same fingerprint, another principal", s.CreateSignatureKey(ctx, other, nil))
+	mustAccount(t, s, "acme2")
+	mustPrincipal(t, s, newUser("acme2", "p9", "alice"))
+	far := newSigKey("acme2", "p9", "sk2c")
+	far.Fingerprint = k.Fingerprint
+	must(t, "same fingerprint, another account", s.CreateSignatureKey(ctx, far, nil))
 	wantErr(t, "unknown principal", s.CreateSignatureKey(ctx, newSigKey("acme", "nobody", "sk3"), nil), store.ErrNotFound)
 	must(t, "create second", s.CreateSignatureKey(ctx, newSigKey("acme", "p1", "sk4"), nil))
 	list, err := s.ListSignatureKeys(ctx, "acme", "p1")
