@@ -76,3 +76,26 @@ func TestR22bFixIdempotentRepeatAfterRevoke(t *testing.T) {
 	e.native("POST", "/api/v1/api-keys/"+b.ID+"/rotate", e.admin, map[string]any{}).want(200)
 	e.call("POST", path, `{"description":"y"}`, bearer(tok), header("Idempotency-Key", "k2")).fails(409, "request.idempotency.conflict")
 }
+
+// r22b R3: a customer-limited key reads no authenticator nor API
+// registration (403, audited customer_not_allowed), the unconstrained key
+// of the same owner does; Conjur's api_key rotation time of a user of
+// another customer is answered as missing, audited customer_not_allowed,
+// while the owner's own and a cust-a user's stay readable.
+func TestR22bFixCustomerReads(t *testing.T) {
+	e, limited, free := customerEnv(t)
+	e.newUser("peer", "cust-a", false)
+	for _, p := range []string{"/api/v1/authenticators", "/api/v1/api-registrations"} {
+		e.native("GET", p, limited, nil).want(403)
+		if r := e.findAudit("authorize"); r.Outcome != "failure" || r.Reason != "customer_not_allowed" {
+			t.Fatalf("GET %s refusal audited as %+v", p, r)
+		}
+		e.native("GET", p, free, nil).want(200)
+	}
+	e.native("GET", "/authn/"+account+"/api_key?role=user:other", limited, nil).want(404)
+	if r := e.findAudit("apikey.rotation"); r.Outcome != "failure" || r.Reason != "customer_not_allowed" {
+		t.Fatalf("hidden rotation time audited as %+v", r)
+	}
+	e.native("GET", "/authn/"+account+"/api_key?role=user:peer", limited, nil).want(200)
+	e.native("GET", "/authn/"+account+"/api_key?role=user:other", free, nil).want(200)
+}
