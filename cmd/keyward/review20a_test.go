@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,5 +40,21 @@ func TestReviewCLIRefusesPlainHTTPToRemote(t *testing.T) {
 	t.Setenv("KEYWARD_TOKEN", "kw_abcdefghijklmnop_secret")
 	if code, _, errs := cli(t, "user", "list"); code != exitUsage || !strings.Contains(errs, "https") {
 		t.Errorf("user list over http:// to a remote host: exit %d, %s", code, errs)
+	}
+}
+
+// A shared store that cannot be reached leaves no master key and no data
+// folder behind (a key no store was sealed with would be adopted by the
+// next try; a test once left one in the source tree this way).
+func TestInitUnreachableStoreLeavesNothing(t *testing.T) {
+	clearSettingsEnv(t)
+	t.Setenv("KEYWARD_MASTER_KEY", "")
+	data := filepath.Join(t.TempDir(), "kw")
+	code, _, errs := cli(t, "init", "--data", data, "--store", "postgres://keyward:pw@127.0.0.1:1/keyward?sslmode=disable&connect_timeout=2")
+	if code == exitOK {
+		t.Fatalf("init against a closed port succeeded: %s", errs)
+	}
+	if _, err := os.Lstat(data); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a failed init left %s behind (err %v)", data, err)
 	}
 }

@@ -144,9 +144,16 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case c.From != 0:
 		fmt.Fprintf(stdout, "audit chain intact from seq %d (checkpoint): %d records after it, all keyed\n", c.From, c.Records)
-		return 0
+	default:
+		fmt.Fprintf(stdout, "audit chain intact: %d records, all keyed\n", c.Records)
 	}
-	fmt.Fprintf(stdout, "audit chain intact: %d records, all keyed\n", c.Records)
+	if c.Quarantined != 0 {
+		// The chain holds, but someone without the master key wrote or
+		// altered pending records: never chained, kept for inspection.
+		fmt.Fprintf(stdout, "audit pending records REFUSED: %d pending batches failed their MAC (written or altered without the master key); "+
+			"never chained, kept in the audit_quarantine table, each marked in the chain by an audit.pending_rejected record\n", c.Quarantined)
+		return 1
+	}
 	return 0
 }
 

@@ -158,6 +158,34 @@ func appendIntField(b []byte, n int64) []byte {
 	return append(b, ';')
 }
 
+// PendingMAC is the MAC under k of a batch of records written to a shared
+// store's pending table before a linker chains them: the records as given
+// (cleaned, at microsecond precision), in order. Its encoding starts with
+// the field "pending", which no chain record's or checkpoint's encoding
+// does, so no MAC of one kind verifies as another.
+func (k *Key) PendingMAC(evs []Event) []byte {
+	st := k.states.Get().(*macState)
+	b := appendField(st.buf[:0], "pending")
+	b = appendIntField(b, int64(len(evs)))
+	for i := range evs {
+		e := clean(evs[i])
+		b = appendRecord(b, int64(i), "", &e)
+	}
+	st.buf = b
+	st.h.Reset()
+	st.h.Write(b)
+	mac := st.h.Sum(nil)
+	if cap(st.buf) <= 64<<10 {
+		k.states.Put(st)
+	}
+	return mac
+}
+
+// ValidPending reports whether mac is PendingMAC of evs.
+func (k *Key) ValidPending(evs []Event, mac []byte) bool {
+	return len(mac) == sha256.Size && hmac.Equal(k.PendingMAC(evs), mac)
+}
+
 // SealUnkeyed fills in Seq, PrevHash and Hash of an unkeyed record, as
 // records were sealed before the chain was keyed. Only for tests that need
 // such records (a chain from before the upgrade); stores seal with a Key.
@@ -195,6 +223,11 @@ type Check struct {
 	Unkeyed int64  // how many of them (the first ones) are unkeyed
 	Broken  int64  // the first broken record's sequence number; 0 if none
 	Why     string // why it is broken
+	// Quarantined counts pending batches a linker refused (their MAC did
+	// not verify: written or altered without the master key): kept aside,
+	// never chained, each marked in the chain by an audit.pending_rejected
+	// record. Only a store whose instances link pending records has them.
+	Quarantined int64
 }
 
 // Verifier checks a chain record by record, in sequence order, so a store

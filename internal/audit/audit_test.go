@@ -183,3 +183,40 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	})
 }
+
+// Review 25 F2: a pending batch's MAC binds every field of every record
+// and their order, under the chain key only, and verifies as nothing else.
+func TestPendingMAC(t *testing.T) {
+	k := NewKey([]byte("pending mac test key, 32 bytes!!"))
+	at := time.Date(2026, 12, 7, 22, 0, 0, 123456789, time.UTC)
+	evs := []Event{
+		{Time: at, Account: "acme", Event: "apikey.verify", Outcome: Success, Actor: "acme:user:bob", RequestID: "r1"},
+		{Time: at, Account: "acme", Event: "apikey.revoke", Outcome: Success, Actor: "acme:user:bob", Subject: "k1", RequestID: "r2"},
+	}
+	mac := k.PendingMAC(evs)
+	if !k.ValidPending(evs, mac) {
+		t.Fatal("a batch's own MAC does not verify")
+	}
+	// As read back from a store: microseconds, cleaned.
+	back := []Event{Clean(evs[0]), Clean(evs[1])}
+	if !k.ValidPending(back, mac) {
+		t.Fatal("the batch as stored does not verify")
+	}
+	altered := []Event{evs[0], evs[1]}
+	altered[1].Actor = "acme:user:mallory"
+	if k.ValidPending(altered, mac) {
+		t.Error("an altered field verifies")
+	}
+	if k.ValidPending([]Event{evs[1], evs[0]}, mac) {
+		t.Error("reordered records verify")
+	}
+	if k.ValidPending(evs[:1], mac) || k.ValidPending(append(evs[:2:2], evs[0]), mac) {
+		t.Error("a batch with a record removed or added verifies")
+	}
+	if NewKey([]byte("another key entirely, 32 bytes!!")).ValidPending(evs, mac) {
+		t.Error("the MAC verifies under another key")
+	}
+	if k.ValidPending(evs, nil) || k.ValidPending(evs, mac[:16]) {
+		t.Error("a missing or short MAC verifies")
+	}
+}

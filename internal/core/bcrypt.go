@@ -99,8 +99,20 @@ type arrivalKey struct{}
 // moment): a password login's wait bound (Deps.LoginMaxWait) runs from then,
 // so that time spent before the bcrypt queue (reading the request, a busy
 // machine, the store) counts against it too.
+//
+// The arrival bounds the request's first password check only: a request
+// that needs a second one (a password change hashes the new password after
+// checking the old) must not be refused for the time its first check took,
+// after that check succeeded; the second is bounded from when it asks.
 func WithArrival(ctx context.Context, t time.Time) context.Context {
-	return context.WithValue(ctx, arrivalKey{}, t)
+	return context.WithValue(ctx, arrivalKey{}, &arrival{at: t})
+}
+
+// arrival is a request's arrival and whether a password check of the
+// request has already been handed to a worker.
+type arrival struct {
+	at  time.Time
+	ran atomic.Bool
 }
 
 // start launches the workers; close stops them.
@@ -188,8 +200,9 @@ func (p *bcryptPool) queueLength() int64 { return max(0, p.waiting.Load()-p.busy
 func (p *bcryptPool) do(ctx context.Context, fn func()) error {
 	now := p.now()
 	deadline := now.Add(p.maxWait)
-	if a, ok := ctx.Value(arrivalKey{}).(time.Time); ok && a.Before(now) {
-		deadline = a.Add(p.maxWait)
+	a, _ := ctx.Value(arrivalKey{}).(*arrival)
+	if a != nil && !a.ran.Load() && a.at.Before(now) {
+		deadline = a.at.Add(p.maxWait)
 	}
 	left := deadline.Sub(now)
 	ahead := p.waiting.Add(1) - 1
@@ -214,6 +227,9 @@ func (p *bcryptPool) do(ctx context.Context, fn func()) error {
 	select {
 	case p.jobs <- j:
 		stop()
+		if a != nil {
+			a.ran.Store(true)
+		}
 	case <-expired:
 		// Its deadline came while it queued: never handed to a worker.
 		p.meter.BcryptRefused()

@@ -56,11 +56,23 @@ func (f *freshness) listening() error {
 type changeHandler struct {
 	c   *Core
 	log *slog.Logger
+	now func() time.Time // time.Now; tests set it
 	mu  sync.Mutex
-	// lost is true from a lost connection until the next reload, so an
-	// outage logs one warning and its end one line.
-	lost bool
+	// An outage logs one warning and its end one line (review 25 F5), also
+	// when the listener flaps: a loss within flapWindow of the last
+	// recovery logs nothing unless a reconnection fails too or it lasts
+	// past staleAfter (requests start answering 503).
+	outage   bool      // lost, not yet reloaded
+	logged   bool      // this outage's warning was logged
+	attempts int       // losses in this outage
+	backAt   time.Time // the last recovery
+	flaps    int       // quiet losses since the last logged line
+	gen      int       // counts outages, so a late timer knows its own
 }
+
+// flapWindow is how soon after a recovery a loss counts as the store
+// flapping rather than a new outage.
+const flapWindow = 2 * time.Second
 
 var _ store.ChangeHandler = (*changeHandler)(nil)
 
@@ -112,24 +124,53 @@ func (h *changeHandler) Changed(ctx context.Context, payload string) error {
 
 // Alive records a proof that the caches hold every change committed before at.
 func (h *changeHandler) Alive(at time.Time) {
-	h.mu.Lock()
-	if h.lost {
-		h.lost = false
-		h.log.Info("store reachable again: reconnected and caches reloaded")
-	}
-	h.mu.Unlock()
 	h.c.accessService.keys.fresh.alive.Store(at.UnixNano())
 	h.c.accessService.keys.fresh.lost.Store(false)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.outage {
+		return
+	}
+	h.outage, h.backAt = false, h.now()
+	if h.logged {
+		h.log.Info("store reachable again: reconnected and caches reloaded", "reconnect_attempts", h.attempts, "flaps_before", h.flaps)
+		h.logged, h.flaps = false, 0
+	}
 }
 
-// Lost drops the proof of freshness and logs the first loss of an outage.
+// Lost drops the proof of freshness and logs an outage once: at its first
+// loss, or, when the store flaps (lost again soon after a recovery), once
+// a reconnection has failed too.
 func (h *changeHandler) Lost(err error) {
 	h.c.accessService.keys.fresh.lost.Store(true)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.lost {
-		h.lost = true
-		h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
+	if !h.outage {
+		h.outage, h.attempts = true, 0
+		h.gen++
+		if !h.backAt.IsZero() && h.now().Sub(h.backAt) < flapWindow {
+			h.flaps++ // quiet unless the reconnection fails or it lasts
+			gen := h.gen
+			time.AfterFunc(staleAfter, func() {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if h.outage && !h.logged && h.gen == gen {
+					h.logged = true
+					h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back",
+						"err", err, "flaps_before", h.flaps)
+				}
+			})
+		} else {
+			h.flaps = 0
+			h.logged = true
+			h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
+		}
+	}
+	h.attempts++
+	if !h.logged && h.attempts >= 2 {
+		h.logged = true
+		h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back",
+			"err", err, "flaps_before", h.flaps)
 	}
 }
 
@@ -141,7 +182,7 @@ func (c *Core) followChanges(ctx context.Context, bg context.Context, log *slog.
 		return
 	}
 	c.accessService.keys.fresh.shared = true
-	h := &changeHandler{c: c, log: log}
+	h := &changeHandler{c: c, log: log, now: time.Now}
 	c.bg.Add(1)
 	go func() { defer c.bg.Done(); feed.FollowChanges(bg, h) }()
 	// Serve only once the caches are known current, or give up waiting

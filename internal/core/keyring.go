@@ -260,7 +260,9 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
+		// An unreachable store is logged once per outage (changeHandler),
+		// not once per call.
+		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrUnavailable) {
 			slog.Default().Warn("refresh key failed; dropping it from the cache", "key_id", id, "err", err)
 		}
 		r.keys.delete(id)

@@ -232,14 +232,36 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	// The master key comes first: the store keys its audit chain with it.
 	// Its folder is ours alone before a key is read from or made in it (a
 	// shared store's too, when it makes the key there).
+	_, statErr := os.Lstat(cfg.DataDir)
+	dirExisted := statErr == nil
 	if cfg.StoreURL == "" || create && os.Getenv("KEYWARD_MASTER_KEY") == "" {
 		if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 			return nil, err
 		}
 	}
-	sealer, key, err := masterKeys(cfg, create)
+	mk, madeKey, err := masterKey(cfg, create)
 	if err != nil {
 		return nil, err
+	}
+	sealer, err := crypto.NewSealer(mk)
+	if err != nil {
+		return nil, err
+	}
+	key := audit.NewKey(sealer.AuditChainKey())
+	// A shared store that cannot be opened or initialised leaves no master
+	// key (and no folder) behind: the next try must not find a key of
+	// its own that no store was ever sealed with.
+	var opened bool
+	if cfg.StoreURL != "" && madeKey {
+		defer func() {
+			if opened {
+				return
+			}
+			_ = os.Remove(filepath.Join(cfg.DataDir, MasterKeyFile))
+			if !dirExisted {
+				_ = os.Remove(cfg.DataDir)
+			}
+		}()
 	}
 	st, err := openStore(ctx, cfg, key)
 	if err != nil {
@@ -278,6 +300,7 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	m.watch(c, st)
 	s := &Server{cfg: cfg, st: st, Core: c, log: cfg.Logger, metrics: m, rids: newRequestIDs()}
 	s.handler = s.routes()
+	opened = true
 	return s, nil
 }
 

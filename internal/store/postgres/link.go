@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/store"
@@ -13,73 +16,76 @@ import (
 // linkEvery is how often each instance tries to link pending audit records
 // into the chain; linkBatch is the most one transaction links.
 const (
-	linkEvery = 25 * time.Millisecond
-	linkBatch = 4 // batches (each up to a group commit of records): a transaction stays well inside --store-timeout
+	linkEvery   = 25 * time.Millisecond
+	linkBatch   = 256  // batches (each one appender's group commit)
+	linkRecords = 1024 // records: a transaction stays well inside --store-timeout, even on a loaded machine
 )
 
-// linkLock is the advisory lock one linker at a time holds, per schema,
-// for the length of its transaction: a linker that dies (its connection
-// gone) releases it, and the next instance's linker takes over.
-const linkLock = "hashtext('keyward.audit.link.' || current_schema())"
+// One linker at a time: the linker's transaction holds LOCK TABLE
+// audit_head IN EXCLUSIVE MODE, the lock every head mover takes (review 25
+// F3). Unlike the advisory lock it replaces, whose id any session could
+// compute and hold, only a role with UPDATE, DELETE or TRUNCATE on
+// audit_head can take a lock that conflicts with it; a linker that dies
+// (its connection gone) releases it, and the next instance's linker takes
+// over. The background linker asks with NOWAIT (busy: another links now).
 
-// LinkPending moves every audit record pending now into the chain. With
-// wait it queues behind a running linker (readers, which must see every
-// acknowledged record); without, it returns at once if another linker is at
-// work (the background loop). It returns how many records it linked.
+// errLinkBusy: another linker holds the head.
+var errLinkBusy = errors.New("another linker holds the audit head")
+
+// LinkPending moves every audit record pending now into the chain: the
+// batches committed before it was called (later ones are the next call's),
+// so a reader under load never chases appenders. With wait it queues behind
+// a running linker (readers, which must see every acknowledged record);
+// without, it returns at once if another linker is at work (the background
+// loop). It returns how many records it linked.
 func (s *Store) LinkPending(ctx context.Context, wait bool) (int, error) {
+	var upTo *int64
+	qctx, cancel := context.WithTimeout(ctx, s.db.timeout)
+	err := s.db.pool.QueryRow(qctx, "SELECT max(id) FROM audit_pending").Scan(&upTo)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("link pending audit records: %w", unavailable(err))
+	}
 	total := 0
-	for {
-		n, busy, err := s.linkOnce(ctx, wait)
+	for upTo != nil {
+		n, more, busy, err := s.linkOnce(ctx, wait, *upTo)
 		total += n
-		if err != nil || busy || n < linkBatch {
+		if err != nil || busy || !more {
 			return total, err
 		}
 	}
+	return total, nil
 }
 
-func (s *Store) linkOnce(ctx context.Context, wait bool) (n int, busy bool, err error) {
+// linkOnce links one transaction's worth of the batches up to upTo; more
+// says some remain.
+func (s *Store) linkOnce(ctx context.Context, wait bool, upTo int64) (n int, more, busy bool, err error) {
 	var fresh sqlstore.Names
 	err = s.db.Write(ctx, sqlstore.TxOptions{Isolation: sqlstore.ReadCommitted}, func(q sqlstore.Querier) error {
-		n, busy, fresh = 0, false, sqlstore.Names{}
-		if wait {
-			if _, err := q.Exec(ctx, "SELECT pg_advisory_xact_lock("+linkLock+")"); err != nil {
-				return fmt.Errorf("wait for the audit linker: %w", err)
-			}
-		} else {
-			var got bool
-			rows, err := q.Query(ctx, "SELECT pg_try_advisory_xact_lock("+linkLock+")")
-			if err != nil {
-				return fmt.Errorf("audit linker lock: %w", err)
-			}
-			for rows.Next() {
-				if err := rows.Scan(&got); err != nil {
-					rows.Close()
-					return err
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !got {
-				busy = true
-				return nil
-			}
+		n, more, busy, fresh = 0, false, false, sqlstore.Names{}
+		lock := "LOCK TABLE audit_head IN EXCLUSIVE MODE"
+		if !wait {
+			lock += " NOWAIT"
 		}
-		// The head moves only under the linker lock; the table lock keeps
-		// out any appender that still chains directly (audit rekey).
-		if _, err := q.Exec(ctx, "LOCK TABLE audit_head IN EXCLUSIVE MODE"); err != nil {
+		if _, err := q.Exec(ctx, lock); err != nil {
+			var pe *pgconn.PgError
+			if !wait && errors.As(err, &pe) && pe.Code == "55P03" { // lock_not_available
+				return errLinkBusy
+			}
 			return fmt.Errorf("lock audit head: %w", err)
 		}
 		var err error
-		n, err = s.Store.LinkPendingTx(ctx, q, linkBatch, fresh)
+		n, more, err = s.Store.LinkPendingTx(ctx, q, linkBatch, linkRecords, upTo, fresh)
 		return err
 	})
+	if errors.Is(err, errLinkBusy) {
+		return 0, false, true, nil
+	}
 	if err != nil {
-		return 0, false, fmt.Errorf("link pending audit records: %w", err)
+		return 0, false, false, fmt.Errorf("link pending audit records: %w", err)
 	}
 	s.Store.Remember(fresh)
-	return n, busy, nil
+	return n, more, busy, nil
 }
 
 // runLinker links pending records at least every linkEvery until ctx ends,
@@ -96,16 +102,10 @@ func (s *Store) runLinker(ctx context.Context, done chan<- struct{}) {
 			cancel()
 			return
 		case <-t.C:
-			// An idle instance asks one cheap question per tick. Errors
-			// are retried at the next tick; what is pending stays durable,
-			// and readers link it themselves.
-			var pending bool
-			qctx, cancel := context.WithTimeout(ctx, s.db.timeout)
-			err := s.db.pool.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM audit_pending)").Scan(&pending)
-			cancel()
-			if err != nil || !pending {
-				continue
-			}
+			// An idle instance asks one cheap question per tick
+			// (LinkPending's max(id)). Errors are retried at the next
+			// tick; what is pending stays durable, and readers link it
+			// themselves.
 			_, _ = s.LinkPending(ctx, false)
 		}
 	}
@@ -133,7 +133,16 @@ func (s *Store) VerifyAudit(ctx context.Context) (audit.Check, error) {
 	if _, err := s.LinkPending(ctx, true); err != nil {
 		return audit.Check{}, err
 	}
-	return s.Store.VerifyAudit(ctx)
+	c, err := s.Store.VerifyAudit(ctx)
+	if err != nil {
+		return c, err
+	}
+	qctx, cancel := context.WithTimeout(ctx, s.db.timeout)
+	defer cancel()
+	if err := s.db.pool.QueryRow(qctx, "SELECT count(*) FROM audit_quarantine").Scan(&c.Quarantined); err != nil {
+		return audit.Check{}, unavailable(fmt.Errorf("count quarantined audit batches: %w", err))
+	}
+	return c, nil
 }
 
 // RekeyAudit links what is pending, then chains everything again.

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -17,7 +20,12 @@ import (
 
 const pendingCols = "time_us, account, event, outcome, reason, actor, subject, key_id, client_ip, peer_ip, request_id, authenticator, detail"
 
-const pendingInsert = "INSERT INTO audit_pending (" + pendingCols + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+const pendingInsert = "INSERT INTO audit_pending (" + pendingCols + ", mac) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+
+// PendingRejectedEvent is the event of the record a linker chains in place
+// of a pending batch it refused (its MAC did not verify); the batch is kept
+// in audit_quarantine.
+const PendingRejectedEvent = "audit.pending_rejected"
 
 // UsePendingAudit makes every audited write and AppendAudit put its records
 // in audit_pending instead of the chain; LinkPending links them. For
@@ -26,7 +34,9 @@ func (s *Store) UsePendingAudit() { s.pending = true }
 
 // insertPending writes evs to audit_pending with q as one row (a batch:
 // one array element per record, in order), so a batch stays contiguous
-// in the chain whatever other appenders do. PostgreSQL only (arrays).
+// in the chain whatever other appenders do, with its MAC under the chain
+// key (audit.Key.PendingMAC): a linker chains only batches whose MAC
+// verifies. PostgreSQL only (arrays).
 func (s *Store) insertPending(ctx context.Context, q Querier, evs []audit.Event) error {
 	now := time.Now()
 	n := len(evs)
@@ -35,11 +45,13 @@ func (s *Store) insertPending(ctx context.Context, q Querier, evs []audit.Event)
 	for j := range cols {
 		cols[j] = make([]string, n)
 	}
+	clean := make([]audit.Event, n)
 	for i, ev := range evs {
 		if ev.Time.IsZero() {
 			ev.Time = now
 		}
 		ev = audit.Clean(ev)
+		clean[i] = ev
 		us[i] = ev.Time.UnixMicro()
 		for j, v := range [...]string{ev.Account, ev.Event, ev.Outcome, ev.Reason, ev.Actor, ev.Subject, ev.KeyID,
 			ev.ClientIP, ev.PeerIP, ev.RequestID, ev.Authenticator, ev.Detail} {
@@ -50,6 +62,7 @@ func (s *Store) insertPending(ctx context.Context, q Querier, evs []audit.Event)
 	for _, c := range cols {
 		args = append(args, c)
 	}
+	args = append(args, s.key.PendingMAC(clean))
 	if _, err := q.Exec(ctx, pendingInsert, args...); err != nil {
 		return fmt.Errorf("insert pending audit records: %w", err)
 	}
@@ -65,56 +78,140 @@ func (s *Store) appendPending(ctx context.Context, evs []audit.Event) error {
 // LinkPendingTx moves up to limit pending batches, oldest first, into the
 // chain after its head, with q: a transaction that holds the audit lock and
 // is the only linker; names it adds go to fresh (Remember them once q has
-// committed). It returns how many batches it linked.
-func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit int, fresh Names) (int, error) {
+// committed). A batch whose MAC does not verify under the store's key
+// (written or altered by someone without the master key), or that is
+// malformed, is not chained: it is moved to audit_quarantine as found, and
+// an audit.pending_rejected record takes its place in the chain. It takes
+// batches with ids up to upTo: at most limit, and no more than fit in
+// maxRecords records (but always the first). It returns how many records
+// it took, and whether batches up to upTo remain.
+func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords int, upTo int64, fresh Names) (records int, more bool, err error) {
 	type batch struct {
-		id  int64
-		evs []audit.Event
+		id   int64
+		us   []*int64
+		cols [][]*string
+		mac  []byte
+		evs  []audit.Event
+		why  string // non-empty: refused
 	}
-	var batches []batch
-	err := queryAll(ctx, q, func(r Rows) error {
-		var b batch
-		var us []int64
-		cols := make([][]string, 12)
-		dest := []any{&b.id, &us}
-		for j := range cols {
-			dest = append(dest, &cols[j])
+	var taken []batch
+	err = queryAll(ctx, q, func(r Rows) error {
+		b := batch{cols: make([][]*string, 12)}
+		dest := []any{&b.id, &b.us}
+		for j := range b.cols {
+			dest = append(dest, &b.cols[j])
 		}
+		dest = append(dest, &b.mac)
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
-		for j := range cols {
-			if len(cols[j]) != len(us) {
-				return fmt.Errorf("pending audit batch %d: its columns differ in length", b.id)
-			}
-		}
-		b.evs = make([]audit.Event, len(us))
-		for i := range us {
-			b.evs[i] = audit.Event{Time: time.UnixMicro(us[i]).UTC(), Account: cols[0][i], Event: cols[1][i], Outcome: cols[2][i],
-				Reason: cols[3][i], Actor: cols[4][i], Subject: cols[5][i], KeyID: cols[6][i], ClientIP: cols[7][i],
-				PeerIP: cols[8][i], RequestID: cols[9][i], Authenticator: cols[10][i], Detail: cols[11][i]}
-		}
-		batches = append(batches, b)
+		taken = append(taken, b)
 		return nil
-	}, "DELETE FROM audit_pending WHERE id IN (SELECT id FROM audit_pending ORDER BY id LIMIT $1) RETURNING id, "+pendingCols, limit)
+	}, pendingTake, limit, maxRecords, upTo)
 	if err != nil {
-		return 0, fmt.Errorf("take pending audit records: %w", err)
+		return 0, false, fmt.Errorf("take pending audit records: %w", err)
 	}
-	if len(batches) == 0 {
-		return 0, nil
+	if len(taken) == 0 {
+		return 0, false, nil
+	}
+	if err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&more) },
+		"SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id <= $1)", upTo); err != nil {
+		return 0, false, fmt.Errorf("look for more pending audit records: %w", err)
 	}
 	if err := s.checkHeadKey(ctx, q); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	slices.SortFunc(batches, func(a, b batch) int { return cmp.Compare(a.id, b.id) })
+	slices.SortFunc(taken, func(a, b batch) int { return cmp.Compare(a.id, b.id) })
+	now := time.Now()
 	var evs []audit.Event
-	for _, b := range batches {
-		evs = append(evs, b.evs...)
+	var refused []string
+	for i := range taken {
+		b := &taken[i]
+		records += len(b.us)
+		b.evs, b.why = pendingEvents(b.us, b.cols)
+		switch {
+		case b.why != "":
+		case len(b.mac) == 0:
+			b.why = "no MAC (written without the master key, or by a keyward from before the MAC)"
+		case !s.key.ValidPending(b.evs, b.mac):
+			b.why = "its MAC does not verify (written or altered without the master key)"
+		}
+		if b.why == "" {
+			evs = append(evs, b.evs...)
+			continue
+		}
+		if err := s.quarantine(ctx, q, b.id, now, b.why, b.us, b.cols, b.mac); err != nil {
+			return 0, false, err
+		}
+		account := ""
+		if len(b.evs) > 0 {
+			account = b.evs[0].Account
+		}
+		evs = append(evs, audit.Event{Time: now, Account: account, Event: PendingRejectedEvent, Outcome: audit.Failure, Actor: "keyward",
+			Detail: fmt.Sprintf("pending audit batch %d (%d records) not chained: %s; kept in audit_quarantine", b.id, len(b.us), b.why)})
+		refused = append(refused, strconv.FormatInt(b.id, 10))
 	}
 	if err := s.chainAudit(ctx, q, evs, fresh); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	return len(batches), nil
+	if len(refused) > 0 {
+		slog.Error("audit: pending batches refused (MAC missing or wrong): kept in audit_quarantine, marked in the chain by "+PendingRejectedEvent,
+			"batches", strings.Join(refused, ","))
+	}
+	return records, more, nil
+}
+
+// pendingTake takes the oldest pending batches with ids up to $3: at most
+// $1, and while they hold at most $2 records in all (the first whatever its
+// size).
+const pendingTake = `DELETE FROM audit_pending WHERE id IN (
+	SELECT id FROM (
+		SELECT id, row_number() OVER w AS n, sum(cardinality(time_us)) OVER w AS upto
+		FROM (SELECT id, time_us FROM audit_pending WHERE id <= $3 ORDER BY id LIMIT $1) f
+		WINDOW w AS (ORDER BY id)
+	) t WHERE n = 1 OR upto <= $2)
+RETURNING id, ` + pendingCols + `, mac`
+
+// pendingEvents rebuilds a pending batch's events from its columns, or
+// says why it cannot (columns of different lengths, NULL elements).
+func pendingEvents(us []*int64, cols [][]*string) ([]audit.Event, string) {
+	for j := range cols {
+		if len(cols[j]) != len(us) {
+			return nil, "its columns differ in length"
+		}
+	}
+	evs := make([]audit.Event, len(us))
+	for i := range us {
+		var f [12]string
+		for j := range cols {
+			if cols[j][i] == nil {
+				return nil, "it holds a NULL"
+			}
+			f[j] = *cols[j][i]
+		}
+		if us[i] == nil {
+			return nil, "it holds a NULL"
+		}
+		evs[i] = audit.Event{Time: time.UnixMicro(*us[i]).UTC(), Account: f[0], Event: f[1], Outcome: f[2],
+			Reason: f[3], Actor: f[4], Subject: f[5], KeyID: f[6], ClientIP: f[7],
+			PeerIP: f[8], RequestID: f[9], Authenticator: f[10], Detail: f[11]}
+	}
+	return evs, ""
+}
+
+// quarantine keeps a refused pending batch as it was found.
+func (s *Store) quarantine(ctx context.Context, q Querier, id int64, at time.Time, why string, us []*int64, cols [][]*string, mac []byte) error {
+	args := []any{id, at.UnixMicro(), why, us}
+	for _, c := range cols {
+		args = append(args, c)
+	}
+	args = append(args, mac)
+	_, err := q.Exec(ctx, "INSERT INTO audit_quarantine (pending_id, quarantined_us, why, "+pendingCols+", mac) VALUES "+
+		"($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)", args...)
+	if err != nil {
+		return fmt.Errorf("quarantine pending audit batch %d: %w", id, err)
+	}
+	return nil
 }
 
 // ErrWrongAuditKey means the chain's last record does not verify under the

@@ -1,0 +1,3 @@
+-- Review 25 F2 gives PostgreSQL's audit_pending a MAC per batch and a quarantine table. SQLite has no pending
+-- table (its audit journal lives in files only this keyward writes): this file keeps the migration numbers of
+-- both stores aligned.
