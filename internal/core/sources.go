@@ -336,10 +336,11 @@ func (c *authService) planMapping(ctx context.Context, svc model.AuthenticatorSe
 	return m, nil
 }
 
-// storeMapping makes p's mapped grants m's roles, in one store write
-// (recorded as grant.map) when they change.
+// storeMapping makes p's mapped grants m's roles, confirmed now (each
+// holds for MappedGrantLife from here), in one store write, recorded as
+// grant.map when the roles change and as grant.confirm otherwise.
 func (c *authService) storeMapping(ctx context.Context, caller Caller, svc model.AuthenticatorService, p model.Principal, m roleMapping) error {
-	if !m.changed {
+	if len(m.want) == 0 && !m.changed {
 		return nil
 	}
 	now := c.now().UTC()
@@ -350,6 +351,9 @@ func (c *authService) storeMapping(ctx context.Context, caller Caller, svc model
 	ev := c.audit.event(caller, p.Account, "grant.map")
 	ev.Actor, ev.Subject, ev.Authenticator = p.RoleID(), p.RoleID(), serviceName(svc.Type, svc.ServiceID)
 	ev.Detail = "roles [" + strings.Join(m.want, ",") + "] from groups of source " + svc.ServiceID
+	if !m.changed {
+		ev.Event = "grant.confirm"
+	}
 	if err := c.st.SetGrants(ctx, p.Account, p.ID, model.GrantMapped, gs, ev); err != nil {
 		return wrapStore(err, "mapped grants")
 	}

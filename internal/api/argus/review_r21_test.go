@@ -23,14 +23,14 @@ import (
 
 func TestR21CustomerKeyRepointsSource(t *testing.T) {
 	e := newEnv(t)
-	corpIdP := oidctest.New(t)
-	evilIdP := oidctest.New(t) // the attacker's own issuer
+	corpIDP := oidctest.New(t)
+	evilIDP := oidctest.New(t) // the attacker's own issuer
 	const p = "/role-store/api/v1/"
 	var src struct {
 		ID string `json:"id"`
 	}
 	e.native("POST", p+"sources", e.admin, map[string]any{"name": "idp", "enabled": true, "connection": map[string]any{"type": "OIDC",
-		"oidc_issuer": corpIdP.URL, "oidc_client_id": corpIdP.ClientID, "oidc_client_secret": corpIdP.ClientSecret}}).want(201).decode(&src)
+		"oidc_issuer": corpIDP.URL, "oidc_client_id": corpIDP.ClientID, "oidc_client_secret": corpIDP.ClientSecret}}).want(201).decode(&src)
 
 	e.role("ops", "users-view", "users-manage", "authenticators-manage")
 	owner := e.newUser("owner", "cust-a", true, "ops")
@@ -42,14 +42,14 @@ func TestR21CustomerKeyRepointsSource(t *testing.T) {
 		t.Fatalf("the limited key reads bob: %d", r.status)
 	}
 	r := e.native("PUT", p+"sources/"+src.ID, limited, map[string]any{"name": "idp", "enabled": true, "connection": map[string]any{"type": "OIDC",
-		"oidc_issuer": evilIdP.URL, "oidc_client_id": evilIdP.ClientID, "oidc_client_secret": evilIdP.ClientSecret}})
+		"oidc_issuer": evilIDP.URL, "oidc_client_id": evilIDP.ClientID, "oidc_client_secret": evilIDP.ClientSecret}})
 	if r.status == 403 {
 		return // refused, as the native authenticator routes do
 	}
-	c := evilIdP.Claims("u-bob", evilIdP.ClientID)
+	c := evilIDP.Claims("u-bob", evilIDP.ClientID)
 	c["preferred_username"] = "bob"
 	res, err := http.Post(e.srv.URL+"/authn-oidc/"+src.ID+"/"+account+"/authenticate", "application/x-www-form-urlencoded",
-		strings.NewReader("id_token="+url.QueryEscape(evilIdP.Sign(c))))
+		strings.NewReader("id_token="+url.QueryEscape(evilIDP.Sign(c))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,3 +177,64 @@ func TestR21MappedGrantFollowsGroupRemoval(t *testing.T) {
 		t.Fatalf("a day after alice left the directory group, her API key still uses the mapped role: %d", st)
 	}
 }
+
+// F12, the other half: each login through the source confirms the mapped
+// grants again (a member who keeps logging in keeps the role), and the
+// grant ends MappedGrantLife after the last confirmation.
+func TestR21MappedGrantRenewedBySourceLogin(t *testing.T) {
+	corp := srcLDAPWithGroups(t)
+	e := newEnvAt(t, time.Now().UTC().Truncate(time.Second))
+	src := e.do("POST", srcRS+"sources", e.admin, srcLDAPSource(corp)).want(201).str("id")
+	aDN := corp.AddUser(t, "alice", "alice-pw")
+	grp := group(t, corp, "ops", aDN)
+	e.role(map[string]any{"name": "ops", "permissions": []string{"signing-keys-manage"}, "source_rules": map[string]any{"type": "GROUP",
+		"match": "ANY", "rules": []map[string]any{{"type": "RULE", "source": src, "search_string": grp}}}})
+	_, key := e.user("alice", map[string]any{"source": src})
+	// Alice's own view (the admin's token does not last the day).
+	current := func() []string {
+		return toStrings(e.do("GET", srcRS+"users/current", e.nativeToken(key), nil).want(200).obj()["permissions"])
+	}
+	login := func() { e.do("POST", "/authn-ldap/"+src+"/"+account+"/alice/authenticate", "", "alice-pw").want(200) }
+	login()
+	e.clock.add(11 * time.Hour)
+	login() // still in the group: confirmed again
+	e.clock.add(11 * time.Hour)
+	if got := current(); !slices.Contains(got, "signing-keys-manage") {
+		t.Fatalf("11 hours after a confirming login the mapped role is gone: %v", got)
+	}
+	if st := e.do("POST", "/api/v1/signing-keys/rotate", e.nativeToken(key), nil).status; st != 204 {
+		t.Fatalf("alice's key with a confirmed mapped role: %d", st)
+	}
+	e.clock.add(2 * time.Hour) // 13 hours after the last source login
+	if got := current(); slices.Contains(got, "signing-keys-manage") {
+		t.Fatalf("13 hours after the last source login the mapped role still holds: %v", got)
+	}
+	if st := e.do("POST", "/api/v1/signing-keys/rotate", e.nativeToken(key), nil).status; st != 403 {
+		t.Fatalf("alice's key after the mapped grant's life: %d", st)
+	}
+	login() // confirmed again
+	if got := current(); !slices.Contains(got, "signing-keys-manage") {
+		t.Fatalf("a source login did not confirm the mapped role again: %v", got)
+	}
+}
+
+// F8, the other half: the native route does not overwrite a source either
+// (it would drop the source's record, or keep it without the source's
+// checks); the source is changed as one, through PUT sources/{id}.
+func TestR21NativeAuthenticatorLeavesSourceAlone(t *testing.T) {
+	corp := srcLDAPWithGroups(t)
+	e := newEnvAt(t, time.Now().UTC().Truncate(time.Second))
+	src := e.do("POST", srcRS+"sources", e.admin, srcLDAPSource(corp)).want(201).str("id")
+	r := e.do("PUT", "/api/v1/authenticators/authn-ldap/"+src, e.admin, map[string]any{"enabled": true,
+		"config": map[string]string{"host": corp.Host, "base_dn": corp.BaseDN}, "allowed": []string{}})
+	if r.status != 409 {
+		t.Fatalf("native PUT over source %s: %d %s (want 409)", src, r.status, r.body)
+	}
+	found := false
+	for _, it := range e.do("GET", srcRS+"sources", e.admin, nil).want(200).items() {
+		found = found || it["id"] == src
+	}
+	if !found {
+		t.Fatalf("source %s gone after a refused native PUT", src)
+	}
+}
