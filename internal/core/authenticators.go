@@ -249,6 +249,15 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 	if err := validateAllowed(spec.Allowed); err != nil {
 		return AuthenticatorView{}, err
 	}
+	// The privx- keys are the role-store's record of a source (the mark
+	// that makes the service admit its users and map their groups): never
+	// set through this route, or any service would become a source
+	// without the source's checks. A source itself is changed only as one.
+	for k := range spec.Config {
+		if strings.HasPrefix(k, sourceKeyPrefix) {
+			return AuthenticatorView{}, invalid("config."+k, "%s is reserved for PrivX sources", k)
+		}
+	}
 	if err := c.mayAdmit(ctx, a, spec.Allowed); err != nil {
 		return AuthenticatorView{}, err
 	}
@@ -256,6 +265,10 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 		Config: map[string]string{}, Secrets: map[string][]byte{}, Allowed: spec.Allowed, UpdatedAt: c.now().UTC(),
 		DefinedBy: a.Session.PrincipalID}
 	old, oldErr := c.st.GetAuthenticator(ctx, account, typ, serviceID)
+	if oldErr == nil && isSource(old) {
+		return AuthenticatorView{}, &Error{Kind: Conflict, Field: "service_id",
+			Msg: serviceName(typ, serviceID) + " is a PrivX source; change it through /role-store/api/v1/sources/" + serviceID}
+	}
 	vals, err := c.openMasked(spec.Config, old, oldErr)
 	if err != nil {
 		return AuthenticatorView{}, err
@@ -453,9 +466,14 @@ func (c *authenticatorService) configStatus(ctx context.Context, svc model.Authe
 	return nil
 }
 
-// GetAuthenticator returns one service with its configuration status.
+// GetAuthenticator returns one service with its configuration status. A
+// customer-limited key reads no authenticator (accountWide): a service's
+// allowed list names principals of every customer (review r22b R3).
 func (c *authenticatorService) GetAuthenticator(ctx context.Context, a *Access, typ, serviceID string) (AuthenticatorView, error) {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return AuthenticatorView{}, err
+	}
+	if err := c.access.accountWide(ctx, a, "the authenticators"); err != nil {
 		return AuthenticatorView{}, err
 	}
 	svc, err := c.st.GetAuthenticator(ctx, a.Session.Account, typ, serviceID)
@@ -465,9 +483,13 @@ func (c *authenticatorService) GetAuthenticator(ctx context.Context, a *Access, 
 	return c.view(ctx, svc, true), nil
 }
 
-// ListAuthenticators returns the account's services with their status.
+// ListAuthenticators returns the account's services with their status;
+// refused to a customer-limited key, as GetAuthenticator.
 func (c *authenticatorService) ListAuthenticators(ctx context.Context, a *Access) ([]AuthenticatorView, error) {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return nil, err
+	}
+	if err := c.access.accountWide(ctx, a, "the authenticators"); err != nil {
 		return nil, err
 	}
 	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)
@@ -523,6 +545,11 @@ func (c *authenticatorService) SetAuthenticatorEnabled(ctx context.Context, a *A
 	if enabled {
 		if err := c.mayAdmit(ctx, a, svc.Allowed); err != nil {
 			return err
+		}
+		if isSource(svc) {
+			if err := c.mayAdmitSource(ctx, a, serviceID); err != nil {
+				return err
+			}
 		}
 		svc.DefinedBy = a.Session.PrincipalID
 	}
