@@ -120,7 +120,7 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
 			return nil, errors.New("--store must be a postgres:// URL")
 		}
-		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns})
+		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns, Logger: cfg.Logger})
 	}
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
