@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,6 +196,15 @@ func (c *apiRegService) apply(ctx context.Context, a *Access, g *model.APIRegist
 		if err != nil {
 			return err
 		}
+		if g.Type == model.APIAccessPolicy {
+			// An access policy has no PSRUN secret: a psrun rule there
+			// would be an ip rule asking for no signature.
+			for i, r := range rules {
+				if r.Type == RulePSRUN {
+					return invalid("rules", "rule %d: an api_access_policy takes no psrun rule (it has no PSRUN secret)", i)
+				}
+			}
+		}
 		g.Rules = rules
 	}
 	if g.Type == model.APIAccessPolicy {
@@ -272,7 +282,8 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	}
 	now := c.now().UTC()
 	g := model.APIRegistration{ID: crypto.NewID(), Account: a.Session.Account, Type: spec.Type, EnforceMFA: true,
-		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID, Version: 1}
+		CreatedAt: now, UpdatedAt: now, Allowed: []string{}, DefinedBy: a.Session.PrincipalID, Version: 1,
+		KeyHolders: []string{a.Session.PrincipalID}}
 	switch g.Type {
 	case "":
 		g.Type = model.APIKeyPolicy
@@ -362,6 +373,7 @@ func (c *apiRegService) updateDetail(ctx context.Context, a *Access, id, event, 
 	}
 	next := old
 	next.Allowed, next.Rules = append([]string{}, old.Allowed...), append([]model.APIRule{}, old.Rules...)
+	next.KeyHolders = append([]string{}, old.KeyHolders...)
 	if err := change(&next); err != nil {
 		return model.APIRegistration{}, err
 	}
@@ -372,10 +384,15 @@ func (c *apiRegService) updateDetail(ctx context.Context, a *Access, id, event, 
 		ev.Detail += "; set " + fields
 	}
 	g, err := c.st.UpdateAPIRegistration(ctx, a.Session.Account, id, func(cur model.APIRegistration) (model.APIRegistration, error) {
-		if !cur.UpdatedAt.Equal(old.UpdatedAt) || string(cur.KeyHash) != string(old.KeyHash) {
+		if cur.Version != old.Version {
 			return cur, &Error{Kind: Conflict, Msg: "the API registration changed meanwhile; try again"}
 		}
 		next.LastUsedAt = cur.LastUsedAt
+		if string(next.KeyHash) == string(cur.KeyHash) {
+			// The key stays: whoever read it meanwhile (an audited read
+			// does not change the version) still holds it.
+			next.KeyHolders = addHolders(cur.KeyHolders, next.KeyHolders...)
+		}
 		return next, nil
 	}, ev)
 	return g, wrapStore(err, "API registration")
@@ -428,6 +445,13 @@ func (c *apiRegService) ShowAPIRegistrationKey(ctx context.Context, a *Access, i
 	if err := c.mayHoldReg(ctx, a, g); err != nil {
 		return APIRegSecrets{}, err
 	}
+	// The reader becomes a holder of the current key, in the transaction
+	// that records the read and returns the key read: every sign-in checks
+	// that each holder still outranks whoever it signs in as.
+	g, err = c.st.AddAPIRegistrationHolder(ctx, a.Session.Account, id, a.Session.PrincipalID, c.regEvent(a, g, "api_registration.key.read"))
+	if err != nil {
+		return APIRegSecrets{}, wrapStore(err, "API registration")
+	}
 	key, err := c.sealer.Open(g.KeySealed, regKeyAAD(g))
 	if err != nil {
 		return APIRegSecrets{}, fmt.Errorf("open API registration key: %w", err)
@@ -442,10 +466,18 @@ func (c *apiRegService) ShowAPIRegistrationKey(ctx context.Context, a *Access, i
 		}
 		sec.Key, sec.PSRUNSecret = string(key), string(ps)
 	}
-	if err := c.audit.record(ctx, c.regEvent(a, g, "api_registration.key.read")); err != nil {
-		return APIRegSecrets{}, err
-	}
 	return sec, nil
+}
+
+// addHolders adds ids to holders, each once.
+func addHolders(holders []string, ids ...string) []string {
+	out := append([]string{}, holders...)
+	for _, id := range ids {
+		if id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // RotateAPIRegistrationKey gives the registration a new key (or client
@@ -459,6 +491,8 @@ func (c *apiRegService) RotateAPIRegistrationKey(ctx context.Context, a *Access,
 		k := c.setKey(g)
 		now := c.now().UTC()
 		g.KeyRotatedAt = &now
+		// Only the rotator has seen the new key (or client secret).
+		g.KeyHolders = []string{a.Session.PrincipalID}
 		if g.Type == model.APIAccessPolicy {
 			sec.ClientSecret = k
 		} else {
@@ -481,6 +515,7 @@ func (c *apiRegService) RotatePSRUNSecret(ctx context.Context, a *Access, id str
 			return invalid("type", "an api_access_policy has no PSRUN secret")
 		}
 		sec.PSRUNSecret = c.setPSRUN(g)
+		g.KeyHolders = addHolders(g.KeyHolders, a.Session.PrincipalID)
 		return nil
 	})
 	return sec, err

@@ -274,6 +274,13 @@ func (c *accessService) Begin(ctx context.Context, a *Access) error {
 	if len(a.pending) == 0 {
 		return nil
 	}
+	if a.Session.Authenticator == psAuthenticator {
+		// A PS-Auth session uses only the grants that admitted it (the
+		// session use starts those itself): its routes need no
+		// permission, so it starts no other floating grant.
+		a.pending = nil
+		return nil
+	}
 	err := c.activate(ctx, a.Session, a.Caller, a.pending, a.Now)
 	a.pending = nil
 	return err

@@ -508,6 +508,20 @@ func (o *outageStore) ListAuditFiltered(ctx context.Context, account string, f a
 	return o.st.ListAuditFiltered(ctx, account, f, limit, offset)
 }
 
+func (o *outageStore) AddAPIRegistrationHolder(ctx context.Context, account, id, principalID string, evs ...audit.Event) (model.APIRegistration, error) {
+	if o.down.Load() {
+		return model.APIRegistration{}, store.ErrUnavailable
+	}
+	return o.st.AddAPIRegistrationHolder(ctx, account, id, principalID, evs...)
+}
+
+func (o *outageStore) PrincipalSessionEpoch(ctx context.Context, account, principalID string) (int64, error) {
+	if o.down.Load() {
+		return 0, store.ErrUnavailable
+	}
+	return o.st.PrincipalSessionEpoch(ctx, account, principalID)
+}
+
 func (o *outageStore) SearchPrincipals(ctx context.Context, account string, q store.PrincipalQuery) ([]model.Principal, int, error) {
 	if o.down.Load() {
 		return nil, 0, store.ErrUnavailable

@@ -44,6 +44,11 @@ type PSAuthProof struct {
 	Cookie string
 	// issued is the value the new session (or pending sign-in) gets.
 	issued string
+	// signedIn is who the stored session is for, with its number, read
+	// before the session is stored (SignAppin's answer needs no store
+	// read after it).
+	signedIn model.Principal
+	number   int64
 }
 
 // PSSignIn is a PS-Auth sign-in's answer: the session cookie and who signed in.
@@ -103,14 +108,7 @@ func (c *apiRegService) SignAppin(ctx context.Context, caller Caller, cred Crede
 	}
 	c.maybePurge(ctx)
 	_ = c.st.TouchAPIRegistration(ctx, s.KeyID, now)
-	p, err := c.st.GetPrincipal(ctx, s.Account, s.PrincipalID)
-	if err != nil {
-		return PSSignIn{}, wrapStore(err, "principal")
-	}
-	n, err := c.st.PrincipalNumber(ctx, p.Account, p.ID)
-	if err != nil {
-		return PSSignIn{}, wrapStore(err, "principal number")
-	}
+	p, n := cred.PS.signedIn, cred.PS.number
 	name := p.FullName
 	if name == "" {
 		name = p.DisplayName
@@ -180,6 +178,9 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	if reason != ReasonNone {
 		return refuse(reason)
 	}
+	if pr.Bearer != "" && !byIP {
+		return refuse(ReasonSourceNotAllowed) // no signature: a psrun rule admits no one here
+	}
 	if g.ClientCertRequired && len(caller.ClientCert) == 0 {
 		return refuse(ReasonClientCertMissing)
 	}
@@ -191,16 +192,26 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		level = LevelStrong
 	}
 	p, err := findPrincipal(ctx, c.st, g.Account, runAs)
-	if err != nil || (runAs != p.ConjurLogin() && runAs != p.Login) {
+	// An access policy's run_as names one principal (a user bare, a host
+	// host/…): a bare name never falls back to the host of that login.
+	if err != nil || (runAs != p.ConjurLogin() && (pr.Bearer != "" || runAs != p.Login)) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return Session{}, wrapStore(err, "principal")
 		}
 		return refuse(ReasonUserNotAllowed)
 	}
 	ev.Actor = p.RoleID()
+	// Read before any check of the principal: a disable committed after
+	// this raises it, and the session is then not stored.
+	epoch, err := c.st.PrincipalSessionEpoch(ctx, p.Account, p.ID)
+	if outage(err) {
+		return Session{}, storeError(err)
+	} else if err != nil {
+		return refuse(ReasonPrincipalGone)
+	}
 	var floating []string
 	if pr.Bearer == "" {
-		ok, fl, err := c.allowedNow(ctx, g.Allowed, p)
+		ok, fl, err := c.allowedNow(ctx, caller, g.Allowed, p)
 		if err != nil {
 			return Session{}, storeError(err)
 		} else if !ok {
@@ -212,6 +223,11 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		return Session{}, storeError(err)
 	} else if !ok {
 		return refuse(ReasonAuthorNotOutranks)
+	}
+	if ok, err := c.holdersOutrank(ctx, g, p); err != nil {
+		return Session{}, storeError(err)
+	} else if !ok {
+		return refuse(ReasonKeyHolderNotOutranks)
 	}
 	pe, err := c.keys.principal(ctx, p.Account, p.ID)
 	if outage(err) {
@@ -245,8 +261,8 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	}
 	if pr.Bearer == "" && g.EnforceMFA && p.MFA == model.MFAEnabled {
 		if pr.Challenge == "" {
-			if err := c.pending(ctx, g, p, pr.issued); errors.Is(err, store.ErrNotFound) {
-				return refuse(ReasonRegistrationChanged)
+			if err := c.pending(ctx, g, p, epoch, pr.issued); errors.Is(err, store.ErrNotFound) {
+				return refuse(c.insertRefused(ctx, g))
 			} else if err != nil {
 				return Session{}, wrapStore(err, "session")
 			}
@@ -258,8 +274,8 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 			return Session{}, err
 		}
 		if reason != ReasonNone {
-			if err := c.pending(ctx, g, p, pr.issued); errors.Is(err, store.ErrNotFound) {
-				return refuse(ReasonRegistrationChanged)
+			if err := c.pending(ctx, g, p, epoch, pr.issued); errors.Is(err, store.ErrNotFound) {
+				return refuse(c.insertRefused(ctx, g))
 			} else if err != nil {
 				return Session{}, wrapStore(err, "session")
 			}
@@ -279,35 +295,94 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 	}
 	s := Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind), Level: level,
 		KeyID: g.ID, Narrowed: true, Authenticator: psAuthenticator}
+	// A floating grant that admitted the principal starts its clock, as
+	// any use through the native API does: before the session is stored,
+	// so a grant revoked meanwhile refuses the sign-in (never a stored
+	// session and a recorded success, then an error).
+	if err := c.access.activate(ctx, s, caller, floating, c.now()); errors.Is(err, store.ErrNotFound) {
+		return refuse(ReasonUserNotAllowed)
+	} else if err != nil {
+		return Session{}, err
+	}
 	if pr.issued == "" {
 		if err := c.audit.record(ctx, ev); err != nil {
 			return Session{}, err
 		}
-	} else {
-		now := c.now()
-		ss := model.SurfaceSession{Hash: c.sessionHash(pr.issued), Account: s.Account, Kind: model.SessionCookie,
-			RegistrationID: g.ID, RegistrationVersion: g.Version, PrincipalID: s.PrincipalID, Level: s.Level,
-			CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(PSSessionIdle)}
-		if err := c.st.CreateSurfaceSession(ctx, ss, ev); errors.Is(err, store.ErrNotFound) {
-			return refuse(ReasonRegistrationChanged)
-		} else if err != nil {
-			return Session{}, wrapStore(err, "session")
-		}
+		return s, nil
 	}
-	// A floating grant that admitted the principal starts its clock, as
-	// any use through the native API does.
-	if err := c.access.activate(ctx, s, caller, floating, c.now()); err != nil {
-		return Session{}, err
+	n, err := c.st.PrincipalNumber(ctx, p.Account, p.ID)
+	if err != nil {
+		return Session{}, wrapStore(err, "principal number")
+	}
+	pr.signedIn, pr.number = p, n
+	now := c.now()
+	ss := model.SurfaceSession{Hash: c.sessionHash(pr.issued), Account: s.Account, Kind: model.SessionCookie,
+		RegistrationID: g.ID, RegistrationVersion: g.Version, PrincipalID: s.PrincipalID, PrincipalEpoch: epoch, Level: s.Level,
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(PSSessionIdle)}
+	if err := c.st.CreateSurfaceSession(ctx, ss, ev); errors.Is(err, store.ErrNotFound) {
+		return refuse(c.insertRefused(ctx, g))
+	} else if err != nil {
+		return Session{}, wrapStore(err, "session")
 	}
 	return s, nil
 }
 
+// insertRefused names why a session insert was refused (store.ErrNotFound):
+// the registration moved on, or else its principal was disabled or deleted
+// meanwhile (its session epoch moved on).
+func (c *apiRegService) insertRefused(ctx context.Context, g model.APIRegistration) Reason {
+	cur, err := c.st.GetAPIRegistration(ctx, g.Account, g.ID)
+	if err != nil || cur.Version != g.Version {
+		return ReasonRegistrationChanged
+	}
+	return ReasonDisabled
+}
+
+// holdersOutrank reports whether everyone who has seen the registration's
+// current key or secret (its creator, rotator and readers since the last
+// rotation) still exists, is active and holds every permission p could
+// hold: a key read by a lesser manager must not sign in as whoever the
+// registration admits later (a user created or promoted since, an
+// administrator's PATCH). A registration from before holders were kept
+// has none (its author is checked).
+func (c *apiRegService) holdersOutrank(ctx context.Context, g model.APIRegistration, p model.Principal) (bool, error) {
+	var theirs permSet
+	computed := false
+	now := c.now()
+	for _, h := range g.KeyHolders {
+		if h == p.ID {
+			continue
+		}
+		pe, err := c.keys.principal(ctx, g.Account, h)
+		if err != nil {
+			return false, noDecision(err)
+		}
+		if pe.p.Status != model.StatusActive {
+			return false, nil
+		}
+		if !computed {
+			if theirs, err = c.access.potential(ctx, p.Account, p.ID, now); err != nil {
+				return false, noDecision(err)
+			}
+			computed = true
+		}
+		mine, err := c.access.potential(ctx, g.Account, h, now)
+		if err != nil {
+			return false, noDecision(err)
+		}
+		if mine.missing(theirs) != "" {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // pending stores a sign-in waiting for its MFA code under value; a store
 // ErrNotFound means the registration changed meanwhile.
-func (c *apiRegService) pending(ctx context.Context, g model.APIRegistration, p model.Principal, value string) error {
+func (c *apiRegService) pending(ctx context.Context, g model.APIRegistration, p model.Principal, epoch int64, value string) error {
 	now := c.now()
 	return c.st.CreateSurfaceSession(ctx, model.SurfaceSession{Hash: c.sessionHash(value), Account: g.Account,
-		Kind: model.SessionPending, RegistrationID: g.ID, RegistrationVersion: g.Version, PrincipalID: p.ID, Level: 0,
+		Kind: model.SessionPending, RegistrationID: g.ID, RegistrationVersion: g.Version, PrincipalID: p.ID, PrincipalEpoch: epoch, Level: 0,
 		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(psPendingTTL)})
 }
 
@@ -410,16 +485,18 @@ func (c *apiRegService) spendPSRUN(ctx context.Context, g model.APIRegistration,
 }
 
 // allowedNow reports whether the allowed list names p, directly or through
-// a role p holds now; floating lists the roles of never-used FLOATING
+// a role p holds now whose context holds for caller; floating lists the roles of never-used FLOATING
 // grants that admit p, whose clock the use starts (as the pipeline's
 // Begin does for the native API).
-func (c *apiRegService) allowedNow(ctx context.Context, allowed []string, p model.Principal) (ok bool, floating []string, err error) {
+func (c *apiRegService) allowedNow(ctx context.Context, caller Caller, allowed []string, p model.Principal) (ok bool, floating []string, err error) {
 	if slices.Contains(allowed, string(p.Kind)+":"+p.Login) {
 		return true, nil, nil
 	}
 	now := c.now()
 	err = c.access.eachGrant(ctx, p.Account, p.ID, func(gr model.Grant, r model.Role) {
-		if grantHolds(gr, now) && slices.Contains(allowed, "role:"+r.Name) {
+		// As the native pipeline: a grant counts only while its role's
+		// context holds for this caller (and only then is it started).
+		if grantHolds(gr, now) && contextHolds(r.Context, now, caller.ClientIP) && slices.Contains(allowed, "role:"+r.Name) {
 			ok = true
 			if gr.Type == model.GrantFloating && gr.ActivatedAt == nil {
 				floating = append(floating, gr.RoleID)
@@ -474,6 +551,22 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 	if err != nil || g.Version != ss.RegistrationVersion {
 		return end(ReasonRegistrationChanged)
 	}
+	// The registration's source rules and client-certificate option hold
+	// on every use, not only at the sign-in: a cookie is no way around them.
+	var xff []string
+	if cred.PS != nil {
+		xff = cred.PS.XFF
+	}
+	byIP, _, reason := ruleSource(g.Rules, caller.PeerIP, xff)
+	if reason != ReasonNone {
+		return refuse(reason)
+	}
+	if g.Type == model.APIAccessPolicy && !byIP {
+		return refuse(ReasonSourceNotAllowed)
+	}
+	if g.ClientCertRequired && len(caller.ClientCert) == 0 {
+		return refuse(ReasonClientCertMissing)
+	}
 	pe, err := c.keys.principal(ctx, ss.Account, ss.PrincipalID)
 	if outage(err) {
 		return Session{}, storeError(err)
@@ -490,7 +583,7 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 	}
 	var floating []string
 	if g.Type == model.APIKeyPolicy {
-		ok, fl, err := c.allowedNow(ctx, g.Allowed, pe.p)
+		ok, fl, err := c.allowedNow(ctx, caller, g.Allowed, pe.p)
 		if err != nil {
 			return Session{}, storeError(err)
 		}
@@ -504,13 +597,20 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 	} else if !ok {
 		return end(ReasonAuthorNotOutranks)
 	}
+	if ok, err := c.holdersOutrank(ctx, g, pe.p); err != nil {
+		return Session{}, storeError(err)
+	} else if !ok {
+		return end(ReasonKeyHolderNotOutranks)
+	}
 	if err := c.st.TouchSurfaceSession(ctx, h, now, now.Add(PSSessionIdle)); err != nil {
 		return Session{}, wrapStore(err, "session")
 	}
 	p := pe.p
 	s := Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind), Level: ss.Level,
 		KeyID: ss.RegistrationID, Narrowed: true, Authenticator: psAuthenticator, IssuedAt: ss.CreatedAt}
-	if err := c.access.activate(ctx, s, caller, floating, now); err != nil {
+	if err := c.access.activate(ctx, s, caller, floating, now); errors.Is(err, store.ErrNotFound) {
+		return end(ReasonUserNotAllowed) // the grant that admitted it was revoked meanwhile
+	} else if err != nil {
 		return Session{}, err
 	}
 	return s, nil
@@ -585,8 +685,10 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 	if !match || g.Type != model.APIAccessPolicy {
 		return refuse(ReasonBadClient)
 	}
-	if _, _, reason := ruleSource(g.Rules, caller.PeerIP, req.XFF); reason != ReasonNone {
+	if byIP, _, reason := ruleSource(g.Rules, caller.PeerIP, req.XFF); reason != ReasonNone {
 		return refuse(reason)
+	} else if !byIP {
+		return refuse(ReasonSourceNotAllowed) // no signature here: a psrun rule admits no one
 	}
 	if g.ClientCertRequired && len(caller.ClientCert) == 0 {
 		return refuse(ReasonClientCertMissing)
@@ -595,14 +697,27 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 	if outage(err) {
 		return PSToken{}, storeError(err)
 	}
-	if err != nil {
+	if err != nil || p.ConjurLogin() != g.RunAs {
+		// run_as names one principal: a bare name never falls back from
+		// a deleted user to the host of that login.
 		return refuse(ReasonPrincipalGone)
 	}
 	ev.Actor = p.RoleID()
+	epoch, err := c.st.PrincipalSessionEpoch(ctx, p.Account, p.ID)
+	if outage(err) {
+		return PSToken{}, storeError(err)
+	} else if err != nil {
+		return refuse(ReasonPrincipalGone)
+	}
 	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
 		return PSToken{}, storeError(err)
 	} else if !ok {
 		return refuse(ReasonAuthorNotOutranks)
+	}
+	if ok, err := c.holdersOutrank(ctx, g, p); err != nil {
+		return PSToken{}, storeError(err)
+	} else if !ok {
+		return refuse(ReasonKeyHolderNotOutranks)
 	}
 	pe, err := c.keys.principal(ctx, p.Account, p.ID)
 	if outage(err) {
@@ -618,10 +733,11 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 	now := c.now()
 	ttl := time.Duration(g.AccessTokenMinutes) * time.Minute
 	ss := model.SurfaceSession{Hash: c.sessionHash(tok), Account: g.Account, Kind: model.SessionToken, RegistrationID: g.ID,
-		RegistrationVersion: g.Version, PrincipalID: p.ID, Level: LevelKey, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(ttl)}
+		RegistrationVersion: g.Version, PrincipalID: p.ID, PrincipalEpoch: epoch, Level: LevelKey, CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := c.st.CreateSurfaceSession(ctx, ss, ev); errors.Is(err, store.ErrNotFound) {
-		// The registration was rotated, changed or deleted meanwhile.
-		return refuse(ReasonRegistrationChanged)
+		// The registration was rotated, changed or deleted meanwhile, or
+		// its run-as disabled or deleted.
+		return refuse(c.insertRefused(ctx, g))
 	} else if err != nil {
 		return PSToken{}, wrapStore(err, "token")
 	}

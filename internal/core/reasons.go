@@ -51,26 +51,27 @@ const (
 // Reasons of refused authorizations (Kind Forbidden, or NotFound where the
 // refusal must not reveal that the object exists).
 const (
-	ReasonMissingPermission   Reason = "missing_permission"   // the session lacks the permission
-	ReasonEscalation          Reason = "privilege_escalation" // the change would give someone more than the caller holds
-	ReasonNarrowedCredential  Reason = "narrowed_credential"  // a key narrowed by roles or sources may not change credentials
-	ReasonNotVisible          Reason = "not_visible"          // the object is refused exactly as one that does not exist
-	ReasonHostPassword        Reason = "host_password"        // hosts have no password on this route
-	ReasonOwnGrantExtension   Reason = "own_grant_extension"  // a principal may not lengthen or widen its own grants
-	ReasonRoleNotFound        Reason = "role_not_found"       // Conjur's role parameter names no role, or one the caller may not see (Kind NotFound)
-	ReasonNotApplicable       Reason = "not_applicable"       // the role has no credentials (Kind Invalid)
-	ReasonWeakPassword        Reason = "weak_password"        // the password breaks the complexity rule (Kind Invalid)
-	ReasonBadRequest          Reason = "bad_request"          // a missing or unparsable request parameter (Kind Invalid)
-	ReasonTokenExpired        Reason = "jwt_expired"          // an outside JWT has expired (Kind Unauthenticated)
-	ReasonNotImplemented      Reason = "not_implemented"      // keyward does not implement this (Kind NotImplemented)
-	ReasonUnsupportedType     Reason = "unsupported_type"     // an authenticator type keyward does not know (Kind NotFound)
-	ReasonStatusNotSupported  Reason = "status_not_supported" // the authenticator type has no status check (Kind NotImplemented)
-	ReasonAccountNotDefined   Reason = "account_not_defined"  // the account does not exist (Kind NotFound)
-	ReasonServiceNotFound     Reason = "service_not_found"    // the authenticator service does not exist (Kind NotFound)
-	ReasonServiceMisconfigure Reason = "invalid_configuration"
-	ReasonMFAState            Reason = "mfa_state"            // the principal's MFA is not in the state the operation needs (Kind Conflict)
-	ReasonAuthorNotOutranks   Reason = "author_not_outranks"  // whoever wrote the registration no longer outranks the principal it signs in as
-	ReasonRegistrationChanged Reason = "registration_changed" // the API registration was rotated, changed or deleted while the sign-in or session used it
+	ReasonMissingPermission    Reason = "missing_permission"   // the session lacks the permission
+	ReasonEscalation           Reason = "privilege_escalation" // the change would give someone more than the caller holds
+	ReasonNarrowedCredential   Reason = "narrowed_credential"  // a key narrowed by roles or sources may not change credentials
+	ReasonNotVisible           Reason = "not_visible"          // the object is refused exactly as one that does not exist
+	ReasonHostPassword         Reason = "host_password"        // hosts have no password on this route
+	ReasonOwnGrantExtension    Reason = "own_grant_extension"  // a principal may not lengthen or widen its own grants
+	ReasonRoleNotFound         Reason = "role_not_found"       // Conjur's role parameter names no role, or one the caller may not see (Kind NotFound)
+	ReasonNotApplicable        Reason = "not_applicable"       // the role has no credentials (Kind Invalid)
+	ReasonWeakPassword         Reason = "weak_password"        // the password breaks the complexity rule (Kind Invalid)
+	ReasonBadRequest           Reason = "bad_request"          // a missing or unparsable request parameter (Kind Invalid)
+	ReasonTokenExpired         Reason = "jwt_expired"          // an outside JWT has expired (Kind Unauthenticated)
+	ReasonNotImplemented       Reason = "not_implemented"      // keyward does not implement this (Kind NotImplemented)
+	ReasonUnsupportedType      Reason = "unsupported_type"     // an authenticator type keyward does not know (Kind NotFound)
+	ReasonStatusNotSupported   Reason = "status_not_supported" // the authenticator type has no status check (Kind NotImplemented)
+	ReasonAccountNotDefined    Reason = "account_not_defined"  // the account does not exist (Kind NotFound)
+	ReasonServiceNotFound      Reason = "service_not_found"    // the authenticator service does not exist (Kind NotFound)
+	ReasonServiceMisconfigure  Reason = "invalid_configuration"
+	ReasonMFAState             Reason = "mfa_state"               // the principal's MFA is not in the state the operation needs (Kind Conflict)
+	ReasonAuthorNotOutranks    Reason = "author_not_outranks"     // whoever wrote the registration no longer outranks the principal it signs in as
+	ReasonRegistrationChanged  Reason = "registration_changed"    // the API registration was rotated, changed or deleted while the sign-in or session used it
+	ReasonKeyHolderNotOutranks Reason = "key_holder_not_outranks" // someone who has seen the registration's current key or secret is gone, disabled or no longer outranks the principal: an administrator must rotate it
 	// A service's jwks-uri, or its provider-uri (discovery, then the keys it
 	// names), could not be fetched or read (Kind Internal; Msg is the URI).
 	ReasonJWKSFetchFailed  Reason = "jwks_fetch_failed"
@@ -126,5 +127,5 @@ func Reasons() []Reason {
 		ReasonSessionUnknown, ReasonSessionIdle,
 		ReasonMFANotEnabled, ReasonSecurityLevel, ReasonCustomer, ReasonSignatureInvalid, ReasonSignatureTimestamp,
 		ReasonSignatureReplay, ReasonSignatureClockSkew, ReasonReplayFull, ReasonIdempotencyConflict,
-		ReasonAuthorNotOutranks, ReasonRegistrationChanged}
+		ReasonAuthorNotOutranks, ReasonRegistrationChanged, ReasonKeyHolderNotOutranks}
 }

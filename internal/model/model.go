@@ -277,6 +277,11 @@ type APIRegistration struct {
 	RunAs              string // access policy: the login it signs in as
 	DefinedBy          string // principal id of who last wrote the registration (its allowed list or run_as)
 	Version            int64  // raised by the store on every update; sessions record the one they were made under
+	// KeyHolders are the principal ids that have seen the current key (or
+	// client secret, or PSRUN secret) since its last rotation: its creator,
+	// rotator and every audited reader. Each must still outrank whoever the
+	// registration signs in as.
+	KeyHolders         []string
 	AccessTokenMinutes int
 	ClientID           string // access policy: lowercase GUID
 	KeyHash            []byte // HMAC of the key or client secret
@@ -308,10 +313,14 @@ type SurfaceSession struct {
 	// made under: stored only while the registration is at it.
 	RegistrationVersion int64
 	PrincipalID         string
-	Level               int
-	CreatedAt           time.Time
-	LastUsedAt          time.Time
-	ExpiresAt           time.Time // absolute end (tokens, pending); idle timeouts are the core's
+	// PrincipalEpoch is the principal's session epoch the sign-in's checks
+	// read (store.PrincipalSessionEpoch): the session is stored only while
+	// the principal is active at that epoch. Not kept in the row.
+	PrincipalEpoch int64
+	Level          int
+	CreatedAt      time.Time
+	LastUsedAt     time.Time
+	ExpiresAt      time.Time // absolute end (tokens, pending); idle timeouts are the core's
 }
 
 // Signature key algorithms (Argus's ARGUS-SIG-V1).

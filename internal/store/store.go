@@ -310,6 +310,10 @@ type APIRegistrationStore interface {
 	// UpdateAPIRegistration runs update on the stored registration, stores
 	// the result and, in the same transaction, ends every session of it.
 	UpdateAPIRegistration(ctx context.Context, account, id string, update func(model.APIRegistration) (model.APIRegistration, error), evs ...audit.Event) (model.APIRegistration, error)
+	// AddAPIRegistrationHolder adds principalID to the registration's
+	// KeyHolders (its version and sessions stay) and returns the
+	// registration as stored, with evs in the same transaction.
+	AddAPIRegistrationHolder(ctx context.Context, account, id, principalID string, evs ...audit.Event) (model.APIRegistration, error)
 	// DeleteAPIRegistration removes the registration with its sessions.
 	DeleteAPIRegistration(ctx context.Context, account, id string, evs ...audit.Event) error
 	// TouchAPIRegistration records its last use (bookkeeping; the use is audited).
@@ -322,8 +326,14 @@ type APIRegistrationStore interface {
 // SurfaceSessionStore keeps server-side sessions of surfaces (PS-Auth
 // cookies, pending MFA sign-ins, OAuth tokens), named by the HMAC of their value.
 type SurfaceSessionStore interface {
+	// CreateSurfaceSession stores s while its registration is at
+	// s.RegistrationVersion and its principal is active at s.PrincipalEpoch
+	// (else ErrNotFound).
 	CreateSurfaceSession(ctx context.Context, s model.SurfaceSession, evs ...audit.Event) error
 	GetSurfaceSession(ctx context.Context, hash []byte) (model.SurfaceSession, error)
+	// PrincipalSessionEpoch is the principal's session epoch, raised by the
+	// store whenever the principal stops being active.
+	PrincipalSessionEpoch(ctx context.Context, account, principalID string) (int64, error)
 	// TouchSurfaceSession sets the session's last use and its new end.
 	TouchSurfaceSession(ctx context.Context, hash []byte, at, expires time.Time) error
 	// PurgeSurfaceSessions removes the sessions whose end is at or before now.

@@ -84,7 +84,9 @@ func (s *Surface) Extract(r *http.Request) (core.Credential, bool, error) {
 	if v == "" {
 		return cred, false, nil
 	}
-	return core.Credential{Kind: core.CredPSSession, Account: s.defaultAccount, Secret: v}, true, nil
+	// The registration's xff rules are checked again on every use.
+	return core.Credential{Kind: core.CredPSSession, Account: s.defaultAccount, Secret: v,
+		PS: &core.PSAuthProof{XFF: r.Header.Values("X-Forwarded-For")}}, true, nil
 }
 
 // SessionCookie reads ASP.NET_SessionId from any Cookie line, wherever it

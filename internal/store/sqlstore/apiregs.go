@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -10,7 +11,7 @@ import (
 	"github.com/keyward/keyward/internal/store"
 )
 
-const apiRegCols = "id, account, name, type, enforce_mfa, client_cert_required, password_required, verify_psrun, allowed, rules, run_as, access_token_minutes, client_id, key_hash, key_sealed, key_last4, psrun_sealed, created_at, updated_at, key_rotated_at, last_used_at, defined_by, version"
+const apiRegCols = "id, account, name, type, enforce_mfa, client_cert_required, password_required, verify_psrun, allowed, rules, run_as, access_token_minutes, client_id, key_hash, key_sealed, key_last4, psrun_sealed, created_at, updated_at, key_rotated_at, last_used_at, defined_by, version, key_holders"
 
 func scanAPIReg(r Rows) (model.APIRegistration, error) {
 	var g model.APIRegistration
@@ -18,7 +19,7 @@ func scanAPIReg(r Rows) (model.APIRegistration, error) {
 	err := r.Scan(&g.ID, &g.Account, &g.Name, &g.Type, &g.EnforceMFA, &g.ClientCertRequired, &g.PasswordRequired,
 		&g.VerifyPSRUN, jsonCol{&g.Allowed}, jsonCol{&g.Rules}, &g.RunAs, &g.AccessTokenMinutes, &clientID, &g.KeyHash,
 		&g.KeySealed, &g.KeyLast4, &g.PSRUNSealed, timeCol{&g.CreatedAt}, timeCol{&g.UpdatedAt},
-		nullTimeCol{&g.KeyRotatedAt}, nullTimeCol{&g.LastUsedAt}, &g.DefinedBy, &g.Version)
+		nullTimeCol{&g.KeyRotatedAt}, nullTimeCol{&g.LastUsedAt}, &g.DefinedBy, &g.Version, jsonCol{&g.KeyHolders})
 	if clientID != nil {
 		g.ClientID = *clientID
 	}
@@ -26,7 +27,11 @@ func scanAPIReg(r Rows) (model.APIRegistration, error) {
 }
 
 func (s *Store) apiRegArgs(g model.APIRegistration) ([]any, error) {
-	js, err := jsonArgs(g.Allowed, g.Rules)
+	holders := g.KeyHolders
+	if holders == nil {
+		holders = []string{}
+	}
+	js, err := jsonArgs(g.Allowed, g.Rules, holders)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +41,7 @@ func (s *Store) apiRegArgs(g model.APIRegistration) ([]any, error) {
 	}
 	return []any{g.ID, g.Account, g.Name, g.Type, g.EnforceMFA, g.ClientCertRequired, g.PasswordRequired, g.VerifyPSRUN,
 		js[0], js[1], g.RunAs, g.AccessTokenMinutes, clientID, g.KeyHash, g.KeySealed, g.KeyLast4, g.PSRUNSealed,
-		s.db.Time(g.CreatedAt), s.db.Time(g.UpdatedAt), s.optTime(g.KeyRotatedAt), s.optTime(g.LastUsedAt), g.DefinedBy, g.Version}, nil
+		s.db.Time(g.CreatedAt), s.db.Time(g.UpdatedAt), s.optTime(g.KeyRotatedAt), s.optTime(g.LastUsedAt), g.DefinedBy, g.Version, js[2]}, nil
 }
 
 // CreateAPIRegistration stores g; its account must exist.
@@ -49,7 +54,7 @@ func (s *Store) CreateAPIRegistration(ctx context.Context, g model.APIRegistrati
 		return fmt.Errorf("create api registration %s: %w", g.ID, err)
 	}
 	err = s.write(ctx, ReadCommitted, evs, uncached, func(q Querier) error {
-		_, err := q.Exec(ctx, "INSERT INTO api_registrations ("+apiRegCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)", args...)
+		_, err := q.Exec(ctx, "INSERT INTO api_registrations ("+apiRegCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)", args...)
 		return s.constraint(err)
 	})
 	if err != nil {
@@ -138,7 +143,7 @@ func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, u
 		_, err = q.Exec(ctx, `UPDATE api_registrations SET name = $3, type = $4, enforce_mfa = $5, client_cert_required = $6,
 			password_required = $7, verify_psrun = $8, allowed = $9, rules = $10, run_as = $11, access_token_minutes = $12,
 			client_id = $13, key_hash = $14, key_sealed = $15, key_last4 = $16, psrun_sealed = $17, created_at = $18,
-			updated_at = $19, key_rotated_at = $20, last_used_at = $21, defined_by = $22, version = $23 WHERE id = $1 AND account = $2`, args...)
+			updated_at = $19, key_rotated_at = $20, last_used_at = $21, defined_by = $22, version = $23, key_holders = $24 WHERE id = $1 AND account = $2`, args...)
 		if err != nil {
 			return s.constraint(err)
 		}
@@ -150,6 +155,35 @@ func (s *Store) UpdateAPIRegistration(ctx context.Context, account, id string, u
 	})
 	if err != nil {
 		return model.APIRegistration{}, fmt.Errorf("update api registration %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// AddAPIRegistrationHolder adds principalID to the registration's key
+// holders (the version stays: its sessions live on) and returns the
+// registration as stored, in one transaction with evs.
+func (s *Store) AddAPIRegistrationHolder(ctx context.Context, account, id, principalID string, evs ...audit.Event) (model.APIRegistration, error) {
+	var out model.APIRegistration
+	err := s.write(ctx, Serializable, evs, uncached, func(q Querier) error {
+		g, err := s.getAPIReg(ctx, q, "account = $1 AND id = $2"+s.db.ForUpdate(), account, id)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(g.KeyHolders, principalID) {
+			g.KeyHolders = append(g.KeyHolders, principalID)
+			js, err := jsonArgs(g.KeyHolders)
+			if err != nil {
+				return err
+			}
+			if _, err := q.Exec(ctx, "UPDATE api_registrations SET key_holders = $1 WHERE id = $2 AND account = $3", js[0], id, account); err != nil {
+				return err
+			}
+		}
+		out = g
+		return nil
+	})
+	if err != nil {
+		return model.APIRegistration{}, fmt.Errorf("add holder of api registration %s: %w", id, err)
 	}
 	return out, nil
 }
@@ -184,6 +218,18 @@ func (s *Store) TouchAPIRegistration(ctx context.Context, id string, at time.Tim
 	return nil
 }
 
+// PrincipalSessionEpoch returns the principal's session epoch, raised
+// whenever it stops being active.
+func (s *Store) PrincipalSessionEpoch(ctx context.Context, account, principalID string) (int64, error) {
+	var n int64
+	err := queryOne(ctx, s.db.Pool(), func(r Rows) error { return r.Scan(&n) },
+		"SELECT session_epoch FROM principals WHERE account = $1 AND id = $2", account, principalID)
+	if err != nil {
+		return 0, fmt.Errorf("session epoch of %s: %w", principalID, notFound(err))
+	}
+	return n, nil
+}
+
 // PrincipalNumber returns the principal's number, allocating it once.
 func (s *Store) PrincipalNumber(ctx context.Context, account, principalID string) (int64, error) {
 	var n int64
@@ -216,6 +262,19 @@ func (s *Store) CreateSurfaceSession(ctx context.Context, ss model.SurfaceSessio
 			return notFound(err)
 		}
 		if version != ss.RegistrationVersion {
+			return store.ErrNotFound
+		}
+		// The principal must still be active at the epoch the sign-in read:
+		// a disable (raising the epoch, ending its sessions) that committed
+		// meanwhile refuses the session, even if re-enabled since.
+		var status string
+		var epoch int64
+		err = queryOne(ctx, q, func(r Rows) error { return r.Scan(&status, &epoch) },
+			"SELECT status, session_epoch FROM principals WHERE id = $1 AND account = $2"+s.db.ForUpdate(), ss.PrincipalID, ss.Account)
+		if err != nil {
+			return notFound(err)
+		}
+		if status != model.StatusActive || epoch != ss.PrincipalEpoch {
 			return store.ErrNotFound
 		}
 		_, err = q.Exec(ctx, "INSERT INTO surface_sessions ("+sessionCols+") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",

@@ -209,6 +209,11 @@ func (s *Store) UpdatePrincipal(ctx context.Context, account, id string, update 
 			if _, err := q.Exec(ctx, "DELETE FROM surface_sessions WHERE account = $1 AND principal_id = $2", account, id); err != nil {
 				return err
 			}
+			// and raises its session epoch: a sign-in whose checks read
+			// the old one stores no session, even after a re-enable.
+			if _, err := q.Exec(ctx, "UPDATE principals SET session_epoch = session_epoch + 1 WHERE account = $1 AND id = $2", account, id); err != nil {
+				return err
+			}
 		}
 		out = p
 		return nil

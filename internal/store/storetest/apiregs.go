@@ -17,6 +17,7 @@ func newAPIReg(account, id, name string, hash byte) model.APIRegistration {
 		Rules:   []model.APIRule{{ID: "r1", Type: "ip", Value: "10.0.0.0/8"}, {ID: "r2", Type: "xff", Value: "::1"}},
 		KeyHash: []byte{hash, 1, 2, 3}, KeySealed: []byte("sealed\x00key"), KeyLast4: "abcd", PSRUNSealed: []byte("sealed psrun"),
 		CreatedAt: at(time.Second), UpdatedAt: at(time.Second), DefinedBy: "author-" + id, Version: 1,
+		KeyHolders: []string{"author-" + id},
 	}
 }
 
@@ -24,6 +25,7 @@ func testAPIRegistrations(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	mustAccount(t, s, "acme")
 	mustAccount(t, s, "other")
+	mustPrincipal(t, s, newUser("acme", "p1", "one"))
 	a := newAPIReg("acme", "reg-a", "alpha", 1)
 	b := newAPIReg("acme", "reg-b", "beta", 2)
 	b.Type, b.ClientID, b.RunAs, b.AccessTokenMinutes, b.Allowed, b.PSRUNSealed = model.APIAccessPolicy, "0f8fad5b-d9cb-469f-a165-70867728950e", "alice", 60, nil, nil
@@ -114,9 +116,51 @@ func testAPIRegistrations(t *testing.T, s store.Store) {
 	}
 }
 
+// testAPIRegistrationHolders: holders are kept and written by an update;
+// adding one keeps the version and the sessions, adds a principal once,
+// and records its events (review r23b, A).
+func testAPIRegistrationHolders(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mustAccount(t, s, "acme")
+	mustPrincipal(t, s, newUser("acme", "p1", "one"))
+	a := newAPIReg("acme", "reg-a", "alpha", 1)
+	a.KeyHolders = []string{"author-reg-a"}
+	must(t, "create", s.CreateAPIRegistration(ctx, a))
+	got, err := s.GetAPIRegistration(ctx, "acme", "reg-a")
+	must(t, "get", err)
+	wantEqual(t, "holders", got.KeyHolders, []string{"author-reg-a"})
+	sess := model.SurfaceSession{Hash: []byte("hh"), Account: "acme", Kind: model.SessionCookie, RegistrationID: "reg-a",
+		RegistrationVersion: 1, PrincipalID: "p1", Level: 1, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
+	must(t, "session", s.CreateSurfaceSession(ctx, sess))
+	for range 2 {
+		got, err = s.AddAPIRegistrationHolder(ctx, "acme", "reg-a", "reader", ev("acme", "api_registration.key.read"))
+		must(t, "add holder", err)
+	}
+	wantEqual(t, "holders after add", got.KeyHolders, []string{"author-reg-a", "reader"})
+	got, _ = s.GetAPIRegistration(ctx, "acme", "reg-a")
+	if got.Version != 1 || len(got.KeyHolders) != 2 {
+		t.Fatalf("after add: version %d, holders %v", got.Version, got.KeyHolders)
+	}
+	if _, err := s.GetSurfaceSession(ctx, sess.Hash); err != nil {
+		t.Fatalf("adding a holder ended a session: %v", err)
+	}
+	if _, err := s.AddAPIRegistrationHolder(ctx, "other", "reg-a", "reader"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("add holder in another account: %v, want ErrNotFound", err)
+	}
+	up, err := s.UpdateAPIRegistration(ctx, "acme", "reg-a", func(g model.APIRegistration) (model.APIRegistration, error) {
+		g.KeyHolders = []string{"rotator"}
+		return g, nil
+	})
+	must(t, "update", err)
+	got, _ = s.GetAPIRegistration(ctx, "acme", "reg-a")
+	wantEqual(t, "holders after update", got.KeyHolders, up.KeyHolders)
+	wantEqual(t, "holders after update", got.KeyHolders, []string{"rotator"})
+}
+
 func testSurfaceSessions(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	mustAccount(t, s, "acme")
+	mustPrincipal(t, s, newUser("acme", "p1", "one"))
 	must(t, "registration", s.CreateAPIRegistration(ctx, newAPIReg("acme", "reg-a", "alpha", 1)))
 	ss := model.SurfaceSession{Hash: []byte{0, 1, 2}, Account: "acme", Kind: model.SessionPending, RegistrationID: "reg-a",
 		RegistrationVersion: 1, PrincipalID: "p1", Level: 2, CreatedAt: base, LastUsedAt: base, ExpiresAt: at(time.Hour)}
@@ -165,7 +209,31 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 	if _, err := s.GetSurfaceSession(ctx, mine.Hash); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session of a disabled principal: %v, want ErrNotFound", err)
 	}
+	// A disabled principal gets no session; the disable raised its epoch,
+	// so a session whose checks read the old epoch is refused after a
+	// re-enable too (review r23b, G).
+	if err := s.CreateSurfaceSession(ctx, mine); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session of a disabled principal stored: %v, want ErrNotFound", err)
+	}
+	_, err = s.UpdatePrincipal(ctx, "acme", "p9", func(p model.Principal) (model.Principal, error) {
+		p.Status = model.StatusActive
+		return p, nil
+	})
+	must(t, "enable p9", err)
+	if err := s.CreateSurfaceSession(ctx, mine); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session made under the epoch before a disable and re-enable: %v, want ErrNotFound", err)
+	}
+	epoch, err := s.PrincipalSessionEpoch(ctx, "acme", "p9")
+	must(t, "epoch of p9", err)
+	if epoch != 1 {
+		t.Fatalf("epoch after one disable: %d, want 1", epoch)
+	}
+	if _, err := s.PrincipalSessionEpoch(ctx, "acme", "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("epoch of an unknown principal: %v, want ErrNotFound", err)
+	}
+	mine.PrincipalEpoch = epoch
 	must(t, "session of p9 again", s.CreateSurfaceSession(ctx, mine))
+	mine.PrincipalEpoch = 0 // GetSurfaceSession does not return it
 	must(t, "delete p9", s.DeletePrincipal(ctx, "acme", "p9"))
 	if _, err := s.GetSurfaceSession(ctx, mine.Hash); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session of a deleted principal: %v, want ErrNotFound", err)
@@ -179,6 +247,7 @@ func testSurfaceSessions(t *testing.T, s store.Store) {
 func testSurfaceSessionRace(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	mustAccount(t, s, "acme")
+	mustPrincipal(t, s, newUser("acme", "p1", "one"))
 	must(t, "registration", s.CreateAPIRegistration(ctx, newAPIReg("acme", "reg-a", "alpha", 1)))
 	inside, release, created := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	ss := model.SurfaceSession{Hash: []byte{4, 2}, Account: "acme", Kind: model.SessionCookie, RegistrationID: "reg-a",

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"APIRegistrations", testAPIRegistrations},
 		{"SurfaceSessions", testSurfaceSessions},
 		{"SurfaceSessionRace", testSurfaceSessionRace},
+		{"APIRegistrationHolders", testAPIRegistrationHolders},
 		{"PrincipalNumbers", testPrincipalNumbers},
 		{"ConcurrentUpdateAPIKey", testConcurrentUpdateAPIKey},
 		{"ConcurrentUpdateAPIKeyAudited", testConcurrentUpdateAPIKeyAudited},
