@@ -157,7 +157,10 @@ func (s *Store) watchUse(ctx context.Context, conn *pgx.Conn) {
 			continue
 		}
 		_ = conn.Close(context.Background())
-		s.log.Warn("lost the store's use lock session; taking the lock again", "err", err)
+		s.log.Warn("lost the store's use lock session; taking the lock again (until then, admin recover would not see "+
+			"this keyward)", "err", err)
+		// Retried every second, silently: an outage of the store is
+		// logged once, by the change listener, not once a second here.
 		for {
 			c, err := s.takeUse(ctx, false)
 			if err == nil {
@@ -168,7 +171,6 @@ func (s *Store) watchUse(ctx context.Context, conn *pgx.Conn) {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Error("could not take the store's use lock again; retrying (admin recover would not see this keyward meanwhile)", "err", err)
 			select {
 			case <-ctx.Done():
 				return
