@@ -115,7 +115,8 @@ unless --merge is given; without --enabled it keeps the current state (a new ser
 
 const adminCommonUsage = `
 Every command takes --addr URL (default $KEYWARD_ADDR, else ` + defaultAddr + `),
---token TOKEN (default $KEYWARD_TOKEN: an access token or a kw_ API key) and --json.`
+--token TOKEN (an access token; default $KEYWARD_TOKEN, an access token or a kw_ API key:
+API keys are never taken in argv, where every local user can read them) and --json.`
 
 // cmdAdmin runs the admin subcommands over the native API. args starts with
 // the group name (user, apikey, role, audit, authenticator).
@@ -238,6 +239,12 @@ func (c *adminCmd) parse(minPos, maxPos int) bool {
 		c.output = "json"
 	}
 	c.json = c.output == "json"
+	// A kw_ API key is long-lived: in argv, every local user reads it
+	// (ps, /proc/PID/cmdline). Refused before anything is sent.
+	if strings.HasPrefix(c.token, "kw_") {
+		return c.usagef("--token: an API key is not taken on the command line, where every local user can read it " +
+			"(ps); set KEYWARD_TOKEN, or run keyward login --api-key-stdin, or pass --token an access token (keyward token)")
+	}
 	if c.token == "" {
 		c.token = os.Getenv("KEYWARD_TOKEN")
 	}
@@ -247,7 +254,7 @@ func (c *adminCmd) parse(minPos, maxPos int) bool {
 		}
 	}
 	if c.token == "" {
-		return c.usagef("no credentials: run keyward login, or set KEYWARD_TOKEN or --token to an access token or an API key")
+		return c.usagef("no credentials: run keyward login (--api-key-stdin for an API key), or set KEYWARD_TOKEN to an access token or an API key")
 	}
 	return true
 }
@@ -255,7 +262,7 @@ func (c *adminCmd) parse(minPos, maxPos int) bool {
 // clientFlags defines the flags every client command takes.
 func (c *adminCmd) clientFlags() {
 	c.fs.StringVar(&c.addr, "addr", "", "server URL (default $KEYWARD_ADDR, else "+defaultAddr+")")
-	c.fs.StringVar(&c.token, "token", "", "access token or API key (default $KEYWARD_TOKEN, else the token of keyward login)")
+	c.fs.StringVar(&c.token, "token", "", "access token, not an API key (default $KEYWARD_TOKEN, token or API key, else the token of keyward login)")
 	c.fs.StringVar(&c.output, "output", "", "table or json (default: table on a terminal, else json)")
 	c.fs.BoolVar(&c.json, "json", false, "same as --output json")
 }

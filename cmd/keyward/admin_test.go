@@ -155,13 +155,22 @@ func TestAdminWrongTokenFails(t *testing.T) {
 	if !strings.Contains(errs, "authentication failed") || !strings.Contains(errs, "KEYWARD_TOKEN") {
 		t.Errorf("stderr %q does not say the token was refused", errs)
 	}
-	// A well-formed but unknown API key is refused the same way; --token overrides the environment.
-	code, _, errs = cli(t, "user", "list", "--token", "kw_nosuchkey_nosuchsecret")
+	// A well-formed but unknown API key is refused the same way; --token
+	// (an access token: API keys are not taken in argv since review r20c
+	// G8) overrides the environment.
+	t.Setenv("KEYWARD_TOKEN", "kw_nosuchkey_nosuchsecret")
+	code, _, errs = cli(t, "user", "list")
 	if code != 1 || !strings.Contains(errs, "authentication failed") {
 		t.Errorf("unknown API key: exit %d, %q", code, errs)
 	}
-	if code, out, _ := cli(t, "user", "list", "--token", srv.Key); code != 0 || !strings.Contains(out, "admin") {
-		t.Errorf("--token with the admin key: exit %d, %q", code, out)
+	t.Setenv("KEYWARD_TOKEN", srv.Key)
+	code, tok, errs := cli(t, "token")
+	if code != 0 {
+		t.Fatalf("keyward token: exit %d, %q", code, errs)
+	}
+	t.Setenv("KEYWARD_TOKEN", "not-a-real-token")
+	if code, out, _ := cli(t, "user", "list", "--token", strings.TrimSpace(tok)); code != 0 || !strings.Contains(out, "admin") {
+		t.Errorf("--token with the admin's access token: exit %d, %q", code, out)
 	}
 }
 

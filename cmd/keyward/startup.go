@@ -32,7 +32,13 @@ import (
 const InitialAdminKeyFile = "initial-admin-key"
 
 // initTempPrefix names the folders a fresh data folder is built in.
-const initTempPrefix = ".keyward-init-"
+const initTempPrefix = server.InitTempPrefix
+
+// setupEntry reports whether a name in a data folder is what init's set-up
+// leaves between runs (its lock file, an interrupted init's folder).
+func setupEntry(name string) bool {
+	return name == server.LockFile || strings.HasPrefix(name, initTempPrefix)
+}
 
 type initAnswer struct {
 	Account string `json:"account"`
@@ -129,7 +135,7 @@ func isNewDataDir(dir string) (bool, error) {
 		return false, fmt.Errorf("read data folder: %w", err)
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), initTempPrefix) {
+		if !setupEntry(e.Name()) {
 			return false, nil
 		}
 	}
@@ -144,12 +150,28 @@ var errInitialised = errors.New("the data folder is already initialised")
 // or opening the same folder at this moment.
 var errInitInUse = errors.New("in use: another keyward (init or serve) is setting it up at this moment; nothing was changed")
 
-// lockDir takes an exclusive, non-blocking flock on a folder: the lock that
-// every init, and every serve's first look, takes on a data folder.
+// lockDir takes an exclusive, non-blocking flock on the data folder's lock
+// file (made 0600 if missing): the lock that every init, and every serve's
+// first look, takes on a data folder. The file is inside the folder, which
+// is tightened to 0700 before: another user's descriptor of the folder
+// itself (opened while it was 0755) can neither reach nor lock it.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	p := filepath.Join(dir, server.LockFile)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if errors.Is(err, os.ErrPermission) {
+		return nil, fmt.Errorf("permission denied: %s", p)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("data folder %s: %w", dir, err)
+		return nil, fmt.Errorf("data folder %s: lock file: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock file %s: %w", p, err)
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		f.Close()
+		return nil, fmt.Errorf("lock file %s is not a file of keyward's user (uid %d): refused", p, os.Geteuid())
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -196,11 +218,6 @@ func initFolder(ctx context.Context, cfg server.Config) (string, error) {
 	case !errors.Is(err, os.ErrExist):
 		return "", fmt.Errorf("create data folder: %w", err)
 	}
-	lock, err := lockDir(dir)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
 	var tmp string
 	done := false
 	defer func() {
@@ -214,24 +231,49 @@ func initFolder(ctx context.Context, cfg server.Config) (string, error) {
 			_ = os.Remove(dir)
 		}
 	}()
-	// Tightened, and refused if another user owns it, before anything
-	// goes in.
+	// Looked at before anything changes: a folder another user owns, or
+	// one holding files but none of keyward's, is refused untouched; then
+	// tightened to 0700 before the lock file goes in.
 	if err := server.SecureDataDir(dir, cfg.Logger); err != nil {
 		return "", err
 	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		// A failed set-up leaves no lock file either (removed while held).
+		if !done {
+			_ = os.Remove(filepath.Join(dir, server.LockFile))
+		}
+		lock.Close()
+	}()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", fmt.Errorf("read data folder: %w", err)
 	}
+	names := map[string]bool{}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), initTempPrefix) {
-			done = true
-			return "", errInitialised
+		names[e.Name()] = true
+	}
+	for _, e := range entries {
+		if setupEntry(e.Name()) {
+			continue
 		}
+		done = true
+		if names[server.MasterKeyFile] && !names[server.DBFile] {
+			// The database is lost, moved away or not mounted: an empty
+			// one must not be made and served in its place.
+			return "", fmt.Errorf("%s holds %s but no %s: the database is missing (restore it, or mount its volume); "+
+				"refused, nothing was created", dir, server.MasterKeyFile, server.DBFile)
+		}
+		return "", errInitialised
 	}
 	// What an interrupted init left (nobody else holds the lock).
 	for _, e := range entries {
-		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		if e.Name() != server.LockFile {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
 	}
 	if tmp, err = os.MkdirTemp(dir, initTempPrefix); err != nil {
 		return "", fmt.Errorf("create data folder: %w", err)
@@ -478,12 +520,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	// SIGHUP reloads the certificate: caught from here on, so that one sent
 	// while the store opens (a renewal hook during a restart) is not the
 	// default action, death, but a reload once serving.
-	var hup chan os.Signal
-	if tlsFiles != nil {
-		hup = make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-	}
+	// Caught whatever the listener: without TLS there is nothing to
+	// reload, but `systemctl reload` (the contrib unit's ExecReload) or a
+	// renewal hook must not kill the service (systemd counts death by
+	// SIGHUP as a clean exit and would not restart it).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// A shared store reads its master key from the data folder unless
 	// KEYWARD_MASTER_KEY gives it: the folder must then exist (serve never
 	// makes it, nor a master key, for a shared store).
@@ -568,8 +611,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	scheme := "http"
 	if tlsFiles != nil {
 		scheme = "https"
-		go reloadOnHUP(ctx, hup, tlsFiles, log)
 	}
+	go reloadOnHUP(ctx, hup, tlsFiles, log)
 	log.Info("keyward listening", "addr", ln.Addr().String(), "scheme", scheme, "version", server.Version)
 	if tlsFiles != nil {
 		err = s.ServeTLS(ctx, ln, tlsFiles)
@@ -593,13 +636,17 @@ var (
 
 // reloadOnHUP reads the TLS files again on each SIGHUP (hup, registered
 // since start-up, so one that came while starting is acted on now) until
-// ctx ends.
+// ctx ends; without TLS (t nil) it logs that there is nothing to reload.
 func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, t *server.TLS, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			if t == nil {
+				log.Info("SIGHUP: nothing to reload (no TLS); still serving")
+				continue
+			}
 			if err := t.Reload(); err != nil {
 				log.Error("TLS reload failed; still serving the previous certificate", "err", err)
 				continue

@@ -522,7 +522,7 @@ func (c *authService) authenticatePassword(ctx context.Context, caller Caller, c
 		c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 		return Session{}, &Error{Kind: RateLimited, Reason: ReasonThrottled, Msg: "too many failed attempts; try again later", RetryAfter: wait}
 	}
-	ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, cred.Secret)
+	ok, perr := c.bcrypt.compare(WithSource(ctx, caller), p.PasswordHash, cred.Secret)
 	if perr != nil {
 		c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 		return Session{}, perr

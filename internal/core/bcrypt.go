@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,11 @@ const dummyHash = "$2a$12$C6UzMDM.H6dfI/f/IKcEeO5oYYmXtIxtGwvWgswbDZ8PY6wB4Jmk2"
 // hint). The bound runs from the request's arrival (WithArrival), and a
 // login still queued at its deadline is refused then (see do), so every
 // login is answered, 200 or 429, within maxWait plus one bcrypt time.
+//
+// And it is shared fairly: one source address (WithSource) has at most
+// perSource (the number of workers) jobs admitted at once; more from it are
+// refused at once, whatever room the queue has, so a flood from one client
+// keeps the workers busy but leaves the queue to everyone else.
 type bcryptPool struct {
 	jobs    chan bcryptJob
 	waiting atomic.Int64 // jobs admitted and not finished: running and queued
@@ -63,6 +69,13 @@ type bcryptPool struct {
 	once  sync.Once
 	stop  chan struct{}
 	procs *procLender // nil: GOMAXPROCS is left alone
+	// perSource bounds the jobs (running and queued) of one source
+	// address (WithSource) at once: its share of the pool. One client,
+	// however many connections it opens, then cannot fill the queue and
+	// starve every other source's logins (review r20c G9).
+	perSource int
+	srcMu     sync.Mutex
+	bySource  map[netip.Prefix]int
 }
 
 type bcryptJob struct {
@@ -81,7 +94,8 @@ const bcryptEstimate = 250 * time.Millisecond
 
 func newBcryptPool(workers, queue int) *bcryptPool {
 	p := &bcryptPool{jobs: make(chan bcryptJob), limit: int64(queue + workers), workers: workers,
-		maxWait: defaultLoginMaxWait, now: time.Now, after: realAfter, meter: nopMeter{}, stop: make(chan struct{})}
+		maxWait: defaultLoginMaxWait, now: time.Now, after: realAfter, meter: nopMeter{}, stop: make(chan struct{}),
+		perSource: max(1, workers), bySource: map[netip.Prefix]int{}}
 	p.perOp.Store(int64(bcryptEstimate))
 	p.starts = make([]atomic.Int64, workers)
 	return p
@@ -94,6 +108,54 @@ func realAfter(d time.Duration) (<-chan time.Time, func() bool) {
 }
 
 type arrivalKey struct{}
+
+type sourceKey struct{}
+
+// WithSource records the address a password check is made for (the
+// caller's client address, else its peer), so that the bcrypt pool can
+// give each source its share. IPv6 addresses count by their /64, which one
+// client usually holds whole.
+func WithSource(ctx context.Context, caller Caller) context.Context {
+	a := caller.ClientIP
+	if !a.IsValid() {
+		a = caller.PeerIP
+	}
+	if !a.IsValid() {
+		return ctx
+	}
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	pfx, err := a.Prefix(bits)
+	if err != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, sourceKey{}, pfx)
+}
+
+// takeSource counts a job against its source's share; false when the
+// source already has perSource jobs admitted. release gives it back.
+func (p *bcryptPool) takeSource(ctx context.Context) (release func(), ok bool) {
+	src, has := ctx.Value(sourceKey{}).(netip.Prefix)
+	if !has {
+		return func() {}, true
+	}
+	p.srcMu.Lock()
+	defer p.srcMu.Unlock()
+	if p.bySource[src] >= p.perSource {
+		return nil, false
+	}
+	p.bySource[src]++
+	return func() {
+		p.srcMu.Lock()
+		defer p.srcMu.Unlock()
+		if p.bySource[src]--; p.bySource[src] <= 0 {
+			delete(p.bySource, src)
+		}
+	}, true
+}
 
 // WithArrival records when a request arrived (the HTTP middleware's first
 // moment): a password login's wait bound (Deps.LoginMaxWait) runs from then,
@@ -205,8 +267,12 @@ func (p *bcryptPool) do(ctx context.Context, fn func()) error {
 		deadline = a.at.Add(p.maxWait)
 	}
 	left := deadline.Sub(now)
+	release, fair := p.takeSource(ctx)
+	if fair {
+		defer release()
+	}
 	ahead := p.waiting.Add(1) - 1
-	if wait := p.expectedWait(ahead); ahead >= p.limit || left <= 0 || wait > left {
+	if wait := p.expectedWait(ahead); !fair || ahead >= p.limit || left <= 0 || wait > left {
 		p.waiting.Add(-1)
 		p.meter.BcryptRefused()
 		// Paced, within the deadline.

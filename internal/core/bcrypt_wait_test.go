@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -227,5 +229,60 @@ func TestBcryptQueuedPastDeadlineRefused(t *testing.T) {
 	}
 	if ran || m.refused.Load() != 1 || p.queueLength() != 0 {
 		t.Fatalf("refused login ran %v, refusals %d, queue %d; want not run, 1, 0", ran, m.refused.Load(), p.queueLength())
+	}
+}
+
+// TestBcryptPoolSharePerSource (review r20c G9): one source address has at
+// most perSource jobs admitted (running and queued) at once; its next login
+// is refused RateLimited although the queue has room, while another
+// source's login is admitted and runs. No timing: the worker is held.
+func TestBcryptPoolSharePerSource(t *testing.T) {
+	p := newBcryptPool(1, 16)
+	p.maxWait = time.Hour
+	p.start()
+	defer p.close()
+	if p.perSource != 1 {
+		t.Fatalf("perSource = %d with one worker, want 1", p.perSource)
+	}
+	mallory := WithSource(context.Background(), Caller{PeerIP: netip.MustParseAddr("192.0.2.66")})
+	alice := WithSource(context.Background(), Caller{PeerIP: netip.MustParseAddr("198.51.100.7")})
+	// The same IPv6 /64 is one source.
+	v6a := WithSource(context.Background(), Caller{PeerIP: netip.MustParseAddr("2001:db8::1")})
+	v6b := WithSource(context.Background(), Caller{PeerIP: netip.MustParseAddr("2001:db8::ffff:1")})
+
+	hold := make(chan struct{})
+	first := make(chan error, 1)
+	go func() { first <- p.do(mallory, func() { <-hold }) }()
+	waitFor(t, "mallory's first job running", func() bool { return p.busy.Load() == 1 })
+
+	err := p.do(mallory, func() { t.Error("mallory's second job ran beyond its share") })
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != RateLimited || e.RetryAfter < time.Second {
+		t.Fatalf("mallory's second login: %v, want RateLimited with a retry hint", err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- p.do(alice, func() {}) }()
+	waitFor(t, "alice's login queued", func() bool { return p.queueLength() == 1 })
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatalf("mallory's first login: %v", err)
+	}
+	if err := <-ran; err != nil {
+		t.Fatalf("alice's login beside mallory's flood: %v, want admitted", err)
+	}
+
+	hold = make(chan struct{})
+	go func() { first <- p.do(v6a, func() { <-hold }) }()
+	waitFor(t, "the IPv6 job running", func() bool { return p.busy.Load() == 1 })
+	if err := p.do(v6b, func() {}); !errors.As(err, &e) || e.Kind != RateLimited {
+		t.Errorf("a second address of the same /64: %v, want RateLimited (one source)", err)
+	}
+	close(hold)
+	<-first
+	// Shares are given back: nothing is left counted.
+	p.srcMu.Lock()
+	defer p.srcMu.Unlock()
+	if len(p.bySource) != 0 {
+		t.Errorf("sources still counted after every job ended: %v", p.bySource)
 	}
 }

@@ -247,7 +247,7 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		if wait := c.auth.throttle.blocked(throttleKey, c.now()); wait > 0 {
 			return refuse(ReasonThrottled)
 		}
-		ok, perr := c.bcrypt.compare(ctx, p.PasswordHash, pr.Password)
+		ok, perr := c.bcrypt.compare(WithSource(ctx, caller), p.PasswordHash, pr.Password)
 		if perr != nil {
 			c.audit.recordFailure(ctx, fail(ev, ReasonThrottled))
 			return Session{}, perr

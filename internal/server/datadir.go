@@ -3,10 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -27,7 +29,13 @@ func secureDataDir(dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	// Looked at before anything is changed: a folder another user owns, or
+	// one that holds files but none of keyward's (a typo: /, /home,
+	// /var/www), is refused untouched, never chmodded.
 	if err := checkOwner(dir); err != nil {
+		return err
+	}
+	if err := CheckKeywardFolder(dir); err != nil {
 		return err
 	}
 	if err := tighten(dir, 0o700, log); err != nil {
@@ -60,6 +68,56 @@ func checkOwner(dir string) error {
 	return nil
 }
 
+// LockFile is the file in the data folder that init and serve lock (flock)
+// while they look at and set up the folder. A file inside the 0700 folder,
+// not the folder itself: a descriptor of the folder that another user
+// opened before it was tightened cannot reach it.
+const LockFile = ".keyward.lock"
+
+// InitTempPrefix names the folders a fresh data folder is built in.
+const InitTempPrefix = ".keyward-init-"
+
+// keywardEntry reports whether a name in the data folder is keyward's
+// (one of its files, its lock, or an init's temporary folder).
+func keywardEntry(name string) bool {
+	if name == LockFile || name == "initial-admin-key" || strings.HasPrefix(name, InitTempPrefix) ||
+		strings.HasPrefix(name, ".initial-admin-key-") {
+		return true
+	}
+	for _, f := range dataFiles {
+		if name == f {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckKeywardFolder refuses an existing folder that holds files but none
+// of keyward's: it is not a data folder (a typo), and keyward must neither
+// change its mode nor put anything in it. A missing or empty folder passes.
+func CheckKeywardFolder(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("permission denied: %s", dir)
+	}
+	if err != nil {
+		return fmt.Errorf("read data folder: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	for _, e := range entries {
+		if keywardEntry(e.Name()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a keyward data folder: it holds files (such as %s) but no %s or %s; refused, nothing "+
+		"was changed (give --data an empty or missing folder, or keyward's own)", dir, entries[0].Name(), MasterKeyFile, DBFile)
+}
+
 // tighten takes every permission bit beyond want off path.
 func tighten(path string, want fs.FileMode, log *slog.Logger) error {
 	fi, err := os.Stat(path)
@@ -82,3 +140,25 @@ func tighten(path string, want fs.FileMode, log *slog.Logger) error {
 // SecureDataDir tightens an existing data folder and keyward's files in it
 // to keyward's user, logging each change (as Open does).
 func SecureDataDir(dir string, log *slog.Logger) error { return secureDataDir(dir, log) }
+
+// readMasterKeyFile reads the master key file: a regular file of the key's
+// size (a link is followed, as secret mounts use them, but a FIFO or a
+// device in its place is refused without blocking on it).
+func readMasterKeyFile(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", p, fi.Mode().Type())
+	}
+	if fi.Size() > 1024 {
+		return nil, fmt.Errorf("master key %s has the wrong size", p)
+	}
+	return io.ReadAll(f)
+}

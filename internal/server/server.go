@@ -120,7 +120,7 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
 			return nil, errors.New("--store must be a postgres:// URL")
 		}
-		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns})
+		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns, Logger: cfg.Logger})
 	}
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func masterKey(cfg Config, create bool) ([]byte, bool, error) {
 	}
 	p := filepath.Join(cfg.DataDir, MasterKeyFile)
 	if !create {
-		b, err := os.ReadFile(p)
+		b, err := readMasterKeyFile(p)
 		if err != nil {
 			return nil, false, fmt.Errorf("read master key: %w (every instance needs the master key of the one that ran "+
 				"`keyward init --store`: a copy of its %s in the data folder, or KEYWARD_MASTER_KEY)", err, MasterKeyFile)
@@ -234,7 +234,14 @@ func Open(ctx context.Context, cfg Config, create bool) (*Server, error) {
 	// shared store's too, when it makes the key there).
 	_, statErr := os.Lstat(cfg.DataDir)
 	dirExisted := statErr == nil
-	if cfg.StoreURL == "" || create && os.Getenv("KEYWARD_MASTER_KEY") == "" {
+	// A shared store that reads its key from the folder gets the same
+	// owner and mode checks as SQLite (the folder is not made for it).
+	switch {
+	case cfg.StoreURL == "" || create && os.Getenv("KEYWARD_MASTER_KEY") == "":
+		if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
+			return nil, err
+		}
+	case os.Getenv("KEYWARD_MASTER_KEY") == "" && dirExisted:
 		if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 			return nil, err
 		}

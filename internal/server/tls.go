@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 )
 
 // TLSFiles are the listener's TLS files: a PEM certificate (chain) and its
@@ -41,6 +42,18 @@ func (t *TLS) Reload() error {
 	cert, err := tls.LoadX509KeyPair(t.files.Cert, t.files.Key)
 	if err != nil {
 		return fmt.Errorf("TLS certificate %s and key %s: %w", t.files.Cert, t.files.Key, err)
+	}
+	// An expired or not yet valid certificate (a renewal hook that copied
+	// the wrong file) would fail every handshake: refused, so that a
+	// reload keeps serving the previous one.
+	if leaf := cert.Leaf; leaf != nil {
+		now := time.Now()
+		if now.After(leaf.NotAfter) {
+			return fmt.Errorf("TLS certificate %s expired at %s: refused", t.files.Cert, leaf.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if now.Before(leaf.NotBefore) {
+			return fmt.Errorf("TLS certificate %s is not valid before %s: refused", t.files.Cert, leaf.NotBefore.UTC().Format(time.RFC3339))
+		}
 	}
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,

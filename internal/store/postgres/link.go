@@ -186,10 +186,7 @@ func (s *Store) Close() error {
 		<-s.linkerDone
 	}
 	err := s.Store.Close()
-	if s.useConn != nil {
-		_ = s.useConn.Close(context.Background())
-		s.useConn = nil
-	}
+	s.releaseUse()
 	return err
 }
 

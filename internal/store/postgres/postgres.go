@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -46,7 +47,10 @@ type Store struct {
 	listen     *pgx.ConnConfig
 	stopLinker context.CancelFunc
 	linkerDone chan struct{}
-	useConn    *pgx.Conn // holds the use lock (HoldUse), if taken
+	useConn    *pgx.Conn // holds the exclusive use lock (HoldUse), if taken
+	useStop    context.CancelFunc
+	useDone    chan struct{}
+	log        *slog.Logger
 }
 
 // Options bound how the store uses PostgreSQL.
@@ -58,6 +62,8 @@ type Options struct {
 	// MaxConns sizes the pool; 0 means max(4, cores). The change listener
 	// is one more connection.
 	MaxConns int
+	// Logger receives the use lock's waits and losses; nil drops them.
+	Logger *slog.Logger
 }
 
 // DefaultTimeout is Options.Timeout's default.
@@ -114,7 +120,7 @@ func OpenWith(ctx context.Context, dsn string, key *audit.Key, opts Options) (*S
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{})}
+	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{}), log: logger(opts.Logger)}
 	st.Store.UsePendingAudit()
 	var lctx context.Context
 	lctx, st.stopLinker = context.WithCancel(context.Background())
