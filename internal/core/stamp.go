@@ -67,7 +67,7 @@ func (w *EnrollmentWatch) Result() (before, after string, first, ok bool) {
 func (w *EnrollmentWatch) note(before, after model.Principal) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.before, w.after, w.first, w.done = credentialStamp(before), credentialStamp(after), before.MFA == model.MFANone, true
+	w.before, w.after, w.first, w.done = credentialStamp(before), credentialStamp(after), mfaState(before) == model.MFANone, true
 }
 
 func watchOf(ctx context.Context) *EnrollmentWatch {
