@@ -359,15 +359,20 @@ func (cs *Console) forward(w http.ResponseWriter, r *http.Request) {
 		cs.native.ServeHTTP(w, r2)
 		return
 	}
-	// One's own TOTP enrolment started from this session (My Account): the
-	// new seed is no way in until verified, so the session that asked for it
-	// goes on under the new stamp. Verifying it (MFA enabled) still ends the
-	// session, as a reset, a password change or another's change does.
+	// One's own FIRST TOTP enrolment (MFA state none) started from this
+	// session (My Account): the new seed is no way in until verified, so the
+	// session that asked for it goes on under the new stamp, but only when
+	// the row the enrolment's update read still had the session's stamp
+	// (compare-and-set: a password or MFA reset by anyone else, landing
+	// before or after, still ends the session). A re-enrolment (a reset of an
+	// enrolling or enabled factor) ends the session, as a verify, a disable,
+	// a password change or another's change does.
+	ctx, watch := core.WatchEnrollment(r.Context())
 	sw := &statusWriter{ResponseWriter: w}
-	cs.native.ServeHTTP(sw, r2)
+	cs.native.ServeHTTP(sw, r2.WithContext(ctx))
 	if sw.status == http.StatusCreated {
-		if stamp, err := cs.core.CredentialStamp(r.Context(), se.core.Account, se.core.PrincipalID); err == nil {
-			cs.sessions.restamp(se, stamp)
+		if before, after, first, ok := watch.Result(); ok && first {
+			cs.sessions.restamp(se, before, after)
 		}
 	}
 }

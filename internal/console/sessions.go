@@ -129,11 +129,14 @@ func (ss *sessions) stampOf(se *session) string {
 	return se.stamp
 }
 
-// restamp sets the credential stamp a session goes on with.
-func (ss *sessions) restamp(se *session, stamp string) {
+// restamp sets the credential stamp a session goes on with to stamp, if it
+// still goes on with old (compare-and-set).
+func (ss *sessions) restamp(se *session, old, stamp string) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	se.stamp = stamp
+	if se.stamp == old {
+		se.stamp = stamp
+	}
 }
 
 // failCode counts a wrong code of a code step and returns the count.

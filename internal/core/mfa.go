@@ -169,11 +169,17 @@ func (c *mfaService) EnrollMFA(ctx context.Context, a *Access, id string) (MFAEn
 	if target.MFA == model.MFAEnrolling || target.MFA == model.MFAEnabled {
 		ev.Detail = joinDetail(nonEmpty("reset of "+target.MFA+" MFA", ev.Detail)...)
 	}
+	var before, after model.Principal
 	if err := c.updateMFA(ctx, target, ev, "", func(p *model.Principal) bool {
+		before = *p
 		p.MFA, p.MFASeed, p.MFARecovery = model.MFAEnrolling, sealed, nil
+		after = *p
 		return true
 	}); err != nil {
 		return MFAEnrollment{}, err
+	}
+	if w := watchOf(ctx); w != nil && target.ID == a.Session.PrincipalID && target.Account == a.Session.Account {
+		w.note(before, after)
 	}
 	c.locks.reset(target.Account + "\x00" + target.ID)
 	return MFAEnrollment{Seed: seed, URL: u, QR: png}, nil

@@ -56,13 +56,32 @@ func CheckPasswordStrength(pw string) error {
 // working, and whoever fears a stolen password revealed the key (through
 // login) rotates the key explicitly.
 func (c *principalService) ChangePassword(ctx context.Context, a *Access, password string) error {
+	return c.changePassword(ctx, a, password, LevelKey)
+}
+
+// SetOwnPassword is ChangePassword for the native route (PUT
+// /api/v1/users/{own id}/password, the console's My Account): it needs a
+// session of LevelPassword or more. An API key or an outside login (level
+// 1) must not give its owner a local password it never had or does not
+// know, as it must not change the second factor (mayManageMFA).
+func (c *principalService) SetOwnPassword(ctx context.Context, a *Access, password string) error {
+	return c.changePassword(ctx, a, password, LevelPassword)
+}
+
+func (c *principalService) changePassword(ctx context.Context, a *Access, password string, minLevel int) error {
 	s, caller := a.Session, a.Caller
 	ev := c.audit.event(caller, s.Account, "password")
-	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = s.RoleID(), s.RoleID(), "authn", s.KeyID
+	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = s.RoleID(), s.RoleID(), s.Authenticator, s.KeyID
+	if ev.Authenticator == "" {
+		ev.Authenticator = "authn"
+	}
 	switch {
 	case s.Level < LevelKey:
 		c.audit.recordFailure(ctx, fail(ev, ReasonCredentialStrength))
 		return &Error{Kind: Unauthenticated, Reason: ReasonCredentialStrength, Msg: "a token cannot change its own credentials"}
+	case s.Level < minLevel:
+		c.audit.recordFailure(ctx, fail(ev, ReasonInsufficientLevel))
+		return forbidden(ReasonInsufficientLevel, "changing your own password here needs a password session (security level 2 or more)")
 	case s.Narrowed:
 		return c.access.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot change its owner's password")
 	case s.Kind == string(model.KindHost):

@@ -27,8 +27,11 @@ var bodies = map[string]any{
 	"PUT /api/v1/authenticators/{type}/{service_id}": map[string]any{"enabled": true, "config": map[string]string{"jwks-uri": "https://example.com/jwks"}, "allowed": []string{}},
 }
 
-// mfaEvents are the audit events of the MFA routes.
+// mfaEvents are the audit events of the routes that change one's own
+// credentials and need a password session (level 2): the MFA routes and
+// one's own password.
 var mfaEvents = map[string]string{
+	"PUT /api/v1/users/{id}/password":            "password",
 	"POST /api/v1/users/{id}/mfa":                "mfa.enroll",
 	"POST /api/v1/users/{id}/mfa/verify":         "mfa.verify",
 	"DELETE /api/v1/users/{id}/mfa":              "mfa.disable",
@@ -205,7 +208,7 @@ func TestEveryRouteRefusesCallersWithoutPermission(t *testing.T) {
 			body = map[string]any{}
 		}
 		auth := nobody
-		if strings.Contains(rt.Pattern, "/mfa") {
+		if mfaEvents[name] != "" {
 			// A key session (level 1) is refused, audited; a password one is not.
 			if code, _, _ := e.do(rt.Method, fill(rt.Pattern, self), nobody, body).errBody(403); code != "insufficient_level" {
 				t.Errorf("%s on itself with a key: code %q, want insufficient_level", name, code)

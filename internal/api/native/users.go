@@ -1,9 +1,12 @@
 package native
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/keyward/keyward/internal/api"
 	"github.com/keyward/keyward/internal/core"
@@ -104,7 +107,7 @@ type userPatch struct {
 
 func (s *Surface) patchUser(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	var req userPatch
-	if err := api.DecodeJSON(r, &req); err != nil {
+	if err := decodeWithPassword(r, &req); err != nil {
 		return err
 	}
 	if req.Login != nil {
@@ -187,7 +190,7 @@ type passwordChange struct {
 // (users-manage, checked by the pipeline and the core).
 func (s *Surface) setPassword(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	var req passwordChange
-	if err := api.DecodeJSON(r, &req); err != nil {
+	if err := decodeWithPassword(r, &req); err != nil {
 		return err
 	}
 	if req.Password == "" {
@@ -195,7 +198,7 @@ func (s *Surface) setPassword(w http.ResponseWriter, r *http.Request, rc *api.Ct
 	}
 	var err error
 	if id := r.PathValue("id"); id == rc.Access.Session.PrincipalID {
-		err = s.core.ChangePassword(r.Context(), rc.Access, req.Password)
+		err = s.core.SetOwnPassword(r.Context(), rc.Access, req.Password)
 	} else {
 		_, err = s.core.UpdatePrincipal(r.Context(), rc.Access, id, core.PrincipalPatch{Password: &req.Password})
 	}
@@ -203,5 +206,36 @@ func (s *Surface) setPassword(w http.ResponseWriter, r *http.Request, rc *api.Ct
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// decodeWithPassword decodes a JSON body that may carry a "password" and
+// refuses (400, field password) one whose password is not valid UTF-8:
+// encoding/json would silently replace each bad byte (or lone surrogate
+// escape) by U+FFFD, storing a password the client never sent.
+func decodeWithPassword(r *http.Request, v any) error {
+	body, err := api.ReadBody(r)
+	if err != nil {
+		return err
+	}
+	if err := api.DecodeJSONBytes(body, v); err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return nil
+	}
+	raw, ok := m["password"]
+	if !ok {
+		return nil
+	}
+	var pw string
+	if json.Unmarshal(raw, &pw) != nil {
+		return nil
+	}
+	if !utf8.Valid(raw) || (strings.ContainsRune(pw, utf8.RuneError) &&
+		!bytes.Contains(raw, []byte("\xef\xbf\xbd")) && !bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))) {
+		return &core.Error{Kind: core.Invalid, Field: "password", Msg: "password must be valid UTF-8"}
+	}
 	return nil
 }
