@@ -249,3 +249,23 @@ func TestR21HostWritesRefused(t *testing.T) {
 		t.Errorf("POST users/mfa/enable [host]: %d", st)
 	}
 }
+
+// F13, the other writes of the finding: PUT users/{host}/roles is 404 and
+// the host keeps its grant; users/mfa/reset [user, host] is 404 and changes
+// neither.
+func TestR21bHostGrantsAndMFAUntouched(t *testing.T) {
+	e := newEnv(t)
+	id := e.do("POST", "/api/v1/users", e.admin, map[string]any{"login": "web02", "kind": "host"}).want(201).obj()["id"].(string)
+	role := e.role(map[string]any{"name": "hr", "permissions": []string{"users-view"}})
+	e.do("PUT", "/api/v1/users/"+id+"/roles", e.admin, map[string]any{"roles": []map[string]any{{"id": role}}}).want(200)
+	before := string(e.do("GET", "/api/v1/users/"+id, e.admin, nil).want(200).body)
+	e.do("PUT", rsR+"users/"+id+"/roles", e.admin, []map[string]any{}).wantError(404, "NOT_FOUND", "")
+	u, _ := e.user("plain", nil)
+	e.do("POST", rsR+"users/mfa/reset", e.admin, []string{u, id}).wantError(404, "NOT_FOUND", "")
+	if after := string(e.do("GET", "/api/v1/users/"+id, e.admin, nil).want(200).body); after != before {
+		t.Fatalf("a refused PrivX write changed the host:\n%s\n%s", before, after)
+	}
+	if m := e.do("GET", rsR+"users/"+u, e.admin, nil).want(200).obj()["mfa"].(map[string]any); m["status"] != "DISABLED" {
+		t.Fatalf("a batch refused for its host id reset the user's MFA: %v", m)
+	}
+}
