@@ -30,6 +30,7 @@ type Core interface {
 	Require(ctx context.Context, a *core.Access, perm string) error
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)
 	CredentialStamp(ctx context.Context, account, principalID string) (string, error)
+	EndCodeStep(ctx context.Context, caller core.Caller, account, login, via string, failures int)
 }
 
 // Console serves /console/.
@@ -199,8 +200,21 @@ func (cs *Console) signInCode(w http.ResponseWriter, r *http.Request) {
 	}
 	cred := core.Credential{Kind: core.CredPassword, Account: cs.account, Login: p.login, Secret: p.password, Second: b.Code,
 		Event: "login", Via: Authenticator}
-	s, err := cs.core.Authenticate(r.Context(), api.CallerFrom(r.Context()), cred)
+	caller := api.CallerFrom(r.Context())
+	s, err := cs.core.Authenticate(r.Context(), caller, cred)
 	if err != nil {
+		// Wrong codes (or codes refused while locked) end the code step
+		// after as many as lock the principal's code checks: a stolen
+		// pending cookie cannot keep guessing, and the password it holds
+		// is forgotten.
+		var e *core.Error
+		if errors.As(err, &e) && (e.Reason == core.ReasonMFAInvalid || e.Reason == core.ReasonMFALocked) {
+			if n := cs.sessions.failCode(p); n >= core.MFAMaxFailures {
+				cs.sessions.end(cookieValue(r))
+				clearCookie(w, r)
+				cs.core.EndCodeStep(r.Context(), caller, cs.account, p.login, Authenticator, n)
+			}
+		}
 		cs.failSignIn(w, r, err)
 		return
 	}
@@ -245,20 +259,6 @@ func (cs *Console) csrfOK(r *http.Request, se *session) bool {
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(se.csrf)) == 1
 }
 
-// access turns the console session into a core access: its token through
-// the one way in (admission, revocation, a disabled principal: all the
-// core's), then the access snapshot. nil with the answer written.
-func (cs *Console) access(w http.ResponseWriter, r *http.Request, se *session) (*core.Access, string) {
-	a, tok, err := cs.accessOf(r, se)
-	switch {
-	case errors.Is(err, errSessionEnded):
-		writeJSON(w, http.StatusUnauthorized, errBody("unauthenticated", "session ended"))
-	case err != nil:
-		writeJSON(w, http.StatusServiceUnavailable, errBody("unavailable", "cannot read the session's access"))
-	}
-	return a, tok
-}
-
 var errSessionEnded = errors.New("console session ended")
 
 // accessOf is access without an answer: errSessionEnded when the core no
@@ -301,8 +301,15 @@ func (cs *Console) session(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, sessionAnswer{Permissions: []string{}})
 		return
 	}
-	a, _ := cs.access(w, r, se)
-	if a == nil {
+	a, _, err := cs.accessOf(r, se)
+	if errors.Is(err, errSessionEnded) {
+		// Ended (a password change, an MFA reset, a disabled principal):
+		// signed out, as with no session at all.
+		writeJSON(w, http.StatusOK, sessionAnswer{Permissions: []string{}})
+		return
+	}
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, errBody("unavailable", "cannot read the session's access"))
 		return
 	}
 	perms := a.Permissions()
@@ -348,7 +355,41 @@ func (cs *Console) forward(w http.ResponseWriter, r *http.Request) {
 	r2.Header.Del("Cookie")
 	r2.Header.Del("X-CSRF-Token")
 	r2.Header.Set("Authorization", "Bearer "+tok)
-	cs.native.ServeHTTP(w, r2)
+	if r.Method != http.MethodPost || target != "/api/v1/users/"+se.core.PrincipalID+"/mfa" {
+		cs.native.ServeHTTP(w, r2)
+		return
+	}
+	// One's own TOTP enrolment started from this session (My Account): the
+	// new seed is no way in until verified, so the session that asked for it
+	// goes on under the new stamp. Verifying it (MFA enabled) still ends the
+	// session, as a reset, a password change or another's change does.
+	sw := &statusWriter{ResponseWriter: w}
+	cs.native.ServeHTTP(sw, r2)
+	if sw.status == http.StatusCreated {
+		if stamp, err := cs.core.CredentialStamp(r.Context(), se.core.Account, se.core.PrincipalID); err == nil {
+			cs.sessions.restamp(se, stamp)
+		}
+	}
+}
+
+// statusWriter notes the status of an answer it passes on.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+func (sw *statusWriter) Write(b []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	return sw.ResponseWriter.Write(b)
 }
 
 func safeMethod(m string) bool {
@@ -422,7 +463,7 @@ var messageTmpl = template.Must(template.New("m").Parse(`<!doctype html>
 // password change, an MFA reset), the session is ended.
 func (cs *Console) stampHolds(r *http.Request, se *session) bool {
 	stamp, err := cs.core.CredentialStamp(r.Context(), se.core.Account, se.core.PrincipalID)
-	if err == nil && stamp == se.stamp {
+	if err == nil && stamp == cs.sessions.stampOf(se) {
 		return true
 	}
 	cs.sessions.end(cookieValue(r))

@@ -34,6 +34,7 @@ type session struct {
 	// the code step holds what the first step proved
 	pending         bool
 	login, password string
+	codeFailures    int
 	// stamp is the principal's credential stamp at sign-in.
 	stamp string
 }
@@ -120,6 +121,28 @@ func (ss *sessions) get(value string) *session { return ss.lookup(value, false) 
 
 // getPending is the code step of a sign-in.
 func (ss *sessions) getPending(value string) *session { return ss.lookup(value, true) }
+
+// stampOf is the credential stamp the session goes on with.
+func (ss *sessions) stampOf(se *session) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return se.stamp
+}
+
+// restamp sets the credential stamp a session goes on with.
+func (ss *sessions) restamp(se *session, stamp string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	se.stamp = stamp
+}
+
+// failCode counts a wrong code of a code step and returns the count.
+func (ss *sessions) failCode(se *session) int {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	se.codeFailures++
+	return se.codeFailures
+}
 
 func (ss *sessions) end(value string) {
 	ss.mu.Lock()

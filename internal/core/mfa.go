@@ -55,6 +55,25 @@ const (
 	recoveryHalfChars = 4
 )
 
+// MFAMaxFailures is how many wrong codes in a row lock a principal's code
+// checks; a sign-in's code step held by a surface (the console's) ends after
+// as many wrong codes.
+const MFAMaxFailures = mfaMaxFailures
+
+// EndCodeStep records that a sign-in's pending code step was ended after
+// failures wrong codes (the console's code step; the password proven by its
+// first step is forgotten). Each wrong code was already recorded by the
+// check itself; this record says the step is over.
+func (c *mfaService) EndCodeStep(ctx context.Context, caller Caller, account, login, via string, failures int) {
+	ev := c.audit.event(caller, account, "mfa.code_step_ended")
+	ev.Authenticator = via
+	if p, err := findPrincipal(ctx, c.st, account, login); err == nil {
+		ev.Actor, ev.Subject = p.RoleID(), p.RoleID()
+	}
+	ev.Detail = strconv.Itoa(failures) + " wrong codes; the sign-in's code step was ended"
+	c.audit.recordFailure(ctx, fail(ev, ReasonMFAInvalid))
+}
+
 var mfaOpts = totp.ValidateOpts{Period: mfaPeriod, Digits: mfaDigits, Algorithm: otp.AlgorithmSHA1}
 
 // MFAEnrollment is the answer to an enrolment, shown once: the seed, the

@@ -452,3 +452,111 @@ func TestConsoleMissingPermission(t *testing.T) {
 		t.Fatalf("refusals audited: %d", len(recs))
 	}
 }
+
+// TestConsoleCodeStepEndsAfterWrongCodes: a pending code step is ended after
+// as many wrong codes as lock MFA (its cookie cleared, the end audited), and
+// its cookie then reaches no code check at all.
+func TestConsoleCodeStepEndsAfterWrongCodes(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t, false)
+	id := e.user("ops", true)
+	tok := e.do("POST", "/api/v1/token", "", map[string]string{"login": "ops", "password": consolePassword}).json(t)["access_token"].(string)
+	seed := e.do("POST", "/api/v1/users/"+id+"/mfa", "", nil, "Authorization", "Bearer "+tok).json(t)["seed"].(string)
+	code := func(at time.Time) string {
+		c, err := totp.GenerateCodeCustom(seed, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if a := e.do("POST", "/api/v1/users/"+id+"/mfa/verify", "", map[string]string{"code": code(time.Now().Add(-30 * time.Second))}, "Authorization", "Bearer "+tok); a.status != 200 {
+		t.Fatalf("verify: %d %s", a.status, a.body)
+	}
+	// A code that is none of the previous, current or next step's.
+	wrong := "000000"
+	for _, d := range []time.Duration{-30 * time.Second, 0, 30 * time.Second} {
+		if code(time.Now().Add(d)) == wrong {
+			wrong = "999999"
+		}
+	}
+	count := func(q string) float64 {
+		return e.admin("GET", "/api/v1/audit?"+q, nil, 200)["total"].(float64)
+	}
+	pending, _ := e.signIn("ops", consolePassword)
+	for i := 1; i <= 5; i++ {
+		a := e.do("POST", "/console/api/sign-in/code", pending.Value, map[string]string{"code": wrong}, sameOrigin...)
+		if a.status != 401 || a.json(t)["error"].(map[string]any)["message"] != "Sign-in failed" {
+			t.Fatalf("wrong code %d: %d %s", i, a.status, a.body)
+		}
+		cleared := false
+		for _, c := range (&http.Response{Header: a.header}).Cookies() {
+			cleared = cleared || (c.Name == console.CookieName && c.MaxAge < 0)
+		}
+		if cleared != (i == 5) {
+			t.Fatalf("wrong code %d: cookie cleared = %v", i, cleared)
+		}
+	}
+	if n := count("event=mfa.code_step_ended&outcome=failure&actor=acme:user:ops"); n != 1 {
+		t.Fatalf("code step end audited %v times, want 1", n)
+	}
+	logins := count("event=login&actor=acme:user:ops")
+	if logins < 6 {
+		t.Fatalf("login records of ops: %v, want the first step and five wrong codes at least", logins)
+	}
+	// The ended step's cookie reaches no code check: refused by the console
+	// itself, so the core records no further login attempt.
+	if a := e.do("POST", "/console/api/sign-in/code", pending.Value, map[string]string{"code": code(time.Now())}, sameOrigin...); a.status != 401 {
+		t.Fatalf("code after the step ended: %d %s", a.status, a.body)
+	}
+	if n := count("event=login&actor=acme:user:ops"); n != logins {
+		t.Fatalf("the ended step reached the core: login records %v → %v", logins, n)
+	}
+}
+
+// TestConsoleSessionThroughOwnEnrolmentAndPassword: enrolling one's TOTP
+// from the console does not end the session that enrols (the new seed is
+// not yet a way in); enabling it does (the sign-in is now below the
+// principal's second factor), and so does changing one's password through
+// PUT /api/v1/users/{id}/password.
+func TestConsoleSessionThroughOwnEnrolmentAndPassword(t *testing.T) {
+	t.Parallel()
+	e := newConsoleEnv(t, false)
+	id := e.user("bob", false)
+	cookie, csrf := e.session("bob")
+	post := func(path string, body any) answer {
+		return e.do("POST", path, cookie, body, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf)
+	}
+	a := post("/console/api/v1/users/"+id+"/mfa", nil)
+	if a.status != 201 {
+		t.Fatalf("enrol through the console: %d %s", a.status, a.body)
+	}
+	seed := a.json(t)["seed"].(string)
+	if a := e.do("GET", "/console/api/v1/users/"+id, cookie, nil); a.status != 200 {
+		t.Fatalf("the session ended at enrolment: %d %s", a.status, a.body)
+	}
+	c, _ := totp.GenerateCodeCustom(seed, time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if a := post("/console/api/v1/users/"+id+"/mfa/verify", map[string]string{"code": c}); a.status != 200 {
+		t.Fatalf("verify through the console: %d %s", a.status, a.body)
+	}
+	if a := e.do("GET", "/console/api/v1/users/"+id, cookie, nil); a.status != 401 {
+		t.Fatalf("after enabling TOTP the level-2 session still works: %d", a.status)
+	}
+	if s := e.do("GET", "/console/api/session", cookie, nil).json(t); s["signed_in"] != false {
+		t.Fatalf("session after enabling TOTP: %v", s)
+	}
+
+	// carol changes her own password through the console: 204, the new
+	// one signs in, the session that changed it is over.
+	carol := e.user("carol", false)
+	cookie, csrf = e.session("carol")
+	const newPw = "CArol-new-passw0rd!"
+	if a := e.do("PUT", "/console/api/v1/users/"+carol+"/password", cookie, map[string]string{"password": newPw}, "Sec-Fetch-Site", "same-origin", "X-CSRF-Token", csrf); a.status != 204 {
+		t.Fatalf("own password through the console: %d %s", a.status, a.body)
+	}
+	if a := e.do("POST", "/api/v1/token", "", map[string]string{"login": "carol", "password": newPw}); a.status != 200 {
+		t.Fatalf("new password: %d %s", a.status, a.body)
+	}
+	if s := e.do("GET", "/console/api/session", cookie, nil).json(t); s["signed_in"] != false {
+		t.Fatalf("session after the password change: %v", s)
+	}
+}

@@ -2,6 +2,7 @@ package native_test
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,6 +57,19 @@ func TestAuditFilters(t *testing.T) {
 		_, field, _ := e.do("GET", "/api/v1/audit?"+url.Values{name: {v}}.Encode(), e.admin, nil).errBody(400)
 		if field != name {
 			t.Errorf("%s=%s: field %q", name, v, field)
+		}
+	}
+	// A filter given twice is refused, naming it, rather than half honoured.
+	for _, name := range []string{"event", "outcome", "actor", "key_id", "client_ip", "since", "until", "limit", "offset"} {
+		vals := map[string][]string{"outcome": {"success", "failure"}, "client_ip": {"10.0.0.1", "10.0.0.2"},
+			"since": {before.Format(time.RFC3339), before.Format(time.RFC3339)}, "until": {before.Format(time.RFC3339), before.Format(time.RFC3339)},
+			"limit": {"1", "2"}, "offset": {"0", "1"}}[name]
+		if vals == nil {
+			vals = []string{"a", "b"}
+		}
+		_, field, msg := e.do("GET", "/api/v1/audit?"+url.Values{name: vals}.Encode(), e.admin, nil).errBody(400)
+		if field != name || !strings.Contains(msg, "once") {
+			t.Errorf("%s twice: field %q message %q", name, field, msg)
 		}
 	}
 }

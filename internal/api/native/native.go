@@ -41,6 +41,7 @@ type tokensAPI interface {
 
 // principalsAPI is the principals service: users, hosts, roles and grants.
 type principalsAPI interface {
+	ChangePassword(ctx context.Context, a *core.Access, password string) error
 	CreatePrincipal(ctx context.Context, a *core.Access, spec core.PrincipalSpec) (model.Principal, string, error)
 	GetPrincipal(ctx context.Context, a *core.Access, id string) (model.Principal, error)
 	ListPrincipals(ctx context.Context, a *core.Access, page core.Page) ([]model.Principal, int, error)
@@ -167,6 +168,7 @@ func (s *Surface) baseRoutes() []api.Route {
 		{Method: "POST", Pattern: "/api/v1/users", Permission: core.PermUsersManage, Summary: "Create a user or host", Request: userCreate{}, Status: 201, Response: CreatedUser{}, Handler: s.createUser},
 		{Method: "GET", Pattern: "/api/v1/users", Permission: core.PermUsersView, Summary: "List users and hosts", Response: List[User]{}, Query: pageQuery{}, Handler: s.listUsers},
 		{Method: "GET", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersView, Self: "id", Summary: "Show a user", Response: User{}, Handler: s.getUser},
+		{Method: "PUT", Pattern: "/api/v1/users/{id}/password", Permission: core.PermUsersManage, Self: "id", Summary: "Set a user's password; one's own needs no permission (not with a narrowed key)", Request: passwordChange{}, Status: 204, Handler: s.setPassword},
 		{Method: "PATCH", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersManage, Summary: "Update a user", Request: userPatch{}, Response: User{}, Handler: s.patchUser},
 		{Method: "DELETE", Pattern: "/api/v1/users/{id}", Permission: core.PermUsersManage, Summary: "Delete a user with its keys and grants", Status: 204, Handler: s.deleteUser},
 		{Method: "PUT", Pattern: "/api/v1/users/{id}/roles", Permission: core.PermUsersManage, Summary: "Set a user's explicit role grants", Request: grantsRequest{}, Response: grantsResponse{}, Handler: s.setGrants},

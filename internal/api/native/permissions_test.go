@@ -18,6 +18,7 @@ var bodies = map[string]any{
 	"POST /api/v1/users":                             map[string]any{"login": "mallory-made", "kind": "user"},
 	"PATCH /api/v1/users/{id}":                       map[string]any{"status": "disabled"},
 	"PUT /api/v1/users/{id}/roles":                   map[string]any{"roles": []any{}},
+	"PUT /api/v1/users/{id}/password":                map[string]any{"password": "NObody-new-passw0rd!"},
 	"POST /api/v1/users/{id}/api-keys":               map[string]any{"description": "d"},
 	"POST /api/v1/api-keys/{id}/rotate":              map[string]any{"grace_period_seconds": 0},
 	"POST /api/v1/roles":                             map[string]any{"name": "r-made", "permissions": []string{"users-view"}},

@@ -85,6 +85,12 @@ func (s *Surface) deleteRole(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 
 func (s *Surface) listAudit(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
 	q := r.URL.Query()
+	// A filter given twice is refused rather than half honoured.
+	for _, name := range []string{"event", "outcome", "actor", "key_id", "client_ip", "since", "until", "limit", "offset"} {
+		if len(q[name]) > 1 {
+			return &core.Error{Kind: core.Invalid, Field: name, Msg: name + " may be given once"}
+		}
+	}
 	var limit, offset int
 	for _, name := range []string{"limit", "offset"} {
 		if v := q.Get(name); v != "" {

@@ -175,3 +175,33 @@ func (s *Surface) listGrants(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	api.WriteJSON(w, http.StatusOK, grantsResponse{Roles: grantViews(gs)})
 	return nil
 }
+
+// passwordChange is PUT /api/v1/users/{id}/password's body.
+type passwordChange struct {
+	Password string `json:"password"`
+}
+
+// setPassword is PUT /api/v1/users/{id}/password: one's own password
+// through the core's self-service change (as Conjur's PUT
+// /authn/{account}/password), another's as PATCH /api/v1/users/{id} sets it
+// (users-manage, checked by the pipeline and the core).
+func (s *Surface) setPassword(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+	var req passwordChange
+	if err := api.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Password == "" {
+		return &core.Error{Kind: core.Invalid, Field: "password", Msg: "password is required"}
+	}
+	var err error
+	if id := r.PathValue("id"); id == rc.Access.Session.PrincipalID {
+		err = s.core.ChangePassword(r.Context(), rc.Access, req.Password)
+	} else {
+		_, err = s.core.UpdatePrincipal(r.Context(), rc.Access, id, core.PrincipalPatch{Password: &req.Password})
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -47,6 +47,10 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+// scrollBox holds a table: on a narrow screen (200 % zoom) the table
+// scrolls inside it instead of the page.
+const scrollBox = (table) => h('div', { class: 'table-wrap' }, table);
+
 let uid = 0;
 const nextId = (p) => `${p}-${++uid}`;
 
@@ -290,9 +294,9 @@ async function renderRegistrations() {
     h('td', { text: g.key_masked || g.client_id || '' }),
     h('td', { text: String(g.rules.length) }),
     h('td', { text: fmtTime(g.last_used_at) })));
-  main.append(h('table', {}, h('caption', { text: `${r.data.total} registrations` }),
+  main.append(scrollBox(h('table', {}, h('caption', { text: `${r.data.total} registrations` }),
     h('thead', {}, h('tr', {}, ['Name', 'Type', 'Key', 'Rules', 'Last Use'].map((c) => h('th', { scope: 'col', text: c })))),
-    h('tbody', {}, rows)));
+    h('tbody', {}, rows))));
 }
 
 function renderNewRegistration() {
@@ -503,7 +507,7 @@ async function renderRegistration(id) {
       say(`${lines.length} rule${lines.length > 1 ? 's' : ''} added; Update Registration saves them`);
     });
   };
-  form.append(h('h2', { text: 'Authentication Rules' }), rulesTable, h('div', { class: 'error', id: rulesTable.id + '-err' }),
+  form.append(h('h2', { text: 'Authentication Rules' }), scrollBox(rulesTable), h('div', { class: 'error', id: rulesTable.id + '-err' }),
     h('button', { type: 'button', class: 'secondary', onclick: addRule, text: 'Add Authentication Rule' }),
     h('div', {}, h('button', { type: 'submit', text: 'Update Registration' })));
   form.addEventListener('submit', guard(async (ev) => {
@@ -573,8 +577,8 @@ async function renderAudit() {
   if (!r.ok) { showError(form, r); return; }
   const cols = ['Time', 'Event', 'Outcome', 'Reason', 'Actor', 'Subject', 'Client Address', 'Request ID'];
   const rows = r.data.items.map((x) => h('tr', {}, [x.time, x.event, x.outcome, x.reason || '', x.actor, x.subject, x.client_ip, x.request_id].map((v) => h('td', { text: v }))));
-  main.append(h('table', {}, h('caption', { text: `${r.data.total} records` }),
-    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))), h('tbody', {}, rows)));
+  main.append(scrollBox(h('table', {}, h('caption', { text: `${r.data.total} records` }),
+    h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))), h('tbody', {}, rows))));
   const pageLink = (label, off) => { const p = new URLSearchParams(q); p.set('offset', String(off)); return h('a', { href: '/console/audit?' + p, text: label }); };
   main.append(h('nav', { 'aria-label': 'Pages', class: 'row' },
     offset > 0 ? pageLink('Previous page', Math.max(0, offset - limit)) : null,
@@ -588,9 +592,9 @@ async function listPage(title, path, cols, cells) {
   const r = await api('GET', path);
   if (!r.ok) { showError(main, r); return null; }
   const items = r.data.items || [];
-  main.append(h('table', {}, h('caption', { text: `${r.data.total ?? items.length} ${title.toLowerCase()}` }),
+  main.append(scrollBox(h('table', {}, h('caption', { text: `${r.data.total ?? items.length} ${title.toLowerCase()}` }),
     h('thead', {}, h('tr', {}, cols.map((c) => h('th', { scope: 'col', text: c })))),
-    h('tbody', {}, items.map((it) => h('tr', {}, cells(it).map((v) => (v instanceof Node ? h('td', {}, v) : h('td', { text: v ?? '' }))))))));
+    h('tbody', {}, items.map((it) => h('tr', {}, cells(it).map((v) => (v instanceof Node ? h('td', {}, v) : h('td', { text: v ?? '' })))))))));
   return r.data;
 }
 
@@ -719,7 +723,7 @@ async function grantsPanel(id, manage) {
   const table = h('table', { id: nextId('grants') }, h('thead', {}, h('tr', {}, ['Role', 'Type', 'Periods or length', 'Source', 'Actions'].map((c) => h('th', { scope: 'col', text: c })))), tbody);
   table.dataset.field = 'roles';
   table.tabIndex = -1;
-  section.append(table, h('div', { class: 'error', id: table.id + '-err' }));
+  section.append(scrollBox(table), h('div', { class: 'error', id: table.id + '-err' }));
   if (manage) {
     const role = h('select', {}, roleList.map((r) => h('option', { value: r.id, text: r.name })));
     const type = h('select', {}, Object.entries(GRANT_TYPES).map(([v, l]) => h('option', { value: v, text: l })));
@@ -814,7 +818,7 @@ async function keysPanel(principalID, container) {
     const r = await api('GET', `/users/${encodeURIComponent(principalID)}/api-keys`);
     if (!r.ok) { showError(container, r); return; }
     const items = r.data.items || [];
-    list.replaceChildren(h('table', {}, h('caption', { text: `${items.length} API keys` }),
+    list.replaceChildren(scrollBox(h('table', {}, h('caption', { text: `${items.length} API keys` }),
       h('thead', {}, h('tr', {}, ['Description', 'Status', 'Last Use', 'Client Address', 'Expires', 'Actions'].map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', {}, items.map((k) => {
         const name = k.description || k.id;
@@ -824,7 +828,7 @@ async function keysPanel(principalID, container) {
           h('button', { type: 'button', class: 'secondary', 'aria-label': `Revoke ${name}`, onclick: () => revokeKey(k, name) }, 'Revoke')];
         return h('tr', {}, h('td', { text: name }), h('td', { text: status }), h('td', { text: fmtTime(k.last_used_at) }),
           h('td', { text: k.last_used_addr || '' }), h('td', { text: k.expires_at ? fmtTime(k.expires_at) : 'Never' }), h('td', {}, actions));
-      }))));
+      })))));
   };
   const shown = h('div', { class: 'secret' });
   const showOnce = (key) => {
@@ -933,7 +937,7 @@ async function renderMyAccount() {
   const form = h('form', { novalidate: true }, h('h2', { text: 'Change password' }), field('New password', pw, 'password'), h('button', { type: 'submit', text: 'Change Password' }));
   form.addEventListener('submit', guard(async () => {
     clearErrors(form);
-    const r = await api('PATCH', `/users/${encodeURIComponent(me.principal_id)}`, { password: pw.value });
+    const r = await api('PUT', `/users/${encodeURIComponent(me.principal_id)}/password`, { password: pw.value });
     pw.value = '';
     if (!r.ok) { showError(form, r); return; }
     say('Password changed');

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/keyward/keyward/test/e2e/e2ekit"
 )
 
 // chromiumPath finds Debian's chromium; without it the test skips locally
@@ -46,6 +48,12 @@ type browser struct {
 	n      int
 	mu     sync.Mutex
 	faults []string
+	// pages are the signed-in page URLs checkA11y saw, for the layout sweep.
+	pages []string
+	// the lowest contrast ratios measured, and where
+	visualChecks         int
+	minText, minRing     float64
+	minTextAt, minRingAt string
 }
 
 func newBrowser(t *testing.T, exe string) *browser {
@@ -62,7 +70,7 @@ func newBrowser(t *testing.T, exe string) *browser {
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
-	b := &browser{t: t, ctx: ctx, shots: filepath.Join(root, "test-output", "console")}
+	b := &browser{t: t, ctx: ctx, shots: filepath.Join(e2ekit.Root, "test-output", "console")}
 	if err := os.MkdirAll(b.shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -374,6 +382,13 @@ func (b *browser) checkA11y(where string) {
 		b.shot("a11y-" + where)
 		b.t.Fatalf("%s: controls without an accessible name: %v", where, bad)
 	}
+	var signedIn, dialogOpen bool
+	b.eval(`!!document.querySelector('.signout')`, &signedIn)
+	b.eval(`!!document.querySelector('[role=dialog]')`, &dialogOpen)
+	if p := b.path(); signedIn && !dialogOpen && !slices.Contains(b.pages, p) {
+		b.pages = append(b.pages, p)
+	}
+	b.checkVisual(where)
 }
 
 // path is the page's path and query.

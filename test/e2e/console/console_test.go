@@ -395,6 +395,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	b.checkA11y("access-policy")
 	b.shot("access-policy")
+	apPath := b.path()
 	b.run(chromedp.Reload())
 	if again := b.value(b.find("textbox", "Client Secret")); again != "********" {
 		t.Fatalf("client secret after a reload: %q", again)
@@ -425,8 +426,48 @@ func TestConsoleInChromium(t *testing.T) {
 	if !authn.Enabled {
 		t.Fatal("Enable did not enable the authenticator")
 	}
+
+	exerciseDialogs(t, b, kw, regPath, apPath, secret, opsID, once)
+
+	// Layout and contrast of every page visited, reloaded by its URL, at
+	// 1280×800, 1366×768 and 200 % zoom (640×400 CSS pixels at scale 2);
+	// then the two dialogs of a registration at 200 %.
+	b.sweep(kw.url)
+	b.atViewport(viewports[2], func() {
+		b.run(chromedp.Navigate(kw.url + regPath))
+		b.settle()
+		b.clickRole("button", "Add Authentication Rule")
+		b.find("dialog", "Add Authentication Rule")
+		b.checkVisual("zoom200-rule-dialog")
+		b.shot("zoom200-rule-dialog")
+		b.press(kb.Escape)
+		b.clickRole("button", "Rotate Key")
+		b.find("dialog", "Rotate Key")
+		b.checkVisual("zoom200-rotate-dialog")
+		b.press(kb.Escape)
+	})
+	b.checkFaults()
+
 	b.clickRole("button", "Sign Out")
 	b.find("button", "Sign In")
+	// The sign-in page and its code step at every size.
+	for _, v := range viewports {
+		b.atViewport(v, func() {
+			b.run(chromedp.Navigate(kw.url + "/console/users"))
+			b.find("button", "Sign In")
+			b.checkVisual(v.name + "-sign-in")
+		})
+	}
+	b.typeInto("textbox", "Login", "ops")
+	b.typeInto("textbox", "Password", opsPassword)
+	b.clickRole("button", "Sign In")
+	b.find("textbox", "Authentication code")
+	for _, v := range viewports {
+		b.atViewport(v, func() { b.checkVisual(v.name + "-code") })
+	}
+	accountPass(t, b, kw, func() string { return code(time.Now().Add(30 * time.Second)) })
+	t.Logf("contrast measured in %d page states: lowest text %.2f:1 (%s), lowest focus ring %.2f:1 (%s); %d page URLs swept at %d viewports",
+		b.visualChecks, b.minText, b.minTextAt, b.minRing, b.minRingAt, len(b.pages), len(viewports))
 	b.checkFaults()
 }
 

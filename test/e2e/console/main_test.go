@@ -20,15 +20,11 @@ import (
 
 const account = "acme"
 
-var binary, root string
+var binary string
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
-func run(m *testing.M) int {
-	code := e2ekit.Run(m, "console", &binary)
-	root = e2ekit.Root
-	return code
-}
+func run(m *testing.M) int { return e2ekit.Run(m, "console", &binary) }
 
 type keyward struct {
 	url      string
