@@ -314,18 +314,27 @@ func (c *apiRegService) CreateAPIRegistration(ctx context.Context, a *Access, sp
 	return g, sec, nil
 }
 
-// GetAPIRegistration returns one registration of the caller's account.
+// GetAPIRegistration returns one registration of the caller's account. A
+// customer-limited key reads no registration (accountWide): allowed and
+// run_as name principals of every customer (review r22b R3).
 func (c *apiRegService) GetAPIRegistration(ctx context.Context, a *Access, id string) (model.APIRegistration, error) {
 	if err := c.access.Require(ctx, a, PermAPIRegistrationsManage); err != nil {
+		return model.APIRegistration{}, err
+	}
+	if err := c.access.accountWide(ctx, a, "the API registrations"); err != nil {
 		return model.APIRegistration{}, err
 	}
 	g, err := c.st.GetAPIRegistration(ctx, a.Session.Account, id)
 	return g, wrapStore(err, "API registration")
 }
 
-// ListAPIRegistrations returns one page of the account's registrations.
+// ListAPIRegistrations returns one page of the account's registrations;
+// refused to a customer-limited key, as GetAPIRegistration.
 func (c *apiRegService) ListAPIRegistrations(ctx context.Context, a *Access, page Page) ([]model.APIRegistration, int, error) {
 	if err := c.access.Require(ctx, a, PermAPIRegistrationsManage); err != nil {
+		return nil, 0, err
+	}
+	if err := c.access.accountWide(ctx, a, "the API registrations"); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)

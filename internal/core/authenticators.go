@@ -453,9 +453,14 @@ func (c *authenticatorService) configStatus(ctx context.Context, svc model.Authe
 	return nil
 }
 
-// GetAuthenticator returns one service with its configuration status.
+// GetAuthenticator returns one service with its configuration status. A
+// customer-limited key reads no authenticator (accountWide): a service's
+// allowed list names principals of every customer (review r22b R3).
 func (c *authenticatorService) GetAuthenticator(ctx context.Context, a *Access, typ, serviceID string) (AuthenticatorView, error) {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return AuthenticatorView{}, err
+	}
+	if err := c.access.accountWide(ctx, a, "the authenticators"); err != nil {
 		return AuthenticatorView{}, err
 	}
 	svc, err := c.st.GetAuthenticator(ctx, a.Session.Account, typ, serviceID)
@@ -465,9 +470,13 @@ func (c *authenticatorService) GetAuthenticator(ctx context.Context, a *Access, 
 	return c.view(ctx, svc, true), nil
 }
 
-// ListAuthenticators returns the account's services with their status.
+// ListAuthenticators returns the account's services with their status;
+// refused to a customer-limited key, as GetAuthenticator.
 func (c *authenticatorService) ListAuthenticators(ctx context.Context, a *Access) ([]AuthenticatorView, error) {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return nil, err
+	}
+	if err := c.access.accountWide(ctx, a, "the authenticators"); err != nil {
 		return nil, err
 	}
 	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)

@@ -421,6 +421,12 @@ func customerSees(a *Access, p model.Principal) bool {
 		p.Customer != "" && slices.Contains(a.Session.Customers, p.Customer)
 }
 
+// CustomerSees reports whether the access may see principal p under its
+// key's customer limit (always, without one). For a surface that must
+// answer a principal the session may not see exactly as a missing one; it
+// audits nothing (the surface's refusal, through Refuse, does).
+func (c *accessService) CustomerSees(a *Access, p model.Principal) bool { return customerSees(a, p) }
+
 // customerPage limits a listing of principals to what the session sees.
 func customerPage(a *Access, page store.Page) store.Page {
 	if len(a.Session.Customers) > 0 {

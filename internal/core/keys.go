@@ -103,7 +103,7 @@ func (c *keyService) CreateAPIKey(ctx context.Context, a *Access, principalID st
 	}
 	now := c.now().UTC()
 	if spec.Idempotency != nil {
-		if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, owner.ID, now); found || err != nil {
+		if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, owner, now); found || err != nil {
 			return k, key, err
 		}
 	}
@@ -126,7 +126,7 @@ func (c *keyService) CreateAPIKey(ctx context.Context, a *Access, principalID st
 		if err := c.st.CreateAPIKeyOnce(ctx, k, rec, ev); err != nil {
 			if errors.Is(err, store.ErrAlreadyExists) {
 				// A concurrent repeat committed first: its answer is ours.
-				if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, owner.ID, now); found || err != nil {
+				if k, key, found, err := c.idempotentKey(ctx, a, *spec.Idempotency, owner, now); found || err != nil {
 					return k, key, err
 				}
 			}

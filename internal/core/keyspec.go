@@ -209,14 +209,37 @@ func idemLookup(ctx context.Context, st store.Store, sealer *crypto.Sealer, a *A
 }
 
 // idempotentKey answers a repeated key creation with the first one's key.
-func (c *keyService) idempotentKey(ctx context.Context, a *Access, in Idempotency, ownerID string, now time.Time) (model.APIKey, string, bool, error) {
-	ans, found, err := idemLookup(ctx, c.st, c.sealer, a, in, ownerID, now)
+// The repeat discloses the secret again, so it is audited (apikey.read,
+// as Conjur's login answering an existing secret); a key revoked, rotated
+// or expired since is not handed out again: 409, audited (review r22b R4).
+func (c *keyService) idempotentKey(ctx context.Context, a *Access, in Idempotency, owner model.Principal, now time.Time) (model.APIKey, string, bool, error) {
+	ans, found, err := idemLookup(ctx, c.st, c.sealer, a, in, owner.ID, now)
 	if !found || err != nil {
 		return model.APIKey{}, "", found, err
 	}
 	k, err := c.st.GetAPIKey(ctx, ans.ID)
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return model.APIKey{}, "", true, wrapStore(err, "API key")
+	}
+	ev := c.audit.event(a.Caller, a.Session.Account, "apikey.read")
+	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), owner.RoleID(), ans.ID
+	ev.Detail = "idempotent repeat of apikey.create"
+	if ak := actingKey(a); ak != "" {
+		ev.Detail = joinDetail(ev.Detail, ak)
+	}
+	_, secret, ok := crypto.ParseAPIKey(ans.Key)
+	switch {
+	case err != nil || k.RevokedAt != nil || !ok || subtle.ConstantTimeCompare(c.sealer.KeyHash(secret), k.Hash) != 1:
+		c.audit.recordFailure(ctx, fail(ev, ReasonRevoked))
+		return model.APIKey{}, "", true, &Error{Kind: Conflict, Reason: ReasonIdempotencyConflict,
+			Msg: "the key this Idempotency-Key created has been revoked or rotated since; send a new Idempotency-Key"}
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		c.audit.recordFailure(ctx, fail(ev, ReasonExpired))
+		return model.APIKey{}, "", true, &Error{Kind: Conflict, Reason: ReasonIdempotencyConflict,
+			Msg: "the key this Idempotency-Key created has expired; send a new Idempotency-Key"}
+	}
+	if err := c.audit.record(ctx, ev); err != nil {
+		return model.APIKey{}, "", true, err
 	}
 	k.Sealed, k.Hash, k.PrevHash = nil, nil, nil
 	return k, ans.Key, true, nil

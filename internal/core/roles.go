@@ -251,9 +251,15 @@ func roleDetail(r model.Role) string {
 	return out
 }
 
-// DeleteRole removes a role and every grant of it.
+// DeleteRole removes a role and every grant of it. As for ReplaceRole, a
+// narrowed credential (a key limited by roles, sources or customers)
+// deletes no role: it would strip holders outside its limits, e.g. users
+// of another customer (review r22b R2).
 func (c *principalService) DeleteRole(ctx context.Context, a *Access, id string) error {
 	if err := c.access.Require(ctx, a, PermRolesManage); err != nil {
+		return err
+	}
+	if err := c.access.notNarrowed(ctx, a); err != nil {
 		return err
 	}
 	r, err := c.st.GetRole(ctx, a.Session.Account, id)

@@ -15,8 +15,10 @@ import (
 
 // Signed-request limits (ARGUS-SIG-V1).
 const (
-	// SignatureWindow is how far a request's ts may be from server time;
-	// a nonce is kept until its ts plus this.
+	// SignatureWindow is how far a request's ts may be from server time
+	// (|now - ts| <= SignatureWindow is inside); a nonce is kept until
+	// nonceUntil, strictly beyond the last millisecond its request is
+	// inside the window.
 	SignatureWindow = 300 * time.Second
 	// SignatureSkew is how far below its key's session's highest accepted
 	// ts a request's ts may be.
@@ -118,7 +120,7 @@ func (c *signatureService) EnrolSignatureKey(ctx context.Context, a *Access, pri
 					return k, wrapStore(err, "signature key")
 				}
 			}
-			return model.SignatureKey{}, &Error{Kind: Invalid, Field: "publicKey", Msg: "this public key is already enrolled", Err: err}
+			return model.SignatureKey{}, &Error{Kind: Invalid, Field: "publicKey", Msg: "this public key is already enrolled for this user", Err: err}
 		}
 		return model.SignatureKey{}, wrapStore(err, "signature key")
 	}
@@ -221,7 +223,7 @@ func (c *signatureService) authenticate(ctx context.Context, caller Caller, cred
 	if d := nowMS - h.TS; d > SignatureWindow.Milliseconds() || d < -SignatureWindow.Milliseconds() {
 		return refuse(ReasonSignatureTimestamp)
 	}
-	won, err := c.st.UseSignatureNonce(ctx, h.KeyID, h.Nonce, time.UnixMilli(h.TS).Add(SignatureWindow), now)
+	won, err := c.st.UseSignatureNonce(ctx, h.KeyID, h.Nonce, nonceUntil(h.TS), now)
 	switch {
 	case errors.Is(err, store.ErrFull):
 		c.audit.recordFailure(ctx, fail(ev, ReasonReplayFull))
@@ -253,6 +255,15 @@ func (c *signatureService) authenticate(ctx context.Context, caller Caller, cred
 	p := pe.p
 	return Session{Account: p.Account, PrincipalID: p.ID, Login: p.ConjurLogin(), Kind: string(p.Kind), Level: LevelStrong,
 		Authenticator: "signature"}, nil
+}
+
+// nonceUntil is when a nonce used with ts may be freed. The window is
+// inclusive (now - ts == SignatureWindow is accepted) and the stores free an
+// entry once now >= until, so the nonce is kept one millisecond past the
+// window's last millisecond: a nonce can be free again only when its
+// request is already refused as outside the window (review r22b R1).
+func nonceUntil(ts int64) time.Time {
+	return time.UnixMilli(ts).Add(SignatureWindow + time.Millisecond)
 }
 
 // touch records a key's last use, at most once a second per key.

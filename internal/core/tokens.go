@@ -200,6 +200,11 @@ type Introspection struct {
 	IssuedAt  int64
 	Kind      string
 	Level     int
+	// Customers and Narrowed: the token was minted from a key limited to
+	// these customers / limited at all (resource servers must scope by
+	// them; review r22b R6).
+	Customers []string
+	Narrowed  bool
 }
 
 // Introspect reports whether a token is active, without auditing: it is a
@@ -218,5 +223,5 @@ func (c *tokenService) Introspect(ctx context.Context, caller Caller, token stri
 		return Introspection{}, nil
 	}
 	return Introspection{Active: true, Subject: s.Login, Account: s.Account, ExpiresAt: s.ExpiresAt.Unix(),
-		IssuedAt: s.IssuedAt.Unix(), Kind: s.Kind, Level: s.Level}, nil
+		IssuedAt: s.IssuedAt.Unix(), Kind: s.Kind, Level: s.Level, Customers: s.Customers, Narrowed: s.Narrowed}, nil
 }

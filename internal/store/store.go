@@ -345,8 +345,9 @@ type SurfaceSessionStore interface {
 // SignatureKeyStore keeps enrolled signature keys (public keys whose
 // private halves sign requests).
 type SignatureKeyStore interface {
-	// CreateSignatureKey stores k; a fingerprint already enrolled is
-	// ErrAlreadyExists. With rec, the idempotency record is stored in the
+	// CreateSignatureKey stores k; a fingerprint already enrolled for the
+	// same principal (account and principal id) is ErrAlreadyExists; another
+	// principal may hold the same public key. With rec, the idempotency record is stored in the
 	// same transaction, and a live record with its account, scope and key
 	// is ErrAlreadyExists too (then nothing is written).
 	CreateSignatureKey(ctx context.Context, k model.SignatureKey, rec *model.IdempotencyRecord, evs ...audit.Event) error
@@ -379,8 +380,9 @@ type SignatureSession struct {
 // and each key's session holding the highest accepted timestamp. Every
 // operation is atomic across every instance sharing the store.
 type ReplayStore interface {
-	// UseSignatureNonce records (keyID, nonce) until until; of concurrent
-	// callers exactly one gets true, and a live entry is never dropped to
+	// UseSignatureNonce records (keyID, nonce) until until: the entry is
+	// live while now < until and free once now >= until (every store
+	// alike); of concurrent callers exactly one gets true, and a live entry is never dropped to
 	// make room (a full bounded store answers ErrFull).
 	UseSignatureNonce(ctx context.Context, keyID, nonce string, until, now time.Time) (bool, error)
 	// RaiseSignatureSession is the clock check of s's session: a session

@@ -19,6 +19,7 @@ import (
 type coreAPI interface {
 	api.Core                                                                    // the pipeline's: authentication and authorization
 	Outranks(ctx context.Context, a *core.Access, target model.Principal) error // authorization, for Conjur's credentials rules
+	CustomerSees(a *core.Access, p model.Principal) bool                        // a customer-limited key sees p (Conjur credentials rules)
 	Whoami(ctx context.Context, a *core.Access) error                           // authentication
 	IssueToken(s core.Session, format core.TokenFormat) (core.Token, error)     // tokens
 	principalsAPI

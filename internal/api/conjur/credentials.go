@@ -216,6 +216,11 @@ func (s *Surface) authorizeCredentials(r *http.Request, rc *api.Ctx, t conjurRol
 		case t.account != sess.Account, !read && !update, !t.exists:
 			return refuse(&core.Error{Kind: core.NotFound, Reason: core.ReasonRoleNotFound,
 				Msg: "CONJ00123E Resource '" + t.id + "' requested by role '" + sess.RoleID() + "' not found"})
+		case t.actor && !s.core.CustomerSees(a, t.principal):
+			// A key limited to customers: a principal of another customer
+			// is answered as a missing one (audited customer_not_allowed).
+			return refuse(&core.Error{Kind: core.NotFound, Reason: core.ReasonCustomer,
+				Msg: "CONJ00123E Resource '" + t.id + "' requested by role '" + sess.RoleID() + "' not found"})
 		case !t.actor && read:
 			return refuse(&core.Error{Kind: core.Forbidden, Reason: core.ReasonMissingPermission, Msg: "role may only read " + t.id})
 		case !update:

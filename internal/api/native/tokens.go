@@ -58,6 +58,10 @@ type introspection struct {
 	TokenType string `json:"token_type,omitempty"`
 	Kind      string `json:"kind,omitempty"`
 	Level     int    `json:"security_level,omitempty"`
+	// Customers and Narrowed: as in api-keys/verify, for a token minted
+	// from a limited key (review r22b R6).
+	Customers []string `json:"customers,omitempty"`
+	Narrowed  bool     `json:"narrowed,omitempty"`
 }
 
 func (s *Surface) introspect(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
@@ -78,7 +82,7 @@ func (s *Surface) introspect(w http.ResponseWriter, r *http.Request, rc *api.Ctx
 	out := introspection{Active: in.Active}
 	if in.Active {
 		out = introspection{Active: true, Subject: in.Subject, Account: in.Account, ExpiresAt: in.ExpiresAt, IssuedAt: in.IssuedAt,
-			TokenType: "Bearer", Kind: in.Kind, Level: in.Level}
+			TokenType: "Bearer", Kind: in.Kind, Level: in.Level, Customers: in.Customers, Narrowed: in.Narrowed}
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -94,17 +98,23 @@ type verifyRequest struct {
 }
 
 type verifyResponse struct {
-	Valid       bool       `json:"valid"`
-	Code        string     `json:"code,omitempty"`
-	Account     string     `json:"account,omitempty"`
-	Principal   string     `json:"principal,omitempty"`
-	PrincipalID string     `json:"principal_id,omitempty"`
-	Kind        string     `json:"kind,omitempty"`
-	Level       int        `json:"security_level,omitempty"`
-	KeyID       string     `json:"key_id,omitempty"`
-	Permissions []string   `json:"permissions,omitempty"`
-	Roles       []string   `json:"roles,omitempty"`
-	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	Valid       bool     `json:"valid"`
+	Code        string   `json:"code,omitempty"`
+	Account     string   `json:"account,omitempty"`
+	Principal   string   `json:"principal,omitempty"`
+	PrincipalID string   `json:"principal_id,omitempty"`
+	Kind        string   `json:"kind,omitempty"`
+	Level       int      `json:"security_level,omitempty"`
+	KeyID       string   `json:"key_id,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
+	Roles       []string `json:"roles,omitempty"`
+	// Customers: the key acts only on principals of these customers (and
+	// its owner); a resource server that cannot scope by customer must not
+	// let it act on customer data (review r22b R6).
+	Customers []string `json:"customers,omitempty"`
+	// Narrowed: the key is limited (roles, sources or customers).
+	Narrowed  bool       `json:"narrowed,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
@@ -140,7 +150,8 @@ func (s *Surface) verify(w http.ResponseWriter, r *http.Request, rc *api.Ctx) er
 	out := verifyResponse{Valid: false, Code: string(kc.Code)}
 	if kc.Valid {
 		out = verifyResponse{Valid: true, Account: kc.Session.Account, Principal: kc.Session.Login,
-			PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, Level: kc.Session.Level, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles, ExpiresAt: kc.Key.ExpiresAt}
+			PrincipalID: kc.Session.PrincipalID, Kind: kc.Session.Kind, Level: kc.Session.Level, KeyID: kc.Key.ID, Permissions: perms, Roles: kc.Key.Roles,
+			Customers: kc.Session.Customers, Narrowed: kc.Session.Narrowed, ExpiresAt: kc.Key.ExpiresAt}
 	}
 	buf := verifyBufs.Get().(*[]byte)
 	*buf = out.appendJSON((*buf)[:0])
@@ -191,6 +202,10 @@ func (v *verifyResponse) appendJSON(b []byte) []byte {
 	str("key_id", v.KeyID)
 	list("permissions", v.Permissions)
 	list("roles", v.Roles)
+	list("customers", v.Customers)
+	if v.Narrowed {
+		b = append(b, `,"narrowed":true`...)
+	}
 	if v.ExpiresAt != nil {
 		if t, err := v.ExpiresAt.MarshalJSON(); err == nil {
 			b = append(b, `,"expires_at":`...)

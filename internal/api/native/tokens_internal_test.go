@@ -19,6 +19,8 @@ func TestVerifyResponseEncodingMatchesWriteJSON(t *testing.T) {
 		{Valid: true, Account: "acme", Principal: "host/app\"1\n", PrincipalID: "p1", Kind: "host", KeyID: "k1",
 			Permissions: []string{"api-keys-verify", "users-view"}, Roles: []string{"r<1>", "ünï"}, ExpiresAt: &exp},
 		{Valid: true, Permissions: []string{}, Roles: nil},
+		{Valid: true, KeyID: "k1", Permissions: []string{"users-view"}, Customers: []string{"cust-a", "c\"b"}, Narrowed: true, ExpiresAt: &exp},
+		{Valid: true, Narrowed: true},
 	}
 	for _, v := range cases {
 		rec := httptest.NewRecorder()

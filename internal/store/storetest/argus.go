@@ -34,10 +34,20 @@ func testSignatureKeys(t *testing.T, s store.Store) {
 	got, err := s.GetSignatureKey(ctx, "sk1")
 	must(t, "get", err)
 	wantEqual(t, "get", got, k)
-	// A fingerprint is enrolled once, over every account.
+	// A fingerprint is enrolled once per principal; another principal, of
+	// this account or another, may enrol the same public key (review r22b R5).
 	dup := newSigKey("acme", "p1", "sk2")
 	dup.Fingerprint = k.Fingerprint
 	wantErr(t, "same fingerprint", s.CreateSignatureKey(ctx, dup, nil), store.ErrAlreadyExists)
+	mustPrincipal(t, s, newUser("acme", "p2", "bob"))
+	other := newSigKey("acme", "p2", "sk2b")
+	other.Fingerprint = k.Fingerprint
+	must(t, "same fingerprint, another principal", s.CreateSignatureKey(ctx, other, nil))
+	mustAccount(t, s, "acme2")
+	mustPrincipal(t, s, newUser("acme2", "p9", "alice"))
+	far := newSigKey("acme2", "p9", "sk2c")
+	far.Fingerprint = k.Fingerprint
+	must(t, "same fingerprint, another account", s.CreateSignatureKey(ctx, far, nil))
 	wantErr(t, "unknown principal", s.CreateSignatureKey(ctx, newSigKey("acme", "nobody", "sk3"), nil), store.ErrNotFound)
 	must(t, "create second", s.CreateSignatureKey(ctx, newSigKey("acme", "p1", "sk4"), nil))
 	list, err := s.ListSignatureKeys(ctx, "acme", "p1")
@@ -144,6 +154,18 @@ func testSignatureNonces(t *testing.T, s store.Store) {
 	}
 	if ok, _ := s.UseSignatureNonce(ctx, "u/k1", "nonce-bbbbbbbbbbbb", until, now); !ok {
 		t.Fatal("another nonce lost")
+	}
+	// The boundary, the same in every store: live while now < until, free
+	// at now == until (the core keeps nonces one millisecond past the
+	// window, review r22b R1).
+	if ok, _ := s.UseSignatureNonce(ctx, "u/k1", "nonce-aaaaaaaaaaaa", until.Add(10*time.Minute), until.Add(-time.Millisecond)); ok {
+		t.Fatal("a nonce was free one millisecond before its expiry")
+	}
+	if ok, _ := s.UseSignatureNonce(ctx, "u/k3", "nonce-cccccccccccc", until, now); !ok {
+		t.Fatal("a fresh nonce lost")
+	}
+	if ok, _ := s.UseSignatureNonce(ctx, "u/k3", "nonce-cccccccccccc", until.Add(10*time.Minute), until); !ok {
+		t.Fatal("a nonce stayed used at exactly its expiry")
 	}
 	// Past its expiry the pair is free again (its ts window has passed).
 	if ok, _ := s.UseSignatureNonce(ctx, "u/k1", "nonce-aaaaaaaaaaaa", until.Add(10*time.Minute), until.Add(time.Millisecond)); !ok {
