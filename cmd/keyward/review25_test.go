@@ -50,4 +50,14 @@ func TestAuditVerifyReportsForgedPendingRecords(t *testing.T) {
 	if n != 0 {
 		t.Fatal("the forged pending row was chained")
 	}
+	// Review r25b R3: the forger empties the quarantine; the chain's keyed
+	// audit.pending_rejected record still reports the refused batch.
+	if _, err := conn.Exec(context.Background(), "DELETE FROM audit_quarantine"); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	code = cmdAuditVerify([]string{"--data", dir, "--store", db}, &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "REFUSED: 1 pending batches") || !strings.Contains(out.String(), "TAMPERED") {
+		t.Fatalf("verify after the quarantine was emptied: %d %q, want 1 reporting the refused batch and the deleted row", code, out.String())
+	}
 }

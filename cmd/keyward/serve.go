@@ -152,6 +152,10 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) int {
 		// altered pending records: never chained, kept for inspection.
 		fmt.Fprintf(stdout, "audit pending records REFUSED: %d pending batches failed their MAC (written or altered without the master key); "+
 			"never chained, kept in the audit_quarantine table, each marked in the chain by an audit.pending_rejected record\n", c.Quarantined)
+		if c.QuarantineMissing != 0 {
+			fmt.Fprintf(stdout, "audit quarantine TAMPERED: the chain holds %d audit.pending_rejected records but audit_quarantine only %d rows: "+
+				"%d refused batches were deleted from it\n", c.Rejected, c.Rejected-c.QuarantineMissing, c.QuarantineMissing)
+		}
 		return 1
 	}
 	return 0

@@ -228,6 +228,12 @@ type Check struct {
 	// never chained, each marked in the chain by an audit.pending_rejected
 	// record. Only a store whose instances link pending records has them.
 	Quarantined int64
+	// Rejected counts the keyed audit.pending_rejected records the walk
+	// verified. A store whose quarantine holds fewer rows than that had
+	// rows removed (review r25b R3): QuarantineMissing says how many, and
+	// Quarantined counts at least Rejected.
+	Rejected          int64
+	QuarantineMissing int64
 }
 
 // Verifier checks a chain record by record, in sequence order, so a store

@@ -249,6 +249,15 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 	if err := validateAllowed(spec.Allowed); err != nil {
 		return AuthenticatorView{}, err
 	}
+	// The privx- keys are the role-store's record of a source (the mark
+	// that makes the service admit its users and map their groups): never
+	// set through this route, or any service would become a source
+	// without the source's checks. A source itself is changed only as one.
+	for k := range spec.Config {
+		if strings.HasPrefix(k, sourceKeyPrefix) {
+			return AuthenticatorView{}, invalid("config."+k, "%s is reserved for PrivX sources", k)
+		}
+	}
 	if err := c.mayAdmit(ctx, a, spec.Allowed); err != nil {
 		return AuthenticatorView{}, err
 	}
@@ -256,6 +265,10 @@ func (c *authenticatorService) PutAuthenticator(ctx context.Context, a *Access, 
 		Config: map[string]string{}, Secrets: map[string][]byte{}, Allowed: spec.Allowed, UpdatedAt: c.now().UTC(),
 		DefinedBy: a.Session.PrincipalID}
 	old, oldErr := c.st.GetAuthenticator(ctx, account, typ, serviceID)
+	if oldErr == nil && isSource(old) {
+		return AuthenticatorView{}, &Error{Kind: Conflict, Field: "service_id",
+			Msg: serviceName(typ, serviceID) + " is a PrivX source; change it through /role-store/api/v1/sources/" + serviceID}
+	}
 	vals, err := c.openMasked(spec.Config, old, oldErr)
 	if err != nil {
 		return AuthenticatorView{}, err
@@ -532,6 +545,11 @@ func (c *authenticatorService) SetAuthenticatorEnabled(ctx context.Context, a *A
 	if enabled {
 		if err := c.mayAdmit(ctx, a, svc.Allowed); err != nil {
 			return err
+		}
+		if isSource(svc) {
+			if err := c.mayAdmitSource(ctx, a, serviceID); err != nil {
+				return err
+			}
 		}
 		svc.DefinedBy = a.Session.PrincipalID
 	}

@@ -109,8 +109,22 @@ func rolePermissions(r model.Role) []string {
 	return r.Permissions
 }
 
-// grantHolds reports whether a grant is valid at now.
+// MappedGrantLife is how long a mapped grant (a role a source's groups
+// map to) holds after the source login that last confirmed it: the
+// directory or IdP decides group membership, and it is asked only at
+// logins through the source, so a grant it confirmed long ago is not
+// taken on trust (a user removed from the group loses the role within
+// this time, whatever credential they use meanwhile). Each source login
+// confirms the grants again.
+const MappedGrantLife = 12 * time.Hour
+
+// grantHolds reports whether a grant is valid at now. A mapped grant holds
+// for MappedGrantLife from its last confirmation (its CreatedAt), on top of
+// its type's rule.
 func grantHolds(g model.Grant, now time.Time) bool {
+	if g.Source == model.GrantMapped && !now.Before(g.CreatedAt.Add(MappedGrantLife)) {
+		return false
+	}
 	switch g.Type {
 	case model.GrantTimeRestricted:
 		for _, p := range g.Periods {

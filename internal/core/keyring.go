@@ -169,19 +169,25 @@ func (t *keyTable) delete(id string) {
 	}
 }
 
-// deletePrincipal drops every key of the principal.
-func (t *keyTable) deletePrincipal(principalID string) {
+// deletePrincipal drops every key of the account's principal, and no
+// other account's key (review r25b R1: a change notification naming
+// another account must not reach this one's keys).
+func (t *keyTable) deletePrincipal(account, principalID string) {
 	pi, ok := t.nameIdx[principalID]
 	if !ok {
 		return
 	}
+	ai, ok := t.nameIdx[account]
+	if !ok {
+		return
+	}
 	for id, e := range t.keys {
-		if e.principal == pi {
+		if e.principal == pi && e.account == ai {
 			t.delete(string(id[:]))
 		}
 	}
 	for id, e := range t.odd {
-		if e.principal == pi {
+		if e.principal == pi && e.account == ai {
 			t.delete(id)
 		}
 	}
@@ -223,6 +229,16 @@ type keyring struct {
 	roles     map[objKey]model.Role      // by cacheKey(account, role id)
 	refreshMu sync.Mutex
 	fresh     freshness
+	// Review r25b R2: a reload (load) reads every key, then swaps the
+	// table in; a key refreshed after a write while it read must not
+	// be put back as the reload's older snapshot had it. While a load
+	// runs, refreshes note what they touched (guarded by mu); the load
+	// re-reads those keys after its snapshot, under refreshMu, and
+	// applies them before the swap.
+	loading  int               // loads in flight
+	touchSeq uint64            // counts touches
+	touched  map[string]uint64 // key id -> touchSeq of its last refresh
+	gone     map[objKey]uint64 // deleted principals -> touchSeq
 }
 
 func newKeyring(st store.Store) *keyring {
@@ -230,7 +246,26 @@ func newKeyring(st store.Store) *keyring {
 		grants: map[objKey][]model.Grant{}, roles: map[objKey]model.Role{}}
 }
 
+// load reads every key and swaps them in as the table. Keys refreshed
+// (or principals deleted) by writes while it read are read again after
+// its snapshot and applied before the swap, so a reload never undoes a
+// local revocation that has answered (review r25b R2).
 func (r *keyring) load(ctx context.Context) error {
+	r.mu.Lock()
+	r.loading++
+	if r.touched == nil {
+		r.touched, r.gone = map[string]uint64{}, map[objKey]uint64{}
+	}
+	start := r.touchSeq
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.loading--
+		if r.loading == 0 {
+			r.touched, r.gone = nil, nil
+		}
+		r.mu.Unlock()
+	}()
 	t := newKeyTable()
 	err := r.st.EachAPIKey(ctx, func(k model.APIKey) error {
 		t.put(k)
@@ -239,10 +274,62 @@ func (r *keyring) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Refreshes are serialized by refreshMu: holding it, every refresh
+	// that touched a key since the load began has finished, and none
+	// runs until the swap. Re-reading those keys now reads no older
+	// state than either the snapshot or the refresh did.
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	r.mu.Lock()
+	var ids []string
+	for id, seq := range r.touched {
+		if seq > start {
+			ids = append(ids, id)
+		}
+	}
+	var gone []objKey
+	for p, seq := range r.gone {
+		if seq > start {
+			gone = append(gone, p)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range gone {
+		t.deletePrincipal(p.account, p.id)
+	}
+	for _, id := range ids {
+		k, err := r.st.GetAPIKey(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			t.delete(id)
+		case err != nil:
+			return err
+		default:
+			t.put(k)
+		}
+	}
 	r.mu.Lock()
 	r.keys = t
 	r.mu.Unlock()
 	return nil
+}
+
+// touchKey notes, for a load in flight, that key id was refreshed; the
+// caller holds mu.
+func (r *keyring) touchKey(id string) {
+	if r.loading > 0 {
+		r.touchSeq++
+		r.touched[id] = r.touchSeq
+	}
+}
+
+// touchPrincipal notes, for a load in flight, that the account's principal
+// id was deleted with its keys; the caller holds mu.
+func (r *keyring) touchPrincipal(account, id string) {
+	if r.loading > 0 {
+		r.touchSeq++
+		r.gone[cacheKey(account, id)] = r.touchSeq
+	}
 }
 
 func (r *keyring) key(id string) (keyEntry, bool) {
@@ -259,6 +346,7 @@ func (r *keyring) refreshKey(ctx context.Context, id string) {
 	k, err := r.st.GetAPIKey(ctx, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.touchKey(id)
 	if err != nil {
 		// An unreachable store is logged once per outage (changeHandler),
 		// not once per call.
@@ -279,6 +367,7 @@ func (r *keyring) refreshKeyStrict(ctx context.Context, id string) error {
 	k, err := r.st.GetAPIKey(ctx, id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.touchKey(id)
 	if err != nil {
 		r.keys.delete(id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -345,7 +434,8 @@ func (r *keyring) forgetPrincipal(account, id string, deleted bool) {
 	delete(r.grants, cacheKey(account, id))
 	r.gen++
 	if deleted {
-		r.keys.deletePrincipal(id)
+		r.keys.deletePrincipal(account, id)
+		r.touchPrincipal(account, id)
 	}
 }
 

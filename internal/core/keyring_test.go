@@ -75,12 +75,18 @@ func TestKeyTable(t *testing.T) {
 	if e, _ := tb.entry(c.ID); !slices.Equal(e.roles, []string{"r2"}) {
 		t.Fatalf("c = %+v", e)
 	}
-	// Deleting a principal drops every key it owns, of any id length.
-	tb.deletePrincipal("p1")
-	for id, want := range map[string]bool{a.ID: false, "short": false, b.ID: true, c.ID: true} {
+	// Deleting a principal drops every key it owns in its account, and no
+	// key of the same principal id in another account (review r25b R1).
+	tb.deletePrincipal("acme", "p1")
+	for id, want := range map[string]bool{a.ID: false, "short": true, b.ID: true, c.ID: true} {
 		if _, ok := tb.entry(id); ok != want {
-			t.Errorf("after deleting p1, %s present = %v", id, ok)
+			t.Errorf("after deleting acme's p1, %s present = %v", id, ok)
 		}
+	}
+	// Of any id length.
+	tb.deletePrincipal("other", "p1")
+	if _, ok := tb.entry("short"); ok {
+		t.Error("after deleting other's p1, its key short is still present")
 	}
 }
 

@@ -138,17 +138,27 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	if !c.authnSvc.allowedBy(ctx, svc, p) {
 		return refuse(ReasonNotAllowed, "", forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
-	if isSource(svc) && p.Source == svc.ServiceID {
-		// Role mappings: the grants the user's groups map to, at each
-		// authentication, before the author's limit is checked on them.
-		if err := c.mapRoles(ctx, caller, svc, p, sourceGroups(svc, id.Groups, id.Claims)); err != nil {
+	// Role mappings: the grants the user's groups map to, at each
+	// authentication through its source that asked the directory or IdP
+	// (not a Conjur API key on authn-ldap, decided without it). They are
+	// computed here, checked with everything else, and stored only once
+	// the whole login passed: a refused login changes no grant.
+	var mapping *roleMapping
+	if isSource(svc) && p.Source == svc.ServiceID && kc == nil {
+		m, err := c.planMapping(ctx, svc, p, sourceGroups(svc, id.Groups, id.Claims))
+		if err != nil {
 			return refuse(ReasonAuthnUnavailable, "role mapping failed", err)
 		}
+		mapping = &m
 	}
-	if ok, err := c.authorOutranks(ctx, svc.Account, svc.DefinedBy, p); err != nil {
+	var mapped permSet
+	if mapping != nil {
+		mapped = mapping.perms
+	}
+	if ok, err := c.authorOutranks(ctx, svc.Account, svc.DefinedBy, p, mapped); err != nil {
 		return Session{}, storeError(err)
 	} else if !ok {
-		return refuse(ReasonNotAllowed, "the service's author no longer outranks the principal",
+		return refuse(ReasonNotAllowed, "the service's author does not outrank the principal (with its mapped roles)",
 			forbidden(ReasonNotAllowed, "role is not authorized to use this authenticator"))
 	}
 	if ac, ok := a.(authn.AnnotationChecker); ok {
@@ -165,6 +175,11 @@ func (c *authService) authenticateOutside(ctx context.Context, caller Caller, cr
 	}
 	if reason := admit(pe, nil, caller, c.now()); reason != ReasonNone {
 		return refuse(reason, "", unauthenticated(reason))
+	}
+	if mapping != nil {
+		if err := c.storeMapping(ctx, caller, svc, p, *mapping); err != nil {
+			return refuse(ReasonAuthnUnavailable, "role mapping failed", err)
+		}
 	}
 	if kc != nil {
 		// The key's own success path, as /authn's: audited with its id, its
@@ -223,15 +238,19 @@ func (c *authService) outsideKey(ctx context.Context, caller Caller, cred Creden
 }
 
 // authorOutranks reports whether the principal who defined (or last
-// enabled) the service still holds every permission p could hold. The
+// enabled) the service still holds every permission p could hold, with
+// mapped, the permissions of the roles this login would map to p. The
 // allowed list was checked against that author when it was written, but p
 // may have been granted more since (or created later under an allowed
-// name): whoever controls the directory or IdP behind the service must not
-// log in as someone stronger than the one who pointed keyward at it. A
-// service from before this check (no author) is not limited; an author
-// since deleted admits no one until the service is saved again.
-func (c *authService) authorOutranks(ctx context.Context, account, definedBy string, p model.Principal) (bool, error) {
-	if definedBy == "" || definedBy == p.ID {
+// name), and a source's mapping grants at login: whoever controls the
+// directory or IdP behind the service must not log in as someone stronger
+// than the one who pointed keyward at it, nor make anyone stronger. That
+// holds for the author itself: logging in as oneself through a source one
+// re-pointed maps no role one does not hold already. A service from before
+// this check (no author) is not limited; an author since deleted admits no
+// one until the service is saved again.
+func (c *authService) authorOutranks(ctx context.Context, account, definedBy string, p model.Principal, mapped permSet) (bool, error) {
+	if definedBy == "" {
 		return true, nil
 	}
 	if _, err := c.keys.principal(ctx, account, definedBy); err != nil {
@@ -246,7 +265,7 @@ func (c *authService) authorOutranks(ctx context.Context, account, definedBy str
 	if err != nil {
 		return false, noDecision(err)
 	}
-	return author.missing(theirs) == "", nil
+	return author.missing(theirs|mapped) == "", nil
 }
 
 // noDecision keeps a store outage (no answer) and drops other errors (the

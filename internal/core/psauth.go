@@ -219,7 +219,7 @@ func (c *apiRegService) authenticatePS(ctx context.Context, caller Caller, cred 
 		}
 		floating = fl
 	}
-	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p, 0); err != nil {
 		return Session{}, storeError(err)
 	} else if !ok {
 		return refuse(ReasonAuthorNotOutranks)
@@ -592,7 +592,7 @@ func (c *apiRegService) authenticatePSSession(ctx context.Context, caller Caller
 		}
 		floating = fl
 	}
-	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, pe.p); err != nil {
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, pe.p, 0); err != nil {
 		return Session{}, storeError(err)
 	} else if !ok {
 		return end(ReasonAuthorNotOutranks)
@@ -709,7 +709,7 @@ func (c *apiRegService) PSAuthToken(ctx context.Context, caller Caller, account 
 	} else if err != nil {
 		return refuse(ReasonPrincipalGone)
 	}
-	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p); err != nil {
+	if ok, err := c.auth.authorOutranks(ctx, g.Account, g.DefinedBy, p, 0); err != nil {
 		return PSToken{}, storeError(err)
 	} else if !ok {
 		return refuse(ReasonAuthorNotOutranks)

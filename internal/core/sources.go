@@ -88,6 +88,12 @@ func (c *authenticatorService) PutSource(ctx context.Context, a *Access, id stri
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return SourceView{}, err
 	}
+	// A source is an authenticator: the native authenticator checks, no
+	// fewer. A narrowed key (roles, sources, customers) does not define
+	// who may log in as whom.
+	if err := c.access.notNarrowed(ctx, a); err != nil {
+		return SourceView{}, err
+	}
 	if spec.Type != "authn-ldap" && spec.Type != "authn-oidc" {
 		return SourceView{}, invalid("type", "a source is LDAP or OIDC")
 	}
@@ -107,6 +113,13 @@ func (c *authenticatorService) PutSource(ctx context.Context, a *Access, id stri
 		return SourceView{}, &Error{Kind: Conflict, Field: "id", Msg: "source " + id + " exists"}
 	case !create && oldErr != nil:
 		return SourceView{}, oldErr
+	}
+	// Whoever points the source at a directory or IdP can log in as every
+	// user it admits: the caller must outrank each of them (mayAdmit). The
+	// roles its users' groups map to are checked at each login against the
+	// source's author (authorOutranks, with the mapped roles).
+	if err := c.mayAdmitSource(ctx, a, id); err != nil {
+		return SourceView{}, err
 	}
 	config := maps.Clone(spec.Config)
 	if config == nil {
@@ -141,6 +154,21 @@ func (c *authenticatorService) PutSource(ctx context.Context, a *Access, id stri
 		return SourceView{}, wrapStore(err, "source "+id)
 	}
 	return c.sourceView(svc), nil
+}
+
+// mayAdmitSource checks that the access outranks every user of source id
+// (whom the source admits whatever its allowed list says).
+func (c *authenticatorService) mayAdmitSource(ctx context.Context, a *Access, id string) error {
+	users, _, err := c.st.SearchPrincipals(ctx, a.Session.Account, store.PrincipalQuery{Kind: model.KindUser, Source: id})
+	if err != nil {
+		return wrapStore(err, "users of source "+id)
+	}
+	for _, p := range users {
+		if err := c.access.outranks(ctx, a, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetSource returns source id (authenticators-manage).
@@ -261,30 +289,41 @@ func rulesMatch(sr *model.SourceRules, source string, groups []string) bool {
 	return hits > 0
 }
 
-// mapRoles makes the mapped grants of p, a user of source svc who just
-// authenticated through it, exactly the roles whose rules for the source
-// match its groups (recorded as grant.map when they change).
-func (c *authService) mapRoles(ctx context.Context, caller Caller, svc model.AuthenticatorService, p model.Principal, groups []string) error {
+// roleMapping is what a login through a source would make a user's mapped
+// grants: the roles (sorted ids), the permissions they give, and whether
+// they differ from the stored ones. Nothing is stored until every check of
+// the login passed (storeMapping).
+type roleMapping struct {
+	want    []string
+	perms   permSet
+	changed bool
+}
+
+// planMapping computes the mapped grants of p, a user of source svc who
+// authenticates through it: exactly the roles whose rules for the source
+// match its groups.
+func (c *authService) planMapping(ctx context.Context, svc model.AuthenticatorService, p model.Principal, groups []string) (roleMapping, error) {
 	var roles []model.Role
 	for {
 		rs, total, err := c.st.ListRoles(ctx, p.Account, store.Page{Limit: 1000, Offset: len(roles)})
 		if err != nil {
-			return wrapStore(err, "roles")
+			return roleMapping{}, wrapStore(err, "roles")
 		}
 		roles = append(roles, rs...)
 		if len(rs) == 0 || len(roles) >= total {
 			break
 		}
 	}
-	var want []string
+	var m roleMapping
 	for _, r := range roles {
 		if rulesMatch(r.SourceRules, svc.ServiceID, groups) {
-			want = append(want, r.ID)
+			m.want = append(m.want, r.ID)
+			m.perms |= rolePerms(r)
 		}
 	}
 	cur, err := c.st.ListGrants(ctx, p.Account, p.ID)
 	if err != nil {
-		return wrapStore(err, "grants")
+		return roleMapping{}, wrapStore(err, "grants")
 	}
 	var have []string
 	for _, g := range cur {
@@ -292,19 +331,30 @@ func (c *authService) mapRoles(ctx context.Context, caller Caller, svc model.Aut
 			have = append(have, g.RoleID)
 		}
 	}
-	slices.Sort(want)
+	slices.Sort(m.want)
 	slices.Sort(have)
-	if slices.Equal(want, have) {
+	m.changed = !slices.Equal(m.want, have)
+	return m, nil
+}
+
+// storeMapping makes p's mapped grants m's roles, confirmed now (each
+// holds for MappedGrantLife from here), in one store write, recorded as
+// grant.map when the roles change and as grant.confirm otherwise.
+func (c *authService) storeMapping(ctx context.Context, caller Caller, svc model.AuthenticatorService, p model.Principal, m roleMapping) error {
+	if len(m.want) == 0 && !m.changed {
 		return nil
 	}
 	now := c.now().UTC()
-	gs := make([]model.Grant, 0, len(want))
-	for _, id := range want {
+	gs := make([]model.Grant, 0, len(m.want))
+	for _, id := range m.want {
 		gs = append(gs, model.Grant{Account: p.Account, PrincipalID: p.ID, RoleID: id, Source: model.GrantMapped, Type: model.GrantPermanent, CreatedAt: now})
 	}
 	ev := c.audit.event(caller, p.Account, "grant.map")
 	ev.Actor, ev.Subject, ev.Authenticator = p.RoleID(), p.RoleID(), serviceName(svc.Type, svc.ServiceID)
-	ev.Detail = "roles [" + strings.Join(want, ",") + "] from groups of source " + svc.ServiceID
+	ev.Detail = "roles [" + strings.Join(m.want, ",") + "] from groups of source " + svc.ServiceID
+	if !m.changed {
+		ev.Event = "grant.confirm"
+	}
 	if err := c.st.SetGrants(ctx, p.Account, p.ID, model.GrantMapped, gs, ev); err != nil {
 		return wrapStore(err, "mapped grants")
 	}
@@ -319,10 +369,16 @@ type DirectoryUser struct {
 }
 
 // SearchDirectories searches every enabled LDAP source live for users
-// whose login, name or email hold every keyword (users-view), at most 1000
+// whose login, name or email hold every keyword (users-view; not for a key
+// limited to customers), at most 1000
 // per source. A source that cannot be searched is Unavailable.
 func (c *authenticatorService) SearchDirectories(ctx context.Context, a *Access, keywords string, source string) ([]DirectoryUser, error) {
 	if err := c.access.Require(ctx, a, PermUsersView); err != nil {
+		return nil, err
+	}
+	// A directory spans every customer (its entries are no keyward users
+	// yet, or users of any customer): no read for a customer-limited key.
+	if err := c.access.accountWide(ctx, a, "the sources' directories"); err != nil {
 		return nil, err
 	}
 	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)

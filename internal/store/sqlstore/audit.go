@@ -564,6 +564,7 @@ func (s *Store) checkAudit(ctx context.Context, q Querier) (audit.Check, error) 
 	}
 	defer rows.Close()
 	var rec audit.Record
+	var rejected int64
 	for rows.Next() {
 		if err := scanRecord(rows, &rec); err != nil {
 			return audit.Check{}, err
@@ -572,11 +573,16 @@ func (s *Store) checkAudit(ctx context.Context, q Querier) (audit.Check, error) 
 		if !v.Next(&rec) {
 			break
 		}
+		if rec.Keyed && rec.Event.Event == PendingRejectedEvent {
+			rejected++
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return audit.Check{}, err
 	}
-	return v.Finish(headSeq, headHash), nil
+	c := v.Finish(headSeq, headHash)
+	c.Rejected = rejected
+	return c, nil
 }
 
 // rekeyChunk is how many records RekeyAudit holds at a time.

@@ -27,6 +27,14 @@ const pendingInsert = "INSERT INTO audit_pending (" + pendingCols + ", mac) VALU
 // in audit_quarantine.
 const PendingRejectedEvent = "audit.pending_rejected"
 
+// PendingMaxRecords is the most records one audit_pending row holds:
+// insertPending splits a larger batch into rows of at most this many, and
+// migration 0024 (PostgreSQL) refuses a row with more, or with columns of
+// different lengths or dimensions (review r25b R5: a linker must never load
+// a forged batch too large to chain within --store-timeout). Change it
+// only with a migration that changes the CHECK.
+const PendingMaxRecords = 1024
+
 // UsePendingAudit makes every audited write and AppendAudit put its records
 // in audit_pending instead of the chain; LinkPending links them. For
 // backends that several instances share.
@@ -38,6 +46,17 @@ func (s *Store) UsePendingAudit() { s.pending = true }
 // key (audit.Key.PendingMAC): a linker chains only batches whose MAC
 // verifies. PostgreSQL only (arrays).
 func (s *Store) insertPending(ctx context.Context, q Querier, evs []audit.Event) error {
+	for len(evs) > PendingMaxRecords {
+		if err := s.insertPendingRow(ctx, q, evs[:PendingMaxRecords]); err != nil {
+			return err
+		}
+		evs = evs[PendingMaxRecords:]
+	}
+	return s.insertPendingRow(ctx, q, evs)
+}
+
+// insertPendingRow writes evs (at most PendingMaxRecords) as one row.
+func (s *Store) insertPendingRow(ctx context.Context, q Querier, evs []audit.Event) error {
 	now := time.Now()
 	n := len(evs)
 	us := make([]int64, n)
@@ -72,7 +91,13 @@ func (s *Store) insertPending(ctx context.Context, q Querier, evs []audit.Event)
 // appendPending makes evs durable in audit_pending: one statement, one
 // round trip, atomic on its own.
 func (s *Store) appendPending(ctx context.Context, evs []audit.Event) error {
-	return s.insertPending(ctx, s.db.Pool(), evs)
+	if len(evs) <= PendingMaxRecords {
+		return s.insertPending(ctx, s.db.Pool(), evs)
+	}
+	// Several rows: one transaction, so they commit together.
+	return s.db.Write(ctx, TxOptions{Isolation: ReadCommitted}, func(q Querier) error {
+		return s.insertPending(ctx, q, evs)
+	})
 }
 
 // LinkPendingTx moves up to limit pending batches, oldest first, into the
@@ -85,7 +110,27 @@ func (s *Store) appendPending(ctx context.Context, evs []audit.Event) error {
 // batches with ids up to upTo: at most limit, and no more than fit in
 // maxRecords records (but always the first). It returns how many records
 // it took, and whether batches up to upTo remain.
-func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords int, upTo int64, fresh Names) (records int, more bool, err error) {
+func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords int, upTo int64, fresh Names) (records int, more bool, refused []string, err error) {
+	now := time.Now()
+	// Rows no appender writes (too many records, columns of different
+	// lengths or dimensions: forged, or from before migration 0024's
+	// CHECK) are moved to audit_quarantine by the server, never read into
+	// memory here (review r25b R5).
+	var evs []audit.Event
+	err = queryAll(ctx, q, func(r Rows) error {
+		var id, n int64
+		if err := r.Scan(&id, &n); err != nil {
+			return err
+		}
+		records += int(n)
+		evs = append(evs, audit.Event{Time: now, Event: PendingRejectedEvent, Outcome: audit.Failure, Actor: "keyward",
+			Detail: fmt.Sprintf("pending audit batch %d (%d records) not chained: %s; kept in audit_quarantine", id, n, pendingMalformedWhy)})
+		refused = append(refused, strconv.FormatInt(id, 10))
+		return nil
+	}, pendingQuarantineMalformed, upTo, PendingMaxRecords, now.UnixMicro(), pendingMalformedWhy)
+	if err != nil {
+		return 0, false, nil, fmt.Errorf("quarantine malformed pending audit batches: %w", err)
+	}
 	type batch struct {
 		id   int64
 		us   []*int64
@@ -109,22 +154,19 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords 
 		return nil
 	}, pendingTake, limit, maxRecords, upTo)
 	if err != nil {
-		return 0, false, fmt.Errorf("take pending audit records: %w", err)
+		return 0, false, nil, fmt.Errorf("take pending audit records: %w", err)
 	}
-	if len(taken) == 0 {
-		return 0, false, nil
+	if len(taken) == 0 && len(evs) == 0 {
+		return 0, false, nil, nil
 	}
 	if err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&more) },
 		"SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id <= $1)", upTo); err != nil {
-		return 0, false, fmt.Errorf("look for more pending audit records: %w", err)
+		return 0, false, nil, fmt.Errorf("look for more pending audit records: %w", err)
 	}
 	if err := s.checkHeadKey(ctx, q); err != nil {
-		return 0, false, err
+		return 0, false, nil, err
 	}
 	slices.SortFunc(taken, func(a, b batch) int { return cmp.Compare(a.id, b.id) })
-	now := time.Now()
-	var evs []audit.Event
-	var refused []string
 	for i := range taken {
 		b := &taken[i]
 		records += len(b.us)
@@ -141,7 +183,7 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords 
 			continue
 		}
 		if err := s.quarantine(ctx, q, b.id, now, b.why, b.us, b.cols, b.mac); err != nil {
-			return 0, false, err
+			return 0, false, nil, err
 		}
 		account := ""
 		if len(b.evs) > 0 {
@@ -152,14 +194,49 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords 
 		refused = append(refused, strconv.FormatInt(b.id, 10))
 	}
 	if err := s.chainAudit(ctx, q, evs, fresh); err != nil {
-		return 0, false, err
+		return 0, false, nil, err
 	}
+	return records, more, refused, nil
+}
+
+// LogRefusedPending logs the pending batches a linker refused; call it
+// only once the transaction that quarantined them has committed (review
+// r25b R5: a rolled-back link kept nothing).
+func LogRefusedPending(refused []string) {
 	if len(refused) > 0 {
-		slog.Error("audit: pending batches refused (MAC missing or wrong): kept in audit_quarantine, marked in the chain by "+PendingRejectedEvent,
+		slog.Error("audit: pending batches refused (MAC missing or wrong, or malformed): kept in audit_quarantine, marked in the chain by "+PendingRejectedEvent,
 			"batches", strings.Join(refused, ","))
 	}
-	return records, more, nil
 }
+
+// pendingMalformedWhy is why a row pendingQuarantineMalformed moves was
+// refused.
+const pendingMalformedWhy = "malformed: more records than an appender writes, or columns of different lengths or dimensions (written without keyward)"
+
+// pendingQuarantineMalformed moves, server-side, every pending row with
+// id up to $1 that no appender writes (more than $2 records, columns of
+// different lengths or not one-dimensional) to audit_quarantine, marked
+// at $3 with why $4, and returns each one's id and size.
+const pendingQuarantineMalformed = `WITH bad AS (
+	DELETE FROM audit_pending WHERE id <= $1 AND NOT coalesce(
+		cardinality(time_us) BETWEEN 1 AND $2
+		AND array_ndims(time_us) = 1 AND array_ndims(account) = 1 AND array_ndims(event) = 1
+		AND array_ndims(outcome) = 1 AND array_ndims(reason) = 1 AND array_ndims(actor) = 1
+		AND array_ndims(subject) = 1 AND array_ndims(key_id) = 1 AND array_ndims(client_ip) = 1
+		AND array_ndims(peer_ip) = 1 AND array_ndims(request_id) = 1 AND array_ndims(authenticator) = 1
+		AND array_ndims(detail) = 1
+		AND cardinality(account) = cardinality(time_us) AND cardinality(event) = cardinality(time_us)
+		AND cardinality(outcome) = cardinality(time_us) AND cardinality(reason) = cardinality(time_us)
+		AND cardinality(actor) = cardinality(time_us) AND cardinality(subject) = cardinality(time_us)
+		AND cardinality(key_id) = cardinality(time_us) AND cardinality(client_ip) = cardinality(time_us)
+		AND cardinality(peer_ip) = cardinality(time_us) AND cardinality(request_id) = cardinality(time_us)
+		AND cardinality(authenticator) = cardinality(time_us) AND cardinality(detail) = cardinality(time_us), false)
+	RETURNING *
+), kept AS (
+	INSERT INTO audit_quarantine (pending_id, quarantined_us, why, ` + pendingCols + `, mac)
+	SELECT id, $3, $4, ` + pendingCols + `, mac FROM bad
+)
+SELECT id, cardinality(time_us) FROM bad ORDER BY id`
 
 // pendingTake takes the oldest pending batches with ids up to $3: at most
 // $1, and while they hold at most $2 records in all (the first whatever its

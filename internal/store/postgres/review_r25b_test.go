@@ -1,0 +1,167 @@
+package postgres
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward/internal/audit"
+	"github.com/keyward/keyward/internal/store/sqlstore"
+	"github.com/keyward/keyward/internal/store/storetest"
+)
+
+// review r25b F3: VerifyAudit's Quarantined counts rows of audit_quarantine, a
+// plain table the same database writer who forged the batch can empty. The
+// chain itself keeps the evidence (a keyed audit.pending_rejected record per
+// refused batch, which that writer cannot remove without breaking the
+// chain), but `keyward audit verify --store` goes back to "intact", exit 0,
+// once the quarantine rows are deleted.
+func TestReviewR25bQuarantineDeletionHidesRefusedBatches(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := s.AppendAudit(ctx, audit.Event{Account: "acme", Event: "honest", Outcome: audit.Success}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO audit_pending (time_us,account,event,outcome,reason,actor,subject,key_id,
+		client_ip,peer_ip,request_id,authenticator,detail) VALUES (ARRAY[1::bigint],ARRAY['acme'],ARRAY['apikey.revoke'],
+		ARRAY['success'],ARRAY[''],ARRAY['alice'],ARRAY['forged'],ARRAY[''],ARRAY[''],ARRAY[''],ARRAY['forged-req'],ARRAY[''],ARRAY['{}'])`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Quarantined != 1 {
+		t.Fatalf("before: %+v, want 1 quarantined", c)
+	}
+	// The forger cleans up after itself.
+	if _, err := conn.Exec(ctx, "DELETE FROM audit_quarantine"); err != nil {
+		t.Fatal(err)
+	}
+	c, err = s.VerifyAudit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Broken == 0 && c.Quarantined == 0 {
+		t.Fatalf("after the quarantine table was emptied by a database writer, verify reports %+v: an intact chain and no refused batch, although the chain holds a keyed audit.pending_rejected record", c)
+	}
+}
+
+// review r25b F5: the linker takes the oldest pending batch "whatever its
+// size", decodes it into memory and copies it back to audit_quarantine in
+// one transaction under --store-timeout. One forged row with 500,000
+// elements per column (a few MB, written in 3 s by a database writer
+// without the master key) never fits: the transaction times out, rolls
+// back, and is retried forever. Nothing after it is ever chained (honest
+// acknowledged records stay pending), every audit reader answers
+// unavailable, and each retry logs that the batch was quarantined.
+func TestReviewR25bHugeForgedBatchStallsLinker(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Fix (migration 0024): such a row is refused at insert ...
+	forge := `INSERT INTO audit_pending (time_us,account,event,outcome,reason,actor,subject,key_id,
+		client_ip,peer_ip,request_id,authenticator,detail,mac) SELECT array_agg(g::bigint),array_agg('acme'::text),
+		array_agg('x'::text),array_agg('x'::text),array_agg('x'::text),array_agg('x'::text),array_agg('x'::text),
+		array_agg('x'::text),array_agg('x'::text),array_agg('x'::text),array_agg('x'::text),array_agg('x'::text),
+		array_agg('x'::text),'\x00'::bytea FROM generate_series(1,500000) g`
+	if _, err := conn.Exec(ctx, forge); err == nil || !strings.Contains(err.Error(), "audit_pending_batch_bound") {
+		t.Fatalf("a pending row of 500,000 records was not refused at insert: %v", err)
+	}
+	// ... and one already pending (written before 0024, or by the table's
+	// owner; simulated by dropping the CHECK) is quarantined by the
+	// server without stalling the linker: the reviewer's check below.
+	if _, err := conn.Exec(ctx, "ALTER TABLE audit_pending DROP CONSTRAINT audit_pending_batch_bound"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, forge); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, audit.Event{Account: "acme", Event: "honest.after", Outcome: audit.Success, RequestID: "honest-req"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, lerr := s.LinkPending(ctx, true)
+	t.Logf("LinkPending with a 500,000-record forged row pending: %v", time.Since(start))
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM audit_pending").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if lerr != nil || n != 0 {
+		t.Fatalf("a huge forged pending batch stalls the linker: LinkPending: %v; %d batches still pending (the honest record behind it is never chained)", lerr, n)
+	}
+	var q, rejected, honest int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM audit_quarantine WHERE cardinality(time_us) = 500000").Scan(&q); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM audit_log WHERE event = 'audit.pending_rejected'),
+		(SELECT count(*) FROM audit_log WHERE request_id = 'honest-req')`).Scan(&rejected, &honest); err != nil {
+		t.Fatal(err)
+	}
+	if q != 1 || rejected != 1 || honest != 1 {
+		t.Fatalf("quarantined %d, audit.pending_rejected %d, honest %d; want 1 each", q, rejected, honest)
+	}
+	c, err := s.VerifyAudit(ctx)
+	if err != nil || c.Broken != 0 || c.Quarantined != 1 {
+		t.Fatalf("verify: %+v %v, want intact with 1 quarantined", c, err)
+	}
+}
+
+// Review r25b R5: a batch larger than a pending row may hold (an audited
+// write of many records) is split into rows within the bound, all chained.
+func TestReviewR25bLargeBatchSplitsIntoRows(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := sqlstore.PendingMaxRecords*2 + 5
+	evs := make([]audit.Event, n)
+	for i := range evs {
+		evs[i] = audit.Event{Account: "acme", Event: "bulk", Outcome: audit.Success, RequestID: strconv.Itoa(i)}
+	}
+	if err := s.AppendAudit(ctx, evs...); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.VerifyAudit(ctx)
+	if err != nil || c.Broken != 0 || c.Quarantined != 0 || c.Records != int64(n) {
+		t.Fatalf("verify: %+v %v, want %d intact records, none quarantined", c, err, n)
+	}
+	recs, total, err := s.ListAudit(ctx, "acme", n, 0)
+	if err != nil || total != n {
+		t.Fatalf("list: %d %v", total, err)
+	}
+	for i, r := range recs { // newest first
+		if want := strconv.Itoa(n - 1 - i); r.RequestID != want {
+			t.Fatalf("record %d has request id %q, want %q (order kept)", i, r.RequestID, want)
+		}
+	}
+}

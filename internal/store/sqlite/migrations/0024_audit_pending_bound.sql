@@ -1,0 +1,2 @@
+-- Review r25b R5 bounds PostgreSQL's audit_pending rows (a CHECK on their size). SQLite has no pending table:
+-- this file keeps the migration numbers of both stores aligned.
