@@ -261,7 +261,15 @@ type Access struct {
 	// held for a while only is not one to grant PERMANENT to a sock puppet.
 	durable permSet
 	pending []string // floating grants counted but never used: Begin activates them
+	// usersOnly makes every principal the access acts on or reads a user:
+	// a host's id is answered as one that exists nowhere (UsersOnly).
+	usersOnly bool
 }
+
+// UsersOnly limits the access to users, for a surface that knows no hosts
+// (PrivX): principalIn, the one way to a principal acted on, answers a
+// host's id NotFound before any check or change (review r21 F13).
+func (a *Access) UsersOnly() { a.usersOnly = true }
 
 // Has reports whether the access holds perm.
 func (a *Access) Has(perm string) bool { return a.perms.has(perm) }
@@ -402,7 +410,7 @@ func (c *accessService) notNarrowed(ctx context.Context, a *Access) error {
 // refused here (audited) for a principal of none of them.
 func (c *accessService) principalIn(ctx context.Context, a *Access, id string) (model.Principal, error) {
 	p, err := c.st.GetPrincipal(ctx, a.Session.Account, id)
-	if err == nil && p.Account != a.Session.Account {
+	if err == nil && (p.Account != a.Session.Account || a.usersOnly && p.Kind != model.KindUser) {
 		return model.Principal{}, &Error{Kind: NotFound, Msg: "principal " + id + " not found"}
 	}
 	if err != nil {

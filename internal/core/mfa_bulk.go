@@ -17,8 +17,10 @@ const (
 )
 
 // SetMFA applies action to every principal of ids, each as EnrollMFA or
-// DisableMFA would (same rules, same records). Every id is resolved first:
-// an unknown one is NotFound and nothing changes.
+// DisableMFA would (same rules, same records), all or nothing: every id is
+// resolved first (an unknown one is NotFound), then the caller's right to
+// act on each is checked (a refusal is Forbidden, audited), and only then is
+// anything changed (review r21 F5).
 func (c *mfaService) SetMFA(ctx context.Context, a *Access, action string, ids []string) error {
 	switch action {
 	case MFAActionEnable, MFAActionReset, MFAActionDisable:
@@ -33,16 +35,34 @@ func (c *mfaService) SetMFA(ctx context.Context, a *Access, action string, ids [
 		}
 		targets = append(targets, p)
 	}
-	for _, p := range targets {
-		var err error
+	changes := func(p model.Principal) (enroll, disable bool) {
 		switch {
 		case action == MFAActionEnable && mfaState(p) == model.MFANone, action == MFAActionReset:
-			_, err = c.EnrollMFA(ctx, a, p.ID)
+			return true, false
 		case action == MFAActionDisable && mfaState(p) != model.MFANone:
+			return false, true
+		}
+		return false, false
+	}
+	for _, p := range targets {
+		event := "mfa." + action // nothing to change, but the caller must still be one who may
+		switch enroll, disable := changes(p); {
+		case enroll:
+			event = "mfa.enroll"
+		case disable:
+			event = "mfa.disable"
+		}
+		if _, err := c.mayManageMFA(ctx, a, p.ID, event); err != nil {
+			return err
+		}
+	}
+	for _, p := range targets {
+		var err error
+		switch enroll, disable := changes(p); {
+		case enroll:
+			_, err = c.EnrollMFA(ctx, a, p.ID)
+		case disable:
 			err = c.DisableMFA(ctx, a, p.ID)
-		default:
-			// Nothing to change, but the caller must still be one who may.
-			_, err = c.mayManageMFA(ctx, a, p.ID, "mfa."+action)
 		}
 		if err != nil {
 			return err
@@ -52,13 +72,16 @@ func (c *mfaService) SetMFA(ctx context.Context, a *Access, action string, ids [
 }
 
 // MFASeed returns the TOTP seed of principal p while it is enrolling, to p
-// itself or a holder of users-manage, each read recorded (mfa.seed.read);
-// ok is false when there is none to show or the caller may not see it.
+// itself only, each read recorded (mfa.seed.read); ok is false when there is
+// none to show or the caller may not see it. Nobody else is ever shown a
+// stored seed, users-manage or not: whoever reads it holds the second factor
+// once enrolment is verified (review r21 F4). An administrator who enrols a
+// principal gets the seed once, in EnrollMFA's answer, as natively.
 func (c *mfaService) MFASeed(ctx context.Context, a *Access, p model.Principal) (MFAEnrollment, bool, error) {
 	if p.MFA != model.MFAEnrolling || len(p.MFASeed) == 0 || p.Account != a.Session.Account {
 		return MFAEnrollment{}, false, nil
 	}
-	if p.ID != a.Session.PrincipalID && !a.Has(PermUsersManage) {
+	if p.ID != a.Session.PrincipalID {
 		return MFAEnrollment{}, false, nil
 	}
 	raw, err := c.sealer.Open(p.MFASeed, seedAAD(p))

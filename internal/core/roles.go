@@ -93,6 +93,19 @@ func (c *principalService) CreateRole(ctx context.Context, a *Access, spec RoleS
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
 		return model.Role{}, err
 	}
+	if spec.SourceRules != nil && len(spec.SourceRules.Rules) > 0 {
+		// A role created with source rules is granted, PERMANENT, to every
+		// user of the sources in the groups at their next login: as for a
+		// grant (and ReplaceRole), the caller must hold its permissions
+		// through PERMANENT grants, and a narrowed credential maps no role
+		// (review r21 F7).
+		if err := c.access.notNarrowed(ctx, a); err != nil {
+			return model.Role{}, err
+		}
+		if p := a.durable.missing(permsOf(spec.Permissions)); p != "" {
+			return model.Role{}, c.access.deny(ctx, a, ReasonEscalation, p, "a mapped role grants a permission the caller holds only for a while: "+p)
+		}
+	}
 	now := c.now().UTC()
 	r := model.Role{ID: crypto.NewID(), Account: a.Session.Account, Name: spec.Name, Description: spec.Description,
 		Permissions: nonNil(spec.Permissions), Context: spec.Context, CreatedAt: now, UpdatedAt: now,
@@ -189,7 +202,7 @@ func (c *principalService) ReplaceRole(ctx context.Context, a *Access, id string
 		r.Name, r.Description, r.Permissions, r.Context, r.UpdatedAt = spec.Name, spec.Description, nonNil(spec.Permissions), spec.Context, now
 		r.ARN, r.SourceRules, r.UpdatedBy = spec.ARN, spec.SourceRules, a.Session.PrincipalID
 		return r, nil
-	}, withDetail(ev, joinDetail("id "+id, "was "+old.Name+": "+roleDetail(old), "now "+roleDetail(model.Role{Permissions: nonNil(spec.Permissions), Context: spec.Context}))))
+	}, withDetail(ev, joinDetail("id "+id, "was "+old.Name+": "+roleDetail(old), "now "+roleDetail(model.Role{Permissions: nonNil(spec.Permissions), Context: spec.Context, ARN: spec.ARN, SourceRules: spec.SourceRules}))))
 	if err != nil {
 		return model.Role{}, roleStoreError(err, id)
 	}
@@ -220,6 +233,20 @@ func roleDetail(r model.Role) string {
 			rc.StartTime, rc.EndTime, rc.TimeZone, strings.Join(rc.IPMasks, ","))
 	} else {
 		out += "; no context"
+	}
+	// A mapping is a grant to a directory's group, the ARN an outside
+	// role: both are recorded (review r21 F10).
+	if r.ARN != "" {
+		out += "; arn " + r.ARN
+	}
+	if sr := r.SourceRules; sr != nil && len(sr.Rules) > 0 {
+		rules := make([]string, 0, len(sr.Rules))
+		for _, rule := range sr.Rules {
+			rules = append(rules, fmt.Sprintf("%s:%q", rule.Source, rule.Group))
+		}
+		out += "; source_rules " + sr.Match + " [" + strings.Join(rules, ",") + "]"
+	} else {
+		out += "; no source_rules"
 	}
 	return out
 }

@@ -144,6 +144,7 @@ func (c *authenticatorService) PutSource(ctx context.Context, a *Access, id stri
 	c.sealInto(&svc, vals)
 	ev := c.audit.event(a.Caller, account, "source.put")
 	ev.Actor, ev.Subject, ev.Authenticator, ev.KeyID = a.Session.RoleID(), serviceSubject(account, spec.Type, id), serviceName(spec.Type, id), a.Session.KeyID
+	ev.Detail = sourceDetail(spec, config, old, oldErr == nil)
 	if oldErr == nil && old.Type != spec.Type {
 		if err := c.st.DeleteAuthenticator(ctx, account, old.Type, id, ev); err != nil {
 			return SourceView{}, wrapStore(err, "source "+id)
@@ -267,7 +268,7 @@ func rulesMatch(sr *model.SourceRules, source string, groups []string) bool {
 		return false
 	}
 	has := func(g string) bool {
-		return slices.ContainsFunc(groups, func(x string) bool { return strings.EqualFold(x, g) })
+		return slices.ContainsFunc(groups, func(x string) bool { return asciiEqualFold(x, g) })
 	}
 	n, hits := 0, 0
 	for _, r := range sr.Rules {

@@ -192,7 +192,10 @@ func (c *principalService) searchUsers(ctx context.Context, a *Access, q UserQue
 	})
 	total := len(match)
 	if pg.Limit > 0 {
-		match = match[min(pg.Offset, len(match)):min(pg.Offset+pg.Limit, len(match))]
+		// Offset+Limit may overflow (offset near MaxInt64: review r21 F6):
+		// clamp the start first, then count the page from it.
+		start := min(max(pg.Offset, 0), len(match))
+		match = match[start : start+min(pg.Limit, len(match)-start)]
 	}
 	if len(match) == 0 {
 		return nil, total, nil

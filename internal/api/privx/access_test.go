@@ -285,7 +285,9 @@ func TestHostsNeverAppear(t *testing.T) {
 	r := e.role(map[string]any{"name": "shared", "permissions": []string{"users-view"}})
 	host := e.do("POST", "/api/v1/users", e.admin, map[string]any{"login": "ci-runner", "kind": "host"}).want(201).str("id")
 	user, _ := e.user("ci-runner-owner", nil)
-	e.grant(host, map[string]any{"id": r})
+	// A host is granted natively: PrivX's PUT users/{host}/roles is 404 (review r21 F13).
+	e.do("PUT", "/api/v1/users/"+host+"/roles", e.admin, map[string]any{"roles": []map[string]any{{"id": r}}}).want(200)
+	e.do("PUT", p+"users/"+host+"/roles", e.admin, []map[string]any{{"id": r}}).wantError(404, "NOT_FOUND", "")
 	e.grant(user, map[string]any{"id": r})
 	for _, path := range []string{"users/" + host, "users/" + host + "/roles", "users/" + host + "/settings", "users/" + host + "/authorizedkeys", "users/" + host + "/resolve"} {
 		e.do("GET", p+path, e.admin, nil).wantError(404, "NOT_FOUND", "")

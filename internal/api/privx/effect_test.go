@@ -149,9 +149,13 @@ func TestMFAAcrossSurfaces(t *testing.T) {
 	e := newEnv(t)
 	const p = "/role-store/api/v1/"
 	const pw = "Correct-Horse-9-Battery"
-	u, _ := e.user("mfauser", map[string]any{"password": pw})
+	u, uk := e.user("mfauser", map[string]any{"password": pw})
 	status := func() (string, string, string) {
-		m := e.do("GET", p+"users/"+u, e.admin, nil).want(200).obj()["mfa"].(map[string]any)
+		// The seed is shown to the user only (review r21 F4), never to the admin.
+		if m := e.do("GET", p+"users/"+u, e.admin, nil).want(200).obj()["mfa"].(map[string]any); m["seed"] != nil {
+			t.Fatalf("the admin reads the user's seed: %v", m)
+		}
+		m := e.do("GET", p+"users/"+u, e.nativeToken(uk), nil).want(200).obj()["mfa"].(map[string]any)
 		seed := ""
 		if s, ok := m["seed"].(map[string]any); ok {
 			seed = s["seed_string"].(string)
@@ -219,7 +223,7 @@ func TestMFAAcrossSurfaces(t *testing.T) {
 	if a := string(e.do("GET", "/api/v1/audit?limit=200", e.admin, nil).want(200).body); !strings.Contains(a, "mfa.seed.read") {
 		t.Fatal("seed reads are not audited")
 	}
-	// The seed is shown to the user and users-manage holders only.
+	// The seed is shown to the user only.
 	viewer, vk := e.user("viewer", nil)
 	vr := e.role(map[string]any{"name": "view", "permissions": []string{"users-view"}})
 	e.grant(viewer, map[string]any{"id": vr})

@@ -16,7 +16,7 @@ func TestGoldenAnswers(t *testing.T) {
 	alice, aliceKey := e.user("alice", map[string]any{"email": "alice@example.com", "full_name": "Alice Liddell",
 		"attributes": map[string]string{"first_name": "Alice", "last_name": "Liddell", "job_title": "Engineer", "locale": "fi_FI"},
 		"tags":       []string{"ops"}, "password": "Correct-Horse-9-Battery"})
-	bob, _ := e.user("bob", nil)
+	bob, bobKey := e.user("bob", nil)
 
 	// OAuth.
 	form := url.Values{"grant_type": {"password"}, "username": {keyID(aliceKey)}, "password": {aliceKey}}
@@ -101,7 +101,8 @@ func TestGoldenAnswers(t *testing.T) {
 
 	// MFA.
 	g("mfa-enable", e.do("POST", p+"users/mfa/enable", e.admin, []string{bob}))
-	g("users-get-enrolling", e.do("GET", p+"users/"+bob, e.admin, nil))
+	g("users-get-enrolling", e.do("GET", p+"users/"+bob, e.nativeToken(bobKey), nil)) // the seed: to bob only
+	g("users-get-enrolling-admin", e.do("GET", p+"users/"+bob, e.admin, nil))         // never to the admin
 	g("mfa-reset", e.do("POST", p+"users/mfa/reset", e.admin, []string{bob}))
 	g("mfa-disable", e.do("POST", p+"users/mfa/disable", e.admin, []string{bob}))
 	g("mfa-unknown-user", e.do("POST", p+"users/mfa/enable", e.admin, []string{bob, "nobody"}))

@@ -143,8 +143,20 @@ func (s *Surface) Routes() []api.Route {
 	}
 	for i := range rs {
 		document(&rs[i])
+		rs[i].Handler = usersOnly(rs[i].Handler)
 	}
 	return rs
+}
+
+// usersOnly runs h with an access limited to users: PrivX knows no hosts,
+// so the core answers a host's id as a missing one before acting on it.
+func usersOnly(h func(http.ResponseWriter, *http.Request, *api.Ctx) error) func(http.ResponseWriter, *http.Request, *api.Ctx) error {
+	return func(w http.ResponseWriter, r *http.Request, rc *api.Ctx) error {
+		if rc.Access != nil {
+			rc.Access.UsersOnly()
+		}
+		return h(w, r, rc)
+	}
 }
 
 // userID is the route's user: the caller on users/current routes.
