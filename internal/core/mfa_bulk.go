@@ -72,17 +72,27 @@ func (c *mfaService) SetMFA(ctx context.Context, a *Access, action string, ids [
 }
 
 // MFASeed returns the TOTP seed of principal p while it is enrolling, to p
-// itself only, each read recorded (mfa.seed.read); ok is false when there is
-// none to show or the caller may not see it. Nobody else is ever shown a
-// stored seed, users-manage or not: whoever reads it holds the second factor
-// once enrolment is verified (review r21 F4). An administrator who enrols a
-// principal gets the seed once, in EnrollMFA's answer, as natively.
+// itself or to a holder of users-manage who may manage p (the rule,
+// with the core's managing rule: the caller must outrank p, so a helpdesk
+// user refused a reset of a stronger user's MFA is not shown that user's
+// seed either, review r21 F4; a narrowed key never sees one). Each read is
+// recorded (mfa.seed.read); ok is false when there is none to show or the
+// caller may not see it (not audited as a refusal: a listing meets many).
 func (c *mfaService) MFASeed(ctx context.Context, a *Access, p model.Principal) (MFAEnrollment, bool, error) {
 	if p.MFA != model.MFAEnrolling || len(p.MFASeed) == 0 || p.Account != a.Session.Account {
 		return MFAEnrollment{}, false, nil
 	}
 	if p.ID != a.Session.PrincipalID {
-		return MFAEnrollment{}, false, nil
+		if !a.Has(PermUsersManage) || a.Session.Narrowed {
+			return MFAEnrollment{}, false, nil
+		}
+		theirs, err := c.access.potential(ctx, p.Account, p.ID, a.Now)
+		if err != nil {
+			return MFAEnrollment{}, false, err
+		}
+		if a.perms.missing(theirs) != "" {
+			return MFAEnrollment{}, false, nil
+		}
 	}
 	raw, err := c.sealer.Open(p.MFASeed, seedAAD(p))
 	if err != nil {

@@ -101,8 +101,8 @@ func TestGoldenAnswers(t *testing.T) {
 
 	// MFA.
 	g("mfa-enable", e.do("POST", p+"users/mfa/enable", e.admin, []string{bob}))
-	g("users-get-enrolling", e.do("GET", p+"users/"+bob, e.nativeToken(bobKey), nil)) // the seed: to bob only
-	g("users-get-enrolling-admin", e.do("GET", p+"users/"+bob, e.admin, nil))         // never to the admin
+	g("users-get-enrolling", e.do("GET", p+"users/"+bob, e.nativeToken(bobKey), nil)) // the seed: to bob
+	g("users-get-enrolling-admin", e.do("GET", p+"users/"+bob, e.admin, nil))         // and to the admin, who outranks bob
 	g("mfa-reset", e.do("POST", p+"users/mfa/reset", e.admin, []string{bob}))
 	g("mfa-disable", e.do("POST", p+"users/mfa/disable", e.admin, []string{bob}))
 	g("mfa-unknown-user", e.do("POST", p+"users/mfa/enable", e.admin, []string{bob, "nobody"}))

