@@ -2,8 +2,8 @@ package privx_test
 
 // Review r21 (issue 21, PrivX role-store), the findings fixed on branch
 // i21b (F4, F5, F6, F7, F10, F11, F13): the reviewer's tests, unchanged but
-// for the names of their helpers (the sources findings' file,
-// review_r21_sources_test.go, has its own). Each failed on commit 5510312.
+// for the names of their helpers, which are shared with the sources
+// findings' file (review_r21_sources_test.go). Each failed on commit 5510312.
 
 import (
 	"encoding/json"
@@ -13,36 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-ldap/ldap/v3"
-
-	"github.com/keyward/keyward/internal/authn/ldap/ldaptest"
 	"github.com/keyward/keyward/internal/authn/oidc/oidctest"
 )
-
-const rsR = "/role-store/api/v1/"
-
-// routesLDAP starts a slapd with an ou=groups.
-func routesLDAP(t *testing.T) *ldaptest.Server {
-	t.Helper()
-	srv := ldaptest.Start(t)
-	ou := ldap.NewAddRequest("ou=groups,"+srv.BaseDN, nil)
-	ou.Attribute("objectClass", []string{"organizationalUnit"})
-	ou.Attribute("ou", []string{"groups"})
-	if err := srv.Conn(t).Add(ou); err != nil {
-		t.Fatal(err)
-	}
-	return srv
-}
-
-func routesLDAPSource(srv *ldaptest.Server) map[string]any {
-	return map[string]any{"name": "corp", "enabled": true, "connection": map[string]any{"type": "LDAP", "address": srv.Host,
-		"port": srv.Port, "ldap_protocol": "LDAP", "ldap_base_dn": srv.BaseDN, "ldap_bind_dn": srv.BindDN,
-		"ldap_bind_password": srv.BindPassword}}
-}
-
-func routesPermsOf(e *env, id string) []string {
-	return toStrings(e.do("GET", rsR+"users/"+id, e.admin, nil).want(200).obj()["permissions"])
-}
 
 // F4 (high): the TOTP seed of a principal stronger than the caller is shown
 // to any users-manage holder (GET users/{id}, users/search): a helpdesk user
@@ -57,17 +29,17 @@ func TestR21SeedOfStrongerUserShown(t *testing.T) {
 	hd, hdKey := e.user("helpdesk", nil)
 	e.grant(hd, map[string]any{"id": help})
 	tok := e.nativeToken(hdKey)
-	e.do("POST", rsR+"users/mfa/enable", e.admin, []string{boss}).want(200)
+	e.do("POST", srcRS+"users/mfa/enable", e.admin, []string{boss}).want(200)
 	// helpdesk may not touch boss's MFA...
-	if st := e.do("POST", rsR+"users/mfa/reset", tok, []string{boss}).status; st != 403 {
+	if st := e.do("POST", srcRS+"users/mfa/reset", tok, []string{boss}).status; st != 403 {
 		t.Fatalf("helpdesk reset boss's MFA: %d", st)
 	}
 	// ...but reads the seed.
-	m := e.do("GET", rsR+"users/"+boss, tok, nil).want(200).obj()["mfa"].(map[string]any)
+	m := e.do("GET", srcRS+"users/"+boss, tok, nil).want(200).obj()["mfa"].(map[string]any)
 	if s, ok := m["seed"]; ok {
 		t.Fatalf("helpdesk (users-manage, does not outrank boss) reads boss's TOTP seed: %v", s)
 	}
-	for _, it := range e.do("POST", rsR+"users/search", tok, map[string]any{"keywords": "boss"}).want(200).items() {
+	for _, it := range e.do("POST", srcRS+"users/search", tok, map[string]any{"keywords": "boss"}).want(200).items() {
 		if _, ok := it["mfa"].(map[string]any)["seed"]; ok {
 			t.Fatal("helpdesk reads boss's TOTP seed through users/search")
 		}
@@ -87,9 +59,9 @@ func TestR21BulkMFARefusalChangesNothing(t *testing.T) {
 	hd, hdKey := e.user("helpdesk", nil)
 	e.grant(hd, map[string]any{"id": help})
 	tok := e.nativeToken(hdKey)
-	e.do("POST", rsR+"users/mfa/enable", e.admin, []string{weak, boss}).want(200)
+	e.do("POST", srcRS+"users/mfa/enable", e.admin, []string{weak, boss}).want(200)
 	before := e.do("GET", "/api/v1/users/"+weak, e.admin, nil).want(200).str("mfa")
-	r := e.do("POST", rsR+"users/mfa/disable", tok, []string{weak, boss})
+	r := e.do("POST", srcRS+"users/mfa/disable", tok, []string{weak, boss})
 	after := e.do("GET", "/api/v1/users/"+weak, e.admin, nil).want(200).str("mfa")
 	if r.status != 200 && after != before {
 		t.Fatalf("POST users/mfa/disable answered %d but weak's MFA changed %s → %s", r.status, before, after)
@@ -104,9 +76,9 @@ func TestR21BulkMFARefusalChangesNothing(t *testing.T) {
 // the role onto its own directory group and keeps the permissions after
 // the grant has expired.
 func TestR21TemporaryGrantMadePermanentByMapping(t *testing.T) {
-	corp := routesLDAP(t)
+	corp := srcLDAPWithGroups(t)
 	e := newEnvAt(t, time.Now().UTC().Truncate(time.Second))
-	src := e.do("POST", rsR+"sources", e.admin, routesLDAPSource(corp)).want(201).str("id")
+	src := e.do("POST", srcRS+"sources", e.admin, srcLDAPSource(corp)).want(201).str("id")
 	tDN := corp.AddUser(t, "tess", "tess-pw")
 	grp := group(t, corp, "tess-team", tDN)
 	tess, key := e.user("tess", map[string]any{"source": src})
@@ -116,13 +88,13 @@ func TestR21TemporaryGrantMadePermanentByMapping(t *testing.T) {
 		{"grant_start": now.Add(-time.Minute).Format(time.RFC3339), "grant_end": now.Add(time.Hour).Format(time.RFC3339)}}})
 	tok := e.nativeToken(key)
 	// The guarded ways are refused: tess cannot hand herself (or a role) for good what she holds for an hour...
-	mine := e.do("POST", rsR+"roles", tok, map[string]any{"name": "mine", "permissions": []string{"signing-keys-manage"},
+	mine := e.do("POST", srcRS+"roles", tok, map[string]any{"name": "mine", "permissions": []string{"signing-keys-manage"},
 		"source_rules": map[string]any{"type": "GROUP", "match": "ANY", "rules": []map[string]any{{"type": "RULE", "source": src, "search_string": grp}}}})
 	t.Logf("POST roles with source_rules by tess: %d %s", mine.status, mine.body)
 	e.clock.add(2 * time.Hour) // the grant is over
 	e.admin = e.nativeToken(e.adminKey)
 	e.do("POST", "/authn-ldap/"+src+"/"+account+"/tess/authenticate", "", "tess-pw").want(200)
-	if got := routesPermsOf(e, tess); slices.Contains(got, "signing-keys-manage") {
+	if got := srcPermsOf(e, tess); slices.Contains(got, "signing-keys-manage") {
 		t.Fatalf("tess's one-hour grant of signing-keys-manage outlived its end through a role she mapped onto her own group: %v", got)
 	}
 }
@@ -141,10 +113,10 @@ func TestR21NarrowedKeyCreatesMappedRole(t *testing.T) {
 	narrowed := e.nativeToken(r["key"].(string))
 	existing := e.role(map[string]any{"name": "existing", "permissions": []string{"users-view"}})
 	mapped := map[string]any{"type": "GROUP", "match": "ANY", "rules": []map[string]any{{"type": "RULE", "source": "corp", "search_string": "everyone"}}}
-	if st := e.do("PUT", rsR+"roles/"+existing, narrowed, map[string]any{"name": "existing", "permissions": []string{"users-view"}, "source_rules": mapped}).status; st != 403 {
+	if st := e.do("PUT", srcRS+"roles/"+existing, narrowed, map[string]any{"name": "existing", "permissions": []string{"users-view"}, "source_rules": mapped}).status; st != 403 {
 		t.Fatalf("PUT roles with the narrowed key: %d (ReplaceRole refuses narrowed keys)", st)
 	}
-	if got := e.do("POST", rsR+"roles", narrowed, map[string]any{"name": "new", "permissions": []string{"users-view"}, "source_rules": mapped}); got.status != 403 {
+	if got := e.do("POST", srcRS+"roles", narrowed, map[string]any{"name": "new", "permissions": []string{"users-view"}, "source_rules": mapped}); got.status != 403 {
 		t.Fatalf("POST roles with source_rules by a key narrowed by roles: %d %s (a mapped role is a grant to a whole group)", got.status, got.body)
 	}
 }
@@ -154,12 +126,12 @@ func TestR21NarrowedKeyCreatesMappedRole(t *testing.T) {
 // and GET roles/{id}/members panic, answered 500 instead of a page (or 400).
 func TestR21HugeOffsetNo500(t *testing.T) {
 	e := newEnv(t)
-	r := e.do("POST", rsR+"users/search?offset=9223372036854775800", e.admin, map[string]any{})
+	r := e.do("POST", srcRS+"users/search?offset=9223372036854775800", e.admin, map[string]any{})
 	if r.status >= 500 {
 		t.Fatalf("POST users/search with a huge offset: %d %s", r.status, r.body)
 	}
 	role := e.role(map[string]any{"name": "r"})
-	if r := e.do("GET", rsR+"roles/"+role+"/members?offset=9223372036854775800", e.admin, nil); r.status >= 500 {
+	if r := e.do("GET", srcRS+"roles/"+role+"/members?offset=9223372036854775800", e.admin, nil); r.status >= 500 {
 		t.Fatalf("GET roles/{id}/members with a huge offset: %d %s", r.status, r.body)
 	}
 }
@@ -172,7 +144,7 @@ func TestR21RoleMappingChangeAudited(t *testing.T) {
 	e := newEnv(t)
 	id := e.role(map[string]any{"name": "ops", "permissions": []string{"users-view"}})
 	const grp = "cn=r21-audited-group,ou=groups,dc=example,dc=org"
-	e.do("PUT", rsR+"roles/"+id, e.admin, map[string]any{"name": "ops", "permissions": []string{"users-view"},
+	e.do("PUT", srcRS+"roles/"+id, e.admin, map[string]any{"name": "ops", "permissions": []string{"users-view"},
 		"arn":          "arn:aws:iam::123456789012:role/r21-audited-arn",
 		"source_rules": map[string]any{"type": "GROUP", "match": "ANY", "rules": []map[string]any{{"type": "RULE", "source": "corp", "search_string": grp}}}}).want(200)
 	body := string(e.do("GET", "/api/v1/audit?limit=20", e.admin, nil).want(200).body)
@@ -190,9 +162,9 @@ func TestR21RoleMappingChangeAudited(t *testing.T) {
 func TestR21SourcePutAudited(t *testing.T) {
 	e := newEnv(t)
 	body := map[string]any{"name": "corp", "enabled": true, "connection": map[string]any{"type": "LDAP", "address": "192.0.2.1", "ldap_base_dn": "dc=x"}}
-	src := e.do("POST", rsR+"sources", e.admin, body).want(201).str("id")
+	src := e.do("POST", srcRS+"sources", e.admin, body).want(201).str("id")
 	body["connection"].(map[string]any)["address"] = "198.51.100.7"
-	e.do("PUT", rsR+"sources/"+src, e.admin, body).want(200)
+	e.do("PUT", srcRS+"sources/"+src, e.admin, body).want(200)
 	var l struct {
 		Items []map[string]any `json:"items"`
 	}
@@ -214,7 +186,7 @@ func TestR21SourcePutAudited(t *testing.T) {
 func TestR21GroupMatchNoUnicodeFolding(t *testing.T) {
 	prov := oidctest.New(t)
 	e := newEnvAt(t, time.Now().UTC().Truncate(time.Second))
-	src := e.do("POST", rsR+"sources", e.admin, map[string]any{"name": "idp", "enabled": true, "connection": map[string]any{"type": "OIDC",
+	src := e.do("POST", srcRS+"sources", e.admin, map[string]any{"name": "idp", "enabled": true, "connection": map[string]any{"type": "OIDC",
 		"oidc_issuer": prov.URL, "oidc_client_id": prov.ClientID, "oidc_client_secret": prov.ClientSecret}}).want(201).str("id")
 	carol, _ := e.user("carol", map[string]any{"source": src})
 	e.role(map[string]any{"name": "sec", "permissions": []string{"roles-view"}, "source_rules": map[string]any{"type": "GROUP",
@@ -237,15 +209,15 @@ func TestR21GroupMatchNoUnicodeFolding(t *testing.T) {
 func TestR21HostWritesRefused(t *testing.T) {
 	e := newEnv(t)
 	id := e.do("POST", "/api/v1/users", e.admin, map[string]any{"login": "web01", "kind": "host"}).want(201).obj()["id"].(string)
-	e.do("GET", rsR+"users/"+id, e.admin, nil).want(404)
-	st := e.do("PUT", rsR+"users/"+id+"/settings", e.admin, map[string]any{"r21": 1}).status
+	e.do("GET", srcRS+"users/"+id, e.admin, nil).want(404)
+	st := e.do("PUT", srcRS+"users/"+id+"/settings", e.admin, map[string]any{"r21": 1}).status
 	if h := e.do("GET", "/api/v1/users/"+id, e.admin, nil).want(200).obj(); h["settings"] != nil && st >= 400 {
 		t.Errorf("PUT users/{host}/settings answered %d but stored %v", st, h["settings"])
 	}
-	if st := e.do("POST", rsR+"users/"+id+"/authorizedkeys", e.admin, map[string]any{"name": "k", "public_key": sshKey(3)}).status; st != 404 {
+	if st := e.do("POST", srcRS+"users/"+id+"/authorizedkeys", e.admin, map[string]any{"name": "k", "public_key": sshKey(3)}).status; st != 404 {
 		t.Errorf("POST users/{host}/authorizedkeys: %d (a host is not a PrivX user)", st)
 	}
-	if st := e.do("POST", rsR+"users/mfa/enable", e.admin, []string{id}).status; st != 404 {
+	if st := e.do("POST", srcRS+"users/mfa/enable", e.admin, []string{id}).status; st != 404 {
 		t.Errorf("POST users/mfa/enable [host]: %d", st)
 	}
 }
@@ -259,13 +231,13 @@ func TestR21bHostGrantsAndMFAUntouched(t *testing.T) {
 	role := e.role(map[string]any{"name": "hr", "permissions": []string{"users-view"}})
 	e.do("PUT", "/api/v1/users/"+id+"/roles", e.admin, map[string]any{"roles": []map[string]any{{"id": role}}}).want(200)
 	before := string(e.do("GET", "/api/v1/users/"+id, e.admin, nil).want(200).body)
-	e.do("PUT", rsR+"users/"+id+"/roles", e.admin, []map[string]any{}).wantError(404, "NOT_FOUND", "")
+	e.do("PUT", srcRS+"users/"+id+"/roles", e.admin, []map[string]any{}).wantError(404, "NOT_FOUND", "")
 	u, _ := e.user("plain", nil)
-	e.do("POST", rsR+"users/mfa/reset", e.admin, []string{u, id}).wantError(404, "NOT_FOUND", "")
+	e.do("POST", srcRS+"users/mfa/reset", e.admin, []string{u, id}).wantError(404, "NOT_FOUND", "")
 	if after := string(e.do("GET", "/api/v1/users/"+id, e.admin, nil).want(200).body); after != before {
 		t.Fatalf("a refused PrivX write changed the host:\n%s\n%s", before, after)
 	}
-	if m := e.do("GET", rsR+"users/"+u, e.admin, nil).want(200).obj()["mfa"].(map[string]any); m["status"] != "DISABLED" {
+	if m := e.do("GET", srcRS+"users/"+u, e.admin, nil).want(200).obj()["mfa"].(map[string]any); m["status"] != "DISABLED" {
 		t.Fatalf("a batch refused for its host id reset the user's MFA: %v", m)
 	}
 }
