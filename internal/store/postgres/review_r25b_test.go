@@ -165,3 +165,51 @@ func TestReviewR25bLargeBatchSplitsIntoRows(t *testing.T) {
 		}
 	}
 }
+
+// review r25b F8: the linker checks the chain's last record under its key
+// (checkHeadKey, meant for a linker started with another master key, which
+// serve already refuses at start). A database writer who alters that one
+// record (an UPDATE of its client_ip) stops every linker for good: each
+// acknowledged record after it stays in audit_pending forever (audit rekey
+// and prune refuse a broken chain, so nothing in keyward can repair it),
+// and GET /api/v1/audit answers 500 "internal error". The alteration must
+// be reported (verify: BROKEN), not turned into a halt of the audit trail.
+func TestReviewR25bAlteredHeadStopsLinking(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := s.AppendAudit(ctx, audit.Event{Account: "acme", Event: "before", Outcome: audit.Success}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LinkPending(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "UPDATE audit_events SET client_ip = '10.6.6.7' WHERE seq = (SELECT max(seq) FROM audit_events)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendAudit(ctx, audit.Event{Account: "acme", Event: "after", Outcome: audit.Success, RequestID: "after-req"}); err != nil {
+		t.Fatal(err)
+	}
+	_, lerr := s.LinkPending(ctx, true)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM audit_pending").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if lerr != nil || n != 0 {
+		t.Fatalf("one altered chain record stops linking: LinkPending: %v; %d acknowledged batches left pending", lerr, n)
+	}
+	// The break is reported, not hidden (added with the fix).
+	c, err := s.VerifyAudit(ctx)
+	if err != nil || c.Broken == 0 {
+		t.Fatalf("verify after the head was altered: %+v, %v; want BROKEN at the altered record", c, err)
+	}
+}
