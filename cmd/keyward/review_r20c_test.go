@@ -323,6 +323,24 @@ func TestReviewR20cRecoverAfterUseLockConnectionDropped(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The serving keyward notices and takes the lock again on a new session
+	// (the fix); until it has, nothing holds the lock. Wait for that (a
+	// setup change from the review's test: without this wait the test raced
+	// the retake, and failed once in CI), then recover must say "in use".
+	retaken := false
+	for i := 0; i < 150 && !retaken; i++ {
+		var held int
+		_ = admin.QueryRow(ctx, `SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+			WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
+			AND a.application_name LIKE 'keyward-use-%'`).Scan(&held)
+		retaken = held > 0
+		if !retaken {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !retaken {
+		t.Fatal("the serving keyward did not take its use lock again within 15 s of losing its session")
+	}
 	code, _, errs := cli(t, "admin", "recover", "--store", dsn, "--data", data)
 	if code == exitOK || !strings.Contains(errs, "in use") {
 		t.Errorf("admin recover ran beside a serving keyward whose use-lock session was dropped: exit %d, %q", code, errs)
