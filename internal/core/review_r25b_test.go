@@ -105,3 +105,25 @@ func TestReviewR25bReloadResurrectsLocallyRevokedKey(t *testing.T) {
 		t.Fatalf("a key revoked on this instance (revocation answered, refused once) is valid again after a concurrent reload: code %q valid %v err %v", kc.Code, kc.Valid, err)
 	}
 }
+
+// review r25b F9: freshness keeps the last proof of life as wall-clock unix
+// nanoseconds (alive.Store(at.UnixNano())) and compares it with
+// time.Since(time.Unix(0, at)), which has no monotonic reading. When the
+// wall clock steps back (NTP step, VM resume, an operator's date), a proof
+// taken before the step lies "in the future": the caches count as fresh for
+// the length of the step plus 1 s, even if the listener died right after
+// that proof, and the instance serves revoked keys and disabled users
+// instead of 503. Here: a proof taken, then the clock stepped back one hour
+// (simulated by the proof's stored wall time being an hour ahead of now),
+// and no proof since.
+func TestReviewR25bFreshnessSurvivesClockStepBack(t *testing.T) {
+	c, _, _ := testCore(t, time.Now)
+	f := &c.accessService.keys.fresh
+	f.shared = true
+	h := &changeHandler{c: c, log: slog.Default(), now: time.Now}
+	h.Alive(time.Now().Add(time.Hour)) // the last proof, then the wall clock went back an hour
+	h.Lost(nil)                        // the listener is gone; no proof will come
+	if err := c.Fresh(); err == nil {
+		t.Fatal("after a backward wall-clock step, a listener that is gone still counts as fresh (no 503) for the length of the step")
+	}
+}

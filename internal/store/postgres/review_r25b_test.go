@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,5 +212,118 @@ func TestReviewR25bAlteredHeadStopsLinking(t *testing.T) {
 	c, err := s.VerifyAudit(ctx)
 	if err != nil || c.Broken == 0 {
 		t.Fatalf("verify after the head was altered: %+v, %v; want BROKEN at the altered record", c, err)
+	}
+}
+
+// review r25b F4: the use lock every serving keyward takes shared is a
+// session advisory lock with a public id (useLockClass, hashtext(schema)).
+// Any role with CONNECT (no privilege on any table) can hold it
+// exclusively; every keyward that starts then waits in HoldUse, silently,
+// for as long as that session lives (a restarted or added instance never
+// comes up). Serving must not depend on a lock a foreign session can take.
+func TestReviewR25bForeignSessionBlocksUseLock(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1, hashtext(current_schema()))", useLockClass); err != nil {
+		t.Fatal(err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.HoldUse(hctx, false); err != nil {
+		t.Fatalf("a session that holds keyward's public use-lock id keeps a serving keyward from starting: %v", err)
+	}
+}
+
+// costlyReload is a change handler whose full reload costs what core's
+// costs with ~100,000 API keys on the 2-core review machine (measured live:
+// one 1,100-payload NOTIFY gave ~0.6 s of 503 on an instance with 100k keys).
+type costlyReload struct {
+	mu     sync.Mutex
+	alive  []time.Time
+	reload time.Duration
+}
+
+func (h *costlyReload) Reload(ctx context.Context) error {
+	select {
+	case <-time.After(h.reload):
+	case <-ctx.Done():
+	}
+	return nil
+}
+func (h *costlyReload) Changed(context.Context, string) error { return nil }
+func (h *costlyReload) Lost(error)                            {}
+func (h *costlyReload) Alive(at time.Time) {
+	h.mu.Lock()
+	h.alive = append(h.alive, time.Now())
+	h.mu.Unlock()
+}
+
+// review r25b F7: past 1,000 distinct payloads a round does a full Reload,
+// whose cost grows with the store (EachAPIKey of every key). Any role with
+// CONNECT can send 1,001 distinct well-formed payloads per round, so with
+// a large key table every round is a reload longer than the freshness
+// bound: every instance answers 503 for as long as the flood lasts (live,
+// 100k keys: 503 on both instances for the whole 8 s flood). The proof of
+// life must not wait behind work a NOTIFY from any role can trigger.
+func TestReviewR25bFloodForcesBackToBackReloads(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, storetest.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := &costlyReload{reload: 1200 * time.Millisecond}
+	done := make(chan struct{})
+	go func() { defer close(done); s.FollowChanges(ctx, h) }()
+	defer func() { cancel(); <-done }()
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		h.mu.Lock()
+		n := len(h.alive)
+		h.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("no first proof of life")
+		}
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	floodStart := time.Now()
+	for i := 0; time.Since(floodStart) < 4*time.Second; i++ {
+		if _, err := conn.Exec(ctx, "SELECT count(pg_notify($1, 'key:acme:f'||g||'_'||$2::text)) FROM generate_series(1,1100) g", Channel, strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := floodStart
+	for _, a := range h.alive {
+		if a.Before(floodStart) {
+			continue
+		}
+		if a.Sub(last) > time.Second {
+			t.Fatalf("during a NOTIFY flood from a plain connection the listener went %v without a proof of life (caches stale: every request 503)", a.Sub(last).Round(time.Millisecond))
+		}
+		last = a
+	}
+	if time.Since(last) > time.Second+500*time.Millisecond {
+		t.Fatalf("no proof of life for %v at the end of the flood", time.Since(last).Round(time.Millisecond))
 	}
 }
