@@ -19,37 +19,45 @@ const staleAfter = time.Second
 
 // freshness tracks whether the caches are known to be current. With a store
 // shared by several instances (a store.ChangeFeed), they are current as of
-// the feed's last proof of life; with one instance, always.
+// the feed's last proof of life, and only while the feed is connected: once
+// it is lost they are not, until it has reconnected, listened and reloaded
+// (its next Alive); with one instance, always.
+//
+// A proof is kept as the time value Alive was given, monotonic reading
+// included, and its age is taken with time.Since: a step of the wall clock
+// (NTP, a VM resumed or migrated, an operator's date) neither ages a proof
+// nor makes an old one look recent (review r25b R9).
 type freshness struct {
 	shared bool
-	alive  atomic.Int64 // unix nanoseconds of the last proof; 0 none yet
-	lost   atomic.Bool  // the listener is between a loss and its next reload
+	alive  atomic.Pointer[time.Time] // the last proof; nil none yet
+	lost   atomic.Bool               // the listener is between a loss and its next reload
 }
 
 // check returns Unavailable when the caches may miss another instance's
-// changes.
+// changes: no proof yet, the last one older than staleAfter, or the
+// listener lost and not yet reloaded.
 func (f *freshness) check() error {
 	if f == nil || !f.shared {
 		return nil
 	}
-	if at := f.alive.Load(); at == 0 || time.Since(time.Unix(0, at)) > staleAfter {
+	if f.lost.Load() {
+		return &Error{Kind: Unavailable, Msg: "store unavailable: change listener reconnecting", Err: store.ErrUnavailable}
+	}
+	if at := f.alive.Load(); at == nil || time.Since(*at) > staleAfter {
 		return &Error{Kind: Unavailable, Msg: "store unavailable: caches may be out of date", Err: store.ErrUnavailable}
 	}
 	return nil
 }
 
+// prove records a proof of freshness taken at at, and that the listener is
+// connected and reloaded.
+func (f *freshness) prove(at time.Time) {
+	f.alive.Store(&at)
+	f.lost.Store(false)
+}
+
 // Fresh reports whether the caches are current (see freshness).
 func (c *Core) Fresh() error { return c.accessService.keys.fresh.check() }
-
-// listening reports Unavailable while the change listener is down, even
-// within the second its last proof still covers: /readyz takes an instance
-// out of a load balancer's rotation at once.
-func (f *freshness) listening() error {
-	if f.shared && f.lost.Load() {
-		return &Error{Kind: Unavailable, Msg: "store unavailable: change listener reconnecting", Err: store.ErrUnavailable}
-	}
-	return f.check()
-}
 
 // changeHandler applies other instances' committed changes to the caches
 // (store.ChangeHandler).
@@ -61,7 +69,8 @@ type changeHandler struct {
 	// An outage logs one warning and its end one line (review 25 F5), also
 	// when the listener flaps: a loss within flapWindow of the last
 	// recovery logs nothing unless a reconnection fails too or it lasts
-	// past staleAfter (requests start answering 503).
+	// past staleAfter (requests answer 503 meanwhile: a loss is no
+	// proof).
 	outage   bool      // lost, not yet reloaded
 	logged   bool      // this outage's warning was logged
 	attempts int       // losses in this outage
@@ -124,8 +133,7 @@ func (h *changeHandler) Changed(ctx context.Context, payload string) error {
 
 // Alive records a proof that the caches hold every change committed before at.
 func (h *changeHandler) Alive(at time.Time) {
-	h.c.accessService.keys.fresh.alive.Store(at.UnixNano())
-	h.c.accessService.keys.fresh.lost.Store(false)
+	h.c.accessService.keys.fresh.prove(at)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.outage {
@@ -138,7 +146,8 @@ func (h *changeHandler) Alive(at time.Time) {
 	}
 }
 
-// Lost drops the proof of freshness and logs an outage once: at its first
+// Lost drops the proof of freshness (requests that need the caches answer
+// 503 from now until the listener has reconnected and reloaded) and logs an outage once: at its first
 // loss, or, when the store flaps (lost again soon after a recovery), once
 // a reconnection has failed too.
 func (h *changeHandler) Lost(err error) {
@@ -156,20 +165,20 @@ func (h *changeHandler) Lost(err error) {
 				defer h.mu.Unlock()
 				if h.outage && !h.logged && h.gen == gen {
 					h.logged = true
-					h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back",
+					h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 until it has reconnected and reloaded",
 						"err", err, "flaps_before", h.flaps)
 				}
 			})
 		} else {
 			h.flaps = 0
 			h.logged = true
-			h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back", "err", err)
+			h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 until it has reconnected and reloaded", "err", err)
 		}
 	}
 	h.attempts++
 	if !h.logged && h.attempts >= 2 {
 		h.logged = true
-		h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 after 1 s until it is back",
+		h.log.Warn("store unreachable: change listener lost; requests needing the caches answer 503 until it has reconnected and reloaded",
 			"err", err, "flaps_before", h.flaps)
 	}
 }

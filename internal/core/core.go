@@ -245,7 +245,7 @@ func (c *Core) Ready(ctx context.Context) error {
 	if err := c.st.Ping(ctx); err != nil {
 		return &Error{Kind: Unavailable, Msg: "store unavailable", Err: err}
 	}
-	return c.accessService.keys.fresh.listening()
+	return c.accessService.keys.fresh.check()
 }
 
 func roleID(account, kind, login string) string {
