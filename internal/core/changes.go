@@ -83,7 +83,10 @@ type changeHandler struct {
 // flapping rather than a new outage.
 const flapWindow = 2 * time.Second
 
-var _ store.ChangeHandler = (*changeHandler)(nil)
+var (
+	_ store.ChangeHandler   = (*changeHandler)(nil)
+	_ store.KeyBatchHandler = (*changeHandler)(nil)
+)
 
 // Reload reloads every cache: keys and signing keys read again, principals,
 // grants, roles and built authenticators dropped (loaded again on use).
@@ -129,6 +132,13 @@ func (h *changeHandler) Changed(ctx context.Context, payload string) error {
 		c.authenticatorService.authns.forgetAll()
 	}
 	return nil
+}
+
+// KeysChanged re-reads the keys named by ids in one go
+// (store.KeyBatchHandler): what a round of key:<account>:<id> payloads
+// asks, without a store round trip each.
+func (h *changeHandler) KeysChanged(ctx context.Context, ids []string) error {
+	return h.c.accessService.keys.refreshKeysStrict(ctx, ids)
 }
 
 // Alive records a proof that the caches hold every change committed before at.

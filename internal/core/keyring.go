@@ -379,6 +379,34 @@ func (r *keyring) refreshKeyStrict(ctx context.Context, id string) error {
 	return nil
 }
 
+// refreshKeysStrict re-reads many keys after other instances' changes, in
+// one store round trip per chunk (a burst of writes, or a NOTIFY flood
+// naming keys that do not exist): those found are put, the rest dropped.
+// A store error drops them all and is returned (the feed then reconnects
+// and reloads).
+func (r *keyring) refreshKeysStrict(ctx context.Context, ids []string) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	ks, err := r.st.GetAPIKeys(ctx, ids)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	found := make(map[string]bool, len(ks))
+	if err == nil {
+		for _, k := range ks {
+			found[k.ID] = true
+			r.touchKey(k.ID)
+			r.keys.put(k)
+		}
+	}
+	for _, id := range ids {
+		if !found[id] {
+			r.touchKey(id)
+			r.keys.delete(id)
+		}
+	}
+	return err
+}
+
 // forgetAll drops every cached principal, grant and role (a reload).
 func (r *keyring) forgetAll() {
 	r.mu.Lock()

@@ -179,6 +179,13 @@ func (o *outageStore) GetAPIKey(ctx context.Context, id string) (model.APIKey, e
 	return o.st.GetAPIKey(ctx, id)
 }
 
+func (o *outageStore) GetAPIKeys(ctx context.Context, ids []string) ([]model.APIKey, error) {
+	if o.down.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return o.st.GetAPIKeys(ctx, ids)
+}
+
 func (o *outageStore) GetConjurKey(ctx context.Context, account, principalID string) (model.APIKey, error) {
 	if o.down.Load() {
 		return model.APIKey{}, store.ErrUnavailable

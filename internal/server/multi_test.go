@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -300,6 +301,64 @@ func TestTwoInstances(t *testing.T) {
 		// Tokens signed before by the retired key still verify.
 		if st, _, _ := B.call("GET", "/api/v1/users", admA, ""); st != 200 {
 			t.Errorf("a token of the retired key on B: %d", st)
+		}
+	})
+
+	// Review r25b R7: a NOTIFY flood from a plain connection (any role
+	// that may connect), 1,100 distinct key payloads per 100 ms, neither
+	// makes A answer 503 nor delays a genuine revocation past the bound,
+	// and A logs the flood once, not once per round.
+	t.Run("NotifyFloodKeepsServing", func(t *testing.T) {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		key, id := newKey(B, admB, adminID)
+		within(t, "new key valid on A", propagation, func() bool { _, v, _, _ := A.verify(key); return v })
+		stop := make(chan struct{})
+		flooded := make(chan error, 1)
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					flooded <- nil
+					return
+				default:
+				}
+				if _, err := conn.Exec(ctx, "SELECT count(pg_notify('keyward_changes', 'key:acme:f'||g||'_'||$1::text)) FROM generate_series(1,1100) g", strconv.Itoa(i)); err != nil {
+					flooded <- err
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+		for start := time.Now(); time.Since(start) < 1500*time.Millisecond; time.Sleep(100 * time.Millisecond) {
+			if st, v, code, _ := A.verify(adminKey); st != 200 || !v {
+				t.Fatalf("during a NOTIFY flood A answers verify of a valid key %d valid=%v code %q", st, v, code)
+			}
+		}
+		B.must(204, "DELETE", "/api/v1/api-keys/"+id, admB, "")
+		took := within(t, "a revocation on B refused on A during a NOTIFY flood", propagation, func() bool {
+			st, v, code, _ := A.verify(key)
+			if st != 200 {
+				t.Fatalf("during a NOTIFY flood A answers verify %d (%s)", st, code)
+			}
+			return !v && code == "revoked"
+		})
+		t.Logf("revocation on B refused on A during a NOTIFY flood after %v", took)
+		for start := time.Now(); time.Since(start) < 1500*time.Millisecond; time.Sleep(100 * time.Millisecond) {
+			if st, v, code, _ := A.verify(adminKey); st != 200 || !v {
+				t.Fatalf("during a NOTIFY flood A answers verify of a valid key %d valid=%v code %q", st, v, code)
+			}
+		}
+		close(stop)
+		if err := <-flooded; err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(logA.String(), "change notification flood:"); n != 1 {
+			t.Errorf("A logged %d flood warnings for one flood, want 1", n)
 		}
 	})
 

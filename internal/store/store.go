@@ -54,14 +54,23 @@ type ChangeHandler interface {
 	// (key:<account>:<id>, principal:<account>:<id>, …); an error makes the
 	// feed reconnect and reload. The feed coalesces what queued up: each
 	// payload once, one payload for several of a kind that refreshes a
-	// whole cache (account, role, authenticator, signing-keys), and past a
-	// backlog bound one Reload instead.
+	// whole cache (account, role, authenticator, signing-keys), key
+	// payloads in batches to a KeyBatchHandler, and for a backlog it cannot
+	// apply one Reload instead (rate-limited).
 	Changed(ctx context.Context, payload string) error
 	// Alive says every change committed before at has been handed to
 	// Changed (or was read by Reload).
 	Alive(at time.Time)
 	// Lost says the feed lost its connection.
 	Lost(err error)
+}
+
+// KeyBatchHandler is a ChangeHandler that refreshes many keys in one go. A
+// feed hands it the ids of a round's key:<account>:<id> payloads in
+// bounded batches, instead of one Changed (one store round trip) each, so
+// that a NOTIFY flood naming keys costs little (review r25b R7).
+type KeyBatchHandler interface {
+	KeysChanged(ctx context.Context, ids []string) error
 }
 
 // Page asks for part of a list.
@@ -212,6 +221,9 @@ type KeyStore interface {
 	// GetConjurKey returns the principal's Conjur API key.
 	GetConjurKey(ctx context.Context, account, principalID string) (model.APIKey, error)
 	ListAPIKeys(ctx context.Context, account, principalID string) ([]model.APIKey, error)
+	// GetAPIKeys returns those of the keys named by ids that exist, in no
+	// particular order (a change feed refreshing many keys in one go).
+	GetAPIKeys(ctx context.Context, ids []string) ([]model.APIKey, error)
 	// EachAPIKey calls fn for every stored key, for warming a cache.
 	EachAPIKey(ctx context.Context, fn func(model.APIKey) error) error
 	UpdateAPIKey(ctx context.Context, id string, update func(model.APIKey) (model.APIKey, error), evs ...audit.Event) (model.APIKey, error)

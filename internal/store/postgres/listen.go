@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -75,11 +76,15 @@ func (s *Store) follow(ctx context.Context, h store.ChangeHandler) (served bool,
 		return false, fmt.Errorf("reload: %w", err)
 	}
 	set := newChangeSet()
+	fl := &floodWatch{log: s.log}
 	collect(conn, set)
-	if err := set.apply(ctx, h, s.db.timeout); err != nil {
+	drained, err := fl.settle(ctx, h, set, s.db.timeout)
+	if err != nil {
 		return false, err
 	}
-	h.Alive(since)
+	if drained {
+		h.Alive(since)
+	}
 	for {
 		// Wait for a notification until the next proof is due. A
 		// notification brings the proof forward, and the proof reads every
@@ -109,10 +114,15 @@ func (s *Store) follow(ctx context.Context, h store.ChangeHandler) (served bool,
 			return true, fmt.Errorf("prove listener alive: %w", err)
 		}
 		collect(conn, set)
-		if err := set.apply(ctx, h, s.db.timeout); err != nil {
+		drained, err := fl.settle(ctx, h, set, s.db.timeout)
+		if err != nil {
 			return true, err
 		}
-		h.Alive(at)
+		// Alive(at) only once every change received before at has been
+		// applied: a backlog carried to the next round proves nothing.
+		if drained {
+			h.Alive(at)
+		}
 		since = at
 	}
 }
@@ -130,13 +140,31 @@ func collect(conn *pgx.Conn, set *changeSet) {
 	}
 }
 
-// backlogMax is the most distinct changes the listener refreshes one by
-// one; past it (a flood, or a burst of writes) it reloads everything once.
-// applyBudget bounds the time spent refreshing one by one the same way, so
-// a round of changes always ends well inside the freshness bound.
+// The listener's bounds on work (review 25 F1, review r25b R7): anyone with
+// CONNECT can NOTIFY, so a round's work must not grow with what a foreign
+// session sends, and must not grow with the store either.
+//
+//   - backlogMax is the most distinct changes held (memory: at most
+//     backlogMax × maxPayload); past it, only a full reload can account for
+//     what was dropped.
+//   - applyBudget bounds the time one round spends applying changes; what
+//     is left is carried to the next round (no proof of life meanwhile).
+//   - keyBatch is how many key ids one KeysChanged re-reads (one query).
+//   - A backlog that does not drain within a round, or past backlogMax, is
+//     resolved by a full reload, but at most one per reloadEvery: a reload
+//     costs in proportion to the store (every API key read again, ~1.2 s for
+//     100,000 keys on 2 cores), so back-to-back reloads would keep the
+//     caches stale for as long as a flood lasts.
+//   - floodRound distinct changes in one round is a flood (or a burst of
+//     writes): it is logged once, and its end once floodQuiet has passed
+//     without one.
 const (
-	backlogMax  = 1000
+	backlogMax  = 20000
 	applyBudget = 250 * time.Millisecond
+	keyBatch    = 1000
+	reloadEvery = 5 * time.Second
+	floodRound  = 1000
+	floodQuiet  = 10 * time.Second
 	maxPayload  = 1024
 )
 
@@ -147,10 +175,17 @@ var wholeKinds = map[string]bool{"account": true, "role": true, "authenticator":
 // itemKinds name one object, as kind:<account>:<id>.
 var itemKinds = map[string]bool{"key": true, "principal": true, "grants": true}
 
-// changeSet holds the changes received since the last round, each once.
+// change is one payload of a set, under the name it is coalesced by.
+type change struct {
+	name, payload string
+	keyID         string // the id of a key:<account>:<id> payload, else ""
+}
+
+// changeSet holds the changes received and not yet applied, each once.
 type changeSet struct {
 	seen  map[string]bool
-	order []string
+	order []change
+	added int  // distinct changes added since the last round
 	over  bool // more than backlogMax: reload instead
 }
 
@@ -164,50 +199,143 @@ func (c *changeSet) add(n *pgconn.Notification) {
 	}
 	p := n.Payload
 	kind, rest, _ := strings.Cut(p, ":")
-	key := p
+	ch := change{name: p, payload: p}
 	switch {
 	case wholeKinds[kind]:
-		key = kind
+		ch.name = kind
 	case itemKinds[kind]:
-		if acct, id, ok := strings.Cut(rest, ":"); !ok || acct == "" || id == "" {
+		acct, id, ok := strings.Cut(rest, ":")
+		if !ok || acct == "" || id == "" {
 			return
+		}
+		if kind == "key" {
+			ch.keyID = id
 		}
 	default:
 		return
 	}
-	if c.seen[key] {
+	if c.seen[ch.name] {
 		return
 	}
 	if len(c.order) == backlogMax {
 		c.over, c.seen, c.order = true, map[string]bool{}, nil
 		return
 	}
-	c.seen[key] = true
-	c.order = append(c.order, p)
+	c.seen[ch.name] = true
+	c.order = append(c.order, ch)
+	c.added++
 }
 
-// apply hands the set to h, or reloads once past the backlog bound or the
-// time budget, and empties it.
-func (c *changeSet) apply(ctx context.Context, h store.ChangeHandler, timeout time.Duration) error {
-	defer func() { c.over, c.seen, c.order = false, map[string]bool{}, nil }()
-	reload := c.over
-	start := time.Now()
-	for _, p := range c.order {
-		if reload {
-			break
+// reset empties the set (a full reload reads everything it held).
+func (c *changeSet) reset() { c.over, c.seen, c.order = false, map[string]bool{}, nil }
+
+// apply hands the set's changes to h, key payloads in batches of keyBatch
+// ids when h is a store.KeyBatchHandler, until the set is empty or
+// applyBudget is spent; it keeps what is left, and says whether the set
+// was emptied.
+func (c *changeSet) apply(ctx context.Context, h store.ChangeHandler, timeout time.Duration) (bool, error) {
+	kb, batch := h.(store.KeyBatchHandler)
+	var ids []string
+	flush := func() error {
+		if len(ids) == 0 {
+			return nil
 		}
-		if err := h.Changed(ctx, p); err != nil {
-			return fmt.Errorf("apply change %q: %w", p, err)
+		bctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := kb.KeysChanged(bctx, ids); err != nil {
+			return fmt.Errorf("apply changes to %d keys: %w", len(ids), err)
 		}
-		reload = time.Since(start) > applyBudget
-	}
-	if !reload {
+		ids = ids[:0]
 		return nil
 	}
+	start := time.Now()
+	i := 0
+	for ; i < len(c.order) && time.Since(start) <= applyBudget; i++ {
+		ch := c.order[i]
+		if batch && ch.keyID != "" {
+			if ids = append(ids, ch.keyID); len(ids) == keyBatch {
+				if err := flush(); err != nil {
+					return false, err
+				}
+			}
+			continue
+		}
+		if err := h.Changed(ctx, ch.payload); err != nil {
+			return false, fmt.Errorf("apply change %q: %w", ch.payload, err)
+		}
+	}
+	if err := flush(); err != nil {
+		return false, err
+	}
+	for _, ch := range c.order[:i] {
+		delete(c.seen, ch.name) // applied: a new notification of it is a new change
+	}
+	c.order = c.order[i:]
+	if len(c.order) == 0 {
+		c.order = nil
+		return true, nil
+	}
+	return false, nil
+}
+
+// floodWatch decides, round by round, between applying a set and reloading,
+// and logs a flood once.
+type floodWatch struct {
+	log        *slog.Logger
+	lastReload time.Time // the last reload for a backlog (not a reconnection's)
+	flooding   bool      // a flood was logged and has not been over for floodQuiet
+	lastFlood  time.Time
+	rounds     int  // flood rounds since it was logged
+	reloads    int  // reloads for a backlog since it was logged
+	stale      bool // a round could not drain (logged once per flood)
+}
+
+// settle applies what the round collected; it reloads instead when the set
+// went past backlogMax or did not drain within applyBudget, unless a
+// backlog reload ran within reloadEvery (the backlog then waits, and the
+// caches count as stale meanwhile). It says whether every change received
+// has been applied (or read by the reload).
+func (f *floodWatch) settle(ctx context.Context, h store.ChangeHandler, set *changeSet, timeout time.Duration) (bool, error) {
+	now := time.Now()
+	if set.added > floodRound || set.over {
+		f.lastFlood = now
+		f.rounds++
+		if !f.flooding {
+			f.flooding, f.rounds, f.reloads, f.stale = true, 1, 0, false
+			f.log.Warn("change notification flood: many distinct changes in one round (a burst of writes, or a NOTIFY "+
+				"flood from any role that may connect: see docs/deploy.md); applying them in batches",
+				"changes", set.added, "over_backlog", set.over)
+		}
+	} else if f.flooding && now.Sub(f.lastFlood) > floodQuiet {
+		f.flooding = false
+		f.log.Info("change notification flood over", "flood_rounds", f.rounds, "reloads", f.reloads, "went_stale", f.stale)
+	}
+	set.added = 0
+	if !set.over {
+		drained, err := set.apply(ctx, h, timeout)
+		if drained && !f.flooding {
+			f.stale = false // logged again if it happens again
+		}
+		if err != nil || drained {
+			return drained, err
+		}
+	}
+	if !f.lastReload.IsZero() && time.Since(f.lastReload) < reloadEvery {
+		if !f.stale {
+			f.stale = true
+			f.log.Warn("change backlog larger than one round can apply; caches count as stale (requests answer 503) "+
+				"until it drains or the next reload", "pending", len(set.order), "over_backlog", set.over,
+				"next_reload_in", (reloadEvery - time.Since(f.lastReload)).Round(time.Millisecond).String())
+		}
+		return false, nil
+	}
+	f.lastReload = time.Now()
+	f.reloads++
+	set.reset()
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := h.Reload(rctx); err != nil {
-		return fmt.Errorf("reload after a backlog of changes: %w", err)
+		return false, fmt.Errorf("reload after a backlog of changes: %w", err)
 	}
-	return nil
+	return true, nil
 }

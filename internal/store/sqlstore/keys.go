@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/keyward/keyward/internal/audit"
@@ -72,6 +73,35 @@ func (s *Store) GetAPIKey(ctx context.Context, id string) (model.APIKey, error) 
 		return model.APIKey{}, fmt.Errorf("get api key %s: %w", id, err)
 	}
 	return k, nil
+}
+
+// getKeysChunk bounds the ids one GetAPIKeys query names (SQLite allows
+// 32,766 parameters, PostgreSQL 65,535).
+const getKeysChunk = 1000
+
+// GetAPIKeys returns those of the keys named by ids that exist, one query
+// per getKeysChunk ids.
+func (s *Store) GetAPIKeys(ctx context.Context, ids []string) ([]model.APIKey, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids) // each key once, whatever chunk names it
+	var ks []model.APIKey
+	for chunk := range slices.Chunk(ids, getKeysChunk) {
+		ph := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			ph[i], args[i] = "$"+strconv.Itoa(i+1), id
+		}
+		err := queryAll(ctx, s.db.Pool(), func(r Rows) error {
+			k, err := scanAPIKey(r)
+			ks = append(ks, k)
+			return err
+		}, "SELECT "+keyCols+" FROM api_keys WHERE id IN ("+strings.Join(ph, ",")+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("get %d api keys: %w", len(ids), err)
+		}
+	}
+	return ks, nil
 }
 
 // GetConjurKey returns the principal's Conjur API key.

@@ -3,6 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +37,24 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	wantEqual(t, "k2 (nil optionals)", got, k2)
 	_, err = s.GetAPIKey(ctx, "k404")
 	wantErr(t, "get missing", err, store.ErrNotFound)
+	// GetAPIKeys: the existing ones among the named, across chunks.
+	many := []string{"k404", "k1"}
+	for i := range 1500 {
+		many = append(many, fmt.Sprintf("nokey%d", i))
+	}
+	many = append(many, "k2", "k1")
+	byID, err := s.GetAPIKeys(ctx, many)
+	must(t, "get many", err)
+	slices.SortFunc(byID, func(a, b model.APIKey) int { return strings.Compare(a.ID, b.ID) })
+	if len(byID) != 2 {
+		t.Fatalf("GetAPIKeys of k404, k1, 1,500 missing, k2, k1 = %d keys, want k1 and k2", len(byID))
+	}
+	wantEqual(t, "GetAPIKeys k1", byID[0], k1)
+	wantEqual(t, "GetAPIKeys k2", byID[1], k2)
+	none, err := s.GetAPIKeys(ctx, nil)
+	if err != nil || len(none) != 0 {
+		t.Fatalf("GetAPIKeys(nil) = %v, %v; want none", none, err)
+	}
 	ks, err := s.ListAPIKeys(ctx, "acme", "p1")
 	must(t, "list", err)
 	if len(ks) != 2 || ks[0].ID != "k1" || ks[1].ID != "k2" {
