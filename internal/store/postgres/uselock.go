@@ -15,35 +15,56 @@ import (
 
 // ErrInUse is returned by HoldUse when a command that needs the store to
 // itself (keyward admin recover) finds a running keyward on it, or when a
-// serving keyward waited UseLockWait for an exclusive holder.
+// serving keyward waited UseLockWait for such a command to finish.
 var ErrInUse = errors.New("the store is in use by a running keyward")
 
-// useLockClass is the first key of the session advisory lock every keyward
-// holds on a shared store; the second is a hash of the schema, so that
-// stores in different schemas of one database do not meet.
-//
-// Advisory locks need no privilege: any role that may connect to the
-// database can take this one (docs/operations.md says to REVOKE CONNECT
-// from PUBLIC). So a serving keyward never waits for it forever: it logs
-// who holds it and gives up after UseLockWait.
+// useLockClass is the key of the session advisory lock keyward took as its
+// use lock before review r25b R4. Nothing takes it now: an advisory lock id
+// is public, so any role that may connect could hold it, or merely ask for
+// it exclusively while servers held it shared, and keep every starting
+// keyward waiting.
 const useLockClass = 0x6b77
 
-// UseLockWait bounds how long a serving keyward waits for the use lock
-// while another session holds it exclusively (admin recover takes seconds).
+// The use "lock" is presence, not a PostgreSQL lock (review r25b R4). A
+// serving keyward keeps one idle session named keyward-use-<schema>-…; a
+// command that needs the store alone (admin recover) keeps one named
+// keyward-excl-<schema>-… while it runs. Each side names its session first
+// (at connect), then looks in pg_stat_activity for the other's: recover
+// refuses "in use" while a server's session exists, and a server waits
+// (at most UseLockWait, naming the holder) while a recover's exists.
+// Because each registers before it looks, two that start together cannot
+// both miss the other.
+//
+// Only sessions of roles that may write keyward's tables count
+// (has_table_privilege(…, 'schema_migrations', 'UPDATE'); superusers
+// too): any role may set any application_name, but a role without that
+// privilege can neither pose as a keyward nor keep one from starting. No
+// table lock is held: a long-held table lock could be queued behind by a
+// role without privilege (CREATE RULE on a table takes ACCESS EXCLUSIVE
+// before it checks ownership, and a waiting request blocks every later
+// one), which is the same denial of service the advisory lock allowed; and
+// no transaction stays open, so nothing holds back vacuum's horizon.
+const (
+	useServe = "use"
+	useAlone = "excl"
+)
+
+// UseLockWait bounds how long a serving keyward waits for a command that
+// needs the store alone (admin recover takes seconds).
 var UseLockWait = 30 * time.Second
 
-// useLockRetry is how often a waiting keyward tries the lock again.
+// useLockRetry is how often a waiting keyward looks again.
 const useLockRetry = 250 * time.Millisecond
 
-// HoldUse takes the store's use lock on a connection of its own, held
-// until Close. Every serving keyward holds it shared, and waits (at most
-// UseLockWait, logging the holder) for an exclusive holder to finish; it
-// watches that connection, and takes the lock again on a new one if
+// HoldUse marks the store in use on a connection of its own, held until
+// Close (see useServe). Every serving keyward holds it, and waits (at
+// most UseLockWait, logging who) for a command that needs the store alone
+// to finish; it watches that connection, and opens a new one if
 // PostgreSQL ends the session (pg_terminate_backend, idle_session_timeout,
 // a proxy). exclusive is for the commands that must run with every server
 // stopped (a running keyward keeps credentials in memory that such a
 // command changes): it never waits, and fails with ErrInUse while any
-// keyward holds it.
+// keyward serves.
 func (s *Store) HoldUse(ctx context.Context, exclusive bool) error {
 	if s.useConn != nil || s.useStop != nil {
 		return errors.New("postgres: the use lock is already held")
@@ -62,10 +83,19 @@ func (s *Store) HoldUse(ctx context.Context, exclusive bool) error {
 	return nil
 }
 
-// takeUse connects and takes the use lock.
+// takeUse connects under the name of its side, then looks for the other
+// side's sessions.
 func (s *Store) takeUse(ctx context.Context, exclusive bool) (*pgx.Conn, error) {
+	var tag string
+	if err := s.db.pool.QueryRow(ctx, "SELECT to_hex(hashtext(current_schema()))").Scan(&tag); err != nil {
+		return nil, fmt.Errorf("postgres: use lock: %w", err)
+	}
+	mine, other := useServe, useAlone
+	if exclusive {
+		mine, other = useAlone, useServe
+	}
 	cfg := s.listen.Copy()
-	cfg.RuntimeParams["application_name"] = fmt.Sprintf("keyward-use-%d-%x", os.Getpid(), rand.Uint32())
+	cfg.RuntimeParams["application_name"] = fmt.Sprintf("keyward-%s-%s-%d-%x", mine, tag, os.Getpid(), rand.Uint32())
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: use lock: %w", err)
@@ -75,37 +105,38 @@ func (s *Store) takeUse(ctx context.Context, exclusive bool) (*pgx.Conn, error) 
 		return nil, err
 	}
 	if exclusive {
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))", useLockClass).Scan(&ok); err != nil {
-			return fail(fmt.Errorf("postgres: use lock: %w", err))
-		}
-		if !ok {
-			return fail(ErrInUse)
+		// A server, or another command that needs the store alone.
+		for _, side := range []string{useServe, useAlone} {
+			holders, err := useSessions(ctx, conn, side, tag)
+			if err != nil {
+				return fail(err)
+			}
+			if holders != "" {
+				return fail(fmt.Errorf("%w (%s)", ErrInUse, holders))
+			}
 		}
 		return conn, nil
 	}
 	deadline := time.Now().Add(UseLockWait)
 	logged := false
 	for {
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock_shared($1, hashtext(current_schema()))", useLockClass).Scan(&ok); err != nil {
-			return fail(fmt.Errorf("postgres: use lock: %w", err))
+		holders, err := useSessions(ctx, conn, other, tag)
+		if err != nil {
+			return fail(err)
 		}
-		if ok {
+		if holders == "" {
 			if logged {
 				s.log.Info("took the store's use lock")
 			}
 			return conn, nil
 		}
-		holders := useHolders(ctx, conn)
 		if time.Now().After(deadline) {
-			return fail(fmt.Errorf("%w: another session holds the store's use lock exclusively (%s) and did not let go in %s; "+
-				"if it is not a keyward admin command, end it (SELECT pg_terminate_backend(PID)) and restrict who may connect "+
-				"(REVOKE CONNECT ON DATABASE … FROM PUBLIC)", ErrInUse, holders, UseLockWait))
+			return fail(fmt.Errorf("%w: a keyward command that needs the store alone (%s) did not finish in %s; "+
+				"if it is stuck, end it (SELECT pg_terminate_backend(PID))", ErrInUse, holders, UseLockWait))
 		}
 		if !logged {
-			s.log.Warn("waiting for the store's use lock, held exclusively by another session (a keyward admin command, or "+
-				"a foreign session: see docs/operations.md)", "holders", holders, "gives_up_after", UseLockWait.String())
+			s.log.Warn("waiting for a keyward command that needs the store alone (admin recover) to finish",
+				"holders", holders, "gives_up_after", UseLockWait.String())
 			logged = true
 		}
 		select {
@@ -116,34 +147,36 @@ func (s *Store) takeUse(ctx context.Context, exclusive bool) (*pgx.Conn, error) 
 	}
 }
 
-// useHolders names the sessions that hold the use lock exclusively (pid,
-// role, application), for the operator to find them.
-func useHolders(ctx context.Context, conn *pgx.Conn) string {
-	rows, err := conn.Query(ctx, `SELECT l.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, '')
-		FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE l.locktype = 'advisory' AND l.granted AND l.mode = 'ExclusiveLock' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-		AND l.classid = $1::int4::oid AND l.objid = hashtext(current_schema())::oid AND l.objsubid = 2`, useLockClass)
+// useSessions names the other sessions of side on this schema, of roles
+// that may write keyward's tables (pid, role, application), or "".
+func useSessions(ctx context.Context, conn *pgx.Conn, side, tag string) (string, error) {
+	rows, err := conn.Query(ctx, `SELECT a.pid, coalesce(a.usename::text, ''), a.application_name
+		FROM pg_stat_activity a
+		WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.application_name LIKE $1
+		AND a.usesysid IS NOT NULL AND has_table_privilege(a.usesysid, to_regclass('schema_migrations'), 'UPDATE')
+		ORDER BY a.pid`, "keyward-"+side+"-"+tag+"-%")
 	if err != nil {
-		return "unknown: " + err.Error()
+		return "", fmt.Errorf("postgres: use lock: %w", err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var pid int32
 		var user, app string
-		if rows.Scan(&pid, &user, &app) == nil {
-			out = append(out, fmt.Sprintf("pid %d user %q application %q", pid, user, app))
+		if err := rows.Scan(&pid, &user, &app); err != nil {
+			return "", fmt.Errorf("postgres: use lock: %w", err)
 		}
+		out = append(out, fmt.Sprintf("pid %d user %q application %q", pid, user, app))
 	}
-	if len(out) == 0 {
-		return "unknown"
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("postgres: use lock: %w", err)
 	}
-	return strings.Join(out, "; ")
+	return strings.Join(out, "; "), nil
 }
 
-// watchUse holds the shared use lock on conn until ctx ends, and takes it
-// again on a new connection whenever PostgreSQL ends that session: the
-// lock is what makes admin recover refuse "in use" beside this keyward.
+// watchUse keeps the serving session conn until ctx ends, and opens a new
+// one whenever PostgreSQL ends that session: the session is what makes
+// admin recover refuse "in use" beside this keyward.
 func (s *Store) watchUse(ctx context.Context, conn *pgx.Conn) {
 	defer close(s.useDone)
 	for {
