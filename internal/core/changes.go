@@ -84,8 +84,9 @@ type changeHandler struct {
 const flapWindow = 2 * time.Second
 
 var (
-	_ store.ChangeHandler   = (*changeHandler)(nil)
-	_ store.KeyBatchHandler = (*changeHandler)(nil)
+	_ store.ChangeHandler         = (*changeHandler)(nil)
+	_ store.KeyBatchHandler       = (*changeHandler)(nil)
+	_ store.PrincipalBatchHandler = (*changeHandler)(nil)
 )
 
 // Reload reloads every cache: keys and signing keys read again, principals,
@@ -139,6 +140,40 @@ func (h *changeHandler) Changed(ctx context.Context, payload string) error {
 // asks, without a store round trip each.
 func (h *changeHandler) KeysChanged(ctx context.Context, ids []string) error {
 	return h.c.accessService.keys.refreshKeysStrict(ctx, ids)
+}
+
+// PrincipalsChanged applies many principal:<account>:<id> payloads in one
+// store round trip per chunk (store.PrincipalBatchHandler), as Changed does
+// one: a principal not found in that account is gone (its keys in that
+// account dropped), the others re-read for the user search.
+func (h *changeHandler) PrincipalsChanged(ctx context.Context, refs []store.ItemRef) error {
+	c := h.c
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+	}
+	ps, err := c.st.GetPrincipals(ctx, ids)
+	if err != nil {
+		for _, r := range refs {
+			c.accessService.keys.forgetPrincipal(r.Account, r.ID, false)
+		}
+		return err
+	}
+	byID := make(map[string]int, len(ps))
+	for i, p := range ps {
+		byID[p.ID] = i
+	}
+	for _, r := range refs {
+		i, ok := byID[r.ID]
+		gone := !ok || ps[i].Account != r.Account
+		c.accessService.keys.forgetPrincipal(r.Account, r.ID, gone)
+		if gone {
+			c.principalService.search.drop(r.Account, r.ID)
+		} else {
+			c.principalService.search.put(ps[i])
+		}
+	}
+	return nil
 }
 
 // Alive records a proof that the caches hold every change committed before at.

@@ -186,6 +186,13 @@ func (o *outageStore) GetAPIKeys(ctx context.Context, ids []string) ([]model.API
 	return o.st.GetAPIKeys(ctx, ids)
 }
 
+func (o *outageStore) GetPrincipals(ctx context.Context, ids []string) ([]model.Principal, error) {
+	if o.down.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return o.st.GetPrincipals(ctx, ids)
+}
+
 func (o *outageStore) GetConjurKey(ctx context.Context, account, principalID string) (model.APIKey, error) {
 	if o.down.Load() {
 		return model.APIKey{}, store.ErrUnavailable

@@ -327,7 +327,7 @@ func TestTwoInstances(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := conn.Exec(ctx, "SELECT count(pg_notify('keyward_changes', 'key:acme:f'||g||'_'||$1::text)) FROM generate_series(1,1100) g", strconv.Itoa(i)); err != nil {
+				if _, err := conn.Exec(ctx, "SELECT count(pg_notify('keyward_changes', k||':acme:f'||g||'_'||$1::text)) FROM generate_series(1,1100) g, unnest(ARRAY['key','principal']) k", strconv.Itoa(i)); err != nil {
 					flooded <- err
 					return
 				}

@@ -73,6 +73,16 @@ type KeyBatchHandler interface {
 	KeysChanged(ctx context.Context, ids []string) error
 }
 
+// ItemRef names one object of an account (a principal:<account>:<id>
+// payload).
+type ItemRef struct{ Account, ID string }
+
+// PrincipalBatchHandler is a ChangeHandler that refreshes many principals
+// in one go, as KeyBatchHandler does keys.
+type PrincipalBatchHandler interface {
+	PrincipalsChanged(ctx context.Context, refs []ItemRef) error
+}
+
 // Page asks for part of a list.
 type Page struct {
 	Search string // substring of the login or name; empty matches all
@@ -124,6 +134,10 @@ type PrincipalStore interface {
 	// CreatePrincipal stores p and, if key is not nil, its first API key.
 	CreatePrincipal(ctx context.Context, p model.Principal, key *model.APIKey, evs ...audit.Event) error
 	GetPrincipal(ctx context.Context, account, id string) (model.Principal, error)
+	// GetPrincipals returns those of the principals named by ids that
+	// exist, whatever their account, in no particular order (a change feed
+	// refreshing many principals in one go).
+	GetPrincipals(ctx context.Context, ids []string) ([]model.Principal, error)
 	GetPrincipalByLogin(ctx context.Context, account string, kind model.Kind, login string) (model.Principal, error)
 	// ListPrincipals returns one page, ordered by login, and the total matching.
 	ListPrincipals(ctx context.Context, account string, p Page) ([]model.Principal, int, error)

@@ -149,7 +149,8 @@ func collect(conn *pgx.Conn, set *changeSet) {
 //     what was dropped.
 //   - applyBudget bounds the time one round spends applying changes; what
 //     is left is carried to the next round (no proof of life meanwhile).
-//   - keyBatch is how many key ids one KeysChanged re-reads (one query).
+//   - batchMax is how many keys one KeysChanged, or principals one
+//     PrincipalsChanged, re-reads (one query).
 //   - A backlog that does not drain within a round, or past backlogMax, is
 //     resolved by a full reload, but at most one per reloadEvery: a reload
 //     costs in proportion to the store (every API key read again, ~1.2 s for
@@ -161,7 +162,7 @@ func collect(conn *pgx.Conn, set *changeSet) {
 const (
 	backlogMax  = 20000
 	applyBudget = 250 * time.Millisecond
-	keyBatch    = 1000
+	batchMax    = 1000
 	reloadEvery = 5 * time.Second
 	floodRound  = 1000
 	floodQuiet  = 10 * time.Second
@@ -178,7 +179,8 @@ var itemKinds = map[string]bool{"key": true, "principal": true, "grants": true}
 // change is one payload of a set, under the name it is coalesced by.
 type change struct {
 	name, payload string
-	keyID         string // the id of a key:<account>:<id> payload, else ""
+	kind          string        // "key" and "principal" may be applied in batches
+	ref           store.ItemRef // the account and id of an item kind's payload
 }
 
 // changeSet holds the changes received and not yet applied, each once.
@@ -199,7 +201,7 @@ func (c *changeSet) add(n *pgconn.Notification) {
 	}
 	p := n.Payload
 	kind, rest, _ := strings.Cut(p, ":")
-	ch := change{name: p, payload: p}
+	ch := change{name: p, payload: p, kind: kind}
 	switch {
 	case wholeKinds[kind]:
 		ch.name = kind
@@ -208,9 +210,7 @@ func (c *changeSet) add(n *pgconn.Notification) {
 		if !ok || acct == "" || id == "" {
 			return
 		}
-		if kind == "key" {
-			ch.keyID = id
-		}
+		ch.ref = store.ItemRef{Account: acct, ID: id}
 	default:
 		return
 	}
@@ -229,42 +229,64 @@ func (c *changeSet) add(n *pgconn.Notification) {
 // reset empties the set (a full reload reads everything it held).
 func (c *changeSet) reset() { c.over, c.seen, c.order = false, map[string]bool{}, nil }
 
-// apply hands the set's changes to h, key payloads in batches of keyBatch
-// ids when h is a store.KeyBatchHandler, until the set is empty or
-// applyBudget is spent; it keeps what is left, and says whether the set
-// was emptied.
+// apply hands the set's changes to h, key and principal payloads in
+// batches of batchMax when h is a store.KeyBatchHandler or
+// store.PrincipalBatchHandler (one store round trip per batch), until the
+// set is empty or applyBudget is spent; it keeps what is left, and says
+// whether the set was emptied.
 func (c *changeSet) apply(ctx context.Context, h store.ChangeHandler, timeout time.Duration) (bool, error) {
-	kb, batch := h.(store.KeyBatchHandler)
-	var ids []string
-	flush := func() error {
-		if len(ids) == 0 {
+	kb, keyBatch := h.(store.KeyBatchHandler)
+	pb, principalBatch := h.(store.PrincipalBatchHandler)
+	var keys []string
+	var principals []store.ItemRef
+	batched := func(what string, n int, do func(context.Context) error) error {
+		if n == 0 {
 			return nil
 		}
 		bctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		if err := kb.KeysChanged(bctx, ids); err != nil {
-			return fmt.Errorf("apply changes to %d keys: %w", len(ids), err)
+		if err := do(bctx); err != nil {
+			return fmt.Errorf("apply changes to %d %s: %w", n, what, err)
 		}
-		ids = ids[:0]
 		return nil
+	}
+	flushKeys := func() error {
+		err := batched("keys", len(keys), func(ctx context.Context) error { return kb.KeysChanged(ctx, keys) })
+		keys = keys[:0]
+		return err
+	}
+	flushPrincipals := func() error {
+		err := batched("principals", len(principals), func(ctx context.Context) error { return pb.PrincipalsChanged(ctx, principals) })
+		principals = principals[:0]
+		return err
 	}
 	start := time.Now()
 	i := 0
 	for ; i < len(c.order) && time.Since(start) <= applyBudget; i++ {
 		ch := c.order[i]
-		if batch && ch.keyID != "" {
-			if ids = append(ids, ch.keyID); len(ids) == keyBatch {
-				if err := flush(); err != nil {
+		switch {
+		case keyBatch && ch.kind == "key":
+			if keys = append(keys, ch.ref.ID); len(keys) == batchMax {
+				if err := flushKeys(); err != nil {
 					return false, err
 				}
 			}
-			continue
-		}
-		if err := h.Changed(ctx, ch.payload); err != nil {
-			return false, fmt.Errorf("apply change %q: %w", ch.payload, err)
+		case principalBatch && ch.kind == "principal":
+			if principals = append(principals, ch.ref); len(principals) == batchMax {
+				if err := flushPrincipals(); err != nil {
+					return false, err
+				}
+			}
+		default:
+			if err := h.Changed(ctx, ch.payload); err != nil {
+				return false, fmt.Errorf("apply change %q: %w", ch.payload, err)
+			}
 		}
 	}
-	if err := flush(); err != nil {
+	if err := flushKeys(); err != nil {
+		return false, err
+	}
+	if err := flushPrincipals(); err != nil {
 		return false, err
 	}
 	for _, ch := range c.order[:i] {

@@ -75,31 +75,39 @@ func (s *Store) GetAPIKey(ctx context.Context, id string) (model.APIKey, error) 
 	return k, nil
 }
 
-// getKeysChunk bounds the ids one GetAPIKeys query names (SQLite allows
-// 32,766 parameters, PostgreSQL 65,535).
-const getKeysChunk = 1000
+// inChunk bounds the ids one query by id names (SQLite allows 32,766
+// parameters, PostgreSQL 65,535).
+const inChunk = 1000
 
-// GetAPIKeys returns those of the keys named by ids that exist, one query
-// per getKeysChunk ids.
-func (s *Store) GetAPIKeys(ctx context.Context, ids []string) ([]model.APIKey, error) {
+// eachByID runs "SELECT cols FROM table WHERE id IN (…)" for ids (each
+// once, inChunk to a query) and hands every row to fn.
+func eachByID(ctx context.Context, q Querier, cols, table string, ids []string, fn func(Rows) error) error {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
-	ids = slices.Compact(ids) // each key once, whatever chunk names it
-	var ks []model.APIKey
-	for chunk := range slices.Chunk(ids, getKeysChunk) {
+	ids = slices.Compact(ids) // each once, whatever chunk names it
+	for chunk := range slices.Chunk(ids, inChunk) {
 		ph := make([]string, len(chunk))
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			ph[i], args[i] = "$"+strconv.Itoa(i+1), id
 		}
-		err := queryAll(ctx, s.db.Pool(), func(r Rows) error {
-			k, err := scanAPIKey(r)
-			ks = append(ks, k)
+		if err := queryAll(ctx, q, fn, "SELECT "+cols+" FROM "+table+" WHERE id IN ("+strings.Join(ph, ",")+")", args...); err != nil {
 			return err
-		}, "SELECT "+keyCols+" FROM api_keys WHERE id IN ("+strings.Join(ph, ",")+")", args...)
-		if err != nil {
-			return nil, fmt.Errorf("get %d api keys: %w", len(ids), err)
 		}
+	}
+	return nil
+}
+
+// GetAPIKeys returns those of the keys named by ids that exist.
+func (s *Store) GetAPIKeys(ctx context.Context, ids []string) ([]model.APIKey, error) {
+	var ks []model.APIKey
+	err := eachByID(ctx, s.db.Pool(), keyCols, "api_keys", ids, func(r Rows) error {
+		k, err := scanAPIKey(r)
+		ks = append(ks, k)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get %d api keys: %w", len(ids), err)
 	}
 	return ks, nil
 }

@@ -119,6 +119,21 @@ func (s *Store) GetPrincipal(ctx context.Context, account, id string) (model.Pri
 	return p, nil
 }
 
+// GetPrincipals returns those of the principals named by ids that exist,
+// whatever their account.
+func (s *Store) GetPrincipals(ctx context.Context, ids []string) ([]model.Principal, error) {
+	var ps []model.Principal
+	err := eachByID(ctx, s.db.Pool(), principalCols, "principals", ids, func(r Rows) error {
+		p, err := scanPrincipal(r)
+		ps = append(ps, p)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get %d principals: %w", len(ids), err)
+	}
+	return ps, nil
+}
+
 func (s *Store) getPrincipal(ctx context.Context, q Querier, account, id, suffix string) (model.Principal, error) {
 	var p model.Principal
 	err := queryOne(ctx, q, func(r Rows) (err error) { p, err = scanPrincipal(r); return err },

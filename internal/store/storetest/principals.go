@@ -3,6 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +60,27 @@ func testPrincipals(t *testing.T, s store.Store) {
 	wantErr(t, "get from other account", err, store.ErrNotFound)
 	_, err = s.GetPrincipal(ctx, "acme", "p404")
 	wantErr(t, "get missing", err, store.ErrNotFound)
+	// GetPrincipals: the existing ones among the named, any account,
+	// across chunks, each once.
+	mustAccount(t, s, "other")
+	q := newUser("other", "q1", "quinn")
+	must(t, "create in other", s.CreatePrincipal(ctx, q, nil))
+	many := []string{"p404", "p1"}
+	for i := range 1200 {
+		many = append(many, fmt.Sprintf("nop%d", i))
+	}
+	many = append(many, "q1", "p1")
+	byID, err := s.GetPrincipals(ctx, many)
+	must(t, "get many", err)
+	slices.SortFunc(byID, func(a, b model.Principal) int { return strings.Compare(a.ID, b.ID) })
+	if len(byID) != 2 {
+		t.Fatalf("GetPrincipals of p404, p1, 1,200 missing, q1, p1 = %d principals, want p1 and q1", len(byID))
+	}
+	wantEqual(t, "GetPrincipals p1", byID[0], p)
+	wantEqual(t, "GetPrincipals q1 (other account)", byID[1], q)
+	if none, err := s.GetPrincipals(ctx, nil); err != nil || len(none) != 0 {
+		t.Fatalf("GetPrincipals(nil) = %v, %v; want none", none, err)
+	}
 
 	n := auditCount(t, s)
 	up, err := s.UpdatePrincipal(ctx, "acme", "p1", func(old model.Principal) (model.Principal, error) {
