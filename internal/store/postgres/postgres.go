@@ -51,6 +51,7 @@ type Store struct {
 	useStop    context.CancelFunc
 	useDone    chan struct{}
 	log        *slog.Logger
+	auditSync  bool // Options.AuditSync
 }
 
 // Options bound how the store uses PostgreSQL.
@@ -131,7 +132,7 @@ func OpenWith(ctx context.Context, dsn string, key *audit.Key, opts Options) (*S
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{}), log: logger(opts.Logger)}
+	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{}), log: logger(opts.Logger), auditSync: opts.AuditSync}
 	st.Store.UsePendingAudit(!opts.AuditSync)
 	var lctx context.Context
 	lctx, st.stopLinker = context.WithCancel(context.Background())
