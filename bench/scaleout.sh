@@ -9,7 +9,8 @@
 # served with it is a violation. Prints requests/s and p99 per instance,
 # the ratios to SQLite, and the non-2xx count (must be 0).
 # Usage: bench/scaleout.sh   (DUR=30s CONNS=32 by default; KEYWARD_TEST_POSTGRES or PG names the server;
-# STORE_MAX_CONNS sets --store-max-conns of both instances, default max(4, cores))
+# STORE_MAX_CONNS sets --store-max-conns of both instances, default max(4, cores); AUDIT_SYNC=1 runs them
+# with --store-audit-sync)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-30s}
@@ -46,7 +47,7 @@ mkdir -m 700 "$work/b" && cp "$work/a/master.key" "$work/b/master.key"
 for i in a b; do
   port=$P1; [ $i = b ] && port=$P2
   "$work/keyward" serve --data "$work/$i" --store "$STORE" --listen "127.0.0.1:$port" --log-level warn --access-log=false \
-    ${STORE_MAX_CONNS:+--store-max-conns "$STORE_MAX_CONNS"} 2>"$work/$i.log" &
+    ${STORE_MAX_CONNS:+--store-max-conns "$STORE_MAX_CONNS"} ${AUDIT_SYNC:+--store-audit-sync} 2>"$work/$i.log" &
   pids+=($!)
 done
 ready "$P1"; ready "$P2"

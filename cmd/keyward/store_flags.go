@@ -12,8 +12,9 @@ import (
 // storeOptions are the settings of a shared PostgreSQL store: how long any
 // request or background task waits on it, and how many connections it uses.
 type storeOptions struct {
-	StoreTimeout  time.Duration // 0: the store's default (5 s)
-	StoreMaxConns int           // 0: max(4, cores)
+	StoreTimeout   time.Duration // 0: the store's default (5 s)
+	StoreMaxConns  int           // 0: max(4, cores)
+	StoreAuditSync bool          // commit audit-only records synchronously
 }
 
 // The store settings join settingsTable from here, so the table's file
@@ -40,12 +41,22 @@ func init() {
 				o.StoreMaxConns = n
 				return nil
 			}},
+		setting{Name: "store-audit-sync", Default: "false", Scope: scopeStore, Bool: true,
+			Help: "commit the records of authentications, reads and denials to PostgreSQL with synchronous_commit on (flushed to disk before the answer) instead of off (committed and visible before the answer, on disk within PostgreSQL's wal_writer_delay); writes and their records always commit synchronously",
+			Set: func(o *options, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("store-audit-sync: %q is not true or false", v)
+				}
+				o.StoreAuditSync = b
+				return nil
+			}},
 	)
 }
 
 // configureStore puts the store settings into cfg.
 func (so storeOptions) configureStore(cfg *server.Config) {
-	cfg.StoreTimeout, cfg.StoreMaxConns = so.StoreTimeout, so.StoreMaxConns
+	cfg.StoreTimeout, cfg.StoreMaxConns, cfg.StoreAuditSync = so.StoreTimeout, so.StoreMaxConns, so.StoreAuditSync
 }
 
 // uninitialisedStore is serve's answer to a shared store nobody initialised:

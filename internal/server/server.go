@@ -50,6 +50,10 @@ type Config struct {
 	// sizes its pool (0: max(4, cores)).
 	StoreTimeout  time.Duration
 	StoreMaxConns int
+	// StoreAuditSync commits audit-only records (authentications, reads,
+	// denials) with synchronous_commit on; by default they commit with it
+	// off (postgres.Options.AuditSync).
+	StoreAuditSync bool
 	// Alone asks Open for a shared store only if no keyward runs on it
 	// (keyward admin recover): ErrInUse otherwise. Every other Open of a
 	// shared store holds its use lock shared until Close.
@@ -120,7 +124,7 @@ func openStore(ctx context.Context, cfg Config, key *audit.Key) (store.Store, er
 		if !strings.HasPrefix(cfg.StoreURL, "postgres://") && !strings.HasPrefix(cfg.StoreURL, "postgresql://") {
 			return nil, errors.New("--store must be a postgres:// URL")
 		}
-		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns, Logger: cfg.Logger})
+		return postgres.OpenWith(ctx, cfg.StoreURL, key, postgres.Options{Timeout: cfg.StoreTimeout, MaxConns: cfg.StoreMaxConns, AuditSync: cfg.StoreAuditSync, Logger: cfg.Logger})
 	}
 	if err := secureDataDir(cfg.DataDir, cfg.Logger); err != nil {
 		return nil, err

@@ -51,6 +51,7 @@ type Store struct {
 	useStop    context.CancelFunc
 	useDone    chan struct{}
 	log        *slog.Logger
+	auditSync  bool // Options.AuditSync
 }
 
 // Options bound how the store uses PostgreSQL.
@@ -62,6 +63,17 @@ type Options struct {
 	// MaxConns sizes the pool; 0 means max(4, cores). The change listener
 	// is one more connection.
 	MaxConns int
+	// AuditSync commits audit-only appends (the records of
+	// authentications, reads and denials, which no write carries) with
+	// synchronous_commit on. By default they commit with it off: the
+	// answer waits for the commit (the record is durable against any
+	// crash of keyward, and visible to every instance and reader) but not
+	// for its WAL flush, which PostgreSQL's WAL writer does within
+	// wal_writer_delay (a crash of PostgreSQL itself, or of its machine,
+	// in that window loses those records; the chain stays intact). That
+	// is the SQLite journal's durability (written, not fsynced). Writes and
+	// the records they carry always commit synchronously.
+	AuditSync bool
 	// Logger receives the use lock's waits and losses; nil drops them.
 	Logger *slog.Logger
 }
@@ -120,8 +132,8 @@ func OpenWith(ctx context.Context, dsn string, key *audit.Key, opts Options) (*S
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{}), log: logger(opts.Logger)}
-	st.Store.UsePendingAudit()
+	st := &Store{Store: sqlstore.New(d, key), db: d, listen: lcfg, linkerDone: make(chan struct{}), log: logger(opts.Logger), auditSync: opts.AuditSync}
+	st.Store.UsePendingAudit(!opts.AuditSync)
 	var lctx context.Context
 	lctx, st.stopLinker = context.WithCancel(context.Background())
 	go st.runLinker(lctx, st.linkerDone)
@@ -271,6 +283,7 @@ func (d *database) Close() error {
 type conn interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
 }
 
 // querier adapts pgx to sqlstore.Querier; badText is what a refused NUL
@@ -286,6 +299,15 @@ func (q querier) Exec(ctx context.Context, query string, args ...any) (int64, er
 		return 0, badText(err, q.badText)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// CopyFrom bulk-loads rows into table (sqlstore.Copier).
+func (q querier) CopyFrom(ctx context.Context, table string, cols []string, rows [][]any) (int64, error) {
+	n, err := q.c.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+	if err != nil {
+		return 0, badText(err, q.badText)
+	}
+	return n, nil
 }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {

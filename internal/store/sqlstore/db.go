@@ -90,8 +90,9 @@ type Store struct {
 	names nameCache // committed audit_names ids
 	// head is the highest chain head this process committed (headSeen):
 	// a head found below it was moved back under the process.
-	head    atomic.Int64
-	pending bool // records go to audit_pending (UsePendingAudit)
+	head         atomic.Int64
+	pending      bool // records go to audit_pending (UsePendingAudit)
+	pendingAsync bool // AppendAudit commits them with synchronous_commit off
 }
 
 var _ store.Store = (*Store)(nil)

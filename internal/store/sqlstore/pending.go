@@ -22,6 +22,13 @@ const pendingCols = "time_us, account, event, outcome, reason, actor, subject, k
 
 const pendingInsert = "INSERT INTO audit_pending (" + pendingCols + ", mac) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
 
+// pendingInsertAsync is pendingInsert committing with synchronous_commit
+// off (set for its own transaction only: set_config's is_local), for an
+// audit-only append that is a transaction of its own.
+const pendingInsertAsync = "INSERT INTO audit_pending (" + pendingCols + ", mac) SELECT $1::bigint[],$2::text[],$3::text[],$4::text[]," +
+	"$5::text[],$6::text[],$7::text[],$8::text[],$9::text[],$10::text[],$11::text[],$12::text[],$13::text[],$14::bytea " +
+	"FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async"
+
 // PendingRejectedEvent is the event of the record a linker chains in place
 // of a pending batch it refused (its MAC did not verify); the batch is kept
 // in audit_quarantine.
@@ -37,8 +44,11 @@ const PendingMaxRecords = 1024
 
 // UsePendingAudit makes every audited write and AppendAudit put its records
 // in audit_pending instead of the chain; LinkPending links them. For
-// backends that several instances share.
-func (s *Store) UsePendingAudit() { s.pending = true }
+// backends that several instances share. With async, AppendAudit's
+// appends (records no write carries) commit with synchronous_commit off:
+// committed before it returns, flushed to disk by the server's WAL writer
+// soon after (PostgreSQL only).
+func (s *Store) UsePendingAudit(async bool) { s.pending, s.pendingAsync = true, async }
 
 // insertPending writes evs to audit_pending with q as one row (a batch:
 // one array element per record, in order), so a batch stays contiguous
@@ -47,16 +57,17 @@ func (s *Store) UsePendingAudit() { s.pending = true }
 // verifies. PostgreSQL only (arrays).
 func (s *Store) insertPending(ctx context.Context, q Querier, evs []audit.Event) error {
 	for len(evs) > PendingMaxRecords {
-		if err := s.insertPendingRow(ctx, q, evs[:PendingMaxRecords]); err != nil {
+		if err := s.insertPendingRow(ctx, q, pendingInsert, evs[:PendingMaxRecords]); err != nil {
 			return err
 		}
 		evs = evs[PendingMaxRecords:]
 	}
-	return s.insertPendingRow(ctx, q, evs)
+	return s.insertPendingRow(ctx, q, pendingInsert, evs)
 }
 
-// insertPendingRow writes evs (at most PendingMaxRecords) as one row.
-func (s *Store) insertPendingRow(ctx context.Context, q Querier, evs []audit.Event) error {
+// insertPendingRow writes evs (at most PendingMaxRecords) as one row with
+// the statement insert (pendingInsert or pendingInsertAsync).
+func (s *Store) insertPendingRow(ctx context.Context, q Querier, insert string, evs []audit.Event) error {
 	now := time.Now()
 	n := len(evs)
 	us := make([]int64, n)
@@ -82,7 +93,7 @@ func (s *Store) insertPendingRow(ctx context.Context, q Querier, evs []audit.Eve
 		args = append(args, c)
 	}
 	args = append(args, s.key.PendingMAC(clean))
-	if _, err := q.Exec(ctx, pendingInsert, args...); err != nil {
+	if _, err := q.Exec(ctx, insert, args...); err != nil {
 		return fmt.Errorf("insert pending audit records: %w", err)
 	}
 	return nil
@@ -92,10 +103,19 @@ func (s *Store) insertPendingRow(ctx context.Context, q Querier, evs []audit.Eve
 // round trip, atomic on its own.
 func (s *Store) appendPending(ctx context.Context, evs []audit.Event) error {
 	if len(evs) <= PendingMaxRecords {
-		return s.insertPending(ctx, s.db.Pool(), evs)
+		insert := pendingInsert
+		if s.pendingAsync {
+			insert = pendingInsertAsync
+		}
+		return s.insertPendingRow(ctx, s.db.Pool(), insert, evs)
 	}
 	// Several rows: one transaction, so they commit together.
 	return s.db.Write(ctx, TxOptions{Isolation: ReadCommitted}, func(q Querier) error {
+		if s.pendingAsync {
+			if _, err := q.Exec(ctx, "SET LOCAL synchronous_commit = off"); err != nil {
+				return fmt.Errorf("append audit records: %w", err)
+			}
+		}
 		return s.insertPending(ctx, q, evs)
 	})
 }
@@ -159,8 +179,20 @@ func (s *Store) LinkPendingTx(ctx context.Context, q Querier, limit, maxRecords 
 	if len(taken) == 0 && len(evs) == 0 {
 		return 0, false, nil, nil
 	}
+	// Only batches after the last one taken can remain: one with a lower id
+	// that is not taken now committed after this transaction's snapshot,
+	// so it was acknowledged after this call began (the next call's). The
+	// lower bound keeps the index scan off the rows just deleted.
+	var last int64
+	for _, b := range taken {
+		last = max(last, b.id)
+	}
+	for _, id := range refused {
+		n, _ := strconv.ParseInt(id, 10, 64)
+		last = max(last, n)
+	}
 	if err := queryOne(ctx, q, func(r Rows) error { return r.Scan(&more) },
-		"SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id <= $1)", upTo); err != nil {
+		"SELECT EXISTS (SELECT 1 FROM audit_pending WHERE id > $1 AND id <= $2)", last, upTo); err != nil {
 		return 0, false, nil, fmt.Errorf("look for more pending audit records: %w", err)
 	}
 	if err := s.checkHeadKey(ctx, q); err != nil {
