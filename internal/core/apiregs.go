@@ -321,7 +321,7 @@ func (c *apiRegService) GetAPIRegistration(ctx context.Context, a *Access, id st
 	if err := c.access.Require(ctx, a, PermAPIRegistrationsManage); err != nil {
 		return model.APIRegistration{}, err
 	}
-	if err := c.access.accountWide(ctx, a, "the API registrations"); err != nil {
+	if err := c.access.accountWide(ctx, a, "read", "the API registrations"); err != nil {
 		return model.APIRegistration{}, err
 	}
 	g, err := c.st.GetAPIRegistration(ctx, a.Session.Account, id)
@@ -334,7 +334,7 @@ func (c *apiRegService) ListAPIRegistrations(ctx context.Context, a *Access, pag
 	if err := c.access.Require(ctx, a, PermAPIRegistrationsManage); err != nil {
 		return nil, 0, err
 	}
-	if err := c.access.accountWide(ctx, a, "the API registrations"); err != nil {
+	if err := c.access.accountWide(ctx, a, "read", "the API registrations"); err != nil {
 		return nil, 0, err
 	}
 	page, err := normalizePage(page)

@@ -32,7 +32,7 @@ func (c *auditService) ListAuditFiltered(ctx context.Context, a *Access, f audit
 	if err := c.access.Require(ctx, a, PermAuditView); err != nil {
 		return nil, 0, err
 	}
-	if err := c.access.accountWide(ctx, a, "the audit log"); err != nil {
+	if err := c.access.accountWide(ctx, a, "read", "the audit log"); err != nil {
 		return nil, 0, err
 	}
 	if limit < 0 || offset < 0 {

@@ -473,7 +473,7 @@ func (c *authenticatorService) GetAuthenticator(ctx context.Context, a *Access, 
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return AuthenticatorView{}, err
 	}
-	if err := c.access.accountWide(ctx, a, "the authenticators"); err != nil {
+	if err := c.access.accountWide(ctx, a, "read", "the authenticators"); err != nil {
 		return AuthenticatorView{}, err
 	}
 	svc, err := c.st.GetAuthenticator(ctx, a.Session.Account, typ, serviceID)
@@ -489,7 +489,7 @@ func (c *authenticatorService) ListAuthenticators(ctx context.Context, a *Access
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
 		return nil, err
 	}
-	if err := c.access.accountWide(ctx, a, "the authenticators"); err != nil {
+	if err := c.access.accountWide(ctx, a, "read", "the authenticators"); err != nil {
 		return nil, err
 	}
 	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)

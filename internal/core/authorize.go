@@ -454,13 +454,14 @@ func customerFiltered(a *Access, ps []model.Principal) []model.Principal {
 	return slices.DeleteFunc(ps, func(p model.Principal) bool { return !customerSees(a, p) })
 }
 
-// accountWide refuses, audited, a customer-limited session a read about the
-// whole account (what, e.g. "the audit log"): it spans every customer.
-func (c *accessService) accountWide(ctx context.Context, a *Access, what string) error {
+// accountWide refuses, audited, a customer-limited session an action (verb:
+// "read", "rotate", "change") on something of the whole account (what, e.g.
+// "the audit log", the audit detail): it spans every customer.
+func (c *accessService) accountWide(ctx context.Context, a *Access, verb, what string) error {
 	if len(a.Session.Customers) == 0 {
 		return nil
 	}
-	return c.deny(ctx, a, ReasonCustomer, what, "a key limited to customers cannot read "+what)
+	return c.deny(ctx, a, ReasonCustomer, what, "a key limited to customers cannot "+verb+" "+what)
 }
 
 // customerAllows refuses, audited, a session whose key is constrained to

@@ -88,9 +88,14 @@ func (c *principalService) checkRoleSpec(ctx context.Context, a *Access, spec *R
 	return c.access.covers(ctx, a, permsOf(spec.Permissions), "role grants a permission the caller does not hold")
 }
 
-// CreateRole stores a new role.
+// CreateRole stores a new role. A role is the account's, for every
+// customer's users: a customer-limited key defines none (accountWide;
+// ReplaceRole and DeleteRole refuse it as narrowed).
 func (c *principalService) CreateRole(ctx context.Context, a *Access, spec RoleSpec) (model.Role, error) {
 	if err := c.checkRoleSpec(ctx, a, &spec); err != nil {
+		return model.Role{}, err
+	}
+	if err := c.access.accountWide(ctx, a, "change", "the roles"); err != nil {
 		return model.Role{}, err
 	}
 	if spec.SourceRules != nil && len(spec.SourceRules.Rules) > 0 {

@@ -212,9 +212,13 @@ func (c *tokenService) createSigningKey(ctx context.Context, ev audit.Event) err
 // RotateSigningKey replaces the signing key of the caller's account, audited
 // in that account; tokens signed by the old one verify until they expire,
 // and the account's keys that verify nothing any more are deleted. Other
-// accounts' keys are untouched.
+// accounts' keys are untouched. The keys sign every customer's tokens: a
+// customer-limited key rotates none (accountWide).
 func (c *tokenService) RotateSigningKey(ctx context.Context, a *Access) error {
 	if err := c.access.Require(ctx, a, PermSigningKeysManage); err != nil {
+		return err
+	}
+	if err := c.access.accountWide(ctx, a, "rotate", "the signing keys"); err != nil {
 		return err
 	}
 	s := a.Session

@@ -171,9 +171,14 @@ func (c *authenticatorService) mayAdmitSource(ctx context.Context, a *Access, id
 	return nil
 }
 
-// GetSource returns source id (authenticators-manage).
+// GetSource returns source id (authenticators-manage). A source is an
+// authenticator of the whole account: a customer-limited key reads none, as
+// GetAuthenticator (accountWide).
 func (c *authenticatorService) GetSource(ctx context.Context, a *Access, id string) (SourceView, error) {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return SourceView{}, err
+	}
+	if err := c.access.accountWide(ctx, a, "read", "the sources"); err != nil {
 		return SourceView{}, err
 	}
 	svc, err := c.findSource(ctx, a.Session.Account, id)
@@ -183,9 +188,13 @@ func (c *authenticatorService) GetSource(ctx context.Context, a *Access, id stri
 	return c.sourceView(svc), nil
 }
 
-// ListSources returns the account's sources by id (authenticators-manage).
+// ListSources returns the account's sources by id (authenticators-manage);
+// refused to a customer-limited key, as GetSource.
 func (c *authenticatorService) ListSources(ctx context.Context, a *Access) ([]SourceView, error) {
 	if err := c.access.Require(ctx, a, PermAuthenticatorsManage); err != nil {
+		return nil, err
+	}
+	if err := c.access.accountWide(ctx, a, "read", "the sources"); err != nil {
 		return nil, err
 	}
 	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)
@@ -378,7 +387,7 @@ func (c *authenticatorService) SearchDirectories(ctx context.Context, a *Access,
 	}
 	// A directory spans every customer (its entries are no keyward users
 	// yet, or users of any customer): no read for a customer-limited key.
-	if err := c.access.accountWide(ctx, a, "the sources' directories"); err != nil {
+	if err := c.access.accountWide(ctx, a, "read", "the sources' directories"); err != nil {
 		return nil, err
 	}
 	svcs, err := c.st.ListAuthenticators(ctx, a.Session.Account)

@@ -3,16 +3,12 @@ package argus
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"github.com/keyward/keyward/test/e2e/e2ekit"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/keyward/keyward/test/e2e/e2ekit"
 )
 
 const account = "acme"
@@ -71,46 +67,6 @@ func (kw *keyward) restart(t *testing.T) {
 // serve runs keyward serve on the data folder and waits for /readyz.
 func (kw *keyward) serve(t *testing.T) {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", e2ekit.FreePort(t))
-	kw.url = "http://" + addr
-	serve := exec.Command(binary, "serve", "--data", kw.data, "--listen", addr, "--account", account, "--log-level", "debug")
-	serve.Env = append(os.Environ(), kw.env...)
-	serve.Stdout, serve.Stderr = kw.logs, kw.logs
-	if err := serve.Start(); err != nil {
-		t.Fatalf("keyward serve: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	var once sync.Once
-	kw.stop = func() {
-		once.Do(func() {
-			_ = serve.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(20 * time.Second):
-				_ = serve.Process.Kill()
-				<-exited
-				t.Errorf("keyward serve did not stop on SIGTERM")
-			}
-		})
-	}
-	t.Cleanup(kw.stop)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		res, err := http.Get(kw.url + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("keyward serve exited: %v\n%s", err, kw.logs)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keyward serve not ready: %v\n%s", err, kw.logs)
-		}
-	}
+	srv := e2ekit.Serve(t, binary, e2ekit.ServeConfig{Data: kw.data, Account: account, Logs: kw.logs, Env: kw.env, FailSlowStop: true})
+	kw.url, kw.stop = srv.URL, srv.Stop
 }

@@ -5,17 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"github.com/keyward/keyward/test/e2e/e2ekit"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/keyward/keyward/test/e2e/e2ekit"
 )
 
 const account = "myorg"
@@ -56,44 +54,8 @@ func start(t *testing.T, env ...string) *keyward {
 		t.Fatalf("keyward init answered %q: %v", out.String(), err)
 	}
 	kw.adminKey = ans.APIKey
-	addr := fmt.Sprintf("127.0.0.1:%d", e2ekit.FreePort(t))
-	kw.url = "http://" + addr
-	serve := exec.Command(binary, "serve", "--data", data, "--listen", addr, "--account", account, "--log-level", "debug")
-	serve.Env = append(os.Environ(), env...)
-	serve.Stdout, serve.Stderr = kw.logs, kw.logs
-	if err := serve.Start(); err != nil {
-		t.Fatalf("keyward serve: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	t.Cleanup(func() {
-		_ = serve.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = serve.Process.Kill()
-			<-exited
-			t.Errorf("keyward serve did not stop on SIGTERM")
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		res, err := http.Get(kw.url + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return kw
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("keyward serve exited: %v\n%s", err, kw.logs)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keyward serve not ready: %v\n%s", err, kw.logs)
-		}
-	}
+	kw.url = e2ekit.Serve(t, binary, e2ekit.ServeConfig{Data: data, Account: account, Logs: kw.logs, Env: env, FailSlowStop: true}).URL
+	return kw
 }
 
 // call sends a request to keyward; headers are name, value pairs. It

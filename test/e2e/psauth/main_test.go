@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
-	"github.com/keyward/keyward/test/e2e/e2ekit"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/test/e2e/e2ekit"
 )
 
 const account = "acme"
@@ -66,44 +65,11 @@ func start(t *testing.T, ca *testCA) *keyward {
 		ans.APIKey = strings.TrimSpace(string(b))
 	}
 	kw.adminKey = ans.APIKey
-	addr := fmt.Sprintf("127.0.0.1:%d", e2ekit.FreePort(t))
-	kw.url = "https://" + addr
-	serve := exec.Command(binary, "serve", "--data", data, "--listen", addr, "--account", account, "--log-level", "debug",
-		"--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", caFile)
-	serve.Stdout, serve.Stderr = kw.logs, kw.logs
-	if err := serve.Start(); err != nil {
-		t.Fatalf("keyward serve: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- serve.Wait() }()
-	t.Cleanup(func() {
-		_ = serve.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = serve.Process.Kill()
-			<-exited
-		}
-	})
 	kw.admin = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool()}}}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("keyward serve exited: %v\n%s", err, kw.logs)
-		default:
-		}
-		if res, err := kw.admin.Get(kw.url + "/readyz"); err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				return kw
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("keyward did not get ready\n%s", kw.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	kw.url = e2ekit.Serve(t, binary, e2ekit.ServeConfig{Data: data, Account: account, Logs: kw.logs,
+		Args:  []string{"--tls-cert", certFile, "--tls-key", keyFile, "--client-ca", caFile},
+		HTTPS: true, Client: kw.admin, StopWait: 10 * time.Second}).URL
+	return kw
 }
 
 // native calls the native API as the admin and decodes the answer.
