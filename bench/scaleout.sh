@@ -32,6 +32,7 @@ STORE="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]);
 half=$((CONNS / 2))
 
 go build -o "$work/keyward" ./cmd/keyward
+go build -o "$work/probe" ./bench/probe
 psql -q "$PG" -c "CREATE DATABASE $DB"
 json() { sed -E "s/.*\"$1\":\"([^\"]+)\".*/\1/"; }
 ready() { for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.1; done; echo "port $1 not ready" >&2; exit 1; }
@@ -66,18 +67,11 @@ wrkrun() {
 field() { sed -E "s/.*$1=([0-9.]+).*/\1/"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-# probe PATH BODY OUT: present the key to both instances until stopped;
-# one line per answer: start time (ns), port, served (1/0), status.
+# probe PATH BODY OUT: present the key to both instances until stopped
+# (bench/probe: one paced process, kept-alive connections); one line per
+# answer: start time (ns), port, served (1/0), status.
 probe() {
-  while :; do
-    for port in $P1 $P2; do
-      t=$(date +%s%N)
-      out=$(curl -s -o "$work/probe.body" -w '%{http_code}' -XPOST "http://127.0.0.1:$port$1" -d "$2")
-      served=0
-      if [ "$out" = 200 ] && ! grep -q '"valid":false' "$work/probe.body"; then served=1; fi
-      echo "$t $port $served $out"
-    done
-  done >"$3"
+  exec "$work/probe" -path "$1" -body "$2" -ports "$P1,$P2" >"$3"
 }
 
 # sqlite_phase LABEL: verify and token on SQLite at CONNS connections.
