@@ -677,6 +677,11 @@ func (c *authenticatorService) AuthenticatorStatus(ctx context.Context, a *Acces
 		// nothing of which accounts and services exist.
 		return c.statusDenied(ctx, a, account, typ, serviceID)
 	}
+	// The account's authenticators span every customer: a customer-limited
+	// key learns nothing of them, not even which exist (review r25c F2).
+	if err := c.access.accountWide(ctx, a, "read", "the authenticators"); err != nil {
+		return err
+	}
 	if _, err := c.st.GetAccount(ctx, account); err != nil {
 		return &Error{Kind: NotFound, Reason: ReasonAccountNotDefined, Msg: "account " + account + " is not defined"}
 	}

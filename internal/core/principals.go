@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -245,6 +246,13 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 	}
 	if a.Session.Narrowed && (patch.Password != nil || target.ID == a.Session.PrincipalID && patch.RestrictedTo != nil) {
 		return model.Principal{}, c.access.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot set passwords or its owner's restriction")
+	}
+	// A customer's membership is that customer's: a customer-limited key
+	// moves a user only into one of its own customers, never out of every
+	// customer (review r25c F5).
+	if patch.Customer != nil && len(a.Session.Customers) > 0 && !slices.Contains(a.Session.Customers, *patch.Customer) {
+		return model.Principal{}, c.access.deny(ctx, a, ReasonCustomer, "customer "+*patch.Customer,
+			"a key limited to customers can set a user's customer only to one of its own")
 	}
 	var restricted []string
 	if patch.RestrictedTo != nil {
