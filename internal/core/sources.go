@@ -219,6 +219,11 @@ func (c *authenticatorService) DeleteSource(ctx context.Context, a *Access, id s
 	if id == "local" {
 		return invalid("id", "the local source cannot be deleted")
 	}
+	// DeleteAuthenticator refuses a narrowed key; refusing it before the
+	// lookup tells it nothing of which sources exist (review r25d D1).
+	if err := c.access.notNarrowed(ctx, a); err != nil {
+		return err
+	}
 	svc, err := c.findSource(ctx, a.Session.Account, id)
 	if err != nil {
 		return err
