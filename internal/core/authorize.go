@@ -478,6 +478,22 @@ func (c *accessService) customerAllows(ctx context.Context, a *Access, p model.P
 	return forbidden(ReasonCustomer, "the key may act only on users of its customers")
 }
 
+// customerAssign refuses, audited, a customer-limited session setting a
+// principal's customer to one it is not limited to: assigning a customer
+// (or clearing one) decides that customer's membership, which only a
+// session of that customer (or an unlimited one) may. Keeping the current
+// value (current, nil for a new principal) changes nothing and is allowed.
+func (c *accessService) customerAssign(ctx context.Context, a *Access, current *string, customer string) error {
+	if len(a.Session.Customers) == 0 || current != nil && customer == *current || customer != "" && slices.Contains(a.Session.Customers, customer) {
+		return nil
+	}
+	msg := "a key limited to customers may set only one of its customers"
+	if customer == "" {
+		msg = "a key limited to customers cannot clear a principal's customer"
+	}
+	return c.deny(ctx, a, ReasonCustomer, "customer "+customer, msg)
+}
+
 // joinDetail renders a short, secret-free audit detail.
 func joinDetail(parts ...string) string { return strings.Join(parts, "; ") }
 

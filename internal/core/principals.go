@@ -116,6 +116,11 @@ func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec 
 	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
 		return model.Principal{}, "", err
 	}
+	// The customer rule of UpdatePrincipal, first: a customer-limited
+	// session never puts a principal in another customer (or in none).
+	if err := c.access.customerAssign(ctx, a, nil, spec.Customer); err != nil {
+		return model.Principal{}, "", err
+	}
 	// A new principal comes with an unnarrowed API key (and maybe a
 	// password): a narrowed credential makes none.
 	if err := c.access.notNarrowed(ctx, a); err != nil {
@@ -245,6 +250,11 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 	}
 	if a.Session.Narrowed && (patch.Password != nil || target.ID == a.Session.PrincipalID && patch.RestrictedTo != nil) {
 		return model.Principal{}, c.access.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot set passwords or its owner's restriction")
+	}
+	if patch.Customer != nil {
+		if err := c.access.customerAssign(ctx, a, &target.Customer, *patch.Customer); err != nil {
+			return model.Principal{}, err
+		}
 	}
 	var restricted []string
 	if patch.RestrictedTo != nil {
