@@ -102,8 +102,9 @@ func (k *Key) Chain(seq int64, prev string, e *Event) string {
 }
 
 // Seal fills in Seq, PrevHash and Hash of a keyed record following prev.
+// Its name fields are bounded (BoundNames).
 func (k *Key) Seal(seq int64, prev string, e Event) Record {
-	e = clean(e)
+	e = BoundNames(clean(e))
 	return Record{Seq: seq, PrevHash: prev, Hash: k.Chain(seq, prev, &e), Keyed: true, Event: e}
 }
 
@@ -192,6 +193,36 @@ func (k *Key) ValidPending(evs []Event, mac []byte) bool {
 func SealUnkeyed(seq int64, prev string, e Event) Record {
 	e = clean(e)
 	return Record{Seq: seq, PrevHash: prev, Hash: UnkeyedChain(seq, prev, &e), Event: e}
+}
+
+// MaxName is the most bytes a record's name field (account, event,
+// outcome, reason, actor, subject, authenticator) keeps. Stores keep each
+// name once under a unique index, and PostgreSQL's btree refuses an entry
+// over ~2,700 bytes: one record naming a longer login would stop every
+// linker for good (review r25c F4).
+const MaxName = 1024
+
+// BoundNames returns e with every name field longer than MaxName cut to a
+// prefix (on a character boundary) followed by "…[N bytes, sha256 H]": the
+// original length and the first 16 hex digits of its SHA-256, so a record
+// still says what was sent. A bounded field is not bounded again.
+func BoundNames(e Event) Event {
+	for _, f := range [...]*string{&e.Account, &e.Event, &e.Outcome, &e.Reason, &e.Actor, &e.Subject, &e.Authenticator} {
+		if len(*f) > MaxName {
+			*f = boundName(*f)
+		}
+	}
+	return e
+}
+
+func boundName(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	suffix := "…[" + strconv.Itoa(len(s)) + " bytes, sha256 " + hex.EncodeToString(sum[:8]) + "]"
+	cut := MaxName - len(suffix)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + suffix
 }
 
 // clean truncates e's time to microseconds, in UTC, and cleans its text.

@@ -677,19 +677,15 @@ func (c *authenticatorService) AuthenticatorStatus(ctx context.Context, a *Acces
 		// nothing of which accounts and services exist.
 		return c.statusDenied(ctx, a, account, typ, serviceID)
 	}
+	// The account's authenticators span every customer: a customer-limited
+	// key learns nothing of them, not even which exist (review r25c F2).
+	if err := c.access.accountWide(ctx, a, "read", "the authenticators"); err != nil {
+		return err
+	}
 	if _, err := c.st.GetAccount(ctx, account); err != nil {
 		return &Error{Kind: NotFound, Reason: ReasonAccountNotDefined, Msg: "account " + account + " is not defined"}
 	}
 	svc, err := c.st.GetAuthenticator(ctx, account, typ, serviceID)
-	if len(a.Session.Customers) > 0 && (err != nil || !c.allowedByID(ctx, svc, a.Session)) {
-		// A customer-limited session reads no account-wide authenticator
-		// (as GetAuthenticator): only one that admits its own principal,
-		// which it can use anyway. A missing service and one it is not
-		// allowed by are refused alike (audited), so it learns neither
-		// which services exist nor their configuration, and nothing is
-		// fetched for it.
-		return c.access.accountWide(ctx, a, "read", "the authenticators")
-	}
 	if err != nil {
 		return &Error{Kind: NotFound, Reason: ReasonServiceNotFound, Msg: "authenticator " + serviceName(typ, serviceID) + " not found"}
 	}

@@ -479,19 +479,15 @@ func (c *accessService) customerAllows(ctx context.Context, a *Access, p model.P
 }
 
 // customerAssign refuses, audited, a customer-limited session setting a
-// principal's customer to one it is not limited to: assigning a customer
-// (or clearing one) decides that customer's membership, which only a
-// session of that customer (or an unlimited one) may. Keeping the current
-// value (current, nil for a new principal) changes nothing and is allowed.
-func (c *accessService) customerAssign(ctx context.Context, a *Access, current *string, customer string) error {
-	if len(a.Session.Customers) == 0 || current != nil && customer == *current || customer != "" && slices.Contains(a.Session.Customers, customer) {
+// principal's customer to one it is not limited to, or to none: assigning
+// a customer decides that customer's membership, which only a session of
+// that customer (or an unlimited one) may (UpdatePrincipal, CreatePrincipal).
+func (c *accessService) customerAssign(ctx context.Context, a *Access, customer string) error {
+	if len(a.Session.Customers) == 0 || customer != "" && slices.Contains(a.Session.Customers, customer) {
 		return nil
 	}
-	msg := "a key limited to customers may set only one of its customers"
-	if customer == "" {
-		msg = "a key limited to customers cannot clear a principal's customer"
-	}
-	return c.deny(ctx, a, ReasonCustomer, "customer "+customer, msg)
+	return c.deny(ctx, a, ReasonCustomer, "customer "+customer,
+		"a key limited to customers can set a user's customer only to one of its own")
 }
 
 // joinDetail renders a short, secret-free audit detail.

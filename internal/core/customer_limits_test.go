@@ -50,9 +50,9 @@ func customerDenials(events func(string) []audit.Record) int {
 	return n
 }
 
-// A customer-limited session sets only a customer it is limited to (or
-// keeps the current one); every other assignment, clearing included, on
-// update or create, is an audited customer refusal.
+// A customer-limited session sets only a customer it is limited to; every
+// other assignment, clearing included, on update or create, is an audited
+// customer refusal.
 func TestCustomerLimitedSessionAssignsOnlyItsCustomers(t *testing.T) {
 	ctx := context.Background()
 	c, events, admin := customerCore(t)
@@ -77,10 +77,10 @@ func TestCustomerLimitedSessionAssignsOnlyItsCustomers(t *testing.T) {
 	if p, err := c.GetPrincipal(ctx, full, u.ID); err != nil || p.Customer != "cust-a" {
 		t.Fatalf("alice after the refusals: %+v %v, want still cust-a", p.Customer, err)
 	}
-	// Keeping its own customer, with another field: allowed.
+	// Setting its own customer, with another field: allowed.
 	p, err := c.UpdatePrincipal(ctx, sa, u.ID, PrincipalPatch{Customer: str("cust-a"), Email: str("alice@a.example")})
 	if err != nil || p.Customer != "cust-a" || p.Email != "alice@a.example" {
-		t.Fatalf("cust-a session keeping cust-a: %+v %v", p, err)
+		t.Fatalf("cust-a session setting cust-a: %+v %v", p, err)
 	}
 	// A session of both customers moves alice between them.
 	sab := acc(c, limitedTo(admin, "cust-a", "cust-b"))
@@ -105,37 +105,36 @@ func TestCustomerLimitedSessionAssignsOnlyItsCustomers(t *testing.T) {
 	}
 }
 
-// The status check admits a customer-limited session the service itself
-// allows (it may use that service anyway), and refuses the same session
-// once the service no longer names it, alike for an existing service and a
-// missing one.
-func TestCustomerLimitedStatusOnlyThroughItsService(t *testing.T) {
+// The status check refuses a customer-limited session (audited, as
+// GetAuthenticator) before looking the service up: a missing service, one
+// that allows the session's principal and one that does not are answered
+// alike, so it learns neither which services exist nor their state.
+func TestCustomerLimitedStatusRefusedBeforeLookup(t *testing.T) {
 	ctx := context.Background()
 	c, events, admin := customerCore(t)
 	full := acc(c, admin)
 	cfg := map[string]string{"jwks-uri": "http://127.0.0.1:1/jwks", "issuer": "https://idp.internal"}
-	if _, err := c.PutAuthenticator(ctx, full, "authn-jwt", "corp", AuthenticatorSpec{Enabled: true, Config: cfg, Allowed: []string{"user:admin"}}); err != nil {
-		t.Fatal(err)
+	for svc, allowed := range map[string][]string{"mine": {"user:admin"}, "corp": nil} {
+		if _, err := c.PutAuthenticator(ctx, full, "authn-jwt", svc, AuthenticatorSpec{Enabled: true, Config: cfg, Allowed: allowed}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sa := acc(c, limitedTo(admin, "cust-a"))
-	if err := c.AuthenticatorStatus(ctx, sa, "acme", "authn-jwt", "corp"); AsError(err).Reason != ReasonJWKSFetchFailed {
-		t.Fatalf("status of the service that allows the session: %v, want its check's result (jwks_fetch_failed)", err)
-	}
-	if _, err := c.PutAuthenticator(ctx, full, "authn-jwt", "corp", AuthenticatorSpec{Enabled: true, Config: cfg}); err != nil {
-		t.Fatal(err)
-	}
 	before := customerDenials(events)
-	for _, svc := range []string{"corp", "nosuch"} {
+	for _, svc := range []string{"mine", "corp", "nosuch"} {
 		if err := c.AuthenticatorStatus(ctx, sa, "acme", "authn-jwt", svc); AsError(err).Kind != Forbidden || AsError(err).Reason != ReasonCustomer {
 			t.Fatalf("status of %s to the customer-limited session: %v, want forbidden (customer)", svc, err)
 		}
 	}
-	if got := customerDenials(events) - before; got != 2 {
-		t.Fatalf("%d audited customer refusals, want 2", got)
+	if got := customerDenials(events) - before; got != 3 {
+		t.Fatalf("%d audited customer refusals, want 3", got)
 	}
-	// The unlimited session still learns a missing service is missing.
+	// The unlimited session still gets the check's answers.
 	if err := c.AuthenticatorStatus(ctx, full, "acme", "authn-jwt", "nosuch"); AsError(err).Reason != ReasonServiceNotFound {
 		t.Fatalf("status of a missing service to the admin: %v, want service_not_found", err)
+	}
+	if err := c.AuthenticatorStatus(ctx, full, "acme", "authn-jwt", "mine"); AsError(err).Reason != ReasonJWKSFetchFailed {
+		t.Fatalf("status of a service to the admin: %v, want jwks_fetch_failed", err)
 	}
 }
 

@@ -508,11 +508,11 @@ func (o *outageStore) RaiseSignatureSession(ctx context.Context, s store.Signatu
 	return o.st.RaiseSignatureSession(ctx, s, ts, skew, idle, now)
 }
 
-func (o *outageStore) ForgetSignatureSessions(ctx context.Context, account, principalID string) (int, error) {
+func (o *outageStore) ForgetSignatureSessions(ctx context.Context, account, principalID string, ev func(int) audit.Event) (int, error) {
 	if o.down.Load() {
 		return 0, store.ErrUnavailable
 	}
-	return o.st.ForgetSignatureSessions(ctx, account, principalID)
+	return o.st.ForgetSignatureSessions(ctx, account, principalID, ev)
 }
 
 func (o *outageStore) ListAuditFiltered(ctx context.Context, account string, f audit.Filter, limit, offset int) ([]audit.Record, int, error) {

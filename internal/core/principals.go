@@ -118,7 +118,7 @@ func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec 
 	}
 	// The customer rule of UpdatePrincipal, first: a customer-limited
 	// session never puts a principal in another customer (or in none).
-	if err := c.access.customerAssign(ctx, a, nil, spec.Customer); err != nil {
+	if err := c.access.customerAssign(ctx, a, spec.Customer); err != nil {
 		return model.Principal{}, "", err
 	}
 	// A new principal comes with an unnarrowed API key (and maybe a
@@ -251,8 +251,11 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 	if a.Session.Narrowed && (patch.Password != nil || target.ID == a.Session.PrincipalID && patch.RestrictedTo != nil) {
 		return model.Principal{}, c.access.deny(ctx, a, ReasonNarrowedCredential, "", "a key limited by roles or sources cannot set passwords or its owner's restriction")
 	}
+	// A customer's membership is that customer's: a customer-limited key
+	// moves a user only into one of its own customers, never out of every
+	// customer (review r25c F5).
 	if patch.Customer != nil {
-		if err := c.access.customerAssign(ctx, a, &target.Customer, *patch.Customer); err != nil {
+		if err := c.access.customerAssign(ctx, a, *patch.Customer); err != nil {
 			return model.Principal{}, err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/crypto"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
@@ -162,14 +163,14 @@ func (c *signatureService) DeleteSignatureKey(ctx context.Context, a *Access, pr
 // principal, so a client whose clock was set back is accepted again; the
 // recorded nonces stay, so no replay reopens.
 func (c *signatureService) EvictSignatureSessions(ctx context.Context, a *Access) error {
-	n, err := c.st.ForgetSignatureSessions(ctx, a.Session.Account, a.Session.PrincipalID)
-	if err != nil {
-		return wrapStore(err, "signature sessions")
-	}
 	ev := c.audit.event(a.Caller, a.Session.Account, "signature.session.evict")
 	ev.Actor, ev.Subject, ev.KeyID = a.Session.RoleID(), a.Session.RoleID(), a.Session.KeyID
-	ev.Detail = strconv.Itoa(n) + " sessions"
-	return c.audit.record(ctx, ev)
+	// The record commits with the change (review r25c F1).
+	_, err := c.st.ForgetSignatureSessions(ctx, a.Session.Account, a.Session.PrincipalID, func(n int) audit.Event {
+		ev.Detail = strconv.Itoa(n) + " sessions"
+		return ev
+	})
+	return wrapStore(err, "signature sessions")
 }
 
 // authenticate checks a signed request, in order: the header, the key

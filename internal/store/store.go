@@ -419,6 +419,8 @@ type ReplayStore interface {
 	// and it returns true.
 	RaiseSignatureSession(ctx context.Context, s SignatureSession, ts int64, skew, idle time.Duration, now time.Time) (bool, error)
 	// ForgetSignatureSessions forgets every signature session of the
-	// principal (its nonces stay) and says how many there were.
-	ForgetSignatureSessions(ctx context.Context, account, principalID string) (int, error)
+	// principal (its nonces stay), appends the record ev makes of how many
+	// there were with the change (one transaction where the sessions are
+	// stored), and says how many there were.
+	ForgetSignatureSessions(ctx context.Context, account, principalID string, ev func(n int) audit.Event) (int, error)
 }

@@ -72,19 +72,8 @@ func (r *floodRecorder) get(f func() int) int {
 // reload, payloads of a kind keyward never writes are dropped, and the
 // listener goes on proving itself alive while the flood lasts.
 func TestFollowChangesSurvivesNotifyFlood(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dsn := freshSchema(t)
-	s, err := Open(ctx, dsn, audit.NewKey([]byte("listen test audit chain key 32 b")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r := &floodRecorder{changed: map[string]int{}, delay: time.Millisecond}
-	done := make(chan struct{})
-	go func() { defer close(done); s.FollowChanges(ctx, r) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, "first proof", func() bool { return r.get(func() int { return r.alives }) > 0 })
+	ctx := context.Background()
+	dsn, r := followFlood(t)
 
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -135,4 +124,24 @@ func TestFollowChangesSurvivesNotifyFlood(t *testing.T) {
 	if len(r.unknown) > 0 {
 		t.Errorf("payloads of a kind keyward never writes reached the handler: %d, first %q", len(r.unknown), r.unknown[0])
 	}
+}
+
+// followFlood starts a store in a fresh schema following its changes into
+// a floodRecorder (1 ms per change), waits for the first proof of life,
+// and stops both when the test ends; it returns the schema's DSN.
+func followFlood(t *testing.T) (string, *floodRecorder) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	dsn := freshSchema(t)
+	s, err := Open(ctx, dsn, audit.NewKey([]byte("listen test audit chain key 32 b")))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r := &floodRecorder{changed: map[string]int{}, delay: time.Millisecond}
+	done := make(chan struct{})
+	go func() { defer close(done); s.FollowChanges(ctx, r) }()
+	t.Cleanup(func() { cancel(); <-done; s.Close() })
+	waitFor(t, "first proof", func() bool { return r.get(func() int { return r.alives }) > 0 })
+	return dsn, r
 }

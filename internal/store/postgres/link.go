@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -96,6 +97,8 @@ func (s *Store) runLinker(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(linkEvery)
 	defer t.Stop()
+	var failing bool
+	var logged time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -107,8 +110,22 @@ func (s *Store) runLinker(ctx context.Context, done chan<- struct{}) {
 			// An idle instance asks one cheap question per tick
 			// (LinkPending's max(id)). Errors are retried at the next
 			// tick; what is pending stays durable, and readers link it
-			// themselves.
-			_, _ = s.LinkPending(ctx, false)
+			// themselves. A failure that lasts is logged once a minute
+			// (review r25c F4: a linker failing for good said nothing),
+			// an outage of the store at debug (the listener reports it).
+			_, err := s.LinkPending(ctx, false)
+			switch {
+			case err != nil && ctx.Err() == nil && time.Since(logged) >= time.Minute:
+				level := slog.LevelError
+				if errors.Is(err, store.ErrUnavailable) {
+					level = slog.LevelDebug
+				}
+				s.log.Log(ctx, level, "audit: linking pending records failed; retrying every 25 ms", "err", err)
+				failing, logged = true, time.Now()
+			case err == nil && failing:
+				s.log.Info("audit: linking pending records works again")
+				failing, logged = false, time.Time{}
+			}
 		}
 	}
 }

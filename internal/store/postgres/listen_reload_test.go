@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/keyward/keyward/internal/audit"
 )
 
 // Review r25b R7: a backlog the handler cannot apply within a round (here
@@ -17,19 +15,8 @@ import (
 // proof of life) instead of a reload per round, and is reloaded once
 // reloadEvery has passed, after which proofs resume.
 func TestBacklogReloadsAreRateLimited(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	dsn := freshSchema(t)
-	s, err := Open(ctx, dsn, audit.NewKey([]byte("listen test audit chain key 32 b")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r := &floodRecorder{changed: map[string]int{}, delay: time.Millisecond}
-	done := make(chan struct{})
-	go func() { defer close(done); s.FollowChanges(ctx, r) }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, "first proof", func() bool { return r.get(func() int { return r.alives }) > 0 })
+	ctx := context.Background()
+	dsn, r := followFlood(t)
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -104,6 +104,11 @@ func (s *Store) takeUse(ctx context.Context, exclusive bool) (*pgx.Conn, error) 
 		_ = conn.Close(context.Background())
 		return nil, err
 	}
+	// The session is the presence: a server's idle_session_timeout
+	// (common hardening) must not end it, or admin recover could run in
+	// the gap before it is re-opened (review r25c F6). Servers before
+	// PostgreSQL 14 have no such setting: the error is ignored.
+	_, _ = conn.Exec(ctx, "SET idle_session_timeout = 0")
 	if exclusive {
 		// A server, or another command that needs the store alone.
 		for _, side := range []string{useServe, useAlone} {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,9 @@ func TestUseLockIgnoresForeignRole(t *testing.T) {
 	}
 	defer admin.Close(ctx)
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN PASSWORD 'weak'"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("this test needs a role that may create roles (CI's keyward role is a superuser): %v", err)
+		}
 		t.Skipf("this test needs a role that may create roles: %v", err)
 	}
 	t.Cleanup(func() {
@@ -193,5 +197,43 @@ func TestUseLockIgnoresForeignRole(t *testing.T) {
 	alone := openAt(t, dsn)
 	if err := alone.HoldUse(ctx, true); err != nil {
 		t.Fatalf("recover refused because of a role without privilege named like a server: %v", err)
+	}
+}
+
+// A server's idle_session_timeout does not end the use session, so there
+// is no gap in which admin recover could run beside a serving keyward
+// (review r25c F6).
+func TestUseSessionOutlivesIdleSessionTimeout(t *testing.T) {
+	ctx := context.Background()
+	u, err := url.Parse(freshSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("idle_session_timeout", "300") // ms, for every session of this store
+	u.RawQuery = q.Encode()
+	serving := openAt(t, u.String())
+	if err := serving.HoldUse(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	tag := useTag(t, serving)
+	pid := func() int32 {
+		t.Helper()
+		c, err := pgx.Connect(ctx, testDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var p int32
+		if err := c.QueryRow(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'keyward-use-' || $1 || '-%'",
+			tag).Scan(&p); err != nil {
+			t.Fatalf("the serving store's use session: %v", err)
+		}
+		return p
+	}
+	before := pid()
+	time.Sleep(time.Second) // more than three idle timeouts
+	if after := pid(); after != before {
+		t.Fatalf("the use session was ended while idle (pid %d, then %d): admin recover could have run in between", before, after)
 	}
 }

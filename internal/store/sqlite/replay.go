@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/store"
 	"github.com/keyward/keyward/internal/store/sqlstore"
 )
@@ -225,16 +226,21 @@ func (c *replayCache) sweepSessions(idleBefore int64) {
 }
 
 // ForgetSignatureSessions forgets the principal's sessions.
-func (s *Store) ForgetSignatureSessions(ctx context.Context, account, principalID string) (int, error) {
+// The sessions live in memory here: the record goes to the audit journal
+// after they are forgotten.
+func (s *Store) ForgetSignatureSessions(ctx context.Context, account, principalID string, ev func(n int) audit.Event) (int, error) {
 	c := s.replay
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	n := 0
 	for k, v := range c.sessions {
 		if v.account == account && v.principal == principalID {
 			delete(c.sessions, k)
 			n++
 		}
+	}
+	c.mu.Unlock()
+	if err := s.AppendAudit(ctx, ev(n)); err != nil {
+		return n, err
 	}
 	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/store"
 )
 
@@ -62,13 +63,21 @@ func (s *Store) RaiseSignatureSession(ctx context.Context, ss store.SignatureSes
 }
 
 // ForgetSignatureSessions deletes the principal's sessions.
-func (s *Store) ForgetSignatureSessions(ctx context.Context, account, principalID string) (int, error) {
+func (s *Store) ForgetSignatureSessions(ctx context.Context, account, principalID string, ev func(n int) audit.Event) (int, error) {
 	var n int64
-	err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted}, func(q Querier) error {
+	var fresh Names
+	err := s.db.Write(ctx, TxOptions{Isolation: ReadCommitted, LockAudit: !s.pending}, func(q Querier) error {
+		fresh = Names{} // a backend may run this again
 		var err error
 		n, err = q.Exec(ctx, "DELETE FROM signature_sessions WHERE account = $1 AND principal_id = $2", account, principalID)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, q, []audit.Event{ev(int(n))}, fresh)
 	})
+	if err == nil {
+		s.Remember(fresh)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("forget signature sessions: %w", err)
 	}

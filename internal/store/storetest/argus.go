@@ -3,10 +3,12 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/model"
 	"github.com/keyward/keyward/internal/store"
 )
@@ -230,10 +232,17 @@ func testSignatureSessions(t *testing.T, s store.Store) {
 	if !raise(c, ts+100_000, now.Add(2*idle)) {
 		t.Fatal("c")
 	}
-	n, err := s.ForgetSignatureSessions(ctx, "acme", "p1")
+	var said int
+	n, err := s.ForgetSignatureSessions(ctx, "acme", "p1", func(n int) audit.Event {
+		said = n
+		return audit.Event{Account: "acme", Event: "signature.session.evict", Outcome: audit.Success, Detail: fmt.Sprintf("%d sessions", n)}
+	})
 	must(t, "forget", err)
-	if n < 1 {
-		t.Fatalf("forgot %d sessions", n)
+	if n < 1 || said != n {
+		t.Fatalf("forgot %d sessions, recorded %d", n, said)
+	}
+	if recs, _, err := s.ListAudit(ctx, "acme", 1, 0); err != nil || len(recs) != 1 || recs[0].Event.Event != "signature.session.evict" || recs[0].Detail != fmt.Sprintf("%d sessions", n) {
+		t.Fatalf("the forgetting is not the newest record: %+v %v", recs, err)
 	}
 	if !raise(a, ts-200_000, now.Add(2*idle)) {
 		t.Fatal("a forgotten session remembered")
