@@ -478,6 +478,18 @@ func (c *accessService) customerAllows(ctx context.Context, a *Access, p model.P
 	return forbidden(ReasonCustomer, "the key may act only on users of its customers")
 }
 
+// customerAssign refuses, audited, a customer-limited session setting a
+// principal's customer to one it is not limited to, or to none: assigning
+// a customer decides that customer's membership, which only a session of
+// that customer (or an unlimited one) may (UpdatePrincipal, CreatePrincipal).
+func (c *accessService) customerAssign(ctx context.Context, a *Access, customer string) error {
+	if len(a.Session.Customers) == 0 || customer != "" && slices.Contains(a.Session.Customers, customer) {
+		return nil
+	}
+	return c.deny(ctx, a, ReasonCustomer, "customer "+customer,
+		"a key limited to customers can set a user's customer only to one of its own")
+}
+
 // joinDetail renders a short, secret-free audit detail.
 func joinDetail(parts ...string) string { return strings.Join(parts, "; ") }
 

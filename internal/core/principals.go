@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -115,6 +114,11 @@ func validateLabels(field string, m map[string]string) error {
 // returns the principal and that key (shown once here).
 func (c *principalService) CreatePrincipal(ctx context.Context, a *Access, spec PrincipalSpec) (model.Principal, string, error) {
 	if err := c.access.Require(ctx, a, PermUsersManage); err != nil {
+		return model.Principal{}, "", err
+	}
+	// The customer rule of UpdatePrincipal, first: a customer-limited
+	// session never puts a principal in another customer (or in none).
+	if err := c.access.customerAssign(ctx, a, spec.Customer); err != nil {
 		return model.Principal{}, "", err
 	}
 	// A new principal comes with an unnarrowed API key (and maybe a
@@ -250,9 +254,10 @@ func (c *principalService) UpdatePrincipal(ctx context.Context, a *Access, id st
 	// A customer's membership is that customer's: a customer-limited key
 	// moves a user only into one of its own customers, never out of every
 	// customer (review r25c F5).
-	if patch.Customer != nil && len(a.Session.Customers) > 0 && !slices.Contains(a.Session.Customers, *patch.Customer) {
-		return model.Principal{}, c.access.deny(ctx, a, ReasonCustomer, "customer "+*patch.Customer,
-			"a key limited to customers can set a user's customer only to one of its own")
+	if patch.Customer != nil {
+		if err := c.access.customerAssign(ctx, a, *patch.Customer); err != nil {
+			return model.Principal{}, err
+		}
 	}
 	var restricted []string
 	if patch.RestrictedTo != nil {

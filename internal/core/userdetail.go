@@ -157,8 +157,13 @@ type MemberCount = store.MemberCount
 
 // RoleMemberCounts counts each role's holders in the caller's account:
 // numbers only, shown with every role object a caller may see (a user's
-// own grants included), so it needs no permission.
+// own grants included), so it needs no permission. A customer-limited
+// session gets none (every count zero): the account's counts include the
+// holders of every customer.
 func (c *principalService) RoleMemberCounts(ctx context.Context, a *Access) (map[string]MemberCount, error) {
+	if len(a.Session.Customers) > 0 {
+		return map[string]MemberCount{}, nil
+	}
 	m, err := c.st.RoleMemberCounts(ctx, a.Session.Account)
 	return m, wrapStore(err, "role members")
 }
