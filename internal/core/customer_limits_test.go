@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward/internal/audit"
 	"github.com/keyward/keyward/internal/authn"
@@ -15,23 +14,8 @@ import (
 // the admin's session.
 func customerCore(t *testing.T) (*Core, func(name string) []audit.Record, Session) {
 	t.Helper()
-	ctx := context.Background()
-	st, sealer := testStore(t)
-	c, err := New(ctx, Deps{Store: st, Sealer: sealer, Now: time.Now, BcryptWorkers: 2,
-		Authenticators: map[string]authn.Factory{jwt.Type: jwt.New}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	key, err := c.Bootstrap(ctx, Caller{RequestID: "init"}, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := authKey(ctx, c, "acme", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, func(name string) []audit.Record { return auditEvents(t, st, "acme", name) }, admin
+	c, admin, _ := testCoreWith(t, Deps{Authenticators: map[string]authn.Factory{jwt.Type: jwt.New}})
+	return c, func(name string) []audit.Record { return auditEvents(t, c.st, "acme", name) }, admin
 }
 
 func limitedTo(s Session, customers ...string) Session {

@@ -115,9 +115,25 @@ func auditEvents(tb testing.TB, st store.Store, account, name string) []audit.Re
 // account acme; it returns the core, the admin's session and its key.
 func testCore(tb testing.TB, now func() time.Time) (*Core, Session, string) {
 	tb.Helper()
+	return testCoreWith(tb, Deps{Now: now})
+}
+
+// testCoreWith is testCore with d (a fresh SQLite store and sealer unless
+// d names them, two bcrypt workers unless it says, time.Now unless it
+// gives a clock): the core, account acme's admin session and its key.
+func testCoreWith(tb testing.TB, d Deps) (*Core, Session, string) {
+	tb.Helper()
 	ctx := context.Background()
-	st, sealer := testStore(tb)
-	c, err := New(ctx, Deps{Store: st, Sealer: sealer, Now: now, BcryptWorkers: 2})
+	if d.Store == nil {
+		d.Store, d.Sealer = testStore(tb)
+	}
+	if d.BcryptWorkers == 0 {
+		d.BcryptWorkers = 2
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	c, err := New(ctx, d)
 	if err != nil {
 		tb.Fatal(err)
 	}

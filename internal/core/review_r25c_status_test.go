@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/authn/jwt"
@@ -19,21 +18,7 @@ import (
 // may; the customer-limited one must get an audited 403 like GetAuthenticator.
 func TestReviewR25cCustomerKeyReadsAuthenticatorStatus(t *testing.T) {
 	ctx := context.Background()
-	st, sealer := testStore(t)
-	c, err := New(ctx, Deps{Store: st, Sealer: sealer, Now: time.Now, BcryptWorkers: 2,
-		Authenticators: map[string]authn.Factory{jwt.Type: jwt.New}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	key, err := c.Bootstrap(ctx, Caller{RequestID: "init"}, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := authKey(ctx, c, "acme", key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, admin, _ := testCoreWith(t, Deps{Authenticators: map[string]authn.Factory{jwt.Type: jwt.New}})
 	full := acc(c, admin)
 	cfg := map[string]string{"jwks-uri": "http://127.0.0.1:1/internal-idp/jwks", "issuer": "https://idp.internal"}
 	if _, err := c.PutAuthenticator(ctx, full, "authn-jwt", "corp", AuthenticatorSpec{Enabled: true, Config: cfg}); err != nil {
@@ -45,7 +30,7 @@ func TestReviewR25cCustomerKeyReadsAuthenticatorStatus(t *testing.T) {
 	if _, err := c.GetAuthenticator(ctx, sa, "authn-jwt", "corp"); AsError(err).Kind != Forbidden {
 		t.Fatalf("baseline: GetAuthenticator to the customer-limited session: %v, want forbidden", err)
 	}
-	err = c.AuthenticatorStatus(ctx, sa, "acme", "authn-jwt", "corp")
+	err := c.AuthenticatorStatus(ctx, sa, "acme", "authn-jwt", "corp")
 	if AsError(err).Kind != Forbidden {
 		t.Errorf("AuthenticatorStatus of an existing service to the customer-limited session: %v (kind %v), want forbidden as GetAuthenticator", err, AsError(err).Kind)
 	}

@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/keyward/keyward/internal/authn"
 	"github.com/keyward/keyward/internal/authn/jwt"
@@ -18,21 +17,7 @@ import (
 // one): the customer-limited key still probes which sources exist.
 func TestReviewR25dCustomerKeyProbesSources(t *testing.T) {
 	ctx := context.Background()
-	st, sealer := testStore(t)
-	c, err := New(ctx, Deps{Store: st, Sealer: sealer, Now: time.Now, BcryptWorkers: 2,
-		Authenticators: map[string]authn.Factory{jwt.Type: jwt.New, oidc.Type: oidc.New}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	key, err := c.Bootstrap(ctx, Caller{RequestID: "init"}, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := authKey(ctx, c, "acme", key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, admin, _ := testCoreWith(t, Deps{Authenticators: map[string]authn.Factory{jwt.Type: jwt.New, oidc.Type: oidc.New}})
 	full := acc(c, admin)
 	scoped := admin
 	scoped.Customers, scoped.Narrowed = []string{"cust-a"}, true
@@ -40,7 +25,7 @@ func TestReviewR25dCustomerKeyProbesSources(t *testing.T) {
 	if _, err := c.GetSource(ctx, sa, "nosuch"); AsError(err).Kind != Forbidden {
 		t.Fatalf("baseline: GetSource to the customer-limited session: %v, want forbidden", err)
 	}
-	err = c.DeleteSource(ctx, sa, "nosuch")
+	err := c.DeleteSource(ctx, sa, "nosuch")
 	if AsError(err).Kind != Forbidden {
 		t.Errorf("DeleteSource of a missing source to the customer-limited session: %v (kind %v), want forbidden as GetSource (else it probes which sources exist)", err, AsError(err).Kind)
 	}
